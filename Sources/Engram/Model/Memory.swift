@@ -1,0 +1,171 @@
+public import Foundation
+
+/// What kind of knowledge a memory holds. An open set: any short lower-case word is allowed.
+public struct MemoryKind: RawRepresentable, Sendable, Hashable, Codable, ExpressibleByStringLiteral,
+    CustomStringConvertible
+{
+    /// The kind's name.
+    public let rawValue: String
+    /// Creates a kind from its name (validated when the memory is stored).
+    public init(rawValue: String) { self.rawValue = rawValue }
+    /// Creates a kind from a literal.
+    public init(stringLiteral value: String) { self.rawValue = value }
+    /// The kind's name.
+    public var description: String { rawValue }
+
+    /// What happened.
+    public static let episode: MemoryKind = "episode"
+    /// Something true about the world or the user.
+    public static let fact: MemoryKind = "fact"
+    /// How to do something.
+    public static let procedure: MemoryKind = "procedure"
+    /// Anything else.
+    public static let note: MemoryKind = "note"
+}
+
+/// A stored memory: what happened, why it happened and what worked.
+public struct Memory: Sendable, Hashable {
+    /// The stable public id.
+    public var id: MemoryID
+    /// The `/`-separated scope, e.g. `acme/support/user-42`.
+    public var namespace: String
+    /// Who wrote it.
+    public var agent: String?
+    /// What kind of knowledge it is.
+    public var kind: MemoryKind
+    /// What happened (never empty).
+    public var content: String
+    /// Why it happened.
+    public var cause: String?
+    /// What worked, or what the result was.
+    public var outcome: String?
+    /// Whether it worked.
+    public var succeeded: Bool?
+    /// Short labels, sorted and without duplicates.
+    public var tags: [String]
+    /// How much it matters, 0...1.
+    public var importance: Double
+    /// Free-form fields, filterable by equality, membership and numeric range.
+    public var metadata: [String: JSONValue]
+    /// When the first version of the memory was stored.
+    public var createdAt: Date
+    /// When this version was stored.
+    public var updatedAt: Date
+    /// When it stops being returned by default, if ever.
+    public var expiresAt: Date?
+    /// The older version this one replaces.
+    public var supersedes: MemoryID?
+}
+
+/// A memory to be stored: the record fields plus its embedding.
+///
+/// Every field is validated by ``MemoryStore/remember(_:)``; see ``Limits`` for the bounds.
+public struct NewMemory: Sendable, Hashable {
+    /// What happened (required, non-empty).
+    public var content: String
+    /// Why it happened.
+    public var cause: String?
+    /// What worked, or what the result was.
+    public var outcome: String?
+    /// Whether it worked.
+    public var succeeded: Bool?
+    /// The `/`-separated scope.
+    public var namespace: String
+    /// Who wrote it.
+    public var agent: String?
+    /// What kind of knowledge it is.
+    public var kind: MemoryKind
+    /// Short labels (duplicates are removed).
+    public var tags: [String]
+    /// How much it matters, 0...1.
+    public var importance: Double
+    /// Free-form filterable fields.
+    public var metadata: [String: JSONValue]
+    /// When it stops being returned by default.
+    public var expiresAt: Date?
+    /// The embedding; it is L2-normalised when stored, so only its direction matters.
+    public var embedding: [Float]
+    /// The creation time to record; `nil` means now. Imports use it to keep the original time.
+    public var createdAt: Date?
+
+    /// Creates a memory to store.
+    public init(
+        content: String, cause: String? = nil, outcome: String? = nil, succeeded: Bool? = nil,
+        namespace: String = "default", agent: String? = nil, kind: MemoryKind = .episode,
+        tags: [String] = [], importance: Double = 0.5, metadata: [String: JSONValue] = [:],
+        expiresAt: Date? = nil, embedding: [Float], createdAt: Date? = nil
+    ) {
+        self.content = content
+        self.cause = cause
+        self.outcome = outcome
+        self.succeeded = succeeded
+        self.namespace = namespace
+        self.agent = agent
+        self.kind = kind
+        self.tags = tags
+        self.importance = importance
+        self.metadata = metadata
+        self.expiresAt = expiresAt
+        self.embedding = embedding
+        self.createdAt = createdAt
+    }
+}
+
+/// Changes for ``MemoryStore/update(_:with:)``: each non-nil field replaces the old value in the new
+/// version. A double optional (`.some(nil)`) clears an optional field.
+public struct MemoryChanges: Sendable {
+    /// New content.
+    public var content: String?
+    /// New cause (`.some(nil)` clears it).
+    public var cause: String??
+    /// New outcome (`.some(nil)` clears it).
+    public var outcome: String??
+    /// New success flag (`.some(nil)` clears it).
+    public var succeeded: Bool??
+    /// New kind.
+    public var kind: MemoryKind?
+    /// New tags (replacing the old set).
+    public var tags: [String]?
+    /// New importance.
+    public var importance: Double?
+    /// New metadata (replacing the old object).
+    public var metadata: [String: JSONValue]?
+    /// New expiry (`.some(nil)` clears it).
+    public var expiresAt: Date??
+    /// New embedding; when nil the old vector is kept.
+    public var embedding: [Float]?
+
+    /// No changes; set the fields you want to change.
+    public init(
+        content: String? = nil, cause: String?? = nil, outcome: String?? = nil, succeeded: Bool?? = nil,
+        kind: MemoryKind? = nil, tags: [String]? = nil, importance: Double? = nil,
+        metadata: [String: JSONValue]? = nil, expiresAt: Date?? = nil, embedding: [Float]? = nil
+    ) {
+        self.content = content
+        self.cause = cause
+        self.outcome = outcome
+        self.succeeded = succeeded
+        self.kind = kind
+        self.tags = tags
+        self.importance = importance
+        self.metadata = metadata
+        self.expiresAt = expiresAt
+        self.embedding = embedding
+    }
+}
+
+/// One recalled memory and how well it matched.
+public struct RecallHit: Sendable, Hashable {
+    /// The memory.
+    public var memory: Memory
+    /// Cosine similarity between the query and the memory's embedding, in -1...1.
+    public var score: Float
+}
+
+/// One keyword-search result.
+public struct KeywordHit: Sendable, Hashable {
+    /// The memory.
+    public var memory: Memory
+    /// SQLite FTS5 BM25 relevance, negated so that larger is better.
+    public var score: Double
+}

@@ -1,0 +1,109 @@
+public import Foundation
+
+/// Which memories a recall, list, count or forget considers.
+///
+/// Every condition that is set must hold (they are combined with AND). Filters are applied *before*
+/// scoring, so a filtered recall still returns `k` hits whenever `k` memories match.
+public struct MemoryFilter: Sendable, Hashable {
+    /// How a namespace condition matches.
+    public enum NamespaceMatch: Sendable, Hashable {
+        /// Exactly this namespace.
+        case exact(String)
+        /// This namespace and everything below it (`acme` matches `acme` and `acme/support/x`).
+        case prefix(String)
+    }
+
+    /// How a tag condition matches.
+    public enum TagMatch: Sendable, Hashable {
+        /// At least one of these tags.
+        case any([String])
+        /// All of these tags.
+        case all([String])
+    }
+
+    /// A condition on one metadata field.
+    public enum MetadataCondition: Sendable, Hashable {
+        /// The field equals the value.
+        case equals(String, JSONValue)
+        /// The field equals one of the values.
+        case isIn(String, [JSONValue])
+        /// The field is a number within the bounds (either may be open).
+        case range(String, min: Double?, max: Double?)
+
+        var key: String {
+            switch self {
+            case .equals(let k, _), .isIn(let k, _), .range(let k, _, _): return k
+            }
+        }
+    }
+
+    /// Namespace condition.
+    public var namespace: NamespaceMatch?
+    /// Only memories written by one of these agents.
+    public var agents: [String]?
+    /// Only memories of one of these kinds.
+    public var kinds: [MemoryKind]?
+    /// Tag condition.
+    public var tags: TagMatch?
+    /// Only memories created at or after this time.
+    public var createdAfter: Date?
+    /// Only memories created before this time.
+    public var createdBefore: Date?
+    /// Only memories whose `succeeded` equals this value (memories without one never match).
+    public var succeeded: Bool?
+    /// Conditions on metadata fields; all must hold.
+    public var metadata: [MetadataCondition]
+    /// Include memories whose `expiresAt` has passed (excluded by default).
+    public var includeExpired: Bool
+
+    /// A filter; the default matches every unexpired memory.
+    public init(
+        namespace: NamespaceMatch? = nil, agents: [String]? = nil, kinds: [MemoryKind]? = nil,
+        tags: TagMatch? = nil, createdAfter: Date? = nil, createdBefore: Date? = nil,
+        succeeded: Bool? = nil, metadata: [MetadataCondition] = [], includeExpired: Bool = false
+    ) {
+        self.namespace = namespace
+        self.agents = agents
+        self.kinds = kinds
+        self.tags = tags
+        self.createdAfter = createdAfter
+        self.createdBefore = createdBefore
+        self.succeeded = succeeded
+        self.metadata = metadata
+        self.includeExpired = includeExpired
+    }
+
+    /// Every unexpired memory.
+    public static let all = MemoryFilter()
+
+    /// True when the filter constrains nothing but expiry.
+    var isUnconstrained: Bool {
+        namespace == nil && agents == nil && kinds == nil && tags == nil && createdAfter == nil
+            && createdBefore == nil && succeeded == nil && metadata.isEmpty
+    }
+
+    /// Checks the filter's own well-formedness.
+    func validate() throws {
+        switch namespace {
+        case .exact(let ns): try Limits.validateNamespace(ns, field: "filter.namespace")
+        case .prefix(let ns): try Limits.validateNamespace(ns, field: "filter.namespace")
+        case nil: break
+        }
+        switch tags {
+        case .any(let t), .all(let t):
+            for tag in t { try Limits.validateTag(tag, field: "filter.tags") }
+        case nil: break
+        }
+        for condition in metadata {
+            try Limits.validateMetadataKey(condition.key, field: "filter.metadata")
+            if case .range(_, let lo, let hi) = condition {
+                if lo == nil && hi == nil { throw EngramError.invalid("filter.metadata", "range has no bound") }
+                if let lo, !lo.isFinite { throw EngramError.invalid("filter.metadata", "bound is not finite") }
+                if let hi, !hi.isFinite { throw EngramError.invalid("filter.metadata", "bound is not finite") }
+            }
+        }
+        if let a = createdAfter, let b = createdBefore, a > b {
+            throw EngramError.invalid("filter.createdAfter", "is later than createdBefore")
+        }
+    }
+}

@@ -1,0 +1,418 @@
+import Foundation
+internal import GRDB
+
+/// The hot columns of one live memory, loaded at open to build the in-memory slot table.
+struct SlotRow {
+    var slot: Int32
+    var rowID: Int64
+    var id: MemoryID
+    var namespace: String
+    var agent: String?
+    var kind: String
+    var succeeded: Bool?
+    var createdAt: Double
+    var expiresAt: Double?
+    var tags: [String]
+}
+
+/// A working-memory entry as stored.
+struct WorkingRow {
+    var namespace: String
+    var key: String
+    var value: String
+    var createdAt: Double
+    var expiresAt: Double
+}
+
+/// Everything Engram keeps in SQLite: records, history, full-text index, meta and working memory.
+/// The only type that talks to GRDB; each method is one transaction.
+final class RecordStore: Sendable {
+    let path: String
+    private let pool: DatabasePool
+
+    /// Opens (creating if allowed) the database in WAL mode and runs migrations when writable.
+    init(path: String, readOnly: Bool, synchronousFull: Bool) throws {
+        self.path = path
+        var config = Configuration()
+        config.readonly = readOnly
+        config.busyMode = .timeout(5)
+        config.label = "engram"
+        config.prepareDatabase { db in
+            if !db.configuration.readonly {
+                try db.execute(sql: synchronousFull ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
+            }
+        }
+        pool = try Self.sqlite { try DatabasePool(path: path, configuration: config) }
+        if readOnly {
+            let superseded = try Self.sqlite { try pool.read { try Schema.migrator.hasBeenSuperseded($0) } }
+            if superseded { throw Self.tooNew() }
+        } else {
+            try Self.sqlite {
+                try pool.write { db in
+                    if try Schema.migrator.hasBeenSuperseded(db) { throw Self.tooNew() }
+                }
+                try Schema.migrator.migrate(pool)
+            }
+        }
+    }
+
+    private static func tooNew() -> EngramError {
+        EngramError(.schemaTooNew, "the database was written by a newer Engram; upgrade to open it")
+    }
+
+    /// Runs GRDB work, turning its errors into ``EngramError``.
+    static func sqlite<T>(_ work: () throws -> T) throws -> T {
+        do {
+            return try work()
+        } catch let error as EngramError {
+            throw error
+        } catch let error as DatabaseError {
+            if error.resultCode == .SQLITE_CORRUPT || error.resultCode == .SQLITE_NOTADB {
+                throw EngramError(.storageCorrupted, "the database is damaged: \(error.resultCode)")
+            }
+            if error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED {
+                throw EngramError(.locked, "the database is busy: \(error.resultCode)")
+            }
+            throw EngramError(.sqlite, "SQLite error \(error.resultCode): \(error.message ?? "")")
+        } catch {
+            throw EngramError(.sqlite, "\(error)")
+        }
+    }
+
+    private func read<T>(_ work: (Database) throws -> T) throws -> T {
+        try Self.sqlite { try pool.read(work) }
+    }
+
+    private func write<T>(_ work: (Database) throws -> T) throws -> T {
+        try Self.sqlite { try pool.write(work) }
+    }
+
+    /// Closes every connection.
+    func close() throws {
+        try Self.sqlite { try pool.close() }
+    }
+
+    /// Checkpoints the WAL into the main file (used after compaction).
+    func checkpoint() throws {
+        _ = try Self.sqlite { try pool.writeWithoutTransaction { try $0.checkpoint(.truncate) } }
+    }
+
+    // MARK: Meta
+
+    func meta() throws -> [String: String] {
+        try read { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT key, value FROM meta")
+            return Dictionary(rows.map { ($0["key"] as String, $0["value"] as String) }, uniquingKeysWith: { a, _ in a })
+        }
+    }
+
+    func setMeta(_ values: [String: String]) throws {
+        try write { db in try Self.setMeta(values, db) }
+    }
+
+    private static func setMeta(_ values: [String: String], _ db: Database) throws {
+        for (key, value) in values {
+            try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", arguments: [key, value])
+        }
+    }
+
+    // MARK: Memories
+
+    private static let columns = """
+        id, namespace, agent, kind, content, cause, outcome, succeeded, tags, importance, metadata,
+        created_at, updated_at, expires_at, supersedes
+        """
+
+    /// Inserts new memories at their slots; returns their rowids in order.
+    func insert(_ records: [(memory: Memory, slot: Int32)]) throws -> [Int64] {
+        try write { db in try records.map { try Self.insert($0.memory, slot: $0.slot, db) } }
+    }
+
+    private static func insert(_ m: Memory, slot: Int32, _ db: Database) throws -> Int64 {
+        try db.execute(
+            sql: "INSERT INTO memory(slot, \(columns)) VALUES (?, ?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            arguments: [slot] + arguments(of: m))
+        return db.lastInsertedRowID
+    }
+
+    private static func arguments(of m: Memory) -> StatementArguments {
+        [
+            m.id.description, m.namespace, m.agent, m.kind.rawValue, m.content, m.cause, m.outcome,
+            m.succeeded, JSONValue.array(m.tags.map(JSONValue.string)).jsonText, m.importance,
+            JSONValue.object(m.metadata).jsonText, m.createdAt.timeIntervalSince1970,
+            m.updatedAt.timeIntervalSince1970, m.expiresAt?.timeIntervalSince1970, m.supersedes?.description,
+        ]
+    }
+
+    /// Deletes memories by rowid (the full-text index follows by trigger). Returns how many existed.
+    func delete(rowIDs: [Int64]) throws -> Int {
+        try write { db in
+            var deleted = 0
+            for rowID in rowIDs {
+                try db.execute(sql: "DELETE FROM memory WHERE rowid = ?", arguments: [rowID])
+                deleted += db.changesCount
+            }
+            return deleted
+        }
+    }
+
+    /// Replaces a memory by a new version in one transaction: the old row moves to history.
+    func supersede(oldRowID: Int64, old: Memory, new: Memory, slot: Int32, at time: Date) throws -> Int64 {
+        try write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO memory_history(\(Self.columns), superseded_by, superseded_at)
+                    VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?, ?, ?)
+                    """,
+                arguments: Self.arguments(of: old) + [new.id.description, time.timeIntervalSince1970])
+            try db.execute(sql: "DELETE FROM memory WHERE rowid = ?", arguments: [oldRowID])
+            guard db.changesCount == 1 else {
+                throw EngramError(.notFound, "the memory was removed concurrently", field: "id")
+            }
+            return try Self.insert(new, slot: slot, db)
+        }
+    }
+
+    /// Older versions of a memory, newest first, following `supersedes` links through history.
+    func history(of id: MemoryID) throws -> [Memory] {
+        try read { db in
+            var chain: [Memory] = []
+            var next = try Row.fetchOne(db, sql: "SELECT supersedes FROM memory WHERE id = ?", arguments: [id.description])
+                .flatMap { $0["supersedes"] as String? }
+            var seen = Set<String>()
+            while let current = next, seen.insert(current).inserted {
+                guard
+                    let row = try Row.fetchOne(
+                        db, sql: "SELECT \(Self.columns) FROM memory_history WHERE id = ?", arguments: [current])
+                else { break }
+                chain.append(try Self.memory(from: row))
+                next = row["supersedes"]
+            }
+            return chain
+        }
+    }
+
+    /// The rowid and vector slot of each live memory among `ids`.
+    func locate(_ ids: [MemoryID]) throws -> [MemoryID: (Int64, Int32)] {
+        guard !ids.isEmpty else { return [:] }
+        return try read { db in
+            var result: [MemoryID: (Int64, Int32)] = [:]
+            for chunk in Self.chunks(ids.map(\.description)) {
+                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                for row in try Row.fetchAll(
+                    db, sql: "SELECT id, rowid, slot FROM memory WHERE id IN (\(marks))", arguments: StatementArguments(chunk))
+                {
+                    if let id = MemoryID(row["id"] as String) { result[id] = (row["rowid"], row["slot"]) }
+                }
+            }
+            return result
+        }
+    }
+
+    /// Splits long `IN (...)` lists to stay under SQLite's parameter limit.
+    private static func chunks<T>(_ values: [T]) -> [[T]] {
+        stride(from: 0, to: values.count, by: 500).map { Array(values[$0..<min($0 + 500, values.count)]) }
+    }
+
+    /// Memories by rowid.
+    func memories(rowIDs: [Int64]) throws -> [Int64: Memory] {
+        guard !rowIDs.isEmpty else { return [:] }
+        return try read { db in
+            var result: [Int64: Memory] = [:]
+            for chunk in Self.chunks(rowIDs) {
+                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                let rows = try Row.fetchAll(
+                    db, sql: "SELECT rowid, \(Self.columns) FROM memory WHERE rowid IN (\(marks))",
+                    arguments: StatementArguments(chunk))
+                for row in rows { result[row["rowid"]] = try Self.memory(from: row) }
+            }
+            return result
+        }
+    }
+
+    /// Every live memory's hot columns and slot.
+    func slotRows() throws -> [SlotRow] {
+        try read { db in
+            try Row.fetchAll(
+                db,
+                sql: "SELECT slot, rowid, id, namespace, agent, kind, succeeded, created_at, expires_at, tags FROM memory"
+            ).map { row in
+                guard let id = MemoryID(row["id"] as String) else {
+                    throw EngramError(.storageCorrupted, "a memory row has a malformed id")
+                }
+                return SlotRow(
+                    slot: row["slot"], rowID: row["rowid"], id: id, namespace: row["namespace"], agent: row["agent"],
+                    kind: row["kind"], succeeded: row["succeeded"], createdAt: row["created_at"],
+                    expiresAt: row["expires_at"], tags: try Self.tags(row["tags"]))
+            }
+        }
+    }
+
+    /// Gives memories new slots (compaction) and records meta in the same transaction.
+    func renumber(_ slots: [(rowID: Int64, slot: Int32)], meta: [String: String]) throws {
+        try write { db in
+            // Two passes avoid transient UNIQUE(slot) collisions.
+            try db.execute(sql: "UPDATE memory SET slot = -1 - slot")
+            for (rowID, slot) in slots {
+                try db.execute(sql: "UPDATE memory SET slot = ? WHERE rowid = ?", arguments: [slot, rowID])
+            }
+            try Self.setMeta(meta, db)
+        }
+    }
+
+    /// Rowids of memories whose metadata satisfies every condition.
+    func rowIDs(matching conditions: [MemoryFilter.MetadataCondition]) throws -> Set<Int64> {
+        var clauses: [String] = []
+        var args: [any DatabaseValueConvertible] = []
+        for condition in conditions {
+            let path = "$.\"\(condition.key)\""
+            switch condition {
+            case .equals(_, let value):
+                clauses.append(try Self.equalityClause(value, path: path, args: &args))
+            case .isIn(_, let values):
+                let parts = try values.map { try Self.equalityClause($0, path: path, args: &args) }
+                clauses.append(parts.isEmpty ? "0" : "(" + parts.joined(separator: " OR ") + ")")
+            case .range(_, let lo, let hi):
+                clauses.append("json_type(metadata, ?) IN ('integer', 'real')")
+                args.append(path)
+                if let lo {
+                    clauses.append("json_extract(metadata, ?) >= ?")
+                    args += [path, lo]
+                }
+                if let hi {
+                    clauses.append("json_extract(metadata, ?) <= ?")
+                    args += [path, hi]
+                }
+            }
+        }
+        let sql = "SELECT rowid FROM memory WHERE " + (clauses.isEmpty ? "1" : clauses.joined(separator: " AND "))
+        return try read { db in Set(try Int64.fetchAll(db, sql: sql, arguments: StatementArguments(args))) }
+    }
+
+    private static func equalityClause(
+        _ value: JSONValue, path: String, args: inout [any DatabaseValueConvertible]
+    ) throws -> String {
+        switch value {
+        case .string(let s):
+            args += [path, path, s]
+            return "(json_type(metadata, ?) = 'text' AND json_extract(metadata, ?) = ?)"
+        case .number(let n):
+            args += [path, path, n]
+            return "(json_type(metadata, ?) IN ('integer', 'real') AND json_extract(metadata, ?) = ?)"
+        case .bool(let b):
+            args += [path, b ? "true" : "false"]
+            return "(json_type(metadata, ?) = ?)"
+        case .null:
+            args += [path]
+            return "(json_type(metadata, ?) = 'null')"
+        case .array, .object:
+            throw EngramError.invalid("filter.metadata", "can compare only strings, numbers, booleans and null")
+        }
+    }
+
+    /// Full-text matches as (slot, rowid, bm25) in relevance order, best first.
+    func keywordMatches(_ text: String, limit: Int) throws -> [(slot: Int32, rowID: Int64, score: Double)] {
+        guard let pattern = FTS5Pattern(matchingAnyTokenIn: text) else { return [] }
+        return try read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT memory.slot AS slot, memory.rowid AS rowid, bm25(memory_fts) AS rank
+                    FROM memory_fts JOIN memory ON memory.rowid = memory_fts.rowid
+                    WHERE memory_fts MATCH ? ORDER BY rank LIMIT ?
+                    """, arguments: [pattern, limit]
+            ).map { (slot: $0["slot"], rowID: $0["rowid"], score: -($0["rank"] as Double)) }
+        }
+    }
+
+    /// Counts of live memories by namespace and by kind.
+    func counts() throws -> (byNamespace: [String: Int], byKind: [String: Int]) {
+        try read { db in
+            let ns = try Row.fetchAll(db, sql: "SELECT namespace, count(*) AS n FROM memory GROUP BY namespace")
+            let kinds = try Row.fetchAll(db, sql: "SELECT kind, count(*) AS n FROM memory GROUP BY kind")
+            return (
+                Dictionary(uniqueKeysWithValues: ns.map { ($0["namespace"] as String, $0["n"] as Int) }),
+                Dictionary(uniqueKeysWithValues: kinds.map { ($0["kind"] as String, $0["n"] as Int) })
+            )
+        }
+    }
+
+    /// SQLite's own consistency check.
+    func integrityCheck() throws -> [String] {
+        try read { db in try String.fetchAll(db, sql: "PRAGMA quick_check") }
+    }
+
+    // MARK: Working memory
+
+    func workingGet(namespace: String, key: String) throws -> WorkingRow? {
+        try read { db in
+            try Row.fetchOne(
+                db, sql: "SELECT * FROM working WHERE namespace = ? AND key = ?", arguments: [namespace, key]
+            ).map(Self.workingRow)
+        }
+    }
+
+    func workingList(namespace: String) throws -> [WorkingRow] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM working WHERE namespace = ? ORDER BY key", arguments: [namespace])
+                .map(Self.workingRow)
+        }
+    }
+
+    func workingSet(_ row: WorkingRow) throws {
+        try write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO working(namespace, key, value, created_at, expires_at) VALUES (?,?,?,?,?)",
+                arguments: [row.namespace, row.key, row.value, row.createdAt, row.expiresAt])
+        }
+    }
+
+    /// Deletes one entry, only if it is the given version (when `expiresAt` is given). Returns whether it existed.
+    func workingDelete(namespace: String, key: String) throws -> Bool {
+        try write { db in
+            try db.execute(sql: "DELETE FROM working WHERE namespace = ? AND key = ?", arguments: [namespace, key])
+            return db.changesCount > 0
+        }
+    }
+
+    /// Removes every entry expired at `now`; returns how many.
+    func workingSweep(now: Double) throws -> Int {
+        try write { db in
+            try db.execute(sql: "DELETE FROM working WHERE expires_at <= ?", arguments: [now])
+            return db.changesCount
+        }
+    }
+
+    private static func workingRow(_ row: Row) -> WorkingRow {
+        WorkingRow(
+            namespace: row["namespace"], key: row["key"], value: row["value"], createdAt: row["created_at"],
+            expiresAt: row["expires_at"])
+    }
+
+    // MARK: Row mapping
+
+    private static func memory(from row: Row) throws -> Memory {
+        guard let id = MemoryID(row["id"] as String) else {
+            throw EngramError(.storageCorrupted, "a memory row has a malformed id")
+        }
+        let metadataValue = try JSONValue(parsing: row["metadata"], field: "metadata")
+        guard case .object(let metadata) = metadataValue else {
+            throw EngramError(.storageCorrupted, "a memory row has metadata that is not an object")
+        }
+        return Memory(
+            id: id, namespace: row["namespace"], agent: row["agent"], kind: MemoryKind(rawValue: row["kind"]),
+            content: row["content"], cause: row["cause"], outcome: row["outcome"], succeeded: row["succeeded"],
+            tags: try tags(row["tags"]), importance: row["importance"], metadata: metadata,
+            createdAt: Date(timeIntervalSince1970: row["created_at"]),
+            updatedAt: Date(timeIntervalSince1970: row["updated_at"]),
+            expiresAt: (row["expires_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
+            supersedes: (row["supersedes"] as String?).flatMap(MemoryID.init))
+    }
+
+    private static func tags(_ text: String) throws -> [String] {
+        guard case .array(let values) = try JSONValue(parsing: text, field: "tags") else {
+            throw EngramError(.storageCorrupted, "a memory row has tags that are not an array")
+        }
+        return values.compactMap(\.stringValue)
+    }
+}

@@ -1,0 +1,77 @@
+internal import GRDB
+
+/// The SQLite schema, as ordered migrations recorded in `grdb_migrations`.
+enum Schema {
+    /// The store format this build writes. Stores with a higher `format_version` are refused.
+    static let formatVersion = 1
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: memories, history, full-text index, working memory") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;
+                    CREATE TABLE memory (
+                        rowid INTEGER PRIMARY KEY,
+                        id TEXT NOT NULL UNIQUE,
+                        slot INTEGER NOT NULL UNIQUE,
+                        namespace TEXT NOT NULL,
+                        agent TEXT,
+                        kind TEXT NOT NULL,
+                        content TEXT NOT NULL,
+                        cause TEXT,
+                        outcome TEXT,
+                        succeeded INTEGER,
+                        tags TEXT NOT NULL,
+                        importance REAL NOT NULL,
+                        metadata TEXT NOT NULL,
+                        created_at REAL NOT NULL,
+                        updated_at REAL NOT NULL,
+                        expires_at REAL,
+                        last_recalled_at REAL,
+                        recall_count INTEGER NOT NULL DEFAULT 0,
+                        supersedes TEXT
+                    );
+                    CREATE INDEX memory_namespace ON memory(namespace);
+                    CREATE TABLE memory_history (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        namespace TEXT NOT NULL,
+                        agent TEXT,
+                        kind TEXT NOT NULL,
+                        content TEXT NOT NULL,
+                        cause TEXT,
+                        outcome TEXT,
+                        succeeded INTEGER,
+                        tags TEXT NOT NULL,
+                        importance REAL NOT NULL,
+                        metadata TEXT NOT NULL,
+                        created_at REAL NOT NULL,
+                        updated_at REAL NOT NULL,
+                        expires_at REAL,
+                        supersedes TEXT,
+                        superseded_by TEXT NOT NULL,
+                        superseded_at REAL NOT NULL
+                    );
+                    CREATE TABLE working (
+                        namespace TEXT NOT NULL,
+                        key TEXT NOT NULL,
+                        value TEXT NOT NULL,
+                        created_at REAL NOT NULL,
+                        expires_at REAL NOT NULL,
+                        PRIMARY KEY (namespace, key)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX working_expiry ON working(expires_at);
+                    """)
+            // Porter stemming over unicode61; kept in sync by triggers in the writing transaction.
+            try db.create(virtualTable: "memory_fts", using: FTS5()) { t in
+                t.synchronize(withTable: "memory")
+                t.tokenizer = .porter(wrapping: .unicode61())
+                t.column("content")
+                t.column("cause")
+                t.column("outcome")
+                t.column("tags")
+            }
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,202 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// What a store holds and how it has been used since it was opened.
+public struct StoreStats: Sendable, Codable, Hashable {
+    /// Live memories (expired ones included).
+    public var memories: Int
+    /// Live memories per namespace.
+    public var byNamespace: [String: Int]
+    /// Live memories per kind.
+    public var byKind: [String: Int]
+    /// Embedding dimension.
+    public var dimension: Int
+    /// Embedder identifier.
+    public var embedder: String
+    /// Element type of stored vectors.
+    public var elementType: String
+    /// Durability setting of this handle.
+    public var durability: Durability
+    /// Bytes of `vectors.f32` on disk (apparent size).
+    public var vectorFileBytes: Int
+    /// Bytes of the SQLite database including its WAL.
+    public var databaseBytes: Int
+    /// Bytes currently memory-mapped for recalls.
+    public var mappedBytes: Int
+    /// Rows the vector file has room for.
+    public var slotCapacity: Int
+    /// Slots below the high-water mark that hold no memory (reused by later writes; `compact` removes them).
+    public var freeSlots: Int
+    /// The OpenBLAS kernel set in use (`SkylakeX`, `Haswell`, `Prescott`, ...).
+    public var blasCore: String
+    /// Recalls since open.
+    public var recalls: Int
+    /// Median recall latency in milliseconds over recent recalls.
+    public var recallP50Milliseconds: Double?
+    /// 99th-percentile recall latency in milliseconds over recent recalls.
+    public var recallP99Milliseconds: Double?
+    /// Share of recalls whose best score reached ``hitThreshold``.
+    public var hitRate: Double?
+    /// The score a best hit must reach to count as a hit.
+    public var hitThreshold: Float
+    /// Resident memory of this process in bytes (Linux), for sizing.
+    public var residentBytes: Int?
+}
+
+/// The outcome of ``MemoryStore/health()``.
+public struct HealthReport: Sendable, Codable, Hashable {
+    /// One named check and whether it passed.
+    public struct Check: Sendable, Codable, Hashable {
+        /// What was checked.
+        public var name: String
+        /// Whether it passed.
+        public var passed: Bool
+        /// What was found.
+        public var detail: String
+    }
+    /// Every check, in the order run.
+    public var checks: [Check]
+    /// True when every check passed.
+    public var healthy: Bool { checks.allSatisfy(\.passed) }
+}
+
+extension MemoryStore {
+    /// Counts, sizes and recall telemetry.
+    public func stats() throws -> StoreStats {
+        try checkOpen()
+        let (byNamespace, byKind) = try records.counts()
+        let (slotCount, live, capacity) = try withSnapshot { s -> (Int, Int, Int) in
+            var live = 0
+            s.slots.forEachLive { _, _ in live += 1 }
+            return (s.slots.count, live, s.mapping.capacity)
+        }
+        let header = VectorFileHeader(dimension: dimension, embedder: embedderID)
+        let t = telemetry.withLock { $0 }
+        let dir = URL(fileURLWithPath: path)
+        func size(_ name: String) -> Int {
+            ((try? FileManager.default.attributesOfItem(atPath: dir.appendingPathComponent(name).path))?[.size] as? Int) ?? 0
+        }
+        return StoreStats(
+            memories: live, byNamespace: byNamespace, byKind: byKind, dimension: dimension, embedder: embedderID,
+            elementType: "f32", durability: options.durability, vectorFileBytes: size(Self.vectorsName),
+            databaseBytes: size(Self.databaseName) + size(Self.databaseName + "-wal"),
+            mappedBytes: VectorFileHeader.size + capacity * header.strideBytes, slotCapacity: capacity,
+            freeSlots: slotCount - live, blasCore: BLAS.coreName, recalls: t.recalls,
+            recallP50Milliseconds: t.latencyQuantile(0.5), recallP99Milliseconds: t.latencyQuantile(0.99),
+            hitRate: t.recalls > 0 ? Double(t.hits) / Double(t.recalls) : nil, hitThreshold: options.hitThreshold,
+            residentBytes: Self.residentBytes())
+    }
+
+    /// Rewrites the vector file densely (live rows only, in slot order) and returns its free space.
+    ///
+    /// Crash-safe: the new file is written and synced beside the old one; one SQLite transaction then
+    /// renumbers the slots and marks the compaction; the new file is renamed over the old; the mark is
+    /// cleared. An open after a crash at any point either discards the new file or finishes the rename.
+    /// Recalls running meanwhile finish on the old mapping.
+    ///
+    /// - Returns: bytes reclaimed from the vector file.
+    /// - Complexity: O(n × dimension).
+    @discardableResult
+    public func compact() throws -> Int {
+        try write { state in
+            guard let old = state.vectors else { return 0 }
+            let dir = URL(fileURLWithPath: path)
+            let vectorsPath = dir.appendingPathComponent(Self.vectorsName).path
+            let newPath = dir.appendingPathComponent(Self.compactingName).path
+            let oldBytes = VectorFileHeader.size + old.capacity * old.header.strideBytes
+            try? FileManager.default.removeItem(atPath: newPath)
+
+            var live: [(slot: Int, info: SlotInfo)] = []
+            state.slots.forEachLive { live.append(($0, $1)) }
+            let mapping = try old.map()
+            let fresh = try VectorFile.create(path: newPath, header: old.header)
+            try fresh.resize(rows: live.count)
+            let batch = 4096
+            for start in stride(from: 0, to: live.count, by: batch) {
+                let rows = (start..<min(start + batch, live.count)).map { i in
+                    (slot: Int32(i), vector: Array(mapping.row(live[i].slot)))
+                }
+                try fresh.write(rows)
+            }
+            try fresh.sync()
+            try records.renumber(
+                live.enumerated().map { (rowID: $1.info.rowID, slot: Int32($0)) }, meta: ["compacting": "1"])
+            guard rename(newPath, vectorsPath) == 0 else { throw VectorFile.ioError("rename", newPath) }
+            try records.setMeta(["compacting": "0"])
+
+            state.vectors = try VectorFile.open(path: vectorsPath, writable: true)
+            state.slots.removeAll()
+            for (i, entry) in live.enumerated() { state.slots[i] = entry.info }
+            state.free = []
+            state.pendingFree = []
+            state.nextSlot = live.count
+            try publish(&state, remap: true)
+            return max(0, oldBytes - (VectorFileHeader.size + live.count * old.header.strideBytes))
+        }
+    }
+
+    /// File checks plus a semantic probe: store a probe memory in a scratch namespace, recall it with its
+    /// own vector, expect it first, and forget it. A read-only store runs the file checks only.
+    public func health() throws -> HealthReport {
+        try checkOpen()
+        var checks: [HealthReport.Check] = []
+        let integrity = try records.integrityCheck()
+        checks.append(.init(name: "sqlite", passed: integrity == ["ok"], detail: integrity.joined(separator: "; ")))
+
+        let (count, capacity, lastSlot) = try withSnapshot { s -> (Int, Int, Int) in
+            var last = -1
+            var count = 0
+            s.slots.forEachLive { slot, _ in
+                last = slot
+                count += 1
+            }
+            return (count, s.mapping.capacity, last)
+        }
+        checks.append(
+            .init(
+                name: "vectors", passed: lastSlot < capacity,
+                detail: "\(count) live rows, room for \(capacity), highest slot \(lastSlot)"))
+        let sqlCount = try records.counts().byNamespace.values.reduce(0, +)
+        checks.append(
+            .init(name: "consistency", passed: sqlCount == count, detail: "\(sqlCount) records, \(count) live slots"))
+
+        if !options.readOnly {
+            var probe = [Float](repeating: 0, count: dimension)
+            for i in 0..<dimension { probe[i] = Float((i * 7919 + 13) % 101) - 50 }
+            if probe.allSatisfy({ $0 == 0 }) { probe[0] = 1 }
+            let namespace = "engram-health/probe"
+            do {
+                let id = try remember(
+                    NewMemory(content: "engram health probe", namespace: namespace, kind: .note, embedding: probe))
+                defer { _ = try? forget([id]) }
+                let hits = try recall(probe, k: 1, filter: MemoryFilter(includeExpired: true))
+                let ok = hits.first?.memory.id == id
+                checks.append(
+                    .init(
+                        name: "semantic probe", passed: ok,
+                        detail: ok ? "probe recalled first (score \(hits[0].score))" : "probe not recalled first"))
+            } catch {
+                checks.append(.init(name: "semantic probe", passed: false, detail: "\(error)"))
+            }
+        }
+        return HealthReport(checks: checks)
+    }
+
+    static func residentBytes() -> Int? {
+        #if os(Linux)
+            guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+                let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+                let kb = Int(line.split(separator: " ").dropFirst().first ?? "")
+            else { return nil }
+            return kb * 1024
+        #else
+            return nil
+        #endif
+    }
+}

@@ -1,0 +1,158 @@
+import Foundation
+import Synchronization
+
+extension MemoryStore {
+    /// The memories most similar to a query vector, best first.
+    ///
+    /// Exact search: the result equals a brute-force cosine scan (up to float rounding among near-ties).
+    /// The filter is applied before scoring, so `k` hits come back whenever `k` memories match.
+    ///
+    /// - Parameters:
+    ///   - query: a vector of the store's dimension (normalised here; only its direction matters).
+    ///   - k: how many hits to return, 1...100000.
+    ///   - filter: which memories to consider.
+    ///   - minScore: drop hits whose cosine similarity is below this value.
+    ///   - embedder: the id of the embedder that made `query`; when given it must be the store's.
+    /// - Complexity: O(n × dimension) for n matching memories: one sgemv over the mapped rows, or a
+    ///   gather of only the candidate rows when a filter leaves few; then O(n log k) selection.
+    public func recall(
+        _ query: [Float], k: Int = 10, filter: MemoryFilter = .all, minScore: Float? = nil,
+        embedder: String? = nil
+    ) throws -> [RecallHit] {
+        try recall(batch: [query], k: k, filter: filter, minScore: minScore, embedder: embedder)[0]
+    }
+
+    /// Recalls for many queries in one pass over the vectors (sgemm over row tiles), with the same `k`
+    /// and filter for each. Results equal single ``recall(_:k:filter:minScore:embedder:)`` calls.
+    ///
+    /// - Complexity: O(queries × n × dimension) arithmetic but one pass over memory.
+    public func recall(
+        batch queries: [[Float]], k: Int = 10, filter: MemoryFilter = .all, minScore: Float? = nil,
+        embedder: String? = nil
+    ) throws -> [[RecallHit]] {
+        let started = ContinuousClock.now
+        guard (1...Limits.maxK).contains(k) else {
+            throw EngramError.invalid("k", "must be from 1 to \(Limits.maxK)")
+        }
+        if let minScore, !minScore.isFinite { throw EngramError.invalid("minScore", "must be a finite number") }
+        if let embedder, embedder != embedderID {
+            throw EngramError(
+                .embedderMismatch, "the query was embedded by \(embedder) but the store holds \(embedderID) vectors",
+                field: "embedder")
+        }
+        guard !queries.isEmpty else { return [] }
+        try filter.validate()
+        let normalizedQueries = try queries.enumerated().map { i, q in
+            try normalized(q, field: queries.count == 1 ? "query" : "queries[\(i)]")
+        }
+        let metadataRowIDs = try filter.metadata.isEmpty ? nil : records.rowIDs(matching: filter.metadata)
+
+        let ranked = try withSnapshot { snapshot in
+            let compiled = CompiledFilter(
+                filter, names: snapshot.names, now: options.clock.now(), metadataRowIDs: metadataRowIDs)
+            return SearchKernel(snapshot: snapshot, filter: compiled).topK(normalizedQueries, k: k)
+        }
+        let rowIDs = Array(Set(ranked.flatMap { $0.map(\.rowID) }))
+        let memories = try records.memories(rowIDs: rowIDs)
+        let results = ranked.map { hits in
+            hits.compactMap { hit -> RecallHit? in
+                if let minScore, hit.score < minScore { return nil }
+                // A memory forgotten after the snapshot was taken is left out.
+                return memories[hit.rowID].map { RecallHit(memory: $0, score: hit.score) }
+            }
+        }
+        let elapsed = ContinuousClock.now - started
+        telemetry.withLock { t in
+            for hits in results {
+                t.recordRecall(
+                    elapsed / queries.count, hit: (hits.first?.score ?? -.infinity) >= options.hitThreshold)
+            }
+        }
+        return results
+    }
+
+    /// Keyword search over content, cause, outcome and tags with SQLite FTS5 (BM25, porter stemming).
+    ///
+    /// - Returns: up to `k` matches, most relevant first, each with its (negated, larger-is-better) BM25.
+    public func search(text: String, k: Int = 10, filter: MemoryFilter = .all) throws -> [KeywordHit] {
+        guard (1...Limits.maxK).contains(k) else { throw EngramError.invalid("k", "must be from 1 to \(Limits.maxK)") }
+        try Limits.validateText(text, field: "text", required: true)
+        try filter.validate()
+        let metadataRowIDs = try filter.metadata.isEmpty ? nil : records.rowIDs(matching: filter.metadata)
+        return try withSnapshot { snapshot in
+            let compiled = CompiledFilter(
+                filter, names: snapshot.names, now: options.clock.now(), metadataRowIDs: metadataRowIDs)
+            guard !compiled.matchesNothing else { return [] }
+            // Fetch more matches than asked until k pass the filter or the matches run out.
+            var limit = k * 4 + 16
+            while true {
+                let matches = try records.keywordMatches(text, limit: limit)
+                let kept = matches.filter { m in
+                    Int(m.slot) < snapshot.slots.count && snapshot.slots[Int(m.slot)].rowID == m.rowID
+                        && compiled.matches(snapshot.slots[Int(m.slot)])
+                }.prefix(k)
+                if kept.count == k || matches.count < limit {
+                    let memories = try records.memories(rowIDs: kept.map(\.rowID))
+                    return kept.compactMap { m in memories[m.rowID].map { KeywordHit(memory: $0, score: m.score) } }
+                }
+                limit *= 4
+            }
+        }
+    }
+
+    /// One memory by id.
+    /// - Throws: ``EngramError/Code/notFound`` when no live memory has this id.
+    public func memory(_ id: MemoryID) throws -> Memory {
+        try checkOpen()
+        guard let (rowID, _) = try records.locate([id])[id], let memory = try records.memories(rowIDs: [rowID])[rowID]
+        else {
+            throw EngramError(.notFound, "no memory with this id", field: "id")
+        }
+        return memory
+    }
+
+    /// How many memories match a filter (by default: every unexpired memory).
+    /// - Complexity: O(n) over the in-memory columns.
+    public func count(matching filter: MemoryFilter = .all) throws -> Int {
+        try matchingSlots(filter).count
+    }
+
+    /// A page of memories matching a filter, in id (creation) order, after an optional cursor.
+    ///
+    /// Pass the returned ``MemoryPage/nextCursor`` as `after` to read the next page; it is nil on the
+    /// last page. Keyset pagination: pages stay correct while memories are added or forgotten.
+    /// - Complexity: O(n + limit log n) per page.
+    public func list(filter: MemoryFilter = .all, after cursor: MemoryID? = nil, limit: Int = 100) throws -> MemoryPage {
+        guard (1...10_000).contains(limit) else { throw EngramError.invalid("limit", "must be from 1 to 10000") }
+        var matches = try matchingSlots(filter)
+        if let cursor { matches.removeAll { $0.id <= cursor } }
+        let page = matches.sorted { $0.id < $1.id }.prefix(limit + 1)
+        let memories = try records.memories(rowIDs: page.prefix(limit).map(\.rowID))
+        let items = page.prefix(limit).compactMap { memories[$0.rowID] }
+        return MemoryPage(memories: items, nextCursor: page.count > limit ? items.last?.id : nil)
+    }
+
+    /// (id, rowid) of each memory matching the filter in the current snapshot.
+    func matchingSlots(_ filter: MemoryFilter) throws -> [(id: MemoryID, rowID: Int64)] {
+        try filter.validate()
+        let metadataRowIDs = try filter.metadata.isEmpty ? nil : records.rowIDs(matching: filter.metadata)
+        return try withSnapshot { snapshot in
+            let compiled = CompiledFilter(
+                filter, names: snapshot.names, now: options.clock.now(), metadataRowIDs: metadataRowIDs)
+            var result: [(id: MemoryID, rowID: Int64)] = []
+            guard !compiled.matchesNothing else { return result }
+            snapshot.slots.forEachLive { _, info in
+                if compiled.matches(info) { result.append((info.id, info.rowID)) }
+            }
+            return result
+        }
+    }
+}
+
+/// One page of ``MemoryStore/list(filter:after:limit:)``.
+public struct MemoryPage: Sendable {
+    /// The memories on this page, in id order.
+    public var memories: [Memory]
+    /// The cursor for the next page, or nil when this is the last.
+    public var nextCursor: MemoryID?
+}

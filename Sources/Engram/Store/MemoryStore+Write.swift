@@ -1,0 +1,223 @@
+import Foundation
+
+extension MemoryStore {
+    /// Stores one memory and returns its new id.
+    ///
+    /// - Throws: ``EngramError`` naming the field when the memory is invalid; nothing is stored then.
+    @discardableResult
+    public func remember(_ memory: NewMemory) throws -> MemoryID {
+        try remember([memory])[0]
+    }
+
+    /// Stores a batch atomically: either every memory is stored, or (on any error) none is.
+    ///
+    /// Vectors are written to free or appended slots and made durable as ``Durability`` asks, and only
+    /// then is the SQLite transaction that points to them committed.
+    ///
+    /// - Returns: the new ids, in the order of `memories`.
+    /// - Throws: ``EngramError`` naming the field and the batch index (`memories[3].content`).
+    /// - Complexity: O(n × dimension) plus one SQLite transaction.
+    @discardableResult
+    public func remember(_ memories: [NewMemory]) throws -> [MemoryID] {
+        guard !memories.isEmpty else { return [] }
+        guard memories.count <= Limits.maxBatch else {
+            throw EngramError.invalid("memories", "a batch holds at most \(Limits.maxBatch) memories")
+        }
+        let now = options.clock.now()
+        var prepared: [(memory: Memory, vector: [Float])] = []
+        prepared.reserveCapacity(memories.count)
+        for (index, new) in memories.enumerated() {
+            do {
+                prepared.append(try prepare(new, now: now))
+            } catch let error as EngramError {
+                let field = memories.count == 1 ? error.field : "memories[\(index)].\(error.field ?? "")"
+                throw EngramError(error.code, error.message, field: field)
+            }
+        }
+        return try write { state in
+            let slots = allocateSlots(prepared.count, &state)
+            do {
+                try commitVectors(zip(slots, prepared.map(\.vector)).map { ($0, $1) }, &state)
+                let rowIDs = try records.insert(zip(prepared, slots).map { ($0.memory, $1) })
+                for ((record, slot), rowID) in zip(zip(prepared, slots), rowIDs) {
+                    state.slots[Int(slot)] = slotInfo(record.memory, rowID: rowID, &state.names)
+                }
+            } catch {
+                state.free.append(contentsOf: slots)  // never referenced by a commit
+                throw error
+            }
+            try publish(&state, remap: false)
+            return prepared.map(\.memory.id)
+        }
+    }
+
+    /// Validates a new memory and gives it an id and timestamps.
+    func prepare(_ new: NewMemory, now: Date) throws -> (memory: Memory, vector: [Float]) {
+        try Limits.validateText(new.content, field: "content", required: true)
+        if let cause = new.cause { try Limits.validateText(cause, field: "cause", required: false) }
+        if let outcome = new.outcome { try Limits.validateText(outcome, field: "outcome", required: false) }
+        try Limits.validateNamespace(new.namespace)
+        if let agent = new.agent { try Limits.validateName(agent, field: "agent", maxBytes: Limits.maxAgentBytes) }
+        try Limits.validateName(new.kind.rawValue, field: "kind", maxBytes: Limits.maxKindBytes)
+        try Limits.validateImportance(new.importance)
+        try Limits.validateMetadata(new.metadata)
+        if let created = new.createdAt, !created.timeIntervalSince1970.isFinite {
+            throw EngramError.invalid("createdAt", "is not a valid time")
+        }
+        if let expires = new.expiresAt, !expires.timeIntervalSince1970.isFinite {
+            throw EngramError.invalid("expiresAt", "is not a valid time")
+        }
+        let tags = try Limits.normalizedTags(new.tags)
+        let vector = try normalized(new.embedding, field: "embedding")
+        let created = new.createdAt ?? now
+        let memory = Memory(
+            id: idGenerator.next(nowMilliseconds: UInt64(max(0, now.timeIntervalSince1970 * 1000))),
+            namespace: new.namespace, agent: new.agent, kind: new.kind, content: new.content,
+            cause: new.cause, outcome: new.outcome, succeeded: new.succeeded, tags: tags,
+            importance: new.importance, metadata: new.metadata, createdAt: created, updatedAt: now,
+            expiresAt: new.expiresAt, supersedes: nil)
+        return (memory, vector)
+    }
+
+    /// Writes rows to their slots (growing the file if needed) and makes them as durable as asked.
+    func commitVectors(_ rows: [(slot: Int32, vector: [Float])], _ state: inout WriterState) throws {
+        guard let vectors = state.vectors, !rows.isEmpty else { return }
+        let highest = Int(rows.map(\.slot).max() ?? 0)
+        if try vectors.reserve(rows: highest + 1) {
+            try publishMapping(&state)
+        }
+        try vectors.write(rows)
+        if options.durability == .full { try vectors.sync() }
+    }
+
+    /// Re-maps after growth so the next snapshot covers the new rows.
+    private func publishMapping(_ state: inout WriterState) throws {
+        try publish(&state, remap: true)
+    }
+
+    func slotInfo(_ m: Memory, rowID: Int64, _ names: inout NameTables) -> SlotInfo {
+        SlotInfo(
+            rowID: rowID, id: m.id, namespace: names.namespaces.intern(m.namespace),
+            agent: m.agent.map { names.agents.intern($0) } ?? -1, kind: names.kinds.intern(m.kind.rawValue),
+            succeeded: m.succeeded.map { $0 ? 1 : 0 } ?? -1, createdAt: m.createdAt.timeIntervalSince1970,
+            expiresAt: m.expiresAt?.timeIntervalSince1970 ?? .infinity,
+            tags: m.tags.map { names.tags.intern($0) }.sorted())
+    }
+
+    // MARK: Update
+
+    /// Stores a new version of a memory. The new version gets a new id, keeps the original creation
+    /// time, and records the old id in ``Memory/supersedes``; the old version moves to the history
+    /// table (see ``history(of:)``) and stops being recalled.
+    ///
+    /// - Returns: the new version.
+    /// - Throws: ``EngramError/Code/notFound`` for an unknown id; a validation error naming the field.
+    @discardableResult
+    public func update(_ id: MemoryID, with changes: MemoryChanges) throws -> Memory {
+        let now = options.clock.now()
+        let newVector = try changes.embedding.map { try normalized($0, field: "embedding") }
+        return try write { state in
+            guard let (rowID, slot) = try records.locate([id])[id], let old = try records.memories(rowIDs: [rowID])[rowID] else {
+                throw EngramError(.notFound, "no memory with this id", field: "id")
+            }
+            var next = old
+            if let v = changes.content { next.content = v }
+            if let v = changes.cause { next.cause = v }
+            if let v = changes.outcome { next.outcome = v }
+            if let v = changes.succeeded { next.succeeded = v }
+            if let v = changes.kind { next.kind = v }
+            if let v = changes.tags { next.tags = v }
+            if let v = changes.importance { next.importance = v }
+            if let v = changes.metadata { next.metadata = v }
+            if let v = changes.expiresAt { next.expiresAt = v }
+            // Validate the merged record through the same path as a new memory.
+            let draft = NewMemory(
+                content: next.content, cause: next.cause, outcome: next.outcome, succeeded: next.succeeded,
+                namespace: next.namespace, agent: next.agent, kind: next.kind, tags: next.tags,
+                importance: next.importance, metadata: next.metadata, expiresAt: next.expiresAt,
+                embedding: newVector ?? [Float](repeating: 1, count: dimension), createdAt: old.createdAt)
+            var (memory, _) = try prepare(draft, now: now)
+            memory.supersedes = old.id
+
+            var newSlot = slot
+            if let newVector {
+                newSlot = allocateSlots(1, &state)[0]
+                do {
+                    try commitVectors([(newSlot, newVector)], &state)
+                } catch {
+                    state.free.append(newSlot)
+                    throw error
+                }
+            }
+            let newRowID: Int64
+            do {
+                newRowID = try records.supersede(oldRowID: rowID, old: old, new: memory, slot: newSlot, at: now)
+            } catch {
+                if newSlot != slot { state.free.append(newSlot) }
+                throw error
+            }
+            if newSlot != slot {
+                state.slots[Int(slot)] = SlotInfo()
+                state.pendingFree.append((state.generation + 1, [slot]))
+            }
+            state.slots[Int(newSlot)] = slotInfo(memory, rowID: newRowID, &state.names)
+            try publish(&state, remap: false)
+            return memory
+        }
+    }
+
+    /// Older versions of a memory, newest first.
+    public func history(of id: MemoryID) throws -> [Memory] {
+        try checkOpen()
+        return try records.history(of: id)
+    }
+
+    // MARK: Forget
+
+    /// Forgets memories by id. Unknown ids are ignored.
+    ///
+    /// - Returns: how many memories were forgotten.
+    @discardableResult
+    public func forget(_ ids: [MemoryID]) throws -> Int {
+        try write { state in
+            let targets = try records.locate(ids).values.map { (rowID: $0.0, slot: $0.1) }
+            return try forget(targets, &state)
+        }
+    }
+
+    /// Forgets one memory.
+    /// - Throws: ``EngramError/Code/notFound`` when no memory has this id.
+    public func forget(_ id: MemoryID) throws {
+        if try forget([id]) == 0 { throw EngramError(.notFound, "no memory with this id", field: "id") }
+    }
+
+    /// Forgets every memory matching a filter (expired ones included only if the filter says so).
+    ///
+    /// - Returns: how many memories were forgotten.
+    @discardableResult
+    public func forget(matching filter: MemoryFilter) throws -> Int {
+        try filter.validate()
+        let metadataRowIDs = try filter.metadata.isEmpty ? nil : records.rowIDs(matching: filter.metadata)
+        return try write { state in
+            let compiled = CompiledFilter(
+                filter, names: state.names, now: options.clock.now(), metadataRowIDs: metadataRowIDs)
+            var targets: [(rowID: Int64, slot: Int32)] = []
+            if !compiled.matchesNothing {
+                state.slots.forEachLive { slot, info in
+                    if compiled.matches(info) { targets.append((info.rowID, Int32(slot))) }
+                }
+            }
+            return try forget(targets, &state)
+        }
+    }
+
+    private func forget(_ targets: [(rowID: Int64, slot: Int32)], _ state: inout WriterState) throws -> Int {
+        guard !targets.isEmpty else { return 0 }
+        let deleted = try records.delete(rowIDs: targets.map(\.rowID))
+        for target in targets { state.slots[Int(target.slot)] = SlotInfo() }
+        state.pendingFree.append((state.generation + 1, targets.map(\.slot)))
+        try publish(&state, remap: false)
+        return deleted
+    }
+
+}

@@ -1,0 +1,325 @@
+import Foundation
+import Synchronization
+
+/// An immutable view of the vectors and hot columns that a recall scores against.
+final class StoreSnapshot: Sendable {
+    let generation: UInt64
+    let mapping: VectorMapping
+    let slots: SlotTable
+    let names: NameTables
+
+    init(generation: UInt64, mapping: VectorMapping, slots: SlotTable, names: NameTables) {
+        self.generation = generation
+        self.mapping = mapping
+        self.slots = slots
+        self.names = names
+    }
+}
+
+/// The writer's state, guarded by `MemoryStore.writer`.
+struct WriterState: Sendable {
+    var vectors: VectorFile?
+    var slots: SlotTable
+    var names: NameTables
+    /// Slots no committed memory and no active reader refers to.
+    var free: [Int32] = []
+    /// Slots freed by the commit that made `generation`; reusable once no reader of an older snapshot remains.
+    var pendingFree: [(generation: UInt64, slots: [Int32])] = []
+    var nextSlot: Int
+    var generation: UInt64 = 0
+    var closed = false
+    var lastWorkingSweep: Double = -.infinity
+}
+
+/// The published snapshot and which generations readers are using, under one lock so that a writer
+/// never misses a reader that has just taken a snapshot.
+struct ReaderState {
+    var current: StoreSnapshot
+    var active: [UInt64: Int] = [:]
+}
+
+/// A durable store of agent memories with exact cosine recall.
+///
+/// A store is a directory holding `memories.sqlite` (records, history, full-text index, working
+/// memory), `vectors.f32` (the embeddings, memory-mapped) and `LOCK` (the single-writer lock).
+///
+/// ```swift
+/// let store = try MemoryStore.create(at: "/tmp/agent.engram", dimension: 384)
+/// let id = try store.remember(NewMemory(content: "Checkout was slow", cause: "DB pool exhausted",
+///                                       outcome: "Raised the pool size", embedding: vector))
+/// let hits = try store.recall(queryVector, k: 5)
+/// ```
+///
+/// ## Concurrency
+/// `MemoryStore` is `Sendable`: share one instance between threads and tasks. Writes are serialised by
+/// an internal lock (and across processes by the `LOCK` file). Recalls never wait for a writer: each one
+/// scores an immutable snapshot (mapping, per-slot columns) taken under a lock held for nanoseconds.
+public final class MemoryStore: Sendable {
+    /// The directory holding the store.
+    public let path: String
+    /// The embedding dimension, fixed when the store was created.
+    public let dimension: Int
+    /// The identifier of the embedder whose vectors the store holds.
+    public let embedderID: String
+    /// The options it was opened with.
+    public let options: StoreOptions
+
+    let records: RecordStore
+    let writer: Mutex<WriterState>
+    let readers: Mutex<ReaderState>
+    let telemetry = Mutex(Telemetry())
+    let idGenerator = MemoryIDGenerator()
+    private let lock: StoreLock?
+
+    static let databaseName = "memories.sqlite"
+    static let vectorsName = "vectors.f32"
+    static let compactingName = "vectors.f32.compact"
+    static let lockName = "LOCK"
+
+    // MARK: Creating and opening
+
+    /// Creates a new, empty store in `path` (a directory, created if missing).
+    ///
+    /// - Parameters:
+    ///   - dimension: the length of every embedding, 1...16384.
+    ///   - embedder: an identifier of the model that makes the vectors; recalls may check it.
+    /// - Throws: ``EngramError/Code/alreadyExists`` if a store is there already.
+    public static func create(
+        at path: String, dimension: Int, embedder: String = "custom", options: StoreOptions = StoreOptions()
+    ) throws -> MemoryStore {
+        guard (1...Limits.maxDimension).contains(dimension) else {
+            throw EngramError.invalid("dimension", "must be from 1 to \(Limits.maxDimension)")
+        }
+        guard !embedder.isEmpty, embedder.utf8.count <= VectorFileHeader.maxEmbedderBytes else {
+            throw EngramError.invalid("embedder", "must be 1 to \(VectorFileHeader.maxEmbedderBytes) bytes")
+        }
+        guard !options.readOnly else { throw EngramError.invalid("options.readOnly", "cannot create a read-only store") }
+        let fm = FileManager.default
+        let dir = URL(fileURLWithPath: path)
+        for name in [databaseName, vectorsName] where fm.fileExists(atPath: dir.appendingPathComponent(name).path) {
+            throw EngramError(.alreadyExists, "a store already exists at \(path)")
+        }
+        do {
+            try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+        } catch {
+            throw EngramError(.io, "cannot create directory \(path): \(error.localizedDescription)")
+        }
+        let lock = try StoreLock(path: dir.appendingPathComponent(lockName).path, timeout: options.lockTimeout)
+        let header = VectorFileHeader(dimension: dimension, embedder: embedder)
+        _ = try VectorFile.create(path: dir.appendingPathComponent(vectorsName).path, header: header)
+        let records = try RecordStore(
+            path: dir.appendingPathComponent(databaseName).path, readOnly: false,
+            synchronousFull: options.durability == .full)
+        try records.setMeta([
+            "format_version": String(Schema.formatVersion), "dimension": String(dimension),
+            "element_type": "f32", "embedder": embedder,
+            "created_at": String(options.clock.now().timeIntervalSince1970),
+        ])
+        try records.close()
+        return try MemoryStore(path: path, options: options, heldLock: lock)
+    }
+
+    /// Opens an existing store, checking its files against each other.
+    ///
+    /// - Throws: ``EngramError/Code/notFound`` when there is no store, ``EngramError/Code/locked`` when
+    ///   another process writes to it, ``EngramError/Code/storageCorrupted`` when a file is damaged,
+    ///   truncated or missing, ``EngramError/Code/schemaTooNew`` when a newer Engram wrote it.
+    public static func open(at path: String, options: StoreOptions = StoreOptions()) throws -> MemoryStore {
+        try MemoryStore(path: path, options: options, heldLock: nil)
+    }
+
+    /// Whether a store exists at `path`.
+    public static func exists(at path: String) -> Bool {
+        FileManager.default.fileExists(atPath: URL(fileURLWithPath: path).appendingPathComponent(databaseName).path)
+    }
+
+    private init(path: String, options: StoreOptions, heldLock: StoreLock?) throws {
+        let dir = URL(fileURLWithPath: path)
+        let dbPath = dir.appendingPathComponent(Self.databaseName).path
+        let vectorsPath = dir.appendingPathComponent(Self.vectorsName).path
+        let compactingPath = dir.appendingPathComponent(Self.compactingName).path
+        guard FileManager.default.fileExists(atPath: dbPath) else {
+            if FileManager.default.fileExists(atPath: vectorsPath) {
+                throw EngramError(.storageCorrupted, "the database file \(dbPath) is missing")
+            }
+            throw EngramError(.notFound, "no store at \(path)")
+        }
+        self.path = path
+        self.options = options
+        BLAS.setThreadCount(options.blasThreads)
+        if options.readOnly {
+            lock = nil
+        } else if let heldLock {
+            lock = heldLock
+        } else {
+            lock = try StoreLock(path: dir.appendingPathComponent(Self.lockName).path, timeout: options.lockTimeout)
+        }
+        records = try RecordStore(path: dbPath, readOnly: options.readOnly, synchronousFull: options.durability == .full)
+
+        var meta = try records.meta()
+        if let version = meta["format_version"].flatMap(Int.init), version > Schema.formatVersion {
+            throw EngramError(.schemaTooNew, "the store has format version \(version); this Engram reads up to \(Schema.formatVersion)")
+        }
+        guard let dimension = meta["dimension"].flatMap(Int.init), let embedder = meta["embedder"] else {
+            throw EngramError(.storageCorrupted, "the database has no store metadata (an unfinished create?)")
+        }
+        self.dimension = dimension
+        self.embedderID = embedder
+
+        // Finish or discard an interrupted compaction (see `compact()`).
+        let fm = FileManager.default
+        if meta["compacting"] == "1" {
+            guard !options.readOnly else {
+                throw EngramError(.storageCorrupted, "an interrupted compaction must be finished by a writable open")
+            }
+            if fm.fileExists(atPath: compactingPath) && rename(compactingPath, vectorsPath) != 0 {
+                throw VectorFile.ioError("finish compaction of", vectorsPath)
+            }
+            try records.setMeta(["compacting": "0"])
+            meta["compacting"] = "0"
+        } else if !options.readOnly && fm.fileExists(atPath: compactingPath) {
+            try? fm.removeItem(atPath: compactingPath)
+        }
+
+        let vectors = try VectorFile.open(path: vectorsPath, writable: !options.readOnly)
+        guard vectors.header.dimension == dimension else {
+            throw EngramError(
+                .storageCorrupted,
+                "vector file dimension \(vectors.header.dimension) does not match the database's \(dimension)")
+        }
+        guard vectors.header.embedder == embedder else {
+            throw EngramError(.storageCorrupted, "vector file embedder does not match the database's")
+        }
+
+        var slots = SlotTable()
+        var names = NameTables()
+        var maxSlot = -1
+        for row in try records.slotRows() {
+            guard row.slot >= 0 else {
+                throw EngramError(.storageCorrupted, "a memory has a negative vector slot")
+            }
+            slots[Int(row.slot)] = Self.slotInfo(row, names: &names)
+            maxSlot = max(maxSlot, Int(row.slot))
+        }
+        guard maxSlot < vectors.capacity else {
+            throw EngramError(
+                .storageCorrupted,
+                "vector file is truncated: it holds \(vectors.capacity) rows but slot \(maxSlot) is committed")
+        }
+        var state = WriterState(vectors: options.readOnly ? nil : vectors, slots: slots, names: names, nextSlot: maxSlot + 1)
+        for slot in 0..<(maxSlot + 1) where !slots[slot].isLive { state.free.append(Int32(slot)) }
+        state.free.reverse()  // pop lower slots first
+        let snapshot = StoreSnapshot(generation: 0, mapping: try vectors.map(), slots: slots, names: names)
+        writer = Mutex(state)
+        readers = Mutex(ReaderState(current: snapshot))
+        if !options.readOnly { _ = try? sweepWorkingMemory() }
+    }
+
+    static func slotInfo(_ row: SlotRow, names: inout NameTables) -> SlotInfo {
+        SlotInfo(
+            rowID: row.rowID, id: row.id, namespace: names.namespaces.intern(row.namespace),
+            agent: row.agent.map { names.agents.intern($0) } ?? -1, kind: names.kinds.intern(row.kind),
+            succeeded: row.succeeded.map { $0 ? 1 : 0 } ?? -1, createdAt: row.createdAt,
+            expiresAt: row.expiresAt ?? .infinity, tags: row.tags.map { names.tags.intern($0) }.sorted())
+    }
+
+    /// Closes the store: releases the writer lock and the database. Further calls throw
+    /// ``EngramError/Code/notWritable``. Recalls already running finish on their snapshot.
+    public func close() throws {
+        let wasOpen = writer.withLock { state -> Bool in
+            defer { state.closed = true; state.vectors = nil }
+            return !state.closed
+        }
+        if wasOpen { try records.close() }
+    }
+
+    // MARK: Snapshots
+
+    /// Runs `body` on the current snapshot, registered as an active reader so the writer does not reuse
+    /// slots it may still score.
+    func withSnapshot<T>(_ body: (StoreSnapshot) throws -> T) throws -> T {
+        try checkOpen()
+        let snapshot = readers.withLock { state -> StoreSnapshot in
+            state.active[state.current.generation, default: 0] += 1
+            return state.current
+        }
+        defer {
+            readers.withLock { state in
+                let g = snapshot.generation
+                if let n = state.active[g], n > 1 { state.active[g] = n - 1 } else { state.active[g] = nil }
+            }
+        }
+        return try body(snapshot)
+    }
+
+    func checkOpen() throws {
+        if writer.withLock({ $0.closed }) { throw EngramError(.notWritable, "the store is closed") }
+    }
+
+    /// Runs a write under the writer lock, then publishes the resulting snapshot.
+    func write<T>(_ body: (inout WriterState) throws -> T) throws -> T {
+        try writer.withLock { state in
+            guard !state.closed else { throw EngramError(.notWritable, "the store is closed") }
+            guard state.vectors != nil else { throw EngramError(.notWritable, "the store was opened read-only") }
+            releaseFreedSlots(&state)
+            return try body(&state)
+        }
+    }
+
+    /// Publishes the writer's state as the new snapshot, with a fresh mapping when the file grew.
+    func publish(_ state: inout WriterState, remap: Bool) throws {
+        state.generation += 1
+        let previous = readers.withLock { $0.current }
+        let mapping: VectorMapping
+        if remap || previous.mapping.capacity < state.slots.count, let vectors = state.vectors {
+            mapping = try vectors.map()
+        } else {
+            mapping = previous.mapping
+        }
+        let snapshot = StoreSnapshot(generation: state.generation, mapping: mapping, slots: state.slots, names: state.names)
+        readers.withLock { $0.current = snapshot }
+    }
+
+    /// Moves slots freed before every active reader's snapshot into the free list.
+    private func releaseFreedSlots(_ state: inout WriterState) {
+        guard !state.pendingFree.isEmpty else { return }
+        let oldest = readers.withLock { $0.active.keys.min() } ?? UInt64.max
+        var kept: [(generation: UInt64, slots: [Int32])] = []
+        for entry in state.pendingFree {
+            if entry.generation <= oldest { state.free.append(contentsOf: entry.slots) } else { kept.append(entry) }
+        }
+        state.pendingFree = kept
+    }
+
+    /// Takes `n` slots, reusing free ones first.
+    func allocateSlots(_ n: Int, _ state: inout WriterState) -> [Int32] {
+        var slots: [Int32] = []
+        slots.reserveCapacity(n)
+        while slots.count < n, let slot = state.free.popLast() { slots.append(slot) }
+        while slots.count < n {
+            slots.append(Int32(state.nextSlot))
+            state.nextSlot += 1
+        }
+        return slots
+    }
+
+    // MARK: Validation shared by writes and recalls
+
+    /// Checks a vector and returns it L2-normalised (norm computed in Double).
+    func normalized(_ vector: [Float], field: String) throws -> [Float] {
+        guard vector.count == dimension else {
+            throw EngramError(
+                .dimensionMismatch, "has \(vector.count) values; the store's dimension is \(dimension)", field: field)
+        }
+        var sum = 0.0
+        for x in vector {
+            guard x.isFinite else { throw EngramError.invalid(field, "contains NaN or infinity") }
+            sum += Double(x) * Double(x)
+        }
+        guard sum > 0, sum.isFinite else { throw EngramError.invalid(field, "is a zero vector") }
+        let scale = 1 / sum.squareRoot()
+        return vector.map { Float(Double($0) * scale) }
+    }
+
+    func nowSeconds() -> Double { options.clock.now().timeIntervalSince1970 }
+}

@@ -1,0 +1,171 @@
+import Foundation
+
+/// The hot filter columns of one vector slot, kept in memory so common filters cost no SQL.
+struct SlotInfo {
+    /// SQLite rowid of the memory in this slot; 0 marks a free slot.
+    var rowID: Int64 = 0
+    var id = MemoryID(high: 0, low: 0)
+    var namespace: Int32 = -1
+    var agent: Int32 = -1
+    var kind: Int32 = -1
+    /// -1 unknown, 0 failed, 1 succeeded.
+    var succeeded: Int8 = -1
+    var createdAt: Double = 0
+    /// `.infinity` when the memory never expires.
+    var expiresAt: Double = .infinity
+    /// Sorted interned tag ids.
+    var tags: [Int32] = []
+
+    var isLive: Bool { rowID != 0 }
+}
+
+/// Interns strings (namespaces, agents, kinds, tags) as dense ids. Append-only: an id never changes
+/// meaning, so snapshots taken earlier stay valid.
+struct NameTable {
+    private(set) var names: [String] = []
+    private var ids: [String: Int32] = [:]
+
+    func id(of name: String) -> Int32? { ids[name] }
+
+    mutating func intern(_ name: String) -> Int32 {
+        if let id = ids[name] { return id }
+        let id = Int32(names.count)
+        names.append(name)
+        ids[name] = id
+        return id
+    }
+}
+
+/// Per-slot info in fixed-size chunks: `[[SlotInfo]]` gives copy-on-write per chunk, so publishing a
+/// snapshot copies one pointer per chunk and the writer's next change copies only the chunk it touches.
+struct SlotTable {
+    static let chunkSize = 4096
+    private var chunks: [[SlotInfo]] = []
+    /// Slots in use or ever allocated: one past the highest slot.
+    private(set) var count = 0
+
+    subscript(slot: Int) -> SlotInfo {
+        get { chunks[slot / Self.chunkSize][slot % Self.chunkSize] }
+        set {
+            if slot >= count {
+                while chunks.count * Self.chunkSize <= slot {
+                    chunks.append([SlotInfo](repeating: SlotInfo(), count: Self.chunkSize))
+                }
+                count = slot + 1
+            }
+            chunks[slot / Self.chunkSize][slot % Self.chunkSize] = newValue
+        }
+    }
+
+    /// Forgets every slot (used when compaction renumbers them).
+    mutating func removeAll() {
+        chunks = []
+        count = 0
+    }
+
+    /// Calls `body` with each chunk, its first slot and how many of its entries are in use.
+    func forEachChunk(_ body: (_ base: Int, _ chunk: [SlotInfo], _ used: Int) throws -> Void) rethrows {
+        for (c, chunk) in chunks.enumerated() {
+            let base = c * Self.chunkSize
+            try body(base, chunk, min(Self.chunkSize, count - base))
+        }
+    }
+
+    /// Calls `body` with each live slot and its info, in slot order.
+    func forEachLive(_ body: (Int, SlotInfo) throws -> Void) rethrows {
+        for (c, chunk) in chunks.enumerated() {
+            let base = c * Self.chunkSize
+            for i in 0..<min(Self.chunkSize, count - base) where chunk[i].rowID != 0 {
+                try body(base + i, chunk[i])
+            }
+        }
+    }
+}
+
+/// Interned names for every hot column.
+struct NameTables {
+    var namespaces = NameTable()
+    var agents = NameTable()
+    var kinds = NameTable()
+    var tags = NameTable()
+}
+
+/// A ``MemoryFilter`` resolved against one snapshot's name tables, evaluated per slot with no SQL.
+struct CompiledFilter {
+    private var namespaces: [Bool]?
+    private var agents: [Bool]?
+    private var kinds: [Bool]?
+    private var anyTags: [Int32]?
+    private var allTags: [Int32]?
+    private var createdAfter: Double = -.infinity
+    private var createdBefore: Double = .infinity
+    private var succeeded: Int8?
+    private var now: Double
+    private var includeExpired: Bool
+    /// Rowids allowed by metadata conditions (evaluated in SQLite), or nil when there are none.
+    private var rowIDs: Set<Int64>?
+    /// True when nothing can match (e.g. a tag no memory has).
+    private(set) var matchesNothing = false
+    /// True when only liveness and expiry are checked.
+    let isUnconstrained: Bool
+
+    init(_ filter: MemoryFilter, names: NameTables, now: Date, metadataRowIDs: Set<Int64>?) {
+        self.now = now.timeIntervalSince1970
+        includeExpired = filter.includeExpired
+        isUnconstrained = filter.isUnconstrained
+        rowIDs = metadataRowIDs
+        switch filter.namespace {
+        case .exact(let ns):
+            namespaces = Self.mask(names.namespaces) { $0 == ns }
+        case .prefix(let ns):
+            namespaces = Self.mask(names.namespaces) { $0 == ns || $0.hasPrefix(ns + "/") }
+        case nil: break
+        }
+        if let wanted = filter.agents.map(Set.init) {
+            agents = Self.mask(names.agents) { wanted.contains($0) }
+        }
+        if let wanted = filter.kinds.map({ Set($0.map(\.rawValue)) }) {
+            kinds = Self.mask(names.kinds) { wanted.contains($0) }
+        }
+        switch filter.tags {
+        case .any(let tags):
+            anyTags = tags.compactMap { names.tags.id(of: $0) }
+            if anyTags?.isEmpty == true { matchesNothing = true }
+        case .all(let tags):
+            let ids = tags.compactMap { names.tags.id(of: $0) }
+            if ids.count < Set(tags).count { matchesNothing = true }
+            allTags = Array(Set(ids)).sorted()
+        case nil: break
+        }
+        if let a = filter.createdAfter { createdAfter = a.timeIntervalSince1970 }
+        if let b = filter.createdBefore { createdBefore = b.timeIntervalSince1970 }
+        succeeded = filter.succeeded.map { $0 ? 1 : 0 }
+        for m in [namespaces, agents, kinds] { if let m, !m.contains(true) { matchesNothing = true } }
+        if let rowIDs, rowIDs.isEmpty { matchesNothing = true }
+    }
+
+    private static func mask(_ table: NameTable, _ predicate: (String) -> Bool) -> [Bool] {
+        table.names.map(predicate)
+    }
+
+    /// Whether a live slot's memory passes the filter.
+    @inline(__always)
+    func matches(_ info: SlotInfo) -> Bool {
+        if !includeExpired && info.expiresAt <= now { return false }
+        if isUnconstrained { return true }
+        if let namespaces, !Self.allowed(namespaces, info.namespace) { return false }
+        if let agents, !Self.allowed(agents, info.agent) { return false }
+        if let kinds, !Self.allowed(kinds, info.kind) { return false }
+        if info.createdAt < createdAfter || info.createdAt >= createdBefore { return false }
+        if let succeeded, info.succeeded != succeeded { return false }
+        if let anyTags, !anyTags.contains(where: { info.tags.contains($0) }) { return false }
+        if let allTags, !allTags.allSatisfy({ info.tags.contains($0) }) { return false }
+        if let rowIDs, !rowIDs.contains(info.rowID) { return false }
+        return true
+    }
+
+    @inline(__always)
+    private static func allowed(_ mask: [Bool], _ id: Int32) -> Bool {
+        id >= 0 && Int(id) < mask.count && mask[Int(id)]
+    }
+}

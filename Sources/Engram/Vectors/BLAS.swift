@@ -1,0 +1,96 @@
+internal import CBLAS
+import Foundation
+
+/// The only door to OpenBLAS. Everything else in Engram calls these functions.
+enum BLAS {
+    /// The name of the kernel set OpenBLAS chose for this CPU (`"SkylakeX"`, `"Haswell"`, `"Prescott"`...).
+    static var coreName: String {
+        guard let name = openblas_get_corename() else { return "unknown" }
+        return String(cString: name)
+    }
+
+    /// OpenBLAS's build configuration string.
+    static var configuration: String {
+        guard let config = openblas_get_config() else { return "unknown" }
+        return String(cString: config)
+    }
+
+    /// Sets how many threads OpenBLAS may use for one call. Engram defaults to 1: it runs recalls
+    /// concurrently itself, and nested BLAS threads would fight them for 2 cores.
+    static func setThreadCount(_ n: Int) {
+        openblas_set_num_threads(Int32(max(1, n)))
+    }
+
+    /// `out[r] = dot(rows[r], query)` for `count` rows laid out `stride` floats apart.
+    /// - Complexity: O(count × dimension), one pass over the rows.
+    static func scores(
+        rows: UnsafePointer<Float>, count: Int, dimension: Int, stride: Int,
+        query: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>
+    ) {
+        guard count > 0 else { return }
+        precondition(count <= Int(Int32.max) && stride <= Int(Int32.max), "BLAS sizes are 32-bit")  // invariant
+        cblas_sgemv(
+            CblasRowMajor, CblasNoTrans, Int32(count), Int32(dimension), 1, rows, Int32(stride), query, 1, 0,
+            out, 1)
+    }
+
+    /// `out[q][r] = dot(queries[q], rows[r])`: one sgemm for a tile of rows and a batch of queries.
+    /// `out` is `queryCount` rows of `count` scores each.
+    /// - Complexity: O(queryCount × count × dimension) arithmetic, one pass over the rows.
+    static func batchScores(
+        rows: UnsafePointer<Float>, count: Int, dimension: Int, stride: Int,
+        queries: UnsafePointer<Float>, queryCount: Int, queryStride: Int,
+        into out: UnsafeMutablePointer<Float>
+    ) {
+        guard count > 0, queryCount > 0 else { return }
+        precondition(count <= Int(Int32.max) && queryCount <= Int(Int32.max), "BLAS sizes are 32-bit")  // invariant
+        cblas_sgemm(
+            CblasRowMajor, CblasNoTrans, CblasTrans, Int32(queryCount), Int32(count), Int32(dimension),
+            1, queries, Int32(queryStride), rows, Int32(stride), 0, out, Int32(count))
+    }
+
+    /// The dot product of two vectors.
+    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, dimension: Int) -> Float {
+        cblas_sdot(Int32(dimension), a, 1, b, 1)
+    }
+}
+
+/// Makes sure OpenBLAS runs kernels meant for this CPU.
+///
+/// Debian's OpenBLAS 0.3.21 does not know recent Intel CPUs and silently falls back to its slowest
+/// (Prescott, SSE3) kernels, 2.5-3.5x slower. It picks kernels in a library constructor, before `main`,
+/// so the only fix from inside a process is to set `OPENBLAS_CORETYPE` and re-execute. Executables call
+/// ``ensureProperKernels()`` first thing; libraries should not, since re-exec replaces the process.
+public enum OpenBLASKernels {
+    /// The kernel set OpenBLAS is using.
+    public static var activeCore: String { BLAS.coreName }
+
+    /// The core type to force on this CPU, or nil when OpenBLAS's own choice is fine.
+    public static func recommendedCoreType(cpuFlags: String, activeCore: String) -> String? {
+        guard activeCore == "Prescott" else { return nil }
+        let flags = Set(cpuFlags.split(separator: " ").map(String.init))
+        if flags.contains("avx512f") && flags.contains("avx512bw") && flags.contains("avx512vl") {
+            return "SkylakeX"
+        }
+        if flags.contains("avx2") && flags.contains("fma") { return "Haswell" }
+        return nil
+    }
+
+    /// Re-executes the current process with `OPENBLAS_CORETYPE` set when OpenBLAS picked its generic
+    /// kernels on a CPU that has AVX2 or AVX-512. Does nothing when the variable is already set (a
+    /// user's choice wins), when the kernels are already right, or off Linux. Costs about 20 ms when
+    /// it fires; returns normally otherwise (also when exec fails: the program then runs, only slower).
+    public static func ensureProperKernels() {
+        #if os(Linux)
+            guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil,
+                let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+                let flagsLine = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
+                let target = recommendedCoreType(cpuFlags: String(flagsLine), activeCore: activeCore)
+            else { return }
+            setenv("OPENBLAS_CORETYPE", target, 1)
+            var args: [UnsafeMutablePointer<CChar>?] = CommandLine.arguments.map { strdup($0) }
+            args.append(nil)
+            execv("/proc/self/exe", &args)
+        #endif
+    }
+}

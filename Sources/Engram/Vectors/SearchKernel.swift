@@ -1,0 +1,109 @@
+/// One scored slot.
+struct RankedSlot {
+    var slot: Int32
+    var rowID: Int64
+    var score: Float
+}
+
+/// Exact top-k over one snapshot: BLAS scores in row tiles, then bounded heaps.
+struct SearchKernel {
+    let snapshot: StoreSnapshot
+    let filter: CompiledFilter
+
+    /// Use the gather path when at most this fraction of the slots are candidates: copying a few rows
+    /// is cheaper than streaming all of them.
+    static let gatherFraction = 4
+
+    /// The best `k` matching slots for each (normalised) query, best first.
+    /// - Complexity: O(queries × candidates × dimension) arithmetic, one pass over the candidate rows.
+    func topK(_ queries: [[Float]], k: Int) -> [[RankedSlot]] {
+        let n = snapshot.slots.count
+        guard n > 0, !filter.matchesNothing, let rows = snapshot.mapping.rows else {
+            return queries.map { _ in [] }
+        }
+        let d = snapshot.mapping.dimension
+        let stride = snapshot.mapping.strideFloats
+        var heaps = queries.map { _ in TopK(k: k) }
+        let queryMatrix = queries.flatMap { $0 }
+        let tileRows = Self.tileRows(queryCount: queries.count)
+        var scores = [Float](repeating: 0, count: tileRows * queries.count)
+
+        var candidates: [Int32]?
+        if !filter.isUnconstrained {
+            var list: [Int32] = []
+            snapshot.slots.forEachLive { slot, info in
+                if filter.matches(info) { list.append(Int32(slot)) }
+            }
+            if list.count * Self.gatherFraction < n { candidates = list }
+        }
+
+        queryMatrix.withUnsafeBufferPointer { q in
+            guard let q = q.baseAddress else { return }
+            if let candidates {
+                // Gather path: copy candidate rows into a dense tile, score it, map back to slots.
+                var tile = [Float](repeating: 0, count: tileRows * stride)
+                for start in Swift.stride(from: 0, to: candidates.count, by: tileRows) {
+                    let count = min(tileRows, candidates.count - start)
+                    tile.withUnsafeMutableBufferPointer { t in
+                        guard let t = t.baseAddress else { return }
+                        for i in 0..<count {
+                            (t + i * stride).update(from: rows + Int(candidates[start + i]) * stride, count: d)
+                        }
+                    }
+                    tile.withUnsafeBufferPointer { t in
+                        guard let t = t.baseAddress else { return }
+                        score(rows: t, count: count, d: d, stride: stride, queries: q, nq: queries.count, into: &scores)
+                    }
+                    for qi in 0..<queries.count {
+                        let base = qi * count
+                        for i in 0..<count where heaps[qi].admits(scores[base + i]) {
+                            heaps[qi].insert(scores[base + i], slot: candidates[start + i])
+                        }
+                    }
+                }
+            } else {
+                // Dense path: stream every row; check liveness and the filter only for scores that
+                // would enter a heap, so the filter costs almost nothing.
+                for start in Swift.stride(from: 0, to: n, by: tileRows) {
+                    let count = min(tileRows, n - start)
+                    score(
+                        rows: rows + start * stride, count: count, d: d, stride: stride, queries: q,
+                        nq: queries.count, into: &scores)
+                    for qi in 0..<queries.count {
+                        let base = qi * count
+                        for i in 0..<count where heaps[qi].admits(scores[base + i]) {
+                            let info = snapshot.slots[start + i]
+                            if info.isLive && filter.matches(info) {
+                                heaps[qi].insert(scores[base + i], slot: Int32(start + i))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return heaps.map { heap in
+            heap.sorted().map { RankedSlot(slot: $0.slot, rowID: snapshot.slots[Int($0.slot)].rowID, score: $0.score) }
+        }
+    }
+
+    /// Rows per tile: the score block (queries × rows floats) stays within about 4 MiB of cache.
+    static func tileRows(queryCount: Int) -> Int {
+        max(256, min(8192, (1 << 20) / max(1, queryCount)))
+    }
+
+    private func score(
+        rows: UnsafePointer<Float>, count: Int, d: Int, stride: Int, queries: UnsafePointer<Float>, nq: Int,
+        into scores: inout [Float]
+    ) {
+        scores.withUnsafeMutableBufferPointer { out in
+            guard let out = out.baseAddress else { return }
+            if nq == 1 {
+                BLAS.scores(rows: rows, count: count, dimension: d, stride: stride, query: queries, into: out)
+            } else {
+                BLAS.batchScores(
+                    rows: rows, count: count, dimension: d, stride: stride, queries: queries, queryCount: nq,
+                    queryStride: d, into: out)
+            }
+        }
+    }
+}

@@ -1,0 +1,2 @@
+import Engram
+OpenBLASKernels.ensureProperKernels()

@@ -23,7 +23,7 @@ extension MemoryStore {
         guard memories.count <= Limits.maxBatch else {
             throw EngramError.invalid("memories", "a batch holds at most \(Limits.maxBatch) memories")
         }
-        let now = options.clock.now()
+        let now = currentTime()
         var prepared: [(memory: Memory, vector: [Float])] = []
         prepared.reserveCapacity(memories.count)
         for (index, new) in memories.enumerated() {
@@ -69,15 +69,23 @@ extension MemoryStore {
         }
         let tags = try Limits.normalizedTags(new.tags)
         let vector = try normalized(new.embedding, field: "embedding")
-        let created = new.createdAt ?? now
+        let created = new.createdAt.map(Self.millisecondPrecision) ?? now
         let memory = Memory(
             id: idGenerator.next(nowMilliseconds: UInt64(max(0, now.timeIntervalSince1970 * 1000))),
             namespace: new.namespace, agent: new.agent, kind: new.kind, content: new.content,
             cause: new.cause, outcome: new.outcome, succeeded: new.succeeded, tags: tags,
             importance: new.importance, metadata: new.metadata, createdAt: created, updatedAt: now,
-            expiresAt: new.expiresAt, supersedes: nil)
+            expiresAt: new.expiresAt.map(Self.millisecondPrecision), supersedes: nil)
         return (memory, vector)
     }
+
+    /// Times are kept to the millisecond, so a stored memory reads back equal to the value returned.
+    static func millisecondPrecision(_ date: Date) -> Date {
+        Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1000).rounded() / 1000)
+    }
+
+    /// The clock's time at millisecond precision.
+    func currentTime() -> Date { Self.millisecondPrecision(options.clock.now()) }
 
     /// Writes rows to their slots (growing the file if needed) and makes them as durable as asked.
     func commitVectors(_ rows: [(slot: Int32, vector: [Float])], _ state: inout WriterState) throws {
@@ -114,7 +122,7 @@ extension MemoryStore {
     /// - Throws: ``EngramError/Code/notFound`` for an unknown id; a validation error naming the field.
     @discardableResult
     public func update(_ id: MemoryID, with changes: MemoryChanges) throws -> Memory {
-        let now = options.clock.now()
+        let now = currentTime()
         let newVector = try changes.embedding.map { try normalized($0, field: "embedding") }
         return try write { state in
             guard let (rowID, slot) = try records.locate([id])[id], let old = try records.memories(rowIDs: [rowID])[rowID] else {

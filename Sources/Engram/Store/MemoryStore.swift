@@ -29,6 +29,8 @@ struct WriterState: Sendable {
     var generation: UInt64 = 0
     var closed = false
     var lastWorkingSweep: Double = -.infinity
+    /// The cross-process writer lock; released (set to nil) by `close()`.
+    var lock: StoreLock?
 }
 
 /// The published snapshot and which generations readers are using, under one lock so that a writer
@@ -69,7 +71,6 @@ public final class MemoryStore: Sendable {
     let readers: Mutex<ReaderState>
     let telemetry = Mutex(Telemetry())
     let idGenerator = MemoryIDGenerator()
-    private let lock: StoreLock?
 
     static let databaseName = "memories.sqlite"
     static let vectorsName = "vectors.f32"
@@ -147,6 +148,7 @@ public final class MemoryStore: Sendable {
         self.path = path
         self.options = options
         BLAS.setThreadCount(options.blasThreads)
+        let lock: StoreLock?
         if options.readOnly {
             lock = nil
         } else if let heldLock {
@@ -206,7 +208,8 @@ public final class MemoryStore: Sendable {
                 .storageCorrupted,
                 "vector file is truncated: it holds \(vectors.capacity) rows but slot \(maxSlot) is committed")
         }
-        var state = WriterState(vectors: options.readOnly ? nil : vectors, slots: slots, names: names, nextSlot: maxSlot + 1)
+        var state = WriterState(
+            vectors: options.readOnly ? nil : vectors, slots: slots, names: names, nextSlot: maxSlot + 1, lock: lock)
         for slot in 0..<(maxSlot + 1) where !slots[slot].isLive { state.free.append(Int32(slot)) }
         state.free.reverse()  // pop lower slots first
         let snapshot = StoreSnapshot(generation: 0, mapping: try vectors.map(), slots: slots, names: names)
@@ -227,10 +230,15 @@ public final class MemoryStore: Sendable {
     /// ``EngramError/Code/notWritable``. Recalls already running finish on their snapshot.
     public func close() throws {
         let wasOpen = writer.withLock { state -> Bool in
-            defer { state.closed = true; state.vectors = nil }
+            defer {
+                state.closed = true
+                state.vectors = nil
+            }
             return !state.closed
         }
-        if wasOpen { try records.close() }
+        guard wasOpen else { return }
+        try records.close()
+        writer.withLock { $0.lock = nil }  // last: no other process may write before our files are closed
     }
 
     // MARK: Snapshots

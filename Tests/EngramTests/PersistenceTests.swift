@@ -1,0 +1,129 @@
+import Engram
+import EngramTestSupport
+import Foundation
+import Testing
+
+@Suite("Persistence, updates, forgetting and compaction")
+struct PersistenceTests {
+    @Test("close and reopen returns identical results")
+    func reopen() throws {
+        var s = try SeededStore(count: 2000, dimension: 24, seed: 21)
+        var rng = SeededGenerator(seed: 3)
+        let queries = (0..<5).map { _ in rng.vector(dimension: 24) }
+        let filter = MemoryFilter(namespace: .prefix("acme"), metadata: [.equals("team", "blue")])
+        let before = try queries.map { try s.store.recall($0, k: 15, filter: filter) }
+        let path = s.store.path
+        try s.store.close()
+        let reopened = try MemoryStore.open(at: path)
+        let after = try queries.map { try reopened.recall($0, k: 15, filter: filter) }
+        #expect(before == after)
+        #expect(try reopened.count() == 2000)
+        s.oracle.entries.removeAll()  // silence unused-mutation warnings in some toolchains
+    }
+
+    @Test("update makes a new version, keeps history, and recall follows the new vector")
+    func update() throws {
+        let dir = TemporaryDirectory()
+        let store = try MemoryStore.create(at: dir.appending("s"), dimension: 3)
+        let old = try store.remember(
+            NewMemory(content: "checkout slow", cause: "db pool", tags: ["db"], embedding: [1, 0, 0]))
+        let other = try store.remember(NewMemory(content: "other", embedding: [0, 1, 0]))
+        let v2 = try store.update(old, with: MemoryChanges(outcome: .some("raised pool size"), succeeded: .some(true)))
+        #expect(v2.id != old)
+        #expect(v2.supersedes == old)
+        #expect(v2.outcome == "raised pool size" && v2.cause == "db pool" && v2.tags == ["db"])
+        #expect(throws: EngramError.self) { try store.memory(old) }
+        #expect(try store.memory(v2.id) == v2)
+        // Same vector kept: still the best match for [1,0,0].
+        #expect(try store.recall([1, 0, 0], k: 1).first?.memory.id == v2.id)
+        let v3 = try store.update(v2.id, with: MemoryChanges(content: "checkout very slow", embedding: [0, 0, 1]))
+        #expect(try store.recall([0, 0, 1], k: 1).first?.memory.id == v3.id)
+        #expect(try store.recall([1, 0, 0], k: 3).map(\.memory.id).contains(v2.id) == false)
+        let history = try store.history(of: v3.id)
+        #expect(history.map(\.id) == [v2.id, old])
+        #expect(history[1].outcome == nil)
+        #expect(try store.count() == 2)
+        _ = other
+        do {
+            _ = try store.update(old, with: MemoryChanges(content: "x"))
+            Issue.record("updating a superseded id must fail")
+        } catch EngramError.notFound {}
+    }
+
+    @Test("forget by id and by filter, then compact, keep the oracle true across reopen")
+    func forgetAndCompact() throws {
+        var s = try SeededStore(count: 3000, dimension: 16, seed: 33)
+        var rng = SeededGenerator(seed: 34)
+        let ids = Array(s.attributes.keys)
+        let doomed = Array(ids.shuffled(using: &rng).prefix(400))
+        #expect(try s.store.forget(doomed) == 400)
+        let byFilter = try s.store.forget(matching: MemoryFilter(namespace: .exact("beta")))
+        let betaIDs = Set(s.attributes.filter { $0.value.namespace == "beta" }.keys).subtracting(doomed)
+        #expect(byFilter == betaIDs.count)
+        let gone = Set(doomed).union(betaIDs)
+        s.oracle.entries.removeAll { gone.contains($0.id) }
+
+        // Re-use freed slots with new memories.
+        var fresh: [BruteForceOracle.Entry] = []
+        for i in 0..<300 {
+            let v = rng.vector(dimension: 16)
+            let id = try s.store.remember(Fixtures.memory(v, index: 10_000 + i, namespace: "fresh"))
+            fresh.append(.init(id: id, vector: v))
+        }
+        s.oracle.entries += fresh
+        func check(_ store: MemoryStore) throws {
+            for _ in 0..<4 {
+                let q = rng.vector(dimension: 16)
+                let hits = try store.recall(q, k: 25)
+                #expect(s.oracle.mismatch(hits, query: q, k: 25) == nil)
+            }
+            #expect(try store.count() == s.oracle.entries.count)
+        }
+        try check(s.store)
+        let before = try s.store.stats()
+        let reclaimed = try s.store.compact()
+        let after = try s.store.stats()
+        #expect(after.freeSlots == 0)
+        #expect(after.vectorFileBytes <= before.vectorFileBytes)
+        #expect(reclaimed >= 0)
+        try check(s.store)
+        let path = s.store.path
+        try s.store.close()
+        let reopened = try MemoryStore.open(at: path)
+        try check(reopened)
+        #expect(try reopened.stats().freeSlots == 0)
+    }
+
+    @Test("list pages through every match exactly once in id order")
+    func listPagination() throws {
+        let s = try SeededStore(count: 1234, dimension: 8, seed: 44)
+        let filter = MemoryFilter(kinds: [.fact])
+        var seen: [MemoryID] = []
+        var cursor: MemoryID?
+        repeat {
+            let page = try s.store.list(filter: filter, after: cursor, limit: 100)
+            seen += page.memories.map(\.id)
+            cursor = page.nextCursor
+        } while cursor != nil
+        let expected = s.attributes.filter { $0.value.kind == .fact }.keys.sorted()
+        #expect(seen == expected)
+    }
+
+    @Test("keyword search ranks by BM25 with porter stemming and respects filters")
+    func keywordSearch() throws {
+        let dir = TemporaryDirectory()
+        let store = try MemoryStore.create(at: dir.appending("s"), dimension: 2)
+        let a = try store.remember(
+            NewMemory(content: "Deploy failed", cause: "flaky integration tests", outcome: "retried the pipeline",
+                      namespace: "ops", embedding: [1, 0]))
+        let b = try store.remember(
+            NewMemory(content: "User prefers dark mode", namespace: "prefs", tags: ["ui"], embedding: [0, 1]))
+        _ = try store.remember(NewMemory(content: "Unrelated", namespace: "ops", embedding: [1, 1]))
+        #expect(try store.search(text: "deploying").map(\.memory.id) == [a])
+        #expect(try store.search(text: "retry pipelines").map(\.memory.id) == [a])
+        #expect(try store.search(text: "ui").map(\.memory.id) == [b])
+        #expect(try store.search(text: "deploy", filter: MemoryFilter(namespace: .exact("prefs"))).isEmpty)
+        try store.forget(a)
+        #expect(try store.search(text: "deploy").isEmpty)
+    }
+}

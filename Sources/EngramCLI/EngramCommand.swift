@@ -1,1 +1,68 @@
-// placeholder replaced by the CLI issue
+import ArgumentParser
+import Engram
+import Foundation
+
+/// `engram`: the root command.
+struct EngramCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "engram",
+        abstract: "Durable vector memory for AI agents: remember what happened, why, and what worked.",
+        discussion: """
+            The store is a directory (--store, else $ENGRAM_STORE, else ./.engram).
+
+            Exit status: 0 ok; 1 refused (bulk forget without --yes), health check failed, or other \
+            failure; 64 usage; 65 invalid input; 66 not found; 73 store already exists; 74 I/O or SQLite \
+            error; 75 store locked by another writer; 76 store corrupted; 78 store from a newer Engram.
+            """,
+        version: "0.1.0",
+        subcommands: [
+            Init.self, Remember.self, Recall.self, Search.self, Show.self, Update.self, History.self, List.self,
+            Count.self, Forget.self, Import.self, Export.self, Stats.self, Health.self, Compact.self,
+            Working.self,
+        ])
+}
+
+/// The embedder that can embed text for a store, or a clear error when the store has none.
+func textEmbedder(for store: MemoryStore) throws -> any Embedder {
+    guard let embedder = try Embedders.make(store.embedderID) else {
+        throw EngramError.invalid(
+            "embedder",
+            "this store holds '\(store.embedderID)' vectors and has no built-in embedder; pass --vector or an \"embedding\"")
+    }
+    guard embedder.dimension == store.dimension else {
+        throw EngramError(.storageCorrupted, "the store's embedder makes vectors of another dimension")
+    }
+    return embedder
+}
+
+/// Reads a vector from `--vector JSON` or `--vector-file F` (`-` for standard input).
+func readVector(json: String?, file: String?) throws -> [Float]? {
+    if json != nil && file != nil { throw EngramError.invalid("--vector", "give --vector or --vector-file, not both") }
+    if let json { return try MemoryJSON.vector(JSONValue(parsing: json, field: "--vector"), field: "--vector") }
+    if let file {
+        let text: String
+        if file == "-" {
+            text = String(decoding: CLIIO.current.readStdin(), as: UTF8.self)
+        } else {
+            guard let t = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw EngramError(.notFound, "cannot read \(file)", field: "--vector-file")
+            }
+            text = t
+        }
+        return try MemoryJSON.vector(JSONValue(parsing: text, field: "--vector-file"), field: "--vector-file")
+    }
+    return nil
+}
+
+/// Prints memories as a readable block each.
+func printMemory(_ m: Memory, score: Float? = nil) {
+    let io = CLIIO.current
+    let head = score.map { String(format: "%.4f  ", $0) } ?? ""
+    var tags = m.tags.isEmpty ? "" : "  #" + m.tags.joined(separator: " #")
+    if let s = m.succeeded { tags += s ? "  ✓ worked" : "  ✗ failed" }
+    io.print("\(head)\(m.id)  \(m.namespace)  [\(m.kind)]\(m.agent.map { "  by \($0)" } ?? "")\(tags)")
+    let indent = String(repeating: " ", count: head.count)
+    io.print("\(indent)  \(m.content)")
+    if let cause = m.cause { io.print("\(indent)  why: \(cause)") }
+    if let outcome = m.outcome { io.print("\(indent)  outcome: \(outcome)") }
+}

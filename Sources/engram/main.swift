@@ -1,2 +1,7 @@
 import Engram
+import EngramCLI
+import Foundation
+
+// OpenBLAS picks its kernels before main; re-exec with the right core type if it guessed wrong.
 OpenBLASKernels.ensureProperKernels()
+exit(EngramCLI.run(Array(CommandLine.arguments.dropFirst())))

@@ -65,8 +65,8 @@ public struct EngramError: Error, Sendable, Hashable, CustomStringConvertible {
         return "\(code): \(message)"
     }
 
-    /// Shorthand for a named-field validation failure.
-    static func invalid(_ field: String, _ message: String) -> EngramError {
+    /// An ``Code/invalidArgument`` error naming the field that broke a rule.
+    public static func invalid(_ field: String, _ message: String) -> EngramError {
         EngramError(.invalidArgument, message, field: field)
     }
 }

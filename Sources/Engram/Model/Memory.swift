@@ -87,6 +87,12 @@ public struct NewMemory: Sendable, Hashable {
     public var embedding: [Float]
     /// The creation time to record; `nil` means now. Imports use it to keep the original time.
     public var createdAt: Date?
+    /// The id to give the memory; `nil` makes a new one. Imports use it to keep ids; it must be unused.
+    public var id: MemoryID?
+    /// The version time to record; `nil` means now.
+    public var updatedAt: Date?
+    /// The older version this one replaces, when importing a memory that had one.
+    public var supersedes: MemoryID?
 
     /// Creates a memory to store.
     public init(

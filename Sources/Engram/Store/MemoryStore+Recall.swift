@@ -111,6 +111,18 @@ extension MemoryStore {
         return memory
     }
 
+    /// The stored (L2-normalised) embeddings of live memories; unknown ids are left out.
+    public func embeddings(of ids: [MemoryID]) throws -> [MemoryID: [Float]] {
+        let wanted = Set(ids)
+        return try withSnapshot { snapshot in
+            var result: [MemoryID: [Float]] = [:]
+            snapshot.slots.forEachLive { slot, info in
+                if wanted.contains(info.id) { result[info.id] = Array(snapshot.mapping.row(slot)) }
+            }
+            return result
+        }
+    }
+
     /// How many memories match a filter (by default: every unexpired memory).
     /// - Complexity: O(n) over the in-memory columns.
     public func count(matching filter: MemoryFilter = .all) throws -> Int {

@@ -34,7 +34,14 @@ extension MemoryStore {
                 throw EngramError(error.code, error.message, field: field)
             }
         }
+        let givenIDs = memories.compactMap(\.id)
+        if Set(givenIDs).count < givenIDs.count {
+            throw EngramError.invalid("id", "the batch gives the same id twice")
+        }
         return try write { state in
+            if let taken = try records.locate(givenIDs).keys.first {
+                throw EngramError.invalid("id", "a memory with id \(taken) already exists")
+            }
             let slots = allocateSlots(prepared.count, &state)
             do {
                 try commitVectors(zip(slots, prepared.map(\.vector)).map { ($0, $1) }, &state)
@@ -49,6 +56,12 @@ extension MemoryStore {
             try publish(&state, remap: false)
             return prepared.map(\.memory.id)
         }
+    }
+
+    /// Checks a memory as `remember` would, without storing it.
+    /// - Throws: the error `remember` would throw for it.
+    public func validate(_ memory: NewMemory) throws {
+        _ = try prepare(memory, now: currentTime())
     }
 
     /// Validates a new memory and gives it an id and timestamps.
@@ -69,13 +82,17 @@ extension MemoryStore {
         }
         let tags = try Limits.normalizedTags(new.tags)
         let vector = try normalized(new.embedding, field: "embedding")
+        if let updated = new.updatedAt, !updated.timeIntervalSince1970.isFinite {
+            throw EngramError.invalid("updatedAt", "is not a valid time")
+        }
         let created = new.createdAt.map(Self.millisecondPrecision) ?? now
         let memory = Memory(
-            id: idGenerator.next(nowMilliseconds: UInt64(max(0, now.timeIntervalSince1970 * 1000))),
+            id: new.id ?? idGenerator.next(nowMilliseconds: UInt64(max(0, now.timeIntervalSince1970 * 1000))),
             namespace: new.namespace, agent: new.agent, kind: new.kind, content: new.content,
             cause: new.cause, outcome: new.outcome, succeeded: new.succeeded, tags: tags,
-            importance: new.importance, metadata: new.metadata, createdAt: created, updatedAt: now,
-            expiresAt: new.expiresAt.map(Self.millisecondPrecision), supersedes: nil)
+            importance: new.importance, metadata: new.metadata, createdAt: created,
+            updatedAt: new.updatedAt.map(Self.millisecondPrecision) ?? now,
+            expiresAt: new.expiresAt.map(Self.millisecondPrecision), supersedes: new.supersedes)
         return (memory, vector)
     }
 

@@ -1,0 +1,170 @@
+import ArgumentParser
+import Engram
+import Foundation
+
+struct Import: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Import memories from JSON Lines (one object per line; '-' reads standard input).",
+        discussion: """
+            Each line holds the fields of `export` (content or what, cause or why, outcome, succeeded, namespace,
+            agent, kind, tags, importance, metadata, created_at, expires_at or ttl, id, embedding). Lines without
+            an embedding are embedded with the store's embedder. Every line is checked before anything is
+            stored: with --on-error abort (the default) one bad line stores nothing and every bad line is
+            reported with its number; with --on-error skip the good lines are stored and the bad ones reported.
+            """)
+
+    enum OnError: String, ExpressibleByArgument, CaseIterable {
+        case abort, skip
+    }
+
+    @OptionGroup var location: StoreLocation
+    @OptionGroup var output: OutputFormat
+
+    @Argument(help: "The JSONL file, or '-' for standard input.")
+    var file: String
+
+    @Option(name: .customLong("on-error"), help: "abort: store nothing if any line is bad; skip: store the good lines.")
+    var onError: OnError = .abort
+
+    @Option(name: .customLong("batch-size"), help: "Memories per transaction.")
+    var batchSize = 1000
+
+    @Option(help: "Namespace for lines that do not give one.")
+    var namespace: String?
+
+    func validate() throws {
+        guard (1...Limits.maxBatch).contains(batchSize) else {
+            throw ValidationError("--batch-size must be from 1 to \(Limits.maxBatch)")
+        }
+    }
+
+    func run() throws {
+        let io = CLIIO.current
+        let data: Data
+        if file == "-" {
+            data = io.readStdin()
+        } else {
+            guard let d = FileManager.default.contents(atPath: file) else {
+                throw EngramError(.notFound, "cannot read \(file)", field: "file")
+            }
+            data = d
+        }
+        let store = try location.open()
+        defer { try? store.close() }
+        let now = Date()
+
+        // Pass 1: parse and validate every line; nothing is stored yet.
+        var good: [(line: Int, memory: NewMemory)] = []
+        var bad: [(line: Int, reason: String)] = []
+        var seenIDs = Set<MemoryID>()
+        var embedder: (any Embedder)?
+        for (index, raw) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = index + 1
+            let text = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+            if text.isEmpty { continue }
+            do {
+                var memory = try MemoryJSON.newMemory(from: JSONValue(parsing: text, field: "line"), now: now)
+                if memory.namespace == "default", let namespace { memory.namespace = namespace }
+                if let id = memory.id {
+                    guard seenIDs.insert(id).inserted else { throw EngramError.invalid("id", "appears twice in the input") }
+                    if (try? store.memory(id)) != nil { throw EngramError.invalid("id", "already exists in the store") }
+                }
+                var probe = memory
+                if probe.embedding.isEmpty {
+                    if embedder == nil { embedder = try textEmbedder(for: store) }
+                    probe.embedding = [Float](repeating: 1, count: store.dimension)
+                }
+                try store.validate(probe)
+                good.append((line, memory))
+            } catch let error as EngramError {
+                bad.append((line, EngramCLI.describe(error)))
+            }
+        }
+        for b in bad { io.printError("engram: line \(b.line): \(b.reason)") }
+        if !bad.isEmpty && onError == .abort {
+            throw CommandFailure(
+                status: ExitStatus.invalidInput,
+                message: "\(bad.count) bad line\(bad.count == 1 ? "" : "s"); nothing imported (use --on-error skip to import the rest)")
+        }
+
+        // Pass 2: embed what needs it and store in batches.
+        let progress = Progress(total: good.count, enabled: io.stderrIsTerminal)
+        var imported = 0
+        for start in stride(from: 0, to: good.count, by: batchSize) {
+            var batch = good[start..<min(start + batchSize, good.count)].map(\.memory)
+            let needing = batch.indices.filter { batch[$0].embedding.isEmpty }
+            if let embedder, !needing.isEmpty {
+                let vectors = try embedder.embed(needing.map { EmbeddingText.of(batch[$0]) })
+                for (i, v) in zip(needing, vectors) { batch[i].embedding = v }
+            }
+            try store.remember(batch)
+            imported += batch.count
+            progress.update(imported)
+        }
+        progress.finish()
+        if output.json {
+            io.print(JSONOutput.pretty(.object([
+                "imported": .number(Double(imported)), "skipped": .number(Double(bad.count)),
+                "bad_lines": .array(bad.map { .object(["line": .number(Double($0.line)), "error": .string($0.reason)]) }),
+            ])))
+        } else {
+            io.print("imported \(imported)" + (bad.isEmpty ? "" : ", skipped \(bad.count) bad lines"))
+        }
+    }
+}
+
+/// A one-line progress bar with rate and ETA on standard error; silent when it is not a terminal.
+final class Progress {
+    let total: Int
+    let enabled: Bool
+    let started = Date()
+
+    init(total: Int, enabled: Bool) {
+        self.total = total
+        self.enabled = enabled && total > 0
+    }
+
+    func update(_ done: Int) {
+        guard enabled else { return }
+        let elapsed = max(Date().timeIntervalSince(started), 1e-3)
+        let rate = Double(done) / elapsed
+        let eta = rate > 0 ? Double(total - done) / rate : 0
+        let width = 30
+        let filled = total > 0 ? width * done / total : width
+        let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
+        CLIIO.current.writeError(String(format: "\r[%@] %d/%d  %.0f/s  ETA %.0fs ", bar, done, total, rate, eta))
+    }
+
+    func finish() {
+        if enabled { CLIIO.current.writeError("\n") }
+    }
+}
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Export memories as JSON Lines that `import` reads back losslessly.")
+
+    @OptionGroup var location: StoreLocation
+    @OptionGroup var filters: FilterOptions
+
+    @Flag(name: .customLong("with-embeddings"), help: "Include each memory's stored embedding.")
+    var withEmbeddings = false
+
+    func run() throws {
+        let store = try location.open(readOnly: true)
+        defer { try? store.close() }
+        let filter = try filters.filter()
+        var cursor: MemoryID?
+        repeat {
+            let page = try store.list(filter: filter, after: cursor, limit: 1000)
+            let embeddings = withEmbeddings ? try store.embeddings(of: page.memories.map(\.id)) : [:]
+            var text = ""
+            for m in page.memories {
+                text += JSONOutput.line(MemoryJSON.object(m, embedding: embeddings[m.id])) + "\n"
+            }
+            CLIIO.current.write(text)
+            cursor = page.nextCursor
+        } while cursor != nil
+    }
+}

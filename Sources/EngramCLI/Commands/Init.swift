@@ -1,0 +1,49 @@
+import ArgumentParser
+import Engram
+import Foundation
+
+struct Init: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create a new store (never overwrites an existing one).")
+
+    @OptionGroup var location: StoreLocation
+    @OptionGroup var output: OutputFormat
+
+    @Option(help: "Embedding dimension (default: the embedder's; required with --embedder custom).")
+    var dimension: Int?
+
+    @Option(help: "Embedder: 'hashing' (built in, lexical) or 'custom' (you supply every vector).")
+    var embedder = "hashing"
+
+    @Option(help: "Commit durability: normal (survives kill -9) or full (also power loss).")
+    var durability = "normal"
+
+    func run() throws {
+        guard let durability = Durability(rawValue: durability) else {
+            throw EngramError.invalid("--durability", "must be normal or full")
+        }
+        let identifier: String
+        let d: Int
+        if embedder == "custom" {
+            guard let dimension else { throw EngramError.invalid("--dimension", "is required with --embedder custom") }
+            identifier = "custom"
+            d = dimension
+        } else {
+            guard let e = try Embedders.make(embedder, dimension: dimension) else {
+                throw EngramError.invalid(
+                    "--embedder", "unknown embedder; choose one of: \((Embedders.builtInNames + ["custom"]).joined(separator: ", "))")
+            }
+            identifier = e.identifier
+            d = e.dimension
+        }
+        let store = try MemoryStore.create(
+            at: location.path, dimension: d, embedder: identifier, options: StoreOptions(durability: durability))
+        try store.close()
+        if output.json {
+            CLIIO.current.print(
+                JSONOutput.pretty(.object(["store": .string(location.path), "dimension": .number(Double(d)), "embedder": .string(identifier)])))
+        } else {
+            CLIIO.current.print("created store \(location.path) (dimension \(d), embedder \(identifier))")
+        }
+    }
+}

@@ -1,0 +1,110 @@
+import ArgumentParser
+import Engram
+import Foundation
+
+/// Flags that describe a memory's fields, shared by `remember` and `update`.
+struct MemoryFields: ParsableArguments {
+    @Option(name: .long, help: "What happened.")
+    var content: String?
+
+    @Option(name: [.long, .customLong("cause")], help: "Why it happened.")
+    var why: String?
+
+    @Option(name: .long, help: "What worked, or what the result was.")
+    var outcome: String?
+
+    @Flag(name: .long, help: "It worked.")
+    var succeeded = false
+
+    @Flag(name: .long, help: "It did not work.")
+    var failed = false
+
+    @Option(name: .long, help: "A tag (repeatable).")
+    var tag: [String] = []
+
+    @Option(name: .long, help: "Kind: episode, fact, procedure, note, ...")
+    var kind: String?
+
+    @Option(name: .long, help: "Importance from 0 to 1.")
+    var importance: Double?
+
+    @Option(name: .customLong("meta"), help: "A metadata field KEY=VALUE (repeatable; VALUE may be JSON).")
+    var meta: [String] = []
+
+    @Option(name: .long, help: "Expire after this long: 90s, 30m, 12h, 7d, 2w.")
+    var ttl: String?
+
+    @Option(name: .long, help: "The embedding as a JSON array (instead of embedding the text).")
+    var vector: String?
+
+    var succeededValue: Bool? {
+        get throws {
+            if succeeded && failed { throw EngramError.invalid("--succeeded", "cannot be given with --failed") }
+            return succeeded ? true : failed ? false : nil
+        }
+    }
+
+    func metadata() throws -> [String: JSONValue]? {
+        guard !meta.isEmpty else { return nil }
+        var result: [String: JSONValue] = [:]
+        for item in meta {
+            guard let eq = item.firstIndex(of: "=") else { throw EngramError.invalid("--meta", "must look like KEY=VALUE") }
+            result[String(item[..<eq])] = JSONValue.literal(String(item[item.index(after: eq)...]))
+        }
+        return result
+    }
+}
+
+struct Remember: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Store a memory from flags, or from one JSON object on standard input; prints its id.")
+
+    @OptionGroup var location: StoreLocation
+    @OptionGroup var output: OutputFormat
+    @OptionGroup var fields: MemoryFields
+
+    @Option(name: .long, help: "Namespace, e.g. acme/support/user-42 (default: default).")
+    var namespace: String?
+
+    @Option(name: .long, help: "The agent that writes it.")
+    var agent: String?
+
+    func run() throws {
+        let io = CLIIO.current
+        let now = Date()
+        var memory: NewMemory
+        if let content = fields.content {
+            memory = NewMemory(content: content, cause: fields.why, outcome: fields.outcome, embedding: [])
+            memory.succeeded = try fields.succeededValue
+            memory.tags = fields.tag
+            if let kind = fields.kind { memory.kind = MemoryKind(rawValue: kind) }
+            if let importance = fields.importance { memory.importance = importance }
+            if let metadata = try fields.metadata() { memory.metadata = metadata }
+            if let ttl = fields.ttl { memory.expiresAt = now.addingTimeInterval(try TimeParsing.ttl(ttl, field: "--ttl")) }
+            if let vector = try readVector(json: fields.vector, file: nil) { memory.embedding = vector }
+        } else {
+            guard !io.stdinIsTerminal else {
+                throw ValidationError("give --content, or pipe one JSON memory object on standard input")
+            }
+            let text = String(decoding: io.readStdin(), as: UTF8.self)
+            memory = try MemoryJSON.newMemory(from: JSONValue(parsing: text, field: "stdin"), now: now)
+        }
+        if let namespace { memory.namespace = namespace }
+        if let agent { memory.agent = agent }
+        let store = try location.open()
+        defer { try? store.close() }
+        if memory.embedding.isEmpty {
+            try embed(&memory, with: textEmbedder(for: store), checkingWith: store)
+        }
+        let id = try store.remember(memory)
+        io.print(output.json ? JSONOutput.pretty(.object(["id": .string(id.description)])) : id.description)
+    }
+}
+
+/// Validates a memory's other fields first (so garbage is never embedded), then embeds its text.
+func embed(_ memory: inout NewMemory, with embedder: any Embedder, checkingWith store: MemoryStore) throws {
+    var probe = memory
+    probe.embedding = [Float](repeating: 1, count: store.dimension)
+    try store.validate(probe)
+    memory.embedding = try embedder.embed(EmbeddingText.of(memory))
+}

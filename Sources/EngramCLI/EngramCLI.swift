@@ -1,0 +1,39 @@
+import ArgumentParser
+import Engram
+import Foundation
+
+/// Runs `engram` command lines in-process.
+public enum EngramCLI {
+    /// Parses and runs one command line (without the program name) and returns its exit status.
+    /// Output goes to `io`; errors are one line on its standard error, `engram: ...`.
+    public static func run(_ arguments: [String], io: CLIIO = .standard) -> Int32 {
+        CLIIO.$current.withValue(io) {
+            do {
+                var command = try EngramCommand.parseAsRoot(arguments)
+                try command.run()
+                return ExitStatus.ok
+            } catch let error as EngramError {
+                io.printError("engram: \(describe(error))")
+                return ExitStatus.forError(error)
+            } catch let failure as CommandFailure {
+                if let message = failure.message { io.printError("engram: \(message)") }
+                return failure.status
+            } catch {
+                let code = EngramCommand.exitCode(for: error)
+                let message = EngramCommand.fullMessage(for: error)
+                if code == .success {
+                    if !message.isEmpty { io.print(message) }
+                    return ExitStatus.ok
+                }
+                if !message.isEmpty { io.printError(message) }
+                return code == .validationFailure ? ExitStatus.usage : code.rawValue
+            }
+        }
+    }
+
+    /// `field: message` for a library error (never memory contents).
+    static func describe(_ error: EngramError) -> String {
+        if let field = error.field { return "invalid \(field): \(error.message)" }
+        return error.message
+    }
+}

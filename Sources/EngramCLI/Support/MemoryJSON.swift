@@ -1,0 +1,131 @@
+import Engram
+import Foundation
+
+/// The JSON shape of memories and hits that scripts rely on (field names are part of the interface):
+/// `id`, `namespace`, `agent`, `kind`, `content`, `cause`, `outcome`, `succeeded`, `tags`, `importance`,
+/// `metadata`, `created_at`, `updated_at`, `expires_at`, `supersedes`; `embedding` on export; `score`
+/// on hits. Input also accepts `what` / `why` for `content` / `cause`.
+enum MemoryJSON {
+    static func object(_ m: Memory, embedding: [Float]? = nil, score: Float? = nil) -> JSONValue {
+        var o: [String: JSONValue] = [
+            "id": .string(m.id.description), "namespace": .string(m.namespace), "agent": optional(m.agent),
+            "kind": .string(m.kind.rawValue), "content": .string(m.content), "cause": optional(m.cause),
+            "outcome": optional(m.outcome), "succeeded": m.succeeded.map(JSONValue.bool) ?? .null,
+            "tags": .array(m.tags.map(JSONValue.string)), "importance": .number(m.importance),
+            "metadata": .object(m.metadata), "created_at": .string(TimeParsing.format(m.createdAt)),
+            "updated_at": .string(TimeParsing.format(m.updatedAt)),
+            "expires_at": m.expiresAt.map { .string(TimeParsing.format($0)) } ?? .null,
+            "supersedes": optional(m.supersedes?.description),
+        ]
+        if let embedding { o["embedding"] = vector(embedding) }
+        if let score { o["score"] = .number(shortest(score)) }
+        return .object(o)
+    }
+
+    /// A vector as JSON numbers printed with the shortest text that reads back to the same Float.
+    static func vector(_ v: [Float]) -> JSONValue {
+        .array(v.map { .number(shortest($0)) })
+    }
+
+    private static func shortest(_ f: Float) -> Double {
+        Double(f.description) ?? Double(f)
+    }
+
+    private static func optional(_ s: String?) -> JSONValue { s.map(JSONValue.string) ?? .null }
+
+    static let knownFields: Set<String> = [
+        "id", "namespace", "agent", "kind", "content", "what", "cause", "why", "outcome", "succeeded", "tags",
+        "importance", "metadata", "created_at", "updated_at", "expires_at", "supersedes", "embedding", "ttl",
+    ]
+
+    /// A memory from a JSON object, with an error naming the first bad field. `embedding` is empty
+    /// when the object has none (the caller embeds the text then).
+    static func newMemory(from value: JSONValue, now: Date) throws -> NewMemory {
+        guard case .object(let o) = value else { throw EngramError.invalid("line", "must be a JSON object") }
+        if let unknown = o.keys.sorted().first(where: { !knownFields.contains($0) }) {
+            throw EngramError.invalid(unknown, "is not a memory field")
+        }
+        if o["content"] != nil && o["what"] != nil { throw EngramError.invalid("what", "is given together with content") }
+        if o["cause"] != nil && o["why"] != nil { throw EngramError.invalid("why", "is given together with cause") }
+        guard let content = try string(o["content"] ?? o["what"], "content") else {
+            throw EngramError.invalid("content", "is required")
+        }
+        var m = NewMemory(content: content, embedding: [])
+        m.cause = try string(o["cause"] ?? o["why"], o["cause"] != nil ? "cause" : "why")
+        m.outcome = try string(o["outcome"], "outcome")
+        if let v = o["succeeded"], v != .null {
+            guard case .bool(let b) = v else { throw EngramError.invalid("succeeded", "must be true, false or null") }
+            m.succeeded = b
+        }
+        if let ns = try string(o["namespace"], "namespace") { m.namespace = ns }
+        m.agent = try string(o["agent"], "agent")
+        if let kind = try string(o["kind"], "kind") { m.kind = MemoryKind(rawValue: kind) }
+        if let tags = o["tags"], tags != .null {
+            guard case .array(let items) = tags, let strings = Optional(items.compactMap(\.stringValue)),
+                strings.count == items.count
+            else { throw EngramError.invalid("tags", "must be an array of strings") }
+            m.tags = strings
+        }
+        if let imp = o["importance"], imp != .null {
+            guard let n = imp.numberValue else { throw EngramError.invalid("importance", "must be a number") }
+            m.importance = n
+        }
+        if let meta = o["metadata"], meta != .null {
+            guard case .object(let fields) = meta else { throw EngramError.invalid("metadata", "must be a JSON object") }
+            m.metadata = fields
+        }
+        m.createdAt = try date(o["created_at"], "created_at")
+        m.updatedAt = try date(o["updated_at"], "updated_at")
+        m.expiresAt = try date(o["expires_at"], "expires_at")
+        if let ttl = try string(o["ttl"], "ttl") {
+            guard m.expiresAt == nil else { throw EngramError.invalid("ttl", "is given together with expires_at") }
+            m.expiresAt = now.addingTimeInterval(try TimeParsing.ttl(ttl, field: "ttl"))
+        }
+        if let id = try string(o["id"], "id") {
+            guard let parsed = MemoryID(id) else { throw EngramError.invalid("id", "is not a UUID") }
+            m.id = parsed
+        }
+        if let s = try string(o["supersedes"], "supersedes") {
+            guard let parsed = MemoryID(s) else { throw EngramError.invalid("supersedes", "is not a UUID") }
+            m.supersedes = parsed
+        }
+        if let e = o["embedding"], e != .null { m.embedding = try vector(e, field: "embedding") }
+        return m
+    }
+
+    /// A vector from a JSON array of numbers.
+    static func vector(_ value: JSONValue, field: String) throws -> [Float] {
+        guard case .array(let items) = value else { throw EngramError.invalid(field, "must be an array of numbers") }
+        return try items.map { item in
+            guard let n = item.numberValue else { throw EngramError.invalid(field, "must be an array of numbers") }
+            let f = Float(n)
+            guard f.isFinite else { throw EngramError.invalid(field, "contains a value outside the float range") }
+            return f
+        }
+    }
+
+    private static func string(_ value: JSONValue?, _ field: String) throws -> String? {
+        guard let value, value != .null else { return nil }
+        guard let s = value.stringValue else { throw EngramError.invalid(field, "must be a string") }
+        return s
+    }
+
+    private static func date(_ value: JSONValue?, _ field: String) throws -> Date? {
+        guard let value, value != .null else { return nil }
+        if let n = value.numberValue, n.isFinite { return Date(timeIntervalSince1970: n) }
+        if let s = value.stringValue, let d = TimeParsing.iso8601(s) { return d }
+        throw EngramError.invalid(field, "must be an ISO 8601 time or seconds since 1970")
+    }
+}
+
+/// Pretty JSON for one document, compact JSON for JSON Lines.
+enum JSONOutput {
+    static func pretty(_ value: JSONValue) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        guard let data = try? encoder.encode(value) else { return "null" }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func line(_ value: JSONValue) -> String { value.jsonText }
+}

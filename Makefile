@@ -21,6 +21,10 @@ build: deps
 release: deps
 	$(SWIFT) build -c release --product engram
 
+demo: deps
+	$(SWIFT) build -c release --product engram
+	scripts/demo.sh
+
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build

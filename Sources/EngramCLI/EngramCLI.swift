@@ -9,7 +9,7 @@ public enum EngramCLI {
     public static func run(_ arguments: [String], io: CLIIO = .standard) -> Int32 {
         CLIIO.$current.withValue(io) {
             do {
-                var command = try EngramCommand.parseAsRoot(arguments)
+                var command = try EngramCommand.parseAsRoot(hoistingGlobalOptions(arguments))
                 try command.run()
                 return ExitStatus.ok
             } catch let error as EngramError {
@@ -29,6 +29,30 @@ public enum EngramCLI {
                 return code == .validationFailure ? ExitStatus.usage : code.rawValue
             }
         }
+    }
+
+    /// Lets `--store PATH` come before the subcommand (`engram --store x recall ...`) by moving it to
+    /// the end of the arguments (before a `--` terminator), where every store command accepts it.
+    static func hoistingGlobalOptions(_ arguments: [String]) -> [String] {
+        var rest = arguments
+        var moved: [String] = []
+        while let first = rest.first {
+            if first == "--store", rest.count >= 2 {
+                moved += rest.prefix(2)
+                rest.removeFirst(2)
+            } else if first.hasPrefix("--store=") {
+                moved.append(rest.removeFirst())
+            } else {
+                break
+            }
+        }
+        guard !moved.isEmpty else { return arguments }
+        if let terminator = rest.firstIndex(of: "--") {
+            rest.insert(contentsOf: moved, at: terminator)
+        } else {
+            rest += moved
+        }
+        return rest
     }
 
     /// `field: message` for a library error (never memory contents).

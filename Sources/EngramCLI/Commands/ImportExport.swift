@@ -7,10 +7,10 @@ struct Import: ParsableCommand {
         commandName: "import",
         abstract: "Import memories from JSON Lines (one object per line; '-' reads standard input).",
         discussion: """
-            Each line holds the fields of `export` (content or what, cause or why, outcome, succeeded, namespace,
-            agent, kind, tags, importance, metadata, created_at, expires_at or ttl, id, embedding). Lines without
-            an embedding are embedded with the store's embedder. Every line is checked before anything is
-            stored: with --on-error abort (the default) one bad line stores nothing and every bad line is
+            Each line holds the fields of `export` (content or what, cause or why, outcome, succeeded, namespace, \
+            agent, kind, tags, importance, metadata, created_at, expires_at or ttl, id, embedding). Lines without \
+            an embedding are embedded with the store's embedder. Every line is checked before anything is \
+            stored: with --on-error abort (the default) one bad line stores nothing and every bad line is \
             reported with its number; with --on-error skip the good lines are stored and the bad ones reported.
             """)
 

@@ -73,7 +73,7 @@ struct Forget: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Forget memories by id, or every memory matching filters (needs --yes).",
         discussion: """
-            With filters and without --yes, nothing is removed: the command prints what it would forget
+            With filters and without --yes, nothing is removed: the command prints what it would forget \
             and exits with status 1.
             """)
 

@@ -75,10 +75,15 @@ struct Update: ParsableCommand {
         if let v = try readVector(json: fields.vector, file: nil) {
             changes.embedding = v
         } else if changes.content != nil || changes.cause != nil || changes.outcome != nil {
-            let text = EmbeddingText.compose(
-                content: changes.content ?? old.content, cause: changes.cause ?? old.cause,
-                outcome: changes.outcome ?? old.outcome)
-            changes.embedding = try textEmbedder(for: store).embed(text)
+            if let embedder = try Embedders.make(store.embedderID) {
+                let text = EmbeddingText.compose(
+                    content: changes.content ?? old.content, cause: changes.cause ?? old.cause,
+                    outcome: changes.outcome ?? old.outcome)
+                changes.embedding = try embedder.embed(text)
+            } else {
+                CLIIO.current.printError(
+                    "engram: note: kept the old embedding (this store has no built-in embedder; pass --vector to replace it)")
+            }
         }
         let updated = try store.update(memoryID, with: changes)
         CLIIO.current.print(output.json ? JSONOutput.pretty(MemoryJSON.object(updated)) : updated.id.description)

@@ -1,0 +1,133 @@
+import Engram
+import EngramCLI
+import EngramTestSupport
+import Foundation
+import Testing
+
+@Suite("engram commands, in-process")
+struct CommandTests {
+    @Test("init refuses to overwrite; usage errors exit 64; --help exits 0")
+    func initAndUsage() {
+        let cli = CLI()
+        #expect(cli.run(["init"]).status == 0)
+        let again = cli.run(["init"])
+        #expect(again.status == ExitStatus.alreadyExists)
+        #expect(again.stderr.hasPrefix("engram: "))
+        #expect(cli.run(["recall", "--bogus"]).status == ExitStatus.usage)
+        #expect(cli.raw(["nonsense"]).status == ExitStatus.usage)
+        let help = cli.raw(["recall", "--help"])
+        #expect(help.status == 0 && help.stdout.contains("--min-score"))
+        #expect(cli.run(["init", "--embedder", "nope"], store: cli.dir.appending("x")).status == ExitStatus.invalidInput)
+        #expect(cli.run(["count"], store: cli.dir.appending("missing")).status == ExitStatus.notFound)
+    }
+
+    @Test("remember from flags and from stdin JSON, recall by text, show, update, history")
+    func rememberRecall() throws {
+        let cli = CLI()
+        cli.run(["init"])
+        let a = cli.run([
+            "remember", "--content", "Customer says checkout is slow", "--why", "connection pool exhausted",
+            "--outcome", "raised the pool size", "--succeeded", "--tag", "checkout", "--namespace", "acme/support",
+            "--meta", "ticket=42", "--meta", "customer=\"acme\"",
+        ])
+        #expect(a.status == 0)
+        let id = a.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(MemoryID(id) != nil)
+        let b = cli.run(["remember"], stdin: #"{"what": "Deploy failed", "why": "flaky test", "namespace": "acme/deploy"}"#)
+        #expect(b.status == 0, "\(b.stderr)")
+
+        let hits = cli.run(["recall", "checkout is slow", "--json", "-k", "2"])
+        #expect(hits.status == 0)
+        let array = try #require(try hits.json() as? [[String: Any]])
+        #expect(array.first?["id"] as? String == id)
+        #expect(array.first?["cause"] as? String == "connection pool exhausted")
+        #expect((array.first?["score"] as? Double ?? 0) > 0.3)
+        #expect((array.first?["metadata"] as? [String: Any])?["ticket"] as? Double == 42)
+
+        let filtered = try #require(try cli.run(["recall", "checkout is slow", "--json", "--namespace", "acme/deploy"]).json() as? [[String: Any]])
+        #expect(filtered.count == 1 && filtered[0]["namespace"] as? String == "acme/deploy")
+        let byMeta = try #require(try cli.run(["recall", "anything", "--json", "--where", "meta.customer=acme"]).json() as? [[String: Any]])
+        #expect(byMeta.map { $0["id"] as? String } == [id])
+
+        let updated = cli.run(["update", id, "--outcome", "raised the pool and added an alert", "--json"])
+        #expect(updated.status == 0, "\(updated.stderr)")
+        let newID = try #require((try updated.json() as? [String: Any])?["id"] as? String)
+        let history = try #require(try cli.run(["history", newID, "--json"]).json() as? [[String: Any]])
+        #expect(history.map { $0["id"] as? String } == [newID, id])
+        #expect(cli.run(["show", id]).status == ExitStatus.notFound)
+        #expect(cli.run(["show", "not-an-id"]).status == ExitStatus.invalidInput)
+        #expect(cli.run(["show", newID, "--json"]).status == 0)
+    }
+
+    @Test("bad input exits 65 with the field named, and stores nothing")
+    func badInput() {
+        let cli = CLI()
+        cli.run(["init", "--embedder", "custom", "--dimension", "3"])
+        let cases: [([String], String, String)] = [
+            (["remember", "--content", "", "--vector", "[1,2,3]"], "", "invalid content"),
+            (["remember", "--content", "x", "--vector", "[1,2]"], "", "invalid embedding"),
+            (["remember", "--content", "x", "--vector", "[0,0,0]"], "", "zero vector"),
+            (["remember", "--content", "x", "--vector", "[1,2,3]", "--importance", "2"], "", "invalid importance"),
+            (["remember", "--content", "x", "--vector", "[1,2,3]", "--namespace", "a//b"], "", "invalid namespace"),
+            (["remember", "--content", "x"], "", "no built-in embedder"),
+            (["remember"], "{not json", "invalid stdin"),
+            (["remember"], #"{"content": "x", "embedding": [1,2,3], "colour": 1}"#, "invalid colour"),
+            (["recall", "--vector", "[1,2]"], "", "invalid query"),
+            (["recall", "--vector", "[1,0,0]", "-k", "0"], "", "invalid k"),
+            (["recall", "--vector", "[1,0,0]", "--since", "yesterday"], "", "invalid --since"),
+            (["recall", "--vector", "[1,0,0]", "--where", "customer=acme"], "", "invalid --where"),
+        ]
+        for (args, stdin, message) in cases {
+            let r = cli.run(args, stdin: stdin)
+            #expect(r.status == ExitStatus.invalidInput, "\(args): \(r.status) \(r.stderr)")
+            #expect(r.stderr.contains(message), "\(args): \(r.stderr)")
+            #expect(r.stderr.split(separator: "\n").count == 1, "one line: \(r.stderr)")
+        }
+        #expect(cli.run(["count"]).stdout == "0\n")
+    }
+
+    @Test("bulk forget refuses without --yes and leaves the store unchanged")
+    func bulkForget() throws {
+        let cli = CLI()
+        cli.run(["init"])
+        for i in 0..<5 { cli.run(["remember", "--content", "note \(i)", "--namespace", i < 3 ? "a" : "b"]) }
+        let refused = cli.run(["forget", "--namespace", "a"])
+        #expect(refused.status == ExitStatus.failure)
+        #expect(refused.stdout.contains("would forget 3 memories"))
+        #expect(refused.stderr.contains("--yes"))
+        #expect(cli.run(["count"]).stdout == "5\n")
+        let done = cli.run(["forget", "--namespace", "a", "--yes", "--json"])
+        #expect((try done.json() as? [String: Any])?["forgotten"] as? Double == 3)
+        #expect(cli.run(["count"]).stdout == "2\n")
+        #expect(cli.run(["forget"]).status == ExitStatus.usage)
+    }
+
+    @Test("working memory commands: set, get, list, delete, promote, with exit codes")
+    func working() throws {
+        let cli = CLI()
+        cli.run(["init"])
+        #expect(cli.run(["working", "set", "ticket", "T-1042", "--ttl", "10m", "--namespace", "acme"]).status == 0)
+        #expect(cli.run(["working", "get", "ticket", "--namespace", "acme"]).stdout == "T-1042\n")
+        #expect(cli.run(["working", "get", "ticket"]).status == ExitStatus.notFound)
+        let list = try #require(try cli.run(["working", "list", "--namespace", "acme", "--json"]).json() as? [[String: Any]])
+        #expect(list.first?["key"] as? String == "ticket")
+        #expect(cli.run(["working", "set", "k", "v", "--ttl", "soon"]).status == ExitStatus.invalidInput)
+        let promoted = cli.run(["working", "promote", "ticket", "--namespace", "acme", "--kind", "fact"])
+        #expect(promoted.status == 0, "\(promoted.stderr)")
+        #expect(cli.run(["count", "--namespace", "acme"]).stdout == "1\n")
+        #expect(cli.run(["working", "delete", "ticket", "--namespace", "acme"]).status == ExitStatus.notFound)
+    }
+
+    @Test("stats, health and compact print JSON that parses")
+    func statsHealth() throws {
+        let cli = CLI()
+        cli.run(["init"])
+        cli.run(["remember", "--content", "hello world"])
+        let stats = try #require(try cli.run(["stats", "--json"]).json() as? [String: Any])
+        #expect(stats["memories"] as? Double == 1)
+        #expect(stats["blas_core"] is String)
+        let health = try #require(try cli.run(["health", "--json"]).json() as? [String: Any])
+        #expect(health["healthy"] as? Bool == true)
+        #expect(try cli.run(["compact", "--json"]).json() is [String: Any])
+    }
+}

@@ -17,8 +17,27 @@ public struct MemoryID: Sendable, Hashable, Comparable, CustomStringConvertible,
 
     /// Parses the canonical `8-4-4-4-12` hexadecimal form (any case).
     public init?(_ string: String) {
-        guard let uuid = UUID(uuidString: string) else { return nil }
-        self.init(uuid)
+        var high: UInt64 = 0
+        var low: UInt64 = 0
+        var digits = 0
+        for (i, byte) in string.utf8.enumerated() {
+            if i == 8 || i == 13 || i == 18 || i == 23 {
+                guard byte == UInt8(ascii: "-") else { return nil }
+                continue
+            }
+            let value: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): value = byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): value = byte - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+            if digits < 16 { high = high << 4 | UInt64(value) } else { low = low << 4 | UInt64(value) }
+            digits += 1
+            if digits > 32 { return nil }
+        }
+        guard digits == 32, string.utf8.count == 36 else { return nil }
+        self.init(high: high, low: low)
     }
 
     /// Wraps a Foundation UUID.
@@ -31,10 +50,23 @@ public struct MemoryID: Sendable, Hashable, Comparable, CustomStringConvertible,
 
     /// The canonical lower-case form, e.g. `0193a1b2-...`.
     public var description: String {
-        let hex = String(high, radix: 16).leftPadded(to: 16) + String(low, radix: 16).leftPadded(to: 16)
-        let chars = Array(hex)
-        return String(chars[0..<8]) + "-" + String(chars[8..<12]) + "-" + String(chars[12..<16]) + "-"
-            + String(chars[16..<20]) + "-" + String(chars[20..<32])
+        let hex = Array("0123456789abcdef".utf8)
+        return String(unsafeUninitializedCapacity: 36) { buffer in
+            var out = 0
+            for (word, shift) in [(high, 60), (low, 60)] {
+                var s = shift
+                while s >= 0 {
+                    if out == 8 || out == 13 || out == 18 || out == 23 {
+                        buffer[out] = UInt8(ascii: "-")
+                        out += 1
+                    }
+                    buffer[out] = hex[Int((word >> UInt64(s)) & 0xF)]
+                    out += 1
+                    s -= 4
+                }
+            }
+            return out
+        }
     }
 
     /// The creation time encoded in the id, in milliseconds since 1970.

@@ -129,16 +129,16 @@ final class RecordStore: Sendable {
     }
 
     private static func insert(_ m: Memory, slot: Int32, _ db: Database) throws -> Int64 {
-        try db.execute(
-            sql: "INSERT INTO memory(slot, \(columns)) VALUES (?, ?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            arguments: [slot] + arguments(of: m))
+        let statement = try db.cachedStatement(
+            sql: "INSERT INTO memory(slot, \(columns)) VALUES (?, ?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+        try statement.execute(arguments: [slot] + arguments(of: m))
         return db.lastInsertedRowID
     }
 
     private static func arguments(of m: Memory) -> StatementArguments {
         [
             m.id.description, m.namespace, m.agent, m.kind.rawValue, m.content, m.cause, m.outcome,
-            m.succeeded, JSONValue.array(m.tags.map(JSONValue.string)).jsonText, m.importance,
+            m.succeeded, Self.tagText(m.tags), m.importance,
             JSONValue.object(m.metadata).jsonText, m.createdAt.timeIntervalSince1970,
             m.updatedAt.timeIntervalSince1970, m.expiresAt?.timeIntervalSince1970, m.supersedes?.description,
         ]
@@ -233,18 +233,19 @@ final class RecordStore: Sendable {
     /// Every live memory's hot columns and slot.
     func slotRows() throws -> [SlotRow] {
         try read { db in
-            try Row.fetchAll(
-                db,
-                sql: "SELECT slot, rowid, id, namespace, agent, kind, succeeded, created_at, expires_at, tags FROM memory"
-            ).map { row in
-                guard let id = MemoryID(row["id"] as String) else {
+            var result: [SlotRow] = []
+            let rows = try Row.fetchCursor(
+                db, sql: "SELECT slot, rowid, id, namespace, agent, kind, succeeded, created_at, expires_at, tags FROM memory")
+            while let row = try rows.next() {
+                guard let id = MemoryID(row[2] as String) else {
                     throw EngramError(.storageCorrupted, "a memory row has a malformed id")
                 }
-                return SlotRow(
-                    slot: row["slot"], rowID: row["rowid"], id: id, namespace: row["namespace"], agent: row["agent"],
-                    kind: row["kind"], succeeded: row["succeeded"], createdAt: row["created_at"],
-                    expiresAt: row["expires_at"], tags: try Self.tags(row["tags"]))
+                result.append(
+                    SlotRow(
+                        slot: row[0], rowID: row[1], id: id, namespace: row[3], agent: row[4], kind: row[5],
+                        succeeded: row[6], createdAt: row[7], expiresAt: row[8], tags: Self.tags(row[9])))
             }
+            return result
         }
     }
 
@@ -402,17 +403,18 @@ final class RecordStore: Sendable {
         return Memory(
             id: id, namespace: row["namespace"], agent: row["agent"], kind: MemoryKind(rawValue: row["kind"]),
             content: row["content"], cause: row["cause"], outcome: row["outcome"], succeeded: row["succeeded"],
-            tags: try tags(row["tags"]), importance: row["importance"], metadata: metadata,
+            tags: tags(row["tags"]), importance: row["importance"], metadata: metadata,
             createdAt: Date(timeIntervalSince1970: row["created_at"]),
             updatedAt: Date(timeIntervalSince1970: row["updated_at"]),
             expiresAt: (row["expires_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
             supersedes: (row["supersedes"] as String?).flatMap(MemoryID.init))
     }
 
-    private static func tags(_ text: String) throws -> [String] {
-        guard case .array(let values) = try JSONValue(parsing: text, field: "tags") else {
-            throw EngramError(.storageCorrupted, "a memory row has tags that are not an array")
-        }
-        return values.compactMap(\.stringValue)
+    /// Tags are stored joined by U+001F (unit separator), which tags cannot contain: splitting is cheap
+    /// at open, and FTS5's unicode61 tokenizer treats it as a separator.
+    static func tagText(_ tags: [String]) -> String { tags.joined(separator: "\u{1F}") }
+
+    private static func tags(_ text: String) -> [String] {
+        text.isEmpty ? [] : text.split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init)
     }
 }

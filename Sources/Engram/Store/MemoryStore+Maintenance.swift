@@ -90,7 +90,7 @@ extension MemoryStore {
             freeSlots: slotCount - live, blasCore: BLAS.coreName, recalls: t.recalls,
             recallP50Milliseconds: t.latencyQuantile(0.5), recallP99Milliseconds: t.latencyQuantile(0.99),
             hitRate: t.recalls > 0 ? Double(t.hits) / Double(t.recalls) : nil, hitThreshold: options.hitThreshold,
-            residentBytes: Self.residentBytes())
+            residentBytes: ProcessMemory.residentBytes)
     }
 
     /// Rewrites the vector file densely (live rows only, in slot order) and returns its free space.
@@ -186,17 +186,5 @@ extension MemoryStore {
             }
         }
         return HealthReport(checks: checks)
-    }
-
-    static func residentBytes() -> Int? {
-        #if os(Linux)
-            guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-                let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-                let kb = Int(line.split(separator: " ").dropFirst().first ?? "")
-            else { return nil }
-            return kb * 1024
-        #else
-            return nil
-        #endif
     }
 }

@@ -1,0 +1,240 @@
+import ArgumentParser
+import Engram
+import Foundation
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Similarity-search benchmarks on TEXMEX files: generate data sets, run them against a store.",
+        subcommands: [Generate.self, Run.self])
+}
+
+extension Bench {
+    struct Generate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write deterministic Gaussian-mixture vectors (L2-normalised) and exact top-100 ground truth.",
+            discussion: "Writes DIR/base.fvecs, DIR/query.fvecs and DIR/groundtruth.ivecs.")
+
+        @Option(help: "Base vectors.") var n: Int
+        @Option(help: "Dimension.") var d: Int
+        @Option(help: "Query vectors.") var nq: Int
+        @Option(help: "Random seed.") var seed: UInt64 = 20_240_601
+        @Option(help: "Mixture components.") var clusters = 256
+        @Option(help: "Output directory.") var out: String
+
+        func validate() throws {
+            guard n > 0, nq > 0, (1...Limits.maxDimension).contains(d), clusters > 0 else {
+                throw ValidationError("--n, --nq and --clusters must be positive and --d from 1 to \(Limits.maxDimension)")
+            }
+        }
+
+        func run() throws {
+            var rng = SeededGenerator(seed: seed)
+            let centres = (0..<clusters).map { _ in normalized(rng.vector(dimension: d)) }
+            func draw(_ count: Int) -> [Float] {
+                var values: [Float] = []
+                values.reserveCapacity(count * d)
+                let noise = 1 / Double(d).squareRoot()
+                for _ in 0..<count {
+                    let c = centres[Int.random(in: 0..<clusters, using: &rng)]
+                    values += normalized(c.map { $0 + Float(rng.gaussian() * noise) })
+                }
+                return values
+            }
+            let base = draw(n)
+            let queries = draw(nq)
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            let dir = URL(fileURLWithPath: out)
+            try TexmexFile.writeFloats(dir.appendingPathComponent("base.fvecs").path, rows: base, dimension: d)
+            try TexmexFile.writeFloats(dir.appendingPathComponent("query.fvecs").path, rows: queries, dimension: d)
+            let k = min(100, n)
+            let truth = ExactSearch.topK(base: base, queries: queries, dimension: d, k: k)
+            try TexmexFile.writeInts(dir.appendingPathComponent("groundtruth.ivecs").path, rows: truth.flatMap { $0 }, dimension: k)
+            CLIIO.current.print("wrote \(n) base and \(nq) query vectors of dimension \(d), and top-\(k) ground truth, to \(out)")
+        }
+    }
+
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Ingest base vectors into a fresh durable store, reopen it, and measure recall speed and quality.",
+            discussion: """
+                Measures ingest (records and full-text index included, durability full), open time, single-query \
+                latency (each query alone, after 10 warm-up queries), batch throughput (all queries in one call), \
+                recall@k against the ground truth (computed by brute force when not given), and with --namespaces M \
+                the latency of queries restricted to one of M equal namespaces.
+                """)
+
+        @Option(help: "Base vectors (.fvecs).") var base: String
+        @Option(help: "Query vectors (.fvecs).") var query: String
+        @Option(help: "Exact neighbours (.ivecs); computed when missing.") var groundtruth: String?
+        @Option(name: .short, help: "Neighbours per query.") var k = 10
+        @Option(help: "OpenBLAS threads.") var threads = 1
+        @Option(help: "Element type of the store: f32.") var element = "f32"
+        @Option(help: "Where to build the store (must not exist); default: a temporary directory, removed after.")
+        var store: String?
+        @Option(help: "Spread the base over this many namespaces and also time filtered queries.")
+        var namespaces = 1
+        @Option(name: .customLong("batch-size"), help: "Memories per ingest transaction.") var batchSize = 10_000
+        @Flag(help: "Print one JSON object.") var json = false
+
+        func validate() throws {
+            guard element == "f32" else {
+                throw ValidationError("--element \(element) is not supported yet; only f32 stores exist")
+            }
+            guard k >= 1, threads >= 1, namespaces >= 1, batchSize >= 1 else {
+                throw ValidationError("-k, --threads, --namespaces and --batch-size must be positive")
+            }
+        }
+
+        func run() throws {
+            let io = CLIIO.current
+            let progress = { (text: String) in if io.stderrIsTerminal { io.writeError("\r\(text)\u{1B}[K") } }
+            let (baseValues, d) = try TexmexFile.readFloats(base)
+            let (queryValues, dq) = try TexmexFile.readFloats(query)
+            guard d == dq else { throw EngramError.invalid("query", "has dimension \(dq) but the base has \(d)") }
+            let n = baseValues.count / d
+            let nq = queryValues.count / d
+            let queries = (0..<nq).map { Array(queryValues[($0 * d)..<(($0 + 1) * d)]) }
+
+            progress("ground truth...")
+            let truth: [[Int32]]
+            if let groundtruth {
+                let (values, width) = try TexmexFile.readInts(groundtruth)
+                guard width >= min(k, n), values.count / width == nq else {
+                    throw EngramError.invalid("groundtruth", "needs \(nq) rows of at least \(k) ids")
+                }
+                truth = (0..<nq).map { Array(values[($0 * width)..<($0 * width + min(k, width))]) }
+            } else {
+                truth = ExactSearch.topK(base: baseValues, queries: queryValues, dimension: d, k: k)
+            }
+
+            let scratch = store == nil ? TemporaryPath() : nil
+            let path = store ?? scratch?.path ?? ".bench-store"
+            let options = StoreOptions(durability: .full, blasThreads: threads)
+            var writer: MemoryStore? = try MemoryStore.create(at: path, dimension: d, embedder: "bench", options: options)
+            var rowOfID: [MemoryID: Int32] = [:]
+            rowOfID.reserveCapacity(n)
+            let ingestStart = ContinuousClock.now
+            for start in stride(from: 0, to: n, by: batchSize) {
+                let end = min(start + batchSize, n)
+                let batch = (start..<end).map { i in
+                    NewMemory(
+                        content: "vector \(i)", namespace: namespaces > 1 ? "bench/ns\(i % namespaces)" : "bench",
+                        kind: .fact, embedding: Array(baseValues[(i * d)..<((i + 1) * d)]))
+                }
+                let ids = try writer?.remember(batch) ?? []
+                for (offset, id) in ids.enumerated() { rowOfID[id] = Int32(start + offset) }
+                progress("ingest \(end)/\(n)")
+            }
+            let ingestSeconds = seconds(ContinuousClock.now - ingestStart)
+            try writer?.close()
+            writer = nil
+
+            let openStart = ContinuousClock.now
+            let store = try MemoryStore.open(at: path, options: options)
+            let openMs = seconds(ContinuousClock.now - openStart) * 1000
+            let rssOpen = residentMB()
+            defer { try? store.close() }
+
+            progress("single queries...")
+            for q in queries.prefix(10) { _ = try store.recall(q, k: k) }
+            var latencies: [Double] = []
+            var found = 0
+            for (j, q) in queries.enumerated() {
+                let t = ContinuousClock.now
+                let hits = try store.recall(q, k: k)
+                latencies.append(seconds(ContinuousClock.now - t) * 1000)
+                let expected = Set(truth[j].prefix(k))
+                found += hits.filter { rowOfID[$0.memory.id].map(expected.contains) ?? false }.count
+            }
+            let expectedTotal = truth.reduce(0) { $0 + min(k, $1.count) }
+
+            progress("batch...")
+            let batchStart = ContinuousClock.now
+            let batchHits = try store.recall(batch: queries, k: k)
+            let batchSeconds = seconds(ContinuousClock.now - batchStart)
+            var batchFound = 0
+            for (j, hits) in batchHits.enumerated() {
+                let expected = Set(truth[j].prefix(k))
+                batchFound += hits.filter { rowOfID[$0.memory.id].map(expected.contains) ?? false }.count
+            }
+
+            var result: [String: JSONValue] = [
+                "n": .number(Double(n)), "d": .number(Double(d)), "nq": .number(Double(nq)), "k": .number(Double(k)),
+                "threads": .number(Double(threads)), "element": .string(element),
+                "ingest_per_s": .number((Double(n) / ingestSeconds).rounded()), "open_ms": .number(round3(openMs)),
+                "single_p50_ms": .number(round3(quantile(latencies, 0.5))),
+                "single_p99_ms": .number(round3(quantile(latencies, 0.99))),
+                "batch_qps": .number((Double(nq) / batchSeconds).rounded()),
+                "recall_at_k": .number(round4(Double(found) / Double(max(1, expectedTotal)))),
+                "batch_recall_at_k": .number(round4(Double(batchFound) / Double(max(1, expectedTotal)))),
+                "rss_open_mb": .number(rssOpen), "rss_mb": .number(residentMB()),
+                "blas_core": .string(OpenBLASKernels.activeCore),
+            ]
+
+            if namespaces > 1 {
+                progress("filtered queries...")
+                var filtered: [Double] = []
+                var filteredFound = 0
+                var filteredExpected = 0
+                let checked = min(nq, 20)
+                for (j, q) in queries.enumerated() {
+                    let ns = j % namespaces
+                    let filter = MemoryFilter(namespace: .exact("bench/ns\(ns)"))
+                    let t = ContinuousClock.now
+                    let hits = try store.recall(q, k: k, filter: filter)
+                    filtered.append(seconds(ContinuousClock.now - t) * 1000)
+                    if j < checked {
+                        // Exact answer within the namespace: rows i with i % namespaces == ns.
+                        let rows = Array(stride(from: ns, to: n, by: namespaces))
+                        let subset = rows.flatMap { baseValues[($0 * d)..<(($0 + 1) * d)] }
+                        let exact = ExactSearch.topK(base: subset, queries: q, dimension: d, k: k)[0].map { rows[Int($0)] }
+                        filteredExpected += exact.count
+                        let expected = Set(exact.map { Int32($0) })
+                        filteredFound += hits.filter { rowOfID[$0.memory.id].map(expected.contains) ?? false }.count
+                    }
+                }
+                result["namespaces"] = .number(Double(namespaces))
+                result["filtered_p50_ms"] = .number(round3(quantile(filtered, 0.5)))
+                result["filtered_p99_ms"] = .number(round3(quantile(filtered, 0.99)))
+                result["filtered_recall_at_k"] = .number(round4(Double(filteredFound) / Double(max(1, filteredExpected))))
+            }
+            if io.stderrIsTerminal { io.writeError("\r\u{1B}[K") }
+            if json {
+                io.print(JSONOutput.line(.object(result)))
+            } else {
+                for (key, value) in result.sorted(by: { $0.key < $1.key }) {
+                    io.print("\(key.padding(toLength: 22, withPad: " ", startingAt: 0)) \(value.stringValue ?? value.jsonText)")
+                }
+            }
+        }
+    }
+}
+
+/// A scratch directory path removed when released.
+private final class TemporaryPath {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("engram-bench-\(UUID().uuidString)").path
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+private func normalized(_ v: [Float]) -> [Float] {
+    let norm = v.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+    return norm > 0 ? v.map { Float(Double($0) / norm) } : v
+}
+
+private func seconds(_ d: Duration) -> Double {
+    Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+}
+
+/// Nearest-rank quantile.
+func quantile(_ values: [Double], _ q: Double) -> Double {
+    guard !values.isEmpty else { return 0 }
+    let sorted = values.sorted()
+    return sorted[min(sorted.count - 1, max(0, Int((q * Double(sorted.count)).rounded(.up)) - 1))]
+}
+
+private func round3(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
+private func round4(_ x: Double) -> Double { (x * 10000).rounded() / 10000 }
+
+private func residentMB() -> Double {
+    (Double(ProcessMemory.residentBytes ?? 0) / 1_048_576).rounded()
+}

@@ -25,10 +25,13 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        // Portable SIMD scan kernels, dispatched per CPU at load time (target_clones).
+        .target(name: "CKernels"),
         .target(
             name: "Engram",
             dependencies: [
                 "CBLAS",
+                "CKernels",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strictSettings

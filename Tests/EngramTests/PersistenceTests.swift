@@ -71,7 +71,14 @@ struct PersistenceTests {
             fresh.append(.init(id: id, vector: v))
         }
         s.oracle.entries += fresh
+        let live = Set(s.oracle.entries.map(\.id))
         func check(_ store: MemoryStore) throws {
+            // Namespace filters go through the per-namespace slot lists, which forgets and reuse rewire.
+            for ns in ["acme/support", "acme/deploy", "beta/x/y", "beta"] {
+                let expected = s.attributes.filter { live.contains($0.key) && $0.value.namespace == ns }.count
+                #expect(try store.count(matching: MemoryFilter(namespace: .exact(ns))) == expected, "\(ns)")
+            }
+            #expect(try store.count(matching: MemoryFilter(namespace: .exact("fresh"))) == 300)
             for _ in 0..<4 {
                 let q = rng.vector(dimension: 16)
                 let hits = try store.recall(q, k: 25)

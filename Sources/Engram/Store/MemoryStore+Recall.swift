@@ -152,10 +152,7 @@ extension MemoryStore {
             let compiled = CompiledFilter(
                 filter, names: snapshot.names, now: options.clock.now(), metadataRowIDs: metadataRowIDs)
             var result: [(id: MemoryID, rowID: Int64)] = []
-            guard !compiled.matchesNothing else { return result }
-            snapshot.slots.forEachLive { _, info in
-                if compiled.matches(info) { result.append((info.id, info.rowID)) }
-            }
+            snapshot.slots.forEachMatch(compiled) { _, info in result.append((info.id, info.rowID)) }
             return result
         }
     }

@@ -227,11 +227,7 @@ extension MemoryStore {
             let compiled = CompiledFilter(
                 filter, names: state.names, now: options.clock.now(), metadataRowIDs: metadataRowIDs)
             var targets: [(rowID: Int64, slot: Int32)] = []
-            if !compiled.matchesNothing {
-                state.slots.forEachLive { slot, info in
-                    if compiled.matches(info) { targets.append((info.rowID, Int32(slot))) }
-                }
-            }
+            state.slots.forEachMatch(compiled) { slot, info in targets.append((info.rowID, Int32(slot))) }
             return try forget(targets, &state)
         }
     }

@@ -15,6 +15,8 @@ struct SlotInfo {
     var expiresAt: Double = .infinity
     /// Sorted interned tag ids.
     var tags: [Int32] = []
+    /// Where this slot sits in its namespace's slot list (maintained by `SlotTable`).
+    var namespacePosition: Int32 = -1
 
     var isLive: Bool { rowID != 0 }
 }
@@ -43,6 +45,8 @@ struct SlotTable {
     private var chunks: [[SlotInfo]] = []
     /// Slots in use or ever allocated: one past the highest slot.
     private(set) var count = 0
+    /// Live slots of each namespace id, unordered: a namespace filter visits only its own slots.
+    private(set) var namespaceSlots: [[Int32]] = []
 
     subscript(slot: Int) -> SlotInfo {
         get { chunks[slot / Self.chunkSize][slot % Self.chunkSize] }
@@ -53,7 +57,46 @@ struct SlotTable {
                 }
                 count = slot + 1
             }
-            chunks[slot / Self.chunkSize][slot % Self.chunkSize] = newValue
+            let old = self[slot]
+            if old.isLive { removeFromNamespace(slot: slot, old) }
+            var value = newValue
+            if value.isLive {
+                let ns = Int(value.namespace)
+                while namespaceSlots.count <= ns { namespaceSlots.append([]) }
+                value.namespacePosition = Int32(namespaceSlots[ns].count)
+                namespaceSlots[ns].append(Int32(slot))
+            }
+            chunks[slot / Self.chunkSize][slot % Self.chunkSize] = value
+        }
+    }
+
+    /// Swap-removes a slot from its namespace list in O(1), fixing the moved slot's position.
+    private mutating func removeFromNamespace(slot: Int, _ info: SlotInfo) {
+        let ns = Int(info.namespace)
+        let position = Int(info.namespacePosition)
+        let last = namespaceSlots[ns].removeLast()
+        if position < namespaceSlots[ns].count {
+            namespaceSlots[ns][position] = last
+            chunks[Int(last) / Self.chunkSize][Int(last) % Self.chunkSize].namespacePosition = Int32(position)
+        }
+    }
+
+    /// Calls `body` with each live slot the filter admits: through the namespace lists when the filter
+    /// names namespaces, else over every slot.
+    /// - Complexity: O(slots in the named namespaces), or O(count) without a namespace condition.
+    func forEachMatch(_ filter: CompiledFilter, _ body: (Int, SlotInfo) throws -> Void) rethrows {
+        guard !filter.matchesNothing else { return }
+        if let ids = filter.namespaceIDs {
+            for id in ids where Int(id) < namespaceSlots.count {
+                for slot in namespaceSlots[Int(id)] {
+                    let info = self[Int(slot)]
+                    if filter.matches(info) { try body(Int(slot), info) }
+                }
+            }
+        } else {
+            try forEachLive { slot, info in
+                if filter.matches(info) { try body(slot, info) }
+            }
         }
     }
 
@@ -61,6 +104,7 @@ struct SlotTable {
     mutating func removeAll() {
         chunks = []
         count = 0
+        namespaceSlots = []
     }
 
     /// Calls `body` with each chunk, its first slot and how many of its entries are in use.
@@ -146,6 +190,11 @@ struct CompiledFilter {
 
     private static func mask(_ table: NameTable, _ predicate: (String) -> Bool) -> [Bool] {
         table.names.map(predicate)
+    }
+
+    /// The namespace ids the filter admits, when it has a namespace condition.
+    var namespaceIDs: [Int32]? {
+        namespaces.map { mask in mask.indices.filter { mask[$0] }.map(Int32.init) }
     }
 
     /// Whether a live slot's memory passes the filter.

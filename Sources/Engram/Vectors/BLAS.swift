@@ -1,4 +1,5 @@
 internal import CBLAS
+internal import CKernels
 import Foundation
 
 /// The only door to OpenBLAS. Everything else in Engram calls these functions.
@@ -21,6 +22,10 @@ enum BLAS {
         openblas_set_num_threads(Int32(max(1, n)))
     }
 
+    /// Which single-query scan runs: OpenBLAS sgemv, or Engram's own C kernel (`ENGRAM_SCAN_KERNEL=c`
+    /// or `blas`, read once; a benchmarking knob). The default is the one measured faster here.
+    static let useCKernel: Bool = ProcessInfo.processInfo.environment["ENGRAM_SCAN_KERNEL"].map { $0 == "c" } ?? true
+
     /// `out[r] = dot(rows[r], query)` for `count` rows laid out `stride` floats apart.
     /// - Complexity: O(count × dimension), one pass over the rows.
     static func scores(
@@ -28,6 +33,10 @@ enum BLAS {
         query: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>
     ) {
         guard count > 0 else { return }
+        if useCKernel {
+            engram_scores_f32(rows, count, dimension, stride, query, out)
+            return
+        }
         precondition(count <= Int(Int32.max) && stride <= Int(Int32.max), "BLAS sizes are 32-bit")  // invariant
         cblas_sgemv(
             CblasRowMajor, CblasNoTrans, Int32(count), Int32(dimension), 1, rows, Int32(stride), query, 1, 0,

@@ -25,17 +25,16 @@ struct SearchKernel {
         let stride = snapshot.mapping.strideFloats
         var heaps = queries.map { _ in TopK(k: k) }
         let queryMatrix = queries.flatMap { $0 }
-        let tileRows = Self.tileRows(queryCount: queries.count)
-        var scores = [Float](repeating: 0, count: tileRows * queries.count)
-
         var candidates: [Int32]?
         if !filter.isUnconstrained {
             var list: [Int32] = []
-            snapshot.slots.forEachLive { slot, info in
-                if filter.matches(info) { list.append(Int32(slot)) }
-            }
-            if list.count * Self.gatherFraction < n { candidates = list }
+            snapshot.slots.forEachMatch(filter) { slot, _ in list.append(Int32(slot)) }
+            if list.count * Self.gatherFraction < n { candidates = list.sorted() }
         }
+        // Buffers no larger than the rows to score: a small filtered recall must not zero megabytes.
+        let tileRows = min(Self.tileRows(queryCount: queries.count), candidates?.count ?? n)
+        guard tileRows > 0 else { return queries.map { _ in [] } }
+        var scores = [Float](repeating: 0, count: tileRows * queries.count)
 
         queryMatrix.withUnsafeBufferPointer { q in
             guard let q = q.baseAddress else { return }

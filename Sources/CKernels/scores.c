@@ -1,0 +1,23 @@
+#include "ckernels.h"
+
+#if defined(__x86_64__) && defined(__clang__)
+#define ENGRAM_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define ENGRAM_CLONES
+#endif
+
+// One row at a time, read front to back: a single sequential stream that the hardware prefetcher
+// follows well. Measured on this project's machine (AMD EPYC, AVX2), it scanned 100k x 384 in 13.5-14.7 ms,
+// against 22-26 ms for a four-rows-at-a-time variant and 13.7-21 ms for Debian's OpenBLAS sgemv.
+// Reassociation lets clang split the sum over several vector accumulators.
+ENGRAM_CLONES
+void engram_scores_f32(const float *restrict rows, size_t count, size_t dimension, size_t stride,
+                       const float *restrict query, float *restrict out) {
+#pragma clang fp reassociate(on) contract(fast)
+    for (size_t r = 0; r < count; r++) {
+        const float *row = rows + r * stride;
+        float sum = 0.0f;
+        for (size_t j = 0; j < dimension; j++) sum += row[j] * query[j];
+        out[r] = sum;
+    }
+}

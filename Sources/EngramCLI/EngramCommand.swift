@@ -18,13 +18,13 @@ struct EngramCommand: ParsableCommand {
         subcommands: [
             Init.self, Remember.self, Recall.self, Search.self, Show.self, Update.self, History.self, List.self,
             Count.self, Forget.self, Import.self, Export.self, Stats.self, Health.self, Compact.self,
-            Working.self, Bench.self,
+            Working.self, Embed.self, Model.self, Bench.self,
         ])
 }
 
 /// The embedder that can embed text for a store, or a clear error when the store has none.
 func textEmbedder(for store: MemoryStore) throws -> any Embedder {
-    guard let embedder = try Embedders.make(store.embedderID) else {
+    guard let embedder = try Embedders.make(store.embedderID, environment: CLIIO.current.environment) else {
         throw EngramError.invalid(
             "embedder",
             "this store holds '\(store.embedderID)' vectors and has no built-in embedder; pass --vector or an \"embedding\"")

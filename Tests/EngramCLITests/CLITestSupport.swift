@@ -21,16 +21,20 @@ struct CLI {
     let dir = TemporaryDirectory("engram-cli")
     var store: String { dir.appending("store") }
 
+    /// In-process runs see no installed model unless a test passes one, so `init` picks the hashing
+    /// embedder and results do not depend on the machine.
+    static let environment = ["ENGRAM_MODELS": "/nonexistent/engram-models"]
+
     @discardableResult
     func run(_ args: [String], stdin: String = "", store: String? = nil) -> CLIResult {
-        let io = CapturedIO(stdin: stdin)
+        let io = CapturedIO(stdin: stdin, environment: Self.environment)
         let status = EngramCLI.run(args + ["--store", store ?? self.store], io: io.io)
         return CLIResult(status: status, stdout: io.stdout, stderr: io.stderr)
     }
 
     /// Runs without adding `--store`.
     func raw(_ args: [String], stdin: String = "") -> CLIResult {
-        let io = CapturedIO(stdin: stdin, environment: ["ENGRAM_STORE": store])
+        let io = CapturedIO(stdin: stdin, environment: Self.environment.merging(["ENGRAM_STORE": store]) { $1 })
         let status = EngramCLI.run(args, io: io.io)
         return CLIResult(status: status, stdout: io.stdout, stderr: io.stderr)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Turns text into vectors. The store records its embedder's ``identifier`` and refuses queries
 /// embedded by another one, so vectors from different models never mix.
@@ -34,13 +35,23 @@ public enum EmbeddingText {
 
 /// Finds built-in embedders by identifier.
 public enum Embedders {
-    /// Names accepted by ``make(_:dimension:)``.
-    public static let builtInNames = ["hashing"]
+    /// Names accepted by ``make(_:dimension:environment:)``.
+    public static let builtInNames = ["minilm", "hashing"]
 
-    /// The embedder for an identifier recorded in a store (`hashing-384`) or a name given by a user
-    /// (`hashing`, with `dimension`). Nil when the identifier is not built in (e.g. `custom`: vectors
-    /// supplied by the caller).
-    public static func make(_ identifier: String, dimension: Int? = nil) throws -> (any Embedder)? {
+    /// The embedder for an identifier recorded in a store (`hashing-384`, `all-MiniLM-L6-v2`) or a name
+    /// given by a user (`hashing` with an optional `dimension`, `minilm`). Nil when the identifier is
+    /// not built in (e.g. `custom`: vectors supplied by the caller).
+    /// - Throws: ``EngramError/Code/notFound`` when MiniLM is asked for but not installed.
+    public static func make(
+        _ identifier: String, dimension: Int? = nil,
+        environment: [String: String]? = nil
+    ) throws -> (any Embedder)? {
+        if identifier == "minilm" || identifier == MiniLMEmbedder.modelName {
+            if let dimension, dimension != 384 {
+                throw EngramError.invalid("dimension", "\(MiniLMEmbedder.modelName) makes 384-dimensional vectors")
+            }
+            return try MiniLMCache.shared.embedder(directory: ModelFiles.miniLMDirectory(environment: environment))
+        }
         if identifier == "hashing" {
             return try HashingEmbedder(dimension: dimension ?? HashingEmbedder.defaultDimension)
         }
@@ -51,5 +62,18 @@ public enum Embedders {
             return try HashingEmbedder(dimension: d)
         }
         return nil
+    }
+}
+
+/// Keeps loaded MiniLM models so a process maps the weights once.
+final class MiniLMCache: Sendable {
+    static let shared = MiniLMCache()
+    private let loaded = Mutex<[String: MiniLMEmbedder]>([:])
+
+    func embedder(directory: String) throws -> MiniLMEmbedder {
+        if let cached = loaded.withLock({ $0[directory] }) { return cached }
+        let model = try MiniLMEmbedder(directory: directory)
+        loaded.withLock { $0[directory] = model }
+        return model
     }
 }

@@ -58,6 +58,18 @@ enum BLAS {
             1, queries, Int32(queryStride), rows, Int32(stride), 0, out, Int32(count))
     }
 
+    /// General row-major matrix product `C = alpha * A * op(B) + beta * C`, where `A` is `m × k`, `op(B)`
+    /// is `k × n` (`B` stored `n × k` when `transposeB`), and `C` is `m × n`.
+    static func gemm(
+        m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        transposeB: Bool, c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float = 1, beta: Float = 0
+    ) {
+        guard m > 0, n > 0, k > 0 else { return }
+        cblas_sgemm(
+            CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k), alpha,
+            a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
     /// The dot product of two vectors.
     static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, dimension: Int) -> Float {
         cblas_sdot(Int32(dimension), a, 1, b, 1)

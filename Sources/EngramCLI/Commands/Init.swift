@@ -12,8 +12,9 @@ struct Init: ParsableCommand {
     @Option(help: "Embedding dimension (default: the embedder's; required with --embedder custom).")
     var dimension: Int?
 
-    @Option(help: "Embedder: 'hashing' (built in, lexical) or 'custom' (you supply every vector).")
-    var embedder = "hashing"
+    @Option(
+        help: "Embedder: 'minilm' (semantic; the default when installed), 'hashing' (built in, lexical) or 'custom' (you supply every vector).")
+    var embedder: String?
 
     @Option(help: "Commit durability: normal (survives kill -9) or full (also power loss).")
     var durability = "normal"
@@ -24,12 +25,14 @@ struct Init: ParsableCommand {
         }
         let identifier: String
         let d: Int
+        let embedder = self.embedder
+            ?? (ModelFiles.isMiniLMInstalled(environment: CLIIO.current.environment) ? "minilm" : "hashing")
         if embedder == "custom" {
             guard let dimension else { throw EngramError.invalid("--dimension", "is required with --embedder custom") }
             identifier = "custom"
             d = dimension
         } else {
-            guard let e = try Embedders.make(embedder, dimension: dimension) else {
+            guard let e = try Embedders.make(embedder, dimension: dimension, environment: CLIIO.current.environment) else {
                 throw EngramError.invalid(
                     "--embedder", "unknown embedder; choose one of: \((Embedders.builtInNames + ["custom"]).joined(separator: ", "))")
             }

@@ -1,0 +1,104 @@
+import Engram
+import EngramTestSupport
+import Foundation
+import Testing
+
+/// Runs where the model is installed (`make model`), and always under CI, where a missing model fails.
+let miniLMAvailable = ModelFiles.isMiniLMInstalled() || ProcessInfo.processInfo.environment["CI"] == "true"
+
+@Suite("all-MiniLM-L6-v2 in Swift", .enabled(if: miniLMAvailable, "install the model with `make model`"))
+struct MiniLMTests {
+    struct Golden: Decodable {
+        var sentences: [String]
+        var token_ids: [[Int32]]
+        var embeddings: [[Float]]
+    }
+
+    static func golden() throws -> Golden {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("fixtures/minilm/golden.json")
+        return try JSONDecoder().decode(Golden.self, from: Data(contentsOf: url))
+    }
+
+    static func model() throws -> MiniLMEmbedder {
+        try MiniLMEmbedder(directory: ModelFiles.miniLMDirectory())
+    }
+
+    @Test("token ids equal the reference tokenizer's for every fixture sentence")
+    func tokenIDs() throws {
+        let golden = try Self.golden()
+        let model = try Self.model()
+        #expect(golden.sentences.count >= 30)
+        for (sentence, ids) in zip(golden.sentences, golden.token_ids) {
+            #expect(model.tokenIDs(sentence) == ids, "\(sentence.prefix(40))")
+        }
+    }
+
+    @Test("embeddings match the reference forward pass with cosine >= 0.9999")
+    func embeddings() throws {
+        let golden = try Self.golden()
+        let vectors = try Self.model().embed(golden.sentences)
+        for (i, (v, g)) in zip(vectors, golden.embeddings).enumerated() {
+            let cosine = BruteForceOracle.cosine(v, g)
+            #expect(cosine >= 0.9999, "sentence \(i): cosine \(cosine)")
+        }
+    }
+
+    @Test("the sentence-transformers quickstart similarities reproduce to 3 decimals")
+    func quickstart() throws {
+        let v = try Self.model().embed(["The weather is lovely today.", "It's so sunny outside!", "He drove to the stadium."])
+        func rounded(_ a: Int, _ b: Int) -> Double { (BruteForceOracle.cosine(v[a], v[b]) * 1000).rounded() / 1000 }
+        #expect(rounded(0, 1) == 0.666)
+        #expect(rounded(0, 2) == 0.105)
+        #expect(rounded(1, 2) == 0.141)
+    }
+
+    @Test("recall by meaning: a paraphrase finds the memory the hashing embedder misses")
+    func semanticRecall() throws {
+        let model = try Self.model()
+        let dir = TemporaryDirectory()
+        let store = try MemoryStore.create(at: dir.appending("s"), dimension: 384, embedder: model.identifier)
+        let texts = [
+            "Customer says checkout is slow", "User prefers email over phone calls", "Deploy failed because of a flaky test",
+        ]
+        let ids = try store.remember(try zip(texts, model.embed(texts)).map { NewMemory(content: $0, embedding: $1) })
+        let hits = try store.recall(try model.embed("payments page takes forever to load"), k: 1, embedder: model.identifier)
+        #expect(hits.first?.memory.id == ids[0])
+    }
+}
+
+@Suite("Model files")
+struct ModelFileTests {
+    @Test("SHA-256 matches the FIPS 180-4 test vectors")
+    func sha256() {
+        func digest(_ s: String) -> String {
+            var d = SHA256Digest()
+            d.update(Array(s.utf8))
+            return d.hexDigest()
+        }
+        #expect(digest("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(digest("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(
+            digest("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")
+                == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        var split = SHA256Digest()
+        for chunk in stride(from: 0, to: 1000, by: 37) {
+            split.update(Array(repeating: UInt8(ascii: "a"), count: min(37, 1000 - chunk)))
+        }
+        #expect(split.hexDigest() == digest(String(repeating: "a", count: 1000)))
+    }
+
+    @Test("a missing model names the install command; a damaged one is corruption")
+    func missingOrDamaged() throws {
+        let dir = TemporaryDirectory()
+        do {
+            _ = try MiniLMEmbedder(directory: dir.path)
+            Issue.record("loaded a missing model")
+        } catch let error as EngramError {
+            #expect(error.code == .notFound && error.message.contains("engram model install"))
+        }
+        try Data("garbage that is not safetensors".utf8).write(to: URL(fileURLWithPath: dir.appending("model.safetensors")))
+        try Data("[PAD]\n[UNK]\n[CLS]\n[SEP]\n".utf8).write(to: URL(fileURLWithPath: dir.appending("vocab.txt")))
+        #expect(throws: EngramError.self) { try MiniLMEmbedder(directory: dir.path) }
+    }
+}

@@ -5,7 +5,7 @@ import Foundation
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Similarity-search benchmarks on TEXMEX files: generate data sets, run them against a store.",
-        subcommands: [Generate.self, Run.self])
+        subcommands: [Generate.self, Run.self, Embed.self])
 }
 
 extension Bench {
@@ -237,4 +237,61 @@ private func round4(_ x: Double) -> Double { (x * 10000).rounded() / 10000 }
 
 private func residentMB() -> Double {
     (Double(ProcessMemory.residentBytes ?? 0) / 1_048_576).rounded()
+}
+
+extension Bench {
+    struct Embed: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "embed",
+            abstract: "Sentences per second of the MiniLM embedder: batches of 32 and single sentences.")
+
+        @Option(help: "A text file with one sentence per line (default: the contents of fixtures/memories.jsonl).")
+        var sentences: String = "fixtures/memories.jsonl"
+        @Option(help: "Sentences per batch.") var batch = 32
+        @Option(help: "Timed rounds.") var rounds = 3
+        @Flag(help: "Print one JSON object.") var json = false
+
+        func run() throws {
+            let io = CLIIO.current
+            guard let text = try? String(contentsOfFile: sentences, encoding: .utf8) else {
+                throw EngramError(.notFound, "cannot read \(sentences)", field: "--sentences")
+            }
+            let lines: [String] = text.split(separator: "\n").map { line in
+                if let value = try? JSONValue(parsing: String(line)), case .object(let o) = value,
+                    let content = o["what"]?.stringValue ?? o["content"]?.stringValue
+                {
+                    return content
+                }
+                return String(line)
+            }
+            guard !lines.isEmpty, let model = try Embedders.make("minilm", environment: io.environment) else {
+                throw EngramError.invalid("--sentences", "has no sentences")
+            }
+            _ = try model.embed(Array(lines.prefix(8)))  // warm-up: maps the weights
+            var batchRates: [Double] = []
+            var singleRates: [Double] = []
+            for _ in 0..<rounds {
+                var start = ContinuousClock.now
+                for first in stride(from: 0, to: lines.count, by: batch) {
+                    _ = try model.embed(Array(lines[first..<min(first + batch, lines.count)]))
+                }
+                batchRates.append(Double(lines.count) / seconds(ContinuousClock.now - start))
+                start = ContinuousClock.now
+                for line in lines.prefix(64) { _ = try model.embed([line]) }
+                singleRates.append(Double(min(64, lines.count)) / seconds(ContinuousClock.now - start))
+            }
+            let tokens = lines.reduce(0) { $0 + ((model as? MiniLMEmbedder)?.tokenIDs($1).count ?? 0) }
+            let result: [String: JSONValue] = [
+                "sentences": .number(Double(lines.count)), "mean_tokens": .number(round3(Double(tokens) / Double(lines.count))),
+                "batch": .number(Double(batch)), "batch_sentences_per_s": .number(quantile(batchRates, 0.5).rounded()),
+                "single_sentences_per_s": .number(quantile(singleRates, 0.5).rounded()),
+                "blas_core": .string(OpenBLASKernels.activeCore),
+            ]
+            if json {
+                io.print(JSONOutput.line(.object(result)))
+            } else {
+                for (key, value) in result.sorted(by: { $0.key < $1.key }) { io.print("\(key)  \(value.jsonText)") }
+            }
+        }
+    }
 }

@@ -23,7 +23,7 @@ venv="$here/.venv"
 if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv"
     "$venv/bin/pip" install -q --upgrade pip
-    "$venv/bin/pip" install -q numpy faiss-cpu sqlite-vec threadpoolctl
+    "$venv/bin/pip" install -q numpy faiss-cpu sqlite-vec threadpoolctl scipy safetensors tokenizers
 fi
 
 (cd "$root" && swift build -c release --product engram >&2)

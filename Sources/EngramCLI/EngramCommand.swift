@@ -22,7 +22,8 @@ struct EngramCommand: ParsableCommand {
         ])
 }
 
-/// The embedder that can embed text for a store, or a clear error when the store has none.
+/// The embedder that can embed text for a store (behind the store's embedding cache), or a clear
+/// error when the store has none.
 func textEmbedder(for store: MemoryStore) throws -> any Embedder {
     guard let embedder = try Embedders.make(store.embedderID, environment: CLIIO.current.environment) else {
         throw EngramError.invalid(
@@ -32,7 +33,7 @@ func textEmbedder(for store: MemoryStore) throws -> any Embedder {
     guard embedder.dimension == store.dimension else {
         throw EngramError(.storageCorrupted, "the store's embedder makes vectors of another dimension")
     }
-    return embedder
+    return store.cachingEmbedder(embedder)
 }
 
 /// Reads a vector from `--vector JSON` or `--vector-file F` (`-` for standard input).

@@ -72,6 +72,17 @@ enum Schema {
                 t.column("tags")
             }
         }
+        migrator.registerMigration("v2: persistent embedding cache") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE embedding_cache (
+                        embedder TEXT NOT NULL,
+                        text_hash TEXT NOT NULL,
+                        vector BLOB NOT NULL,
+                        PRIMARY KEY (embedder, text_hash)
+                    ) WITHOUT ROWID;
+                    """)
+        }
         return migrator
     }
 }

@@ -47,6 +47,10 @@ public struct StoreStats: Sendable, Codable, Hashable {
     public var hitThreshold: Float
     /// Resident memory of this process in bytes (Linux), for sizing.
     public var residentBytes: Int?
+    /// Hits and misses of the caching embedders made by this handle.
+    public var embeddingCache: EmbeddingCacheStats
+    /// Vectors in the store's persistent embedding cache.
+    public var cachedEmbeddings: Int
 }
 
 /// The outcome of ``MemoryStore/health()``.
@@ -90,7 +94,8 @@ extension MemoryStore {
             freeSlots: slotCount - live, blasCore: BLAS.coreName, recalls: t.recalls,
             recallP50Milliseconds: t.latencyQuantile(0.5), recallP99Milliseconds: t.latencyQuantile(0.99),
             hitRate: t.recalls > 0 ? Double(t.hits) / Double(t.recalls) : nil, hitThreshold: options.hitThreshold,
-            residentBytes: ProcessMemory.residentBytes)
+            residentBytes: ProcessMemory.residentBytes, embeddingCache: embeddingCacheStats,
+            cachedEmbeddings: try records.cachedEmbeddingCount())
     }
 
     /// Rewrites the vector file densely (live rows only, in slot order) and returns its free space.

@@ -70,6 +70,7 @@ public final class MemoryStore: Sendable {
     let writer: Mutex<WriterState>
     let readers: Mutex<ReaderState>
     let telemetry = Mutex(Telemetry())
+    let embeddingCaches = Mutex<[CachingEmbedder]>([])
     let idGenerator = MemoryIDGenerator()
 
     static let databaseName = "memories.sqlite"

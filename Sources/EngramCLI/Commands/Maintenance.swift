@@ -36,6 +36,11 @@ struct Stats: ParsableCommand {
         let p99 = s.recallP99Milliseconds.map { String(format: "%.3f ms", $0) } ?? "-"
         let hit = s.hitRate.map { String(format: "%.1f%%", $0 * 100) } ?? "-"
         io.print("recalls       \(s.recalls) (p50 \(p50), p99 \(p99), hit rate \(hit) at score >= \(s.hitThreshold))")
+        let cache = s.embeddingCache
+        let cacheRate = cache.hitRate.map { String(format: "%.1f%%", $0 * 100) } ?? "-"
+        io.print(
+            "embed cache   \(s.cachedEmbeddings) vectors stored; this run: hit rate \(cacheRate) "
+                + "(\(cache.memoryHits) memory, \(cache.persistentHits) persistent, \(cache.misses) embedded)")
     }
 }
 

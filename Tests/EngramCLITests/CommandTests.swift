@@ -130,4 +130,20 @@ struct CommandTests {
         #expect(health["healthy"] as? Bool == true)
         #expect(try cli.run(["compact", "--json"]).json() is [String: Any])
     }
+
+    @Test("reembed switches the store's embedder and text recall keeps working")
+    func reembed() throws {
+        let cli = CLI()
+        cli.run(["init", "--embedder", "hashing"])
+        cli.run(["remember", "--content", "Customer says checkout is slow"])
+        cli.run(["remember", "--content", "Deploy failed on Friday"])
+        let r = cli.run(["reembed", "--embedder", "hashing", "--dimension", "64", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect((try r.json() as? [String: Any])?["reembedded"] as? Double == 2)
+        let stats = try #require(try cli.run(["stats", "--json"]).json() as? [String: Any])
+        #expect(stats["dimension"] as? Double == 64 && stats["embedder"] as? String == "hashing-64")
+        let hits = try #require(try cli.run(["recall", "checkout slow", "--json", "-k", "1"]).json() as? [[String: Any]])
+        #expect((hits.first?["content"] as? String)?.contains("checkout") == true)
+        #expect(cli.run(["reembed", "--embedder", "nope"]).status == ExitStatus.invalidInput)
+    }
 }

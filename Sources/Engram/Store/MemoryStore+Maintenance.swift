@@ -193,3 +193,63 @@ extension MemoryStore {
         return HealthReport(checks: checks)
     }
 }
+
+extension MemoryStore {
+    /// Re-embeds every memory of the store at `path` with another embedder and switches the store to it
+    /// atomically: recalls never see a mix of embedders.
+    ///
+    /// The new vectors (any dimension) are written to a new file beside the old one and synced; one
+    /// SQLite transaction records the new dimension and embedder and marks the switch; the new file is
+    /// renamed over the old; the mark is cleared. An open after a crash at any point sees either the old
+    /// embedder with the old vectors or the new with the new. Takes the writer lock for the whole run.
+    ///
+    /// - Returns: how many memories were re-embedded.
+    /// - Complexity: one embedding per memory, O(n × dimension) I/O.
+    @discardableResult
+    public static func reembed(
+        at path: String, with embedder: any Embedder, options: StoreOptions = StoreOptions(),
+        progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }
+    ) throws -> Int {
+        guard (1...Limits.maxDimension).contains(embedder.dimension),
+            !embedder.identifier.isEmpty, embedder.identifier.utf8.count <= VectorFileHeader.maxEmbedderBytes
+        else { throw EngramError.invalid("embedder", "has an unusable identifier or dimension") }
+        let store = try MemoryStore.open(at: path, options: options)
+        defer { try? store.close() }
+        return try store.write { state in
+            let dir = URL(fileURLWithPath: path)
+            let vectorsPath = dir.appendingPathComponent(vectorsName).path
+            let newPath = dir.appendingPathComponent(compactingName).path
+            try? FileManager.default.removeItem(atPath: newPath)
+            var live: [(slot: Int, rowID: Int64)] = []
+            state.slots.forEachLive { live.append(($0, $1.rowID)) }
+
+            let header = VectorFileHeader(dimension: embedder.dimension, embedder: embedder.identifier)
+            let fresh = try VectorFile.create(path: newPath, header: header)
+            try fresh.resize(rows: state.slots.count)
+            for start in stride(from: 0, to: live.count, by: 256) {
+                let chunk = Array(live[start..<min(start + 256, live.count)])
+                let memories = try store.records.memories(rowIDs: chunk.map(\.rowID))
+                let texts = chunk.map { entry in
+                    memories[entry.rowID].map { EmbeddingText.compose(content: $0.content, cause: $0.cause, outcome: $0.outcome) } ?? ""
+                }
+                let vectors = try embedder.embed(texts)
+                guard vectors.count == texts.count else {
+                    throw EngramError.invalid("embedder", "returned \(vectors.count) vectors for \(texts.count) texts")
+                }
+                let rows = try zip(chunk, vectors).map { entry, vector in
+                    (slot: Int32(entry.slot), vector: try store.normalized(vector, dimension: embedder.dimension, field: "embedding"))
+                }
+                try fresh.write(rows)
+                progress(min(start + 256, live.count), live.count)
+            }
+            try fresh.sync()
+            try store.records.setMeta([
+                "dimension": String(embedder.dimension), "embedder": embedder.identifier, "compacting": "1",
+            ])
+            guard rename(newPath, vectorsPath) == 0 else { throw VectorFile.ioError("rename", newPath) }
+            try store.records.setMeta(["compacting": "0"])
+            state.vectors = nil  // this handle's dimension is the old one: it closes now
+            return live.count
+        }
+    }
+}

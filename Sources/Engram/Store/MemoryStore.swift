@@ -316,6 +316,11 @@ public final class MemoryStore: Sendable {
 
     /// Checks a vector and returns it L2-normalised (norm computed in Double).
     func normalized(_ vector: [Float], field: String) throws -> [Float] {
+        try normalized(vector, dimension: dimension, field: field)
+    }
+
+    /// Checks a vector against an explicit dimension and returns it L2-normalised.
+    func normalized(_ vector: [Float], dimension: Int, field: String) throws -> [Float] {
         guard vector.count == dimension else {
             throw EngramError(
                 .dimensionMismatch, "has \(vector.count) values; the store's dimension is \(dimension)", field: field)

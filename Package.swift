@@ -36,10 +36,17 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Embedders that need the network, kept out of the core library.
+        .target(
+            name: "EngramProviders",
+            dependencies: ["Engram"],
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "EngramCLI",
             dependencies: [
                 "Engram",
+                "EngramProviders",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -65,6 +72,11 @@ let package = Package(
         .testTarget(
             name: "EngramTests",
             dependencies: ["Engram", "EngramTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "EngramProvidersTests",
+            dependencies: ["EngramProviders", "Engram", "EngramTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

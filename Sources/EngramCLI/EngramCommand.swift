@@ -25,7 +25,7 @@ struct EngramCommand: ParsableCommand {
 /// The embedder that can embed text for a store (behind the store's embedding cache), or a clear
 /// error when the store has none.
 func textEmbedder(for store: MemoryStore) throws -> any Embedder {
-    guard let embedder = try Embedders.make(store.embedderID, environment: CLIIO.current.environment) else {
+    guard let embedder = try makeEmbedder(store.embedderID, dimension: store.dimension) else {
         throw EngramError.invalid(
             "embedder",
             "this store holds '\(store.embedderID)' vectors and has no built-in embedder; pass --vector or an \"embedding\"")

@@ -3,6 +3,7 @@ import EngramCLI
 import EngramTestSupport
 import Foundation
 import Testing
+import Synchronization
 
 @Suite("engram commands, in-process")
 struct CommandTests {
@@ -145,5 +146,30 @@ struct CommandTests {
         let hits = try #require(try cli.run(["recall", "checkout slow", "--json", "-k", "1"]).json() as? [[String: Any]])
         #expect((hits.first?["content"] as? String)?.contains("checkout") == true)
         #expect(cli.run(["reembed", "--embedder", "nope"]).status == ExitStatus.invalidInput)
+    }
+}
+
+@Suite("engram with an OpenAI-compatible embedding server")
+struct HTTPEmbedderCommandTests {
+    @Test("init probes the server's dimension; remember and recall embed through it, with the cache")
+    func endToEnd() throws {
+        let fake = try FakeEmbeddingServer(requireKey: "sk-local")
+        let dir = TemporaryDirectory()
+        let env = ["ENGRAM_EMBEDDING_URL": fake.server.url.absoluteString, "ENGRAM_EMBEDDING_API_KEY": "sk-local",
+                   "ENGRAM_MODELS": "/nonexistent"]
+        func run(_ args: [String]) -> CLIResult {
+            let io = CapturedIO(environment: env)
+            let status = EngramCLI.run(args + ["--store", dir.appending("s")], io: io.io)
+            return CLIResult(status: status, stdout: io.stdout, stderr: io.stderr)
+        }
+        let initialised = run(["init", "--embedder", "openai-compatible:nomic-embed-text"])
+        #expect(initialised.status == 0, "\(initialised.stderr)")
+        #expect(initialised.stdout.contains("dimension 16"))
+        #expect(run(["remember", "--content", "Customer says checkout is slow"]).status == 0)
+        #expect(run(["remember", "--content", "Deploy failed on Friday"]).status == 0)
+        let hits = try #require(try run(["recall", "Customer says checkout is slow", "--json", "-k", "1"]).json() as? [[String: Any]])
+        #expect(hits.first?["content"] as? String == "Customer says checkout is slow")
+        // The query text was embedded before (by remember): served from the store's cache, not the server.
+        #expect(fake.state.requests.withLock { $0.count } == 3)  // probe + two remembers
     }
 }

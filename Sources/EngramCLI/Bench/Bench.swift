@@ -264,7 +264,7 @@ extension Bench {
                 }
                 return String(line)
             }
-            guard !lines.isEmpty, let model = try Embedders.make("minilm", environment: io.environment) else {
+            guard !lines.isEmpty, let model = try makeEmbedder("minilm") else {
                 throw EngramError.invalid("--sentences", "has no sentences")
             }
             _ = try model.embed(Array(lines.prefix(8)))  // warm-up: maps the weights

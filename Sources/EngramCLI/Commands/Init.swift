@@ -13,7 +13,7 @@ struct Init: ParsableCommand {
     var dimension: Int?
 
     @Option(
-        help: "Embedder: 'minilm' (semantic; the default when installed), 'hashing' (built in, lexical) or 'custom' (you supply every vector).")
+        help: "Embedder: 'minilm' (semantic; the default when installed), 'hashing' (lexical), 'openai-compatible:MODEL' (a server at $ENGRAM_EMBEDDING_URL) or 'custom' (you supply every vector).")
     var embedder: String?
 
     @Option(help: "Commit durability: normal (survives kill -9) or full (also power loss).")
@@ -32,7 +32,7 @@ struct Init: ParsableCommand {
             identifier = "custom"
             d = dimension
         } else {
-            guard let e = try Embedders.make(embedder, dimension: dimension, environment: CLIIO.current.environment) else {
+            guard let e = try makeEmbedder(embedder, dimension: dimension) else {
                 throw EngramError.invalid(
                     "--embedder", "unknown embedder; choose one of: \((Embedders.builtInNames + ["custom"]).joined(separator: ", "))")
             }

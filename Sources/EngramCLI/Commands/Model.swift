@@ -122,7 +122,7 @@ struct Embed: ParsableCommand {
     func run() throws {
         let io = CLIIO.current
         let name = embedder ?? (ModelFiles.isMiniLMInstalled(environment: io.environment) ? "minilm" : "hashing")
-        guard let e = try Embedders.make(name, environment: io.environment) else {
+        guard let e = try makeEmbedder(name) else {
             throw EngramError.invalid("--embedder", "unknown embedder \(name)")
         }
         let vectors = try e.embed(texts)

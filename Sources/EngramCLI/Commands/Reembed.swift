@@ -18,7 +18,7 @@ struct Reembed: ParsableCommand {
 
     func run() throws {
         let io = CLIIO.current
-        guard let e = try Embedders.make(embedder, dimension: dimension, environment: io.environment) else {
+        guard let e = try makeEmbedder(embedder, dimension: dimension) else {
             throw EngramError.invalid("--embedder", "unknown embedder; choose minilm or hashing")
         }
         let started = Date()

@@ -75,7 +75,7 @@ struct Update: ParsableCommand {
         if let v = try readVector(json: fields.vector, file: nil) {
             changes.embedding = v
         } else if changes.content != nil || changes.cause != nil || changes.outcome != nil {
-            if let embedder = try Embedders.make(store.embedderID, environment: CLIIO.current.environment) {
+            if let embedder = try makeEmbedder(store.embedderID, dimension: store.dimension) {
                 let text = EmbeddingText.compose(
                     content: changes.content ?? old.content, cause: changes.cause ?? old.cause,
                     outcome: changes.outcome ?? old.outcome)

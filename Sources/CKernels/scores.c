@@ -21,3 +21,30 @@ void engram_scores_f32(const float *restrict rows, size_t count, size_t dimensio
         out[r] = sum;
     }
 }
+
+// Half precision: `_Float16` converts with F16C/AVX-512 instructions in the v3/v4 clones; the default
+// clone falls back to compiler-rt calls (slow, but only on CPUs without AVX2).
+ENGRAM_CLONES
+void engram_scores_f16(const uint16_t *restrict rows16, size_t count, size_t dimension, size_t stride,
+                       const float *restrict query, float *restrict out) {
+#pragma clang fp reassociate(on) contract(fast)
+    const _Float16 *rows = (const _Float16 *)rows16;
+    for (size_t r = 0; r < count; r++) {
+        const _Float16 *row = rows + r * stride;
+        float sum = 0.0f;
+        for (size_t j = 0; j < dimension; j++) sum += (float)row[j] * query[j];
+        out[r] = sum;
+    }
+}
+
+ENGRAM_CLONES
+void engram_f32_to_f16(const float *restrict source, uint16_t *restrict destination, size_t count) {
+    _Float16 *d = (_Float16 *)destination;
+    for (size_t i = 0; i < count; i++) d[i] = (_Float16)source[i];
+}
+
+ENGRAM_CLONES
+void engram_f16_to_f32(const uint16_t *restrict source, float *restrict destination, size_t count) {
+    const _Float16 *s = (const _Float16 *)source;
+    for (size_t i = 0; i < count; i++) destination[i] = (float)s[i];
+}

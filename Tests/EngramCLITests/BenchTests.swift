@@ -73,6 +73,13 @@ struct BenchTests {
         #expect(object["recall_at_k"] as? Double == 1)
         #expect(object["batch_recall_at_k"] as? Double == 1)
         #expect(object["filtered_recall_at_k"] as? Double == 1)
-        #expect(cli.raw(["bench", "run", "--base", "x", "--query", "y", "--element", "f16"]).status == ExitStatus.usage)
+        #expect(cli.raw(["bench", "run", "--base", "x", "--query", "y", "--element", "f8"]).status == ExitStatus.usage)
+        let half = cli.raw([
+            "bench", "run", "--base", dir.appending("base.fvecs"), "--query", dir.appending("query.fvecs"),
+            "--groundtruth", dir.appending("groundtruth.ivecs"), "--element", "f16", "--json",
+        ])
+        let halfObject = try #require(try half.json() as? [String: Any])
+        #expect(halfObject["element"] as? String == "f16")
+        #expect((halfObject["recall_at_k"] as? Double ?? 0) >= 0.99)
     }
 }

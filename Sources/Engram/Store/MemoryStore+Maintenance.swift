@@ -80,7 +80,7 @@ extension MemoryStore {
             s.slots.forEachLive { _, _ in live += 1 }
             return (s.slots.count, live, s.mapping.capacity)
         }
-        let header = VectorFileHeader(dimension: dimension, embedder: embedderID)
+        let header = VectorFileHeader(dimension: dimension, embedder: embedderID, element: element)
         let t = telemetry.withLock { $0 }
         let dir = URL(fileURLWithPath: path)
         func size(_ name: String) -> Int {
@@ -88,7 +88,7 @@ extension MemoryStore {
         }
         return StoreStats(
             memories: live, byNamespace: byNamespace, byKind: byKind, dimension: dimension, embedder: embedderID,
-            elementType: "f32", durability: options.durability, vectorFileBytes: size(Self.vectorsName),
+            elementType: element.rawValue, durability: options.durability, vectorFileBytes: size(Self.vectorsName),
             databaseBytes: size(Self.databaseName) + size(Self.databaseName + "-wal"),
             mappedBytes: VectorFileHeader.size + capacity * header.strideBytes, slotCapacity: capacity,
             freeSlots: slotCount - live, blasCore: BLAS.coreName, recalls: t.recalls,
@@ -125,7 +125,7 @@ extension MemoryStore {
             let batch = 4096
             for start in stride(from: 0, to: live.count, by: batch) {
                 let rows = (start..<min(start + batch, live.count)).map { i in
-                    (slot: Int32(i), vector: Array(mapping.row(live[i].slot)))
+                    (slot: Int32(i), vector: mapping.vector(live[i].slot))
                 }
                 try fresh.write(rows)
             }
@@ -223,7 +223,8 @@ extension MemoryStore {
             var live: [(slot: Int, rowID: Int64)] = []
             state.slots.forEachLive { live.append(($0, $1.rowID)) }
 
-            let header = VectorFileHeader(dimension: embedder.dimension, embedder: embedder.identifier)
+            let header = VectorFileHeader(
+                dimension: embedder.dimension, embedder: embedder.identifier, element: store.element)
             let fresh = try VectorFile.create(path: newPath, header: header)
             try fresh.resize(rows: state.slots.count)
             for start in stride(from: 0, to: live.count, by: 256) {

@@ -117,7 +117,7 @@ extension MemoryStore {
         return try withSnapshot { snapshot in
             var result: [MemoryID: [Float]] = [:]
             snapshot.slots.forEachLive { slot, info in
-                if wanted.contains(info.id) { result[info.id] = Array(snapshot.mapping.row(slot)) }
+                if wanted.contains(info.id) { result[info.id] = snapshot.mapping.vector(slot) }
             }
             return result
         }

@@ -63,6 +63,8 @@ public final class MemoryStore: Sendable {
     public let dimension: Int
     /// The identifier of the embedder whose vectors the store holds.
     public let embedderID: String
+    /// How vectors are stored (float32, or float16 for half the memory).
+    public let element: VectorElement
     /// The options it was opened with.
     public let options: StoreOptions
 
@@ -85,9 +87,11 @@ public final class MemoryStore: Sendable {
     /// - Parameters:
     ///   - dimension: the length of every embedding, 1...16384.
     ///   - embedder: an identifier of the model that makes the vectors; recalls may check it.
+    ///   - element: `.float32` (exact) or `.float16` (half the memory; scores within about 1e-3).
     /// - Throws: ``EngramError/Code/alreadyExists`` if a store is there already.
     public static func create(
-        at path: String, dimension: Int, embedder: String = "custom", options: StoreOptions = StoreOptions()
+        at path: String, dimension: Int, embedder: String = "custom", element: VectorElement = .float32,
+        options: StoreOptions = StoreOptions()
     ) throws -> MemoryStore {
         guard (1...Limits.maxDimension).contains(dimension) else {
             throw EngramError.invalid("dimension", "must be from 1 to \(Limits.maxDimension)")
@@ -107,14 +111,14 @@ public final class MemoryStore: Sendable {
             throw EngramError(.io, "cannot create directory \(path): \(error.localizedDescription)")
         }
         let lock = try StoreLock(path: dir.appendingPathComponent(lockName).path, timeout: options.lockTimeout)
-        let header = VectorFileHeader(dimension: dimension, embedder: embedder)
+        let header = VectorFileHeader(dimension: dimension, embedder: embedder, element: element)
         _ = try VectorFile.create(path: dir.appendingPathComponent(vectorsName).path, header: header)
         let records = try RecordStore(
             path: dir.appendingPathComponent(databaseName).path, readOnly: false,
             synchronousFull: options.durability == .full)
         try records.setMeta([
             "format_version": String(Schema.formatVersion), "dimension": String(dimension),
-            "element_type": "f32", "embedder": embedder,
+            "element_type": element.rawValue, "embedder": embedder,
             "created_at": String(options.clock.now().timeIntervalSince1970),
         ])
         try records.close()
@@ -193,6 +197,10 @@ public final class MemoryStore: Sendable {
         guard vectors.header.embedder == embedder else {
             throw EngramError(.storageCorrupted, "vector file embedder does not match the database's")
         }
+        guard vectors.header.element.rawValue == meta["element_type"] ?? "f32" else {
+            throw EngramError(.storageCorrupted, "vector file element type does not match the database's")
+        }
+        element = vectors.header.element
 
         var slots = SlotTable()
         var names = NameTables()

@@ -2,7 +2,7 @@ internal import CBLAS
 internal import CKernels
 import Foundation
 
-/// The only door to OpenBLAS. Everything else in Engram calls these functions.
+/// The only door to OpenBLAS and to Engram's C kernels. Everything else in Engram calls these functions.
 enum BLAS {
     /// The name of the kernel set OpenBLAS chose for this CPU (`"SkylakeX"`, `"Haswell"`, `"Prescott"`...).
     static var coreName: String {
@@ -68,6 +68,43 @@ enum BLAS {
         cblas_sgemm(
             CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k), alpha,
             a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// `out[r] = dot(rows[r], query)` for half-precision rows `stride` halves apart: fused convert and
+    /// multiply, one pass over half the bytes of float32.
+    static func scores(
+        halfRows rows: UnsafePointer<UInt16>, count: Int, dimension: Int, stride: Int,
+        query: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>
+    ) {
+        guard count > 0 else { return }
+        engram_scores_f16(rows, count, dimension, stride, query, out)
+    }
+
+    /// Floats rounded to half precision (as bit patterns).
+    static func halves(fromFloats values: [Float]) -> [UInt16] {
+        var out = [UInt16](repeating: 0, count: values.count)
+        values.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                guard let s = src.baseAddress, let d = dst.baseAddress else { return }
+                engram_f32_to_f16(s, d, values.count)
+            }
+        }
+        return out
+    }
+
+    /// Half-precision values widened to floats.
+    static func floats(fromHalf source: UnsafePointer<UInt16>, count: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: count)
+        out.withUnsafeMutableBufferPointer { dst in
+            guard let d = dst.baseAddress else { return }
+            engram_f16_to_f32(source, d, count)
+        }
+        return out
+    }
+
+    /// Widens `count` halves into `destination`.
+    static func widen(_ source: UnsafePointer<UInt16>, into destination: UnsafeMutablePointer<Float>, count: Int) {
+        engram_f16_to_f32(source, destination, count)
     }
 
     /// The dot product of two vectors.

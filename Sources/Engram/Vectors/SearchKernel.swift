@@ -22,7 +22,9 @@ struct SearchKernel {
             return queries.map { _ in [] }
         }
         let d = snapshot.mapping.dimension
-        let stride = snapshot.mapping.strideFloats
+        let stride = snapshot.mapping.strideElements
+        let element = snapshot.mapping.element
+        let rowBytes = stride * element.size
         var heaps = queries.map { _ in TopK(k: k) }
         let queryMatrix = queries.flatMap { $0 }
         var candidates: [Int32]?
@@ -46,12 +48,19 @@ struct SearchKernel {
                     tile.withUnsafeMutableBufferPointer { t in
                         guard let t = t.baseAddress else { return }
                         for i in 0..<count {
-                            (t + i * stride).update(from: rows + Int(candidates[start + i]) * stride, count: d)
+                            let source = rows + Int(candidates[start + i]) * rowBytes
+                            switch element {
+                            case .float32:
+                                (t + i * stride).update(from: source.assumingMemoryBound(to: Float.self), count: d)
+                            case .float16:
+                                BLAS.widen(source.assumingMemoryBound(to: UInt16.self), into: t + i * stride, count: d)
+                            }
                         }
                     }
                     tile.withUnsafeBufferPointer { t in
                         guard let t = t.baseAddress else { return }
-                        score(rows: t, count: count, d: d, stride: stride, queries: q, nq: queries.count, into: &scores)
+                        score(rows: UnsafeRawPointer(t), element: .float32, count: count, d: d, stride: stride,
+                              queries: q, nq: queries.count, into: &scores)
                     }
                     for qi in 0..<queries.count {
                         let base = qi * count
@@ -66,8 +75,8 @@ struct SearchKernel {
                 for start in Swift.stride(from: 0, to: n, by: tileRows) {
                     let count = min(tileRows, n - start)
                     score(
-                        rows: rows + start * stride, count: count, d: d, stride: stride, queries: q,
-                        nq: queries.count, into: &scores)
+                        rows: rows + start * rowBytes, element: element, count: count, d: d, stride: stride,
+                        queries: q, nq: queries.count, into: &scores)
                     for qi in 0..<queries.count {
                         let base = qi * count
                         for i in 0..<count where heaps[qi].admits(scores[base + i]) {
@@ -90,18 +99,36 @@ struct SearchKernel {
         max(256, min(8192, (1 << 20) / max(1, queryCount)))
     }
 
+    /// Scores `count` rows (of `element` type, `stride` elements apart) against every query.
     private func score(
-        rows: UnsafePointer<Float>, count: Int, d: Int, stride: Int, queries: UnsafePointer<Float>, nq: Int,
-        into scores: inout [Float]
+        rows: UnsafeRawPointer, element: VectorElement, count: Int, d: Int, stride: Int,
+        queries: UnsafePointer<Float>, nq: Int, into scores: inout [Float]
     ) {
         scores.withUnsafeMutableBufferPointer { out in
             guard let out = out.baseAddress else { return }
-            if nq == 1 {
-                BLAS.scores(rows: rows, count: count, dimension: d, stride: stride, query: queries, into: out)
-            } else {
+            switch (element, nq) {
+            case (.float32, 1):
+                BLAS.scores(
+                    rows: rows.assumingMemoryBound(to: Float.self), count: count, dimension: d, stride: stride,
+                    query: queries, into: out)
+            case (.float32, _):
                 BLAS.batchScores(
-                    rows: rows, count: count, dimension: d, stride: stride, queries: queries, queryCount: nq,
-                    queryStride: d, into: out)
+                    rows: rows.assumingMemoryBound(to: Float.self), count: count, dimension: d, stride: stride,
+                    queries: queries, queryCount: nq, queryStride: d, into: out)
+            case (.float16, 1):
+                BLAS.scores(
+                    halfRows: rows.assumingMemoryBound(to: UInt16.self), count: count, dimension: d, stride: stride,
+                    query: queries, into: out)
+            case (.float16, _):
+                // Many queries: widen the tile once, then one sgemm.
+                var wide = [Float](repeating: 0, count: count * stride)
+                wide.withUnsafeMutableBufferPointer { w in
+                    guard let w = w.baseAddress else { return }
+                    BLAS.widen(rows.assumingMemoryBound(to: UInt16.self), into: w, count: count * stride)
+                    BLAS.batchScores(
+                        rows: w, count: count, dimension: d, stride: stride, queries: queries, queryCount: nq,
+                        queryStride: d, into: out)
+                }
             }
         }
     }

@@ -11,17 +11,17 @@ struct VectorFileHeader: Equatable {
     static let size = 4096
     static let magic: [UInt8] = Array("ENGRAMVF".utf8)
     static let currentFormatVersion: UInt32 = 1
-    static let elementFloat32: UInt32 = 1
     static let maxEmbedderBytes = 120
 
     var formatVersion: UInt32 = currentFormatVersion
-    var elementType: UInt32 = elementFloat32
     var dimension: Int
     var embedder: String
+    var element: VectorElement = .float32
 
     /// Rows are padded to 64 bytes so every row starts on a cache line.
-    var strideBytes: Int { (dimension * 4 + 63) / 64 * 64 }
-    var strideFloats: Int { strideBytes / 4 }
+    var strideBytes: Int { (dimension * element.size + 63) / 64 * 64 }
+    /// The row stride in elements (floats or halves).
+    var strideElements: Int { strideBytes / element.size }
 
     // Layout: magic[8] | version u32 | element u32 | dimension u32 | stride u32 | embedder length u16 |
     // embedder bytes[120] | zeros | FNV-1a 64 checksum of bytes 0..<4088 at 4088. Little-endian.
@@ -29,7 +29,7 @@ struct VectorFileHeader: Equatable {
         var bytes = [UInt8](repeating: 0, count: Self.size)
         bytes.replaceSubrange(0..<8, with: Self.magic)
         Self.put(formatVersion, into: &bytes, at: 8)
-        Self.put(elementType, into: &bytes, at: 12)
+        Self.put(element.headerCode, into: &bytes, at: 12)
         Self.put(UInt32(dimension), into: &bytes, at: 16)
         Self.put(UInt32(strideBytes), into: &bytes, at: 20)
         let name = Array(embedder.utf8.prefix(Self.maxEmbedderBytes))
@@ -60,17 +60,17 @@ struct VectorFileHeader: Equatable {
                 .schemaTooNew,
                 "vector file \(path) has format version \(version); this Engram reads up to \(currentFormatVersion)")
         }
-        let element = get(bytes, 12)
-        guard element == elementFloat32 else {
-            throw EngramError(.storageCorrupted, "vector file \(path) has unknown element type \(element)")
+        let code = get(bytes, 12)
+        guard let element = VectorElement(headerCode: code) else {
+            throw EngramError(.storageCorrupted, "vector file \(path) has unknown element type \(code)")
         }
         let nameLength = Int(bytes[24]) | Int(bytes[25]) << 8
         guard nameLength <= maxEmbedderBytes else {
             throw EngramError(.storageCorrupted, "vector file \(path) has a bad embedder name length")
         }
         let header = VectorFileHeader(
-            formatVersion: version, elementType: element, dimension: Int(get(bytes, 16)),
-            embedder: String(decoding: bytes[26..<(26 + nameLength)], as: UTF8.self))
+            formatVersion: version, dimension: Int(get(bytes, 16)),
+            embedder: String(decoding: bytes[26..<(26 + nameLength)], as: UTF8.self), element: element)
         guard header.dimension > 0, header.dimension <= Limits.maxDimension,
             Int(get(bytes, 20)) == header.strideBytes
         else {
@@ -103,13 +103,16 @@ final class VectorMapping: @unchecked Sendable {  // Sendable: immutable pointer
     private let length: Int
     /// Rows that fit in the mapping.
     let capacity: Int
-    let strideFloats: Int
+    /// Row stride in elements.
+    let strideElements: Int
     let dimension: Int
+    let element: VectorElement
 
     /// Maps `rows` rows of the open file `fd`.
     init(fd: Int32, header: VectorFileHeader, rows: Int, path: String) throws {
-        strideFloats = header.strideFloats
+        strideElements = header.strideElements
         dimension = header.dimension
+        element = header.element
         capacity = rows
         length = VectorFileHeader.size + rows * header.strideBytes
         if rows == 0 {
@@ -127,17 +130,23 @@ final class VectorMapping: @unchecked Sendable {  // Sendable: immutable pointer
         if let base { munmap(base, length) }
     }
 
-    /// The first row; rows follow every `strideFloats` floats. Nil when the file has no rows.
-    var rows: UnsafePointer<Float>? {
+    /// The first row; rows follow every `strideElements` elements. Nil when the file has no rows.
+    var rows: UnsafeRawPointer? {
         guard let base else { return nil }
-        return UnsafePointer((base + VectorFileHeader.size).assumingMemoryBound(to: Float.self))
+        return UnsafeRawPointer(base + VectorFileHeader.size)
     }
 
-    /// One row's floats (`dimension` of them).
-    func row(_ slot: Int) -> UnsafeBufferPointer<Float> {
+    /// One row as floats (`dimension` of them), converted from half precision when stored so.
+    func vector(_ slot: Int) -> [Float] {
         precondition(slot >= 0 && slot < capacity, "slot outside the mapping")  // invariant
-        guard let rows else { return UnsafeBufferPointer(start: nil, count: 0) }
-        return UnsafeBufferPointer(start: rows + slot * strideFloats, count: dimension)
+        guard let rows else { return [] }
+        let start = rows + slot * strideElements * element.size
+        switch element {
+        case .float32:
+            return Array(UnsafeBufferPointer(start: start.assumingMemoryBound(to: Float.self), count: dimension))
+        case .float16:
+            return BLAS.floats(fromHalf: start.assumingMemoryBound(to: UInt16.self), count: dimension)
+        }
     }
 }
 
@@ -225,20 +234,26 @@ final class VectorFile: @unchecked Sendable {  // Sendable: used only under Memo
     /// Writes normalised rows at their slots, coalescing runs of consecutive slots into one `pwrite`.
     /// The caller has reserved room for every slot.
     func write(_ rows: [(slot: Int32, vector: [Float])]) throws {
-        let strideFloats = header.strideFloats
+        let stride = header.strideElements
         let sorted = rows.sorted { $0.slot < $1.slot }
         var start = 0
         while start < sorted.count {
             var end = start + 1
             while end < sorted.count && sorted[end].slot == sorted[end - 1].slot + 1 { end += 1 }
-            var buffer = [Float](repeating: 0, count: (end - start) * strideFloats)
+            var buffer = [Float](repeating: 0, count: (end - start) * stride)
             for i in start..<end {
-                let offset = (i - start) * strideFloats
+                let offset = (i - start) * stride
                 buffer.replaceSubrange(offset..<(offset + sorted[i].vector.count), with: sorted[i].vector)
             }
             let fileOffset = VectorFileHeader.size + Int(sorted[start].slot) * header.strideBytes
             precondition(Int(sorted[end - 1].slot) < capacity, "row written past the reserved capacity")  // invariant
-            try buffer.withUnsafeBytes { try writeFully($0, at: fileOffset) }
+            switch header.element {
+            case .float32:
+                try buffer.withUnsafeBytes { try writeFully($0, at: fileOffset) }
+            case .float16:
+                let halves = BLAS.halves(fromFloats: buffer)
+                try halves.withUnsafeBytes { try writeFully($0, at: fileOffset) }
+            }
             start = end
         }
     }

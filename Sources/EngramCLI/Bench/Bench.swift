@@ -68,7 +68,7 @@ extension Bench {
         @Option(help: "Exact neighbours (.ivecs); computed when missing.") var groundtruth: String?
         @Option(name: .short, help: "Neighbours per query.") var k = 10
         @Option(help: "OpenBLAS threads.") var threads = 1
-        @Option(help: "Element type of the store: f32.") var element = "f32"
+        @Option(help: "Element type of the store: f32 or f16.") var element = "f32"
         @Option(help: "Where to build the store (must not exist); default: a temporary directory, removed after.")
         var store: String?
         @Option(help: "Spread the base over this many namespaces and also time filtered queries.")
@@ -77,8 +77,8 @@ extension Bench {
         @Flag(help: "Print one JSON object.") var json = false
 
         func validate() throws {
-            guard element == "f32" else {
-                throw ValidationError("--element \(element) is not supported yet; only f32 stores exist")
+            guard VectorElement(rawValue: element) != nil else {
+                throw ValidationError("--element must be f32 or f16")
             }
             guard k >= 1, threads >= 1, namespaces >= 1, batchSize >= 1 else {
                 throw ValidationError("-k, --threads, --namespaces and --batch-size must be positive")
@@ -110,7 +110,9 @@ extension Bench {
             let scratch = store == nil ? TemporaryPath() : nil
             let path = store ?? scratch?.path ?? ".bench-store"
             let options = StoreOptions(durability: .full, blasThreads: threads)
-            var writer: MemoryStore? = try MemoryStore.create(at: path, dimension: d, embedder: "bench", options: options)
+            var writer: MemoryStore? = try MemoryStore.create(
+                at: path, dimension: d, embedder: "bench", element: VectorElement(rawValue: element) ?? .float32,
+                options: options)
             var rowOfID: [MemoryID: Int32] = [:]
             rowOfID.reserveCapacity(n)
             let ingestStart = ContinuousClock.now
@@ -139,12 +141,28 @@ extension Bench {
             for q in queries.prefix(10) { _ = try store.recall(q, k: k) }
             var latencies: [Double] = []
             var found = 0
+            var maxScoreError = 0.0
             for (j, q) in queries.enumerated() {
                 let t = ContinuousClock.now
                 let hits = try store.recall(q, k: k)
                 latencies.append(seconds(ContinuousClock.now - t) * 1000)
                 let expected = Set(truth[j].prefix(k))
                 found += hits.filter { rowOfID[$0.memory.id].map(expected.contains) ?? false }.count
+                if j < 20 {
+                    // Score error against the exact cosine in Double (of the raw base and query rows).
+                    let qn = q.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+                    for hit in hits {
+                        guard let row = rowOfID[hit.memory.id].map(Int.init) else { continue }
+                        var dot = 0.0
+                        var rn = 0.0
+                        for t in 0..<d {
+                            let b = Double(baseValues[row * d + t])
+                            dot += b * Double(q[t])
+                            rn += b * b
+                        }
+                        maxScoreError = max(maxScoreError, abs(Double(hit.score) - dot / (qn * rn.squareRoot())))
+                    }
+                }
             }
             let expectedTotal = truth.reduce(0) { $0 + min(k, $1.count) }
 
@@ -168,6 +186,8 @@ extension Bench {
                 "recall_at_k": .number(round4(Double(found) / Double(max(1, expectedTotal)))),
                 "batch_recall_at_k": .number(round4(Double(batchFound) / Double(max(1, expectedTotal)))),
                 "rss_open_mb": .number(rssOpen), "rss_mb": .number(residentMB()),
+                "max_score_error": .number((maxScoreError * 1e7).rounded() / 1e7),
+                "vector_file_mb": .number((Double(try store.stats().vectorFileBytes) / 1_048_576).rounded()),
                 "blas_core": .string(OpenBLASKernels.activeCore),
             ]
 

@@ -19,9 +19,15 @@ struct Init: ParsableCommand {
     @Option(help: "Commit durability: normal (survives kill -9) or full (also power loss).")
     var durability = "normal"
 
+    @Option(help: "Vector element type: f32 (exact) or f16 (half the memory; scores within about 1e-3).")
+    var element = "f32"
+
     func run() throws {
         guard let durability = Durability(rawValue: durability) else {
             throw EngramError.invalid("--durability", "must be normal or full")
+        }
+        guard let element = VectorElement(rawValue: element) else {
+            throw EngramError.invalid("--element", "must be f32 or f16")
         }
         let identifier: String
         let d: Int
@@ -40,13 +46,14 @@ struct Init: ParsableCommand {
             d = e.dimension
         }
         let store = try MemoryStore.create(
-            at: location.path, dimension: d, embedder: identifier, options: StoreOptions(durability: durability))
+            at: location.path, dimension: d, embedder: identifier, element: element,
+            options: StoreOptions(durability: durability))
         try store.close()
         if output.json {
             CLIIO.current.print(
                 JSONOutput.pretty(.object(["store": .string(location.path), "dimension": .number(Double(d)), "embedder": .string(identifier)])))
         } else {
-            CLIIO.current.print("created store \(location.path) (dimension \(d), embedder \(identifier))")
+            CLIIO.current.print("created store \(location.path) (dimension \(d), \(element.rawValue), embedder \(identifier))")
         }
     }
 }

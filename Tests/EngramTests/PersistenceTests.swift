@@ -134,3 +134,44 @@ struct PersistenceTests {
         #expect(try store.search(text: "deploy").isEmpty)
     }
 }
+
+@Suite("The slot cache written at close")
+struct SlotCacheTests {
+    @Test("a clean close writes the cache; a later commit without close, or a damaged cache, falls back to SQLite")
+    func staleAndDamaged() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.appending("s")
+        var rng = SeededGenerator(seed: 4)
+        var vectors = (0..<300).map { _ in rng.vector(dimension: 12) }
+        var store = try MemoryStore.create(at: path, dimension: 12)
+        var ids = try store.remember(vectors.enumerated().map { Fixtures.memory($1, index: $0, namespace: "n\($0 % 3)", tags: ["t\($0 % 4)"]) })
+        try store.forget(ids[10])
+        vectors.remove(at: 10)
+        ids.remove(at: 10)
+        try store.close()
+        let cache = URL(fileURLWithPath: path).appendingPathComponent("slots.cache").path
+        #expect(FileManager.default.fileExists(atPath: cache))
+
+        func check(_ store: MemoryStore, _ ids: [MemoryID], _ vectors: [[Float]]) throws {
+            let oracle = BruteForceOracle(entries: zip(ids, vectors).map { .init(id: $0, vector: $1) })
+            let q = vectors[5]
+            #expect(oracle.mismatch(try store.recall(q, k: 15), query: q, k: 15) == nil)
+            #expect(try store.count(matching: MemoryFilter(namespace: .exact("n1"))) == ids.indices.filter { ($0 < 10 ? $0 : $0 + 1) % 3 == 1 }.count)
+            #expect(try store.count(matching: MemoryFilter(tags: .any(["t2"]))) == ids.indices.filter { ($0 < 10 ? $0 : $0 + 1) % 4 == 2 }.count)
+        }
+        store = try MemoryStore.open(at: path)  // from the cache
+        try check(store, ids, vectors)
+
+        // A commit, then no close (as after a crash): the cache is stale and must not be used.
+        let extra = rng.vector(dimension: 12)
+        let extraID = try store.remember(Fixtures.memory(extra, index: 999, namespace: "n0"))
+        store = try MemoryStore.open(at: path, options: StoreOptions(readOnly: true))
+        #expect(try store.memory(extraID).content == "memory number 999")
+        #expect(try store.count() == 300)
+
+        // A damaged cache is ignored.
+        try Data(repeating: 7, count: 64).write(to: URL(fileURLWithPath: cache))
+        store = try MemoryStore.open(at: path, options: StoreOptions(readOnly: true))
+        #expect(try store.count() == 300)
+    }
+}

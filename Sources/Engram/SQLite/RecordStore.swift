@@ -83,8 +83,20 @@ final class RecordStore: Sendable {
         try Self.sqlite { try pool.read(work) }
     }
 
+    /// Runs a write transaction that also advances `meta.commit_counter`, so anything derived from the
+    /// database (the slot cache) can tell whether it is still current.
     private func write<T>(_ work: (Database) throws -> T) throws -> T {
-        try Self.sqlite { try pool.write(work) }
+        try Self.sqlite {
+            try pool.write { db in
+                let result = try work(db)
+                try db.execute(
+                    sql: """
+                        INSERT INTO meta(key, value) VALUES ('commit_counter', '1')
+                        ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1
+                        """)
+                return result
+            }
+        }
     }
 
     /// Closes every connection.

@@ -205,12 +205,16 @@ public final class MemoryStore: Sendable {
         var slots = SlotTable()
         var names = NameTables()
         var maxSlot = -1
-        for row in try records.slotRows() {
-            guard row.slot >= 0 else {
-                throw EngramError(.storageCorrupted, "a memory has a negative vector slot")
+        if let cached = SlotCache.read(directory: dir, counter: meta["commit_counter"] ?? "0") {
+            (slots, names, maxSlot) = cached
+        } else {
+            for row in try records.slotRows() {
+                guard row.slot >= 0 else {
+                    throw EngramError(.storageCorrupted, "a memory has a negative vector slot")
+                }
+                slots[Int(row.slot)] = Self.slotInfo(row, names: &names)
+                maxSlot = max(maxSlot, Int(row.slot))
             }
-            slots[Int(row.slot)] = Self.slotInfo(row, names: &names)
-            maxSlot = max(maxSlot, Int(row.slot))
         }
         guard maxSlot < vectors.capacity else {
             throw EngramError(
@@ -238,14 +242,18 @@ public final class MemoryStore: Sendable {
     /// Closes the store: releases the writer lock and the database. Further calls throw
     /// ``EngramError/Code/notWritable``. Recalls already running finish on their snapshot.
     public func close() throws {
-        let wasOpen = writer.withLock { state -> Bool in
+        let closing = writer.withLock { state -> (wasOpen: Bool, writable: Bool, slots: SlotTable, names: NameTables) in
             defer {
                 state.closed = true
                 state.vectors = nil
             }
-            return !state.closed
+            return (!state.closed, state.vectors != nil, state.slots, state.names)
         }
-        guard wasOpen else { return }
+        guard closing.wasOpen else { return }
+        if closing.writable, let counter = try? records.meta()["commit_counter"] {
+            SlotCache.write(
+                directory: URL(fileURLWithPath: path), counter: counter, slots: closing.slots, names: closing.names)
+        }
         try records.close()
         writer.withLock { $0.lock = nil }  // last: no other process may write before our files are closed
     }

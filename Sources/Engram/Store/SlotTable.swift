@@ -27,6 +27,14 @@ struct NameTable {
     private(set) var names: [String] = []
     private var ids: [String: Int32] = [:]
 
+    init() {}
+
+    /// A table holding `names` with ids 0..<count in order.
+    init(names: [String]) {
+        self.names = names
+        ids = Dictionary(names.enumerated().map { ($1, Int32($0)) }, uniquingKeysWith: { a, _ in a })
+    }
+
     func id(of name: String) -> Int32? { ids[name] }
 
     mutating func intern(_ name: String) -> Int32 {

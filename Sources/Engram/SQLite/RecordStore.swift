@@ -453,9 +453,13 @@ final class RecordStore: Sendable {
         guard let id = MemoryID(row["id"] as String) else {
             throw EngramError(.storageCorrupted, "a memory row has a malformed id")
         }
-        let metadataValue = try JSONValue(parsing: row["metadata"], field: "metadata")
-        guard case .object(let metadata) = metadataValue else {
-            throw EngramError(.storageCorrupted, "a memory row has metadata that is not an object")
+        let metadataText: String = row["metadata"]
+        var metadata: [String: JSONValue] = [:]
+        if metadataText != "{}" {  // the common case skips the JSON decoder
+            guard case .object(let object) = try JSONValue(parsing: metadataText, field: "metadata") else {
+                throw EngramError(.storageCorrupted, "a memory row has metadata that is not an object")
+            }
+            metadata = object
         }
         return Memory(
             id: id, namespace: row["namespace"], agent: row["agent"], kind: MemoryKind(rawValue: row["kind"]),

@@ -41,11 +41,10 @@ extension MemoryStore {
                 field: "embedder")
         }
         guard !queries.isEmpty else { return [] }
-        try filter.validate()
         let normalizedQueries = try queries.enumerated().map { i, q in
             try normalized(q, field: queries.count == 1 ? "query" : "queries[\(i)]")
         }
-        let metadataRowIDs = try filter.metadata.isEmpty ? nil : records.rowIDs(matching: filter.metadata)
+        let metadataRowIDs = try resolveMetadata(of: filter)
 
         let ranked = try withSnapshot { snapshot in
             let compiled = CompiledFilter(
@@ -77,8 +76,7 @@ extension MemoryStore {
     public func search(text: String, k: Int = 10, filter: MemoryFilter = .all) throws -> [KeywordHit] {
         guard (1...Limits.maxK).contains(k) else { throw EngramError.invalid("k", "must be from 1 to \(Limits.maxK)") }
         try Limits.validateText(text, field: "text", required: true)
-        try filter.validate()
-        let metadataRowIDs = try filter.metadata.isEmpty ? nil : records.rowIDs(matching: filter.metadata)
+        let metadataRowIDs = try resolveMetadata(of: filter)
         return try withSnapshot { snapshot in
             let compiled = CompiledFilter(
                 filter, names: snapshot.names, now: options.clock.now(), metadataRowIDs: metadataRowIDs)
@@ -144,10 +142,16 @@ extension MemoryStore {
         return MemoryPage(memories: items, nextCursor: page.count > limit ? items.last?.id : nil)
     }
 
+    /// Validates a filter and evaluates its metadata conditions in SQLite: the rowids they admit, or nil
+    /// when it has none (the other conditions are evaluated per slot, in memory).
+    func resolveMetadata(of filter: MemoryFilter) throws -> Set<Int64>? {
+        try filter.validate()
+        return try filter.metadata.isEmpty ? nil : records.rowIDs(matching: filter.metadata)
+    }
+
     /// (id, rowid) of each memory matching the filter in the current snapshot.
     func matchingSlots(_ filter: MemoryFilter) throws -> [(id: MemoryID, rowID: Int64)] {
-        try filter.validate()
-        let metadataRowIDs = try filter.metadata.isEmpty ? nil : records.rowIDs(matching: filter.metadata)
+        let metadataRowIDs = try resolveMetadata(of: filter)
         return try withSnapshot { snapshot in
             let compiled = CompiledFilter(
                 filter, names: snapshot.names, now: options.clock.now(), metadataRowIDs: metadataRowIDs)

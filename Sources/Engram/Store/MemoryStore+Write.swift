@@ -221,8 +221,7 @@ extension MemoryStore {
     /// - Returns: how many memories were forgotten.
     @discardableResult
     public func forget(matching filter: MemoryFilter) throws -> Int {
-        try filter.validate()
-        let metadataRowIDs = try filter.metadata.isEmpty ? nil : records.rowIDs(matching: filter.metadata)
+        let metadataRowIDs = try resolveMetadata(of: filter)
         return try write { state in
             let compiled = CompiledFilter(
                 filter, names: state.names, now: options.clock.now(), metadataRowIDs: metadataRowIDs)

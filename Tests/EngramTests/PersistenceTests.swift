@@ -130,8 +130,13 @@ struct PersistenceTests {
         #expect(try store.search(text: "retry pipelines").map(\.memory.id) == [a])
         #expect(try store.search(text: "ui").map(\.memory.id) == [b])
         #expect(try store.search(text: "deploy", filter: MemoryFilter(namespace: .exact("prefs"))).isEmpty)
+        let v2 = try store.update(b, with: MemoryChanges(outcome: .some("switched the theme to solarized")))
+        #expect(try store.search(text: "solarized").map(\.memory.id) == [v2.id])
+        #expect(try store.search(text: "dark mode").map(\.memory.id) == [v2.id])
         try store.forget(a)
         #expect(try store.search(text: "deploy").isEmpty)
+        let batch = try store.remember((0..<50).map { NewMemory(content: "batch item \($0) zebra", embedding: [1, Float($0)]) })
+        #expect(Set(try store.search(text: "zebra", k: 100).map(\.memory.id)) == Set(batch))
     }
 }
 

@@ -135,9 +135,24 @@ final class RecordStore: Sendable {
         created_at, updated_at, expires_at, supersedes
         """
 
-    /// Inserts new memories at their slots; returns their rowids in order.
+    /// Inserts new memories at their slots and indexes their text; returns their rowids in order.
     func insert(_ records: [(memory: Memory, slot: Int32)]) throws -> [Int64] {
-        try write { db in try records.map { try Self.insert($0.memory, slot: $0.slot, db) } }
+        try write { db in
+            let rowIDs = try records.map { try Self.insert($0.memory, slot: $0.slot, db) }
+            try Self.indexFullText(rowIDs, db)
+            return rowIDs
+        }
+    }
+
+    /// Adds rows to the full-text index in one statement (the delete and update triggers keep it in
+    /// sync afterwards). Rows inserted by one transaction have consecutive rowids.
+    private static func indexFullText(_ rowIDs: [Int64], _ db: Database) throws {
+        guard let low = rowIDs.min(), let high = rowIDs.max() else { return }
+        try db.execute(
+            sql: """
+                INSERT INTO memory_fts(rowid, content, cause, outcome, tags)
+                SELECT rowid, content, cause, outcome, tags FROM memory WHERE rowid BETWEEN ? AND ?
+                """, arguments: [low, high])
     }
 
     private static func insert(_ m: Memory, slot: Int32, _ db: Database) throws -> Int64 {
@@ -181,7 +196,9 @@ final class RecordStore: Sendable {
             guard db.changesCount == 1 else {
                 throw EngramError(.notFound, "the memory was removed concurrently", field: "id")
             }
-            return try Self.insert(new, slot: slot, db)
+            let rowID = try Self.insert(new, slot: slot, db)
+            try Self.indexFullText([rowID], db)
+            return rowID
         }
     }
 

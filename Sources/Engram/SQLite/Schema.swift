@@ -83,6 +83,11 @@ enum Schema {
                     ) WITHOUT ROWID;
                     """)
         }
+        migrator.registerMigration("v3: full-text index per batch, not per row") { db in
+            // A per-row trigger made FTS5 dominate imports (15k rows/s against 40k when indexed per
+            // batch); `RecordStore` now indexes each write's new rows with one INSERT ... SELECT.
+            try db.execute(sql: #"DROP TRIGGER IF EXISTS "__memory_fts_ai""#)
+        }
         return migrator
     }
 }

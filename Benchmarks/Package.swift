@@ -1,7 +1,12 @@
 // swift-tools-version: 6.1
 // Micro-benchmarks for Engram, kept in their own package so `swift test` at the root never builds them.
 //   cd Benchmarks && swift package benchmark
+import Foundation
 import PackageDescription
+
+// A path dependency's identity is its folder's name, which depends on where the repository was cloned.
+let engramPackage = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .lastPathComponent.lowercased()
 
 let package = Package(
     name: "EngramBenchmarks",
@@ -14,7 +19,7 @@ let package = Package(
         .executableTarget(
             name: "RecallBenchmarks",
             dependencies: [
-                .product(name: "Engram", package: "main"),
+                .product(name: "Engram", package: engramPackage),
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/RecallBenchmarks",

@@ -107,6 +107,15 @@ enum BLAS {
         engram_f16_to_f32(source, destination, count)
     }
 
+    /// GELU in place (erf form, float-accurate polynomial).
+    static func gelu(_ values: inout [Float]) {
+        let count = values.count
+        values.withUnsafeMutableBufferPointer { v in
+            guard let p = v.baseAddress else { return }
+            engram_gelu(p, count)
+        }
+    }
+
     /// The dot product of two vectors.
     static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, dimension: Int) -> Float {
         cblas_sdot(Int32(dimension), a, 1, b, 1)

@@ -162,10 +162,7 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
             for i in 0..<(n * h) { x[i] += projected[i] }
             Self.layerNorm(&x, rows: n, layer.attentionNorm)
             Self.linear(x, rows: n, inputs: h, layer.intermediate, into: &wide)
-            for i in 0..<wide.count {
-                let z = wide[i]
-                wide[i] = 0.5 * z * (1 + erf(z * 0.707_106_781_186_547_5))
-            }
+            BLAS.gelu(&wide)
             Self.linear(wide, rows: n, inputs: Self.intermediate, layer.output, into: &projected)
             for i in 0..<(n * h) { x[i] += projected[i] }
             Self.layerNorm(&x, rows: n, layer.outputNorm)

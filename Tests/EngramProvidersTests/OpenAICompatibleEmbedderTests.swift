@@ -75,5 +75,7 @@ struct OpenAICompatibleEmbedderTests {
         let garbage = try FakeEmbeddingServer(script: [.init(status: 200, body: Data("not json".utf8))])
         let g = try OpenAICompatibleEmbedder(baseURL: garbage.server.url, model: "m", apiKey: nil, dimension: 16, maxAttempts: 1)
         #expect(throws: EngramError.self) { try g.embed(["x"]) }
+        // Keep every server (and its serving thread) alive to the end, so no socket number is reused early.
+        withExtendedLifetime((fake, failing, slow, garbage)) {}
     }
 }

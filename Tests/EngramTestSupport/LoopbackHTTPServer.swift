@@ -1,5 +1,6 @@
 import Engram
 public import Foundation
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -37,6 +38,12 @@ public final class LoopbackHTTPServer: @unchecked Sendable {  // Sendable: socke
     public let port: UInt16
     private let fd: Int32
     private let handler: @Sendable (Request) -> Response
+    /// Set before the socket closes, so the serving thread never accepts on a reused descriptor number.
+    private let stopped = StopFlag()
+
+    private final class StopFlag: Sendable {
+        let value = Atomic<Bool>(false)
+    }
 
     /// Starts listening on an ephemeral port of 127.0.0.1.
     public init(handler: @escaping @Sendable (Request) -> Response) throws {
@@ -61,11 +68,13 @@ public final class LoopbackHTTPServer: @unchecked Sendable {  // Sendable: socke
         }
         self.fd = fd
         port = UInt16(bigEndian: address.sin_port)
-        let thread = Thread { Self.serve(fd, handler) }
+        let stopped = self.stopped
+        let thread = Thread { Self.serve(fd, handler, stopped) }
         thread.start()
     }
 
     deinit {
+        stopped.value.store(true, ordering: .sequentiallyConsistent)
         shutdown(fd, Int32(SHUT_RDWR))
         close(fd)
     }
@@ -73,10 +82,14 @@ public final class LoopbackHTTPServer: @unchecked Sendable {  // Sendable: socke
     /// `http://127.0.0.1:<port>`.
     public var url: URL { URL(string: "http://127.0.0.1:\(port)")! }  // invariant: a valid literal URL
 
-    private static func serve(_ fd: Int32, _ handler: @Sendable (Request) -> Response) {
-        while true {
+    private static func serve(_ fd: Int32, _ handler: @Sendable (Request) -> Response, _ stopped: StopFlag) {
+        while !stopped.value.load(ordering: .sequentiallyConsistent) {
             let client = accept(fd, nil, nil)
             if client < 0 { return }
+            if stopped.value.load(ordering: .sequentiallyConsistent) {
+                close(client)
+                return
+            }
             var received = Data()
             var buffer = [UInt8](repeating: 0, count: 65_536)
             var request: Request?

@@ -172,8 +172,7 @@ def main():
     print(f"Engram only: open {median('engram', 'open_ms'):.1f} ms, filtered p50 "
           f"{median('engram', 'filtered_p50_ms'):.3f} ms at 1/{args.namespaces} selectivity "
           f"({median('engram', 'single_p50_ms') / median('engram', 'filtered_p50_ms'):.1f}x faster than unfiltered, "
-          f"recall {median('engram', 'filtered_recall_at_k'):.4f}), resident memory added by opening the store "
-          f"{e.get('open_rss_delta_mb', '?')} MB (vectors {len(xb) * xb.shape[1] * 4 / 2**20:.0f} MB), BLAS core {e['blas_core']}. "
+          f"recall {median('engram', 'filtered_recall_at_k'):.4f}), BLAS core {e['blas_core']}. "
           f"Ratios > 1 mean Engram is better.")
     with open(f"{args.data}/results-{args.threads}t.json", "w") as f:
         json.dump({"runs": runs, "load": load}, f, indent=1)

@@ -64,8 +64,20 @@ extension MemoryStore {
         _ = try prepare(memory, now: currentTime())
     }
 
-    /// Validates a new memory and gives it an id and timestamps.
+    /// Checks every field except the embedding, for callers that embed the text only once the rest is
+    /// known to be good (so garbage never costs an embedding).
+    public func validateFields(_ memory: NewMemory) throws {
+        _ = try record(from: memory, now: currentTime())
+    }
+
+    /// Validates a new memory, gives it an id and timestamps, and normalises its embedding.
     func prepare(_ new: NewMemory, now: Date) throws -> (memory: Memory, vector: [Float]) {
+        let memory = try record(from: new, now: now)
+        return (memory, try normalized(new.embedding, field: "embedding"))
+    }
+
+    /// Validates every field but the embedding and builds the record.
+    func record(from new: NewMemory, now: Date) throws -> Memory {
         try Limits.validateText(new.content, field: "content", required: true)
         if let cause = new.cause { try Limits.validateText(cause, field: "cause", required: false) }
         if let outcome = new.outcome { try Limits.validateText(outcome, field: "outcome", required: false) }
@@ -74,26 +86,20 @@ extension MemoryStore {
         try Limits.validateName(new.kind.rawValue, field: "kind", maxBytes: Limits.maxKindBytes)
         try Limits.validateImportance(new.importance)
         try Limits.validateMetadata(new.metadata)
-        if let created = new.createdAt, !created.timeIntervalSince1970.isFinite {
-            throw EngramError.invalid("createdAt", "is not a valid time")
-        }
-        if let expires = new.expiresAt, !expires.timeIntervalSince1970.isFinite {
-            throw EngramError.invalid("expiresAt", "is not a valid time")
+        for (field, date) in [("createdAt", new.createdAt), ("expiresAt", new.expiresAt), ("updatedAt", new.updatedAt)] {
+            if let date, !date.timeIntervalSince1970.isFinite {
+                throw EngramError.invalid(field, "is not a valid time")
+            }
         }
         let tags = try Limits.normalizedTags(new.tags)
-        let vector = try normalized(new.embedding, field: "embedding")
-        if let updated = new.updatedAt, !updated.timeIntervalSince1970.isFinite {
-            throw EngramError.invalid("updatedAt", "is not a valid time")
-        }
-        let created = new.createdAt.map(Self.millisecondPrecision) ?? now
-        let memory = Memory(
+        return Memory(
             id: new.id ?? idGenerator.next(nowMilliseconds: UInt64(max(0, now.timeIntervalSince1970 * 1000))),
             namespace: new.namespace, agent: new.agent, kind: new.kind, content: new.content,
             cause: new.cause, outcome: new.outcome, succeeded: new.succeeded, tags: tags,
-            importance: new.importance, metadata: new.metadata, createdAt: created,
+            importance: new.importance, metadata: new.metadata,
+            createdAt: new.createdAt.map(Self.millisecondPrecision) ?? now,
             updatedAt: new.updatedAt.map(Self.millisecondPrecision) ?? now,
             expiresAt: new.expiresAt.map(Self.millisecondPrecision), supersedes: new.supersedes)
-        return (memory, vector)
     }
 
     /// Times are kept to the millisecond, so a stored memory reads back equal to the value returned.
@@ -109,15 +115,10 @@ extension MemoryStore {
         guard let vectors = state.vectors, !rows.isEmpty else { return }
         let highest = Int(rows.map(\.slot).max() ?? 0)
         if try vectors.reserve(rows: highest + 1) {
-            try publishMapping(&state)
+            try publish(&state, remap: true)  // the next snapshot must map the new rows
         }
         try vectors.write(rows)
         if options.durability == .full { try vectors.sync() }
-    }
-
-    /// Re-maps after growth so the next snapshot covers the new rows.
-    private func publishMapping(_ state: inout WriterState) throws {
-        try publish(&state, remap: true)
     }
 
     func slotInfo(_ m: Memory, rowID: Int64, _ names: inout NameTables) -> SlotInfo {
@@ -160,8 +161,8 @@ extension MemoryStore {
                 content: next.content, cause: next.cause, outcome: next.outcome, succeeded: next.succeeded,
                 namespace: next.namespace, agent: next.agent, kind: next.kind, tags: next.tags,
                 importance: next.importance, metadata: next.metadata, expiresAt: next.expiresAt,
-                embedding: newVector ?? [Float](repeating: 1, count: dimension), createdAt: old.createdAt)
-            var (memory, _) = try prepare(draft, now: now)
+                embedding: [], createdAt: old.createdAt)
+            var memory = try record(from: draft, now: now)
             memory.supersedes = old.id
 
             var newSlot = slot

@@ -19,10 +19,5 @@ struct Telemetry {
     }
 
     /// The q-quantile (0...1) of recent recall latencies, nearest-rank; nil before the first recall.
-    func latencyQuantile(_ q: Double) -> Double? {
-        guard !latencies.isEmpty else { return nil }
-        let sorted = latencies.sorted()
-        let rank = Int((q * Double(sorted.count)).rounded(.up)) - 1
-        return sorted[min(max(rank, 0), sorted.count - 1)]
-    }
+    func latencyQuantile(_ q: Double) -> Double? { Quantile.of(latencies, q) }
 }

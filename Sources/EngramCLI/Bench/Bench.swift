@@ -246,12 +246,8 @@ private func seconds(_ d: Duration) -> Double {
     Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
 }
 
-/// Nearest-rank quantile.
-func quantile(_ values: [Double], _ q: Double) -> Double {
-    guard !values.isEmpty else { return 0 }
-    let sorted = values.sorted()
-    return sorted[min(sorted.count - 1, max(0, Int((q * Double(sorted.count)).rounded(.up)) - 1))]
-}
+/// Nearest-rank quantile, 0 for no values.
+func quantile(_ values: [Double], _ q: Double) -> Double { Quantile.of(values, q) ?? 0 }
 
 private func round3(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
 private func round4(_ x: Double) -> Double { (x * 10000).rounded() / 10000 }

@@ -70,12 +70,12 @@ struct Import: ParsableCommand {
                     guard seenIDs.insert(id).inserted else { throw EngramError.invalid("id", "appears twice in the input") }
                     if (try? store.memory(id)) != nil { throw EngramError.invalid("id", "already exists in the store") }
                 }
-                var probe = memory
-                if probe.embedding.isEmpty {
+                if memory.embedding.isEmpty {
                     if embedder == nil { embedder = try textEmbedder(for: store) }
-                    probe.embedding = [Float](repeating: 1, count: store.dimension)
+                    try store.validateFields(memory)  // embedded in pass 2
+                } else {
+                    try store.validate(memory)
                 }
-                try store.validate(probe)
                 good.append((line, memory))
             } catch let error as EngramError {
                 bad.append((line, EngramCLI.describe(error)))

@@ -103,8 +103,6 @@ struct Remember: ParsableCommand {
 
 /// Validates a memory's other fields first (so garbage is never embedded), then embeds its text.
 func embed(_ memory: inout NewMemory, with embedder: any Embedder, checkingWith store: MemoryStore) throws {
-    var probe = memory
-    probe.embedding = [Float](repeating: 1, count: store.dimension)
-    try store.validate(probe)
+    try store.validateFields(memory)
     memory.embedding = try embedder.embed(EmbeddingText.of(memory))
 }

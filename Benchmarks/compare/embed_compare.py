@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """MiniLM throughput: a float32 numpy reference (batched, padded, masked, as sentence-transformers runs
-it) beside `engram bench embed`, on the same sentences and one BLAS thread.
-    Benchmarks/compare/.venv/bin/python Benchmarks/compare/embed_compare.py --model DIR --engram BIN
+it) beside `engram bench embed`, on the same sentences and the same number of threads (BLAS threads for
+numpy, encoder threads for Engram).
+    Benchmarks/compare/.venv/bin/python Benchmarks/compare/embed_compare.py --model DIR --engram BIN [--threads N]
 (needs numpy, scipy, tokenizers, safetensors, threadpoolctl in the venv; compare.sh makes the venv).
 """
 import argparse
@@ -64,11 +65,12 @@ def main():
     ap.add_argument("--engram", required=True)
     ap.add_argument("--sentences", default="fixtures/memories.jsonl")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     lines = [json.loads(l)["what"] for l in open(args.sentences) if l.strip()]
     ref = Reference(args.model)
     batch_rates, single_rates = [], []
-    with threadpool_limits(limits=1):
+    with threadpool_limits(limits=args.threads):
         ref.embed(lines[:8])
         for _ in range(args.rounds):
             t = time.perf_counter()
@@ -80,9 +82,11 @@ def main():
                 ref.embed([line])
             single_rates.append(min(64, len(lines)) / (time.perf_counter() - t))
     engram = json.loads(subprocess.run([args.engram, "bench", "embed", "--sentences", args.sentences, "--json",
-                                        "--rounds", str(args.rounds)], check=True, capture_output=True, text=True).stdout)
+                                        "--rounds", str(args.rounds),
+                                        "--threads", str(args.threads)], check=True, capture_output=True, text=True).stdout)
     nb, ns = float(np.median(batch_rates)), float(np.median(single_rates))
-    print(f"| sentences/s, {len(lines)} sentences, 1 thread | numpy reference | Engram | ratio |")
+    threads = "1 thread" if args.threads == 1 else f"{args.threads} threads"
+    print(f"| sentences/s, {len(lines)} sentences, {threads} | numpy reference | Engram | ratio |")
     print("|---|---|---|---|")
     print(f"| batches of 32 | {nb:.0f} | {engram['batch_sentences_per_s']:.0f} | {engram['batch_sentences_per_s'] / nb:.2f}x |")
     print(f"| single sentences | {ns:.0f} | {engram['single_sentences_per_s']:.0f} | {engram['single_sentences_per_s'] / ns:.2f}x |")

@@ -48,20 +48,3 @@ void engram_f16_to_f32(const uint16_t *restrict source, float *restrict destinat
     const _Float16 *s = (const _Float16 *)source;
     for (size_t i = 0; i < count; i++) destination[i] = (float)s[i];
 }
-
-#include <math.h>
-
-ENGRAM_CLONES
-void engram_gelu(float *restrict values, size_t count) {
-#pragma clang fp contract(fast)
-    for (size_t i = 0; i < count; i++) {
-        float x = values[i];
-        float z = x * 0.70710678118654752f;
-        float a = fabsf(z);
-        float t = 1.0f / (1.0f + 0.3275911f * a);
-        float poly = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
-        float erf_abs = 1.0f - poly * expf(-a * a);
-        float erf = z < 0.0f ? -erf_abs : erf_abs;
-        values[i] = 0.5f * x * (1.0f + erf);
-    }
-}

@@ -23,8 +23,35 @@ void engram_f32_to_f16(const float *source, uint16_t *destination, size_t count)
 /// Converts IEEE half precision to floats (exact).
 void engram_f16_to_f32(const uint16_t *source, float *destination, size_t count);
 
-/// In place, x = 0.5 x (1 + erf(x / sqrt 2)): GELU with erf from Abramowitz & Stegun 7.1.26
-/// (absolute error below 1.5e-7, i.e. float rounding), vectorised.
-void engram_gelu(float *values, size_t count);
+/// Output columns per packed weight panel; a packed layer's output count must be a multiple of it.
+#define ENGRAM_PANEL_WIDTH 16
+
+/// What `engram_linear` does with each output after the product and bias.
+enum engram_epilogue {
+    ENGRAM_EPILOGUE_NONE = 0,  ///< out = x W^T + b
+    ENGRAM_EPILOGUE_GELU = 1,  ///< out = gelu(x W^T + b)
+    ENGRAM_EPILOGUE_ADD = 2,   ///< out += x W^T + b (a residual sum)
+};
+
+/// Repacks a PyTorch-layout weight matrix (`outputs` x `inputs`, row-major) into panels of
+/// ENGRAM_PANEL_WIDTH output columns, each stored input by input: `outputs * inputs` floats.
+void engram_pack_panels(const float *weights, size_t outputs, size_t inputs, float *packed);
+
+/// out (rows x outputs, rows `out_stride` floats apart) = epilogue(x (rows x inputs) . W^T + bias) with W
+/// packed by engram_pack_panels. A range of panels is a product of its own: offset `packed` by
+/// `p * inputs * ENGRAM_PANEL_WIDTH` and `bias` and `out` by `p * ENGRAM_PANEL_WIDTH`.
+/// The GELU is 0.5 y (1 + erf(y / sqrt 2)) with erf from Abramowitz & Stegun 7.1.26 (absolute error
+/// below 1.5e-7, float rounding).
+void engram_linear(const float *x, size_t rows, size_t inputs, const float *packed, const float *bias,
+                   size_t outputs, float *out, size_t out_stride, enum engram_epilogue epilogue);
+
+/// LayerNorm of each row in place: (x - mean) / sqrt(variance + epsilon) * weight + bias, statistics in double.
+void engram_layer_norm(float *x, size_t rows, size_t width, const float *weight, const float *bias, float epsilon);
+
+/// Scaled dot-product attention of one sequence: q, k and v rows `stride` floats apart, context rows
+/// `context_stride` apart, `heads` heads of `width` columns each; context = softmax(scale q k^T) v per
+/// head. `scores` holds `length` floats.
+void engram_attention(const float *q, const float *k, const float *v, size_t length, size_t stride, size_t heads,
+                      size_t width, float scale, float *scores, float *context, size_t context_stride);
 
 #endif

@@ -58,18 +58,6 @@ enum BLAS {
             1, queries, Int32(queryStride), rows, Int32(stride), 0, out, Int32(count))
     }
 
-    /// General row-major matrix product `C = alpha * A * op(B) + beta * C`, where `A` is `m × k`, `op(B)`
-    /// is `k × n` (`B` stored `n × k` when `transposeB`), and `C` is `m × n`.
-    static func gemm(
-        m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-        transposeB: Bool, c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float = 1, beta: Float = 0
-    ) {
-        guard m > 0, n > 0, k > 0 else { return }
-        cblas_sgemm(
-            CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k), alpha,
-            a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
-    }
-
     /// `out[r] = dot(rows[r], query)` for half-precision rows `stride` halves apart: fused convert and
     /// multiply, one pass over half the bytes of float32.
     static func scores(
@@ -107,13 +95,65 @@ enum BLAS {
         engram_f16_to_f32(source, destination, count)
     }
 
-    /// GELU in place (erf form, float-accurate polynomial).
-    static func gelu(_ values: inout [Float]) {
-        let count = values.count
-        values.withUnsafeMutableBufferPointer { v in
-            guard let p = v.baseAddress else { return }
-            engram_gelu(p, count)
+    /// Output columns per packed weight panel (a packed layer's output count is a multiple of it).
+    static let panelWidth = Int(ENGRAM_PANEL_WIDTH)
+
+    /// A PyTorch-layout weight matrix (`outputs × inputs`, row-major) repacked for ``linear``: panels of
+    /// ``panelWidth`` output columns, each stored input by input, so a product streams it front to back.
+    static func packPanels(_ weights: UnsafeBufferPointer<Float>, outputs: Int, inputs: Int) -> [Float] {
+        precondition(outputs % panelWidth == 0 && weights.count == outputs * inputs, "panel shape")  // invariant
+        return [Float](unsafeUninitializedCapacity: outputs * inputs) { packed, initialized in
+            if let w = weights.baseAddress, let p = packed.baseAddress { engram_pack_panels(w, outputs, inputs, p) }
+            initialized = outputs * inputs
         }
+    }
+
+    /// What ``linear`` does with each output after the product and the bias.
+    enum Epilogue {
+        /// `out = x·Wᵀ + b`.
+        case none
+        /// `out = gelu(x·Wᵀ + b)`, erf form, float-accurate.
+        case gelu
+        /// `out += x·Wᵀ + b`: a residual sum.
+        case add
+
+        var c: engram_epilogue {
+            switch self {
+            case .none: ENGRAM_EPILOGUE_NONE
+            case .gelu: ENGRAM_EPILOGUE_GELU
+            case .add: ENGRAM_EPILOGUE_ADD
+            }
+        }
+    }
+
+    /// `out (rows × outputs, rows outStride apart) = epilogue(x (rows × inputs) · Wᵀ + bias)`, W packed by
+    /// ``packPanels``. A range of panels is a product of its own (offset `packed` by
+    /// `p × inputs × panelWidth`, `bias` and `out` by `p × panelWidth`), which is how threads share one.
+    /// - Complexity: O(rows × inputs × outputs), the weights read once per small group of rows.
+    static func linear(
+        _ x: UnsafePointer<Float>, rows: Int, inputs: Int, packed: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+        outputs: Int, into out: UnsafeMutablePointer<Float>, outStride: Int, epilogue: Epilogue
+    ) {
+        engram_linear(x, rows, inputs, packed, bias, outputs, out, outStride, epilogue.c)
+    }
+
+    /// LayerNorm of each row of `width` in place, statistics in Double.
+    static func layerNorm(
+        _ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, weight: UnsafePointer<Float>,
+        bias: UnsafePointer<Float>, epsilon: Float
+    ) {
+        engram_layer_norm(x, rows, width, weight, bias, epsilon)
+    }
+
+    /// Multi-head scaled dot-product attention over one sequence of `length` rows: q, k and v rows
+    /// `stride` floats apart, context rows `contextStride` apart; `scores` holds `length` floats.
+    /// - Complexity: O(length² × heads × width).
+    static func attention(
+        q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, length: Int, stride: Int,
+        heads: Int, width: Int, scale: Float, scores: UnsafeMutablePointer<Float>,
+        context: UnsafeMutablePointer<Float>, contextStride: Int
+    ) {
+        engram_attention(q, k, v, length, stride, heads, width, scale, scores, context, contextStride)
     }
 
     /// The dot product of two vectors.

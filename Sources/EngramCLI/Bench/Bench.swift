@@ -266,10 +266,12 @@ extension Bench {
         var sentences: String = "fixtures/memories.jsonl"
         @Option(help: "Sentences per batch.") var batch = 32
         @Option(help: "Timed rounds.") var rounds = 3
+        @Option(help: "Threads per embed call (default: one per processor).") var threads: Int?
         @Flag(help: "Print one JSON object.") var json = false
 
         func run() throws {
             let io = CLIIO.current
+            if let threads, threads < 1 { throw EngramError.invalid("--threads", "must be at least 1") }
             guard let text = try? String(contentsOfFile: sentences, encoding: .utf8) else {
                 throw EngramError(.notFound, "cannot read \(sentences)", field: "--sentences")
             }
@@ -281,9 +283,9 @@ extension Bench {
                 }
                 return String(line)
             }
-            guard !lines.isEmpty, let model = try makeEmbedder("minilm") else {
-                throw EngramError.invalid("--sentences", "has no sentences")
-            }
+            guard !lines.isEmpty else { throw EngramError.invalid("--sentences", "has no sentences") }
+            let model = try MiniLMEmbedder(
+                directory: ModelFiles.miniLMDirectory(environment: io.environment), threads: threads)
             _ = try model.embed(Array(lines.prefix(8)))  // warm-up: maps the weights
             var batchRates: [Double] = []
             var singleRates: [Double] = []
@@ -297,10 +299,10 @@ extension Bench {
                 for line in lines.prefix(64) { _ = try model.embed([line]) }
                 singleRates.append(Double(min(64, lines.count)) / seconds(ContinuousClock.now - start))
             }
-            let tokens = lines.reduce(0) { $0 + ((model as? MiniLMEmbedder)?.tokenIDs($1).count ?? 0) }
+            let tokens = lines.reduce(0) { $0 + model.tokenIDs($1).count }
             let result: [String: JSONValue] = [
                 "sentences": .number(Double(lines.count)), "mean_tokens": .number(round3(Double(tokens) / Double(lines.count))),
-                "batch": .number(Double(batch)), "batch_sentences_per_s": .number(quantile(batchRates, 0.5).rounded()),
+                "batch": .number(Double(batch)), "threads": .number(Double(model.threads)), "batch_sentences_per_s": .number(quantile(batchRates, 0.5).rounded()),
                 "single_sentences_per_s": .number(quantile(singleRates, 0.5).rounded()),
                 "blas_core": .string(OpenBLASKernels.activeCore),
             ]

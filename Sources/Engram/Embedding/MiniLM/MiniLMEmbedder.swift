@@ -8,8 +8,10 @@ import Foundation
 /// feed-forward with exact (erf) GELU, mean pooling over the tokens, L2 normalisation.
 ///
 /// A batch is packed rather than padded: the tokens of all its texts form one matrix, so every linear
-/// layer is one sgemm that reads the weights once per batch, while attention runs per text on its own
-/// rows. No padding means no attention mask and no wasted rows.
+/// layer is one matrix product that reads the weights once per batch, while attention runs per text on
+/// its own rows. No padding means no attention mask and no wasted rows. The linear layers run on
+/// Engram's own kernel against weights packed once at load (OpenBLAS would repack them on every call),
+/// with the bias, the GELU and the residual sums fused into the product.
 public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable: immutable after init.
     /// The model's name, recorded in stores that use it.
     public static let modelName = "all-MiniLM-L6-v2"
@@ -26,24 +28,84 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
     static let intermediate = 1536
     static let layers = 6
     static let vocabularySize = 30_522
+    static let layerNormEpsilon: Float = 1e-12
 
     let tokenizer: WordPieceTokenizer
     private let weights: SafeTensorsFile
     private let wordEmbeddings: UnsafeBufferPointer<Float>
     private let positionEmbeddings: UnsafeBufferPointer<Float>
     private let tokenTypeEmbeddings: UnsafeBufferPointer<Float>
-    private let embeddingNorm: (weight: UnsafeBufferPointer<Float>, bias: UnsafeBufferPointer<Float>)
+    private let embeddingNorm: Norm
     private let encoderLayers: [Layer]
 
-    struct Layer {
-        var query, key, value, attentionOutput, intermediate, output: (w: UnsafeBufferPointer<Float>, b: UnsafeBufferPointer<Float>)
-        var attentionNorm, outputNorm: (weight: UnsafeBufferPointer<Float>, bias: UnsafeBufferPointer<Float>)
+    /// A linear layer `y = x·Wᵀ + b` with W packed for ``BLAS/linear(_:rows:inputs:packed:bias:outputs:into:epilogue:)``.
+    struct Linear {
+        let packed: [Float]
+        let bias: [Float]
+        let inputs: Int
+
+        /// Stacks the outputs of one or more PyTorch-layout layers that read the same input (Q, K and V
+        /// become one 1152-wide product).
+        init(_ parts: [(w: UnsafeBufferPointer<Float>, b: UnsafeBufferPointer<Float>)], inputs: Int) {
+            let outputs = parts.reduce(0) { $0 + $1.b.count }
+            let stacked = parts.flatMap(\.w)
+            packed = stacked.withUnsafeBufferPointer { BLAS.packPanels($0, outputs: outputs, inputs: inputs) }
+            bias = parts.flatMap(\.b)
+            self.inputs = inputs
+        }
+
+        /// `out = epilogue(x·Wᵀ + b)` for `rows` rows, the output panels shared among `threads` threads.
+        func apply(
+            _ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>, _ epilogue: BLAS.Epilogue,
+            threads: Int
+        ) {
+            packed.withUnsafeBufferPointer { w in
+                bias.withUnsafeBufferPointer { b in
+                    guard let wa = w.baseAddress, let ba = b.baseAddress else { return }
+                    let outputs = b.count
+                    let panel = BLAS.panelWidth
+                    parallelSlices(outputs / panel, parts: threads) { _, panels in
+                        guard !panels.isEmpty else { return }
+                        BLAS.linear(
+                            x, rows: rows, inputs: inputs, packed: wa + panels.lowerBound * inputs * panel,
+                            bias: ba + panels.lowerBound * panel, outputs: panels.count * panel,
+                            into: out + panels.lowerBound * panel, outStride: outputs, epilogue: epilogue)
+                    }
+                }
+            }
+        }
     }
 
-    /// Loads the model from a directory holding `model.safetensors` and `vocab.txt`.
+    /// LayerNorm parameters, read from the mapped weights.
+    struct Norm {
+        let weight: UnsafePointer<Float>
+        let bias: UnsafePointer<Float>
+
+        func apply(_ x: UnsafeMutablePointer<Float>, rows: Int, threads: Int) {
+            let h = MiniLMEmbedder.hidden
+            parallelSlices(rows, parts: threads) { _, slice in
+                BLAS.layerNorm(
+                    x + slice.lowerBound * h, rows: slice.count, width: h, weight: weight, bias: bias,
+                    epsilon: MiniLMEmbedder.layerNormEpsilon)
+            }
+        }
+    }
+
+    struct Layer {
+        var queryKeyValue, attentionOutput, intermediate, output: Linear
+        var attentionNorm, outputNorm: Norm
+    }
+
+    /// Threads that one `embed` call uses.
+    public let threads: Int
+
+    /// Loads the model from a directory holding `model.safetensors` and `vocab.txt`, and packs the
+    /// weights of the linear layers (42 MB, tens of milliseconds).
+    /// - Parameter threads: threads per `embed` call, by default one per active processor. Every
+    ///   output is computed by the same arithmetic whatever the count, so the vectors do not change.
     /// - Throws: ``EngramError/Code/notFound`` when the files are missing (install them with
     ///   `engram model install`), ``EngramError/Code/storageCorrupted`` when a tensor is missing or misshapen.
-    public init(directory: String) throws {
+    public init(directory: String, threads: Int? = nil) throws {
         let dir = URL(fileURLWithPath: directory)
         let weightsPath = dir.appendingPathComponent("model.safetensors").path
         guard FileManager.default.fileExists(atPath: weightsPath) else {
@@ -51,32 +113,35 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
                 .notFound, "the \(Self.modelName) model is not installed in \(directory); run `engram model install`",
                 field: "model")
         }
-        BLAS.setThreadCount(1)  // small matrices: a second OpenBLAS thread costs more than it gives
+        self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
         tokenizer = try WordPieceTokenizer(vocabularyFile: dir.appendingPathComponent("vocab.txt").path)
         weights = try SafeTensorsFile(path: weightsPath)
         let h = Self.hidden
         wordEmbeddings = try weights.floats("embeddings.word_embeddings.weight", shape: [Self.vocabularySize, h])
         positionEmbeddings = try weights.floats("embeddings.position_embeddings.weight", shape: [512, h])
         tokenTypeEmbeddings = try weights.floats("embeddings.token_type_embeddings.weight", shape: [2, h])
-        embeddingNorm = (
-            try weights.floats("embeddings.LayerNorm.weight", shape: [h]),
-            try weights.floats("embeddings.LayerNorm.bias", shape: [h])
-        )
         let w = weights
-        func linear(_ name: String, _ out: Int, _ input: Int) throws -> (w: UnsafeBufferPointer<Float>, b: UnsafeBufferPointer<Float>) {
-            (try w.floats(name + ".weight", shape: [out, input]), try w.floats(name + ".bias", shape: [out]))
+        func tensor(_ name: String, _ shape: [Int]) throws -> UnsafeBufferPointer<Float> {
+            try w.floats(name, shape: shape)
         }
-        func norm(_ name: String) throws -> (weight: UnsafeBufferPointer<Float>, bias: UnsafeBufferPointer<Float>) {
-            (try w.floats(name + ".weight", shape: [h]), try w.floats(name + ".bias", shape: [h]))
+        func part(_ name: String, _ out: Int, _ input: Int) throws -> (w: UnsafeBufferPointer<Float>, b: UnsafeBufferPointer<Float>) {
+            (try tensor(name + ".weight", [out, input]), try tensor(name + ".bias", [out]))
         }
+        func norm(_ name: String) throws -> Norm {
+            guard let weight = try tensor(name + ".weight", [h]).baseAddress,
+                let bias = try tensor(name + ".bias", [h]).baseAddress
+            else { throw EngramError(.storageCorrupted, "tensor \(name) is empty", field: "model") }
+            return Norm(weight: weight, bias: bias)
+        }
+        embeddingNorm = try norm("embeddings.LayerNorm")
         encoderLayers = try (0..<Self.layers).map { i in
             let p = "encoder.layer.\(i)."
+            let qkv = try ["query", "key", "value"].map { try part(p + "attention.self." + $0, h, h) }
             return Layer(
-                query: try linear(p + "attention.self.query", h, h), key: try linear(p + "attention.self.key", h, h),
-                value: try linear(p + "attention.self.value", h, h),
-                attentionOutput: try linear(p + "attention.output.dense", h, h),
-                intermediate: try linear(p + "intermediate.dense", Self.intermediate, h),
-                output: try linear(p + "output.dense", h, Self.intermediate),
+                queryKeyValue: Linear(qkv, inputs: h),
+                attentionOutput: Linear([try part(p + "attention.output.dense", h, h)], inputs: h),
+                intermediate: Linear([try part(p + "intermediate.dense", Self.intermediate, h)], inputs: h),
+                output: Linear([try part(p + "output.dense", h, Self.intermediate)], inputs: Self.intermediate),
                 attentionNorm: try norm(p + "attention.output.LayerNorm"), outputNorm: try norm(p + "output.LayerNorm"))
         }
     }
@@ -106,66 +171,50 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
         let h = Self.hidden
         let offsets = sequences.reduce(into: [0]) { $0.append($0[$0.count - 1] + $1.count) }
         let n = offsets[offsets.count - 1]
-        var x = [Float](repeating: 0, count: n * h)
+        guard n > 0 else { return sequences.map { _ in [Float](repeating: 0, count: h) } }
+        let longest = sequences.map(\.count).max() ?? 0
+        let x = UnsafeMutablePointer<Float>.allocate(capacity: n * h)
+        let qkv = UnsafeMutablePointer<Float>.allocate(capacity: n * 3 * h)
+        let context = UnsafeMutablePointer<Float>.allocate(capacity: n * h)
+        let wide = UnsafeMutablePointer<Float>.allocate(capacity: n * Self.intermediate)
+        let scores = UnsafeMutablePointer<Float>.allocate(capacity: longest * threads)
+        defer { for buffer in [x, qkv, context, wide, scores] { buffer.deallocate() } }
+
         for (s, ids) in sequences.enumerated() {
             for (t, id) in ids.enumerated() {
-                let row = (offsets[s] + t) * h
+                let row = x + (offsets[s] + t) * h
                 let word = Int(id) * h
                 let position = t * h
                 for j in 0..<h {
-                    x[row + j] = wordEmbeddings[word + j] + positionEmbeddings[position + j] + tokenTypeEmbeddings[j]
+                    row[j] = wordEmbeddings[word + j] + positionEmbeddings[position + j] + tokenTypeEmbeddings[j]
                 }
             }
         }
-        Self.layerNorm(&x, rows: n, embeddingNorm)
-        var q = [Float](repeating: 0, count: n * h)
-        var k = q
-        var v = q
-        var context = q
-        var projected = q
-        let longest = sequences.map(\.count).max() ?? 0
-        var scores = [Float](repeating: 0, count: longest * longest)
-        var wide = [Float](repeating: 0, count: n * Self.intermediate)
+        embeddingNorm.apply(x, rows: n, threads: threads)
         let scale = 1 / Float(Self.headWidth).squareRoot()
+        // Attention work items: whole sequences when there are enough to share, else heads of one.
+        let headParts = sequences.count >= threads ? 1 : threads
+        let items = sequences.count * headParts
         for layer in encoderLayers {
-            Self.linear(x, rows: n, inputs: h, layer.query, into: &q)
-            Self.linear(x, rows: n, inputs: h, layer.key, into: &k)
-            Self.linear(x, rows: n, inputs: h, layer.value, into: &v)
-            for (s, first) in offsets.dropLast().enumerated() {
-                let length = offsets[s + 1] - first
-                for head in 0..<Self.heads {
-                    let offset = first * h + head * Self.headWidth
-                    q.withUnsafeBufferPointer { qp in
-                        k.withUnsafeBufferPointer { kp in
-                            scores.withUnsafeMutableBufferPointer { sp in
-                                guard let qa = qp.baseAddress, let ka = kp.baseAddress, let sa = sp.baseAddress else { return }
-                                BLAS.gemm(
-                                    m: length, n: length, k: Self.headWidth, a: qa + offset, lda: h, b: ka + offset, ldb: h,
-                                    transposeB: true, c: sa, ldc: length, alpha: scale)
-                            }
-                        }
-                    }
-                    Self.softmaxRows(&scores, rows: length)
-                    scores.withUnsafeBufferPointer { sp in
-                        v.withUnsafeBufferPointer { vp in
-                            context.withUnsafeMutableBufferPointer { cp in
-                                guard let sa = sp.baseAddress, let va = vp.baseAddress, let ca = cp.baseAddress else { return }
-                                BLAS.gemm(
-                                    m: length, n: Self.headWidth, k: length, a: sa, lda: length, b: va + offset, ldb: h,
-                                    transposeB: false, c: ca + offset, ldc: h)
-                            }
-                        }
-                    }
+            layer.queryKeyValue.apply(x, rows: n, into: qkv, .none, threads: threads)
+            parallelSlices(items, parts: threads) { part, slice in
+                for item in slice {
+                    let (s, headPart) = item.quotientAndRemainder(dividingBy: headParts)
+                    let first = offsets[s]
+                    let column = Self.heads * headPart / headParts * Self.headWidth
+                    let heads = Self.heads * (headPart + 1) / headParts - Self.heads * headPart / headParts
+                    let rows = qkv + first * 3 * h + column
+                    BLAS.attention(
+                        q: rows, k: rows + h, v: rows + 2 * h, length: offsets[s + 1] - first, stride: 3 * h,
+                        heads: heads, width: Self.headWidth, scale: scale, scores: scores + part * longest,
+                        context: context + first * h + column, contextStride: h)
                 }
             }
-            Self.linear(context, rows: n, inputs: h, layer.attentionOutput, into: &projected)
-            for i in 0..<(n * h) { x[i] += projected[i] }
-            Self.layerNorm(&x, rows: n, layer.attentionNorm)
-            Self.linear(x, rows: n, inputs: h, layer.intermediate, into: &wide)
-            BLAS.gelu(&wide)
-            Self.linear(wide, rows: n, inputs: Self.intermediate, layer.output, into: &projected)
-            for i in 0..<(n * h) { x[i] += projected[i] }
-            Self.layerNorm(&x, rows: n, layer.outputNorm)
+            layer.attentionOutput.apply(context, rows: n, into: x, .add, threads: threads)
+            layer.attentionNorm.apply(x, rows: n, threads: threads)
+            layer.intermediate.apply(x, rows: n, into: wide, .gelu, threads: threads)
+            layer.output.apply(wide, rows: n, into: x, .add, threads: threads)
+            layer.outputNorm.apply(x, rows: n, threads: threads)
         }
         return (0..<sequences.count).map { s in
             var pooled = [Double](repeating: 0, count: h)
@@ -174,61 +223,6 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
             }
             let norm = pooled.reduce(0) { $0 + $1 * $1 }.squareRoot()
             return pooled.map { Float(norm > 0 ? $0 / norm : 0) }
-        }
-    }
-
-    /// `out = input · Wᵀ + b` for `rows` rows (W stored `outputs × inputs`, as PyTorch does).
-    private static func linear(
-        _ input: [Float], rows: Int, inputs: Int, _ layer: (w: UnsafeBufferPointer<Float>, b: UnsafeBufferPointer<Float>),
-        into out: inout [Float]
-    ) {
-        let outputs = layer.b.count
-        for r in 0..<rows {
-            for j in 0..<outputs { out[r * outputs + j] = layer.b[j] }
-        }
-        input.withUnsafeBufferPointer { ip in
-            out.withUnsafeMutableBufferPointer { op in
-                guard let ia = ip.baseAddress, let oa = op.baseAddress, let wa = layer.w.baseAddress else { return }
-                BLAS.gemm(
-                    m: rows, n: outputs, k: inputs, a: ia, lda: inputs, b: wa, ldb: inputs, transposeB: true, c: oa,
-                    ldc: outputs, beta: 1)
-            }
-        }
-    }
-
-    /// LayerNorm over each row of 384 (eps 1e-12), statistics in Double.
-    private static func layerNorm(
-        _ x: inout [Float], rows: Int, _ p: (weight: UnsafeBufferPointer<Float>, bias: UnsafeBufferPointer<Float>)
-    ) {
-        let h = hidden
-        for r in 0..<rows {
-            var mean = 0.0
-            for j in 0..<h { mean += Double(x[r * h + j]) }
-            mean /= Double(h)
-            var variance = 0.0
-            for j in 0..<h {
-                let d = Double(x[r * h + j]) - mean
-                variance += d * d
-            }
-            variance /= Double(h)
-            let inv = 1 / (variance + 1e-12).squareRoot()
-            for j in 0..<h {
-                x[r * h + j] = Float((Double(x[r * h + j]) - mean) * inv) * p.weight[j] + p.bias[j]
-            }
-        }
-    }
-
-    private static func softmaxRows(_ s: inout [Float], rows: Int) {
-        for r in 0..<rows {
-            var maximum = -Float.infinity
-            for j in 0..<rows { maximum = max(maximum, s[r * rows + j]) }
-            var sum: Float = 0
-            for j in 0..<rows {
-                let e = exp(s[r * rows + j] - maximum)
-                s[r * rows + j] = e
-                sum += e
-            }
-            for j in 0..<rows { s[r * rows + j] /= sum }
         }
     }
 }

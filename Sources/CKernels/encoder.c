@@ -1,0 +1,188 @@
+// Kernels of the MiniLM encoder. The linear layers are a matrix product against weights packed once at
+// load time, with bias, GELU and the residual sum fused into the product's epilogue; OpenBLAS repacks
+// the weights on every call (27 % of the encoder's time in a profile on this project's machine) and
+// needs separate passes for the rest.
+#include "ckernels.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__clang__)
+#define ENGRAM_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define ENGRAM_CLONES
+#endif
+
+#define PANEL ENGRAM_PANEL_WIDTH  // output columns per packed panel: two 8-float vectors
+#define MR 6                      // rows per register block: 6 x 2 accumulators + 2 weights + 1 broadcast
+
+typedef float v8f __attribute__((ext_vector_type(8)));
+
+// Unaligned vector load and store, as macros: a function taking or returning v8f would change the ABI
+// of the baseline (non-AVX) clone.
+#define load8(p) ({ v8f v_; memcpy(&v_, (p), sizeof v_); v_; })
+#define store8(p, v) do { v8f v_ = (v); memcpy((p), &v_, sizeof v_); } while (0)
+
+void engram_pack_panels(const float *restrict weights, size_t outputs, size_t inputs, float *restrict packed) {
+    for (size_t p = 0; p < outputs / PANEL; p++)
+        for (size_t k = 0; k < inputs; k++)
+            for (size_t j = 0; j < PANEL; j++)
+                packed[(p * inputs + k) * PANEL + j] = weights[(p * PANEL + j) * inputs + k];
+}
+
+// e^x for x <= 0 (clamped at -87, where it is below float's normal range anyway): Cody-Waite reduction
+// to |r| <= ln 2 / 2 and a degree-7 Taylor polynomial, relative error ~5e-9 before rounding. Plain
+// arithmetic, so loops that call it vectorise.
+static inline float exp_nonpositive(float x) {
+    x = fmaxf(x, -87.0f);
+    const float magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+    float n = (x * 1.44269504088896341f + magic) - magic;
+    float r = x - n * 0.693145751953125f - n * 1.42860682030941723e-6f;
+    float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720 + r * (1.0f / 5040)))))));
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+// 0.5 x (1 + erf(x / sqrt 2)), erf from Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7).
+static inline float gelu(float x) {
+    float z = x * 0.70710678118654752f;
+    float a = fabsf(z);
+    float t = 1.0f / (1.0f + 0.3275911f * a);
+    float poly = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
+    float erf_abs = 1.0f - poly * exp_nonpositive(-a * a);
+    return 0.5f * x * (1.0f + copysignf(erf_abs, z));
+}
+
+// One block of `mr` rows by one panel of 16 outputs over the whole depth, accumulators in registers.
+// The rows come interleaved (`rows[t * MR + i]` is row i's input t), so each step reads two weight vectors
+// and `mr` consecutive floats. `mr` is a constant at every call site, so the row loops unroll.
+static inline __attribute__((always_inline)) void block(
+    const int mr, const float *restrict rows, size_t depth, const float *restrict panel, const float *restrict bias,
+    float *restrict out, size_t ldo, enum engram_epilogue epilogue) {
+#pragma clang fp contract(fast)
+    v8f lo[MR], hi[MR];
+    const v8f b0 = load8(bias), b1 = load8(bias + 8);
+    for (int i = 0; i < mr; i++) {
+        lo[i] = b0;
+        hi[i] = b1;
+    }
+#pragma clang loop unroll_count(4)
+    for (size_t t = 0; t < depth; t++) {
+        const v8f w0 = load8(panel + t * PANEL), w1 = load8(panel + t * PANEL + 8);
+        for (int i = 0; i < mr; i++) {
+            const v8f s = rows[t * MR + i];
+            lo[i] += s * w0;
+            hi[i] += s * w1;
+        }
+    }
+    for (int i = 0; i < mr; i++) {
+        float *o = out + i * ldo;
+        if (epilogue == ENGRAM_EPILOGUE_ADD) {
+            lo[i] += load8(o);
+            hi[i] += load8(o + 8);
+        }
+        store8(o, lo[i]);
+        store8(o + 8, hi[i]);
+        if (epilogue == ENGRAM_EPILOGUE_GELU)
+            for (int j = 0; j < PANEL; j++) o[j] = gelu(o[j]);
+    }
+}
+
+// Rows in groups whose interleaved copy (at most this many bytes) stays in the 512 KiB L2 while every
+// weight panel passes over it.
+#ifndef GROUP_BYTES
+#define GROUP_BYTES (48 * 1024)
+#endif
+
+ENGRAM_CLONES
+void engram_linear(const float *restrict x, size_t rows, size_t inputs, const float *restrict packed,
+                   const float *restrict bias, size_t outputs, float *restrict out, size_t out_stride,
+                   enum engram_epilogue epilogue) {
+    size_t group = (GROUP_BYTES / (inputs * sizeof(float))) / MR * MR;
+    if (group < MR) group = MR;
+    float *interleaved = malloc(group * inputs * sizeof(float));
+    if (!interleaved) abort();  // a few hundred KiB; nothing sensible to do without it
+    for (size_t r0 = 0; r0 < rows; r0 += group) {
+        size_t r1 = r0 + group < rows ? r0 + group : rows;
+        for (size_t r = r0; r < r1; r += MR) {
+            size_t mr = r1 - r < MR ? r1 - r : MR;
+            float *block_rows = interleaved + (r - r0) * inputs;
+            for (size_t i = 0; i < mr; i++)
+                for (size_t t = 0; t < inputs; t++) block_rows[t * MR + i] = x[(r + i) * inputs + t];
+        }
+        for (size_t p = 0; p < outputs / PANEL; p++) {
+            const float *panel = packed + p * inputs * PANEL;
+            const float *b = bias + p * PANEL;
+            for (size_t r = r0; r < r1; r += MR) {
+                const float *a = interleaved + (r - r0) * inputs;
+                float *o = out + r * out_stride + p * PANEL;
+                switch (r1 - r < MR ? r1 - r : MR) {
+                case 6: block(6, a, inputs, panel, b, o, out_stride, epilogue); break;
+                case 5: block(5, a, inputs, panel, b, o, out_stride, epilogue); break;
+                case 4: block(4, a, inputs, panel, b, o, out_stride, epilogue); break;
+                case 3: block(3, a, inputs, panel, b, o, out_stride, epilogue); break;
+                case 2: block(2, a, inputs, panel, b, o, out_stride, epilogue); break;
+                default: block(1, a, inputs, panel, b, o, out_stride, epilogue); break;
+                }
+            }
+        }
+    }
+    free(interleaved);
+}
+
+ENGRAM_CLONES
+void engram_layer_norm(float *restrict x, size_t rows, size_t width, const float *restrict weight,
+                       const float *restrict bias, float epsilon) {
+#pragma clang fp reassociate(on)
+    for (size_t r = 0; r < rows; r++) {
+        float *row = x + r * width;
+        double mean = 0;
+        for (size_t j = 0; j < width; j++) mean += row[j];
+        mean /= (double)width;
+        double variance = 0;
+        for (size_t j = 0; j < width; j++) {
+            double d = row[j] - mean;
+            variance += d * d;
+        }
+        variance /= (double)width;
+        double inverse = 1 / sqrt(variance + epsilon);
+        for (size_t j = 0; j < width; j++) row[j] = (float)((row[j] - mean) * inverse) * weight[j] + bias[j];
+    }
+}
+
+ENGRAM_CLONES
+void engram_attention(const float *restrict q, const float *restrict k, const float *restrict v, size_t length,
+                      size_t stride, size_t heads, size_t width, float scale, float *restrict scores,
+                      float *restrict context, size_t context_stride) {
+#pragma clang fp reassociate(on) contract(fast)
+    for (size_t h = 0; h < heads; h++) {
+        const size_t column = h * width;
+        for (size_t i = 0; i < length; i++) {
+            const float *qi = q + i * stride + column;
+            float maximum = -INFINITY;
+            for (size_t j = 0; j < length; j++) {
+                const float *kj = k + j * stride + column;
+                float dot = 0;
+                for (size_t d = 0; d < width; d++) dot += qi[d] * kj[d];
+                scores[j] = dot * scale;
+                maximum = fmaxf(maximum, scores[j]);
+            }
+            float sum = 0;
+            for (size_t j = 0; j < length; j++) {
+                scores[j] = exp_nonpositive(scores[j] - maximum);
+                sum += scores[j];
+            }
+            const float inverse = 1 / sum;
+            float *ci = context + i * context_stride + column;
+            for (size_t d = 0; d < width; d++) ci[d] = 0;
+            for (size_t j = 0; j < length; j++) {
+                const float *vj = v + j * stride + column;
+                const float p = scores[j] * inverse;
+                for (size_t d = 0; d < width; d++) ci[d] += p * vj[d];
+            }
+        }
+    }
+}

@@ -64,32 +64,37 @@ def main():
     ap.add_argument("--model", required=True)
     ap.add_argument("--engram", required=True)
     ap.add_argument("--sentences", default="fixtures/memories.jsonl")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     lines = [json.loads(l)["what"] for l in open(args.sentences) if l.strip()]
     ref = Reference(args.model)
-    batch_rates, single_rates = [], []
+    # Rounds alternate between the two engines, so a noisy neighbour on a shared machine slows both alike;
+    # the table shows medians and the median of the per-round ratios.
+    numpy_batch, numpy_single, engram_batch, engram_single = [], [], [], []
     with threadpool_limits(limits=args.threads):
         ref.embed(lines[:8])
         for _ in range(args.rounds):
             t = time.perf_counter()
             for i in range(0, len(lines), 32):
                 ref.embed(lines[i:i + 32])
-            batch_rates.append(len(lines) / (time.perf_counter() - t))
+            numpy_batch.append(len(lines) / (time.perf_counter() - t))
             t = time.perf_counter()
             for line in lines[:64]:
                 ref.embed([line])
-            single_rates.append(min(64, len(lines)) / (time.perf_counter() - t))
-    engram = json.loads(subprocess.run([args.engram, "bench", "embed", "--sentences", args.sentences, "--json",
-                                        "--rounds", str(args.rounds),
-                                        "--threads", str(args.threads)], check=True, capture_output=True, text=True).stdout)
-    nb, ns = float(np.median(batch_rates)), float(np.median(single_rates))
+            numpy_single.append(min(64, len(lines)) / (time.perf_counter() - t))
+            run = subprocess.run([args.engram, "bench", "embed", "--sentences", args.sentences, "--json", "--rounds", "1",
+                                  "--threads", str(args.threads)], check=True, capture_output=True, text=True)
+            engram = json.loads(run.stdout)
+            engram_batch.append(engram["batch_sentences_per_s"])
+            engram_single.append(engram["single_sentences_per_s"])
+    med = lambda values: float(np.median(values))
+    ratio = lambda ours, theirs: med([a / b for a, b in zip(ours, theirs)])
     threads = "1 thread" if args.threads == 1 else f"{args.threads} threads"
     print(f"| sentences/s, {len(lines)} sentences, {threads} | numpy reference | Engram | ratio |")
     print("|---|---|---|---|")
-    print(f"| batches of 32 | {nb:.0f} | {engram['batch_sentences_per_s']:.0f} | {engram['batch_sentences_per_s'] / nb:.2f}x |")
-    print(f"| single sentences | {ns:.0f} | {engram['single_sentences_per_s']:.0f} | {engram['single_sentences_per_s'] / ns:.2f}x |")
+    print(f"| batches of 32 | {med(numpy_batch):.0f} | {med(engram_batch):.0f} | {ratio(engram_batch, numpy_batch):.2f}x |")
+    print(f"| single sentences | {med(numpy_single):.0f} | {med(engram_single):.0f} | {ratio(engram_single, numpy_single):.2f}x |")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,15 @@ void engram_pack_panels(const float *restrict weights, size_t outputs, size_t in
                 packed[(p * inputs + k) * PANEL + j] = weights[(p * PANEL + j) * inputs + k];
 }
 
+ENGRAM_CLONES
+void engram_pack_panels_f16(const float *restrict weights, size_t outputs, size_t inputs, uint16_t *restrict packed) {
+    _Float16 *halves = (_Float16 *)packed;
+    for (size_t p = 0; p < outputs / PANEL; p++)
+        for (size_t k = 0; k < inputs; k++)
+            for (size_t j = 0; j < PANEL; j++)
+                halves[(p * inputs + k) * PANEL + j] = (_Float16)weights[(p * PANEL + j) * inputs + k];
+}
+
 // e^x for x <= 0 (clamped at -87, where it is below float's normal range anyway): Cody-Waite reduction
 // to |r| <= ln 2 / 2 and a degree-7 Taylor polynomial, relative error ~5e-9 before rounding. Plain
 // arithmetic, so loops that call it vectorise.
@@ -56,12 +65,30 @@ static inline float gelu(float x) {
     return 0.5f * x * (1.0f + copysignf(erf_abs, z));
 }
 
+typedef _Float16 v8h __attribute__((ext_vector_type(8)));
+
+// Sixteen weights of a panel row as two float vectors, widened from half precision when `half`.
+#define weights16(half, panel, t, w0, w1)                                                      \
+    do {                                                                                       \
+        if (half) {                                                                            \
+            v8h h0_, h1_;                                                                      \
+            memcpy(&h0_, (const _Float16 *)(panel) + (t) * PANEL, sizeof h0_);                 \
+            memcpy(&h1_, (const _Float16 *)(panel) + (t) * PANEL + 8, sizeof h1_);             \
+            w0 = __builtin_convertvector(h0_, v8f);                                            \
+            w1 = __builtin_convertvector(h1_, v8f);                                            \
+        } else {                                                                               \
+            w0 = load8((const float *)(panel) + (t) * PANEL);                                  \
+            w1 = load8((const float *)(panel) + (t) * PANEL + 8);                              \
+        }                                                                                      \
+    } while (0)
+
 // One block of `mr` rows by one panel of 16 outputs over the whole depth, accumulators in registers.
 // The rows come interleaved (`rows[t * MR + i]` is row i's input t), so each step reads two weight vectors
-// and `mr` consecutive floats. `mr` is a constant at every call site, so the row loops unroll.
+// and `mr` consecutive floats. `mr` and `half` (weights in half precision) are constants at every call
+// site, so the row loops unroll and the element type is fixed.
 static inline __attribute__((always_inline)) void block(
-    const int mr, const float *restrict rows, size_t depth, const float *restrict panel, const float *restrict bias,
-    float *restrict out, size_t ldo, enum engram_epilogue epilogue) {
+    const int mr, const int half, const float *restrict rows, size_t depth, const void *restrict panel,
+    const float *restrict bias, float *restrict out, size_t ldo, enum engram_epilogue epilogue, const char *next) {
 #pragma clang fp contract(fast)
     v8f lo[MR], hi[MR];
     const v8f b0 = load8(bias), b1 = load8(bias + 8);
@@ -71,7 +98,9 @@ static inline __attribute__((always_inline)) void block(
     }
 #pragma clang loop unroll_count(4)
     for (size_t t = 0; t < depth; t++) {
-        const v8f w0 = load8(panel + t * PANEL), w1 = load8(panel + t * PANEL + 8);
+        v8f w0, w1;
+        weights16(half, panel, t, w0, w1);
+        if (next) __builtin_prefetch(next + t * PANEL * (half ? 2 : 4));
         for (int i = 0; i < mr; i++) {
             const v8f s = rows[t * MR + i];
             lo[i] += s * w0;
@@ -97,14 +126,16 @@ static inline __attribute__((always_inline)) void block(
 #define GROUP_BYTES (48 * 1024)
 #endif
 
-ENGRAM_CLONES
-void engram_linear(const float *restrict x, size_t rows, size_t inputs, const float *restrict packed,
-                   const float *restrict bias, size_t outputs, float *restrict out, size_t out_stride,
-                   enum engram_epilogue epilogue) {
+#define PREFETCH_ROWS (4 * MR)
+
+static inline __attribute__((always_inline)) void linear(
+    const int half, const float *restrict x, size_t rows, size_t inputs, const void *restrict packed,
+    const float *restrict bias, size_t outputs, float *restrict out, size_t out_stride, enum engram_epilogue epilogue) {
+    const size_t panel_bytes = inputs * PANEL * (half ? 2 : 4);
     size_t group = (GROUP_BYTES / (inputs * sizeof(float))) / MR * MR;
     if (group < MR) group = MR;
     float *interleaved = malloc(group * inputs * sizeof(float));
-    if (!interleaved) abort();  // a few hundred KiB; nothing sensible to do without it
+    if (!interleaved) abort();  // a few dozen KiB; nothing sensible to do without it
     for (size_t r0 = 0; r0 < rows; r0 += group) {
         size_t r1 = r0 + group < rows ? r0 + group : rows;
         for (size_t r = r0; r < r1; r += MR) {
@@ -114,23 +145,41 @@ void engram_linear(const float *restrict x, size_t rows, size_t inputs, const fl
                 for (size_t t = 0; t < inputs; t++) block_rows[t * MR + i] = x[(r + i) * inputs + t];
         }
         for (size_t p = 0; p < outputs / PANEL; p++) {
-            const float *panel = packed + p * inputs * PANEL;
+            const char *panel = (const char *)packed + p * panel_bytes;
             const float *b = bias + p * PANEL;
-            for (size_t r = r0; r < r1; r += MR) {
+            // With few rows (one sentence) the weights stream from memory and the product would wait for
+            // them, so the first row block pulls the next panel in line by line (+10 % single sentences
+            // here); with many rows the next panel is needed late enough to come on its own.
+            const char *next = rows <= PREFETCH_ROWS && p + 1 < outputs / PANEL ? panel + panel_bytes : NULL;
+            for (size_t r = r0; r < r1; r += MR, next = NULL) {
                 const float *a = interleaved + (r - r0) * inputs;
                 float *o = out + r * out_stride + p * PANEL;
                 switch (r1 - r < MR ? r1 - r : MR) {
-                case 6: block(6, a, inputs, panel, b, o, out_stride, epilogue); break;
-                case 5: block(5, a, inputs, panel, b, o, out_stride, epilogue); break;
-                case 4: block(4, a, inputs, panel, b, o, out_stride, epilogue); break;
-                case 3: block(3, a, inputs, panel, b, o, out_stride, epilogue); break;
-                case 2: block(2, a, inputs, panel, b, o, out_stride, epilogue); break;
-                default: block(1, a, inputs, panel, b, o, out_stride, epilogue); break;
+                case 6: block(6, half, a, inputs, panel, b, o, out_stride, epilogue, next); break;
+                case 5: block(5, half, a, inputs, panel, b, o, out_stride, epilogue, next); break;
+                case 4: block(4, half, a, inputs, panel, b, o, out_stride, epilogue, next); break;
+                case 3: block(3, half, a, inputs, panel, b, o, out_stride, epilogue, next); break;
+                case 2: block(2, half, a, inputs, panel, b, o, out_stride, epilogue, next); break;
+                default: block(1, half, a, inputs, panel, b, o, out_stride, epilogue, next); break;
                 }
             }
         }
     }
     free(interleaved);
+}
+
+ENGRAM_CLONES
+void engram_linear(const float *restrict x, size_t rows, size_t inputs, const float *restrict packed,
+                   const float *restrict bias, size_t outputs, float *restrict out, size_t out_stride,
+                   enum engram_epilogue epilogue) {
+    linear(0, x, rows, inputs, packed, bias, outputs, out, out_stride, epilogue);
+}
+
+ENGRAM_CLONES
+void engram_linear_f16(const float *restrict x, size_t rows, size_t inputs, const uint16_t *restrict packed,
+                       const float *restrict bias, size_t outputs, float *restrict out, size_t out_stride,
+                       enum engram_epilogue epilogue) {
+    linear(1, x, rows, inputs, packed, bias, outputs, out, out_stride, epilogue);
 }
 
 ENGRAM_CLONES

@@ -20,8 +20,10 @@ struct MiniLMTests {
         return try JSONDecoder().decode(Golden.self, from: Data(contentsOf: url))
     }
 
-    static func model() throws -> MiniLMEmbedder {
-        try MiniLMEmbedder(directory: ModelFiles.miniLMDirectory())
+    static func model(
+        threads: Int? = nil, weights: MiniLMEmbedder.WeightPrecision = .float16
+    ) throws -> MiniLMEmbedder {
+        try MiniLMEmbedder(directory: ModelFiles.miniLMDirectory(), threads: threads, weights: weights)
     }
 
     @Test("token ids equal the reference tokenizer's for every fixture sentence")
@@ -34,14 +36,36 @@ struct MiniLMTests {
         }
     }
 
-    @Test("embeddings match the reference forward pass with cosine >= 0.9999")
-    func embeddings() throws {
+    @Test("embeddings match the reference forward pass with cosine >= 0.9999", arguments: MiniLMEmbedder.WeightPrecision.allCases)
+    func embeddings(weights: MiniLMEmbedder.WeightPrecision) throws {
         let golden = try Self.golden()
-        let vectors = try Self.model().embed(golden.sentences)
+        let vectors = try Self.model(threads: 1, weights: weights).embed(golden.sentences)
         for (i, (v, g)) in zip(vectors, golden.embeddings).enumerated() {
             let cosine = BruteForceOracle.cosine(v, g)
             #expect(cosine >= 0.9999, "sentence \(i): cosine \(cosine)")
         }
+    }
+
+    @Test("half-precision weights stay within cosine 0.99999 of float32, one text or a batch alike")
+    func halfWeights() throws {
+        let sentences = try Self.golden().sentences
+        let full = try Self.model(threads: 1, weights: .float32).embed(sentences)
+        let half = try Self.model(threads: 1, weights: .float16)
+        let batched = try half.embed(sentences)
+        for (i, sentence) in sentences.enumerated() {
+            let single = try half.embed([sentence])[0]
+            #expect(BruteForceOracle.cosine(batched[i], full[i]) >= 0.99999, "sentence \(i)")
+            #expect(single == batched[i], "sentence \(i): alone and in a batch differ")
+        }
+    }
+
+    @Test("threads share the work without changing a single bit", arguments: [2, 3])
+    func threadsChangeNothing(threads: Int) throws {
+        let sentences = Array(try Self.golden().sentences.prefix(12))
+        let one = try Self.model(threads: 1)
+        let many = try Self.model(threads: threads)
+        #expect(try many.embed(sentences) == one.embed(sentences))
+        #expect(try many.embed([sentences[3]]) == one.embed([sentences[3]]))
     }
 
     @Test("the sentence-transformers quickstart similarities reproduce to 3 decimals")

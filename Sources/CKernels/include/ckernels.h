@@ -45,6 +45,13 @@ void engram_pack_panels(const float *weights, size_t outputs, size_t inputs, flo
 void engram_linear(const float *x, size_t rows, size_t inputs, const float *packed, const float *bias,
                    size_t outputs, float *out, size_t out_stride, enum engram_epilogue epilogue);
 
+/// engram_pack_panels rounding each weight to IEEE half precision (nearest even).
+void engram_pack_panels_f16(const float *weights, size_t outputs, size_t inputs, uint16_t *packed);
+
+/// engram_linear with weights packed by engram_pack_panels_f16, widened to float as they are read.
+void engram_linear_f16(const float *x, size_t rows, size_t inputs, const uint16_t *packed, const float *bias,
+                       size_t outputs, float *out, size_t out_stride, enum engram_epilogue epilogue);
+
 /// LayerNorm of each row in place: (x - mean) / sqrt(variance + epsilon) * weight + bias, statistics in double.
 void engram_layer_norm(float *x, size_t rows, size_t width, const float *weight, const float *bias, float epsilon);
 

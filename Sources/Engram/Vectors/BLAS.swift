@@ -108,6 +108,16 @@ enum BLAS {
         }
     }
 
+    /// ``packPanels(_:outputs:inputs:)`` with every weight rounded to half precision (bit patterns):
+    /// half the bytes to stream for every product.
+    static func packHalfPanels(_ weights: UnsafeBufferPointer<Float>, outputs: Int, inputs: Int) -> [UInt16] {
+        precondition(outputs % panelWidth == 0 && weights.count == outputs * inputs, "panel shape")  // invariant
+        return [UInt16](unsafeUninitializedCapacity: outputs * inputs) { packed, initialized in
+            if let w = weights.baseAddress, let p = packed.baseAddress { engram_pack_panels_f16(w, outputs, inputs, p) }
+            initialized = outputs * inputs
+        }
+    }
+
     /// What ``linear`` does with each output after the product and the bias.
     enum Epilogue {
         /// `out = x·Wᵀ + b`.
@@ -135,6 +145,16 @@ enum BLAS {
         outputs: Int, into out: UnsafeMutablePointer<Float>, outStride: Int, epilogue: Epilogue
     ) {
         engram_linear(x, rows, inputs, packed, bias, outputs, out, outStride, epilogue.c)
+    }
+
+    /// ``linear(_:rows:inputs:packed:bias:outputs:into:outStride:epilogue:)`` with weights packed by
+    /// ``packHalfPanels(_:outputs:inputs:)``, widened to float as they are read.
+    static func linear(
+        _ x: UnsafePointer<Float>, rows: Int, inputs: Int, packedHalves: UnsafePointer<UInt16>,
+        bias: UnsafePointer<Float>, outputs: Int, into out: UnsafeMutablePointer<Float>, outStride: Int,
+        epilogue: Epilogue
+    ) {
+        engram_linear_f16(x, rows, inputs, packedHalves, bias, outputs, out, outStride, epilogue.c)
     }
 
     /// LayerNorm of each row of `width` in place, statistics in Double.

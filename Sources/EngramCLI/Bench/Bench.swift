@@ -267,6 +267,7 @@ extension Bench {
         @Option(help: "Sentences per batch.") var batch = 32
         @Option(help: "Timed rounds.") var rounds = 3
         @Option(help: "Threads per embed call (default: one per processor).") var threads: Int?
+        @Option(help: "Weights in memory: float16 or float32.") var weights = "float16"
         @Flag(help: "Print one JSON object.") var json = false
 
         func run() throws {
@@ -284,8 +285,11 @@ extension Bench {
                 return String(line)
             }
             guard !lines.isEmpty else { throw EngramError.invalid("--sentences", "has no sentences") }
+            guard let precision = MiniLMEmbedder.WeightPrecision(rawValue: weights) else {
+                throw EngramError.invalid("--weights", "must be float16 or float32")
+            }
             let model = try MiniLMEmbedder(
-                directory: ModelFiles.miniLMDirectory(environment: io.environment), threads: threads)
+                directory: ModelFiles.miniLMDirectory(environment: io.environment), threads: threads, weights: precision)
             _ = try model.embed(Array(lines.prefix(8)))  // warm-up: maps the weights
             var batchRates: [Double] = []
             var singleRates: [Double] = []
@@ -302,7 +306,8 @@ extension Bench {
             let tokens = lines.reduce(0) { $0 + model.tokenIDs($1).count }
             let result: [String: JSONValue] = [
                 "sentences": .number(Double(lines.count)), "mean_tokens": .number(round3(Double(tokens) / Double(lines.count))),
-                "batch": .number(Double(batch)), "threads": .number(Double(model.threads)), "batch_sentences_per_s": .number(quantile(batchRates, 0.5).rounded()),
+                "batch": .number(Double(batch)), "threads": .number(Double(model.threads)),
+                "weights": .string(precision.rawValue), "batch_sentences_per_s": .number(quantile(batchRates, 0.5).rounded()),
                 "single_sentences_per_s": .number(quantile(singleRates, 0.5).rounded()),
                 "blas_core": .string(OpenBLASKernels.activeCore),
             ]

@@ -1,7 +1,8 @@
 import Foundation
 
-/// The all-MiniLM-L6-v2 sentence encoder (384 dimensions), run natively on OpenBLAS from the published
-/// weights: no Python, no network, the same vectors as sentence-transformers (cosine ≥ 0.9999).
+/// The all-MiniLM-L6-v2 sentence encoder (384 dimensions), run natively from the published weights: no
+/// Python, no network, the same vectors as sentence-transformers (cosine ≥ 0.9999 in the tests; the
+/// half-precision weights stay within 0.9999995 of the float32 forward pass).
 ///
 /// Pipeline: BERT uncased WordPiece (at most 256 tokens with `[CLS]`/`[SEP]`), word + position +
 /// token-type embeddings and LayerNorm, 6 layers of 12-head self-attention and a 1536-wide
@@ -11,7 +12,8 @@ import Foundation
 /// layer is one matrix product that reads the weights once per batch, while attention runs per text on
 /// its own rows. No padding means no attention mask and no wasted rows. The linear layers run on
 /// Engram's own kernel against weights packed once at load (OpenBLAS would repack them on every call),
-/// with the bias, the GELU and the residual sums fused into the product.
+/// with the bias, the GELU and the residual sums fused into the product; `threads` share each product's
+/// output columns.
 public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable: immutable after init.
     /// The model's name, recorded in stores that use it.
     public static let modelName = "all-MiniLM-L6-v2"
@@ -38,18 +40,41 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
     private let embeddingNorm: Norm
     private let encoderLayers: [Layer]
 
-    /// A linear layer `y = x·Wᵀ + b` with W packed for ``BLAS/linear(_:rows:inputs:packed:bias:outputs:into:epilogue:)``.
+    /// How the weights of the linear layers are held in memory.
+    public enum WeightPrecision: String, Sendable, CaseIterable {
+        /// Rounded to IEEE half precision and widened as they are read (the arithmetic stays float32):
+        /// 21 MB instead of 42, which fits a server's L3 cache, so one sentence at a time runs about
+        /// 1.7x faster; the vectors keep a cosine of at least 0.9999995 to the float32 forward pass.
+        case float16
+        /// The published float32 weights as they are.
+        case float32
+    }
+
+    /// A linear layer `y = x·Wᵀ + b` with W packed for the encoder's matrix kernel.
     struct Linear {
-        let packed: [Float]
+        enum Packed {
+            case float32([Float])
+            case float16([UInt16])
+        }
+
+        let packed: Packed
         let bias: [Float]
         let inputs: Int
 
         /// Stacks the outputs of one or more PyTorch-layout layers that read the same input (Q, K and V
         /// become one 1152-wide product).
-        init(_ parts: [(w: UnsafeBufferPointer<Float>, b: UnsafeBufferPointer<Float>)], inputs: Int) {
+        init(
+            _ parts: [(w: UnsafeBufferPointer<Float>, b: UnsafeBufferPointer<Float>)], inputs: Int,
+            precision: WeightPrecision
+        ) {
             let outputs = parts.reduce(0) { $0 + $1.b.count }
             let stacked = parts.flatMap(\.w)
-            packed = stacked.withUnsafeBufferPointer { BLAS.packPanels($0, outputs: outputs, inputs: inputs) }
+            packed = stacked.withUnsafeBufferPointer { w in
+                switch precision {
+                case .float32: .float32(BLAS.packPanels(w, outputs: outputs, inputs: inputs))
+                case .float16: .float16(BLAS.packHalfPanels(w, outputs: outputs, inputs: inputs))
+                }
+            }
             bias = parts.flatMap(\.b)
             self.inputs = inputs
         }
@@ -59,17 +84,36 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
             _ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>, _ epilogue: BLAS.Epilogue,
             threads: Int
         ) {
-            packed.withUnsafeBufferPointer { w in
-                bias.withUnsafeBufferPointer { b in
-                    guard let wa = w.baseAddress, let ba = b.baseAddress else { return }
-                    let outputs = b.count
-                    let panel = BLAS.panelWidth
+            bias.withUnsafeBufferPointer { b in
+                guard let ba = b.baseAddress else { return }
+                let outputs = b.count
+                let panel = BLAS.panelWidth
+                let inputs = inputs
+                func run(_ product: (_ offset: Int, _ panels: Range<Int>) -> Void) {
                     parallelSlices(outputs / panel, parts: threads) { _, panels in
-                        guard !panels.isEmpty else { return }
-                        BLAS.linear(
-                            x, rows: rows, inputs: inputs, packed: wa + panels.lowerBound * inputs * panel,
-                            bias: ba + panels.lowerBound * panel, outputs: panels.count * panel,
-                            into: out + panels.lowerBound * panel, outStride: outputs, epilogue: epilogue)
+                        if !panels.isEmpty { product(panels.lowerBound * inputs * panel, panels) }
+                    }
+                }
+                switch packed {
+                case .float32(let weights):
+                    weights.withUnsafeBufferPointer { w in
+                        guard let wa = w.baseAddress else { return }
+                        run { offset, panels in
+                            BLAS.linear(
+                                x, rows: rows, inputs: inputs, packed: wa + offset, bias: ba + panels.lowerBound * panel,
+                                outputs: panels.count * panel, into: out + panels.lowerBound * panel, outStride: outputs,
+                                epilogue: epilogue)
+                        }
+                    }
+                case .float16(let weights):
+                    weights.withUnsafeBufferPointer { w in
+                        guard let wa = w.baseAddress else { return }
+                        run { offset, panels in
+                            BLAS.linear(
+                                x, rows: rows, inputs: inputs, packedHalves: wa + offset,
+                                bias: ba + panels.lowerBound * panel, outputs: panels.count * panel,
+                                into: out + panels.lowerBound * panel, outStride: outputs, epilogue: epilogue)
+                        }
                     }
                 }
             }
@@ -98,14 +142,19 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
 
     /// Threads that one `embed` call uses.
     public let threads: Int
+    /// How the linear layers' weights are held.
+    public let weightPrecision: WeightPrecision
 
     /// Loads the model from a directory holding `model.safetensors` and `vocab.txt`, and packs the
-    /// weights of the linear layers (42 MB, tens of milliseconds).
-    /// - Parameter threads: threads per `embed` call, by default one per active processor. Every
-    ///   output is computed by the same arithmetic whatever the count, so the vectors do not change.
+    /// weights of the linear layers (21 MB in half precision, 42 MB in float32; tens of milliseconds).
+    /// - Parameters:
+    ///   - threads: threads per `embed` call, by default one per active processor. Every output is
+    ///     computed by the same arithmetic whatever the count, so the vectors do not change.
+    ///   - weights: ``WeightPrecision/float16`` (the default: half the memory, faster) or
+    ///     ``WeightPrecision/float32``.
     /// - Throws: ``EngramError/Code/notFound`` when the files are missing (install them with
     ///   `engram model install`), ``EngramError/Code/storageCorrupted`` when a tensor is missing or misshapen.
-    public init(directory: String, threads: Int? = nil) throws {
+    public init(directory: String, threads: Int? = nil, weights precision: WeightPrecision = .float16) throws {
         let dir = URL(fileURLWithPath: directory)
         let weightsPath = dir.appendingPathComponent("model.safetensors").path
         guard FileManager.default.fileExists(atPath: weightsPath) else {
@@ -114,6 +163,7 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
                 field: "model")
         }
         self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        weightPrecision = precision
         tokenizer = try WordPieceTokenizer(vocabularyFile: dir.appendingPathComponent("vocab.txt").path)
         weights = try SafeTensorsFile(path: weightsPath)
         let h = Self.hidden
@@ -138,10 +188,12 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
             let p = "encoder.layer.\(i)."
             let qkv = try ["query", "key", "value"].map { try part(p + "attention.self." + $0, h, h) }
             return Layer(
-                queryKeyValue: Linear(qkv, inputs: h),
-                attentionOutput: Linear([try part(p + "attention.output.dense", h, h)], inputs: h),
-                intermediate: Linear([try part(p + "intermediate.dense", Self.intermediate, h)], inputs: h),
-                output: Linear([try part(p + "output.dense", h, Self.intermediate)], inputs: Self.intermediate),
+                queryKeyValue: Linear(qkv, inputs: h, precision: precision),
+                attentionOutput: Linear([try part(p + "attention.output.dense", h, h)], inputs: h, precision: precision),
+                intermediate: Linear(
+                    [try part(p + "intermediate.dense", Self.intermediate, h)], inputs: h, precision: precision),
+                output: Linear(
+                    [try part(p + "output.dense", h, Self.intermediate)], inputs: Self.intermediate, precision: precision),
                 attentionNorm: try norm(p + "attention.output.LayerNorm"), outputNorm: try norm(p + "output.LayerNorm"))
         }
     }

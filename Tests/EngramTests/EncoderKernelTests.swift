@@ -1,0 +1,162 @@
+@testable import Engram
+import Foundation
+import Testing
+
+/// The encoder's C kernels against plain Swift written from the definitions, accumulated in Double.
+@Suite("Encoder kernels")
+struct EncoderKernelTests {
+    static func random(_ count: Int, _ generator: inout SeededGenerator, scale: Double = 1) -> [Float] {
+        (0..<count).map { _ in Float(generator.gaussian() * scale) }
+    }
+
+    static func gelu(_ x: Double) -> Double { 0.5 * x * (1 + erf(x / 2.0.squareRoot())) }
+
+    /// Rows from 1 to past two row groups (remainder blocks of every size), inputs not a multiple of the
+    /// unrolling, outputs of one to three panels, written into a wider output with a panel range.
+    @Test(
+        "linear = x·Wᵀ + b with each epilogue, in float32 and half-precision weights",
+        arguments: [(1, 5, 16), (7, 33, 32), (13, 384, 48), (50, 1536, 16), (3, 384, 32)])
+    func linear(rows: Int, inputs: Int, outputs: Int) throws {
+        var g = SeededGenerator(seed: UInt64(rows * 1000 + inputs))
+        let x = Self.random(rows * inputs, &g)
+        let w = Self.random(outputs * inputs, &g, scale: 1 / Double(inputs).squareRoot())
+        let bias = Self.random(outputs, &g)
+        let residual = Self.random(rows * outputs, &g)
+        let full = w.withUnsafeBufferPointer { BLAS.packPanels($0, outputs: outputs, inputs: inputs) }
+        let half = w.withUnsafeBufferPointer { BLAS.packHalfPanels($0, outputs: outputs, inputs: inputs) }
+        let roundedWeights = BLAS.floats(fromHalf: BLAS.halves(fromFloats: w), count: w.count)
+
+        for epilogue in [BLAS.Epilogue.none, .gelu, .add] {
+            for halfWeights in [false, true] {
+                let weights = halfWeights ? roundedWeights : w
+                var out = epilogue == .add ? residual : [Float](repeating: .nan, count: rows * outputs)
+                x.withUnsafeBufferPointer { xp in
+                    bias.withUnsafeBufferPointer { bp in
+                        out.withUnsafeMutableBufferPointer { op in
+                            if halfWeights {
+                                half.withUnsafeBufferPointer { wp in
+                                    BLAS.linear(
+                                        xp.baseAddress!, rows: rows, inputs: inputs, packedHalves: wp.baseAddress!,
+                                        bias: bp.baseAddress!, outputs: outputs, into: op.baseAddress!,
+                                        outStride: outputs, epilogue: epilogue)
+                                }
+                            } else {
+                                full.withUnsafeBufferPointer { wp in
+                                    BLAS.linear(
+                                        xp.baseAddress!, rows: rows, inputs: inputs, packed: wp.baseAddress!,
+                                        bias: bp.baseAddress!, outputs: outputs, into: op.baseAddress!,
+                                        outStride: outputs, epilogue: epilogue)
+                                }
+                            }
+                        }
+                    }
+                }
+                var worst = 0.0
+                for r in 0..<rows {
+                    for o in 0..<outputs {
+                        var y = Double(bias[o])
+                        for k in 0..<inputs { y += Double(x[r * inputs + k]) * Double(weights[o * inputs + k]) }
+                        switch epilogue {
+                        case .none: break
+                        case .gelu: y = Self.gelu(y)
+                        case .add: y += Double(residual[r * outputs + o])
+                        }
+                        worst = max(worst, abs(Double(out[r * outputs + o]) - y) / max(1, abs(y)))
+                    }
+                }
+                #expect(worst < 2e-5, "\(epilogue) half=\(halfWeights): relative error \(worst)")
+            }
+        }
+    }
+
+    @Test("a range of panels computes exactly its columns of the whole product")
+    func panelRange() {
+        var g = SeededGenerator(seed: 7)
+        let (rows, inputs, outputs) = (9, 40, 64)
+        let x = Self.random(rows * inputs, &g)
+        let w = Self.random(outputs * inputs, &g)
+        let bias = Self.random(outputs, &g)
+        let packed = w.withUnsafeBufferPointer { BLAS.packPanels($0, outputs: outputs, inputs: inputs) }
+        var whole = [Float](repeating: 0, count: rows * outputs)
+        var pieces = [Float](repeating: .nan, count: rows * outputs)
+        let p = BLAS.panelWidth
+        x.withUnsafeBufferPointer { xp in
+            bias.withUnsafeBufferPointer { bp in
+                packed.withUnsafeBufferPointer { wp in
+                    whole.withUnsafeMutableBufferPointer { op in
+                        BLAS.linear(
+                            xp.baseAddress!, rows: rows, inputs: inputs, packed: wp.baseAddress!, bias: bp.baseAddress!,
+                            outputs: outputs, into: op.baseAddress!, outStride: outputs, epilogue: .none)
+                    }
+                    pieces.withUnsafeMutableBufferPointer { op in
+                        for (first, count) in [(0, 1), (1, 2), (3, 1)] {
+                            BLAS.linear(
+                                xp.baseAddress!, rows: rows, inputs: inputs, packed: wp.baseAddress! + first * inputs * p,
+                                bias: bp.baseAddress! + first * p, outputs: count * p, into: op.baseAddress! + first * p,
+                                outStride: outputs, epilogue: .none)
+                        }
+                    }
+                }
+            }
+        }
+        #expect(pieces == whole)
+    }
+
+    @Test("LayerNorm normalises each row, then scales and shifts")
+    func layerNorm() {
+        var g = SeededGenerator(seed: 11)
+        let (rows, width) = (5, 384)
+        let x = Self.random(rows * width, &g, scale: 3).map { $0 + 2 }
+        let weight = Self.random(width, &g)
+        let bias = Self.random(width, &g)
+        var y = x
+        y.withUnsafeMutableBufferPointer { yp in
+            BLAS.layerNorm(yp.baseAddress!, rows: rows, width: width, weight: weight, bias: bias, epsilon: 1e-12)
+        }
+        for r in 0..<rows {
+            let row = x[(r * width)..<((r + 1) * width)].map(Double.init)
+            let mean = row.reduce(0, +) / Double(width)
+            let variance = row.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(width)
+            for j in 0..<width {
+                let expected = (row[j] - mean) / (variance + 1e-12).squareRoot() * Double(weight[j]) + Double(bias[j])
+                #expect(abs(Double(y[r * width + j]) - expected) < 1e-5)
+            }
+        }
+    }
+
+    @Test("attention = softmax(scale q kᵀ) v per head, rows of any stride", arguments: [1, 6, 37])
+    func attention(length: Int) {
+        var g = SeededGenerator(seed: UInt64(length))
+        let (heads, width) = (3, 32)
+        let h = heads * width
+        let stride = 3 * h  // q, k and v side by side in each row, as the encoder lays them out
+        let qkv = Self.random(length * stride, &g, scale: 2)
+        var context = [Float](repeating: .nan, count: length * h)
+        var scores = [Float](repeating: 0, count: length)
+        let scale: Float = 1 / Float(width).squareRoot()
+        qkv.withUnsafeBufferPointer { p in
+            let rows = p.baseAddress!
+            BLAS.attention(
+                q: rows, k: rows + h, v: rows + 2 * h, length: length, stride: stride, heads: heads, width: width,
+                scale: scale, scores: &scores, context: &context, contextStride: h)
+        }
+        for head in 0..<heads {
+            for i in 0..<length {
+                let logits = (0..<length).map { j in
+                    (0..<width).reduce(0.0) { sum, d in
+                        sum + Double(qkv[i * stride + head * width + d]) * Double(qkv[j * stride + h + head * width + d])
+                    } * Double(scale)
+                }
+                let top = logits.max()!
+                let weights = logits.map { exp($0 - top) }
+                let total = weights.reduce(0, +)
+                for d in 0..<width {
+                    let expected = (0..<length).reduce(0.0) { sum, j in
+                        sum + weights[j] / total * Double(qkv[j * stride + 2 * h + head * width + d])
+                    }
+                    #expect(abs(Double(context[i * h + head * width + d]) - expected) < 1e-5)
+                }
+            }
+        }
+    }
+}

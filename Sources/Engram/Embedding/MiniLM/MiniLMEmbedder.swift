@@ -90,7 +90,7 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
                 let panel = BLAS.panelWidth
                 let inputs = inputs
                 func run(_ product: (_ offset: Int, _ panels: Range<Int>) -> Void) {
-                    parallelSlices(outputs / panel, parts: threads) { _, panels in
+                    parallelSlices(outputs / panel, threads: threads) { _, panels in
                         if !panels.isEmpty { product(panels.lowerBound * inputs * panel, panels) }
                     }
                 }
@@ -127,7 +127,7 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
 
         func apply(_ x: UnsafeMutablePointer<Float>, rows: Int, threads: Int) {
             let h = MiniLMEmbedder.hidden
-            parallelSlices(rows, parts: threads) { _, slice in
+            parallelSlices(rows, threads: threads) { _, slice in
                 BLAS.layerNorm(
                     x + slice.lowerBound * h, rows: slice.count, width: h, weight: weight, bias: bias,
                     epsilon: MiniLMEmbedder.layerNormEpsilon)
@@ -249,7 +249,7 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
         let items = sequences.count * headParts
         for layer in encoderLayers {
             layer.queryKeyValue.apply(x, rows: n, into: qkv, .none, threads: threads)
-            parallelSlices(items, parts: threads) { part, slice in
+            parallelSlices(items, threads: threads) { part, slice in
                 for item in slice {
                     let (s, headPart) = item.quotientAndRemainder(dividingBy: headParts)
                     let first = offsets[s]

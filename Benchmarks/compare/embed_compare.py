@@ -66,6 +66,7 @@ def main():
     ap.add_argument("--sentences", default="fixtures/memories.jsonl")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--weights", default="float16", choices=["float16", "float32"], help="Engram's weights in memory")
     args = ap.parse_args()
     lines = [json.loads(l)["what"] for l in open(args.sentences) if l.strip()]
     ref = Reference(args.model)
@@ -84,14 +85,14 @@ def main():
                 ref.embed([line])
             numpy_single.append(min(64, len(lines)) / (time.perf_counter() - t))
             run = subprocess.run([args.engram, "bench", "embed", "--sentences", args.sentences, "--json", "--rounds", "1",
-                                  "--threads", str(args.threads)], check=True, capture_output=True, text=True)
+                                  "--threads", str(args.threads), "--weights", args.weights], check=True, capture_output=True, text=True)
             engram = json.loads(run.stdout)
             engram_batch.append(engram["batch_sentences_per_s"])
             engram_single.append(engram["single_sentences_per_s"])
     med = lambda values: float(np.median(values))
     ratio = lambda ours, theirs: med([a / b for a, b in zip(ours, theirs)])
     threads = "1 thread" if args.threads == 1 else f"{args.threads} threads"
-    print(f"| sentences/s, {len(lines)} sentences, {threads} | numpy reference | Engram | ratio |")
+    print(f"| sentences/s, {len(lines)} sentences, {threads} | numpy reference | Engram ({args.weights} weights) | ratio |")
     print("|---|---|---|---|")
     print(f"| batches of 32 | {med(numpy_batch):.0f} | {med(engram_batch):.0f} | {ratio(engram_batch, numpy_batch):.2f}x |")
     print(f"| single sentences | {med(numpy_single):.0f} | {med(engram_single):.0f} | {ratio(engram_single, numpy_single):.2f}x |")

@@ -59,6 +59,18 @@ struct MiniLMTests {
         }
     }
 
+    @Test("the environment chooses the weights and the threads")
+    func environmentSettings() throws {
+        let environment = [
+            "ENGRAM_MODELS": ModelFiles.modelsDirectory(), "ENGRAM_MINILM_WEIGHTS": "float32", "ENGRAM_EMBED_THREADS": "3",
+        ]
+        let model = try #require(try Embedders.make("minilm", environment: environment) as? MiniLMEmbedder)
+        #expect(model.weightPrecision == .float32 && model.threads == 3)
+        let defaults = try #require(
+            try Embedders.make("minilm", environment: ["ENGRAM_MODELS": ModelFiles.modelsDirectory()]) as? MiniLMEmbedder)
+        #expect(defaults.weightPrecision == .float16 && defaults.threads == ProcessInfo.processInfo.activeProcessorCount)
+    }
+
     @Test("threads share the work without changing a single bit", arguments: [2, 3])
     func threadsChangeNothing(threads: Int) throws {
         let sentences = Array(try Self.golden().sentences.prefix(12))
@@ -110,6 +122,18 @@ struct ModelFileTests {
             split.update(Array(repeating: UInt8(ascii: "a"), count: min(37, 1000 - chunk)))
         }
         #expect(split.hexDigest() == digest(String(repeating: "a", count: 1000)))
+    }
+
+    @Test("MiniLM settings from the environment are checked before the model loads")
+    func settings() throws {
+        for (name, value) in [("ENGRAM_MINILM_WEIGHTS", "float64"), ("ENGRAM_EMBED_THREADS", "0"), ("ENGRAM_EMBED_THREADS", "two")] {
+            do {
+                _ = try Embedders.make("minilm", environment: ["ENGRAM_MODELS": "/nonexistent", name: value])
+                Issue.record("accepted \(name)=\(value)")
+            } catch let error as EngramError {
+                #expect(error.code == .invalidArgument && error.field == name && error.message.contains(value))
+            }
+        }
     }
 
     @Test("a missing model names the install command; a damaged one is corruption")

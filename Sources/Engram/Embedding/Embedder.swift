@@ -41,7 +41,11 @@ public enum Embedders {
     /// The embedder for an identifier recorded in a store (`hashing-384`, `all-MiniLM-L6-v2`) or a name
     /// given by a user (`hashing` with an optional `dimension`, `minilm`). Nil when the identifier is
     /// not built in (e.g. `custom`: vectors supplied by the caller).
-    /// - Throws: ``EngramError/Code/notFound`` when MiniLM is asked for but not installed.
+    ///
+    /// MiniLM reads two settings from `environment`: `ENGRAM_MINILM_WEIGHTS` (`float16`, the default, or
+    /// `float32`) and `ENGRAM_EMBED_THREADS` (threads per embed call; default one per processor).
+    /// - Throws: ``EngramError/Code/notFound`` when MiniLM is asked for but not installed,
+    ///   ``EngramError/Code/invalidArgument`` when a setting is malformed.
     public static func make(
         _ identifier: String, dimension: Int? = nil,
         environment: [String: String]? = nil
@@ -50,7 +54,23 @@ public enum Embedders {
             if let dimension, dimension != 384 {
                 throw EngramError.invalid("dimension", "\(MiniLMEmbedder.modelName) makes 384-dimensional vectors")
             }
-            return try MiniLMCache.shared.embedder(directory: ModelFiles.miniLMDirectory(environment: environment))
+            let settings = environment ?? ProcessInfo.processInfo.environment
+            var precision = MiniLMEmbedder.WeightPrecision.float16
+            if let value = settings["ENGRAM_MINILM_WEIGHTS"] {
+                guard let chosen = MiniLMEmbedder.WeightPrecision(rawValue: value) else {
+                    throw EngramError.invalid("ENGRAM_MINILM_WEIGHTS", "must be float16 or float32, not \(value)")
+                }
+                precision = chosen
+            }
+            var threads: Int?
+            if let value = settings["ENGRAM_EMBED_THREADS"] {
+                guard let n = Int(value), n >= 1 else {
+                    throw EngramError.invalid("ENGRAM_EMBED_THREADS", "must be a whole number of at least 1, not \(value)")
+                }
+                threads = n
+            }
+            return try MiniLMCache.shared.embedder(
+                directory: ModelFiles.miniLMDirectory(environment: environment), threads: threads, weights: precision)
         }
         if identifier == "hashing" {
             return try HashingEmbedder(dimension: dimension ?? HashingEmbedder.defaultDimension)
@@ -70,10 +90,11 @@ final class MiniLMCache: Sendable {
     static let shared = MiniLMCache()
     private let loaded = Mutex<[String: MiniLMEmbedder]>([:])
 
-    func embedder(directory: String) throws -> MiniLMEmbedder {
-        if let cached = loaded.withLock({ $0[directory] }) { return cached }
-        let model = try MiniLMEmbedder(directory: directory)
-        loaded.withLock { $0[directory] = model }
+    func embedder(directory: String, threads: Int?, weights: MiniLMEmbedder.WeightPrecision) throws -> MiniLMEmbedder {
+        let key = "\(directory)|\(threads ?? 0)|\(weights.rawValue)"
+        if let cached = loaded.withLock({ $0[key] }) { return cached }
+        let model = try MiniLMEmbedder(directory: directory, threads: threads, weights: weights)
+        loaded.withLock { $0[key] = model }
         return model
     }
 }

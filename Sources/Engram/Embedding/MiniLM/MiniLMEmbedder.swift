@@ -196,6 +196,9 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
                     [try part(p + "output.dense", h, Self.intermediate)], inputs: Self.intermediate, precision: precision),
                 attentionNorm: try norm(p + "attention.output.LayerNorm"), outputNorm: try norm(p + "output.LayerNorm"))
         }
+        // The linear layers now live in their packed copies; the raw pages read to pack them (42 MB) go
+        // back to the page cache, and the embedding rows fault back in as texts use them.
+        weights.dropResidentPages()
     }
 
     /// Token ids of a text as the model sees it.

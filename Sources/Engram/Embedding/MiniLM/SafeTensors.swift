@@ -68,6 +68,12 @@ final class SafeTensorsFile: @unchecked Sendable {  // Sendable: read-only mappi
 
     deinit { munmap(base, length) }
 
+    /// Lets the kernel take back the mapped pages read so far (they come back from the page cache on the
+    /// next read), for a caller that has copied what it needs out of them.
+    func dropResidentPages() {
+        _ = madvise(base, length, MADV_DONTNEED)
+    }
+
     /// A float32 tensor's values, checked against the expected shape.
     func floats(_ name: String, shape: [Int]) throws -> UnsafeBufferPointer<Float> {
         guard let t = tensors[name] else {

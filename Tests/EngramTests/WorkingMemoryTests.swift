@@ -1,4 +1,4 @@
-import Engram
+@testable import Engram
 import EngramTestSupport
 import Foundation
 import Testing
@@ -41,6 +41,25 @@ struct WorkingMemoryTests {
         #expect(memory.kind == .fact && memory.namespace == "crm" && memory.tags == ["working:insight"])
         #expect(try store.working.get("insight", namespace: "crm") == nil)
         #expect(throws: EngramError.self) { try store.working.promote("insight", namespace: "crm", embedding: [1, 0]) }
+    }
+
+    @Test("promotion stores the memory and deletes the entry in one transaction, or does neither")
+    func promotionIsAtomic() throws {
+        let dir = TemporaryDirectory()
+        let store = try MemoryStore.create(at: dir.appending("s"), dimension: 2)
+        try store.working.set("kept", "still here", namespace: "crm", ttl: 300)
+        // The entry vanished between reading it and storing the memory (another caller took it): the
+        // memory's insert rolls back with the failed delete, and the vector's slot is reused.
+        let memory = NewMemory(content: "gone", namespace: "crm", embedding: [1, 0])
+        #expect(throws: EngramError.self) { try store.remember([memory], consuming: ("crm", "missing")) }
+        #expect(try store.count() == 0)
+        #expect(try store.working.get("kept", namespace: "crm") != nil)
+        let ids = try store.remember([memory], consuming: ("crm", "kept"))
+        #expect(try store.count() == 1 && store.memory(ids[0]).content == "gone")
+        #expect(try store.working.get("kept", namespace: "crm") == nil)
+        try store.close()
+        let reopened = try MemoryStore.open(at: dir.appending("s"))
+        #expect(try reopened.count() == 1 && reopened.working.get("kept", namespace: "crm") == nil)
     }
 
     @Test("rejects bad keys, TTLs and values")

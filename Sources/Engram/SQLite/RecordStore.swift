@@ -136,8 +136,19 @@ final class RecordStore: Sendable {
         """
 
     /// Inserts new memories at their slots and indexes their text; returns their rowids in order.
-    func insert(_ records: [(memory: Memory, slot: Int32)]) throws -> [Int64] {
+    /// With `consuming`, the same transaction deletes that working-memory entry, and fails with
+    /// ``EngramError/Code/notFound`` (storing nothing) when it is already gone.
+    func insert(
+        _ records: [(memory: Memory, slot: Int32)], consuming entry: (namespace: String, key: String)? = nil
+    ) throws -> [Int64] {
         try write { db in
+            if let entry {
+                try db.execute(
+                    sql: "DELETE FROM working WHERE namespace = ? AND key = ?", arguments: [entry.namespace, entry.key])
+                guard db.changesCount > 0 else {
+                    throw EngramError(.notFound, "no working-memory entry with this key", field: "key")
+                }
+            }
             let rowIDs = try records.map { try Self.insert($0.memory, slot: $0.slot, db) }
             try Self.indexFullText(rowIDs, db)
             return rowIDs
@@ -442,7 +453,7 @@ final class RecordStore: Sendable {
         }
     }
 
-    /// Deletes one entry, only if it is the given version (when `expiresAt` is given). Returns whether it existed.
+    /// Deletes one entry. Returns whether it existed.
     func workingDelete(namespace: String, key: String) throws -> Bool {
         try write { db in
             try db.execute(sql: "DELETE FROM working WHERE namespace = ? AND key = ?", arguments: [namespace, key])

@@ -19,6 +19,12 @@ extension MemoryStore {
     /// - Complexity: O(n × dimension) plus one SQLite transaction.
     @discardableResult
     public func remember(_ memories: [NewMemory]) throws -> [MemoryID] {
+        try remember(memories, consuming: nil)
+    }
+
+    /// ``remember(_:)-([NewMemory])`` that also deletes a working-memory entry in the same transaction
+    /// (promotion): both happen or neither does.
+    func remember(_ memories: [NewMemory], consuming entry: (namespace: String, key: String)?) throws -> [MemoryID] {
         guard !memories.isEmpty else { return [] }
         guard memories.count <= Limits.maxBatch else {
             throw EngramError.invalid("memories", "a batch holds at most \(Limits.maxBatch) memories")
@@ -45,7 +51,7 @@ extension MemoryStore {
             let slots = allocateSlots(prepared.count, &state)
             do {
                 try commitVectors(zip(slots, prepared.map(\.vector)).map { ($0, $1) }, &state)
-                let rowIDs = try records.insert(zip(prepared, slots).map { ($0.memory, $1) })
+                let rowIDs = try records.insert(zip(prepared, slots).map { ($0.memory, $1) }, consuming: entry)
                 for ((record, slot), rowID) in zip(zip(prepared, slots), rowIDs) {
                     state.slots[Int(slot)] = slotInfo(record.memory, rowID: rowID, &state.names)
                 }

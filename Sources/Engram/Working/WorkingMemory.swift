@@ -84,11 +84,13 @@ public struct WorkingMemory: Sendable {
         return try store.sweepWorkingMemory()
     }
 
-    /// Turns an entry into a long-term memory and deletes the entry.
+    /// Turns an entry into a long-term memory and deletes the entry, in one transaction: after a crash
+    /// there is either the entry or the memory, never both and never neither.
     ///
     /// The memory's content is the value (a string as is, anything else as JSON text); it is stored in
     /// the same namespace with tag `working:<key>` added.
-    /// - Throws: ``EngramError/Code/notFound`` when the entry is missing or expired.
+    /// - Throws: ``EngramError/Code/notFound`` when the entry is missing or expired (or deleted by another
+    ///   caller while this one embedded it); nothing is stored then.
     public func promote(
         _ key: String, namespace: String = "default", embedding: [Float], kind: MemoryKind = .note,
         tags: [String] = []
@@ -96,12 +98,10 @@ public struct WorkingMemory: Sendable {
         guard let entry = try get(key, namespace: namespace) else {
             throw EngramError(.notFound, "no working-memory entry with this key", field: "key")
         }
-        let id = try store.remember(
-            NewMemory(
-                content: entry.value.stringValue ?? entry.value.jsonText, namespace: namespace, kind: kind,
-                tags: tags + ["working:\(key)"], embedding: embedding))
-        _ = try store.records.workingDelete(namespace: namespace, key: key)
-        return id
+        let memory = NewMemory(
+            content: entry.value.stringValue ?? entry.value.jsonText, namespace: namespace, kind: kind,
+            tags: tags + ["working:\(key)"], embedding: embedding)
+        return try store.remember([memory], consuming: (namespace, key))[0]
     }
 
     private func validate(key: String, namespace: String) throws {

@@ -40,9 +40,10 @@ void engram_pack_panels_f16(const float *restrict weights, size_t outputs, size_
                 halves[(p * inputs + k) * PANEL + j] = (_Float16)weights[(p * PANEL + j) * inputs + k];
 }
 
-// e^x for x <= 0 (clamped at -87, where it is below float's normal range anyway): Cody-Waite reduction
-// to |r| <= ln 2 / 2 and a degree-7 Taylor polynomial, relative error ~5e-9 before rounding. Plain
-// arithmetic, so loops that call it vectorise.
+// e^x for x <= 0, clamped at -87 (near the smallest normal float; the result never goes subnormal):
+// Cody-Waite reduction to |r| <= ln 2 / 2 and a degree-7 Taylor polynomial, relative error ~5e-9 before
+// rounding. Plain arithmetic, so loops that call it vectorise. The rounding trick needs the default
+// rounding mode and no reassociation, which is why no fp pragma covers this function.
 static inline float exp_nonpositive(float x) {
     x = fmaxf(x, -87.0f);
     const float magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer

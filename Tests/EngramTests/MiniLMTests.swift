@@ -68,7 +68,7 @@ struct MiniLMTests {
         #expect(model.weightPrecision == .float32 && model.threads == 3)
         let defaults = try #require(
             try Embedders.make("minilm", environment: ["ENGRAM_MODELS": ModelFiles.modelsDirectory()]) as? MiniLMEmbedder)
-        #expect(defaults.weightPrecision == .float16 && defaults.threads == ProcessInfo.processInfo.activeProcessorCount)
+        #expect(defaults.weightPrecision == .float16 && defaults.threads == MiniLMEmbedder.defaultThreads)
     }
 
     @Test("threads share the work without changing a single bit", arguments: [2, 3])

@@ -38,4 +38,21 @@ struct ReadmeExampleTests {
         #expect(hits.first?.memory.id == id)
         #expect(try MemoryStore.open(at: path).working.get("current-ticket", namespace: "acme/support")?.value == "T-1042")
     }
+
+    @Test("the least-privilege example runs as written")
+    func scopedExample() throws {
+        let dir = TemporaryDirectory()
+        let store = try MemoryStore.create(at: dir.appending("s"), dimension: 3)
+        let v: [Float] = [1, 0, 0]
+        let query: [Float] = [0.9, 0.1, 0]
+
+        // --- README least-privilege start ---
+        let agent = store.scoped(to: try Scope(namespaces: ["acme/support"], actions: .readWrite))
+        try agent.remember(NewMemory(content: "...", namespace: "acme/support/user-42", embedding: v))
+        let hits = try agent.recall(query)  // only acme/support and below, still exact top-k
+        #expect(throws: EngramError.self) { try agent.forget(hits[0].memory.id) }  // permissionDenied: no .forget
+        // --- README least-privilege end ---
+
+        #expect(hits.count == 1)
+    }
 }

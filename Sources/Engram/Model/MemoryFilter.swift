@@ -55,6 +55,9 @@ public struct MemoryFilter: Sendable, Hashable {
     public var metadata: [MetadataCondition]
     /// Include memories whose `expiresAt` has passed (excluded by default).
     public var includeExpired: Bool
+    /// Namespace roots a scoped handle may see (each admits itself and everything below it), ANDed with
+    /// every other condition; nil for an unscoped store. Set only by ``ScopedStore``.
+    var scope: [String]?
 
     /// A filter; the default matches every unexpired memory.
     public init(
@@ -79,7 +82,7 @@ public struct MemoryFilter: Sendable, Hashable {
     /// True when the filter constrains nothing but expiry.
     var isUnconstrained: Bool {
         namespace == nil && agents == nil && kinds == nil && tags == nil && createdAfter == nil
-            && createdBefore == nil && succeeded == nil && metadata.isEmpty
+            && createdBefore == nil && succeeded == nil && metadata.isEmpty && scope == nil
     }
 
     /// Checks the filter's own well-formedness.

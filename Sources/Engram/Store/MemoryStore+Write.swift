@@ -146,10 +146,17 @@ extension MemoryStore {
     /// - Throws: ``EngramError/Code/notFound`` for an unknown id; a validation error naming the field.
     @discardableResult
     public func update(_ id: MemoryID, with changes: MemoryChanges) throws -> Memory {
+        try update(id, with: changes, within: nil)
+    }
+
+    /// ``update(_:with:)`` that treats a memory outside `scope` as unknown, checked under the writer lock.
+    func update(_ id: MemoryID, with changes: MemoryChanges, within scope: Scope?) throws -> Memory {
         let now = currentTime()
         let newVector = try changes.embedding.map { try normalized($0, field: "embedding") }
         return try write { state in
-            guard let (rowID, slot) = try records.locate([id])[id], let old = try records.memories(rowIDs: [rowID])[rowID] else {
+            guard let (rowID, slot) = try records.locate([id])[id], let old = try records.memories(rowIDs: [rowID])[rowID],
+                scope?.contains(namespace: old.namespace) ?? true
+            else {
                 throw EngramError(.notFound, "no memory with this id", field: "id")
             }
             var next = old
@@ -211,8 +218,21 @@ extension MemoryStore {
     /// - Returns: how many memories were forgotten.
     @discardableResult
     public func forget(_ ids: [MemoryID]) throws -> Int {
+        try forget(ids, within: nil)
+    }
+
+    /// ``forget(_:)-([MemoryID])`` that leaves memories outside `scope` alone (as if unknown), checked
+    /// under the writer lock.
+    func forget(_ ids: [MemoryID], within scope: Scope?) throws -> Int {
         try write { state in
-            let targets = try records.locate(ids).values.map { (rowID: $0.0, slot: $0.1) }
+            var targets = try records.locate(ids).values.map { (rowID: $0.0, slot: $0.1) }
+            if let scope {
+                let names = state.names.namespaces.names
+                targets.removeAll { target in
+                    let ns = Int(state.slots[Int(target.slot)].namespace)
+                    return !names.indices.contains(ns) || !scope.contains(namespace: names[ns])
+                }
+            }
             return try forget(targets, &state)
         }
     }

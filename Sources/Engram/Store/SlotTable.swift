@@ -170,8 +170,12 @@ struct CompiledFilter {
         case .exact(let ns):
             namespaces = Self.mask(names.namespaces) { $0 == ns }
         case .prefix(let ns):
-            namespaces = Self.mask(names.namespaces) { $0 == ns || $0.hasPrefix(ns + "/") }
+            namespaces = Self.mask(names.namespaces) { Namespace.contains(ns, $0) }
         case nil: break
+        }
+        if let roots = filter.scope {
+            let visible = Self.mask(names.namespaces) { ns in roots.contains { Namespace.contains($0, ns) } }
+            namespaces = namespaces.map { zip($0, visible).map { $0 && $1 } } ?? visible
         }
         if let wanted = filter.agents.map(Set.init) {
             agents = Self.mask(names.agents) { wanted.contains($0) }

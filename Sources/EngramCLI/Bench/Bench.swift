@@ -266,7 +266,7 @@ extension Bench {
         var sentences: String = "fixtures/memories.jsonl"
         @Option(help: "Sentences per batch.") var batch = 32
         @Option(help: "Timed rounds.") var rounds = 3
-        @Option(help: "Threads per embed call (default: one per processor).") var threads: Int?
+        @Option(help: "Threads per embed call (default: one per processor, at most 8).") var threads: Int?
         @Option(help: "Weights in memory: float16 or float32.") var weights = "float16"
         @Flag(help: "Print one JSON object.") var json = false
 

@@ -142,13 +142,15 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
 
     /// Threads that one `embed` call uses.
     public let threads: Int
+    /// One per active processor, at most 8: past that a 6-layer model's products are too small to share.
+    public static var defaultThreads: Int { min(8, ProcessInfo.processInfo.activeProcessorCount) }
     /// How the linear layers' weights are held.
     public let weightPrecision: WeightPrecision
 
     /// Loads the model from a directory holding `model.safetensors` and `vocab.txt`, and packs the
     /// weights of the linear layers (21 MB in half precision, 42 MB in float32; tens of milliseconds).
     /// - Parameters:
-    ///   - threads: threads per `embed` call, by default one per active processor. Every output is
+    ///   - threads: threads per `embed` call, by default ``defaultThreads``. Every output is
     ///     computed by the same arithmetic whatever the count, so the vectors do not change.
     ///   - weights: ``WeightPrecision/float16`` (the default: half the memory, faster) or
     ///     ``WeightPrecision/float32``.
@@ -162,7 +164,7 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
                 .notFound, "the \(Self.modelName) model is not installed in \(directory); run `engram model install`",
                 field: "model")
         }
-        self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        self.threads = max(1, threads ?? Self.defaultThreads)
         weightPrecision = precision
         tokenizer = try WordPieceTokenizer(vocabularyFile: dir.appendingPathComponent("vocab.txt").path)
         weights = try SafeTensorsFile(path: weightsPath)

@@ -1,0 +1,62 @@
+/// What a ``ScopedStore`` may reach: namespace subtrees and actions. Least privilege for agents: give
+/// each one the smallest scope its job needs.
+public struct Scope: Sendable, Hashable {
+    /// Actions a scope allows.
+    public struct Actions: OptionSet, Sendable, Hashable {
+        public let rawValue: Int
+        public init(rawValue: Int) { self.rawValue = rawValue }
+
+        /// Recall, search, read, list and count memories; read working memory.
+        public static let read = Actions(rawValue: 1 << 0)
+        /// Remember and update memories; set, delete and promote working-memory entries.
+        public static let write = Actions(rawValue: 1 << 1)
+        /// Forget memories.
+        public static let forget = Actions(rawValue: 1 << 2)
+        /// Read and write, but not forget.
+        public static let readWrite: Actions = [.read, .write]
+        /// Everything a scoped handle can do.
+        public static let all: Actions = [.read, .write, .forget]
+    }
+
+    /// Namespace roots; each admits itself and everything below it. Overlapping roots are merged.
+    public let namespaces: [String]
+    /// What the handle may do inside them.
+    public let actions: Actions
+
+    /// A scope over the given namespace subtrees.
+    /// - Throws: ``EngramError/Code/invalidArgument`` (field `scope.namespaces` or `scope.actions`) for no
+    ///   namespace, a malformed one, or no action.
+    public init(namespaces: [String], actions: Actions) throws {
+        guard !namespaces.isEmpty else { throw EngramError.invalid("scope.namespaces", "must name at least one namespace") }
+        for namespace in namespaces { try Limits.validateNamespace(namespace, field: "scope.namespaces") }
+        guard !actions.isEmpty else { throw EngramError.invalid("scope.actions", "must allow at least one action") }
+        let unique = Set(namespaces)
+        self.namespaces = unique.filter { ns in !unique.contains { $0 != ns && Namespace.contains($0, ns) } }.sorted()
+        self.actions = actions
+    }
+
+    /// Whether the scope reaches a namespace.
+    public func contains(namespace: String) -> Bool {
+        namespaces.contains { Namespace.contains($0, namespace) }
+    }
+
+    /// Whether a filter's namespace condition can admit anything inside the scope.
+    func overlaps(_ condition: MemoryFilter.NamespaceMatch) -> Bool {
+        switch condition {
+        case .exact(let ns): contains(namespace: ns)
+        case .prefix(let ns): namespaces.contains { Namespace.contains($0, ns) || Namespace.contains(ns, $0) }
+        }
+    }
+
+    func require(_ action: Actions, _ verb: String) throws {
+        guard actions.contains(action) else {
+            throw EngramError(.permissionDenied, "this handle may not \(verb)", field: "action")
+        }
+    }
+
+    func require(namespace: String, field: String = "namespace") throws {
+        guard contains(namespace: namespace) else {
+            throw EngramError(.permissionDenied, "namespace \(namespace) is outside this handle's scope", field: field)
+        }
+    }
+}

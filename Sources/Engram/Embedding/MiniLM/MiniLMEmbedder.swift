@@ -90,7 +90,8 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
                 let panel = BLAS.panelWidth
                 let inputs = inputs
                 func run(_ product: (_ offset: Int, _ panels: Range<Int>) -> Void) {
-                    parallelSlices(outputs / panel, threads: threads) { _, panels in
+                    // One slice per thread: each slice copies the rows into the kernel's layout once.
+                    parallelSlices(outputs / panel, threads: threads, slicesPerThread: 1) { _, panels in
                         if !panels.isEmpty { product(panels.lowerBound * inputs * panel, panels) }
                     }
                 }
@@ -208,6 +209,9 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
         tokenizer.encode(text, maxTokens: Self.maxTokens)
     }
 
+    /// Rows from which LayerNorm and attention are shared among threads too.
+    static let rowsWorthSharing = 64
+
     /// Texts per packed batch: enough rows to read each weight matrix once for many texts.
     static let batchSize = 32
 
@@ -247,14 +251,16 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
                 }
             }
         }
-        embeddingNorm.apply(x, rows: n, threads: threads)
+        // LayerNorm and attention cost microseconds for a few rows, less than handing them to helpers.
+        let sideThreads = n >= Self.rowsWorthSharing ? threads : 1
+        embeddingNorm.apply(x, rows: n, threads: sideThreads)
         let scale = 1 / Float(Self.headWidth).squareRoot()
         // Attention work items: whole sequences when there are enough to share, else heads of one.
-        let headParts = sequences.count >= threads ? 1 : threads
+        let headParts = sequences.count >= sideThreads ? 1 : sideThreads
         let items = sequences.count * headParts
         for layer in encoderLayers {
             layer.queryKeyValue.apply(x, rows: n, into: qkv, .none, threads: threads)
-            parallelSlices(items, threads: threads) { part, slice in
+            parallelSlices(items, threads: sideThreads) { part, slice in
                 for item in slice {
                     let (s, headPart) = item.quotientAndRemainder(dividingBy: headParts)
                     let first = offsets[s]
@@ -268,10 +274,10 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
                 }
             }
             layer.attentionOutput.apply(context, rows: n, into: x, .add, threads: threads)
-            layer.attentionNorm.apply(x, rows: n, threads: threads)
+            layer.attentionNorm.apply(x, rows: n, threads: sideThreads)
             layer.intermediate.apply(x, rows: n, into: wide, .gelu, threads: threads)
             layer.output.apply(wide, rows: n, into: x, .add, threads: threads)
-            layer.outputNorm.apply(x, rows: n, threads: threads)
+            layer.outputNorm.apply(x, rows: n, threads: sideThreads)
         }
         return (0..<sequences.count).map { s in
             var pooled = [Double](repeating: 0, count: h)

@@ -24,6 +24,11 @@ struct EngramCommand: ParsableCommand {
 
 /// The embedder that can embed text for a store (behind the store's embedding cache), or a clear
 /// error when the store has none.
+func textEmbedder(for handle: StoreHandle) throws -> any Embedder {
+    try textEmbedder(for: handle.store)
+}
+
+/// The store's own embedder, cached in the store (nil when it has none built in).
 func textEmbedder(for store: MemoryStore) throws -> any Embedder {
     guard let embedder = try makeEmbedder(store.embedderID, dimension: store.dimension) else {
         throw EngramError.invalid(

@@ -26,8 +26,10 @@ struct CLI {
     static let environment = ["ENGRAM_MODELS": "/nonexistent/engram-models"]
 
     @discardableResult
-    func run(_ args: [String], stdin: String = "", store: String? = nil) -> CLIResult {
-        let io = CapturedIO(stdin: stdin, environment: Self.environment)
+    func run(
+        _ args: [String], stdin: String = "", store: String? = nil, environment extra: [String: String] = [:]
+    ) -> CLIResult {
+        let io = CapturedIO(stdin: stdin, environment: Self.environment.merging(extra) { $1 })
         let status = EngramCLI.run(args + ["--store", store ?? self.store], io: io.io)
         return CLIResult(status: status, stdout: io.stdout, stderr: io.stderr)
     }

@@ -45,6 +45,7 @@ struct Init: ParsableCommand {
             identifier = e.identifier
             d = e.dimension
         }
+        try ProcessScope.requireWholeStore("init")
         let store = try MemoryStore.create(
             at: location.path, dimension: d, embedder: identifier, element: element,
             options: StoreOptions(durability: durability))

@@ -11,7 +11,7 @@ struct Stats: ParsableCommand {
     @OptionGroup var output: OutputFormat
 
     func run() throws {
-        let store = try location.open(readOnly: true)
+        let store = try location.openWhole(for: "stats", readOnly: true)
         defer { try? store.close() }
         let s = try store.stats()
         let io = CLIIO.current
@@ -63,7 +63,7 @@ struct Health: ParsableCommand {
     @OptionGroup var output: OutputFormat
 
     func run() throws {
-        let store = try location.open()
+        let store = try location.openWhole(for: "health")
         defer { try? store.close() }
         let report = try store.health()
         let io = CLIIO.current
@@ -92,7 +92,7 @@ struct Compact: ParsableCommand {
     @OptionGroup var output: OutputFormat
 
     func run() throws {
-        let store = try location.open()
+        let store = try location.openWhole(for: "compact")
         defer { try? store.close() }
         let reclaimed = try store.compact()
         CLIIO.current.print(

@@ -18,6 +18,7 @@ struct Reembed: ParsableCommand {
 
     func run() throws {
         let io = CLIIO.current
+        try ProcessScope.requireWholeStore("reembed")
         guard let e = try makeEmbedder(embedder, dimension: dimension) else {
             throw EngramError.invalid("--embedder", "unknown embedder; choose minilm or hashing")
         }

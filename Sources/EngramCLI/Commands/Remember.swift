@@ -102,7 +102,7 @@ struct Remember: ParsableCommand {
 }
 
 /// Validates a memory's other fields first (so garbage is never embedded), then embeds its text.
-func embed(_ memory: inout NewMemory, with embedder: any Embedder, checkingWith store: MemoryStore) throws {
+func embed(_ memory: inout NewMemory, with embedder: any Embedder, checkingWith store: StoreHandle) throws {
     try store.validateFields(memory)
     memory.embedding = try embedder.embed(EmbeddingText.of(memory))
 }

@@ -21,6 +21,9 @@ public enum ExitStatus {
     public static let locked: Int32 = 75
     /// The store's files are damaged.
     public static let corrupt: Int32 = 76
+    /// `$ENGRAM_SCOPE` does not allow it: a namespace outside the scope, an action it lacks, or a
+    /// command that needs the whole store.
+    public static let permissionDenied: Int32 = 77
     /// The store was written by a newer Engram.
     public static let tooNew: Int32 = 78
 
@@ -33,6 +36,7 @@ public enum ExitStatus {
         case .io, .sqlite, .notWritable: return ioError
         case .locked: return locked
         case .storageCorrupted: return corrupt
+        case .permissionDenied: return permissionDenied
         case .schemaTooNew: return tooNew
         default: return failure
         }

@@ -15,9 +15,18 @@ struct StoreLocation: ParsableArguments {
         store ?? CLIIO.current.environment["ENGRAM_STORE"] ?? ".engram"
     }
 
-    /// Opens the store; read-only handles need no writer lock, so reads work beside a writer.
-    func open(readOnly: Bool = false, durability: Durability = .normal) throws -> MemoryStore {
-        try MemoryStore.open(at: path, options: StoreOptions(durability: durability, readOnly: readOnly))
+    /// Opens the store for a data command: whole, or narrowed to `$ENGRAM_SCOPE` (see ``ProcessScope``).
+    /// Read-only handles need no writer lock, so reads work beside a writer.
+    func open(readOnly: Bool = false, durability: Durability = .normal) throws -> StoreHandle {
+        let scope = try ProcessScope.current()
+        let store = try MemoryStore.open(at: path, options: StoreOptions(durability: durability, readOnly: readOnly))
+        return StoreHandle(store: store, scoped: scope.map { store.scoped(to: $0) })
+    }
+
+    /// Opens the whole store, for a command that needs it; refused under `$ENGRAM_SCOPE`.
+    func openWhole(for command: String, readOnly: Bool = false) throws -> MemoryStore {
+        try ProcessScope.requireWholeStore(command)
+        return try MemoryStore.open(at: path, options: StoreOptions(readOnly: readOnly))
     }
 }
 

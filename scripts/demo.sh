@@ -17,6 +17,11 @@ step "$engram" recall --store "$store" -k 3 --namespace acme/platform/ "what fix
 step "$engram" recall --store "$store" -k 2 --no-succeeded "flaky tests"
 step "$engram" recall --store "$store" -k 2 --namespace assistant/prefs/user-42 "how should I contact this user"
 step "$engram" search --store "$store" -k 2 "sandbox replay"
+# Least privilege: a process confined to one user's preferences sees nothing else, and may not write.
+step env ENGRAM_SCOPE=assistant/prefs/user-42 "$engram" recall --store "$store" -k 2 "how should I contact this user"
+step env ENGRAM_SCOPE=assistant/prefs/user-42 "$engram" count --store "$store"
+step env ENGRAM_SCOPE=assistant/prefs/user-42 "$engram" remember --store "$store" --namespace assistant/prefs/user-42 \
+    --content "prefers Slack" || echo "(exit $?: the scope grants read only)"
 step "$engram" working set --store "$store" --namespace acme/support current-ticket '"T-1042: checkout slow again"' --ttl 30m
 step "$engram" working list --store "$store" --namespace acme/support
 step "$engram" stats --store "$store"

@@ -88,6 +88,21 @@ enum Schema {
             // batch); `RecordStore` now indexes each write's new rows with one INSERT ... SELECT.
             try db.execute(sql: #"DROP TRIGGER IF EXISTS "__memory_fts_ai""#)
         }
+        migrator.registerMigration("v4: full-text index follows text updates only") { db in
+            // The synchronising update trigger fired on every UPDATE of a memory row, so compaction's
+            // slot renumbering deleted and re-added every row's full-text entry, twice. Only the text
+            // columns feed the index; the rowid, which links the two, never changes.
+            try db.execute(
+                sql: #"""
+                    DROP TRIGGER IF EXISTS "__memory_fts_au";
+                    CREATE TRIGGER "__memory_fts_au" AFTER UPDATE OF content, cause, outcome, tags ON memory BEGIN
+                        INSERT INTO memory_fts(memory_fts, rowid, content, cause, outcome, tags)
+                            VALUES ('delete', old.rowid, old.content, old.cause, old.outcome, old.tags);
+                        INSERT INTO memory_fts(rowid, content, cause, outcome, tags)
+                            VALUES (new.rowid, new.content, new.cause, new.outcome, new.tags);
+                    END;
+                    """#)
+        }
         return migrator
     }
 }

@@ -46,19 +46,29 @@ extension MemoryStore {
         }
         let metadataRowIDs = try resolveMetadata(of: filter)
 
-        let ranked = try withSnapshot { snapshot in
-            let compiled = CompiledFilter(
-                filter, names: snapshot.names, now: options.clock.now(), metadataRowIDs: metadataRowIDs)
-            return SearchKernel(snapshot: snapshot, filter: compiled).topK(normalizedQueries, k: k)
-        }
-        let rowIDs = Array(Set(ranked.flatMap { $0.map(\.rowID) }))
-        let memories = try records.memories(rowIDs: rowIDs)
-        let results = ranked.map { hits in
-            hits.compactMap { hit -> RecallHit? in
-                if let minScore, hit.score < minScore { return nil }
-                // A memory forgotten after the snapshot was taken is left out.
-                return memories[hit.rowID].map { RecallHit(memory: $0, score: hit.score) }
+        // Score one snapshot, then read the winners' records. A memory forgotten in between has no record
+        // any more (or its rowid went to a newer memory): score a fresh snapshot then, so that `k` hits
+        // still come back; after a few such races in a row, leave the vanished memories out.
+        var results: [[RecallHit]] = []
+        for attempt in 1...3 {
+            let ranked = try withSnapshot { snapshot in
+                let compiled = CompiledFilter(
+                    filter, names: snapshot.names, now: options.clock.now(), metadataRowIDs: metadataRowIDs)
+                return SearchKernel(snapshot: snapshot, filter: compiled).topK(normalizedQueries, k: k)
             }
+            let memories = try records.memories(rowIDs: Array(Set(ranked.flatMap { $0.map(\.rowID) })))
+            var vanished = false
+            results = ranked.map { hits in
+                hits.compactMap { hit -> RecallHit? in
+                    if let minScore, hit.score < minScore { return nil }
+                    guard let memory = memories[hit.rowID], memory.id == hit.id else {
+                        vanished = true
+                        return nil
+                    }
+                    return RecallHit(memory: memory, score: hit.score)
+                }
+            }
+            if !vanished || attempt == 3 { break }
         }
         let elapsed = ContinuousClock.now - started
         telemetry.withLock { t in
@@ -91,7 +101,12 @@ extension MemoryStore {
                 }.prefix(k)
                 if kept.count == k || matches.count < limit {
                     let memories = try records.memories(rowIDs: kept.map(\.rowID))
-                    return kept.compactMap { m in memories[m.rowID].map { KeywordHit(memory: $0, score: m.score) } }
+                    // Only the memory the snapshot knew at that slot (a rowid can be reused after a forget).
+                    return kept.compactMap { m in
+                        memories[m.rowID].flatMap { memory in
+                            memory.id == snapshot.slots[Int(m.slot)].id ? KeywordHit(memory: memory, score: m.score) : nil
+                        }
+                    }
                 }
                 limit *= 4
             }

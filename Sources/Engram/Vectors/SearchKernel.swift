@@ -2,6 +2,8 @@
 struct RankedSlot {
     var slot: Int32
     var rowID: Int64
+    /// The memory the slot held in the snapshot: a rowid alone can be reused after a forget.
+    var id: MemoryID
     var score: Float
 }
 
@@ -90,7 +92,10 @@ struct SearchKernel {
             }
         }
         return heaps.map { heap in
-            heap.sorted().map { RankedSlot(slot: $0.slot, rowID: snapshot.slots[Int($0.slot)].rowID, score: $0.score) }
+            heap.sorted().map { entry in
+                let info = snapshot.slots[Int(entry.slot)]
+                return RankedSlot(slot: entry.slot, rowID: info.rowID, id: info.id, score: entry.score)
+            }
         }
     }
 

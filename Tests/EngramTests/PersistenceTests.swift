@@ -16,7 +16,24 @@ struct PersistenceTests {
         try s.store.close()
         let reopened = try MemoryStore.open(at: path)
         let after = try queries.map { try reopened.recall($0, k: 15, filter: filter) }
-        #expect(before == after)
+        func withoutUsage(_ results: [[RecallHit]]) -> [[RecallHit]] {
+            results.map { hits in
+                hits.map { hit in
+                    var hit = hit
+                    hit.memory.recallCount = 0
+                    hit.memory.lastRecalledAt = nil
+                    return hit
+                }
+            }
+        }
+        #expect(withoutUsage(before) == withoutUsage(after))
+        // The first round's recalls were written at close: each memory now counts its appearances there.
+        var appearances: [MemoryID: Int] = [:]
+        for hit in before.joined() { appearances[hit.memory.id, default: 0] += 1 }
+        for hit in after.joined() {
+            #expect(hit.memory.recallCount == appearances[hit.memory.id] && hit.memory.lastRecalledAt != nil)
+        }
+        #expect(before.joined().allSatisfy { $0.memory.recallCount == 0 && $0.memory.lastRecalledAt == nil })
         #expect(try reopened.count() == 2000)
         s.oracle.entries.removeAll()  // silence unused-mutation warnings in some toolchains
     }

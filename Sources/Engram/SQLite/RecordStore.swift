@@ -182,6 +182,20 @@ final class RecordStore: Sendable {
         ]
     }
 
+    /// Adds recalls to memories' usage columns: `count` more recalls, the latest at `last` (seconds since
+    /// 1970). Memories forgotten meanwhile are skipped.
+    func recordUsage(_ usage: [(id: MemoryID, count: Int, last: Double)]) throws {
+        guard !usage.isEmpty else { return }
+        try write { db in
+            let statement = try db.cachedStatement(
+                sql: """
+                    UPDATE memory SET recall_count = recall_count + ?,
+                        last_recalled_at = max(coalesce(last_recalled_at, 0), ?) WHERE id = ?
+                    """)
+            for entry in usage { try statement.execute(arguments: [entry.count, entry.last, entry.id.description]) }
+        }
+    }
+
     /// Deletes memories by rowid (the full-text index follows by trigger). Returns how many existed.
     func delete(rowIDs: [Int64]) throws -> Int {
         try write { db in
@@ -262,7 +276,7 @@ final class RecordStore: Sendable {
             for chunk in Self.chunks(rowIDs) {
                 let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
                 let rows = try Row.fetchAll(
-                    db, sql: "SELECT rowid, \(Self.columns) FROM memory WHERE rowid IN (\(marks))",
+                    db, sql: "SELECT rowid, \(Self.columns), recall_count, last_recalled_at FROM memory WHERE rowid IN (\(marks))",
                     arguments: StatementArguments(chunk))
                 for row in rows { result[row["rowid"]] = try Self.memory(from: row) }
             }
@@ -496,7 +510,9 @@ final class RecordStore: Sendable {
             createdAt: Date(timeIntervalSince1970: row["created_at"]),
             updatedAt: Date(timeIntervalSince1970: row["updated_at"]),
             expiresAt: (row["expires_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
-            supersedes: (row["supersedes"] as String?).flatMap(MemoryID.init))
+            supersedes: (row["supersedes"] as String?).flatMap(MemoryID.init),
+            recallCount: row["recall_count"] as Int? ?? 0,  // history rows have no usage columns
+            lastRecalledAt: (row["last_recalled_at"] as Double?).map(Date.init(timeIntervalSince1970:)))
     }
 
     /// Tags are stored joined by U+001F (unit separator), which tags cannot contain: splitting is cheap

@@ -70,6 +70,7 @@ extension MemoryStore {
             }
             if !vanished || attempt == 3 { break }
         }
+        noteRecalled(results)
         let elapsed = ContinuousClock.now - started
         telemetry.withLock { t in
             for hits in results {

@@ -72,6 +72,8 @@ public final class MemoryStore: Sendable {
     let writer: Mutex<WriterState>
     let readers: Mutex<ReaderState>
     let telemetry = Mutex(Telemetry())
+    /// Recalls not yet written to the memories' usage columns: count and latest time per memory.
+    let pendingUsage = Mutex<[MemoryID: (count: Int, last: Double)]>([:])
     let embeddingCaches = Mutex<[CachingEmbedder]>([])
     let idGenerator = MemoryIDGenerator()
 
@@ -250,6 +252,7 @@ public final class MemoryStore: Sendable {
             return (!state.closed, state.vectors != nil, state.slots, state.names)
         }
         guard closing.wasOpen else { return }
+        if closing.writable { try? flushUsage() }  // before the slot cache, which records the commit counter
         if closing.writable, let counter = try? records.meta()["commit_counter"] {
             SlotCache.write(
                 directory: URL(fileURLWithPath: path), counter: counter, slots: closing.slots, names: closing.names)
@@ -287,7 +290,41 @@ public final class MemoryStore: Sendable {
             guard !state.closed else { throw EngramError(.notWritable, "the store is closed") }
             guard state.vectors != nil else { throw EngramError(.notWritable, "the store was opened read-only") }
             releaseFreedSlots(&state)
+            try flushUsage()
             return try body(&state)
+        }
+    }
+
+    /// Notes that recalls returned these memories (writable handles only; read-only ones cannot write
+    /// the counts back).
+    func noteRecalled(_ results: [[RecallHit]]) {
+        guard !options.readOnly else { return }
+        let now = options.clock.now().timeIntervalSince1970
+        pendingUsage.withLock { pending in
+            for hits in results {
+                for hit in hits {
+                    let before = pending[hit.memory.id] ?? (0, 0)
+                    pending[hit.memory.id] = (before.count + 1, max(before.last, now))
+                }
+            }
+        }
+    }
+
+    /// Writes the recalls noted since the last flush into the memories' usage columns (in its own
+    /// transaction: usage is bookkeeping, and a failed write keeps it for the next try).
+    func flushUsage() throws {
+        let pending = pendingUsage.withLock { pending in
+            defer { pending = [:] }
+            return pending
+        }
+        guard !pending.isEmpty else { return }
+        do {
+            try records.recordUsage(pending.map { (id: $0.key, count: $0.value.count, last: $0.value.last) })
+        } catch {
+            pendingUsage.withLock { now in
+                now.merge(pending) { a, b in (a.count + b.count, max(a.last, b.last)) }
+            }
+            throw error
         }
     }
 

@@ -3,8 +3,9 @@ import Foundation
 
 /// The JSON shape of memories and hits that scripts rely on (field names are part of the interface):
 /// `id`, `namespace`, `agent`, `kind`, `content`, `cause`, `outcome`, `succeeded`, `tags`, `importance`,
-/// `metadata`, `created_at`, `updated_at`, `expires_at`, `supersedes`; `embedding` on export; `score`
-/// on hits. Input also accepts `what` / `why` for `content` / `cause`.
+/// `metadata`, `created_at`, `updated_at`, `expires_at`, `supersedes`, `recall_count`, `last_recalled_at`;
+/// `embedding` on export; `score` on hits. Input also accepts `what` / `why` for `content` / `cause`, and
+/// ignores the usage fields (a store counts its own recalls).
 enum MemoryJSON {
     static func object(_ m: Memory, embedding: [Float]? = nil, score: Float? = nil) -> JSONValue {
         var o: [String: JSONValue] = [
@@ -15,7 +16,8 @@ enum MemoryJSON {
             "metadata": .object(m.metadata), "created_at": .string(TimeParsing.format(m.createdAt)),
             "updated_at": .string(TimeParsing.format(m.updatedAt)),
             "expires_at": m.expiresAt.map { .string(TimeParsing.format($0)) } ?? .null,
-            "supersedes": optional(m.supersedes?.description),
+            "supersedes": optional(m.supersedes?.description), "recall_count": .number(Double(m.recallCount)),
+            "last_recalled_at": m.lastRecalledAt.map { .string(TimeParsing.format($0)) } ?? .null,
         ]
         if let embedding { o["embedding"] = vector(embedding) }
         if let score { o["score"] = .number(shortest(score)) }
@@ -36,6 +38,7 @@ enum MemoryJSON {
     static let knownFields: Set<String> = [
         "id", "namespace", "agent", "kind", "content", "what", "cause", "why", "outcome", "succeeded", "tags",
         "importance", "metadata", "created_at", "updated_at", "expires_at", "supersedes", "embedding", "ttl",
+        "recall_count", "last_recalled_at",  // written by export, ignored on import
     ]
 
     /// A memory from a JSON object, with an error naming the first bad field. `embedding` is empty

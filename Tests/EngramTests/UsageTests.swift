@@ -36,10 +36,16 @@ struct UsageTests {
         #expect(try store.memory(c).lastRecalledAt == first.addingTimeInterval(90))
         let d = try store.remember(NewMemory(content: "d", embedding: [0.5, 0.5]))
         #expect(try store.memory(d).recallCount == 0 && store.memory(d).lastRecalledAt == nil)
+        #expect(try store.stats().neverRecalled == 1)  // d (b is forgotten)
 
         _ = try store.recall([1, 0], k: 1)
         try store.close()  // close writes the rest
-        let reopened = try MemoryStore.open(at: path)
+        let reopened = try MemoryStore.open(at: path, options: StoreOptions(clock: clock))
         #expect(try reopened.memory(a).recallCount == 3)
+        // A new version keeps its memory's usage (pending recalls are written before the update reads it).
+        _ = try reopened.recall([1, 0], k: 1)
+        let a2 = try reopened.update(a, with: MemoryChanges(content: "a, revised"))
+        #expect(a2.recallCount == 4 && a2.lastRecalledAt == first.addingTimeInterval(90))
+        #expect(try reopened.memory(a2.id).recallCount == 4)
     }
 }

@@ -55,10 +55,11 @@ public struct Memory: Sendable, Hashable {
     public var expiresAt: Date?
     /// The older version this one replaces.
     public var supersedes: MemoryID?
-    /// How many recalls returned this version. Counted by writable handles and written with their next
-    /// write or at ``MemoryStore/close()``, so a handle's own count may lag its recalls until then.
+    /// How many recalls returned this memory (a new version from an update keeps the count). Counted by
+    /// writable handles and written with their next write or at ``MemoryStore/close()``, so a handle's
+    /// own count may lag its recalls until then.
     public var recallCount: Int = 0
-    /// When a recall last returned this version (same bookkeeping as ``recallCount``).
+    /// When a recall last returned this memory (same bookkeeping as ``recallCount``).
     public var lastRecalledAt: Date? = nil
 }
 

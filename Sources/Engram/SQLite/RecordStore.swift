@@ -168,8 +168,12 @@ final class RecordStore: Sendable {
 
     private static func insert(_ m: Memory, slot: Int32, _ db: Database) throws -> Int64 {
         let statement = try db.cachedStatement(
-            sql: "INSERT INTO memory(slot, \(columns)) VALUES (?, ?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
-        try statement.execute(arguments: [slot] + arguments(of: m))
+            sql: """
+                INSERT INTO memory(slot, \(columns), recall_count, last_recalled_at)
+                VALUES (?, ?,?,?,?,?,?,?,?,?,?,?,?,?,?,?, ?,?)
+                """)
+        try statement.execute(
+            arguments: [slot] + arguments(of: m) + [m.recallCount, m.lastRecalledAt?.timeIntervalSince1970])
         return db.lastInsertedRowID
     }
 
@@ -380,14 +384,16 @@ final class RecordStore: Sendable {
         }
     }
 
-    /// Counts of live memories by namespace and by kind.
-    func counts() throws -> (byNamespace: [String: Int], byKind: [String: Int]) {
+    /// Counts of live memories by namespace and by kind, and of those no recall has returned yet.
+    func counts() throws -> (byNamespace: [String: Int], byKind: [String: Int], neverRecalled: Int) {
         try read { db in
             let ns = try Row.fetchAll(db, sql: "SELECT namespace, count(*) AS n FROM memory GROUP BY namespace")
             let kinds = try Row.fetchAll(db, sql: "SELECT kind, count(*) AS n FROM memory GROUP BY kind")
+            let never = try Int.fetchOne(db, sql: "SELECT count(*) FROM memory WHERE recall_count = 0") ?? 0
             return (
                 Dictionary(uniqueKeysWithValues: ns.map { ($0["namespace"] as String, $0["n"] as Int) }),
-                Dictionary(uniqueKeysWithValues: kinds.map { ($0["kind"] as String, $0["n"] as Int) })
+                Dictionary(uniqueKeysWithValues: kinds.map { ($0["kind"] as String, $0["n"] as Int) }),
+                never
             )
         }
     }

@@ -15,6 +15,9 @@ public struct StoreStats: Sendable, Codable, Hashable {
     public var byNamespace: [String: Int]
     /// Live memories per kind.
     public var byKind: [String: Int]
+    /// Memories no recall has returned yet, as far as usage has been written (see ``Memory/recallCount``):
+    /// candidates for pruning.
+    public var neverRecalled: Int
     /// Embedding dimension.
     public var dimension: Int
     /// Embedder identifier.
@@ -74,7 +77,7 @@ extension MemoryStore {
     /// Counts, sizes and recall telemetry.
     public func stats() throws -> StoreStats {
         try checkOpen()
-        let (byNamespace, byKind) = try records.counts()
+        let (byNamespace, byKind, neverRecalled) = try records.counts()
         let (slotCount, live, capacity) = try withSnapshot { s -> (Int, Int, Int) in
             var live = 0
             s.slots.forEachLive { _, _ in live += 1 }
@@ -87,7 +90,8 @@ extension MemoryStore {
             ((try? FileManager.default.attributesOfItem(atPath: dir.appendingPathComponent(name).path))?[.size] as? Int) ?? 0
         }
         return StoreStats(
-            memories: live, byNamespace: byNamespace, byKind: byKind, dimension: dimension, embedder: embedderID,
+            memories: live, byNamespace: byNamespace, byKind: byKind, neverRecalled: neverRecalled,
+            dimension: dimension, embedder: embedderID,
             elementType: element.rawValue, durability: options.durability, vectorFileBytes: size(Self.vectorsName),
             databaseBytes: size(Self.databaseName) + size(Self.databaseName + "-wal"),
             mappedBytes: VectorFileHeader.size + capacity * header.strideBytes, slotCapacity: capacity,

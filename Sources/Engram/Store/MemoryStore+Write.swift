@@ -177,6 +177,7 @@ extension MemoryStore {
                 embedding: [], createdAt: old.createdAt)
             var memory = try record(from: draft, now: now)
             memory.supersedes = old.id
+            (memory.recallCount, memory.lastRecalledAt) = (old.recallCount, old.lastRecalledAt)  // same memory, new version
 
             var newSlot = slot
             if let newVector {

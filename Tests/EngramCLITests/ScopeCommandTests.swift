@@ -39,6 +39,8 @@ struct ScopeCommandTests {
         #expect(
             cli.run(["remember", "--content", "x", "--namespace", "team/a", "--vector", vector], environment: reader).status
                 == ExitStatus.permissionDenied)
+        // The scope is checked before any embedding: this store cannot even embed text (65 otherwise).
+        #expect(cli.run(["remember", "--content", "x", "--namespace", "team/a"], environment: reader).status == ExitStatus.permissionDenied)
         #expect(
             cli.run(["remember", "--content", "x", "--namespace", "team/a/new", "--vector", vector], environment: writer).status
                 == 0)

@@ -86,6 +86,26 @@ public struct ScopedStore: Sendable {
 
     // MARK: Write
 
+    /// Throws what a write into `namespace` through this handle would (a missing action, a namespace
+    /// outside the scope) without writing: for callers that check before costly work such as embedding.
+    public func requireWritable(namespace: String, field: String = "namespace") throws {
+        try scope.require(.write, "write")
+        try scope.require(namespace: namespace, field: field)
+    }
+
+    /// Checks a memory as ``remember(_:)-(NewMemory)`` would, scope first, without storing it.
+    public func validate(_ memory: NewMemory) throws {
+        try requireWritable(namespace: memory.namespace)
+        try store.validate(memory)
+    }
+
+    /// Checks every field but the embedding as ``remember(_:)-(NewMemory)`` would, scope first, so a
+    /// refused memory never costs an embedding.
+    public func validateFields(_ memory: NewMemory) throws {
+        try requireWritable(namespace: memory.namespace)
+        try store.validateFields(memory)
+    }
+
     /// Stores a memory in a namespace inside the scope.
     /// - Throws: ``EngramError/Code/permissionDenied`` (field `namespace`) outside the scope.
     @discardableResult

@@ -71,8 +71,8 @@ struct Import: ParsableCommand {
                     if (try? store.memory(id)) != nil { throw EngramError.invalid("id", "already exists in the store") }
                 }
                 if memory.embedding.isEmpty {
+                    try store.validateFields(memory)  // embedded in pass 2; fields and scope first
                     if embedder == nil { embedder = try textEmbedder(for: store) }
-                    try store.validateFields(memory)  // embedded in pass 2
                 } else {
                     try store.validate(memory)
                 }

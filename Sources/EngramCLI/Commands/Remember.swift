@@ -94,15 +94,16 @@ struct Remember: ParsableCommand {
         let store = try location.open()
         defer { try? store.close() }
         if memory.embedding.isEmpty {
-            try embed(&memory, with: textEmbedder(for: store), checkingWith: store)
+            try embed(&memory, checkingWith: store)
         }
         let id = try store.remember(memory)
         io.print(output.json ? JSONOutput.pretty(.object(["id": .string(id.description)])) : id.description)
     }
 }
 
-/// Validates a memory's other fields first (so garbage is never embedded), then embeds its text.
-func embed(_ memory: inout NewMemory, with embedder: any Embedder, checkingWith store: StoreHandle) throws {
+/// Validates a memory's other fields and the scope first (so garbage or a refused write is never
+/// embedded), then embeds its text with the store's embedder.
+func embed(_ memory: inout NewMemory, checkingWith store: StoreHandle) throws {
     try store.validateFields(memory)
-    memory.embedding = try embedder.embed(EmbeddingText.of(memory))
+    memory.embedding = try textEmbedder(for: store).embed(EmbeddingText.of(memory))
 }

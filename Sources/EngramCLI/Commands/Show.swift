@@ -75,6 +75,7 @@ struct Update: ParsableCommand {
         if let v = try readVector(json: fields.vector, file: nil) {
             changes.embedding = v
         } else if changes.content != nil || changes.cause != nil || changes.outcome != nil {
+            try store.requireWritable(namespace: old.namespace)  // before the cost of embedding
             if let embedder = try makeEmbedder(store.embedderID, dimension: store.dimension) {
                 let text = EmbeddingText.compose(
                     content: changes.content ?? old.content, cause: changes.cause ?? old.cause,

@@ -101,6 +101,7 @@ struct Working: ParsableCommand {
             guard let entry = try store.working.get(key, namespace: scope.namespace) else {
                 throw EngramError(.notFound, "no working-memory entry '\(key)' in \(scope.namespace)")
             }
+            try store.requireWritable(namespace: scope.namespace)  // before the cost of embedding
             let vector = try textEmbedder(for: store).embed(entry.value.stringValue ?? entry.value.jsonText)
             let id = try store.working.promote(
                 key, namespace: scope.namespace, embedding: vector, kind: MemoryKind(rawValue: kind), tags: tag)

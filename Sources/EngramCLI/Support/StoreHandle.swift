@@ -52,8 +52,22 @@ struct StoreHandle {
     var working: WorkingHandle { WorkingHandle(store: store, scoped: scoped?.working) }
 
     func close() throws { try store.close() }
-    func validate(_ memory: NewMemory) throws { try store.validate(memory) }
-    func validateFields(_ memory: NewMemory) throws { try store.validateFields(memory) }
+    func validate(_ memory: NewMemory) throws {
+        if let scoped { return try scoped.validate(memory) }
+        try store.validate(memory)
+    }
+
+    /// Every field but the embedding, and the scope: run it before embedding, so a refused memory costs
+    /// no embedding (nor a line in the store's embedding cache).
+    func validateFields(_ memory: NewMemory) throws {
+        if let scoped { return try scoped.validateFields(memory) }
+        try store.validateFields(memory)
+    }
+
+    /// Refuses early what a write into `namespace` would refuse, before costly work such as embedding.
+    func requireWritable(namespace: String) throws {
+        try scoped?.requireWritable(namespace: namespace)
+    }
 
     func recall(_ query: [Float], k: Int, filter: MemoryFilter, minScore: Float?) throws -> [RecallHit] {
         if let scoped { return try scoped.recall(query, k: k, filter: filter, minScore: minScore) }

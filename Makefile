@@ -2,10 +2,11 @@
 # Both install the system packages they need on a fresh Debian machine.
 
 SWIFT ?= swift
+DOCC ?= docc
 APT_PACKAGES := libopenblas-dev libsqlite3-dev
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: deps build release model test demo clean
+.PHONY: deps build release model docs test demo clean
 
 deps:
 	@missing=""; \
@@ -32,7 +33,17 @@ demo: deps
 	$$($(SWIFT) build -c release --show-bin-path)/engram model install
 	scripts/demo.sh
 
-test: deps model
+# The DocC catalog built against the public API with warnings as errors, so a broken symbol link or an
+# undocumented parameter fails like a test. Output in .build/docs.
+docs: deps
+	$(SWIFT) package dump-symbol-graph --minimum-access-level public
+	rm -rf .build/docs-symbols && mkdir -p .build/docs-symbols
+	cp "$$($(SWIFT) build --show-bin-path)/../symbolgraph/Engram.symbols.json" .build/docs-symbols/
+	$(DOCC) convert Sources/Engram/Engram.docc --additional-symbol-graph-dir .build/docs-symbols \
+		--output-path .build/docs --fallback-display-name Engram --fallback-bundle-identifier engram.Engram \
+		--warnings-as-errors
+
+test: deps model docs
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 

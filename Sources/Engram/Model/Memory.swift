@@ -65,7 +65,7 @@ public struct Memory: Sendable, Hashable {
 
 /// A memory to be stored: the record fields plus its embedding.
 ///
-/// Every field is validated by ``MemoryStore/remember(_:)``; see ``Limits`` for the bounds.
+/// Every field is validated by ``MemoryStore/remember(_:)-(NewMemory)``; see ``Limits`` for the bounds.
 public struct NewMemory: Sendable, Hashable {
     /// What happened (required, non-empty).
     public var content: String

@@ -87,9 +87,11 @@ public final class MemoryStore: Sendable {
     /// Creates a new, empty store in `path` (a directory, created if missing).
     ///
     /// - Parameters:
+    ///   - path: the store's directory.
     ///   - dimension: the length of every embedding, 1...16384.
     ///   - embedder: an identifier of the model that makes the vectors; recalls may check it.
     ///   - element: `.float32` (exact) or `.float16` (half the memory; scores within about 1e-3).
+    ///   - options: durability, locking, clock and telemetry settings for this handle.
     /// - Throws: ``EngramError/Code/alreadyExists`` if a store is there already.
     public static func create(
         at path: String, dimension: Int, embedder: String = "custom", element: VectorElement = .float32,

@@ -8,6 +8,8 @@ public enum ExactSearch {
     /// - Parameters:
     ///   - base: `n × dimension` floats, row-major.
     ///   - queries: `q × dimension` floats, row-major.
+    ///   - dimension: the length of every row.
+    ///   - k: how many ids to return per query.
     /// - Complexity: O(q × n × dimension).
     public static func topK(base: [Float], queries: [Float], dimension: Int, k: Int) -> [[Int32]] {
         precondition(dimension > 0 && base.count % dimension == 0 && queries.count % dimension == 0)  // invariant: caller's shapes

@@ -151,9 +151,10 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
     /// Loads the model from a directory holding `model.safetensors` and `vocab.txt`, and packs the
     /// weights of the linear layers (21 MB in half precision, 42 MB in float32; tens of milliseconds).
     /// - Parameters:
+    ///   - directory: the folder holding the model's files (``ModelFiles/miniLMDirectory(environment:)``).
     ///   - threads: threads per `embed` call, by default ``defaultThreads``. Every output is
     ///     computed by the same arithmetic whatever the count, so the vectors do not change.
-    ///   - weights: ``WeightPrecision/float16`` (the default: half the memory, faster) or
+    ///   - precision: ``WeightPrecision/float16`` (the default: half the memory, faster) or
     ///     ``WeightPrecision/float32``.
     /// - Throws: ``EngramError/Code/notFound`` when the files are missing (install them with
     ///   `engram model install`), ``EngramError/Code/storageCorrupted`` when a tensor is missing or misshapen.

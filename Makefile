@@ -36,6 +36,7 @@ demo: deps
 # The DocC catalog built against the public API with warnings as errors, so a broken symbol link or an
 # undocumented parameter fails like a test. Output in .build/docs.
 docs: deps
+	$(SWIFT) build --build-tests  # dump-symbol-graph also visits the test modules, which must exist
 	$(SWIFT) package dump-symbol-graph --minimum-access-level public
 	rm -rf .build/docs-symbols && mkdir -p .build/docs-symbols
 	cp "$$($(SWIFT) build --show-bin-path)/../symbolgraph/Engram.symbols.json" .build/docs-symbols/

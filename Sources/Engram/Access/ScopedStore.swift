@@ -61,8 +61,7 @@ public struct ScopedStore: Sendable {
     /// Stored embeddings of the memories inside the scope; other ids are left out as unknown ones are.
     public func embeddings(of ids: [MemoryID]) throws -> [MemoryID: [Float]] {
         try scope.require(.read, "read")
-        let visible = try visibleIDs(ids)
-        return try store.embeddings(of: ids.filter(visible.contains))
+        return try store.embeddings(of: ids, within: scope)
     }
 
     /// ``MemoryStore/count(matching:)`` within the scope.
@@ -165,12 +164,6 @@ public struct ScopedStore: Sendable {
         var narrowed = filter
         narrowed.scope = scope.namespaces
         return narrowed
-    }
-
-    private func visibleIDs(_ ids: [MemoryID]) throws -> Set<MemoryID> {
-        let located = try store.records.locate(ids)
-        let memories = try store.records.memories(rowIDs: located.values.map(\.0))
-        return Set(memories.values.filter { scope.contains(namespace: $0.namespace) }.map(\.id))
     }
 }
 

@@ -127,11 +127,19 @@ extension MemoryStore {
 
     /// The stored (L2-normalised) embeddings of live memories; unknown ids are left out.
     public func embeddings(of ids: [MemoryID]) throws -> [MemoryID: [Float]] {
+        try embeddings(of: ids, within: nil)
+    }
+
+    /// ``embeddings(of:)`` leaving out memories outside `scope`, judged by the snapshot's namespaces.
+    func embeddings(of ids: [MemoryID], within scope: Scope?) throws -> [MemoryID: [Float]] {
         let wanted = Set(ids)
         return try withSnapshot { snapshot in
+            let visible = scope.map { scope in snapshot.names.namespaces.names.map { scope.contains(namespace: $0) } }
             var result: [MemoryID: [Float]] = [:]
             snapshot.slots.forEachLive { slot, info in
-                if wanted.contains(info.id) { result[info.id] = snapshot.mapping.vector(slot) }
+                guard wanted.contains(info.id) else { return }
+                if let visible, !(visible.indices.contains(Int(info.namespace)) && visible[Int(info.namespace)]) { return }
+                result[info.id] = snapshot.mapping.vector(slot)
             }
             return result
         }

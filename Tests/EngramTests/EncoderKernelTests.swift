@@ -159,4 +159,22 @@ struct EncoderKernelTests {
             }
         }
     }
+
+    @Test("the weight arena hands out aligned, disjoint blocks that hold what is written")
+    func weightArena() {
+        let arena = WeightArena(bytes: 3 * 1000 * 4 + 7 * 2, parts: 4)
+        let a = arena.allocate(Float.self, count: 1000)
+        let b = arena.allocate(UInt16.self, count: 7)
+        let c = arena.allocate(Float.self, count: 1000)
+        let d = arena.allocate(Float.self, count: 1000)
+        let blocks: [(UnsafeMutableRawPointer, Int)] = [(.init(a), 4000), (.init(b), 14), (.init(c), 4000), (.init(d), 4000)]
+        for (start, _) in blocks { #expect(Int(bitPattern: start) % 64 == 0) }
+        for (i, x) in blocks.enumerated() {
+            for y in blocks[(i + 1)...] { #expect(x.0 + x.1 <= y.0, "blocks in order and apart") }
+        }
+        for i in 0..<1000 { (a[i], c[i], d[i]) = (Float(i), Float(-i), Float(2 * i)) }
+        for i in 0..<7 { b[i] = UInt16(i) }
+        #expect((0..<1000).allSatisfy { a[$0] == Float($0) && c[$0] == Float(-$0) && d[$0] == Float(2 * $0) })
+        #expect((0..<7).allSatisfy { b[$0] == UInt16($0) })
+    }
 }

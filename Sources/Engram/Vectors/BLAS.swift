@@ -101,21 +101,35 @@ enum BLAS {
     /// A PyTorch-layout weight matrix (`outputs × inputs`, row-major) repacked for ``linear``: panels of
     /// ``panelWidth`` output columns, each stored input by input, so a product streams it front to back.
     static func packPanels(_ weights: UnsafeBufferPointer<Float>, outputs: Int, inputs: Int) -> [Float] {
-        precondition(outputs % panelWidth == 0 && weights.count == outputs * inputs, "panel shape")  // invariant
-        return [Float](unsafeUninitializedCapacity: outputs * inputs) { packed, initialized in
-            if let w = weights.baseAddress, let p = packed.baseAddress { engram_pack_panels(w, outputs, inputs, p) }
+        [Float](unsafeUninitializedCapacity: outputs * inputs) { packed, initialized in
+            if let p = packed.baseAddress { packPanels(weights, outputs: outputs, inputs: inputs, into: p) }
             initialized = outputs * inputs
         }
+    }
+
+    /// ``packPanels(_:outputs:inputs:)`` into memory the caller provides (`outputs × inputs` floats).
+    static func packPanels(
+        _ weights: UnsafeBufferPointer<Float>, outputs: Int, inputs: Int, into packed: UnsafeMutablePointer<Float>
+    ) {
+        precondition(outputs % panelWidth == 0 && weights.count == outputs * inputs, "panel shape")  // invariant
+        if let w = weights.baseAddress { engram_pack_panels(w, outputs, inputs, packed) }
     }
 
     /// ``packPanels(_:outputs:inputs:)`` with every weight rounded to half precision (bit patterns):
     /// half the bytes to stream for every product.
     static func packHalfPanels(_ weights: UnsafeBufferPointer<Float>, outputs: Int, inputs: Int) -> [UInt16] {
-        precondition(outputs % panelWidth == 0 && weights.count == outputs * inputs, "panel shape")  // invariant
-        return [UInt16](unsafeUninitializedCapacity: outputs * inputs) { packed, initialized in
-            if let w = weights.baseAddress, let p = packed.baseAddress { engram_pack_panels_f16(w, outputs, inputs, p) }
+        [UInt16](unsafeUninitializedCapacity: outputs * inputs) { packed, initialized in
+            if let p = packed.baseAddress { packHalfPanels(weights, outputs: outputs, inputs: inputs, into: p) }
             initialized = outputs * inputs
         }
+    }
+
+    /// ``packHalfPanels(_:outputs:inputs:)`` into memory the caller provides (`outputs × inputs` halves).
+    static func packHalfPanels(
+        _ weights: UnsafeBufferPointer<Float>, outputs: Int, inputs: Int, into packed: UnsafeMutablePointer<UInt16>
+    ) {
+        precondition(outputs % panelWidth == 0 && weights.count == outputs * inputs, "panel shape")  // invariant
+        if let w = weights.baseAddress { engram_pack_panels_f16(w, outputs, inputs, packed) }
     }
 
     /// What ``linear`` does with each output after the product and the bias.

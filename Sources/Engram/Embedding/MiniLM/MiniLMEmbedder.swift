@@ -31,6 +31,9 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
     static let layers = 6
     static let vocabularySize = 30_522
     static let layerNormEpsilon: Float = 1e-12
+    /// Weights of one layer's linear products: Q, K, V and the attention output (4 × 384²), and the
+    /// feed-forward pair (2 × 384 × 1536).
+    static let linearWeightsPerLayer = 4 * hidden * hidden + 2 * hidden * intermediate
 
     let tokenizer: WordPieceTokenizer
     private let weights: SafeTensorsFile
@@ -39,6 +42,8 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
     private let tokenTypeEmbeddings: UnsafeBufferPointer<Float>
     private let embeddingNorm: Norm
     private let encoderLayers: [Layer]
+    /// The packed weights of every linear layer.
+    private let arena: WeightArena
 
     /// How the weights of the linear layers are held in memory.
     public enum WeightPrecision: String, Sendable, CaseIterable {
@@ -53,26 +58,33 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
     /// A linear layer `y = x·Wᵀ + b` with W packed for the encoder's matrix kernel.
     struct Linear {
         enum Packed {
-            case float32([Float])
-            case float16([UInt16])
+            case float32(UnsafePointer<Float>)
+            case float16(UnsafePointer<UInt16>)
         }
 
+        /// In the embedder's ``WeightArena``, which outlives every use.
         let packed: Packed
         let bias: [Float]
         let inputs: Int
 
         /// Stacks the outputs of one or more PyTorch-layout layers that read the same input (Q, K and V
-        /// become one 1152-wide product).
+        /// become one 1152-wide product) and packs them into `arena`.
         init(
             _ parts: [(w: UnsafeBufferPointer<Float>, b: UnsafeBufferPointer<Float>)], inputs: Int,
-            precision: WeightPrecision
+            precision: WeightPrecision, arena: WeightArena
         ) {
             let outputs = parts.reduce(0) { $0 + $1.b.count }
             let stacked = parts.flatMap(\.w)
             packed = stacked.withUnsafeBufferPointer { w in
                 switch precision {
-                case .float32: .float32(BLAS.packPanels(w, outputs: outputs, inputs: inputs))
-                case .float16: .float16(BLAS.packHalfPanels(w, outputs: outputs, inputs: inputs))
+                case .float32:
+                    let p = arena.allocate(Float.self, count: w.count)
+                    BLAS.packPanels(w, outputs: outputs, inputs: inputs, into: p)
+                    return .float32(UnsafePointer(p))
+                case .float16:
+                    let p = arena.allocate(UInt16.self, count: w.count)
+                    BLAS.packHalfPanels(w, outputs: outputs, inputs: inputs, into: p)
+                    return .float16(UnsafePointer(p))
                 }
             }
             bias = parts.flatMap(\.b)
@@ -96,25 +108,19 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
                     }
                 }
                 switch packed {
-                case .float32(let weights):
-                    weights.withUnsafeBufferPointer { w in
-                        guard let wa = w.baseAddress else { return }
-                        run { offset, panels in
-                            BLAS.linear(
-                                x, rows: rows, inputs: inputs, packed: wa + offset, bias: ba + panels.lowerBound * panel,
-                                outputs: panels.count * panel, into: out + panels.lowerBound * panel, outStride: outputs,
-                                epilogue: epilogue)
-                        }
+                case .float32(let wa):
+                    run { offset, panels in
+                        BLAS.linear(
+                            x, rows: rows, inputs: inputs, packed: wa + offset, bias: ba + panels.lowerBound * panel,
+                            outputs: panels.count * panel, into: out + panels.lowerBound * panel, outStride: outputs,
+                            epilogue: epilogue)
                     }
-                case .float16(let weights):
-                    weights.withUnsafeBufferPointer { w in
-                        guard let wa = w.baseAddress else { return }
-                        run { offset, panels in
-                            BLAS.linear(
-                                x, rows: rows, inputs: inputs, packedHalves: wa + offset,
-                                bias: ba + panels.lowerBound * panel, outputs: panels.count * panel,
-                                into: out + panels.lowerBound * panel, outStride: outputs, epilogue: epilogue)
-                        }
+                case .float16(let wa):
+                    run { offset, panels in
+                        BLAS.linear(
+                            x, rows: rows, inputs: inputs, packedHalves: wa + offset,
+                            bias: ba + panels.lowerBound * panel, outputs: panels.count * panel,
+                            into: out + panels.lowerBound * panel, outStride: outputs, epilogue: epilogue)
                     }
                 }
             }
@@ -188,16 +194,19 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
             return Norm(weight: weight, bias: bias)
         }
         embeddingNorm = try norm("embeddings.LayerNorm")
+        let arena = WeightArena(
+            bytes: Self.layers * Self.linearWeightsPerLayer * (precision == .float16 ? 2 : 4), parts: Self.layers * 4)
+        self.arena = arena
         encoderLayers = try (0..<Self.layers).map { i in
             let p = "encoder.layer.\(i)."
             let qkv = try ["query", "key", "value"].map { try part(p + "attention.self." + $0, h, h) }
             return Layer(
-                queryKeyValue: Linear(qkv, inputs: h, precision: precision),
-                attentionOutput: Linear([try part(p + "attention.output.dense", h, h)], inputs: h, precision: precision),
+                queryKeyValue: Linear(qkv, inputs: h, precision: precision, arena: arena),
+                attentionOutput: Linear([try part(p + "attention.output.dense", h, h)], inputs: h, precision: precision, arena: arena),
                 intermediate: Linear(
-                    [try part(p + "intermediate.dense", Self.intermediate, h)], inputs: h, precision: precision),
+                    [try part(p + "intermediate.dense", Self.intermediate, h)], inputs: h, precision: precision, arena: arena),
                 output: Linear(
-                    [try part(p + "output.dense", h, Self.intermediate)], inputs: Self.intermediate, precision: precision),
+                    [try part(p + "output.dense", h, Self.intermediate)], inputs: Self.intermediate, precision: precision, arena: arena),
                 attentionNorm: try norm(p + "attention.output.LayerNorm"), outputNorm: try norm(p + "output.LayerNorm"))
         }
         // The linear layers now live in their packed copies; the raw pages read to pack them (42 MB) go

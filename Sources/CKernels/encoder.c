@@ -42,28 +42,46 @@ void engram_pack_panels_f16(const float *restrict weights, size_t outputs, size_
 
 // e^x for x <= 0, clamped at -87 (near the smallest normal float; the result never goes subnormal):
 // Cody-Waite reduction to |r| <= ln 2 / 2 and a degree-7 Taylor polynomial, relative error ~5e-9 before
-// rounding. Plain arithmetic, so loops that call it vectorise. The rounding trick needs the default
-// rounding mode and no reassociation, which is why no fp pragma covers this function.
+// rounding. The rounding trick needs the default rounding mode and no reassociation, which is why no fp
+// pragma covers these functions. One scalar form, which loops vectorise, and one on eight lanes.
+#define EXP_MAGIC 12582912.0f  // 1.5 * 2^23: adding it rounds to an integer
+#define EXP_ROUND(x) (((x) * 1.44269504088896341f + EXP_MAGIC) - EXP_MAGIC)
+#define EXP_REDUCE(x, n) ((x) - (n) * 0.693145751953125f - (n) * 1.42860682030941723e-6f)
+#define EXP_POLY(r) \
+    (1.0f + (r) * (1.0f + (r) * (0.5f + (r) * (1.0f / 6 + (r) * (1.0f / 24 + (r) * (1.0f / 120 + (r) * (1.0f / 720 + (r) * (1.0f / 5040))))))))
+
 static inline float exp_nonpositive(float x) {
     x = fmaxf(x, -87.0f);
-    const float magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-    float n = (x * 1.44269504088896341f + magic) - magic;
-    float r = x - n * 0.693145751953125f - n * 1.42860682030941723e-6f;
-    float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720 + r * (1.0f / 5040)))))));
+    const float n = EXP_ROUND(x), r = EXP_REDUCE(x, n);
     int32_t bits = ((int32_t)n + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
+    return EXP_POLY(r) * scale;
 }
 
-// 0.5 x (1 + erf(x / sqrt 2)), erf from Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7).
-static inline float gelu(float x) {
-    float z = x * 0.70710678118654752f;
-    float a = fabsf(z);
-    float t = 1.0f / (1.0f + 0.3275911f * a);
-    float poly = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
-    float erf_abs = 1.0f - poly * exp_nonpositive(-a * a);
-    return 0.5f * x * (1.0f + copysignf(erf_abs, z));
+typedef int32_t v8i __attribute__((ext_vector_type(8)));
+
+// Vectors go by pointer, for the reason load8 is a macro.
+static inline __attribute__((always_inline)) void exp8_nonpositive(v8f *value) {
+    const v8f x = __builtin_elementwise_max(*value, (v8f)-87.0f);
+    const v8f n = EXP_ROUND(x), r = EXP_REDUCE(x, n);
+    const v8i bits = (__builtin_convertvector(n, v8i) + 127) << 23;
+    *value = EXP_POLY(r) * (v8f)bits;
+}
+
+// 0.5 x (1 + erf(x / sqrt 2)) on eight values in registers, erf from Abramowitz & Stegun 7.1.26 (absolute
+// error below 1.5e-7). Applied to the accumulators before they are stored: a scalar loop over the stored
+// outputs, even vectorised by the compiler, cost the 1536-wide product a fifth of its time.
+static inline __attribute__((always_inline)) void gelu8(v8f *value) {
+    const v8f x = *value, z = x * 0.70710678118654752f;
+    const v8i sign = (v8i)z & (int32_t)0x80000000;
+    const v8f a = (v8f)((v8i)z & (int32_t)0x7fffffff);
+    const v8f t = 1.0f / (1.0f + 0.3275911f * a);
+    const v8f poly = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
+    v8f e = -a * a;
+    exp8_nonpositive(&e);
+    const v8f erf_abs = 1.0f - poly * e;
+    *value = 0.5f * x * (1.0f + (v8f)((v8i)erf_abs | sign));
 }
 
 typedef _Float16 v8h __attribute__((ext_vector_type(8)));
@@ -114,10 +132,12 @@ static inline __attribute__((always_inline)) void block(
             lo[i] += load8(o);
             hi[i] += load8(o + 8);
         }
+        if (epilogue == ENGRAM_EPILOGUE_GELU) {
+            gelu8(&lo[i]);
+            gelu8(&hi[i]);
+        }
         store8(o, lo[i]);
         store8(o + 8, hi[i]);
-        if (epilogue == ENGRAM_EPILOGUE_GELU)
-            for (int j = 0; j < PANEL; j++) o[j] = gelu(o[j]);
     }
 }
 

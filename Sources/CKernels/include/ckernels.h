@@ -61,4 +61,14 @@ void engram_layer_norm(float *x, size_t rows, size_t width, const float *weight,
 void engram_attention(const float *q, const float *k, const float *v, size_t length, size_t stride, size_t heads,
                       size_t width, float scale, float *scores, float *context, size_t context_stride);
 
+/// A hint to the processor inside a spin-wait loop (x86 PAUSE): the spinning thread yields execution
+/// resources to a sibling hardware thread, and leaving the loop does not flush the pipeline.
+static inline void engram_spin_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 #endif

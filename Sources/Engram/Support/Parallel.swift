@@ -1,3 +1,4 @@
+import CKernels
 import Dispatch
 import Foundation
 import Synchronization
@@ -104,6 +105,7 @@ final class WorkerPool: @unchecked Sendable {  // Sendable: see the comments on 
             // Wait for the helpers' last slices; yield now and then in case one waits for this core.
             var spins = 0
             while pending.load(ordering: .acquiring) > 0 {
+                engram_spin_pause()
                 spins += 1
                 if spins % 64 == 0 { sched_yield() }
             }
@@ -120,6 +122,7 @@ final class WorkerPool: @unchecked Sendable {  // Sendable: see the comments on 
             let started = clock.now
             var spins = 0
             while generation.load(ordering: .acquiring) == seen {
+                engram_spin_pause()
                 spins += 1
                 guard spins % 256 == 0, clock.now - started > Self.spinDuration else { continue }
                 // Sleep, unless a region arrived meanwhile. The submitter signals only a helper whose

@@ -35,7 +35,8 @@ struct WordPieceTokenizer: Sendable {
     func encode(_ text: String, maxTokens: Int) -> [Int32] {
         var ids: [Int32] = [classToken]
         let budget = maxTokens - 2
-        outer: for word in Self.words(Self.normalize(text)) {
+        let words = text.utf8.allSatisfy { $0 < 0x80 } ? Self.asciiWords(text) : Self.words(Self.normalize(text))
+        outer: for word in words {
             for piece in wordPieces(word) {
                 if ids.count - 1 >= budget { break outer }
                 ids.append(piece)
@@ -86,6 +87,34 @@ struct WordPieceTokenizer: Sendable {
                 words.append(String(s))
             } else {
                 current.append(s)
+            }
+        }
+        flush()
+        return words
+    }
+
+    /// `words(normalize(text))` for a text of ASCII characters only, in one pass over its bytes: in ASCII
+    /// there is nothing to decompose or strip and no CJK, the controls are the C0 codes and DEL, and
+    /// lower-casing is A-Z. Most texts an agent stores are ASCII, and the general path costs about as
+    /// much as a layer of the encoder for a short sentence.
+    static func asciiWords(_ text: String) -> [String] {
+        var words: [String] = []
+        var current: [UInt8] = []
+        func flush() {
+            if !current.isEmpty {
+                words.append(String(decoding: current, as: UTF8.self))
+                current.removeAll(keepingCapacity: true)
+            }
+        }
+        for byte in text.utf8 {
+            switch byte {
+            case 0x20, 0x09, 0x0A, 0x0D: flush()  // whitespace
+            case 0x00..<0x20, 0x7F: continue  // other controls are dropped
+            case 0x21...0x2F, 0x3A...0x40, 0x5B...0x60, 0x7B...0x7E:  // punctuation: a word of its own
+                flush()
+                words.append(String(UnicodeScalar(byte)))
+            case 0x41...0x5A: current.append(byte + 0x20)  // A-Z
+            default: current.append(byte)
             }
         }
         flush()

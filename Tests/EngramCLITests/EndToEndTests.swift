@@ -57,9 +57,18 @@ struct EndToEndTests {
         let fhits = try #require(try JSONSerialization.jsonObject(with: Data(filtered.stdout.utf8)) as? [[String: Any]])
         #expect(!fhits.isEmpty && fhits.allSatisfy { ($0["namespace"] as? String)?.hasPrefix("acme/platform") == true })
 
+        // Those recalls ran read-only: stats sees them already, the memories' columns after the next write.
+        let recalledIDs = (hits + fhits).compactMap { $0["id"] as? String }
+        let statsText = try runBinary(["stats", "--store", store, "--json"]).stdout
+        let stats = try #require(try JSONSerialization.jsonObject(with: Data(statsText.utf8)) as? [String: Any])
+        #expect(stats["never_recalled"] as? Int == 204 - Set(recalledIDs).count, "\(statsText)")
+
         // stdin in, id out; then show it.
         let remembered = try runBinary(["remember", "--store", store], stdin: #"{"what": "piped", "namespace": "e2e"}"#)
         #expect(remembered.status == 0, "\(remembered.stderr)")
+        let shown = try runBinary(["show", recalledIDs[0], "--store", store, "--json"]).stdout
+        let recalled = try #require(try JSONSerialization.jsonObject(with: Data(shown.utf8)) as? [String: Any])
+        #expect(recalled["recall_count"] as? Int == recalledIDs.filter { $0 == recalledIDs[0] }.count, "\(shown)")
         let id = remembered.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(try runBinary(["show", id, "--store", store]).stdout.contains("piped"))
         #expect(try runBinary(["show", "01890000-0000-7000-8000-000000000000", "--store", store]).status == 66)

@@ -187,10 +187,14 @@ final class RecordStore: Sendable {
     }
 
     /// Adds recalls to memories' usage columns: `count` more recalls, the latest at `last` (seconds since
-    /// 1970). Memories forgotten meanwhile are skipped.
-    func recordUsage(_ usage: [(id: MemoryID, count: Int, last: Double)]) throws {
-        guard !usage.isEmpty else { return }
+    /// 1970). Memories forgotten meanwhile are skipped. `consumedLogs`, when given, names the usage log
+    /// files these counts came from, recorded in the same transaction (``UsageLog/mergedKey``).
+    func recordUsage(_ usage: [(id: MemoryID, count: Int, last: Double)], consumedLogs: [String] = []) throws {
+        guard !usage.isEmpty || !consumedLogs.isEmpty else { return }
         try write { db in
+            if !consumedLogs.isEmpty {
+                try Self.setMeta([UsageLog.mergedKey: consumedLogs.joined(separator: ",")], db)
+            }
             let statement = try db.cachedStatement(
                 sql: """
                     UPDATE memory SET recall_count = recall_count + ?,
@@ -384,12 +388,22 @@ final class RecordStore: Sendable {
         }
     }
 
-    /// Counts of live memories by namespace and by kind, and of those no recall has returned yet.
-    func counts() throws -> (byNamespace: [String: Int], byKind: [String: Int], neverRecalled: Int) {
+    /// Counts of live memories by namespace and by kind, and of those no recall has returned yet, not
+    /// counting as never recalled the memories in `recalledElsewhere` (recalls not yet written in).
+    func counts(recalledElsewhere: Set<MemoryID> = []) throws -> (
+        byNamespace: [String: Int], byKind: [String: Int], neverRecalled: Int
+    ) {
         try read { db in
             let ns = try Row.fetchAll(db, sql: "SELECT namespace, count(*) AS n FROM memory GROUP BY namespace")
             let kinds = try Row.fetchAll(db, sql: "SELECT kind, count(*) AS n FROM memory GROUP BY kind")
-            let never = try Int.fetchOne(db, sql: "SELECT count(*) FROM memory WHERE recall_count = 0") ?? 0
+            var never = try Int.fetchOne(db, sql: "SELECT count(*) FROM memory WHERE recall_count = 0") ?? 0
+            let elsewhere = recalledElsewhere.map(\.description)
+            for start in stride(from: 0, to: elsewhere.count, by: 500) {
+                let chunk = Array(elsewhere[start..<min(start + 500, elsewhere.count)])
+                never -= try Int.fetchOne(
+                    db, sql: "SELECT count(*) FROM memory WHERE recall_count = 0 AND id IN (\(databaseQuestionMarks(count: chunk.count)))",
+                    arguments: StatementArguments(chunk)) ?? 0
+            }
             return (
                 Dictionary(uniqueKeysWithValues: ns.map { ($0["namespace"] as String, $0["n"] as Int) }),
                 Dictionary(uniqueKeysWithValues: kinds.map { ($0["kind"] as String, $0["n"] as Int) }),

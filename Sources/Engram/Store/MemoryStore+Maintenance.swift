@@ -77,7 +77,9 @@ extension MemoryStore {
     /// Counts, sizes and recall telemetry.
     public func stats() throws -> StoreStats {
         try checkOpen()
-        let (byNamespace, byKind, neverRecalled) = try records.counts()
+        // A writer's counts are written in before it reports; others see the pending ones too.
+        if !options.readOnly { try write { _ in } }
+        let (byNamespace, byKind, neverRecalled) = try records.counts(recalledElsewhere: unwrittenUsage())
         let (slotCount, live, capacity) = try withSnapshot { s -> (Int, Int, Int) in
             var live = 0
             s.slots.forEachLive { _, _ in live += 1 }

@@ -72,8 +72,11 @@ public final class MemoryStore: Sendable {
     let writer: Mutex<WriterState>
     let readers: Mutex<ReaderState>
     let telemetry = Mutex(Telemetry())
-    /// Recalls not yet written to the memories' usage columns: count and latest time per memory.
+    /// Recalls not yet written to the memories' usage columns (or, by a read-only handle, to the
+    /// ``UsageLog``): count and latest time per memory.
     let pendingUsage = Mutex<[MemoryID: (count: Int, last: Double)]>([:])
+    /// Usage log files a writable handle has claimed but not yet written into the database.
+    let claimedUsageLogs = Mutex<[String]>([])
     let embeddingCaches = Mutex<[CachingEmbedder]>([])
     let idGenerator = MemoryIDGenerator()
 
@@ -232,7 +235,14 @@ public final class MemoryStore: Sendable {
         let snapshot = StoreSnapshot(generation: 0, mapping: try vectors.map(), slots: slots, names: names)
         writer = Mutex(state)
         readers = Mutex(ReaderState(current: snapshot))
-        if !options.readOnly { _ = try? sweepWorkingMemory() }
+        if !options.readOnly {
+            // Usage logs a previous writer claimed: delete those it wrote in, keep the rest for the next flush.
+            let merged = UsageLog.merged(meta)
+            let leftovers = UsageLog.leftovers(directory: dir)
+            UsageLog.remove(leftovers.filter(merged.contains), directory: dir)
+            claimedUsageLogs.withLock { $0 = leftovers.filter { !merged.contains($0) } }
+            _ = try? sweepWorkingMemory()
+        }
     }
 
     static func slotInfo(_ row: SlotRow, names: inout NameTables) -> SlotInfo {
@@ -254,7 +264,11 @@ public final class MemoryStore: Sendable {
             return (!state.closed, state.vectors != nil, state.slots, state.names)
         }
         guard closing.wasOpen else { return }
-        if closing.writable { try? flushUsage() }  // before the slot cache, which records the commit counter
+        if closing.writable {
+            try? flushUsage()  // before the slot cache, which records the commit counter
+        } else {
+            UsageLog.append(takePendingUsage(), directory: URL(fileURLWithPath: path))
+        }
         if closing.writable, let counter = try? records.meta()["commit_counter"] {
             SlotCache.write(
                 directory: URL(fileURLWithPath: path), counter: counter, slots: closing.slots, names: closing.names)
@@ -297,37 +311,69 @@ public final class MemoryStore: Sendable {
         }
     }
 
-    /// Notes that recalls returned these memories (writable handles only; read-only ones cannot write
-    /// the counts back).
+    /// Notes that recalls returned these memories. A read-only handle hands its notes to the
+    /// ``UsageLog`` when it closes (or every few thousand memories), for the writer to add.
     func noteRecalled(_ results: [[RecallHit]]) {
-        guard !options.readOnly else { return }
         let now = options.clock.now().timeIntervalSince1970
-        pendingUsage.withLock { pending in
+        let full = pendingUsage.withLock { pending -> Bool in
             for hits in results {
                 for hit in hits {
                     let before = pending[hit.memory.id] ?? (0, 0)
                     pending[hit.memory.id] = (before.count + 1, max(before.last, now))
                 }
             }
+            return pending.count >= Self.usageBufferLimit
+        }
+        if full && options.readOnly { UsageLog.append(takePendingUsage(), directory: URL(fileURLWithPath: path)) }
+    }
+
+    /// Memories recalled but not yet counted in the database: this handle's pending notes and the usage
+    /// logs no writer has written in.
+    func unwrittenUsage() -> Set<MemoryID> {
+        let directory = URL(fileURLWithPath: path)
+        let merged = UsageLog.merged((try? records.meta()) ?? [:])
+        let logs = [UsageLog.name] + UsageLog.leftovers(directory: directory).filter { !merged.contains($0) }
+        var ids = pendingUsage.withLock { Set($0.keys) }
+        for log in logs { ids.formUnion(UsageLog.read(log, directory: directory).map(\.id)) }
+        return ids
+    }
+
+    /// Memories whose pending usage a read-only handle holds before it appends to the log.
+    static let usageBufferLimit = 4096
+
+    func takePendingUsage() -> [UsageLog.Entry] {
+        pendingUsage.withLock { pending in
+            defer { pending = [:] }
+            return pending.map { (id: $0.key, count: $0.value.count, last: $0.value.last) }
         }
     }
 
-    /// Writes the recalls noted since the last flush into the memories' usage columns (in its own
-    /// transaction: usage is bookkeeping, and a failed write keeps it for the next try).
+    /// Writes the recalls noted since the last flush, and those read-only handles logged, into the
+    /// memories' usage columns (in a transaction of its own: usage is bookkeeping, and a failed write
+    /// keeps everything for the next try).
     func flushUsage() throws {
-        let pending = pendingUsage.withLock { pending in
-            defer { pending = [:] }
-            return pending
+        let directory = URL(fileURLWithPath: path)
+        var claimed = claimedUsageLogs.withLock { logs in
+            defer { logs = [] }
+            return logs
         }
-        guard !pending.isEmpty else { return }
+        if let fresh = UsageLog.claim(directory: directory) { claimed.append(fresh) }
+        let pending = takePendingUsage()
+        guard !pending.isEmpty || !claimed.isEmpty else { return }
+        let logged = claimed.flatMap { UsageLog.read($0, directory: directory) }
         do {
-            try records.recordUsage(pending.map { (id: $0.key, count: $0.value.count, last: $0.value.last) })
+            try records.recordUsage(pending + logged, consumedLogs: claimed)
         } catch {
             pendingUsage.withLock { now in
-                now.merge(pending) { a, b in (a.count + b.count, max(a.last, b.last)) }
+                for entry in pending {
+                    let before = now[entry.id] ?? (0, 0)
+                    now[entry.id] = (before.count + entry.count, max(before.last, entry.last))
+                }
             }
+            claimedUsageLogs.withLock { $0 = claimed + $0 }
             throw error
         }
+        UsageLog.remove(claimed, directory: directory)
     }
 
     /// Publishes the writer's state as the new snapshot, with a fresh mapping when the file grew.

@@ -225,34 +225,80 @@ void engram_layer_norm(float *restrict x, size_t rows, size_t width, const float
 
 ENGRAM_CLONES
 void engram_attention(const float *restrict q, const float *restrict k, const float *restrict v, size_t length,
-                      size_t stride, size_t heads, size_t width, float scale, float *restrict scores,
-                      float *restrict context, size_t context_stride) {
+                      size_t stride, size_t heads, size_t width, float scale, float *restrict context,
+                      size_t context_stride) {
 #pragma clang fp reassociate(on) contract(fast)
+    if (length < PANEL) {
+        // A short sequence (most sentences), pair by pair: packing the products would cost more than it saves.
+        float scores[PANEL];
+        for (size_t h = 0; h < heads; h++) {
+            const size_t column = h * width;
+            for (size_t i = 0; i < length; i++) {
+                const float *qi = q + i * stride + column;
+                float maximum = -INFINITY;
+                for (size_t j = 0; j < length; j++) {
+                    const float *kj = k + j * stride + column;
+                    float dot = 0;
+                    for (size_t d = 0; d < width; d++) dot += qi[d] * kj[d];
+                    scores[j] = dot * scale;
+                    maximum = fmaxf(maximum, scores[j]);
+                }
+                float sum = 0;
+                for (size_t j = 0; j < length; j++) {
+                    scores[j] = exp_nonpositive(scores[j] - maximum);
+                    sum += scores[j];
+                }
+                const float inverse = 1 / sum;
+                float *ci = context + i * context_stride + column;
+                for (size_t d = 0; d < width; d++) ci[d] = 0;
+                for (size_t j = 0; j < length; j++) {
+                    const float *vj = v + j * stride + column;
+                    const float p = scores[j] * inverse;
+                    for (size_t d = 0; d < width; d++) ci[d] += p * vj[d];
+                }
+            }
+        }
+        return;
+    }
+    // Longer sequences: both products of a head, Q Kᵀ and P V, run on the linear layers' kernel with the
+    // keys and the transposed values packed as its weights (1.5x faster at 16 tokens, 3.7x at 256, where
+    // the pairwise loops cost as much as the layer's linear products).
+    const size_t keys = (length + PANEL - 1) / PANEL * PANEL;  // padded with zero keys to whole panels
+    const size_t values = (width + PANEL - 1) / PANEL * PANEL;
+    const size_t widest = keys > values ? keys : values;
+    float *buffer = calloc(length * width + keys * width + values * keys + keys * widest + length * keys
+                               + length * values + widest, sizeof(float));
+    if (!buffer) abort();  // at most a few MiB; nothing sensible to do without it
+    float *queries = buffer;                          // length x width, the head's queries side by side
+    float *head_keys = queries + length * width;      // keys x width; rows past `length` stay zero
+    float *transposed = head_keys + keys * width;     // values x keys: the head's V transposed, zero-padded
+    float *packed = transposed + values * keys;
+    float *scores = packed + keys * widest;           // length x keys: scores, then softmax weights
+    float *head_context = scores + length * keys;     // length x values
+    const float *zeros = head_context + length * values;  // the products' bias
     for (size_t h = 0; h < heads; h++) {
         const size_t column = h * width;
         for (size_t i = 0; i < length; i++) {
-            const float *qi = q + i * stride + column;
-            float maximum = -INFINITY;
-            for (size_t j = 0; j < length; j++) {
-                const float *kj = k + j * stride + column;
-                float dot = 0;
-                for (size_t d = 0; d < width; d++) dot += qi[d] * kj[d];
-                scores[j] = dot * scale;
-                maximum = fmaxf(maximum, scores[j]);
-            }
-            float sum = 0;
-            for (size_t j = 0; j < length; j++) {
-                scores[j] = exp_nonpositive(scores[j] - maximum);
-                sum += scores[j];
-            }
-            const float inverse = 1 / sum;
-            float *ci = context + i * context_stride + column;
-            for (size_t d = 0; d < width; d++) ci[d] = 0;
-            for (size_t j = 0; j < length; j++) {
-                const float *vj = v + j * stride + column;
-                const float p = scores[j] * inverse;
-                for (size_t d = 0; d < width; d++) ci[d] += p * vj[d];
-            }
+            memcpy(queries + i * width, q + i * stride + column, width * sizeof(float));
+            memcpy(head_keys + i * width, k + i * stride + column, width * sizeof(float));
+            for (size_t d = 0; d < width; d++) transposed[d * keys + i] = v[i * stride + column + d];
         }
+        engram_pack_panels(head_keys, keys, width, packed);
+        linear(0, queries, length, width, packed, zeros, keys, scores, keys, ENGRAM_EPILOGUE_NONE);
+        for (size_t i = 0; i < length; i++) {  // softmax of the row's real keys; the padding's weights are 0
+            float *row = scores + i * keys;
+            float maximum = -INFINITY;
+            for (size_t j = 0; j < length; j++) maximum = fmaxf(maximum, row[j]);
+            for (size_t j = 0; j < keys; j++) row[j] = exp_nonpositive(fminf((row[j] - maximum) * scale, 0));
+            float sum = 0;
+            for (size_t j = 0; j < length; j++) sum += row[j];
+            const float inverse = 1 / sum;
+            for (size_t j = 0; j < keys; j++) row[j] = j < length ? row[j] * inverse : 0;
+        }
+        engram_pack_panels(transposed, values, keys, packed);
+        linear(0, scores, length, keys, packed, zeros, values, head_context, values, ENGRAM_EPILOGUE_NONE);
+        for (size_t i = 0; i < length; i++)
+            memcpy(context + i * context_stride + column, head_context + i * values, width * sizeof(float));
     }
+    free(buffer);
 }

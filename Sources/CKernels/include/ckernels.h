@@ -57,9 +57,9 @@ void engram_layer_norm(float *x, size_t rows, size_t width, const float *weight,
 
 /// Scaled dot-product attention of one sequence: q, k and v rows `stride` floats apart, context rows
 /// `context_stride` apart, `heads` heads of `width` columns each; context = softmax(scale q k^T) v per
-/// head. `scores` holds `length` floats.
+/// head.
 void engram_attention(const float *q, const float *k, const float *v, size_t length, size_t stride, size_t heads,
-                      size_t width, float scale, float *scores, float *context, size_t context_stride);
+                      size_t width, float scale, float *context, size_t context_stride);
 
 /// A hint to the processor inside a spin-wait loop (x86 PAUSE): the spinning thread yields execution
 /// resources to a sibling hardware thread, and leaving the loop does not flush the pipeline.

@@ -180,14 +180,13 @@ enum BLAS {
     }
 
     /// Multi-head scaled dot-product attention over one sequence of `length` rows: q, k and v rows
-    /// `stride` floats apart, context rows `contextStride` apart; `scores` holds `length` floats.
+    /// `stride` floats apart, context rows `contextStride` apart.
     /// - Complexity: O(length² × heads × width).
     static func attention(
         q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, length: Int, stride: Int,
-        heads: Int, width: Int, scale: Float, scores: UnsafeMutablePointer<Float>,
-        context: UnsafeMutablePointer<Float>, contextStride: Int
+        heads: Int, width: Int, scale: Float, context: UnsafeMutablePointer<Float>, contextStride: Int
     ) {
-        engram_attention(q, k, v, length, stride, heads, width, scale, scores, context, contextStride)
+        engram_attention(q, k, v, length, stride, heads, width, scale, context, contextStride)
     }
 
     /// The dot product of two vectors.

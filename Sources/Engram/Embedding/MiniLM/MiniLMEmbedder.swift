@@ -243,13 +243,11 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
         let offsets = sequences.reduce(into: [0]) { $0.append($0[$0.count - 1] + $1.count) }
         let n = offsets[offsets.count - 1]
         guard n > 0 else { return sequences.map { _ in [Float](repeating: 0, count: h) } }
-        let longest = sequences.map(\.count).max() ?? 0
         let x = UnsafeMutablePointer<Float>.allocate(capacity: n * h)
         let qkv = UnsafeMutablePointer<Float>.allocate(capacity: n * 3 * h)
         let context = UnsafeMutablePointer<Float>.allocate(capacity: n * h)
         let wide = UnsafeMutablePointer<Float>.allocate(capacity: n * Self.intermediate)
-        let scores = UnsafeMutablePointer<Float>.allocate(capacity: longest * threads)
-        defer { for buffer in [x, qkv, context, wide, scores] { buffer.deallocate() } }
+        defer { for buffer in [x, qkv, context, wide] { buffer.deallocate() } }
 
         for (s, ids) in sequences.enumerated() {
             for (t, id) in ids.enumerated() {
@@ -272,7 +270,7 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
         let items = sequences.count * headParts
         for layer in encoderLayers {
             layer.queryKeyValue.apply(x, rows: n, into: qkv, .none, threads: threads)
-            parallelSlices(items, threads: threads) { part, slice in
+            parallelSlices(items, threads: threads) { _, slice in
                 for item in slice {
                     let (s, headPart) = item.quotientAndRemainder(dividingBy: headParts)
                     let first = offsets[s]
@@ -281,7 +279,7 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
                     let rows = qkv + first * 3 * h + column
                     BLAS.attention(
                         q: rows, k: rows + h, v: rows + 2 * h, length: offsets[s + 1] - first, stride: 3 * h,
-                        heads: heads, width: Self.headWidth, scale: scale, scores: scores + part * longest,
+                        heads: heads, width: Self.headWidth, scale: scale,
                         context: context + first * h + column, contextStride: h)
                 }
             }

@@ -2,12 +2,14 @@
 """MiniLM throughput: a float32 numpy reference (batched, padded, masked, as sentence-transformers runs
 it) beside `engram bench embed`, on the same sentences and the same number of threads (BLAS threads for
 numpy, encoder threads for Engram).
-    Benchmarks/compare/.venv/bin/python Benchmarks/compare/embed_compare.py --model DIR --engram BIN [--threads N]
-(needs numpy, scipy, tokenizers, safetensors, threadpoolctl in the venv; compare.sh makes the venv).
+    Benchmarks/compare/.venv/bin/python Benchmarks/compare/embed_compare.py --model DIR --engram BIN [--threads N] [--whole]
+--whole embeds each fixture memory as Engram stores it (what, why and outcome; 34 tokens on average)
+instead of its first sentence (11.5 tokens). (Needs numpy, scipy, tokenizers, safetensors, threadpoolctl in the venv; compare.sh makes the venv).
 """
 import argparse
 import json
 import subprocess
+import tempfile
 import time
 
 import numpy as np
@@ -67,8 +69,14 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--weights", default="float16", choices=["float16", "float32"], help="Engram's weights in memory")
+    ap.add_argument("--whole", action="store_true", help="what + why + outcome of each memory, as Engram embeds it")
     args = ap.parse_args()
-    lines = [json.loads(l)["what"] for l in open(args.sentences) if l.strip()]
+    records = [json.loads(l) for l in open(args.sentences) if l.strip()]
+    fields = ["what", "why", "outcome"] if args.whole else ["what"]
+    lines = [" ".join(r[f] for f in fields if r.get(f)) for r in records]
+    texts = tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False)
+    texts.write("\n".join(lines) + "\n")
+    texts.close()
     ref = Reference(args.model)
     # Rounds alternate between the two engines, so a noisy neighbour on a shared machine slows both alike;
     # the table shows medians and the median of the per-round ratios.
@@ -84,7 +92,7 @@ def main():
             for line in lines[:64]:
                 ref.embed([line])
             numpy_single.append(min(64, len(lines)) / (time.perf_counter() - t))
-            run = subprocess.run([args.engram, "bench", "embed", "--sentences", args.sentences, "--json", "--rounds", "1",
+            run = subprocess.run([args.engram, "bench", "embed", "--sentences", texts.name, "--json", "--rounds", "1",
                                   "--threads", str(args.threads), "--weights", args.weights], check=True, capture_output=True, text=True)
             engram = json.loads(run.stdout)
             engram_batch.append(engram["batch_sentences_per_s"])
@@ -92,7 +100,8 @@ def main():
     med = lambda values: float(np.median(values))
     ratio = lambda ours, theirs: med([a / b for a, b in zip(ours, theirs)])
     threads = "1 thread" if args.threads == 1 else f"{args.threads} threads"
-    print(f"| sentences/s, {len(lines)} sentences, {threads} | numpy reference | Engram ({args.weights} weights) | ratio |")
+    what = "whole memories" if args.whole else "sentences"
+    print(f"| {what}/s, {len(lines)} {what}, {threads} | numpy reference | Engram ({args.weights} weights) | ratio |")
     print("|---|---|---|---|")
     print(f"| batches of 32 | {med(numpy_batch):.0f} | {med(engram_batch):.0f} | {ratio(engram_batch, numpy_batch):.2f}x |")
     print(f"| single sentences | {med(numpy_single):.0f} | {med(engram_single):.0f} | {ratio(engram_single, numpy_single):.2f}x |")

@@ -49,7 +49,7 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
     public enum WeightPrecision: String, Sendable, CaseIterable {
         /// Rounded to IEEE half precision and widened as they are read (the arithmetic stays float32):
         /// 21 MB instead of 42, which fits a server's L3 cache, so one sentence at a time runs about
-        /// 1.6x faster; the vectors keep a cosine of at least 0.9999995 to the float32 forward pass.
+        /// 1.3-1.5x faster; the vectors keep a cosine of at least 0.9999995 to the float32 forward pass.
         case float16
         /// The published float32 weights as they are.
         case float32

@@ -1,4 +1,4 @@
-import Engram
+@testable import Engram
 import EngramTestSupport
 import Foundation
 import Testing
@@ -201,5 +201,38 @@ struct SlotCacheTests {
         try Data(repeating: 7, count: 64).write(to: URL(fileURLWithPath: cache))
         store = try MemoryStore.open(at: path, options: StoreOptions(readOnly: true))
         #expect(try store.count() == 300)
+    }
+
+    @Test("the cache reads back exactly; one flipped bit anywhere rejects it; a version 1 file still reads")
+    func checksumAndVersions() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.appending("s")
+        var rng = SeededGenerator(seed: 9)
+        let store = try MemoryStore.create(at: path, dimension: 4)
+        _ = try store.remember((0..<50).map { Fixtures.memory(rng.vector(dimension: 4), index: $0, namespace: "n\($0 % 2)", tags: ["t\($0 % 3)"]) })
+        let (slots, names) = try store.withSnapshot { ($0.slots, $0.names) }
+        try store.close()
+        let directory = URL(fileURLWithPath: path)
+        let file = directory.appendingPathComponent(SlotCache.fileName)
+        func live(_ table: SlotTable) -> [String] {
+            var rows: [String] = []
+            table.forEachLive { slot, info in rows.append("\(slot) \(info.id) \(info.namespace) \(info.tags)") }
+            return rows
+        }
+        for version in [SlotCache.version, 1] {
+            SlotCache.write(directory: directory, counter: "c", slots: slots, names: names, version: version)
+            let read = try #require(SlotCache.read(directory: directory, counter: "c"), "version \(version)")
+            #expect(live(read.slots) == live(slots) && read.names.namespaces.names == names.namespaces.names)
+            #expect(SlotCache.read(directory: directory, counter: "other") == nil)
+            let good = try Data(contentsOf: file)
+            for position in stride(from: 0, to: good.count, by: max(1, good.count / 40)) {
+                var bad = good
+                bad[position] ^= 0x10
+                try bad.write(to: file)
+                #expect(SlotCache.read(directory: directory, counter: "c") == nil, "version \(version), byte \(position)")
+            }
+            try good.dropLast(3).write(to: file)
+            #expect(SlotCache.read(directory: directory, counter: "c") == nil)
+        }
     }
 }

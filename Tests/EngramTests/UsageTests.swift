@@ -123,4 +123,25 @@ struct UsageTests {
         #expect(UsageLog.leftovers(directory: directory).isEmpty)
         #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent(UsageLog.name).path))
     }
+
+    @Test("the log stops growing at its cap when no writer merges it")
+    func logCap() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.appending("s")
+        let store = try MemoryStore.create(at: path, dimension: 2)
+        let a = try store.remember(NewMemory(content: "a", embedding: [1, 0]))
+        try store.close()
+        let directory = URL(fileURLWithPath: path)
+        let log = directory.appendingPathComponent(UsageLog.name).path
+        #expect(UsageLog.append([(a, 1, 100)], directory: directory))
+        let line = try Data(contentsOf: URL(fileURLWithPath: log)).count
+        #expect(truncate(log, off_t(UsageLog.maxBytes - line + 1)) == 0)  // one byte too few for another line
+        #expect(!UsageLog.append([(a, 1, 200)], directory: directory))
+        #expect(try FileManager.default.attributesOfItem(atPath: log)[.size] as? Int == UsageLog.maxBytes - line + 1)
+        #expect(truncate(log, off_t(line)) == 0)
+        #expect(UsageLog.append([(a, 1, 300)], directory: directory))
+        let reopened = try MemoryStore.open(at: path)
+        _ = try reopened.remember(NewMemory(content: "b", embedding: [0, 1]))
+        #expect(try reopened.memory(a).recallCount == 2)
+    }
 }

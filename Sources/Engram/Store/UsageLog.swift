@@ -22,13 +22,17 @@ enum UsageLog {
     static let claimedPrefix = "usage.log.merging-"
     /// The meta key naming the claimed files whose counts are in the database.
     static let mergedKey = "usage_merged"
+    /// Past this size appenders stop: a store only ever read (no writer to merge the log) must not fill
+    /// the disk with bookkeeping. 16 MiB is about 250,000 recalled memories.
+    static let maxBytes = 16 << 20
 
     /// The claimed files whose counts the database holds, from its meta table.
     static func merged(_ meta: [String: String]) -> Set<String> {
         Set((meta[mergedKey] ?? "").split(separator: ",").map(String.init))
     }
 
-    /// Appends `entries` in one write. Usage is bookkeeping, so failures (a read-only directory) return false.
+    /// Appends `entries` in one write. Usage is bookkeeping, so failures (a read-only directory, a full
+    /// log) return false and drop the counts.
     @discardableResult
     static func append(_ entries: [Entry], directory: URL) -> Bool {
         guard !entries.isEmpty else { return true }
@@ -40,6 +44,8 @@ enum UsageLog {
             defer { close(fd) }
             guard flock(fd, LOCK_SH) == 0 else { return false }
             guard isCurrent(fd, path: path) else { continue }  // the writer took this file meanwhile
+            var status = stat()
+            guard fstat(fd, &status) == 0, Int(status.st_size) + text.utf8.count <= maxBytes else { return false }
             let written = text.utf8CString.withUnsafeBufferPointer { bytes in
                 write(fd, bytes.baseAddress, bytes.count - 1)  // without the terminating NUL
             }

@@ -78,7 +78,7 @@ extension MemoryStore {
     public func stats() throws -> StoreStats {
         try checkOpen()
         // A writer's counts are written in before it reports; others see the pending ones too.
-        if !options.readOnly { try write { _ in } }
+        if !options.readOnly { try? write { _ in } }  // bookkeeping: a failed flush must not fail stats
         let (byNamespace, byKind, neverRecalled) = try records.counts(recalledElsewhere: unwrittenUsage())
         let (slotCount, live, capacity) = try withSnapshot { s -> (Int, Int, Int) in
             var live = 0

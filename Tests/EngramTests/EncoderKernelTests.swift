@@ -161,8 +161,8 @@ struct EncoderKernelTests {
     }
 
     @Test("the weight arena hands out aligned, disjoint blocks that hold what is written")
-    func weightArena() {
-        let arena = WeightArena(bytes: 3 * 1000 * 4 + 7 * 2, parts: 4)
+    func weightArena() throws {
+        let arena = try WeightArena(bytes: 3 * 1000 * 4 + 7 * 2, parts: 4)
         let a = arena.allocate(Float.self, count: 1000)
         let b = arena.allocate(UInt16.self, count: 7)
         let c = arena.allocate(Float.self, count: 1000)

@@ -194,7 +194,7 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
             return Norm(weight: weight, bias: bias)
         }
         embeddingNorm = try norm("embeddings.LayerNorm")
-        let arena = WeightArena(
+        let arena = try WeightArena(
             bytes: Self.layers * Self.linearWeightsPerLayer * (precision == .float16 ? 2 : 4), parts: Self.layers * 4)
         self.arena = arena
         encoderLayers = try (0..<Self.layers).map { i in

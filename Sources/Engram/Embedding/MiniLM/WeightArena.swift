@@ -22,12 +22,13 @@ final class WeightArena: @unchecked Sendable {  // written only while the embedd
     private var used = 0
 
     /// Reserves `bytes` (plus alignment padding for `parts` allocations).
-    init(bytes: Int, parts: Int) {
+    /// - Throws: ``EngramError/Code/io`` when the memory cannot be had.
+    init(bytes: Int, parts: Int) throws {
         let wanted = bytes + parts * Self.alignment
         capacity = (wanted + Self.hugePage - 1) / Self.hugePage * Self.hugePage
         var memory: UnsafeMutableRawPointer?
         guard posix_memalign(&memory, Self.hugePage, capacity) == 0, let memory else {
-            fatalError("cannot allocate \(capacity) bytes for the encoder's weights")  // out of memory
+            throw EngramError(.io, "cannot allocate \(capacity) bytes for the encoder's weights", field: "model")
         }
         base = memory
         #if os(Linux)

@@ -397,9 +397,7 @@ final class RecordStore: Sendable {
             let ns = try Row.fetchAll(db, sql: "SELECT namespace, count(*) AS n FROM memory GROUP BY namespace")
             let kinds = try Row.fetchAll(db, sql: "SELECT kind, count(*) AS n FROM memory GROUP BY kind")
             var never = try Int.fetchOne(db, sql: "SELECT count(*) FROM memory WHERE recall_count = 0") ?? 0
-            let elsewhere = recalledElsewhere.map(\.description)
-            for start in stride(from: 0, to: elsewhere.count, by: 500) {
-                let chunk = Array(elsewhere[start..<min(start + 500, elsewhere.count)])
+            for chunk in Self.chunks(recalledElsewhere.map(\.description)) {
                 never -= try Int.fetchOne(
                     db, sql: "SELECT count(*) FROM memory WHERE recall_count = 0 AND id IN (\(databaseQuestionMarks(count: chunk.count)))",
                     arguments: StatementArguments(chunk)) ?? 0

@@ -18,7 +18,7 @@ struct EngramCommand: ParsableCommand {
         subcommands: [
             Init.self, Remember.self, Recall.self, Search.self, Show.self, Update.self, History.self, List.self,
             Count.self, Forget.self, Import.self, Export.self, Stats.self, Health.self, Compact.self,
-            Working.self, Embed.self, Model.self, Reembed.self, Bench.self,
+            Working.self, Embed.self, Model.self, Reembed.self, Bench.self, Eval.self, Feedback.self,
         ])
 }
 

@@ -41,6 +41,16 @@ public struct ScopedStore: Sendable {
         return try store.recall(batch: queries, k: k, filter: narrowed(filter), minScore: minScore, embedder: embedder)
     }
 
+    /// ``MemoryStore/recall(text:embedder:k:filter:minScore:options:)`` within the scope.
+    public func recall(
+        text: String, embedder: (any Embedder)?, k: Int = 10, filter: MemoryFilter = .all, minScore: Float? = nil,
+        options: TextRecallOptions = TextRecallOptions()
+    ) throws -> [RecallHit] {
+        try scope.require(.read, "read")
+        return try store.recall(
+            text: text, embedder: embedder, k: k, filter: narrowed(filter), minScore: minScore, options: options)
+    }
+
     /// ``MemoryStore/search(text:k:filter:)`` within the scope.
     public func search(text: String, k: Int = 10, filter: MemoryFilter = .all) throws -> [KeywordHit] {
         try scope.require(.read, "read")
@@ -116,11 +126,29 @@ public struct ScopedStore: Sendable {
     /// - Throws: ``EngramError/Code/permissionDenied`` naming `memories[i].namespace`; nothing is stored.
     @discardableResult
     public func remember(_ memories: [NewMemory]) throws -> [MemoryID] {
+        try requireWritable(memories)
+        return try store.remember(memories)
+    }
+
+    /// ``MemoryStore/remember(_:nearDuplicates:)`` within the scope: exact duplicates and near duplicates
+    /// are looked for in each memory's own namespace, which lies inside the scope.
+    public func remember(_ memories: [NewMemory], nearDuplicates: Float?) throws -> [RememberResult] {
+        try requireWritable(memories)
+        return try store.remember(memories, nearDuplicates: nearDuplicates)
+    }
+
+    /// ``MemoryStore/remember(_:mergingAbove:)`` within the scope (the merge target shares the memory's
+    /// namespace, so it lies inside the scope too).
+    public func remember(_ memory: NewMemory, mergingAbove threshold: Float) throws -> RememberResult {
+        try requireWritable([memory])
+        return try store.remember(memory, mergingAbove: threshold)
+    }
+
+    private func requireWritable(_ memories: [NewMemory]) throws {
         try scope.require(.write, "write")
         for (i, memory) in memories.enumerated() {
             try scope.require(namespace: memory.namespace, field: memories.count == 1 ? "namespace" : "memories[\(i)].namespace")
         }
-        return try store.remember(memories)
     }
 
     /// ``MemoryStore/update(_:with:)`` for a memory inside the scope (`notFound` otherwise).
@@ -128,6 +156,13 @@ public struct ScopedStore: Sendable {
     public func update(_ id: MemoryID, with changes: MemoryChanges) throws -> Memory {
         try scope.require(.write, "write")
         return try store.update(id, with: changes, within: scope)
+    }
+
+    /// ``MemoryStore/feedback(_:helpful:)`` for a memory inside the scope (`notFound` otherwise, as for an
+    /// unknown id). Feedback is a write: it needs ``Scope/Actions/write``.
+    public func feedback(_ id: MemoryID, helpful: Bool) throws {
+        try scope.require(.write, "write")
+        try store.feedback(id, helpful: helpful, within: scope)
     }
 
     // MARK: Forget

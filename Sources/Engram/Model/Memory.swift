@@ -61,6 +61,11 @@ public struct Memory: Sendable, Hashable {
     public var recallCount: Int = 0
     /// When a recall last returned this memory (same bookkeeping as ``recallCount``).
     public var lastRecalledAt: Date? = nil
+    /// How often an agent reported that this memory helped (``MemoryStore/feedback(_:helpful:)``); kept
+    /// by updates.
+    public var helpfulCount: Int = 0
+    /// How often an agent reported that this memory did not help; kept by updates.
+    public var unhelpfulCount: Int = 0
 }
 
 /// A memory to be stored: the record fields plus its embedding.
@@ -170,8 +175,11 @@ public struct MemoryChanges: Sendable {
 public struct RecallHit: Sendable, Hashable {
     /// The memory.
     public var memory: Memory
-    /// Cosine similarity between the query and the memory's embedding, in -1...1.
+    /// Cosine similarity between the query and the memory's embedding, in -1...1; for a text recall
+    /// in keyword or hybrid mode, the final ranking score (see ``explanation``).
     public var score: Float
+    /// Why a text recall ranked this hit where it did; nil for a vector recall, whose score is the cosine.
+    public var explanation: HitExplanation? = nil
 }
 
 /// One keyword-search result.
@@ -180,4 +188,32 @@ public struct KeywordHit: Sendable, Hashable {
     public var memory: Memory
     /// SQLite FTS5 BM25 relevance, negated so that larger is better.
     public var score: Double
+}
+
+/// What ``MemoryStore/remember(_:nearDuplicates:)`` did with one memory.
+public struct RememberResult: Sendable, Hashable {
+    /// What happened.
+    public enum Status: String, Sendable, Hashable {
+        /// Stored as a new memory.
+        case stored
+        /// Not stored: a live memory of the namespace already says the same; ``RememberResult/id`` is its id.
+        case duplicate
+        /// Merged into a near duplicate as its new version; ``RememberResult/id`` is that version's id.
+        case merged
+    }
+
+    /// The new memory's id, or the id of the memory it duplicates or was merged into.
+    public var id: MemoryID
+    /// What happened.
+    public var status: Status
+    /// The most similar older memory of the namespace, when one reached the near-duplicate threshold.
+    public var nearDuplicate: NearDuplicate? = nil
+}
+
+/// A memory very similar to one being stored.
+public struct NearDuplicate: Sendable, Hashable {
+    /// The older memory.
+    public var id: MemoryID
+    /// Its cosine similarity to the new memory.
+    public var cosine: Float
 }

@@ -29,6 +29,9 @@ struct WorkingRow {
 final class RecordStore: Sendable {
     let path: String
     private let pool: DatabasePool
+    /// Whether the schema has v5's columns (namespace terms, feedback, content hash). Only a read-only
+    /// handle on a store that no writer of this version has opened yet lacks them.
+    let hasV5Columns: Bool
 
     /// Opens (creating if allowed) the database in WAL mode and runs migrations when writable.
     init(path: String, readOnly: Bool, synchronousFull: Bool) throws {
@@ -42,7 +45,8 @@ final class RecordStore: Sendable {
                 try db.execute(sql: synchronousFull ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
             }
         }
-        pool = try Self.sqlite { try DatabasePool(path: path, configuration: config) }
+        let pool = try Self.sqlite { try DatabasePool(path: path, configuration: config) }
+        self.pool = pool
         if readOnly {
             let superseded = try Self.sqlite { try pool.read { try Schema.migrator.hasBeenSuperseded($0) } }
             if superseded { throw Self.tooNew() }
@@ -53,6 +57,9 @@ final class RecordStore: Sendable {
                 }
                 try Schema.migrator.migrate(pool)
             }
+        }
+        hasV5Columns = try Self.sqlite {
+            try pool.read { db in try db.columns(in: "memory").contains { $0.name == "scope_terms" } }
         }
     }
 
@@ -161,19 +168,24 @@ final class RecordStore: Sendable {
         guard let low = rowIDs.min(), let high = rowIDs.max() else { return }
         try db.execute(
             sql: """
-                INSERT INTO memory_fts(rowid, content, cause, outcome, tags)
-                SELECT rowid, content, cause, outcome, tags FROM memory WHERE rowid BETWEEN ? AND ?
+                INSERT INTO memory_fts(rowid, content, cause, outcome, tags, scope_terms)
+                SELECT rowid, content, cause, outcome, tags, scope_terms FROM memory WHERE rowid BETWEEN ? AND ?
                 """, arguments: [low, high])
     }
 
     private static func insert(_ m: Memory, slot: Int32, _ db: Database) throws -> Int64 {
         let statement = try db.cachedStatement(
             sql: """
-                INSERT INTO memory(slot, \(columns), recall_count, last_recalled_at)
-                VALUES (?, ?,?,?,?,?,?,?,?,?,?,?,?,?,?,?, ?,?)
+                INSERT INTO memory(
+                    slot, \(columns), recall_count, last_recalled_at, helpful_count, unhelpful_count,
+                    scope_terms, content_hash)
+                VALUES (?, ?,?,?,?,?,?,?,?,?,?,?,?,?,?,?, ?,?,?,?, ?,?)
                 """)
-        try statement.execute(
-            arguments: [slot] + arguments(of: m) + [m.recallCount, m.lastRecalledAt?.timeIntervalSince1970])
+        let extra: StatementArguments = [
+            m.recallCount, m.lastRecalledAt?.timeIntervalSince1970, m.helpfulCount, m.unhelpfulCount,
+            FullText.namespaceTerm(m.namespace), ContentHash.of(content: m.content, cause: m.cause, outcome: m.outcome),
+        ]
+        try statement.execute(arguments: [slot] + arguments(of: m) + extra)
         return db.lastInsertedRowID
     }
 
@@ -201,6 +213,37 @@ final class RecordStore: Sendable {
                         last_recalled_at = max(coalesce(last_recalled_at, 0), ?) WHERE id = ?
                     """)
             for entry in usage { try statement.execute(arguments: [entry.count, entry.last, entry.id.description]) }
+        }
+    }
+
+    /// Adds one report to a memory's feedback counts. Returns false when no live memory has this id.
+    func recordFeedback(_ id: MemoryID, helpful: Bool) throws -> Bool {
+        try write { db in
+            let column = helpful ? "helpful_count" : "unhelpful_count"
+            try db.execute(sql: "UPDATE memory SET \(column) = \(column) + 1 WHERE id = ?", arguments: [id.description])
+            return db.changesCount > 0
+        }
+    }
+
+    /// Unexpired live memories of `namespace` with one of these content hashes (``ContentHash``): hash -> id.
+    func duplicates(namespace: String, hashes: [String], now: Double) throws -> [String: MemoryID] {
+        guard !hashes.isEmpty, hasV5Columns else { return [:] }
+        return try read { db in
+            var result: [String: MemoryID] = [:]
+            for chunk in Self.chunks(hashes) {
+                let rows = try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT content_hash, id FROM memory
+                        WHERE namespace = ? AND content_hash IN (\(databaseQuestionMarks(count: chunk.count)))
+                            AND (expires_at IS NULL OR expires_at > ?)
+                        ORDER BY id
+                        """, arguments: StatementArguments([namespace] + chunk + [now]))
+                for row in rows where result[row[0]] == nil {
+                    if let id = MemoryID(row[1] as String) { result[row[0]] = id }
+                }
+            }
+            return result
         }
     }
 
@@ -276,6 +319,12 @@ final class RecordStore: Sendable {
         stride(from: 0, to: values.count, by: 500).map { Array(values[$0..<min($0 + 500, values.count)]) }
     }
 
+    /// Usage and feedback columns, which history rows do not have (nor feedback before v5).
+    private var usageColumns: String {
+        hasV5Columns
+            ? "recall_count, last_recalled_at, helpful_count, unhelpful_count" : "recall_count, last_recalled_at"
+    }
+
     /// Memories by rowid.
     func memories(rowIDs: [Int64]) throws -> [Int64: Memory] {
         guard !rowIDs.isEmpty else { return [:] }
@@ -284,7 +333,7 @@ final class RecordStore: Sendable {
             for chunk in Self.chunks(rowIDs) {
                 let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
                 let rows = try Row.fetchAll(
-                    db, sql: "SELECT rowid, \(Self.columns), recall_count, last_recalled_at FROM memory WHERE rowid IN (\(marks))",
+                    db, sql: "SELECT rowid, \(Self.columns), \(usageColumns) FROM memory WHERE rowid IN (\(marks))",
                     arguments: StatementArguments(chunk))
                 for row in rows { result[row["rowid"]] = try Self.memory(from: row) }
             }
@@ -373,18 +422,37 @@ final class RecordStore: Sendable {
         }
     }
 
-    /// Full-text matches as (slot, rowid, bm25) in relevance order, best first.
-    func keywordMatches(_ text: String, limit: Int) throws -> [(slot: Int32, rowID: Int64, score: Double)] {
-        guard let pattern = FTS5Pattern(matchingAnyTokenIn: text) else { return [] }
+    /// Full-text matches of any of `terms`, best first, as (slot, rowid, score): the BM25 of FTS5 with
+    /// per-column weights, negated so that larger is better.
+    ///
+    /// `namespaces`, when given, restricts the MATCH itself to memories of those namespaces, so a query
+    /// inside a small namespace scores only that namespace's rows. Rows stream in rank order through
+    /// `accept` (the caller's remaining filter) until `limit` are accepted: one pass, never a wider retry.
+    func keywordMatches(
+        terms: [String], namespaces: [String]?, weights: ColumnWeights, limit: Int,
+        accept: (_ slot: Int32, _ rowID: Int64) -> Bool
+    ) throws -> [(slot: Int32, rowID: Int64, score: Double)] {
+        guard let pattern = FullText.pattern(anyOf: terms, namespaces: hasV5Columns ? namespaces : nil) else {
+            return []
+        }
+        var w = [weights.content, weights.cause, weights.outcome, weights.tags]
+        if hasV5Columns { w.append(0) }
+        let weightList = w.map { String($0) }.joined(separator: ", ")
         return try read { db in
-            try Row.fetchAll(
+            let rows = try Row.fetchCursor(
                 db,
                 sql: """
-                    SELECT memory.slot AS slot, memory.rowid AS rowid, bm25(memory_fts) AS rank
+                    SELECT memory.slot, memory.rowid, bm25(memory_fts, \(weightList)) AS rank
                     FROM memory_fts JOIN memory ON memory.rowid = memory_fts.rowid
-                    WHERE memory_fts MATCH ? ORDER BY rank LIMIT ?
-                    """, arguments: [pattern, limit]
-            ).map { (slot: $0["slot"], rowID: $0["rowid"], score: -($0["rank"] as Double)) }
+                    WHERE memory_fts MATCH ? ORDER BY rank
+                    """, arguments: [pattern])
+            var result: [(slot: Int32, rowID: Int64, score: Double)] = []
+            while result.count < limit, let row = try rows.next() {
+                let slot: Int32 = row[0]
+                let rowID: Int64 = row[1]
+                if accept(slot, rowID) { result.append((slot, rowID, -(row[2] as Double))) }
+            }
+            return result
         }
     }
 
@@ -530,7 +598,8 @@ final class RecordStore: Sendable {
             expiresAt: (row["expires_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
             supersedes: (row["supersedes"] as String?).flatMap(MemoryID.init),
             recallCount: row["recall_count"] as Int? ?? 0,  // history rows have no usage columns
-            lastRecalledAt: (row["last_recalled_at"] as Double?).map(Date.init(timeIntervalSince1970:)))
+            lastRecalledAt: (row["last_recalled_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
+            helpfulCount: row["helpful_count"] as Int? ?? 0, unhelpfulCount: row["unhelpful_count"] as Int? ?? 0)
     }
 
     /// Tags are stored joined by U+001F (unit separator), which tags cannot contain: splitting is cheap

@@ -103,6 +103,59 @@ enum Schema {
                     END;
                     """#)
         }
+        migrator.registerMigration(latestMigration) { db in
+            // Keyword recall restricted to a few namespaces must not score the whole store: each memory's
+            // full-text row carries a term naming its namespace (`FullText.namespaceTerm`), and a
+            // restricted query ANDs the filter's namespace terms into its MATCH. Weight 0 in bm25 keeps
+            // that column out of the score. The content hash finds exact duplicates on write.
+            try db.execute(
+                sql: """
+                    ALTER TABLE memory ADD COLUMN scope_terms TEXT NOT NULL DEFAULT '';
+                    ALTER TABLE memory ADD COLUMN helpful_count INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE memory ADD COLUMN unhelpful_count INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE memory ADD COLUMN content_hash TEXT NOT NULL DEFAULT '';
+                    """)
+            for namespace in try String.fetchAll(db, sql: "SELECT DISTINCT namespace FROM memory") {
+                try db.execute(
+                    sql: "UPDATE memory SET scope_terms = ? WHERE namespace = ?",
+                    arguments: [FullText.namespaceTerm(namespace), namespace])
+            }
+            let texts = try Row.fetchCursor(db, sql: "SELECT rowid, content, cause, outcome FROM memory")
+            var hashes: [(Int64, String)] = []
+            while let row = try texts.next() {
+                hashes.append((row[0], ContentHash.of(content: row[1], cause: row[2], outcome: row[3])))
+            }
+            for (rowID, hash) in hashes {
+                try db.execute(sql: "UPDATE memory SET content_hash = ? WHERE rowid = ?", arguments: [hash, rowID])
+            }
+            try db.execute(
+                sql: #"""
+                    CREATE INDEX memory_content_hash ON memory(namespace, content_hash);
+                    DROP TRIGGER IF EXISTS "__memory_fts_ai";
+                    DROP TRIGGER IF EXISTS "__memory_fts_ad";
+                    DROP TRIGGER IF EXISTS "__memory_fts_au";
+                    DROP TABLE memory_fts;
+                    CREATE VIRTUAL TABLE memory_fts USING fts5(
+                        content, cause, outcome, tags, scope_terms,
+                        content='memory', content_rowid='rowid', tokenize='porter unicode61');
+                    CREATE TRIGGER "__memory_fts_ad" AFTER DELETE ON memory BEGIN
+                        INSERT INTO memory_fts(memory_fts, rowid, content, cause, outcome, tags, scope_terms)
+                            VALUES ('delete', old.rowid, old.content, old.cause, old.outcome, old.tags, old.scope_terms);
+                    END;
+                    CREATE TRIGGER "__memory_fts_au" AFTER UPDATE OF content, cause, outcome, tags, scope_terms ON memory
+                    BEGIN
+                        INSERT INTO memory_fts(memory_fts, rowid, content, cause, outcome, tags, scope_terms)
+                            VALUES ('delete', old.rowid, old.content, old.cause, old.outcome, old.tags, old.scope_terms);
+                        INSERT INTO memory_fts(rowid, content, cause, outcome, tags, scope_terms)
+                            VALUES (new.rowid, new.content, new.cause, new.outcome, new.tags, new.scope_terms);
+                    END;
+                    INSERT INTO memory_fts(memory_fts) VALUES ('rebuild');
+                    """#)
+        }
         return migrator
     }
+
+    /// The last migration's name: a read-only handle on a store no writer has upgraded yet lacks its
+    /// columns and falls back to what the older schema offers.
+    static let latestMigration = "v5: namespace terms in the full-text index, feedback, content hash"
 }

@@ -81,38 +81,55 @@ extension MemoryStore {
         return results
     }
 
-    /// Keyword search over content, cause, outcome and tags with SQLite FTS5 (BM25, porter stemming).
+    /// Keyword search over content, cause, outcome and tags with SQLite FTS5 (BM25, porter stemming,
+    /// English stop words dropped from the query; see ``recall(text:embedder:k:filter:minScore:options:)``
+    /// for keyword recall with ranking signals).
     ///
+    /// The filter applies before ranking: the full-text query is restricted to the filter's namespaces,
+    /// and the other conditions are checked while matches are read in rank order.
     /// - Returns: up to `k` matches, most relevant first, each with its (negated, larger-is-better) BM25.
     public func search(text: String, k: Int = 10, filter: MemoryFilter = .all) throws -> [KeywordHit] {
         guard (1...Limits.maxK).contains(k) else { throw EngramError.invalid("k", "must be from 1 to \(Limits.maxK)") }
         try Limits.validateText(text, field: "text", required: true)
         let metadataRowIDs = try resolveMetadata(of: filter)
-        return try withSnapshot { snapshot in
-            let compiled = CompiledFilter(
-                filter, names: snapshot.names, now: options.clock.now(), metadataRowIDs: metadataRowIDs)
-            guard !compiled.matchesNothing else { return [] }
-            // Fetch more matches than asked until k pass the filter or the matches run out.
-            var limit = k * 4 + 16
-            while true {
-                let matches = try records.keywordMatches(text, limit: limit)
-                let kept = matches.filter { m in
-                    Int(m.slot) < snapshot.slots.count && snapshot.slots[Int(m.slot)].rowID == m.rowID
-                        && compiled.matches(snapshot.slots[Int(m.slot)])
-                }.prefix(k)
-                if kept.count == k || matches.count < limit {
-                    let memories = try records.memories(rowIDs: kept.map(\.rowID))
-                    // Only the memory the snapshot knew at that slot (a rowid can be reused after a forget).
-                    return kept.compactMap { m in
-                        memories[m.rowID].flatMap { memory in
-                            memory.id == snapshot.slots[Int(m.slot)].id ? KeywordHit(memory: memory, score: m.score) : nil
-                        }
-                    }
-                }
-                limit *= 4
+        let terms = KeywordQuery.terms(text)
+        for attempt in 1...3 {
+            let matches = try withSnapshot { snapshot in
+                let compiled = CompiledFilter(
+                    filter, names: snapshot.names, now: options.clock.now(), metadataRowIDs: metadataRowIDs)
+                return try keywordMatches(
+                    snapshot: snapshot, filter: compiled, terms: terms, limit: k, columns: ColumnWeights()
+                ).map { (rowID: $0.rowID, id: snapshot.slots[Int($0.slot)].id, score: $0.score) }
             }
+            let memories = try records.memories(rowIDs: matches.map(\.rowID))
+            // Only the memory the snapshot knew at that slot (a rowid can be reused after a forget).
+            let hits = matches.compactMap { m in
+                memories[m.rowID].flatMap { $0.id == m.id ? KeywordHit(memory: $0, score: m.score) : nil }
+            }
+            if hits.count == matches.count || attempt == 3 { return hits }
+        }
+        return []
+    }
+
+    /// The best `limit` full-text matches of `terms` that pass `filter` in one snapshot, best first. The
+    /// MATCH is restricted to the filter's namespaces when it names few enough to list.
+    func keywordMatches(
+        snapshot: StoreSnapshot, filter: CompiledFilter, terms: [String], limit: Int, columns: ColumnWeights
+    ) throws -> [(slot: Int32, rowID: Int64, score: Double)] {
+        guard !filter.matchesNothing else { return [] }
+        let names = snapshot.names.namespaces.names
+        let namespaces = filter.namespaceIDs.flatMap { ids in
+            ids.count <= Self.maxNamespaceTerms ? ids.map { names[Int($0)] } : nil
+        }
+        let slots = snapshot.slots
+        return try records.keywordMatches(terms: terms, namespaces: namespaces, weights: columns, limit: limit) {
+            slot, rowID in
+            Int(slot) < slots.count && slots[Int(slot)].rowID == rowID && filter.matches(slots[Int(slot)])
         }
     }
+
+    /// Namespaces a keyword query names in its MATCH at most; a filter admitting more reads every match.
+    static let maxNamespaceTerms = 256
 
     /// One memory by id.
     /// - Throws: ``EngramError/Code/notFound`` when no live memory has this id.

@@ -12,19 +12,69 @@ extension MemoryStore {
     /// Stores a batch atomically: either every memory is stored, or (on any error) none is.
     ///
     /// Vectors are written to free or appended slots and made durable as ``Durability`` asks, and only
-    /// then is the SQLite transaction that points to them committed.
+    /// then is the SQLite transaction that points to them committed. An exact duplicate (see
+    /// ``remember(_:nearDuplicates:)``) is not stored again: its place in the result holds the id of
+    /// the memory that already says the same.
     ///
-    /// - Returns: the new ids, in the order of `memories`.
+    /// - Returns: the ids, in the order of `memories`.
     /// - Throws: ``EngramError`` naming the field and the batch index (`memories[3].content`).
     /// - Complexity: O(n × dimension) plus one SQLite transaction.
     @discardableResult
     public func remember(_ memories: [NewMemory]) throws -> [MemoryID] {
-        try remember(memories, consuming: nil)
+        try remember(memories, consuming: nil).map(\.id)
+    }
+
+    /// Stores a batch atomically and says, for each memory, whether it was stored or was an exact
+    /// duplicate, and which older memory of its namespace is most similar above `nearDuplicates`.
+    ///
+    /// An exact duplicate is a live memory of the same namespace whose content, cause and outcome equal
+    /// the new one's after Unicode normalisation, case folding and collapsing whitespace; it is not
+    /// stored twice (also within one batch). Near duplicates are only reported here; see
+    /// ``remember(_:mergingAbove:)`` to merge one.
+    ///
+    /// - Parameter nearDuplicates: report the most similar memory of the same namespace whose cosine
+    ///   reaches this value (nil: do not look; each memory then costs no extra scan).
+    /// - Complexity: as ``remember(_:)-([NewMemory])``, plus one exact scan of each namespace written
+    ///   when `nearDuplicates` is given.
+    public func remember(_ memories: [NewMemory], nearDuplicates: Float?) throws -> [RememberResult] {
+        if let t = nearDuplicates, !(t.isFinite && (-1...1).contains(t)) {
+            throw EngramError.invalid("nearDuplicates", "must be a cosine from -1 to 1")
+        }
+        return try remember(memories, consuming: nil, nearDuplicates: nearDuplicates)
+    }
+
+    /// Stores one memory, unless a memory of its namespace is at least `threshold` similar (cosine): then
+    /// the most similar one gets a new version with this memory's fields and embedding
+    /// (``update(_:with:)``; the old version stays in ``history(of:)``), and the result says `merged`.
+    /// An exact duplicate is neither stored nor merged. The look-up and the write are separate steps: a
+    /// concurrent writer in between can make the merge target vanish (`notFound`) or a new neighbour be missed.
+    public func remember(_ memory: NewMemory, mergingAbove threshold: Float) throws -> RememberResult {
+        guard threshold.isFinite, (-1...1).contains(threshold) else {
+            throw EngramError.invalid("threshold", "must be a cosine from -1 to 1")
+        }
+        let item = try prepare(memory, now: currentTime())
+        let hash = ContentHash.of(content: item.memory.content, cause: item.memory.cause, outcome: item.memory.outcome)
+        if let id = try records.duplicates(namespace: memory.namespace, hashes: [hash], now: nowSeconds())[hash] {
+            return RememberResult(id: id, status: .duplicate)
+        }
+        guard let near = try nearest([item], threshold: threshold).first?.1 else {
+            return try remember([memory], nearDuplicates: nil)[0]
+        }
+        let merged = try update(
+            near.id,
+            with: MemoryChanges(
+                content: memory.content, cause: .some(memory.cause), outcome: .some(memory.outcome),
+                succeeded: .some(memory.succeeded), kind: memory.kind, tags: memory.tags,
+                importance: memory.importance, metadata: memory.metadata, expiresAt: .some(memory.expiresAt),
+                embedding: memory.embedding))
+        return RememberResult(id: merged.id, status: .merged, nearDuplicate: near)
     }
 
     /// ``remember(_:)-([NewMemory])`` that also deletes a working-memory entry in the same transaction
     /// (promotion): both happen or neither does.
-    func remember(_ memories: [NewMemory], consuming entry: (namespace: String, key: String)?) throws -> [MemoryID] {
+    func remember(
+        _ memories: [NewMemory], consuming entry: (namespace: String, key: String)?, nearDuplicates: Float? = nil
+    ) throws -> [RememberResult] {
         guard !memories.isEmpty else { return [] }
         guard memories.count <= Limits.maxBatch else {
             throw EngramError.invalid("memories", "a batch holds at most \(Limits.maxBatch) memories")
@@ -44,23 +94,65 @@ extension MemoryStore {
         if Set(givenIDs).count < givenIDs.count {
             throw EngramError.invalid("id", "the batch gives the same id twice")
         }
+        let hashes = prepared.map { ContentHash.of(content: $0.memory.content, cause: $0.memory.cause, outcome: $0.memory.outcome) }
         return try write { state in
             if let taken = try records.locate(givenIDs).keys.first {
                 throw EngramError.invalid("id", "a memory with id \(taken) already exists")
             }
-            let slots = allocateSlots(prepared.count, &state)
+            // Exact duplicates: of a live memory, or of an earlier memory of this batch.
+            var results = prepared.map { RememberResult(id: $0.memory.id, status: .stored) }
+            var firstInBatch: [String: Int] = [:]
+            for (namespace, indices) in Dictionary(grouping: prepared.indices, by: { prepared[$0].memory.namespace }) {
+                let existing = try records.duplicates(
+                    namespace: namespace, hashes: indices.map { hashes[$0] }, now: now.timeIntervalSince1970)
+                for i in indices.sorted() {
+                    if let id = existing[hashes[i]] {
+                        results[i] = RememberResult(id: id, status: .duplicate)
+                    } else if let j = firstInBatch[namespace + "\u{1F}" + hashes[i]] {
+                        results[i] = RememberResult(id: results[j].id, status: .duplicate)
+                    } else {
+                        firstInBatch[namespace + "\u{1F}" + hashes[i]] = i
+                    }
+                }
+            }
+            let storing = prepared.indices.filter { results[$0].status == .stored }
+            if let threshold = nearDuplicates {
+                for (i, near) in try nearest(storing.map { prepared[$0] }, threshold: threshold) where near != nil {
+                    results[storing[i]].nearDuplicate = near
+                }
+            }
+            guard !storing.isEmpty || entry != nil else { return results }
+            let slots = allocateSlots(storing.count, &state)
             do {
-                try commitVectors(zip(slots, prepared.map(\.vector)).map { ($0, $1) }, &state)
-                let rowIDs = try records.insert(zip(prepared, slots).map { ($0.memory, $1) }, consuming: entry)
-                for ((record, slot), rowID) in zip(zip(prepared, slots), rowIDs) {
-                    state.slots[Int(slot)] = slotInfo(record.memory, rowID: rowID, &state.names)
+                try commitVectors(zip(slots, storing.map { prepared[$0].vector }).map { ($0, $1) }, &state)
+                let rowIDs = try records.insert(zip(storing, slots).map { (prepared[$0].memory, $1) }, consuming: entry)
+                for ((i, slot), rowID) in zip(zip(storing, slots), rowIDs) {
+                    state.slots[Int(slot)] = slotInfo(prepared[i].memory, rowID: rowID, &state.names)
                 }
             } catch {
                 state.free.append(contentsOf: slots)  // never referenced by a commit
                 throw error
             }
             try publish(&state, remap: false)
-            return prepared.map(\.memory.id)
+            return results
+        }
+    }
+
+    /// For each memory, the most similar live memory of its namespace if its cosine reaches `threshold`.
+    private func nearest(_ items: [(memory: Memory, vector: [Float])], threshold: Float) throws -> [(Int, NearDuplicate?)] {
+        try withSnapshot { snapshot in
+            var result: [(Int, NearDuplicate?)] = []
+            for (namespace, indices) in Dictionary(grouping: items.indices, by: { items[$0].memory.namespace }) {
+                let filter = CompiledFilter(
+                    MemoryFilter(namespace: .exact(namespace)), names: snapshot.names, now: options.clock.now(),
+                    metadataRowIDs: nil)
+                let ranked = SearchKernel(snapshot: snapshot, filter: filter).topK(indices.map { items[$0].vector }, k: 1)
+                for (i, best) in zip(indices, ranked) {
+                    let near = best.first.flatMap { $0.score >= threshold ? NearDuplicate(id: $0.id, cosine: $0.score) : nil }
+                    result.append((i, near))
+                }
+            }
+            return result
         }
     }
 
@@ -177,7 +269,9 @@ extension MemoryStore {
                 embedding: [], createdAt: old.createdAt)
             var memory = try record(from: draft, now: now)
             memory.supersedes = old.id
-            (memory.recallCount, memory.lastRecalledAt) = (old.recallCount, old.lastRecalledAt)  // same memory, new version
+            // Same memory, new version: its usage and feedback carry over.
+            (memory.recallCount, memory.lastRecalledAt) = (old.recallCount, old.lastRecalledAt)
+            (memory.helpfulCount, memory.unhelpfulCount) = (old.helpfulCount, old.unhelpfulCount)
 
             var newSlot = slot
             if let newVector {

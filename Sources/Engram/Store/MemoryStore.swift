@@ -314,6 +314,7 @@ public final class MemoryStore: Sendable {
     /// Notes that recalls returned these memories. A read-only handle hands its notes to the
     /// ``UsageLog`` when it closes (or every few thousand memories), for the writer to add.
     func noteRecalled(_ results: [[RecallHit]]) {
+        guard options.recordsUsage else { return }
         let now = options.clock.now().timeIntervalSince1970
         let full = pendingUsage.withLock { pending -> Bool in
             for hits in results {

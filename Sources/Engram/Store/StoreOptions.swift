@@ -59,6 +59,9 @@ public struct StoreOptions: Sendable {
     public var hitThreshold: Float
     /// OpenBLAS threads per call (Engram runs recalls concurrently itself; 1 is best on small machines).
     public var blasThreads: Int
+    /// Whether recalls count toward memories' usage (``Memory/recallCount``). Off for measuring runs,
+    /// such as `engram eval`, that must leave a store as they found it.
+    public var recordsUsage = true
 
     /// Options; the defaults suit an agent process that owns its store.
     public init(

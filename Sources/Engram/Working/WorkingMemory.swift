@@ -101,7 +101,7 @@ public struct WorkingMemory: Sendable {
         let memory = NewMemory(
             content: entry.value.stringValue ?? entry.value.jsonText, namespace: namespace, kind: kind,
             tags: tags + ["working:\(key)"], embedding: embedding)
-        return try store.remember([memory], consuming: (namespace, key))[0]
+        return try store.remember([memory], consuming: (namespace, key))[0].id
     }
 
     private func validate(key: String, namespace: String) throws {

@@ -91,6 +91,7 @@ struct Import: ParsableCommand {
         // Pass 2: embed what needs it and store in batches.
         let progress = Progress(total: good.count, enabled: io.stderrIsTerminal)
         var imported = 0
+        var duplicates = 0  // exact duplicates of stored memories (or of earlier lines): not stored again
         for start in stride(from: 0, to: good.count, by: batchSize) {
             var batch = good[start..<min(start + batchSize, good.count)].map(\.memory)
             let needing = batch.indices.filter { batch[$0].embedding.isEmpty }
@@ -98,18 +99,23 @@ struct Import: ParsableCommand {
                 let vectors = try embedder.embed(needing.map { EmbeddingText.of(batch[$0]) })
                 for (i, v) in zip(needing, vectors) { batch[i].embedding = v }
             }
-            try store.remember(batch)
-            imported += batch.count
-            progress.update(imported)
+            let results = try store.remember(batch, nearDuplicates: nil)
+            let skipped = results.filter { $0.status == .duplicate }.count
+            duplicates += skipped
+            imported += batch.count - skipped
+            progress.update(imported + duplicates)
         }
         progress.finish()
         if output.json {
             io.print(JSONOutput.pretty(.object([
                 "imported": .number(Double(imported)), "skipped": .number(Double(bad.count)),
+                "duplicates": .number(Double(duplicates)),
                 "bad_lines": .array(bad.map { .object(["line": .number(Double($0.line)), "error": .string($0.reason)]) }),
             ])))
         } else {
-            io.print("imported \(imported)" + (bad.isEmpty ? "" : ", skipped \(bad.count) bad lines"))
+            io.print(
+                "imported \(imported)" + (duplicates == 0 ? "" : ", \(duplicates) duplicates not stored again")
+                    + (bad.isEmpty ? "" : ", skipped \(bad.count) bad lines"))
         }
     }
 }

@@ -4,7 +4,13 @@ import Foundation
 
 struct Recall: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Recall the memories most similar to a text or a vector (exact cosine top-k).")
+        abstract: "Recall the memories that best answer a text (hybrid: meaning and keywords) or a vector (exact cosine).",
+        discussion: """
+            A text is recalled in hybrid mode by default: exact cosine top-k of its embedding and full-text BM25, \
+            fused, plus small boosts for recent, important, successful and helpful memories. --mode vector ranks by \
+            cosine alone (exact), --mode keyword by BM25 alone. A --vector query is always exact cosine. \
+            --explain shows each hit's scores; --json always includes them as "explain".
+            """)
 
     @OptionGroup var location: StoreLocation
     @OptionGroup var output: OutputFormat
@@ -25,32 +31,60 @@ struct Recall: ParsableCommand {
     @Option(name: .customLong("min-score"), help: "Leave out hits with a lower cosine similarity.")
     var minScore: Float?
 
+    @Option(help: "For a text: hybrid (default), vector or keyword.")
+    var mode = "hybrid"
+
+    @OptionGroup var ranking: RankingOptions
+
+    @Flag(help: "Show why each hit ranked where it did: cosine, keyword score and ranks, fused score, boosts.")
+    var explain = false
+
     func run() throws {
         let store = try location.open(readOnly: true)
         defer { try? store.close() }
-        let query: [Float]
         if let v = try readVector(json: vector, file: vectorFile) {
             guard text == nil else { throw EngramError.invalid("text", "give a text or a vector, not both") }
-            query = v
-        } else if let text {
-            try requireText(text)
-            query = try textEmbedder(for: store).embed(text)
-        } else {
-            throw ValidationError("give a text to recall, --vector or --vector-file")
+            let hits = try store.recall(v, k: k, filter: filters.filter(), minScore: minScore)
+            return printHits(hits)
         }
-        let hits = try store.recall(query, k: k, filter: filters.filter(), minScore: minScore)
-        printHits(hits.map { ($0.memory, $0.score) })
+        guard let text else { throw ValidationError("give a text to recall, --vector or --vector-file") }
+        try requireText(text)
+        guard let mode = RecallMode(rawValue: mode) else {
+            throw EngramError.invalid("--mode", "must be hybrid, vector or keyword")
+        }
+        let embedder = mode == .keyword ? nil : try textEmbedder(for: store)
+        let hits = try store.recall(
+            text: text, embedder: embedder, k: k, filter: filters.filter(), minScore: minScore,
+            options: ranking.options(mode: mode))
+        printHits(hits)
     }
 
-    func printHits(_ hits: [(Memory, Float)]) {
+    func printHits(_ hits: [RecallHit]) {
         if output.json {
-            CLIIO.current.print(JSONOutput.pretty(.array(hits.map { MemoryJSON.object($0.0, score: $0.1) })))
+            CLIIO.current.print(JSONOutput.pretty(.array(hits.map(MemoryJSON.object))))
         } else if hits.isEmpty {
             CLIIO.current.print("no matching memories")
         } else {
-            for (m, score) in hits { printMemory(m, score: score) }
+            for hit in hits {
+                printMemory(hit.memory, score: hit.score)
+                if explain, let e = hit.explanation { CLIIO.current.print("          " + Self.describe(e)) }
+            }
         }
     }
+
+    static func describe(_ e: HitExplanation) -> String {
+        func f(_ x: Double) -> String { String(format: "%.4f", x) }
+        var parts: [String] = []
+        parts.append("cosine " + (e.cosine.map { f(Double($0)) } ?? "-") + (e.vectorRank.map { " (#\($0))" } ?? ""))
+        parts.append("bm25 " + (e.keywordScore.map(f) ?? "-") + (e.keywordRank.map { " (#\($0))" } ?? ""))
+        parts.append("fused " + f(e.fused))
+        for (name, boost) in [("recency", e.recency), ("importance", e.importance), ("outcome", e.outcome), ("feedback", e.feedback)]
+        where boost != 0 {
+            parts.append("\(name) \(boost > 0 ? "+" : "")\(f(boost))")
+        }
+        return parts.joined(separator: "  ") + "  = " + f(e.score)
+    }
+
 }
 
 /// Rejects an empty query text with a clear error.

@@ -69,6 +69,17 @@ struct Remember: ParsableCommand {
     @Option(name: .long, help: "The agent that writes it.")
     var agent: String?
 
+    @Option(
+        name: .customLong("near-duplicate"),
+        help: "Report an older memory of the namespace at least this similar (cosine); 'off' to skip the look-up.")
+    var nearDuplicate = String(Remember.defaultNearDuplicate)
+
+    @Flag(help: "Merge into that near duplicate instead: it gets a new version with these fields (its old text stays in history).")
+    var merge = false
+
+    /// The default near-duplicate threshold (see README: measured on the fixture memories).
+    static let defaultNearDuplicate: Float = 0.92
+
     func run() throws {
         let io = CLIIO.current
         let now = Date()
@@ -96,8 +107,36 @@ struct Remember: ParsableCommand {
         if memory.embedding.isEmpty {
             try embed(&memory, checkingWith: store)
         }
-        let id = try store.remember(memory)
-        io.print(output.json ? JSONOutput.pretty(.object(["id": .string(id.description)])) : id.description)
+        let threshold: Float?
+        if nearDuplicate == "off" {
+            threshold = nil
+        } else {
+            guard let t = Float(nearDuplicate), t.isFinite, (-1...1).contains(t) else {
+                throw EngramError.invalid("--near-duplicate", "must be a cosine from -1 to 1, or off")
+            }
+            threshold = t
+        }
+        if merge && threshold == nil { throw EngramError.invalid("--merge", "needs a --near-duplicate threshold") }
+        let result = try merge && threshold != nil
+            ? store.remember(memory, mergingAbove: threshold ?? 1)
+            : store.remember([memory], nearDuplicates: threshold)[0]
+        if output.json {
+            var o: [String: JSONValue] = ["id": .string(result.id.description), "status": .string(result.status.rawValue)]
+            o["near_duplicate"] = result.nearDuplicate.map {
+                .object(["id": .string($0.id.description), "cosine": .number(Double($0.cosine))])
+            } ?? .null
+            io.print(JSONOutput.pretty(.object(o)))
+            return
+        }
+        io.print(result.id.description)
+        switch result.status {
+        case .duplicate: io.printError("engram: not stored again: memory \(result.id) in this namespace says the same")
+        case .merged: io.printError("engram: merged into a near duplicate; its new version is \(result.id)")
+        case .stored:
+            if let near = result.nearDuplicate {
+                io.printError(String(format: "engram: near duplicate of %@ (cosine %.3f); --merge would merge them", near.id.description, near.cosine))
+            }
+        }
     }
 }
 

@@ -3,8 +3,9 @@ import Foundation
 
 /// The JSON shape of memories and hits that scripts rely on (field names are part of the interface):
 /// `id`, `namespace`, `agent`, `kind`, `content`, `cause`, `outcome`, `succeeded`, `tags`, `importance`,
-/// `metadata`, `created_at`, `updated_at`, `expires_at`, `supersedes`, `recall_count`, `last_recalled_at`;
-/// `embedding` on export; `score` on hits. Input also accepts `what` / `why` for `content` / `cause`, and
+/// `metadata`, `created_at`, `updated_at`, `expires_at`, `supersedes`, `recall_count`, `last_recalled_at`,
+/// `helpful_count`, `unhelpful_count`; `embedding` on export; `score` on hits, and `explain` on text
+/// recall hits. Input also accepts `what` / `why` for `content` / `cause`, and
 /// ignores the usage fields (a store counts its own recalls).
 enum MemoryJSON {
     static func object(_ m: Memory, embedding: [Float]? = nil, score: Float? = nil) -> JSONValue {
@@ -18,9 +19,25 @@ enum MemoryJSON {
             "expires_at": m.expiresAt.map { .string(TimeParsing.format($0)) } ?? .null,
             "supersedes": optional(m.supersedes?.description), "recall_count": .number(Double(m.recallCount)),
             "last_recalled_at": m.lastRecalledAt.map { .string(TimeParsing.format($0)) } ?? .null,
+            "helpful_count": .number(Double(m.helpfulCount)), "unhelpful_count": .number(Double(m.unhelpfulCount)),
         ]
         if let embedding { o["embedding"] = vector(embedding) }
         if let score { o["score"] = .number(shortest(score)) }
+        return .object(o)
+    }
+
+    /// A text-recall hit: the memory, its final `score`, and `explain` with every score behind its rank.
+    static func object(_ hit: RecallHit) -> JSONValue {
+        guard case .object(var o) = object(hit.memory, score: hit.score), let e = hit.explanation else {
+            return object(hit.memory, score: hit.score)
+        }
+        func number(_ x: Double?) -> JSONValue { x.map { .number(($0 * 1e6).rounded() / 1e6) } ?? .null }
+        o["explain"] = .object([
+            "cosine": number(e.cosine.map(Double.init)), "vector_rank": number(e.vectorRank.map(Double.init)),
+            "keyword_score": number(e.keywordScore), "keyword_rank": number(e.keywordRank.map(Double.init)),
+            "fused": number(e.fused), "recency": number(e.recency), "importance": number(e.importance),
+            "outcome": number(e.outcome), "feedback": number(e.feedback), "score": number(e.score),
+        ])
         return .object(o)
     }
 
@@ -38,7 +55,7 @@ enum MemoryJSON {
     static let knownFields: Set<String> = [
         "id", "namespace", "agent", "kind", "content", "what", "cause", "why", "outcome", "succeeded", "tags",
         "importance", "metadata", "created_at", "updated_at", "expires_at", "supersedes", "embedding", "ttl",
-        "recall_count", "last_recalled_at",  // written by export, ignored on import
+        "recall_count", "last_recalled_at", "helpful_count", "unhelpful_count",  // written by export, ignored on import
     ]
 
     /// A memory from a JSON object, with an error naming the first bad field. `embedding` is empty

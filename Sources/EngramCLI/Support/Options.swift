@@ -17,9 +17,11 @@ struct StoreLocation: ParsableArguments {
 
     /// Opens the store for a data command: whole, or narrowed to `$ENGRAM_SCOPE` (see ``ProcessScope``).
     /// Read-only handles need no writer lock, so reads work beside a writer.
-    func open(readOnly: Bool = false, durability: Durability = .normal) throws -> StoreHandle {
+    func open(readOnly: Bool = false, durability: Durability = .normal, recordsUsage: Bool = true) throws -> StoreHandle {
         let scope = try ProcessScope.current()
-        let store = try MemoryStore.open(at: path, options: StoreOptions(durability: durability, readOnly: readOnly))
+        var options = StoreOptions(durability: durability, readOnly: readOnly)
+        options.recordsUsage = recordsUsage
+        let store = try MemoryStore.open(at: path, options: options)
         return StoreHandle(store: store, scoped: scope.map { store.scoped(to: $0) })
     }
 
@@ -174,5 +176,35 @@ enum TimeParsing {
         let f = ISO8601DateFormatter()
         f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return f.string(from: date)
+    }
+}
+
+/// How a text recall ranks: fusion, candidates per retriever and the ranking signals' weights.
+struct RankingOptions: ParsableArguments {
+    @Option(help: "Hybrid fusion: 'weighted:W' (vector weight W of min-max normalised scores) or 'rrf:K'.")
+    var fusion: String?
+
+    @Option(help: "Candidates each retriever contributes before fusion.")
+    var candidates: Int?
+
+    @Flag(name: .customLong("no-signals"), help: "Rank by relevance alone (no recency, importance, outcome or feedback boosts).")
+    var noSignals = false
+
+    func options(mode: RecallMode) throws -> TextRecallOptions {
+        var options = TextRecallOptions(mode: mode)
+        if let fusion {
+            let parts = fusion.split(separator: ":", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let value = Double(parts[1]), value.isFinite else {
+                throw EngramError.invalid("--fusion", "must be weighted:W or rrf:K")
+            }
+            switch parts[0] {
+            case "weighted": options.fusion = .weightedSum(vectorWeight: value)
+            case "rrf": options.fusion = .reciprocalRank(k: value)
+            default: throw EngramError.invalid("--fusion", "must be weighted:W or rrf:K")
+            }
+        }
+        if let candidates { options.candidates = candidates }
+        if noSignals { options.signals = .none }
+        return options
     }
 }

@@ -74,6 +74,21 @@ struct StoreHandle {
         return try store.recall(query, k: k, filter: filter, minScore: minScore)
     }
 
+    func recall(
+        text: String, embedder: (any Embedder)?, k: Int, filter: MemoryFilter, minScore: Float?,
+        options: TextRecallOptions
+    ) throws -> [RecallHit] {
+        if let scoped {
+            return try scoped.recall(text: text, embedder: embedder, k: k, filter: filter, minScore: minScore, options: options)
+        }
+        return try store.recall(text: text, embedder: embedder, k: k, filter: filter, minScore: minScore, options: options)
+    }
+
+    func feedback(_ id: MemoryID, helpful: Bool) throws {
+        if let scoped { return try scoped.feedback(id, helpful: helpful) }
+        try store.feedback(id, helpful: helpful)
+    }
+
     func search(text: String, k: Int, filter: MemoryFilter) throws -> [KeywordHit] {
         if let scoped { return try scoped.search(text: text, k: k, filter: filter) }
         return try store.search(text: text, k: k, filter: filter)
@@ -111,6 +126,16 @@ struct StoreHandle {
     }
 
     func remember(_ memory: NewMemory) throws -> MemoryID { try remember([memory])[0] }
+
+    func remember(_ memories: [NewMemory], nearDuplicates: Float?) throws -> [RememberResult] {
+        if let scoped { return try scoped.remember(memories, nearDuplicates: nearDuplicates) }
+        return try store.remember(memories, nearDuplicates: nearDuplicates)
+    }
+
+    func remember(_ memory: NewMemory, mergingAbove threshold: Float) throws -> RememberResult {
+        if let scoped { return try scoped.remember(memory, mergingAbove: threshold) }
+        return try store.remember(memory, mergingAbove: threshold)
+    }
 
     func update(_ id: MemoryID, with changes: MemoryChanges) throws -> Memory {
         if let scoped { return try scoped.update(id, with: changes) }

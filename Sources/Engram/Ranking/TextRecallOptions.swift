@@ -1,0 +1,159 @@
+public import Foundation
+
+/// Which retrievers a text recall runs.
+public enum RecallMode: String, Sendable, Hashable, CaseIterable {
+    /// Exact cosine top-k of the embedded text, ranked by cosine alone (the vector recall's results).
+    case vector
+    /// Full-text BM25 alone (SQLite FTS5, porter stemming, English stop words dropped from the query).
+    case keyword
+    /// Both, fused, then adjusted by the ranking signals. The default.
+    case hybrid
+}
+
+/// How hybrid recall combines the vector and the keyword ranking.
+public enum Fusion: Sendable, Hashable {
+    /// `vectorWeight × cosine′ + (1 − vectorWeight) × bm25′`, each score min-max normalised over the
+    /// candidates (a memory the keyword side did not return counts 0 there). Uses the scores, so a
+    /// clear winner on one side stays a clear winner.
+    case weightedSum(vectorWeight: Double)
+    /// Reciprocal-rank fusion: `Σ 1 / (k + rank)` over the two lists, scaled to 0...1. Uses ranks only.
+    case reciprocalRank(k: Double)
+
+    /// The default, chosen on the LoCoMo dev split (see the README's recall-quality section).
+    public static let `default` = Fusion.weightedSum(vectorWeight: 0.5)
+}
+
+/// BM25 weights of the indexed text columns (FTS5's `bm25()` weights).
+public struct ColumnWeights: Sendable, Hashable {
+    /// What happened.
+    public var content: Double
+    /// Why it happened.
+    public var cause: Double
+    /// What worked.
+    public var outcome: Double
+    /// The tags.
+    public var tags: Double
+
+    /// Weights; each must be finite and at least 0.
+    public init(content: Double = 1, cause: Double = 1, outcome: Double = 1, tags: Double = 1) {
+        self.content = content
+        self.cause = cause
+        self.outcome = outcome
+        self.tags = tags
+    }
+
+    func validate() throws {
+        for (name, w) in [("content", content), ("cause", cause), ("outcome", outcome), ("tags", tags)]
+        where !(w.isFinite && w >= 0) {
+            throw EngramError.invalid("options.columns.\(name)", "must be a finite number >= 0")
+        }
+    }
+}
+
+/// Signals beyond relevance that hybrid and keyword recall add to the fused score (which lies in 0...1),
+/// so that among memories of similar relevance the recent, important, successful and helpful ones come
+/// first. Each boost is small next to relevance: it reorders near-ties, it does not bury a better match.
+public struct RankingSignals: Sendable, Hashable {
+    /// Added in full for a memory created now, halving every ``recencyHalfLife``.
+    public var recency: Double
+    /// The age at which the recency boost has halved.
+    public var recencyHalfLife: TimeInterval
+    /// Scales `2 × (importance − 0.5)`: +weight at importance 1, −weight at 0, nothing at the default 0.5.
+    public var importance: Double
+    /// Added for a memory whose approach worked (`succeeded == true`). Failures are not pushed down, only
+    /// not lifted: what did not work is still worth recalling.
+    public var outcome: Double
+    /// Scales `(helpful − unhelpful) / (helpful + unhelpful + 2)` from agents' feedback.
+    public var feedback: Double
+
+    /// Signals; every weight must be finite and at least 0, the half-life positive.
+    public init(
+        recency: Double = 0.05, recencyHalfLife: TimeInterval = 30 * 86_400, importance: Double = 0.05,
+        outcome: Double = 0.05, feedback: Double = 0.1
+    ) {
+        self.recency = recency
+        self.recencyHalfLife = recencyHalfLife
+        self.importance = importance
+        self.outcome = outcome
+        self.feedback = feedback
+    }
+
+    /// Relevance alone.
+    public static let none = RankingSignals(recency: 0, importance: 0, outcome: 0, feedback: 0)
+
+    func validate() throws {
+        for (name, w) in [("recency", recency), ("importance", importance), ("outcome", outcome), ("feedback", feedback)]
+        where !(w.isFinite && w >= 0) {
+            throw EngramError.invalid("options.signals.\(name)", "must be a finite number >= 0")
+        }
+        guard recencyHalfLife.isFinite, recencyHalfLife > 0 else {
+            throw EngramError.invalid("options.signals.recencyHalfLife", "must be a positive number of seconds")
+        }
+    }
+}
+
+/// How ``MemoryStore/recall(text:embedder:k:filter:minScore:options:)`` retrieves and ranks.
+public struct TextRecallOptions: Sendable, Hashable {
+    /// Vector, keyword or hybrid (the default).
+    public var mode: RecallMode
+    /// How hybrid mode combines the two rankings.
+    public var fusion: Fusion
+    /// How many candidates each retriever contributes before fusion (at least `k` are always taken).
+    public var candidates: Int
+    /// BM25 weights of the text columns.
+    public var columns: ColumnWeights
+    /// Recency, importance, outcome and feedback boosts (keyword and hybrid modes).
+    public var signals: RankingSignals
+
+    /// Options; the defaults are what `engram recall TEXT` uses.
+    public init(
+        mode: RecallMode = .hybrid, fusion: Fusion = .default, candidates: Int = 30,
+        columns: ColumnWeights = ColumnWeights(), signals: RankingSignals = RankingSignals()
+    ) {
+        self.mode = mode
+        self.fusion = fusion
+        self.candidates = candidates
+        self.columns = columns
+        self.signals = signals
+    }
+
+    func validate() throws {
+        guard (1...10_000).contains(candidates) else {
+            throw EngramError.invalid("options.candidates", "must be from 1 to 10000")
+        }
+        switch fusion {
+        case .weightedSum(let w):
+            guard w.isFinite, (0...1).contains(w) else {
+                throw EngramError.invalid("options.fusion", "the vector weight must be from 0 to 1")
+            }
+        case .reciprocalRank(let k):
+            guard k.isFinite, k >= 0 else { throw EngramError.invalid("options.fusion", "k must be >= 0") }
+        }
+        try columns.validate()
+        try signals.validate()
+    }
+}
+
+/// Every score that went into a text-recall hit's rank, so a person can see why it ranked there.
+public struct HitExplanation: Sendable, Hashable {
+    /// Cosine similarity of the query and the memory (nil in keyword mode, which embeds nothing).
+    public var cosine: Float?
+    /// 1-based rank among the vector candidates, nil when the vector side did not return it.
+    public var vectorRank: Int?
+    /// BM25 (larger is better), nil when the keyword side did not return it.
+    public var keywordScore: Double?
+    /// 1-based rank among the keyword candidates.
+    public var keywordRank: Int?
+    /// The fused relevance in 0...1 (vector mode: the cosine).
+    public var fused: Double
+    /// The recency boost added.
+    public var recency: Double
+    /// The importance boost added (negative below importance 0.5).
+    public var importance: Double
+    /// The outcome boost added.
+    public var outcome: Double
+    /// The feedback boost added (negative when agents found it unhelpful).
+    public var feedback: Double
+    /// The final score: fused plus every boost.
+    public var score: Double
+}

@@ -1,0 +1,140 @@
+import Foundation
+import Synchronization
+
+extension MemoryStore {
+    /// The memories that best answer a text, best first: by default hybrid recall, which fuses exact
+    /// cosine top-k of the embedded text with full-text BM25 and then adds recency, importance, outcome
+    /// and feedback boosts (see ``TextRecallOptions``). Each hit's ``RecallHit/explanation`` holds every
+    /// score that went into its rank.
+    ///
+    /// Both retrievers apply the filter before scoring: the vector side scans only matching memories,
+    /// and the keyword side restricts its full-text query to the filter's namespaces and checks the
+    /// other conditions in memory while it reads matches in rank order. So `k` hits come back whenever
+    /// `k` matching memories share a word with the text or have an embedding (hybrid always has them).
+    ///
+    /// - Parameters:
+    ///   - text: what to look for.
+    ///   - embedder: the store's embedder (its identifier must match the store's); unused, and may be
+    ///     nil, in keyword mode.
+    ///   - k: how many hits to return, 1...100000.
+    ///   - filter: which memories to consider.
+    ///   - minScore: leave out hits whose cosine similarity is below this (not allowed in keyword mode).
+    ///   - options: mode, fusion, candidates per retriever, column weights and ranking signals.
+    /// - Complexity: one embedding, one exact scan (O(n × dimension) over the n matching memories), one
+    ///   FTS5 query over the matching namespaces, and O(c log c) for c = 2 × candidates to rank.
+    public func recall(
+        text: String, embedder: (any Embedder)?, k: Int = 10, filter: MemoryFilter = .all, minScore: Float? = nil,
+        options: TextRecallOptions = TextRecallOptions()
+    ) throws -> [RecallHit] {
+        let started = ContinuousClock.now
+        guard (1...Limits.maxK).contains(k) else { throw EngramError.invalid("k", "must be from 1 to \(Limits.maxK)") }
+        try Limits.validateText(text, field: "text", required: true)
+        try options.validate()
+        if let minScore, !minScore.isFinite { throw EngramError.invalid("minScore", "must be a finite number") }
+        if options.mode == .keyword, minScore != nil {
+            throw EngramError.invalid("minScore", "is a cosine similarity; keyword mode computes none")
+        }
+        var query: [Float]?
+        if options.mode != .keyword {
+            guard let embedder else {
+                throw EngramError.invalid("embedder", "\(options.mode.rawValue) recall needs the store's embedder")
+            }
+            guard embedder.identifier == embedderID else {
+                throw EngramError(
+                    .embedderMismatch, "the embedder is \(embedder.identifier) but the store holds \(embedderID) vectors",
+                    field: "embedder")
+            }
+            query = try normalized(try embedder.embed(text), field: "query")
+        }
+        if options.mode == .vector, let query {
+            return try recall(query, k: k, filter: filter, minScore: minScore).enumerated().map { rank, hit in
+                var hit = hit
+                hit.explanation = HitExplanation(
+                    cosine: hit.score, vectorRank: rank + 1, keywordScore: nil, keywordRank: nil,
+                    fused: Double(hit.score), recency: 0, importance: 0, outcome: 0, feedback: 0, score: Double(hit.score))
+                return hit
+            }
+        }
+
+        let metadataRowIDs = try resolveMetadata(of: filter)
+        let terms = KeywordQuery.terms(text)
+        let perSide = max(k, options.candidates)
+        var results: [RecallHit] = []
+        // As in the vector recall: a candidate forgotten between scoring and reading its record makes a
+        // fresh snapshot score again, a few times at most.
+        for attempt in 1...3 {
+            let candidates = try withSnapshot { snapshot in
+                try self.candidates(
+                    snapshot: snapshot, query: query, terms: terms, filter: filter,
+                    metadataRowIDs: metadataRowIDs, perSide: perSide, columns: options.columns)
+            }
+            let memories = try records.memories(rowIDs: candidates.map(\.rowID))
+            let fused = HybridRanker.fused(candidates, mode: options.mode, fusion: options.fusion)
+            let now = options.signals.recency > 0 ? self.options.clock.now() : Date()
+            var vanished = false
+            var ranked: [(hit: RecallHit, score: Double)] = []
+            for (candidate, relevance) in zip(candidates, fused) {
+                guard let memory = memories[candidate.rowID], memory.id == candidate.id else {
+                    vanished = true
+                    continue
+                }
+                if let minScore, let cosine = candidate.cosine, cosine < minScore { continue }
+                let explanation = HybridRanker.explain(
+                    candidate, fused: relevance, memory: memory, signals: options.signals, now: now, boosted: true)
+                let hit = RecallHit(memory: memory, score: Float(explanation.score), explanation: explanation)
+                ranked.append((hit, explanation.score))
+            }
+            ranked.sort { HybridRanker.ordered(($0.score, $0.hit.memory.id), ($1.score, $1.hit.memory.id)) }
+            results = ranked.prefix(k).map(\.hit)
+            if !vanished || attempt == 3 { break }
+        }
+        noteRecalled([results])
+        let elapsed = ContinuousClock.now - started
+        let best = results.first.map { $0.explanation?.cosine ?? $0.score } ?? -.infinity
+        telemetry.withLock { $0.recordRecall(elapsed, hit: best >= self.options.hitThreshold) }
+        return results
+    }
+
+    /// The union of the vector side's and the keyword side's top `perSide` matches of one snapshot,
+    /// each with its cosine (computed for keyword-only matches too, from the mapped row) and ranks.
+    private func candidates(
+        snapshot: StoreSnapshot, query: [Float]?, terms: [String], filter: MemoryFilter,
+        metadataRowIDs: Set<Int64>?, perSide: Int, columns: ColumnWeights
+    ) throws -> [RecallCandidate] {
+        let compiled = CompiledFilter(filter, names: snapshot.names, now: options.clock.now(), metadataRowIDs: metadataRowIDs)
+        guard !compiled.matchesNothing else { return [] }
+        var bySlot: [Int32: Int] = [:]
+        var result: [RecallCandidate] = []
+        if let query {
+            let ranked = SearchKernel(snapshot: snapshot, filter: compiled).topK([query], k: perSide)[0]
+            for (rank, r) in ranked.enumerated() {
+                bySlot[r.slot] = result.count
+                result.append(
+                    RecallCandidate(slot: r.slot, rowID: r.rowID, id: r.id, cosine: r.score, vectorRank: rank + 1))
+            }
+        }
+        let matches = try keywordMatches(
+            snapshot: snapshot, filter: compiled, terms: terms, limit: perSide, columns: columns)
+        let slots = snapshot.slots
+        for (rank, m) in matches.enumerated() {
+            if let i = bySlot[m.slot] {
+                result[i].keywordScore = m.score
+                result[i].keywordRank = rank + 1
+            } else {
+                let cosine = query.map { q in Self.dot(q, snapshot.mapping.vector(Int(m.slot))) }
+                result.append(
+                    RecallCandidate(
+                        slot: m.slot, rowID: m.rowID, id: slots[Int(m.slot)].id, cosine: cosine,
+                        keywordScore: m.score, keywordRank: rank + 1))
+            }
+        }
+        return result
+    }
+
+    /// The dot product in Double, as the oracle computes it (rows are unit length, so this is the cosine).
+    static func dot(_ a: [Float], _ b: [Float]) -> Float {
+        var sum = 0.0
+        for i in 0..<min(a.count, b.count) { sum += Double(a[i]) * Double(b[i]) }
+        return Float(sum)
+    }
+}

@@ -1,0 +1,40 @@
+import ArgumentParser
+import Engram
+
+struct Feedback: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Report whether a recalled memory helped; hybrid recall lifts helpful memories and lowers unhelpful ones.")
+
+    @OptionGroup var location: StoreLocation
+    @OptionGroup var output: OutputFormat
+
+    @Argument(help: "The memory's id.")
+    var id: String
+
+    @Flag(help: "It helped.")
+    var helpful = false
+
+    @Flag(name: .customLong("not-helpful"), help: "It did not help.")
+    var notHelpful = false
+
+    func validate() throws {
+        guard helpful != notHelpful else { throw ValidationError("give exactly one of --helpful and --not-helpful") }
+    }
+
+    func run() throws {
+        let memoryID = try memoryID(id)
+        let store = try location.open()
+        defer { try? store.close() }
+        try store.feedback(memoryID, helpful: helpful)
+        let memory = try store.memory(memoryID)
+        if output.json {
+            CLIIO.current.print(JSONOutput.pretty(.object([
+                "id": .string(memory.id.description), "helpful_count": .number(Double(memory.helpfulCount)),
+                "unhelpful_count": .number(Double(memory.unhelpfulCount)),
+            ])))
+        } else {
+            CLIIO.current.print(
+                "recorded: \(helpful ? "helpful" : "not helpful") (\(memory.helpfulCount) helpful, \(memory.unhelpfulCount) not helpful)")
+        }
+    }
+}

@@ -55,7 +55,7 @@ struct WorkingMemoryTests {
         #expect(try store.count() == 0)
         #expect(try store.working.get("kept", namespace: "crm") != nil)
         let ids = try store.remember([memory], consuming: ("crm", "kept"))
-        #expect(try store.count() == 1 && store.memory(ids[0]).content == "gone")
+        #expect(try store.count() == 1 && store.memory(ids[0].id).content == "gone")
         #expect(try store.working.get("kept", namespace: "crm") == nil)
         try store.close()
         let reopened = try MemoryStore.open(at: dir.appending("s"))

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 extension MemoryStore {
     /// Stores one memory and returns its new id.
@@ -57,7 +58,7 @@ extension MemoryStore {
         if let id = try records.duplicates(namespace: memory.namespace, hashes: [hash], now: nowSeconds())[hash] {
             return RememberResult(id: id, status: .duplicate)
         }
-        guard let near = try nearest([item], threshold: threshold).first?.1 else {
+        guard let near = try withSnapshot({ nearest([item], threshold: threshold, in: $0) }).first?.1 else {
             return try remember([memory], nearDuplicates: nil)[0]
         }
         let merged = try update(
@@ -117,7 +118,9 @@ extension MemoryStore {
             }
             let storing = prepared.indices.filter { results[$0].status == .stored }
             if let threshold = nearDuplicates {
-                for (i, near) in try nearest(storing.map { prepared[$0] }, threshold: threshold) where near != nil {
+                // Under the writer lock no slot can be reused, so the published snapshot is safe to score.
+                let snapshot = readers.withLock { $0.current }
+                for (i, near) in nearest(storing.map { prepared[$0] }, threshold: threshold, in: snapshot) where near != nil {
                     results[storing[i]].nearDuplicate = near
                 }
             }
@@ -138,9 +141,12 @@ extension MemoryStore {
         }
     }
 
-    /// For each memory, the most similar live memory of its namespace if its cosine reaches `threshold`.
-    private func nearest(_ items: [(memory: Memory, vector: [Float])], threshold: Float) throws -> [(Int, NearDuplicate?)] {
-        try withSnapshot { snapshot in
+    /// For each memory, the most similar live memory of its namespace in `snapshot` if its cosine reaches
+    /// `threshold`.
+    private func nearest(
+        _ items: [(memory: Memory, vector: [Float])], threshold: Float, in snapshot: StoreSnapshot
+    ) -> [(Int, NearDuplicate?)] {
+        do {
             var result: [(Int, NearDuplicate?)] = []
             for (namespace, indices) in Dictionary(grouping: items.indices, by: { items[$0].memory.namespace }) {
                 let filter = CompiledFilter(

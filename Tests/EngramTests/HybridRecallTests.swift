@@ -1,0 +1,327 @@
+import Engram
+import EngramTestSupport
+import Foundation
+import Testing
+
+/// An embedder that returns the vectors it was given for each text: text recall tests control exactly
+/// which vector a query has.
+struct TableEmbedder: Embedder {
+    let identifier = "custom"
+    let dimension: Int
+    let table: [String: [Float]]
+
+    func embed(_ texts: [String]) throws -> [[Float]] {
+        try texts.map { text in
+            guard let v = table[text] else { throw EngramError.invalid("text", "not in the test table") }
+            return v
+        }
+    }
+}
+
+/// FTS5's BM25 (k1 = 1.2, b = 0.75) computed independently in Double, for memories whose only text is
+/// `content` (no cause, outcome or tags), made of words porter stemming leaves unchanged. Every row of
+/// the index also holds one namespace term, which counts toward its length but never matches.
+struct BM25Oracle {
+    var documents: [(id: MemoryID, words: [String])] = []
+
+    func scores(_ terms: [String]) -> [MemoryID: Double] {
+        let n = Double(documents.count)
+        let lengths = documents.map { Double($0.words.count + 1) }
+        let average = lengths.reduce(0, +) / n
+        var result: [MemoryID: Double] = [:]
+        let idf = Dictionary(uniqueKeysWithValues: terms.map { term in
+            let hits = Double(documents.filter { $0.words.contains(term) }.count)
+            let value = log((n - hits + 0.5) / (hits + 0.5))
+            return (term, value <= 0 ? 1e-6 : value)
+        })
+        for (doc, length) in zip(documents, lengths) where terms.contains(where: doc.words.contains) {
+            var score = 0.0
+            for term in terms {
+                let tf = Double(doc.words.filter { $0 == term }.count)
+                score += (idf[term] ?? 0) * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * length / average))
+            }
+            result[doc.id] = score
+        }
+        return result
+    }
+}
+
+@Suite("Hybrid text recall")
+struct HybridRecallTests {
+    static let vocabulary = ["alpha", "bravo", "delta", "golf", "hotel", "kilo", "lima", "oscar", "papa", "tango", "zulu"]
+    static let namespaces = ["big", "big/a", "big/b", "small"]
+
+    struct Fixture {
+        let dir = TemporaryDirectory()
+        let store: MemoryStore
+        var vectors = BruteForceOracle()
+        var text = BM25Oracle()
+        var namespaceOf: [MemoryID: String] = [:]
+        var succeededOf: [MemoryID: Bool?] = [:]
+
+        init(count: Int = 400, dimension: Int = 16, seed: UInt64 = 7) throws {
+            store = try MemoryStore.create(at: dir.appending("s"), dimension: dimension)
+            var g = SeededGenerator(seed: seed)
+            var batch: [NewMemory] = []
+            var words: [[String]] = []
+            for i in 0..<count {
+                let length = 3 + Int(g.next() % 10)
+                let w = (0..<length).map { _ in HybridRecallTests.vocabulary[Int(g.next() % UInt64(HybridRecallTests.vocabulary.count))] }
+                // 1 in 20 memories lives in "small": a small namespace inside a larger store.
+                let namespace = i % 20 == 0 ? "small" : HybridRecallTests.namespaces[i % 3]
+                let succeeded: Bool? = i % 3 == 0 ? true : i % 3 == 1 ? false : nil
+                batch.append(NewMemory(
+                    content: w.joined(separator: " ") + " \(i)", succeeded: succeeded, namespace: namespace,
+                    embedding: g.vector(dimension: dimension)))
+                words.append(w + ["\(i)"])
+            }
+            let ids = try store.remember(batch)
+            for (i, id) in ids.enumerated() {
+                vectors.entries.append(.init(id: id, vector: batch[i].embedding))
+                text.documents.append((id, words[i]))
+                namespaceOf[id] = batch[i].namespace
+                succeededOf[id] = batch[i].succeeded
+            }
+        }
+    }
+
+    /// Compares scored hits with an oracle's scores: the right count, each score equal to the oracle's,
+    /// nothing missing above the k-th score (ties at the k-th place may go either way).
+    static func mismatch(_ hits: [(MemoryID, Double)], oracle: [MemoryID: Double], k: Int) -> String? {
+        let truth = oracle.sorted { $0.value > $1.value }
+        guard hits.count == min(k, truth.count) else { return "got \(hits.count) hits, expected \(min(k, truth.count))" }
+        let kth = truth.prefix(k).last?.value ?? 0
+        for (id, score) in hits {
+            guard let s = oracle[id] else { return "hit \(id) is not an admitted match" }
+            if abs(s - score) > 1e-9 * max(1, abs(s)) { return "score \(score) vs oracle \(s)" }
+            if s < kth - 1e-9 { return "a hit scores below the k-th" }
+        }
+        let got = Set(hits.map(\.0))
+        for (id, s) in truth where s > kth + 1e-9 && !got.contains(id) { return "missing a match scoring \(s)" }
+        return nil
+    }
+
+    @Test("keyword recall and search equal the BM25 oracle, filtered before ranking", arguments: [1, 5, 30])
+    func keywordOracle(k: Int) throws {
+        let f = try Fixture()
+        let filters: [(MemoryFilter, (MemoryID) -> Bool)] = [
+            (.all, { _ in true }),
+            (MemoryFilter(namespace: .exact("small")), { f.namespaceOf[$0] == "small" }),
+            (MemoryFilter(namespace: .prefix("big")), { f.namespaceOf[$0]!.hasPrefix("big") }),
+            (MemoryFilter(namespace: .exact("big/a"), succeeded: true), { f.namespaceOf[$0] == "big/a" && f.succeededOf[$0] == true }),
+        ]
+        for query in ["alpha zulu", "the tango", "kilo papa lima oscar"] {
+            let terms = query.split(separator: " ").map(String.init).filter { $0 != "the" }
+            let all = f.text.scores(terms)
+            for (filter, admit) in filters {
+                let oracle = all.filter { admit($0.key) }
+                let hits = try f.store.recall(
+                    text: query, embedder: nil, k: k, filter: filter, options: TextRecallOptions(mode: .keyword, signals: .none))
+                let scored = hits.map { ($0.memory.id, $0.explanation!.keywordScore!) }
+                #expect(Self.mismatch(scored, oracle: oracle, k: k) == nil, "\(query) \(filter): \(Self.mismatch(scored, oracle: oracle, k: k) ?? "")")
+                let found = try f.store.search(text: query, k: k, filter: filter).map { ($0.memory.id, $0.score) }
+                #expect(Self.mismatch(found, oracle: oracle, k: k) == nil)
+                #expect(hits.allSatisfy { admit($0.memory.id) })
+            }
+        }
+    }
+
+    @Test("hybrid ranking equals weighted-sum and reciprocal-rank fusion computed from the two oracles")
+    func hybridOracle() throws {
+        let f = try Fixture(count: 200)
+        var g = SeededGenerator(seed: 99)
+        let query = "bravo golf"
+        let vector = g.vector(dimension: 16)
+        let embedder = TableEmbedder(dimension: 16, table: [query: vector])
+        let filter = MemoryFilter(namespace: .prefix("big"))
+        let admitted = Set(f.namespaceOf.filter { $0.value.hasPrefix("big") }.keys)
+        // With candidates above the number of memories, both sides contribute every match.
+        let bm25 = f.text.scores(["bravo", "golf"]).filter { admitted.contains($0.key) }
+        let cosine = Dictionary(uniqueKeysWithValues: f.vectors.ranking(vector, where: admitted.contains).map { ($0.id, $0.score) })
+        func minMax(_ d: [MemoryID: Double]) -> [MemoryID: Double] {
+            let lo = d.values.min()!, hi = d.values.max()!
+            return d.mapValues { ($0 - lo) / (hi - lo) }
+        }
+        let (c, b) = (minMax(cosine), minMax(bm25))
+        for (fusion, expected) in [
+            (Fusion.weightedSum(vectorWeight: 0.5), admitted.map { ($0, 0.5 * c[$0]! + 0.5 * (b[$0] ?? 0)) }),
+            (Fusion.weightedSum(vectorWeight: 0.8), admitted.map { ($0, 0.8 * c[$0]! + 0.2 * (b[$0] ?? 0)) }),
+        ] {
+            let hits = try f.store.recall(
+                text: query, embedder: embedder, k: 25, filter: filter,
+                options: TextRecallOptions(mode: .hybrid, fusion: fusion, candidates: 1000, signals: .none))
+            let truth = expected.sorted { $0.1 > $1.1 }.prefix(25)
+            #expect(hits.map(\.memory.id) == truth.map(\.0), "\(fusion)")
+            for (hit, (_, score)) in zip(hits, truth) {
+                #expect(abs(hit.explanation!.fused - score) < 1e-5)
+                #expect(abs(Double(hit.explanation!.cosine!) - cosine[hit.memory.id]!) < 1e-5)
+            }
+        }
+        // Reciprocal-rank fusion uses ranks: the vector ranks are the oracle's (no ties among random
+        // cosines); BM25 ties may be ranked either way, so the keyword ranks are checked to be a valid
+        // order of the oracle's scores and the fusion is recomputed from them.
+        let all = try f.store.recall(
+            text: query, embedder: embedder, k: 1000, filter: filter,
+            options: TextRecallOptions(mode: .hybrid, fusion: .reciprocalRank(k: 60), candidates: 1000, signals: .none))
+        #expect(all.count == admitted.count)
+        let vectorRank = Dictionary(uniqueKeysWithValues: cosine.sorted { $0.value > $1.value }.enumerated().map { ($1.key, $0 + 1) })
+        let byKeywordRank = all.filter { $0.explanation!.keywordRank != nil }.sorted { $0.explanation!.keywordRank! < $1.explanation!.keywordRank! }
+        #expect(Set(byKeywordRank.map(\.memory.id)) == Set(bm25.keys))
+        #expect(byKeywordRank.map { $0.explanation!.keywordRank! } == Array(1...bm25.count))
+        for (a, b) in zip(byKeywordRank, byKeywordRank.dropFirst()) { #expect(bm25[a.memory.id]! >= bm25[b.memory.id]! - 1e-9) }
+        for hit in all {
+            let e = hit.explanation!
+            #expect(e.vectorRank == vectorRank[hit.memory.id])
+            let fromVector: Double = 1 / (60 + Double(e.vectorRank!))
+            let fromKeyword: Double = e.keywordRank.map { 1 / (60 + Double($0)) } ?? 0
+            let expected = (fromVector + fromKeyword) / (2 / 61.0)
+            #expect(abs(e.fused - expected) < 1e-12)
+        }
+        #expect(zip(all, all.dropFirst()).allSatisfy { $0.explanation!.fused >= $1.explanation!.fused })
+    }
+
+    @Test("vector mode is the exact recall; a small namespace still yields k hits in every mode")
+    func vectorModeAndSmallNamespace() throws {
+        let f = try Fixture()
+        var g = SeededGenerator(seed: 5)
+        let vector = g.vector(dimension: 16)
+        let embedder = TableEmbedder(dimension: 16, table: ["alpha": vector])
+        let exact = try f.store.recall(vector, k: 10)
+        let viaText = try f.store.recall(text: "alpha", embedder: embedder, k: 10, options: TextRecallOptions(mode: .vector))
+        #expect(viaText.map(\.memory.id) == exact.map(\.memory.id))
+        #expect(viaText.map(\.score) == exact.map(\.score))
+        let small = f.namespaceOf.filter { $0.value == "small" }.count
+        let smallWithAlpha = f.text.documents.filter { f.namespaceOf[$0.id] == "small" && $0.words.contains("alpha") }.count
+        for mode in RecallMode.allCases {
+            let hits = try f.store.recall(
+                text: "alpha", embedder: embedder, k: small, filter: MemoryFilter(namespace: .exact("small")),
+                options: TextRecallOptions(mode: mode))
+            #expect(hits.count == (mode == .keyword ? smallWithAlpha : small), "\(mode)")
+            #expect(hits.allSatisfy { f.namespaceOf[$0.memory.id] == "small" })
+        }
+    }
+
+    @Test("signals: what worked ranks first at equal relevance, failures stay; importance, recency and feedback reorder ties")
+    func signals() throws {
+        let dir = TemporaryDirectory()
+        let clock = ManualClock()
+        let store = try MemoryStore.create(at: dir.appending("s"), dimension: 4, options: StoreOptions(clock: clock))
+        let v: [Float] = [1, 0, 0, 0]
+        let embedder = TableEmbedder(dimension: 4, table: ["deploy rollback": v])
+        let failed = try store.remember(NewMemory(content: "deploy rollback", outcome: "tried A", succeeded: false, embedding: v))
+        let worked = try store.remember(NewMemory(content: "deploy rollback", outcome: "tried B", succeeded: true, embedding: v))
+        let unknown = try store.remember(NewMemory(content: "deploy rollback", outcome: "tried C", embedding: v))
+        func order(_ signals: RankingSignals) throws -> [MemoryID] {
+            try store.recall(text: "deploy rollback", embedder: embedder, k: 3, options: TextRecallOptions(signals: signals)).map(\.memory.id)
+        }
+        // Equal relevance and no signals: newest first, deterministically.
+        #expect(try order(.none) == [unknown, worked, failed])
+        #expect(try order(RankingSignals(recency: 0, importance: 0, outcome: 0.05, feedback: 0)) == [worked, unknown, failed])
+        // Feedback: two helpful reports lift the failure above the rest; counts are durable and kept by update.
+        try store.feedback(failed, helpful: true)
+        try store.feedback(failed, helpful: true)
+        try store.feedback(worked, helpful: false)
+        #expect(try order(RankingSignals(recency: 0, importance: 0, outcome: 0, feedback: 0.1)) == [failed, unknown, worked])
+        let updated = try store.update(failed, with: MemoryChanges(importance: 0.9))
+        #expect(updated.helpfulCount == 2 && updated.unhelpfulCount == 0)
+        #expect(try order(RankingSignals(recency: 0, importance: 0.05, outcome: 0, feedback: 0)).first == updated.id)
+        #expect(throws: EngramError.self) { try store.feedback(failed, helpful: true) }  // superseded: no longer live
+        // Recency: a memory written a year later wins the tie.
+        clock.advance(by: 365 * 86_400)
+        let recent = try store.remember(NewMemory(content: "deploy rollback", outcome: "tried D", embedding: v))
+        #expect(try order(RankingSignals(recency: 0.05, importance: 0, outcome: 0, feedback: 0)).first == recent)
+        let explained = try store.recall(text: "deploy rollback", embedder: embedder, k: 4)
+        for hit in explained {
+            let e = try #require(hit.explanation)
+            #expect(abs(e.score - (e.fused + e.recency + e.importance + e.outcome + e.feedback)) < 1e-12)
+            #expect(Double(hit.score) == Double(Float(e.score)))
+        }
+        try store.close()
+        let reopened = try MemoryStore.open(at: dir.appending("s"))
+        #expect(try reopened.memory(updated.id).helpfulCount == 2)
+        #expect(try reopened.memory(worked).unhelpfulCount == 1)
+        try reopened.close()
+    }
+
+    @Test("scoped text recall sees only its scope; feedback outside it is notFound; bad options name the field")
+    func scopedAndInvalid() throws {
+        let f = try Fixture(count: 100)
+        let agent = f.store.scoped(to: try Scope(namespaces: ["small"], actions: .readWrite))
+        let hits = try agent.recall(text: "alpha bravo", embedder: nil, k: 50, options: TextRecallOptions(mode: .keyword))
+        #expect(!hits.isEmpty && hits.allSatisfy { f.namespaceOf[$0.memory.id] == "small" })
+        let outside = f.namespaceOf.first { $0.value != "small" }!.key
+        do {
+            try agent.feedback(outside, helpful: true)
+            Issue.record("feedback outside the scope was accepted")
+        } catch let error as EngramError {
+            #expect(error.code == .notFound)
+        }
+        #expect(try f.store.memory(outside).helpfulCount == 0)
+        let bad: [(TextRecallOptions, String)] = [
+            (TextRecallOptions(candidates: 0), "options.candidates"),
+            (TextRecallOptions(fusion: .weightedSum(vectorWeight: 1.5)), "options.fusion"),
+            (TextRecallOptions(signals: RankingSignals(recency: .nan)), "options.signals.recency"),
+            (TextRecallOptions(columns: ColumnWeights(tags: -1)), "options.columns.tags"),
+        ]
+        for (options, field) in bad {
+            do {
+                _ = try f.store.recall(text: "alpha", embedder: nil, options: options)
+                Issue.record("accepted bad \(field)")
+            } catch let error as EngramError {
+                #expect(error.field == field)
+            }
+        }
+        #expect(throws: EngramError.self) { try f.store.recall(text: "alpha", embedder: nil, options: TextRecallOptions(mode: .hybrid)) }
+        #expect(throws: EngramError.self) { try f.store.recall(text: "  ", embedder: nil, options: TextRecallOptions(mode: .keyword)) }
+    }
+}
+
+@Suite("Duplicates on write")
+struct DedupTests {
+    @Test("an exact duplicate (same namespace; case, spacing and Unicode form aside) is not stored twice")
+    func exact() throws {
+        let dir = TemporaryDirectory()
+        let store = try MemoryStore.create(at: dir.appending("s"), dimension: 4)
+        let v: [Float] = [1, 2, 3, 4]
+        let first = try store.remember(NewMemory(content: "Café closed early", cause: "Power cut", outcome: "Reopened", namespace: "a", embedding: v))
+        let results = try store.remember([
+            NewMemory(content: "  cafe\u{301}   CLOSED early ", cause: "power cut", outcome: "reopened", namespace: "a", embedding: [4, 3, 2, 1]),
+            NewMemory(content: "Café closed early", cause: "Power cut", outcome: "Reopened", namespace: "b", embedding: v),
+            NewMemory(content: "Café closed early", cause: "Power cut", outcome: "Reopened", namespace: "b", embedding: v),
+            NewMemory(content: "Café closed early", cause: "Power cut", namespace: "a", embedding: v),
+        ], nearDuplicates: nil)
+        #expect(results.map(\.status) == [.duplicate, .stored, .duplicate, .stored])
+        #expect(results[0].id == first)
+        #expect(results[2].id == results[1].id)
+        #expect(try store.count() == 3)
+        #expect(try store.remember(NewMemory(content: "café closed EARLY", cause: "power  cut", outcome: "reopened", namespace: "a", embedding: v)) == first)
+        #expect(try store.count() == 3)
+        // A forgotten or expired memory no longer blocks the same text.
+        try store.forget(first)
+        let again = try store.remember(NewMemory(content: "Café closed early", cause: "Power cut", outcome: "Reopened", namespace: "a", embedding: v))
+        #expect(again != first)
+        try store.close()
+    }
+
+    @Test("near duplicates are reported above the threshold, and --merge makes the new text a version of the old")
+    func near() throws {
+        let dir = TemporaryDirectory()
+        let store = try MemoryStore.create(at: dir.appending("s"), dimension: 3)
+        let old = try store.remember(NewMemory(content: "VPN drops every hour", namespace: "it", embedding: [1, 0, 0]))
+        _ = try store.remember(NewMemory(content: "Printer jams", namespace: "other", embedding: [1, 0, 0.01]))
+        let close: [Float] = [1, 0.1, 0]  // cosine 0.995 with the old memory
+        let reported = try store.remember([NewMemory(content: "VPN disconnects hourly", namespace: "it", embedding: close)], nearDuplicates: 0.99)[0]
+        #expect(reported.status == .stored)
+        #expect(reported.nearDuplicate?.id == old)
+        #expect(abs(Double(reported.nearDuplicate!.cosine) - 1 / (1.01).squareRoot()) < 1e-5)
+        #expect(try store.remember([NewMemory(content: "VPN is flaky", namespace: "it", embedding: [0, 1, 0])], nearDuplicates: 0.99)[0].nearDuplicate == nil)
+        try store.forget(reported.id)
+        let merged = try store.remember(NewMemory(content: "VPN disconnects hourly", outcome: "new client", namespace: "it", embedding: close), mergingAbove: 0.99)
+        #expect(merged.status == .merged)
+        #expect(try store.memory(merged.id).supersedes == old)
+        #expect(try store.history(of: merged.id).map(\.content) == ["VPN drops every hour"])
+        #expect(try store.count(matching: MemoryFilter(namespace: .exact("it"))) == 2)
+        #expect(try store.remember(NewMemory(content: "vpn disconnects hourly", outcome: "New client", namespace: "it", embedding: close), mergingAbove: 0.99).status == .duplicate)
+        try store.close()
+    }
+}

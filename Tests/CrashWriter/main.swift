@@ -24,7 +24,9 @@ do {
     while true {
         let vectors = Fixtures.crashBatchVectors(batch: batch, size: batchSize, dimension: dimension)
         let memories = vectors.enumerated().map { i, v in
-            Fixtures.memory(v, index: i, namespace: "crash/b\(batch % 7)", metadata: ["batch": .number(Double(batch))])
+            var memory = Fixtures.memory(v, index: i, namespace: "crash/b\(batch % 7)", metadata: ["batch": .number(Double(batch))])
+            memory.content = "batch \(batch) memory \(i)"  // distinct text: equal text in a namespace is deduplicated
+            return memory
         }
         try store.remember(memories)
         report("committed \(batch)")

@@ -478,6 +478,16 @@ final class RecordStore: Sendable {
         }
     }
 
+    /// Feedback reports over live memories.
+    func feedbackTotals() throws -> (helpful: Int, unhelpful: Int) {
+        guard hasV5Columns else { return (0, 0) }
+        return try read { db in
+            let row = try Row.fetchOne(
+                db, sql: "SELECT coalesce(sum(helpful_count), 0), coalesce(sum(unhelpful_count), 0) FROM memory")
+            return (row?[0] ?? 0, row?[1] ?? 0)
+        }
+    }
+
     /// SQLite's own consistency check.
     func integrityCheck() throws -> [String] {
         try read { db in try String.fetchAll(db, sql: "PRAGMA quick_check") }

@@ -54,6 +54,10 @@ public struct StoreStats: Sendable, Codable, Hashable {
     public var embeddingCache: EmbeddingCacheStats
     /// Vectors in the store's persistent embedding cache.
     public var cachedEmbeddings: Int
+    /// Feedback reports that a memory helped, over live memories (``MemoryStore/feedback(_:helpful:)``).
+    public var helpfulReports: Int = 0
+    /// Feedback reports that a memory did not help, over live memories.
+    public var unhelpfulReports: Int = 0
 }
 
 /// The outcome of ``MemoryStore/health()``.
@@ -80,6 +84,7 @@ extension MemoryStore {
         // A writer's counts are written in before it reports; others see the pending ones too.
         if !options.readOnly { try? write { _ in } }  // bookkeeping: a failed flush must not fail stats
         let (byNamespace, byKind, neverRecalled) = try records.counts(recalledElsewhere: unwrittenUsage())
+        let feedback = try records.feedbackTotals()
         let (slotCount, live, capacity) = try withSnapshot { s -> (Int, Int, Int) in
             var live = 0
             s.slots.forEachLive { _, _ in live += 1 }
@@ -101,7 +106,8 @@ extension MemoryStore {
             recallP50Milliseconds: t.latencyQuantile(0.5), recallP99Milliseconds: t.latencyQuantile(0.99),
             hitRate: t.recalls > 0 ? Double(t.hits) / Double(t.recalls) : nil, hitThreshold: options.hitThreshold,
             residentBytes: ProcessMemory.residentBytes, embeddingCache: embeddingCacheStats,
-            cachedEmbeddings: try records.cachedEmbeddingCount())
+            cachedEmbeddings: try records.cachedEmbeddingCount(), helpfulReports: feedback.helpful,
+            unhelpfulReports: feedback.unhelpful)
     }
 
     /// Rewrites the vector file densely (live rows only, in slot order) and returns its free space.

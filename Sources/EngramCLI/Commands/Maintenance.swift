@@ -26,6 +26,7 @@ struct Stats: ParsableCommand {
         for (ns, n) in s.byNamespace.sorted(by: { $0.key < $1.key }) { io.print("  namespace   \(ns): \(n)") }
         for (kind, n) in s.byKind.sorted(by: { $0.key < $1.key }) { io.print("  kind        \(kind): \(n)") }
         io.print("  never recalled \(s.neverRecalled)")
+        io.print("  feedback    \(s.helpfulReports) helpful, \(s.unhelpfulReports) not helpful")
         io.print("dimension     \(s.dimension) (\(s.elementType))")
         io.print("embedder      \(s.embedder)")
         io.print("on disk       vectors \(bytes(s.vectorFileBytes)), database \(bytes(s.databaseBytes))")

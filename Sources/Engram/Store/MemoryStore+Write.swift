@@ -33,8 +33,10 @@ extension MemoryStore {
     /// stored twice (also within one batch). Near duplicates are only reported here; see
     /// ``remember(_:mergingAbove:)`` to merge one.
     ///
-    /// - Parameter nearDuplicates: report the most similar memory of the same namespace whose cosine
-    ///   reaches this value (nil: do not look; each memory then costs no extra scan).
+    /// - Parameters:
+    ///   - memories: the memories to store, at most ``Limits/maxBatch``.
+    ///   - nearDuplicates: report the most similar memory of the same namespace whose cosine reaches this
+    ///     value (nil: do not look; each memory then costs no extra scan).
     /// - Complexity: as ``remember(_:)-([NewMemory])``, plus one exact scan of each namespace written
     ///   when `nearDuplicates` is given.
     public func remember(_ memories: [NewMemory], nearDuplicates: Float?) throws -> [RememberResult] {

@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Text-recall latency by mode on a generated store, with `engram eval`'s per-mode p50 / p99.
+
+Makes N memories of Zipf-distributed words (a 5,000-word vocabulary) in 100 namespaces, imports them
+into a store with the hashing embedder (whose embedding costs microseconds, so the figures are the
+retrieval's), then asks the same queries unrestricted and restricted to one namespace (1 %).
+
+  python3 Benchmarks/hybrid/hybrid_latency.py [--n 100000] [--queries 200] [--engram .build/release/engram]
+"""
+import argparse, json, os, random, subprocess, sys, tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--n", type=int, default=100_000)
+    p.add_argument("--queries", type=int, default=200)
+    p.add_argument("--engram", default=os.path.join(ROOT, ".build", "release", "engram"))
+    p.add_argument("--work", default=None)
+    p.add_argument("--function-words", action="store_true",
+                   help="make the most frequent words (about 140) English function words (as in real text; the "
+                        "keyword query drops them), instead of content words")
+    args = p.parse_args()
+    rng = random.Random(42)
+    vocabulary = [f"w{i}" for i in range(5000)]
+    if args.function_words:
+        function = ("the of and to a in is it you that he was for on are with as i his they be at one have this "
+                    "from or had by not but what some we can out other were all there when up use your how said an "
+                    "each she which do their if will way about many then them would like so these her see him has "
+                    "more could go come did my no most who over down only may after where just me our its been "
+                    "into than any too very those both should because off does again few further here once own "
+                    "same such through under until while why whom yourself am being below between doing during "
+                    "having herself himself itself myself nor ourselves themselves above against before theirs "
+                    "hers ours yours yourselves d ll m re s t ve don further").split()
+        function = list(dict.fromkeys(function))
+        vocabulary = function + vocabulary[len(function):]
+    weights = [1 / (i + 1) for i in range(5000)]
+    work = args.work or tempfile.mkdtemp(prefix="engram-hybrid-")
+    os.makedirs(work, exist_ok=True)
+    store = os.path.join(work, "store")
+    if not os.path.isdir(store):
+        with open(os.path.join(work, "memories.jsonl"), "w") as f:
+            for i in range(args.n):
+                words = rng.choices(vocabulary, weights, k=rng.randint(8, 30))
+                f.write(json.dumps({"content": " ".join(words), "namespace": f"tenant/{i % 100}",
+                                    "metadata": {"n": i}}) + "\n")
+        subprocess.run([args.engram, "init", "--store", store, "--embedder", "hashing", "--dimension", "384"],
+                       check=True, stdout=sys.stderr)
+        subprocess.run([args.engram, "import", "--store", store, os.path.join(work, "memories.jsonl")],
+                       check=True, stdout=sys.stderr)
+    results = {}
+    for label, namespace in [("whole store", None), ("one namespace (1 %)", "tenant/7")]:
+        path = os.path.join(work, f"queries-{namespace is not None}.jsonl")
+        with open(path, "w") as f:
+            for q in range(args.queries):
+                line = {"query": " ".join(rng.choices(vocabulary, weights, k=6)), "relevant_key": "n",
+                        "relevant": [rng.randrange(args.n)]}
+                if namespace:
+                    line["namespace"] = namespace
+                f.write(json.dumps(line) + "\n")
+        out = subprocess.run([args.engram, "eval", "--store", store, "--queries", path, "--json"],
+                             check=True, capture_output=True, text=True).stdout
+        results[label] = {m: v["latency_p50_ms"] for m, v in json.loads(out)["modes"].items()}
+        results[label + " p99"] = {m: v["latency_p99_ms"] for m, v in json.loads(out)["modes"].items()}
+    for label, modes in results.items():
+        print(f"{label:28} " + "  ".join(f"{m} {v:8.2f} ms" for m, v in modes.items()))
+    whole, small = results["whole store"], results["one namespace (1 %)"]
+    print(f"hybrid / vector p50 (whole store): {whole['hybrid'] / whole['vector']:.2f}x")
+    print(f"keyword whole / keyword in 1 % namespace p50: {whole['keyword'] / small['keyword']:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

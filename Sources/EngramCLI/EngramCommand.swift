@@ -41,20 +41,21 @@ func textEmbedder(for store: MemoryStore) throws -> any Embedder {
     return store.cachingEmbedder(embedder)
 }
 
+/// Reads a whole file, or standard input for "-".
+func readInput(_ path: String, field: String) throws -> Data {
+    if path == "-" { return CLIIO.current.readStdin() }
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw EngramError(.notFound, "cannot read \(path)", field: field)
+    }
+    return data
+}
+
 /// Reads a vector from `--vector JSON` or `--vector-file F` (`-` for standard input).
 func readVector(json: String?, file: String?) throws -> [Float]? {
     if json != nil && file != nil { throw EngramError.invalid("--vector", "give --vector or --vector-file, not both") }
     if let json { return try MemoryJSON.vector(JSONValue(parsing: json, field: "--vector"), field: "--vector") }
     if let file {
-        let text: String
-        if file == "-" {
-            text = String(decoding: CLIIO.current.readStdin(), as: UTF8.self)
-        } else {
-            guard let t = try? String(contentsOfFile: file, encoding: .utf8) else {
-                throw EngramError(.notFound, "cannot read \(file)", field: "--vector-file")
-            }
-            text = t
-        }
+        let text = String(decoding: try readInput(file, field: "--vector-file"), as: UTF8.self)
         return try MemoryJSON.vector(JSONValue(parsing: text, field: "--vector-file"), field: "--vector-file")
     }
     return nil

@@ -38,18 +38,7 @@ public struct HashingEmbedder: Embedder {
     /// The normalised words of a text.
     static func tokens(_ text: String) -> [String] {
         let folded = text.folding(options: [.caseInsensitive, .diacriticInsensitive], locale: nil).lowercased()
-        var words: [String] = []
-        var current = ""
-        for scalar in folded.unicodeScalars {
-            if scalar.properties.isAlphabetic || scalar.properties.numericType != nil {
-                current.unicodeScalars.append(scalar)
-            } else if !current.isEmpty {
-                words.append(current)
-                current = ""
-            }
-        }
-        if !current.isEmpty { words.append(current) }
-        return words.filter { !stopwords.contains($0) }
+        return Words.split(folded).filter { !stopwords.contains($0) }
     }
 
     private func vector(_ text: String) -> [Float] {

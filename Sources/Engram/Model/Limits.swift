@@ -26,6 +26,13 @@ public enum Limits {
     /// Largest number of memories in one `remember` batch.
     public static let maxBatch = 100_000
 
+    /// Ranking weights must be finite and at least 0; the error names `field.name`.
+    static func validateWeights(_ weights: [(name: String, value: Double)], field: String) throws {
+        for (name, w) in weights where !(w.isFinite && w >= 0) {
+            throw EngramError.invalid("\(field).\(name)", "must be a finite number >= 0")
+        }
+    }
+
     static func validateText(_ text: String, field: String, required: Bool) throws {
         if required && text.allSatisfy(\.isWhitespace) {
             throw EngramError.invalid(field, "must not be empty")

@@ -10,17 +10,7 @@
 enum KeywordQuery {
     /// The distinct search terms of `text`, in order.
     static func terms(_ text: String) -> [String] {
-        var words: [String] = []
-        var current = ""
-        for scalar in text.lowercased().unicodeScalars {
-            if scalar.properties.isAlphabetic || scalar.properties.numericType != nil {
-                current.unicodeScalars.append(scalar)
-            } else if !current.isEmpty {
-                words.append(current)
-                current = ""
-            }
-        }
-        if !current.isEmpty { words.append(current) }
+        let words = Words.split(text.lowercased())
         var seen = Set<String>()
         let distinct = words.filter { seen.insert($0).inserted }
         let content = distinct.filter { !stopWords.contains($0) }

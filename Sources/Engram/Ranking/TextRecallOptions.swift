@@ -43,10 +43,8 @@ public struct ColumnWeights: Sendable, Hashable {
     }
 
     func validate() throws {
-        for (name, w) in [("content", content), ("cause", cause), ("outcome", outcome), ("tags", tags)]
-        where !(w.isFinite && w >= 0) {
-            throw EngramError.invalid("options.columns.\(name)", "must be a finite number >= 0")
-        }
+        try Limits.validateWeights(
+            [("content", content), ("cause", cause), ("outcome", outcome), ("tags", tags)], field: "options.columns")
     }
 }
 
@@ -82,10 +80,9 @@ public struct RankingSignals: Sendable, Hashable {
     public static let none = RankingSignals(recency: 0, importance: 0, outcome: 0, feedback: 0)
 
     func validate() throws {
-        for (name, w) in [("recency", recency), ("importance", importance), ("outcome", outcome), ("feedback", feedback)]
-        where !(w.isFinite && w >= 0) {
-            throw EngramError.invalid("options.signals.\(name)", "must be a finite number >= 0")
-        }
+        try Limits.validateWeights(
+            [("recency", recency), ("importance", importance), ("outcome", outcome), ("feedback", feedback)],
+            field: "options.signals")
         guard recencyHalfLife.isFinite, recencyHalfLife > 0 else {
             throw EngramError.invalid("options.signals.recencyHalfLife", "must be a positive number of seconds")
         }

@@ -44,16 +44,18 @@ extension MemoryStore {
                     .embedderMismatch, "the embedder is \(embedder.identifier) but the store holds \(embedderID) vectors",
                     field: "embedder")
             }
-            query = try normalized(try embedder.embed(text), field: "query")
-        }
-        if options.mode == .vector, let query {
-            return try recall(query, k: k, filter: filter, minScore: minScore).enumerated().map { rank, hit in
-                var hit = hit
-                hit.explanation = HitExplanation(
-                    cosine: hit.score, vectorRank: rank + 1, keywordScore: nil, keywordRank: nil,
-                    fused: Double(hit.score), recency: 0, importance: 0, outcome: 0, feedback: 0, score: Double(hit.score))
-                return hit
+            let embedding = try embedder.embed(text)
+            if options.mode == .vector {  // the exact recall, which normalises the query itself
+                return try recall(embedding, k: k, filter: filter, minScore: minScore).enumerated().map { rank, hit in
+                    var hit = hit
+                    hit.explanation = HitExplanation(
+                        cosine: hit.score, vectorRank: rank + 1, keywordScore: nil, keywordRank: nil,
+                        fused: Double(hit.score), recency: 0, importance: 0, outcome: 0, feedback: 0,
+                        score: Double(hit.score))
+                    return hit
+                }
             }
+            query = try normalized(embedding, field: "query")
         }
 
         let metadataRowIDs = try resolveMetadata(of: filter)
@@ -70,7 +72,7 @@ extension MemoryStore {
             }
             let memories = try records.memories(rowIDs: candidates.map(\.rowID))
             let fused = HybridRanker.fused(candidates, mode: options.mode, fusion: options.fusion)
-            let now = options.signals.recency > 0 ? self.options.clock.now() : Date()
+            let now = self.options.clock.now()
             var vanished = false
             var ranked: [(hit: RecallHit, score: Double)] = []
             for (candidate, relevance) in zip(candidates, fused) {
@@ -121,7 +123,7 @@ extension MemoryStore {
                 result[i].keywordScore = m.score
                 result[i].keywordRank = rank + 1
             } else {
-                let cosine = query.map { q in Self.dot(q, snapshot.mapping.vector(Int(m.slot))) }
+                let cosine = query.map { q in Self.dot(q, snapshot.mapping.vector(Int(m.slot))) }  // unit rows
                 result.append(
                     RecallCandidate(
                         slot: m.slot, rowID: m.rowID, id: slots[Int(m.slot)].id, cosine: cosine,
@@ -131,10 +133,13 @@ extension MemoryStore {
         return result
     }
 
-    /// The dot product in Double, as the oracle computes it (rows are unit length, so this is the cosine).
+    /// The dot product of two vectors of the store's dimension.
     static func dot(_ a: [Float], _ b: [Float]) -> Float {
-        var sum = 0.0
-        for i in 0..<min(a.count, b.count) { sum += Double(a[i]) * Double(b[i]) }
-        return Float(sum)
+        a.withUnsafeBufferPointer { x in
+            b.withUnsafeBufferPointer { y in
+                guard let x = x.baseAddress, let y = y.baseAddress else { return 0 }
+                return BLAS.dot(x, y, dimension: min(a.count, b.count))
+            }
+        }
     }
 }

@@ -208,15 +208,6 @@ struct Eval: ParsableCommand {
     }
 }
 
-/// Reads a whole file, or standard input for "-".
-func readInput(_ path: String, field: String) throws -> Data {
-    if path == "-" { return CLIIO.current.readStdin() }
-    guard let data = FileManager.default.contents(atPath: path) else {
-        throw EngramError(.notFound, "cannot read \(path)", field: field)
-    }
-    return data
-}
-
 /// A store in a fresh temporary directory, for measuring runs over a JSONL of memories.
 struct TemporaryStore {
     let path: String

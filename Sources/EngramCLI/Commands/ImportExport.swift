@@ -41,15 +41,7 @@ struct Import: ParsableCommand {
 
     func run() throws {
         let io = CLIIO.current
-        let data: Data
-        if file == "-" {
-            data = io.readStdin()
-        } else {
-            guard let d = FileManager.default.contents(atPath: file) else {
-                throw EngramError(.notFound, "cannot read \(file)", field: "file")
-            }
-            data = d
-        }
+        let data = try readInput(file, field: "file")
         let store = try location.open()
         defer { try? store.close() }
         let now = Date()

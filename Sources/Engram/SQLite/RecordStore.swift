@@ -439,13 +439,13 @@ final class RecordStore: Sendable {
         if hasV5Columns { w.append(0) }
         let weightList = w.map { String($0) }.joined(separator: ", ")
         return try read { db in
-            let rows = try Row.fetchCursor(
-                db,
+            let statement = try db.cachedStatement(
                 sql: """
                     SELECT memory.slot, memory.rowid, bm25(memory_fts, \(weightList)) AS rank
                     FROM memory_fts JOIN memory ON memory.rowid = memory_fts.rowid
                     WHERE memory_fts MATCH ? ORDER BY rank
-                    """, arguments: [pattern])
+                    """)
+            let rows = try Row.fetchCursor(statement, arguments: [pattern])
             var result: [(slot: Int32, rowID: Int64, score: Double)] = []
             while result.count < limit, let row = try rows.next() {
                 let slot: Int32 = row[0]

@@ -17,6 +17,14 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // OpenBLAS's CBLAS interface; only Vectors/BLAS.swift imports it.
@@ -32,6 +40,7 @@ let package = Package(
             dependencies: [
                 "CBLAS",
                 "CKernels",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strictSettings
@@ -42,12 +51,37 @@ let package = Package(
             dependencies: ["Engram"],
             swiftSettings: strictSettings
         ),
+        // What every front end shares: JSON wire shapes, filter and time parsing, embedder resolution.
+        .target(
+            name: "EngramService",
+            dependencies: ["Engram", "EngramProviders", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strictSettings
+        ),
+        // `engram serve`: the HTTP API on Hummingbird (keys -> scopes, metrics, backpressure).
+        .target(
+            name: "EngramServer",
+            dependencies: [
+                "Engram",
+                "EngramService",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("openapi.json")],
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "EngramCLI",
             dependencies: [
                 "Engram",
-                "EngramProviders",
+                "EngramService",
+                "EngramServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),
@@ -77,6 +111,14 @@ let package = Package(
         .testTarget(
             name: "EngramProvidersTests",
             dependencies: ["EngramProviders", "Engram", "EngramTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "EngramServerTests",
+            dependencies: [
+                "EngramServer", "EngramService", "Engram", "EngramTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

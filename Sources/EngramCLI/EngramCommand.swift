@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engram
+import EngramService
 import Foundation
 
 /// `engram`: the root command.
@@ -18,27 +19,19 @@ struct EngramCommand: ParsableCommand {
         subcommands: [
             Init.self, Remember.self, Recall.self, Search.self, Show.self, Update.self, History.self, List.self,
             Count.self, Forget.self, Import.self, Export.self, Stats.self, Health.self, Compact.self,
-            Working.self, Embed.self, Model.self, Reembed.self, Bench.self, Eval.self, Feedback.self,
+            Working.self, Embed.self, Model.self, Reembed.self, Bench.self, Eval.self, Feedback.self, Serve.self,
+            Keys.self,
         ])
 }
 
-/// The embedder that can embed text for a store (behind the store's embedding cache), or a clear
-/// error when the store has none.
-func textEmbedder(for handle: StoreHandle) throws -> any Embedder {
+/// The store's own embedder behind its embedding cache, or a clear error when the store has none.
+func textEmbedder(for handle: ScopedStore) throws -> any Embedder {
     try textEmbedder(for: handle.store)
 }
 
-/// The store's own embedder, cached in the store (nil when it has none built in).
+/// The store's own embedder behind its embedding cache (see ``EmbedderResolver``).
 func textEmbedder(for store: MemoryStore) throws -> any Embedder {
-    guard let embedder = try makeEmbedder(store.embedderID, dimension: store.dimension) else {
-        throw EngramError.invalid(
-            "embedder",
-            "this store holds '\(store.embedderID)' vectors and has no built-in embedder; pass --vector or an \"embedding\"")
-    }
-    guard embedder.dimension == store.dimension else {
-        throw EngramError(.storageCorrupted, "the store's embedder makes vectors of another dimension")
-    }
-    return store.cachingEmbedder(embedder)
+    try EmbedderResolver(environment: CLIIO.current.environment).textEmbedder(for: store)
 }
 
 /// Reads a whole file, or standard input for "-".

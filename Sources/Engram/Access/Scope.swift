@@ -1,5 +1,7 @@
 /// What a ``ScopedStore`` may reach: namespace subtrees and actions. Least privilege for agents: give
-/// each one the smallest scope its job needs.
+/// each one the smallest scope its job needs. ``unrestricted`` is the widest scope (every namespace,
+/// every action): front ends run every request through a scoped handle, and a caller with no limits
+/// simply holds this one, so each store operation is written once.
 public struct Scope: Sendable, Hashable {
     /// Actions a scope allows.
     public struct Actions: OptionSet, Sendable, Hashable {
@@ -19,9 +21,26 @@ public struct Scope: Sendable, Hashable {
     }
 
     /// Namespace roots; each admits itself and everything below it. Overlapping roots are merged.
+    /// Empty when ``isUnrestrictedNamespaces``: every namespace is admitted.
     public let namespaces: [String]
     /// What the handle may do inside them.
     public let actions: Actions
+    /// True when no namespace is out of reach (``unrestricted`` and ``everyNamespace(actions:)``).
+    public let isUnrestrictedNamespaces: Bool
+
+    /// Every namespace and every action: the scope of the store's owner.
+    public static let unrestricted = everyNamespace(actions: .all)
+
+    /// Every namespace, but only the given actions (an operator's read-only key, say).
+    public static func everyNamespace(actions: Actions) -> Scope {
+        Scope(everyNamespace: actions)
+    }
+
+    private init(everyNamespace actions: Actions) {
+        namespaces = []
+        self.actions = actions
+        isUnrestrictedNamespaces = true
+    }
 
     /// A scope over the given namespace subtrees.
     /// - Throws: ``EngramError/Code/invalidArgument`` (field `scope.namespaces` or `scope.actions`) for no
@@ -33,28 +52,33 @@ public struct Scope: Sendable, Hashable {
         let unique = Set(namespaces)
         self.namespaces = unique.filter { ns in !unique.contains { $0 != ns && Namespace.contains($0, ns) } }.sorted()
         self.actions = actions
+        self.isUnrestrictedNamespaces = false
     }
 
     /// Whether the scope reaches a namespace.
     public func contains(namespace: String) -> Bool {
-        namespaces.contains { Namespace.contains($0, namespace) }
+        isUnrestrictedNamespaces || namespaces.contains { Namespace.contains($0, namespace) }
     }
+
+    /// The scope as the store's internal `within:` checks take it: nil when nothing is excluded.
+    var namespaceLimit: Scope? { isUnrestrictedNamespaces ? nil : self }
 
     /// Whether a filter's namespace condition can admit anything inside the scope.
     func overlaps(_ condition: MemoryFilter.NamespaceMatch) -> Bool {
-        switch condition {
+        if isUnrestrictedNamespaces { return true }
+        return switch condition {
         case .exact(let ns): contains(namespace: ns)
         case .prefix(let ns): namespaces.contains { Namespace.contains($0, ns) || Namespace.contains(ns, $0) }
         }
     }
 
-    func require(_ action: Actions, _ verb: String) throws {
+    package func require(_ action: Actions, _ verb: String) throws {
         guard actions.contains(action) else {
             throw EngramError(.permissionDenied, "this handle may not \(verb)", field: "action")
         }
     }
 
-    func require(namespace: String, field: String = "namespace") throws {
+    package func require(namespace: String, field: String = "namespace") throws {
         guard contains(namespace: namespace) else {
             throw EngramError(.permissionDenied, "namespace \(namespace) is outside this handle's scope", field: field)
         }

@@ -18,7 +18,13 @@ public import Foundation
 public struct ScopedStore: Sendable {
     /// What this handle may reach.
     public let scope: Scope
-    let store: MemoryStore
+    /// The whole store, for front ends in this package that also own its lifetime (close, stats).
+    package let store: MemoryStore
+
+    /// The embedder whose vectors the store holds (see ``MemoryStore/embedderID``).
+    public var embedderID: String { store.embedderID }
+    /// The dimension of the store's vectors.
+    public var dimension: Int { store.dimension }
 
     /// Short-lived key/value entries, within the scope's namespaces.
     public var working: ScopedWorkingMemory { ScopedWorkingMemory(scope: scope, working: store.working) }
@@ -71,7 +77,7 @@ public struct ScopedStore: Sendable {
     /// Stored embeddings of the memories inside the scope; other ids are left out as unknown ones are.
     public func embeddings(of ids: [MemoryID]) throws -> [MemoryID: [Float]] {
         try scope.require(.read, "read")
-        return try store.embeddings(of: ids, within: scope)
+        return try store.embeddings(of: ids, within: scope.namespaceLimit)
     }
 
     /// ``MemoryStore/count(matching:)`` within the scope.
@@ -155,14 +161,14 @@ public struct ScopedStore: Sendable {
     @discardableResult
     public func update(_ id: MemoryID, with changes: MemoryChanges) throws -> Memory {
         try scope.require(.write, "write")
-        return try store.update(id, with: changes, within: scope)
+        return try store.update(id, with: changes, within: scope.namespaceLimit)
     }
 
     /// ``MemoryStore/feedback(_:helpful:)`` for a memory inside the scope (`notFound` otherwise, as for an
     /// unknown id). Feedback is a write: it needs ``Scope/Actions/write``.
     public func feedback(_ id: MemoryID, helpful: Bool) throws {
         try scope.require(.write, "write")
-        try store.feedback(id, helpful: helpful, within: scope)
+        try store.feedback(id, helpful: helpful, within: scope.namespaceLimit)
     }
 
     // MARK: Forget
@@ -172,7 +178,7 @@ public struct ScopedStore: Sendable {
     @discardableResult
     public func forget(_ ids: [MemoryID]) throws -> Int {
         try scope.require(.forget, "forget")
-        return try store.forget(ids, within: scope)
+        return try store.forget(ids, within: scope.namespaceLimit)
     }
 
     /// Forgets one memory inside the scope.
@@ -196,6 +202,7 @@ public struct ScopedStore: Sendable {
         if let condition = filter.namespace, !scope.overlaps(condition) {
             throw EngramError(.permissionDenied, "the namespace is outside this handle's scope", field: "filter.namespace")
         }
+        if scope.isUnrestrictedNamespaces { return filter }
         var narrowed = filter
         narrowed.scope = scope.namespaces
         return narrowed
@@ -205,6 +212,7 @@ public struct ScopedStore: Sendable {
 extension MemoryStore {
     /// A handle that reaches only `scope`'s namespaces and actions (see ``ScopedStore``). Handles are
     /// cheap values; make one per agent. A read-only store still refuses writes through any handle.
+    /// `scoped(to: .unrestricted)` reaches everything, as the store itself does.
     public func scoped(to scope: Scope) -> ScopedStore {
         ScopedStore(scope: scope, store: self)
     }

@@ -33,7 +33,7 @@ public enum Limits {
         }
     }
 
-    static func validateText(_ text: String, field: String, required: Bool) throws {
+    package static func validateText(_ text: String, field: String, required: Bool) throws {
         if required && text.allSatisfy(\.isWhitespace) {
             throw EngramError.invalid(field, "must not be empty")
         }

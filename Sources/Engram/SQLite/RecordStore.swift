@@ -555,6 +555,11 @@ final class RecordStore: Sendable {
         }
     }
 
+    /// Entries not expired at `now`, in every namespace.
+    func workingCount(now: Double) throws -> Int {
+        try read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM working WHERE expires_at > ?", arguments: [now]) ?? 0 }
+    }
+
     func workingSet(_ row: WorkingRow) throws {
         try write { db in
             try db.execute(

@@ -67,6 +67,12 @@ public struct WorkingMemory: Sendable {
         return try store.records.workingList(namespace: namespace).filter { $0.expiresAt > now }.map(Self.entry)
     }
 
+    /// How many unexpired entries there are in every namespace (a store-wide figure for monitoring).
+    public func count() throws -> Int {
+        try store.checkOpen()
+        return try store.records.workingCount(now: store.nowSeconds())
+    }
+
     /// Deletes an entry. Returns whether an unexpired one existed.
     @discardableResult
     public func delete(_ key: String, namespace: String = "default") throws -> Bool {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engram
+import EngramService
 import Foundation
 
 struct Eval: ParsableCommand {
@@ -183,7 +184,7 @@ struct Eval: ParsableCommand {
     }
 
     /// For each metadata key the queries refer to: (namespace, key, value) -> ids of the memories holding it.
-    static func keyIndex(_ store: StoreHandle, keys: Set<String>) throws -> [String: [String]] {
+    static func keyIndex(_ store: ScopedStore, keys: Set<String>) throws -> [String: [String]] {
         guard !keys.isEmpty else { return [:] }
         var index: [String: [String]] = [:]
         var cursor: MemoryID?

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engram
+import EngramService
 
 struct Feedback: ParsableCommand {
     static let configuration = CommandConfiguration(

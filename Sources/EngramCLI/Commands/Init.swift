@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engram
+import EngramService
 import Foundation
 
 struct Init: ParsableCommand {
@@ -38,7 +39,7 @@ struct Init: ParsableCommand {
             identifier = "custom"
             d = dimension
         } else {
-            guard let e = try makeEmbedder(embedder, dimension: dimension) else {
+            guard let e = try EmbedderResolver(environment: CLIIO.current.environment).embedder(named: embedder, dimension: dimension) else {
                 throw EngramError.invalid(
                     "--embedder", "unknown embedder; choose one of: \((Embedders.builtInNames + ["custom"]).joined(separator: ", "))")
             }

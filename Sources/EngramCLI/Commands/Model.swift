@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engram
+import EngramService
 import Foundation
 
 struct Model: ParsableCommand {
@@ -122,7 +123,7 @@ struct Embed: ParsableCommand {
     func run() throws {
         let io = CLIIO.current
         let name = embedder ?? (ModelFiles.isMiniLMInstalled(environment: io.environment) ? "minilm" : "hashing")
-        guard let e = try makeEmbedder(name) else {
+        guard let e = try EmbedderResolver(environment: CLIIO.current.environment).embedder(named: name) else {
             throw EngramError.invalid("--embedder", "unknown embedder \(name)")
         }
         let vectors = try e.embed(texts)

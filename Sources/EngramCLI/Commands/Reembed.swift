@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engram
+import EngramService
 import Foundation
 
 struct Reembed: ParsableCommand {
@@ -19,7 +20,7 @@ struct Reembed: ParsableCommand {
     func run() throws {
         let io = CLIIO.current
         try ProcessScope.requireWholeStore("reembed")
-        guard let e = try makeEmbedder(embedder, dimension: dimension) else {
+        guard let e = try EmbedderResolver(environment: CLIIO.current.environment).embedder(named: embedder, dimension: dimension) else {
             throw EngramError.invalid("--embedder", "unknown embedder; choose minilm or hashing")
         }
         let started = Date()

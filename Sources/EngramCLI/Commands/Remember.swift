@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engram
+import EngramService
 import Foundation
 
 /// Flags that describe a memory's fields, shared by `remember` and `update`.
@@ -121,11 +122,7 @@ struct Remember: ParsableCommand {
             ? store.remember(memory, mergingAbove: threshold ?? 1)
             : store.remember([memory], nearDuplicates: threshold)[0]
         if output.json {
-            var o: [String: JSONValue] = ["id": .string(result.id.description), "status": .string(result.status.rawValue)]
-            o["near_duplicate"] = result.nearDuplicate.map {
-                .object(["id": .string($0.id.description), "cosine": .number(Double($0.cosine))])
-            } ?? .null
-            io.print(JSONOutput.pretty(.object(o)))
+            io.print(JSONOutput.pretty(MemoryJSON.object(result)))
             return
         }
         io.print(result.id.description)
@@ -142,7 +139,7 @@ struct Remember: ParsableCommand {
 
 /// Validates a memory's other fields and the scope first (so garbage or a refused write is never
 /// embedded), then embeds its text with the store's embedder.
-func embed(_ memory: inout NewMemory, checkingWith store: StoreHandle) throws {
+func embed(_ memory: inout NewMemory, checkingWith store: ScopedStore) throws {
     try store.validateFields(memory)
     memory.embedding = try textEmbedder(for: store).embed(EmbeddingText.of(memory))
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engram
+import EngramService
 import Foundation
 
 /// Parses a memory id argument.
@@ -76,7 +77,7 @@ struct Update: ParsableCommand {
             changes.embedding = v
         } else if changes.content != nil || changes.cause != nil || changes.outcome != nil {
             try store.requireWritable(namespace: old.namespace)  // before the cost of embedding
-            if let embedder = try makeEmbedder(store.embedderID, dimension: store.dimension) {
+            if let embedder = try EmbedderResolver(environment: CLIIO.current.environment).embedder(named: store.embedderID, dimension: store.dimension) {
                 let text = EmbeddingText.compose(
                     content: changes.content ?? old.content, cause: changes.cause ?? old.cause,
                     outcome: changes.outcome ?? old.outcome)

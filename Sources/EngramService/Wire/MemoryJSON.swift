@@ -1,5 +1,5 @@
-import Engram
-import Foundation
+package import Engram
+package import Foundation
 
 /// The JSON shape of memories and hits that scripts rely on (field names are part of the interface):
 /// `id`, `namespace`, `agent`, `kind`, `content`, `cause`, `outcome`, `succeeded`, `tags`, `importance`,
@@ -7,8 +7,8 @@ import Foundation
 /// `helpful_count`, `unhelpful_count`; `embedding` on export; `score` on hits, and `explain` on text
 /// recall hits. Input also accepts `what` / `why` for `content` / `cause`, and
 /// ignores the usage fields (a store counts its own recalls).
-enum MemoryJSON {
-    static func object(_ m: Memory, embedding: [Float]? = nil, score: Float? = nil) -> JSONValue {
+package enum MemoryJSON {
+    package static func object(_ m: Memory, embedding: [Float]? = nil, score: Float? = nil) -> JSONValue {
         var o: [String: JSONValue] = [
             "id": .string(m.id.description), "namespace": .string(m.namespace), "agent": optional(m.agent),
             "kind": .string(m.kind.rawValue), "content": .string(m.content), "cause": optional(m.cause),
@@ -27,7 +27,7 @@ enum MemoryJSON {
     }
 
     /// A text-recall hit: the memory, its final `score`, and `explain` with every score behind its rank.
-    static func object(_ hit: RecallHit) -> JSONValue {
+    package static func object(_ hit: RecallHit) -> JSONValue {
         guard case .object(var o) = object(hit.memory, score: hit.score), let e = hit.explanation else {
             return object(hit.memory, score: hit.score)
         }
@@ -41,8 +41,40 @@ enum MemoryJSON {
         return .object(o)
     }
 
+    /// The outcome of a remember: `id`, `status` (stored, duplicate, merged) and `near_duplicate`.
+    package static func object(_ result: RememberResult) -> JSONValue {
+        .object([
+            "id": .string(result.id.description), "status": .string(result.status.rawValue),
+            "near_duplicate": result.nearDuplicate.map {
+                .object(["id": .string($0.id.description), "cosine": .number(Double($0.cosine))])
+            } ?? .null,
+        ])
+    }
+
+    /// Changes to a memory from a JSON object: a field present sets it; `null` clears `cause`,
+    /// `outcome`, `succeeded` and `expires_at`. `embedding` replaces the vector.
+    package static func changes(from o: JSONObject) throws -> MemoryChanges {
+        try o.rejectUnknown(["content", "cause", "outcome", "succeeded", "kind", "tags", "importance", "metadata", "expires_at", "embedding"])
+        var changes = MemoryChanges()
+        changes.content = try o.string("content")
+        if o.fields["content"] == .null { throw EngramError.invalid(o.path + "content", "cannot be cleared") }
+        if o.fields["cause"] != nil { changes.cause = .some(try o.string("cause")) }
+        if o.fields["outcome"] != nil { changes.outcome = .some(try o.string("outcome")) }
+        if o.fields["succeeded"] != nil { changes.succeeded = .some(try o.bool("succeeded")) }
+        if o.fields["expires_at"] != nil { changes.expiresAt = .some(try o.date("expires_at")) }
+        changes.kind = try o.string("kind").map(MemoryKind.init(rawValue:))
+        changes.tags = try o.strings("tags")
+        changes.importance = try o.number("importance")
+        if let meta = o["metadata"] {
+            guard case .object(let fields) = meta else { throw EngramError.invalid(o.path + "metadata", "must be a JSON object") }
+            changes.metadata = fields
+        }
+        if let e = o["embedding"] { changes.embedding = try vector(e, field: o.path + "embedding") }
+        return changes
+    }
+
     /// A vector as JSON numbers printed with the shortest text that reads back to the same Float.
-    static func vector(_ v: [Float]) -> JSONValue {
+    package static func vector(_ v: [Float]) -> JSONValue {
         .array(v.map { .number(shortest($0)) })
     }
 
@@ -52,7 +84,7 @@ enum MemoryJSON {
 
     private static func optional(_ s: String?) -> JSONValue { s.map(JSONValue.string) ?? .null }
 
-    static let knownFields: Set<String> = [
+    package static let knownFields: Set<String> = [
         "id", "namespace", "agent", "kind", "content", "what", "cause", "why", "outcome", "succeeded", "tags",
         "importance", "metadata", "created_at", "updated_at", "expires_at", "supersedes", "embedding", "ttl",
         "recall_count", "last_recalled_at", "helpful_count", "unhelpful_count",  // written by export, ignored on import
@@ -60,7 +92,7 @@ enum MemoryJSON {
 
     /// A memory from a JSON object, with an error naming the first bad field. `embedding` is empty
     /// when the object has none (the caller embeds the text then).
-    static func newMemory(from value: JSONValue, now: Date) throws -> NewMemory {
+    package static func newMemory(from value: JSONValue, now: Date) throws -> NewMemory {
         guard case .object(let o) = value else { throw EngramError.invalid("line", "must be a JSON object") }
         if let unknown = o.keys.sorted().first(where: { !knownFields.contains($0) }) {
             throw EngramError.invalid(unknown, "is not a memory field")
@@ -114,7 +146,7 @@ enum MemoryJSON {
     }
 
     /// A vector from a JSON array of numbers.
-    static func vector(_ value: JSONValue, field: String) throws -> [Float] {
+    package static func vector(_ value: JSONValue, field: String) throws -> [Float] {
         guard case .array(let items) = value else { throw EngramError.invalid(field, "must be an array of numbers") }
         return try items.map { item in
             guard let n = item.numberValue else { throw EngramError.invalid(field, "must be an array of numbers") }
@@ -139,13 +171,13 @@ enum MemoryJSON {
 }
 
 /// Pretty JSON for one document, compact JSON for JSON Lines.
-enum JSONOutput {
-    static func pretty(_ value: JSONValue) -> String {
+package enum JSONOutput {
+    package static func pretty(_ value: JSONValue) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         guard let data = try? encoder.encode(value) else { return "null" }
         return String(decoding: data, as: UTF8.self)
     }
 
-    static func line(_ value: JSONValue) -> String { value.jsonText }
+    package static func line(_ value: JSONValue) -> String { value.jsonText }
 }

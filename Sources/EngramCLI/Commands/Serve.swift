@@ -1,0 +1,84 @@
+import ArgumentParser
+import Engram
+import EngramServer
+import EngramService
+import Foundation
+import Logging
+import Synchronization
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the store over HTTP: a JSON API under /v1 with API keys, /metrics, /healthz and /readyz.",
+        discussion: """
+            One process holds the store; agents share it over HTTP. While the key file (--keys, default \
+            STORE/keys.json) does not exist, every request is unrestricted and the server binds loopback only \
+            (another address needs --insecure). Once it exists, every /v1 request needs a key \
+            (Authorization: Bearer KEY or X-API-Key: KEY); see `engram keys create`. SIGTERM or SIGINT stops \
+            accepting, drains requests in flight and closes the store.
+            """)
+
+    @OptionGroup var location: StoreLocation
+
+    @Option(help: "Address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port to listen on (0 picks a free one; the line on standard output says which).")
+    var port = 8420
+
+    @Option(help: "The API key file (default: keys.json in the store directory).")
+    var keys: String?
+
+    @Flag(help: "Allow a non-loopback address without API keys.")
+    var insecure = false
+
+    @Option(name: .customLong("queue-depth"), help: "Requests waiting or running before new ones get 503 with Retry-After.")
+    var queueDepth = 256
+
+    @Option(help: "Worker threads for embedding, scans and SQLite (default: all cores).")
+    var workers = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(name: .customLong("max-body"), help: "Largest request body in bytes.")
+    var maxBody = 8 << 20
+
+    @Option(name: .customLong("max-batch"), help: "Most memories in one POST /v1/memories.")
+    var maxBatch = 1000
+
+    func run() throws {
+        try ProcessScope.requireWholeStore("serve")
+        var configuration = ServerConfiguration(keysPath: keys ?? KeyFile.defaultPath(store: location.path))
+        configuration.host = host
+        configuration.port = port
+        configuration.insecure = insecure
+        configuration.queueDepth = queueDepth
+        configuration.workers = workers
+        configuration.maxBodyBytes = maxBody
+        configuration.maxBatch = maxBatch
+
+        let store = try MemoryStore.open(at: location.path, options: StoreOptions(durability: .normal))
+        let io = CLIIO.current
+        let failure = Mutex<(any Error)?>(nil)
+        let finished = DispatchSemaphore(value: 0)
+        let resolver = EmbedderResolver(environment: io.environment)
+        let settings = configuration
+        Task {
+            do {
+                try await EngramServer.serve(store: store, configuration: settings, resolver: resolver, logger: Self.logger()) {
+                    port in io.print("engram: serving \(store.path) at http://\(settings.host):\(port)")
+                }
+            } catch {
+                failure.withLock { $0 = error }
+            }
+            finished.signal()
+        }
+        finished.wait()
+        try store.close()
+        if let error = failure.withLock({ $0 }) { throw error }
+    }
+
+    /// Logs go to standard error, one line each; `ENGRAM_LOG_LEVEL` (default info) sets the level.
+    static func logger() -> Logger {
+        var logger = Logger(label: "engram.server") { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = CLIIO.current.environment["ENGRAM_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        return logger
+    }
+}

@@ -1,0 +1,150 @@
+package import Engram
+package import EngramService
+import Foundation
+package import Hummingbird
+package import Logging
+
+/// The HTTP API as routes over one ``EngramAPI`` (see `openapi.json` for the full contract).
+package enum EngramServer {
+    /// The server application for a store: built by a function, so tests drive it without a socket.
+    /// `onRunning` receives the bound port (useful with port 0).
+    package static func buildApplication(
+        store: MemoryStore, configuration: ServerConfiguration, resolver: EmbedderResolver = EmbedderResolver(),
+        logger: Logger = Logger(label: "engram.server"), onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) throws -> (application: some ApplicationProtocol, api: EngramAPIHandle) {
+        let api = try EngramAPI(store: store, configuration: configuration, resolver: resolver)
+        try configuration.validate(keysExist: api.keys.isEnabled)
+        let router = buildRouter(api)
+        let application = Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "engram"),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? configuration.port) },
+            logger: logger)
+        return (application, EngramAPIHandle(api: api))
+    }
+
+    /// Builds the server and runs it until SIGTERM or SIGINT, then drains requests in flight and stops
+    /// the workers. The caller closes the store afterwards.
+    package static func serve(
+        store: MemoryStore, configuration: ServerConfiguration, resolver: EmbedderResolver, logger: Logger,
+        onRunning: @escaping @Sendable (Int) async -> Void
+    ) async throws {
+        let (application, handle) = try buildApplication(
+            store: store, configuration: configuration, resolver: resolver, logger: logger, onRunning: onRunning)
+        do {
+            try await application.runService()
+        } catch {
+            try? await handle.shutdown()
+            throw error
+        }
+        try await handle.shutdown()
+    }
+
+    static func buildRouter(_ api: EngramAPI) -> Router<EngramContext> {
+        let router = Router(context: EngramContext.self)
+        router.add(middleware: RequestLogMiddleware(metrics: api.metrics))
+        router.add(middleware: ErrorMiddleware())
+        let limit = api.configuration.maxBodyBytes
+
+        router.get("/healthz") { _, _ in JSONResponse.make(.object(["status": "ok"])) }
+        router.get("/readyz") { _, _ in try await api.ready() }
+        router.get("/metrics") { _, _ in try await api.metricsText() }
+        router.get("/openapi.json") { _, _ in JSONResponse.make(text: try OpenAPIDocument.text()) }
+
+        let v1 = router.group("v1").add(middleware: KeyAuthenticator(keys: api.keys, metrics: api.metrics))
+        v1.post("memories") { request, context in
+            var request = request
+            return try await api.remember(try await request.jsonObject(limit: limit), scope: context.scope)
+        }
+        v1.get("memories") { request, context in
+            let query = request.uri.queryParameters
+            let limitText = query["limit"].map(String.init)
+            guard let pageSize = Int(limitText ?? "100"), (1...1000).contains(pageSize) else {
+                throw EngramError.invalid("limit", "must be a whole number from 1 to 1000")
+            }
+            let cursor = try query["cursor"].map { text in
+                guard let id = MemoryID(String(text)) else { throw EngramError.invalid("cursor", "is not a memory id") }
+                return id
+            }
+            return try await api.list(
+                namespace: query["namespace"].map(String.init), limit: pageSize, cursor: cursor, scope: context.scope)
+        }
+        v1.post("memories/forget") { request, context in
+            var request = request
+            return try await api.forget(matching: try await request.jsonObject(limit: limit), scope: context.scope)
+        }
+        v1.get("memories/{id}") { _, context in try await api.memory(try id(context), scope: context.scope) }
+        v1.patch("memories/{id}") { request, context in
+            var request = request
+            return try await api.update(try id(context), try await request.jsonObject(limit: limit), scope: context.scope)
+        }
+        v1.delete("memories/{id}") { _, context in try await api.forget(try id(context), scope: context.scope) }
+        v1.get("memories/{id}/history") { _, context in try await api.history(try id(context), scope: context.scope) }
+        v1.post("memories/{id}/feedback") { request, context in
+            var request = request
+            return try await api.feedback(try id(context), try await request.jsonObject(limit: limit), scope: context.scope)
+        }
+        v1.post("recall") { request, context in
+            var request = request
+            return try await api.recall(try await request.jsonObject(limit: limit), scope: context.scope)
+        }
+        v1.post("search") { request, context in
+            var request = request
+            return try await api.search(try await request.jsonObject(limit: limit), scope: context.scope)
+        }
+        v1.get("count") { request, context in
+            try await api.count(namespace: request.uri.queryParameters["namespace"].map(String.init), scope: context.scope)
+        }
+        v1.get("stats") { _, context in try await api.stats(scope: context.scope) }
+
+        v1.get("working") { request, context in
+            guard let namespace = request.uri.queryParameters["namespace"].map(String.init) else {
+                throw EngramError.invalid("namespace", "is required: /v1/working?namespace=NS")
+            }
+            return try await api.workingList(namespace: namespace, scope: context.scope)
+        }
+        v1.post("working/promote") { request, context in
+            var request = request
+            return try await api.workingPromote(try await request.jsonObject(limit: limit), scope: context.scope)
+        }
+        // Namespaces hold '/', so an entry's path is /v1/working/NAMESPACE.../KEY: the last segment is the key.
+        v1.put("working/**") { request, context in
+            var request = request
+            let (namespace, key) = try entry(context)
+            return try await api.workingSet(
+                namespace: namespace, key: key, try await request.jsonObject(limit: limit), scope: context.scope)
+        }
+        v1.get("working/**") { _, context in
+            let (namespace, key) = try entry(context)
+            return try await api.workingGet(namespace: namespace, key: key, scope: context.scope)
+        }
+        v1.delete("working/**") { _, context in
+            let (namespace, key) = try entry(context)
+            return try await api.workingDelete(namespace: namespace, key: key, scope: context.scope)
+        }
+        return router
+    }
+
+    private static func id(_ context: EngramContext) throws -> MemoryID {
+        guard let text = context.parameters.get("id"), let id = MemoryID(text) else {
+            throw EngramError(.notFound, "no memory with this id", field: "id")
+        }
+        return id
+    }
+
+    private static func entry(_ context: EngramContext) throws -> (namespace: String, key: String) {
+        let segments = context.parameters.getCatchAll().map { $0.removingPercentEncoding ?? String($0) }
+        guard segments.count >= 2, let key = segments.last else {
+            throw EngramError.invalid("path", "must be /v1/working/NAMESPACE/KEY")
+        }
+        return (segments.dropLast().joined(separator: "/"), key)
+    }
+}
+
+/// What `engram serve` needs of a built server besides the application: a clean shutdown.
+package struct EngramAPIHandle: Sendable {
+    let api: EngramAPI
+
+    /// Stops the worker threads once the server has drained its requests.
+    package func shutdown() async throws { try await api.shutdown() }
+}

@@ -1,0 +1,36 @@
+import Engram
+import EngramService
+import Synchronization
+
+/// The store's embedder, loaded once per server process (a model is large and slow to load), behind
+/// the store's embedding cache.
+final class EmbedderCache: Sendable {
+    private let store: MemoryStore
+    private let resolver: EmbedderResolver
+    private let loaded = Mutex<(any Embedder)?>(nil)
+
+    init(store: MemoryStore, resolver: EmbedderResolver) {
+        self.store = store
+        self.resolver = resolver
+    }
+
+    /// The embedder, loading it on first use (callers wait for one load rather than racing).
+    func embedder() throws -> any Embedder {
+        try loaded.withLock { loaded in
+            if let loaded { return loaded }
+            let embedder = try resolver.textEmbedder(for: store)
+            loaded = embedder
+            return embedder
+        }
+    }
+}
+
+/// An embedder that answers with a vector computed beforehand (by a coalesced batch), so that the
+/// library's text recall fuses it without embedding the text again.
+struct PrecomputedEmbedder: Embedder {
+    let identifier: String
+    let vector: [Float]
+    var dimension: Int { vector.count }
+
+    func embed(_ texts: [String]) throws -> [[Float]] { texts.map { _ in vector } }
+}

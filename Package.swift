@@ -117,7 +117,10 @@ let package = Package(
             name: "EngramServerTests",
             dependencies: [
                 "EngramServer", "EngramService", "Engram", "EngramTestSupport",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),

@@ -2,9 +2,9 @@ public import Engram
 public import Foundation
 
 /// Brute-force exact cosine top-k in Double: the oracle every recall is checked against.
-public struct BruteForceOracle {
+public struct BruteForceOracle: Sendable {
     /// An entry the oracle knows: an id, its vector, and whether it passes the filter under test.
-    public struct Entry {
+    public struct Entry: Sendable {
         public var id: MemoryID
         public var vector: [Float]
         public init(id: MemoryID, vector: [Float]) {

@@ -123,16 +123,23 @@ struct RecallExactnessTests {
         }
     }
 
-    @Test("batch recall equals single recalls, with and without a filter")
-    func batchEqualsSingle() throws {
+    @Test("batch recall equals single recalls, with and without a filter, for small (per-query) and large (sgemm) batches",
+        arguments: [2, 5, 8, 37])
+    func batchEqualsSingle(batchSize: Int) throws {
         let s = try SeededStore(count: 5000, dimension: 48, seed: 11)
         var rng = SeededGenerator(seed: 12)
-        let queries = (0..<37).map { _ in rng.vector(dimension: 48) }
-        for filter in [MemoryFilter(), MemoryFilter(namespace: .prefix("beta")), MemoryFilter(tags: .all(["db", "ux"]))] {
+        let queries = (0..<batchSize).map { _ in rng.vector(dimension: 48) }
+        let cases: [(MemoryFilter, (SeededStore.Attributes) -> Bool)] = [
+            (MemoryFilter(), { _ in true }), (MemoryFilter(namespace: .prefix("beta")), { $0.namespace.hasPrefix("beta") }),
+            (MemoryFilter(tags: .all(["db", "ux"])), { $0.tags.contains("db") && $0.tags.contains("ux") }),
+        ]
+        for (filter, admit) in cases {
+            let admitted = Set(s.attributes.filter { admit($0.value) }.keys)
             let batch = try s.store.recall(batch: queries, k: 20, filter: filter)
             #expect(batch.count == queries.count)
             for (q, hits) in zip(queries, batch) {
                 let single = try s.store.recall(q, k: 20, filter: filter)
+                #expect(s.oracle.mismatch(hits, query: q, k: 20) { admitted.contains($0) } == nil)
                 #expect(hits.map(\.memory.id) == single.map(\.memory.id))
                 for (a, b) in zip(hits, single) { #expect(abs(a.score - b.score) < 1e-5) }
             }

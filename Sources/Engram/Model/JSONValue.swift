@@ -43,11 +43,20 @@ public enum JSONValue: Sendable, Hashable, Codable, CustomStringConvertible {
     /// Parses JSON text.
     /// - Throws: ``EngramError/Code/invalidArgument`` naming `field` when the text is not JSON.
     public init(parsing text: String, field: String = "json") throws {
-        do {
-            self = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
-        } catch {
-            throw EngramError.invalid(field, "is not valid JSON")
-        }
+        var text = text
+        let parsed = text.withUTF8 { bytes in try? JSONParser.parse(bytes) }
+        guard let parsed else { throw EngramError.invalid(field, "is not valid JSON") }
+        self = parsed
+    }
+
+    /// Parses JSON bytes (UTF-8).
+    /// - Throws: ``EngramError/Code/invalidArgument`` naming `field` when the bytes are not JSON.
+    public init<Bytes: Collection>(parsing bytes: Bytes, field: String = "json") throws where Bytes.Element == UInt8 {
+        let parsed =
+            bytes.withContiguousStorageIfAvailable { try? JSONParser.parse($0) }
+            ?? Array(bytes).withUnsafeBufferPointer { try? JSONParser.parse($0) }
+        guard let parsed else { throw EngramError.invalid(field, "is not valid JSON") }
+        self = parsed
     }
 
     /// Compact JSON text with sorted keys (stable, so equal values give equal text). Written by hand

@@ -36,7 +36,7 @@ struct SearchKernel {
             if list.count * Self.gatherFraction < n { candidates = list.sorted() }
         }
         // Buffers no larger than the rows to score: a small filtered recall must not zero megabytes.
-        let tileRows = min(Self.tileRows(queryCount: queries.count), candidates?.count ?? n)
+        let tileRows = min(Self.tileRows(queryCount: queries.count, rowBytes: rowBytes), candidates?.count ?? n)
         guard tileRows > 0 else { return queries.map { _ in [] } }
         var scores = [Float](repeating: 0, count: tileRows * queries.count)
 
@@ -99,9 +99,16 @@ struct SearchKernel {
         }
     }
 
-    /// Rows per tile: the score block (queries × rows floats) stays within about 4 MiB of cache.
-    static func tileRows(queryCount: Int) -> Int {
-        max(256, min(8192, (1 << 20) / max(1, queryCount)))
+    /// Batches up to this size are scored one query at a time over a tile that stays in L2, instead of
+    /// by sgemm: OpenBLAS packs the whole row block for every call, which costs a server's small
+    /// coalesced batches (2 to 8 queries) more than the arithmetic.
+    static let smallBatch = 8
+
+    /// Rows per tile: for a small batch, about 512 KiB of rows (read from memory once, then from L2 for
+    /// the other queries); otherwise the score block (queries × rows floats) stays within about 4 MiB.
+    static func tileRows(queryCount: Int, rowBytes: Int) -> Int {
+        if (2...smallBatch).contains(queryCount) { return max(64, (512 << 10) / max(1, rowBytes)) }
+        return max(256, min(8192, (1 << 20) / max(1, queryCount)))
     }
 
     /// Scores `count` rows (of `element` type, `stride` elements apart) against every query.
@@ -116,6 +123,12 @@ struct SearchKernel {
                 BLAS.scores(
                     rows: rows.assumingMemoryBound(to: Float.self), count: count, dimension: d, stride: stride,
                     query: queries, into: out)
+            case (.float32, 2...Self.smallBatch):
+                for qi in 0..<nq {
+                    BLAS.scores(
+                        rows: rows.assumingMemoryBound(to: Float.self), count: count, dimension: d, stride: stride,
+                        query: queries + qi * d, into: out + qi * count)
+                }
             case (.float32, _):
                 BLAS.batchScores(
                     rows: rows.assumingMemoryBound(to: Float.self), count: count, dimension: d, stride: stride,

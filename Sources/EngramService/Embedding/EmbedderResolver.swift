@@ -1,6 +1,6 @@
 package import Engram
 import EngramProviders
-package import Foundation
+import Foundation
 
 /// Finds the embedder for a name or a store, from the built-in ones and OpenAI-compatible servers
 /// (`openai-compatible:<model>`, at `$ENGRAM_EMBEDDING_URL`, default https://api.openai.com, with the

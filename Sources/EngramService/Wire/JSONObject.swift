@@ -17,13 +17,7 @@ package struct JSONObject {
 
     /// Parses a request body: a JSON object, or an error naming `field` (`body`).
     package init(parsing data: Data, field: String = "body") throws {
-        let value: JSONValue
-        do {
-            value = try JSONDecoder().decode(JSONValue.self, from: data)
-        } catch {
-            throw EngramError.invalid(field, "is not valid JSON")
-        }
-        try self.init(value, field: field)
+        try self.init(try JSONValue(parsing: data, field: field), field: field)
     }
 
     /// Refuses fields outside `known`, naming the first (alphabetically) so errors are stable.

@@ -6,7 +6,10 @@ DOCC ?= docc
 APT_PACKAGES := libopenblas-dev libsqlite3-dev
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: deps build release model docs test demo clean
+MCP_CLIENT := mcp==1.26.0
+MCP_VENV := .build/mcp-venv
+
+.PHONY: deps build release model docs mcp-client test demo clean
 
 deps:
 	@missing=""; \
@@ -44,9 +47,15 @@ docs: deps
 		--output-path .build/docs --fallback-display-name Engram --fallback-bundle-identifier engram.Engram \
 		--warnings-as-errors
 
-test: deps model docs
+# The official Python MCP client (pinned), in a virtual environment, for the MCP tests; skipped when
+# already installed.
+mcp-client:
+	@[ -x $(MCP_VENV)/bin/python ] && $(MCP_VENV)/bin/python -c "import mcp" 2>/dev/null || \
+		{ python3 -m venv $(MCP_VENV) && $(MCP_VENV)/bin/pip install -q "$(MCP_CLIENT)"; }
+
+test: deps model docs mcp-client
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	ENGRAM_MCP_PYTHON=$(CURDIR)/$(MCP_VENV)/bin/python $(SWIFT) test --skip-build
 
 clean:
 	rm -rf .build demo-store

@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/modelcontextprotocol/swift-sdk", from: "0.12.1"),
     ],
     targets: [
         // OpenBLAS's CBLAS interface; only Vectors/BLAS.swift imports it.
@@ -66,10 +67,23 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             resources: [.copy("openapi.json")],
+            swiftSettings: strictSettings
+        ),
+        // `engram mcp` and `/mcp`: the memory tools over the Model Context Protocol (swift-sdk).
+        .target(
+            name: "EngramMCP",
+            dependencies: [
+                "Engram",
+                "EngramService",
+                "EngramServer",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "MCP", package: "swift-sdk"),
+            ],
             swiftSettings: strictSettings
         ),
         .target(
@@ -78,6 +92,7 @@ let package = Package(
                 "Engram",
                 "EngramService",
                 "EngramServer",
+                "EngramMCP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -114,7 +129,7 @@ let package = Package(
         .testTarget(
             name: "EngramServerTests",
             dependencies: [
-                "EngramServer", "EngramService", "Engram", "EngramTestSupport",
+                "EngramServer", "EngramService", "EngramMCP", "Engram", "EngramTestSupport",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -20,7 +20,7 @@ struct EngramCommand: ParsableCommand {
             Init.self, Remember.self, Recall.self, Search.self, Show.self, Update.self, History.self, List.self,
             Count.self, Forget.self, Import.self, Export.self, Stats.self, Health.self, Compact.self,
             Working.self, Embed.self, Model.self, Reembed.self, Bench.self, Eval.self, Feedback.self, Serve.self,
-            Keys.self,
+            Keys.self, MCPCommand.self,
         ])
 }
 

@@ -1,5 +1,6 @@
 import Engram
 @testable import EngramServer
+import EngramMCP
 import EngramService
 import EngramTestSupport
 import Foundation
@@ -15,6 +16,8 @@ final class ServerHarness: @unchecked Sendable {  // Sendable: configured before
     let dir = TemporaryDirectory("engram-server")
     let store: MemoryStore
     var configuration: ServerConfiguration
+    /// Serve the MCP endpoint at /mcp too.
+    var mcp = false
     private(set) var api: EngramAPI?
 
     init() throws {
@@ -34,8 +37,10 @@ final class ServerHarness: @unchecked Sendable {  // Sendable: configured before
 
     /// Runs `body` against a freshly built server.
     func run(_ body: @escaping @Sendable (Client) async throws -> Void) async throws {
+        var endpoint: (@Sendable (EngramAPI) -> any MCPEndpoint)?
+        if mcp { endpoint = { api in MCPHTTPSessions(api: api, checksOrigin: true) } }
         let (application, handle) = try EngramServer.buildApplication(
-            store: store, configuration: configuration, resolver: EmbedderResolver(environment: [:]))
+            store: store, configuration: configuration, resolver: EmbedderResolver(environment: [:]), mcp: endpoint)
         api = handle.api
         try await application.test(.router) { client in try await body(Client(tester: client)) }
         try await handle.shutdown()

@@ -1,5 +1,6 @@
 import Engram
 @testable import EngramServer
+import EngramMCP
 import EngramService
 import EngramTestSupport
 import Foundation
@@ -37,11 +38,13 @@ struct ServerRobustnessTests {
         let (application, handle) = try EngramServer.buildApplication(
             store: h.store, configuration: h.configuration, resolver: EmbedderResolver(environment: [:]))
         _ = application
-        let served = Set(EngramServer.buildRouter(handle.api).routes.map { "\($0.method) \(Self.documentPath($0.path.description))" })
+        let mcp = MCPHTTPSessions(api: handle.api, checksOrigin: true)
+        let served = Set(EngramServer.buildRouter(handle.api, mcp: mcp).routes.map { "\($0.method) \(Self.documentPath($0.path.description))" })
         try await handle.shutdown()
         let documented = try Self.documentedRoutes()
         #expect(served == documented, "only served: \(served.subtracting(documented)); only documented: \(documented.subtracting(served))")
 
+        h.mcp = true
         try await h.run { client in
             let served = try await client.call(.get, "/openapi.json")
             #expect(served.status == 200)

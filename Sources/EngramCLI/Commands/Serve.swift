@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engram
+import EngramMCP
 import EngramServer
 import EngramService
 import Foundation
@@ -62,8 +63,11 @@ struct Serve: ParsableCommand {
         let settings = configuration
         Task {
             do {
-                try await EngramServer.serve(store: store, configuration: settings, resolver: resolver, logger: Self.logger()) {
-                    port in io.print("engram: serving \(store.path) at http://\(settings.host):\(port)")
+                try await EngramServer.serve(
+                    store: store, configuration: settings, resolver: resolver, logger: Self.logger(),
+                    mcp: { api in MCPHTTPSessions(api: api, checksOrigin: settings.isLoopback) }
+                ) { port in
+                    io.print("engram: serving \(store.path) at http://\(settings.host):\(port)")
                 }
             } catch {
                 failure.withLock { $0 = error }

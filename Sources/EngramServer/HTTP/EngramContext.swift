@@ -9,6 +9,8 @@ struct EngramContext: RequestContext {
     /// The key's name, for logs (never the key); a shared box, so that the logging middleware outside
     /// the authenticator sees what it found.
     let keyName = KeyNameBox()
+    /// The key's id (`k_...`), for binding MCP sessions to the key that opened them.
+    let keyID = KeyNameBox()
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)

@@ -18,6 +18,7 @@ struct KeyAuthenticator: RouterMiddleware {
         case .key(let record):
             context.scope = record.scope
             context.keyName.value = record.name
+            context.keyID.value = record.id
         case .missing:
             metrics.authFailure(reason: "missing")
             return Self.unauthorized("this server needs an API key: Authorization: Bearer KEY or X-API-Key: KEY")

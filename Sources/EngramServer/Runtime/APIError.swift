@@ -1,9 +1,9 @@
-import Hummingbird
+package import Hummingbird
 
 /// A refusal that is about HTTP rather than the store (too large, confirmation missing).
-struct APIError: Error {
-    var status: HTTPResponse.Status
-    var code: String
-    var message: String
-    var field: String?
+package struct APIError: Error {
+    package var status: HTTPResponse.Status
+    package var code: String
+    package var message: String
+    package var field: String?
 }

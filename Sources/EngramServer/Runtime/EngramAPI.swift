@@ -1,5 +1,5 @@
-import Engram
-import EngramService
+package import Engram
+package import EngramService
 import Foundation
 import Hummingbird
 import Synchronization
@@ -9,7 +9,7 @@ import Synchronization
 ///
 /// Blocking work (embedding, scans, SQLite) runs on the ``WorkPool``; vector recalls and query
 /// embeddings are coalesced into batches (``BatchCoalescer``).
-final class EngramAPI: Sendable {
+package final class EngramAPI: Sendable {
     struct RecallKey: Hashable, Sendable {
         var scope: Scope
         var k: Int
@@ -27,7 +27,7 @@ final class EngramAPI: Sendable {
     private let queryEmbeddings: BatchCoalescer<Int, String, [Float]>
     private let readiness = Mutex<(checked: ContinuousClock.Instant, report: HealthReport)?>(nil)
 
-    init(store: MemoryStore, configuration: ServerConfiguration, resolver: EmbedderResolver) throws {
+    package init(store: MemoryStore, configuration: ServerConfiguration, resolver: EmbedderResolver) throws {
         self.store = store
         self.configuration = configuration
         let metrics = ServerMetrics(hitThreshold: store.options.hitThreshold)
@@ -53,13 +53,13 @@ final class EngramAPI: Sendable {
         }
     }
 
-    func shutdown() async throws { try await pool.shutdown() }
+    package func shutdown() async throws { try await pool.shutdown() }
 
     // MARK: Write
 
     /// `POST /v1/memories`: one memory object, or `{"memories": [...], "near_duplicate": cosine}`,
     /// stored atomically (all or none) after every memory is checked.
-    func remember(_ body: JSONObject, scope: Scope) async throws -> Response {
+    package func remember(_ body: JSONObject, scope: Scope) async throws -> JSONValue {
         let handle = store.scoped(to: scope)
         let now = Date()
         let items: [JSONValue]
@@ -107,16 +107,15 @@ final class EngramAPI: Sendable {
         let stored = memories
         let nearDuplicate = nearDuplicateThreshold
         let results = try await pool.run { try handle.remember(stored, nearDuplicates: nearDuplicate) }
-        return JSONResponse.make(
-            .object([
-                "ids": .array(results.map { .string($0.id.description) }),
-                "results": .array(results.map(MemoryJSON.object)),
-            ]), status: .created)
+        return .object([
+            "ids": .array(results.map { .string($0.id.description) }),
+            "results": .array(results.map(MemoryJSON.object)),
+        ])
     }
 
     /// `PATCH /v1/memories/{id}`: a new version with the given fields changed; a changed text is
     /// embedded again unless the body brings an `embedding`.
-    func update(_ id: MemoryID, _ body: JSONObject, scope: Scope) async throws -> Response {
+    package func update(_ id: MemoryID, _ body: JSONObject, scope: Scope) async throws -> JSONValue {
         let handle = store.scoped(to: scope)
         var changes = try MemoryJSON.changes(from: body)
         let textChanged = changes.content != nil || changes.cause != nil || changes.outcome != nil
@@ -129,16 +128,15 @@ final class EngramAPI: Sendable {
         }
         let final = changes
         let memory = try await pool.run { try handle.update(id, with: final) }
-        return JSONResponse.make(MemoryJSON.object(memory))
+        return MemoryJSON.object(memory)
     }
 
-    func forget(_ id: MemoryID, scope: Scope) async throws -> Response {
+    package func forget(_ id: MemoryID, scope: Scope) async throws {
         try await pool.run { try self.store.scoped(to: scope).forget(id) }
-        return JSONResponse.noContent()
     }
 
     /// `POST /v1/memories/forget`: every memory matching a filter; needs `"confirm": true`.
-    func forget(matching body: JSONObject, scope: Scope) async throws -> Response {
+    package func forget(matching body: JSONObject, scope: Scope) async throws -> JSONValue {
         try body.rejectUnknown(["filter", "confirm"])
         guard try body.bool("confirm") == true else {
             throw EngramError.invalid("confirm", "must be true: forgetting by filter cannot be undone")
@@ -146,20 +144,19 @@ final class EngramAPI: Sendable {
         guard body["filter"] != nil else { throw EngramError.invalid("filter", "is required (use {} to mean every memory in scope)") }
         let filter = try FilterParsing.filter(json: body["filter"], now: Date())
         let n = try await pool.run { try self.store.scoped(to: scope).forget(matching: filter) }
-        return JSONResponse.make(.object(["forgotten": .number(Double(n))]))
+        return .object(["forgotten": .number(Double(n))])
     }
 
-    func feedback(_ id: MemoryID, _ body: JSONObject, scope: Scope) async throws -> Response {
+    package func feedback(_ id: MemoryID, _ body: JSONObject, scope: Scope) async throws {
         try body.rejectUnknown(["helpful"])
         guard let helpful = try body.bool("helpful") else { throw EngramError.invalid("helpful", "is required: true or false") }
         try await pool.run { try self.store.scoped(to: scope).feedback(id, helpful: helpful) }
-        return JSONResponse.noContent()
     }
 
     // MARK: Read
 
     /// `POST /v1/recall`: `{"query": text}` (hybrid by default) or `{"vector": [...]}` (exact cosine).
-    func recall(_ body: JSONObject, scope: Scope) async throws -> Response {
+    package func recall(_ body: JSONObject, scope: Scope) async throws -> JSONValue {
         try body.rejectUnknown(["query", "vector", "k", "filter", "min_score", "mode", "fusion", "candidates", "signals"])
         let k = try body.int("k") ?? 10
         let filter = try FilterParsing.filter(json: body["filter"], now: Date())
@@ -192,98 +189,94 @@ final class EngramAPI: Sendable {
                 return hits
             }
         }
-        return JSONResponse.make(.object(["hits": .array(hits.map(MemoryJSON.object))]))
+        return .object(["hits": .array(hits.map(MemoryJSON.object))])
     }
 
     /// `POST /v1/search`: keyword search (BM25) with a filter.
-    func search(_ body: JSONObject, scope: Scope) async throws -> Response {
+    package func search(_ body: JSONObject, scope: Scope) async throws -> JSONValue {
         try body.rejectUnknown(["query", "k", "filter"])
         guard let query = try body.string("query") else { throw EngramError.invalid("query", "is required") }
         let k = try body.int("k") ?? 10
         let filter = try FilterParsing.filter(json: body["filter"], now: Date())
         let hits = try await pool.run { try self.store.scoped(to: scope).search(text: query, k: k, filter: filter) }
-        return JSONResponse.make(.object(["hits": .array(hits.map { MemoryJSON.object($0.memory, score: Float($0.score)) })]))
+        return .object(["hits": .array(hits.map { MemoryJSON.object($0.memory, score: Float($0.score)) })])
     }
 
-    func memory(_ id: MemoryID, scope: Scope) async throws -> Response {
+    package func memory(_ id: MemoryID, scope: Scope) async throws -> JSONValue {
         let memory = try await pool.run { try self.store.scoped(to: scope).memory(id) }
-        return JSONResponse.make(MemoryJSON.object(memory))
+        return MemoryJSON.object(memory)
     }
 
-    func history(_ id: MemoryID, scope: Scope) async throws -> Response {
+    package func history(_ id: MemoryID, scope: Scope) async throws -> JSONValue {
         let versions = try await pool.run { () throws -> [Memory] in
             let handle = self.store.scoped(to: scope)
             let current = try handle.memory(id)
             return [current] + (try handle.history(of: id))
         }
-        return JSONResponse.make(.object(["versions": .array(versions.map { MemoryJSON.object($0) })]))
+        return .object(["versions": .array(versions.map { MemoryJSON.object($0) })])
     }
 
     /// `GET /v1/memories?namespace=&limit=&cursor=`: a page in id (creation) order.
-    func list(namespace: String?, limit: Int, cursor: MemoryID?, scope: Scope) async throws -> Response {
+    package func list(namespace: String?, limit: Int, cursor: MemoryID?, scope: Scope) async throws -> JSONValue {
         let filter = MemoryFilter(namespace: namespace.map(FilterParsing.namespace))
         let page = try await pool.run { try self.store.scoped(to: scope).list(filter: filter, after: cursor, limit: limit) }
-        return JSONResponse.make(
-            .object([
-                "memories": .array(page.memories.map { MemoryJSON.object($0) }),
-                "next_cursor": page.nextCursor.map { .string($0.description) } ?? .null,
-            ]))
+        return .object([
+            "memories": .array(page.memories.map { MemoryJSON.object($0) }),
+            "next_cursor": page.nextCursor.map { .string($0.description) } ?? .null,
+        ])
     }
 
-    func count(namespace: String?, scope: Scope) async throws -> Response {
+    package func count(namespace: String?, scope: Scope) async throws -> JSONValue {
         let filter = MemoryFilter(namespace: namespace.map(FilterParsing.namespace))
         let n = try await pool.run { try self.store.scoped(to: scope).count(matching: filter) }
-        return JSONResponse.make(.object(["count": .number(Double(n))]))
+        return .object(["count": .number(Double(n))])
     }
 
     /// `GET /v1/stats`: the whole store's figures for a key over every namespace; for a key limited to
     /// some namespaces only the memories inside them (by namespace), nothing about the rest.
-    func stats(scope: Scope) async throws -> Response {
+    package func stats(scope: Scope) async throws -> JSONValue {
         try scope.require(.read, "read")
         let stats = try await pool.run { try self.store.stats() }
         if scope.isUnrestrictedNamespaces {
-            return JSONResponse.make(text: String(decoding: try StatsJSON.data(stats, pretty: false), as: UTF8.self))
+            return try JSONValue(parsing: try StatsJSON.data(stats, pretty: false), field: "stats")
         }
         let visible = stats.byNamespace.filter { scope.contains(namespace: $0.key) }
-        return JSONResponse.make(
-            .object([
-                "memories": .number(Double(visible.values.reduce(0, +))),
-                "by_namespace": .object(visible.mapValues { .number(Double($0)) }),
-                "dimension": .number(Double(stats.dimension)), "embedder": .string(stats.embedder),
-            ]))
+        return .object([
+            "memories": .number(Double(visible.values.reduce(0, +))),
+            "by_namespace": .object(visible.mapValues { .number(Double($0)) }),
+            "dimension": .number(Double(stats.dimension)), "embedder": .string(stats.embedder),
+        ])
     }
 
     // MARK: Working memory
 
-    func workingSet(namespace: String, key: String, _ body: JSONObject, scope: Scope) async throws -> Response {
+    package func workingSet(namespace: String, key: String, _ body: JSONObject, scope: Scope) async throws {
         try body.rejectUnknown(["value", "ttl_seconds"])
         guard let value = body.fields["value"] else { throw EngramError.invalid("value", "is required") }
         guard let ttl = try body.number("ttl_seconds") else { throw EngramError.invalid("ttl_seconds", "is required") }
         try await pool.run { try self.store.scoped(to: scope).working.set(key, value, namespace: namespace, ttl: ttl) }
-        return JSONResponse.noContent()
     }
 
-    func workingGet(namespace: String, key: String, scope: Scope) async throws -> Response {
+    package func workingGet(namespace: String, key: String, scope: Scope) async throws -> JSONValue {
         guard let entry = try await pool.run({ try self.store.scoped(to: scope).working.get(key, namespace: namespace) }) else {
             throw EngramError(.notFound, "no working-memory entry with this key", field: "key")
         }
-        return JSONResponse.make(Self.json(entry))
+        return Self.json(entry)
     }
 
-    func workingDelete(namespace: String, key: String, scope: Scope) async throws -> Response {
+    package func workingDelete(namespace: String, key: String, scope: Scope) async throws {
         guard try await pool.run({ try self.store.scoped(to: scope).working.delete(key, namespace: namespace) }) else {
             throw EngramError(.notFound, "no working-memory entry with this key", field: "key")
         }
-        return JSONResponse.noContent()
     }
 
-    func workingList(namespace: String, scope: Scope) async throws -> Response {
+    package func workingList(namespace: String, scope: Scope) async throws -> JSONValue {
         let entries = try await pool.run { try self.store.scoped(to: scope).working.list(namespace: namespace) }
-        return JSONResponse.make(.object(["entries": .array(entries.map(Self.json))]))
+        return .object(["entries": .array(entries.map(Self.json))])
     }
 
     /// `POST /v1/working/promote`: the entry becomes a long-term memory (its value embedded).
-    func workingPromote(_ body: JSONObject, scope: Scope) async throws -> Response {
+    package func workingPromote(_ body: JSONObject, scope: Scope) async throws -> JSONValue {
         try body.rejectUnknown(["namespace", "key", "kind", "tags"])
         guard let namespace = try body.string("namespace") else { throw EngramError.invalid("namespace", "is required") }
         guard let key = try body.string("key") else { throw EngramError.invalid("key", "is required") }
@@ -296,7 +289,7 @@ final class EngramAPI: Sendable {
         try store.scoped(to: scope).requireWritable(namespace: namespace)
         let vector = try await embedQuery(entry.value.stringValue ?? entry.value.jsonText)
         let id = try await pool.run { try working.promote(key, namespace: namespace, embedding: vector, kind: kind, tags: tags) }
-        return JSONResponse.make(.object(["id": .string(id.description)]), status: .created)
+        return .object(["id": .string(id.description)])
     }
 
     static func json(_ entry: WorkingEntry) -> JSONValue {

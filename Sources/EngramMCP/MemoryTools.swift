@@ -1,0 +1,306 @@
+package import Engram
+package import EngramServer
+import EngramService
+import Foundation
+
+/// Engram's MCP tools: their schemas, descriptions and hints, and what each call does. A call runs
+/// through the same ``EngramAPI`` operations as the HTTP routes, so each store operation is written
+/// once, and through the scoped handle of the caller's scope.
+package struct MemoryTools: Sendable {
+    /// One tool as MCP lists it.
+    package struct Definition: Sendable {
+        package var name: String
+        package var description: String
+        package var schema: JSONValue
+        package var readOnly: Bool
+        package var destructive: Bool
+        package var idempotent: Bool
+    }
+
+    /// A tool's answer: the structured result, a short text rendering, and whether it is an error.
+    package struct Outcome: Sendable {
+        package var structured: JSONValue
+        package var text: String
+        package var isError: Bool
+    }
+
+    let api: EngramAPI
+
+    package init(api: EngramAPI) { self.api = api }
+
+    // MARK: Schemas
+
+    private static func object(_ properties: [String: JSONValue], required: [String] = []) -> JSONValue {
+        .object([
+            "type": "object", "properties": .object(properties), "required": .array(required.map(JSONValue.string)),
+            "additionalProperties": false,
+        ])
+    }
+
+    private static func string(_ description: String) -> JSONValue { .object(["type": "string", "description": .string(description)]) }
+    private static func strings(_ description: String) -> JSONValue {
+        .object(["type": "array", "items": .object(["type": "string"]), "description": .string(description)])
+    }
+    private static func integer(_ description: String, min: Int, max: Int) -> JSONValue {
+        .object(["type": "integer", "minimum": .number(Double(min)), "maximum": .number(Double(max)), "description": .string(description)])
+    }
+    private static func boolean(_ description: String) -> JSONValue { .object(["type": "boolean", "description": .string(description)]) }
+
+    private static let filterProperties: [String: JSONValue] = [
+        "namespace": string("Only this namespace; end it with '/' to include everything below it."),
+        "namespace_prefix": string("This namespace and everything below it."),
+        "kinds": strings("Only these kinds (episode, fact, procedure, note, ...)."),
+        "tags_any": strings("Only memories with at least one of these tags."),
+        "tags_all": strings("Only memories with all of these tags."),
+        "since": string("Created at or after: ISO 8601 (2026-11-01) or an age (7d, 12h)."),
+        "until": string("Created before: ISO 8601 or an age."),
+        "succeeded": boolean("Only memories whose approach worked (true) or failed (false)."),
+    ]
+
+    package static let definitions: [Definition] = [
+        Definition(
+            name: "remember",
+            description: """
+                Store a memory: what happened (content), why (cause), what was done and how it ended (outcome), \
+                and whether it worked (succeeded). Store the cause and outcome whenever you know them: later \
+                recalls find fixes by their symptoms. Exact duplicates in the namespace are not stored twice \
+                (status "duplicate" with the existing id).
+                """,
+            schema: object(
+                [
+                    "content": string("What happened (required, non-empty)."),
+                    "cause": string("Why it happened."),
+                    "outcome": string("What was done and what came of it."),
+                    "succeeded": boolean("Whether the approach worked."),
+                    "namespace": string("Where it belongs, '/'-separated (acme/support/user-42)."),
+                    "kind": string("episode (default), fact, procedure or note."),
+                    "tags": strings("Short labels."),
+                    "importance": .object(["type": "number", "minimum": 0, "maximum": 1, "description": "0 to 1 (default 0.5)."]),
+                    "metadata": .object(["type": "object", "description": "JSON fields to filter on later."]),
+                ], required: ["content"]),
+            readOnly: false, destructive: false, idempotent: true),
+        Definition(
+            name: "recall",
+            description: """
+                Find the memories that best answer a question, best first: meaning and keywords combined, with \
+                small boosts for recent, important and successful memories. Returns compact hits (id, score, \
+                content, cause, outcome, succeeded, namespace, created_at). Ask in words, e.g. "why did the \
+                deploy fail last time and what fixed it".
+                """,
+            schema: object(
+                filterProperties.merging([
+                    "query": string("What to look for, in words."),
+                    "k": integer("How many hits (default 5).", min: 1, max: 50),
+                    "mode": .object(["type": "string", "enum": .array(["hybrid", "vector", "keyword"]), "description": "Ranking (default hybrid)."]),
+                ]) { a, _ in a }, required: ["query"]),
+            readOnly: true, destructive: false, idempotent: true),
+        Definition(
+            name: "search",
+            description: "Keyword search (BM25 over content, cause, outcome and tags) when exact words matter, such as an error code or a name. Compact hits.",
+            schema: object(
+                filterProperties.merging([
+                    "query": string("Words to look for."), "k": integer("How many hits (default 5).", min: 1, max: 50),
+                ]) { a, _ in a }, required: ["query"]),
+            readOnly: true, destructive: false, idempotent: true),
+        Definition(
+            name: "get_memory",
+            description: "One memory by id, with every field (tags, metadata, times, feedback counts).",
+            schema: object(["id": string("The memory's id (a UUID from recall or remember).")], required: ["id"]),
+            readOnly: true, destructive: false, idempotent: true),
+        Definition(
+            name: "list_memories",
+            description: "Memories in creation order, a page at a time (compact). Pass next_cursor back as cursor for the next page.",
+            schema: object([
+                "namespace": string("Only this namespace; end it with '/' to include everything below it."),
+                "limit": integer("Memories per page (default 20).", min: 1, max: 100),
+                "cursor": string("next_cursor from the previous page."),
+            ]),
+            readOnly: true, destructive: false, idempotent: true),
+        Definition(
+            name: "update_memory",
+            description: "Change some fields of a memory. The change is a new version (the old one stays in its history); the new version's id is returned.",
+            schema: object(
+                [
+                    "id": string("The memory to change."), "content": string("New content."), "cause": string("New cause."),
+                    "outcome": string("New outcome."), "succeeded": boolean("Whether it worked."), "kind": string("New kind."),
+                    "tags": strings("New tags (replacing the old)."),
+                    "importance": .object(["type": "number", "minimum": 0, "maximum": 1]),
+                    "metadata": .object(["type": "object", "description": "New metadata (replacing the old)."]),
+                ], required: ["id"]),
+            readOnly: false, destructive: false, idempotent: false),
+        Definition(
+            name: "forget",
+            description: "Delete one memory by id, for good (it no longer comes back from recall or search).",
+            schema: object(["id": string("The memory to forget.")], required: ["id"]),
+            readOnly: false, destructive: true, idempotent: true),
+        Definition(
+            name: "feedback",
+            description: "Report whether a recalled memory helped; helpful memories rank a little higher in later recalls.",
+            schema: object(["id": string("The recalled memory."), "helpful": boolean("Did it help?")], required: ["id", "helpful"]),
+            readOnly: false, destructive: false, idempotent: false),
+        Definition(
+            name: "working_set",
+            description: "Keep a short-lived value (a plan, a customer's cart, a step counter) under a key for ttl_seconds; it then disappears by itself.",
+            schema: object(
+                [
+                    "namespace": string("Where the entry lives."), "key": string("The entry's name."),
+                    "value": .object(["description": "Any JSON value."]),
+                    "ttl_seconds": .object(["type": "number", "exclusiveMinimum": 0, "description": "Seconds until it expires."]),
+                ], required: ["namespace", "key", "value", "ttl_seconds"]),
+            readOnly: false, destructive: false, idempotent: true),
+        Definition(
+            name: "working_get",
+            description: "Read a short-lived working-memory entry (an error if it is missing or expired).",
+            schema: object(["namespace": string("Where the entry lives."), "key": string("The entry's name.")], required: ["namespace", "key"]),
+            readOnly: true, destructive: false, idempotent: true),
+        Definition(
+            name: "working_list",
+            description: "Every unexpired working-memory entry in a namespace.",
+            schema: object(["namespace": string("The namespace.")], required: ["namespace"]),
+            readOnly: true, destructive: false, idempotent: true),
+        Definition(
+            name: "stats",
+            description: "How many memories there are (by namespace, within what this connection may see) and the store's embedder.",
+            schema: object([:]),
+            readOnly: true, destructive: false, idempotent: true),
+    ]
+
+    // MARK: Calls
+
+    /// Runs a tool. Never throws: a refusal or bad argument comes back as a tool error with the same
+    /// `code` and `field` as the CLI and the HTTP API.
+    package func call(_ name: String, arguments: [String: JSONValue], scope: Scope) async -> Outcome {
+        do {
+            guard let definition = Self.definitions.first(where: { $0.name == name }) else {
+                throw EngramError.invalid("name", "no tool is called \(name)")
+            }
+            if case .object(let schema) = definition.schema, case .object(let properties)? = schema["properties"],
+                let unknown = arguments.keys.sorted().first(where: { properties[$0] == nil })
+            {
+                throw EngramError.invalid(unknown, "is not an argument of \(name)")
+            }
+            let structured = try await run(name, JSONObject(.object(arguments), field: "arguments"), scope: scope)
+            return Outcome(structured: structured, text: Self.render(name, structured), isError: false)
+        } catch let error as EngramError {
+            return Self.failure(code: error.code.rawValue, message: error.message, field: error.field)
+        } catch let error as APIError {
+            return Self.failure(code: error.code, message: error.message, field: error.field)
+        } catch {
+            return Self.failure(code: "unavailable", message: "the server is busy or stopping; retry shortly", field: nil)
+        }
+    }
+
+    private static func failure(code: String, message: String, field: String?) -> Outcome {
+        var e: [String: JSONValue] = ["code": .string(code), "message": .string(message)]
+        if let field { e["field"] = .string(field) }
+        return Outcome(
+            structured: .object(["error": .object(e)]), text: "\(code): " + (field.map { "\($0): " } ?? "") + message,
+            isError: true)
+    }
+
+    private func run(_ name: String, _ a: JSONObject, scope: Scope) async throws -> JSONValue {
+        switch name {
+        case "remember":
+            let result = try await api.remember(a, scope: scope)
+            return Self.first(result, "results") ?? result
+        case "recall", "search":
+            var body: [String: JSONValue] = ["query": a["query"] ?? .null, "k": a["k"] ?? 5]
+            if name == "recall", let mode = a["mode"] { body["mode"] = mode }
+            let filter = a.fields.filter { Self.filterProperties[$0.key] != nil }
+            if !filter.isEmpty { body["filter"] = .object(filter) }
+            let request = try JSONObject(.object(body), field: "arguments")
+            let result = name == "recall" ? try await api.recall(request, scope: scope) : try await api.search(request, scope: scope)
+            return .object(["hits": .array(Self.items(result, "hits").map { Self.compact($0, score: true) })])
+        case "get_memory":
+            return try await api.memory(try Self.id(a), scope: scope)
+        case "list_memories":
+            let cursor = try a.string("cursor").map { text -> MemoryID in
+                guard let id = MemoryID(text) else { throw EngramError.invalid("cursor", "is not a memory id") }
+                return id
+            }
+            let limit = try a.int("limit") ?? 20
+            guard (1...100).contains(limit) else { throw EngramError.invalid("limit", "must be from 1 to 100") }
+            let page = try await api.list(namespace: try a.string("namespace"), limit: limit, cursor: cursor, scope: scope)
+            guard case .object(var o) = page else { return page }
+            o["memories"] = .array(Self.items(page, "memories").map { Self.compact($0, score: false) })
+            return .object(o)
+        case "update_memory":
+            var changes = a.fields
+            changes["id"] = nil
+            return try await api.update(try Self.id(a), JSONObject(.object(changes), field: "arguments"), scope: scope)
+        case "forget":
+            let id = try Self.id(a)
+            try await api.forget(id, scope: scope)
+            return .object(["forgotten": .string(id.description)])
+        case "feedback":
+            try await api.feedback(
+                try Self.id(a), JSONObject(.object(["helpful": a["helpful"] ?? .null]), field: "arguments"), scope: scope)
+            return .object(["recorded": true])
+        case "working_set":
+            let (namespace, key) = try Self.entry(a)
+            try await api.workingSet(
+                namespace: namespace, key: key,
+                JSONObject(.object(["value": a.fields["value"] ?? .null, "ttl_seconds": a["ttl_seconds"] ?? .null]), field: "arguments"),
+                scope: scope)
+            return .object(["namespace": .string(namespace), "key": .string(key), "stored": true])
+        case "working_get":
+            let (namespace, key) = try Self.entry(a)
+            return try await api.workingGet(namespace: namespace, key: key, scope: scope)
+        case "working_list":
+            guard let namespace = try a.string("namespace") else { throw EngramError.invalid("namespace", "is required") }
+            return try await api.workingList(namespace: namespace, scope: scope)
+        case "stats":
+            let stats = try await api.stats(scope: scope)
+            guard case .object(let o) = stats else { return stats }
+            return .object(o.filter { ["memories", "by_namespace", "dimension", "embedder"].contains($0.key) })
+        default:
+            throw EngramError.invalid("name", "no tool is called \(name)")
+        }
+    }
+
+    private static func id(_ a: JSONObject) throws -> MemoryID {
+        guard let text = try a.string("id") else { throw EngramError.invalid("id", "is required") }
+        guard let id = MemoryID(text) else { throw EngramError(.notFound, "no memory with this id", field: "id") }
+        return id
+    }
+
+    private static func entry(_ a: JSONObject) throws -> (String, String) {
+        guard let namespace = try a.string("namespace") else { throw EngramError.invalid("namespace", "is required") }
+        guard let key = try a.string("key") else { throw EngramError.invalid("key", "is required") }
+        return (namespace, key)
+    }
+
+    private static func items(_ value: JSONValue, _ field: String) -> [JSONValue] {
+        guard case .object(let o) = value, case .array(let items)? = o[field] else { return [] }
+        return items
+    }
+
+    private static func first(_ value: JSONValue, _ field: String) -> JSONValue? { items(value, field).first }
+
+    /// The fields an agent needs from a hit, so that a recall never floods the context window.
+    private static func compact(_ memory: JSONValue, score: Bool) -> JSONValue {
+        guard case .object(let o) = memory else { return memory }
+        var keep = ["id", "content", "cause", "outcome", "succeeded", "namespace", "created_at"]
+        if score { keep.append("score") }
+        return .object(o.filter { keep.contains($0.key) })
+    }
+
+    /// A short text for clients that show text only.
+    static func render(_ tool: String, _ value: JSONValue) -> String {
+        guard case .object(let o) = value else { return value.jsonText }
+        if case .array(let hits)? = o["hits"] ?? o["memories"] {
+            if hits.isEmpty { return "no matching memories" }
+            return hits.map { hit -> String in
+                guard case .object(let h) = hit else { return hit.jsonText }
+                var line = ""
+                if let score = h["score"]?.numberValue { line += String(format: "%.3f ", score) }
+                line += (h["id"]?.stringValue ?? "") + " " + (h["content"]?.stringValue ?? "")
+                if let cause = h["cause"]?.stringValue { line += " | why: " + cause }
+                if let outcome = h["outcome"]?.stringValue { line += " | outcome: " + outcome }
+                if case .bool(let worked)? = h["succeeded"] { line += worked ? " (worked)" : " (failed)" }
+                return line
+            }.joined(separator: "\n")
+        }
+        return value.jsonText
+    }
+}

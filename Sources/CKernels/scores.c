@@ -22,6 +22,38 @@ void engram_scores_f32(const float *restrict rows, size_t count, size_t dimensio
     }
 }
 
+// Four queries per pass over a row: one load of each row chunk feeds four multiply-adds (the single
+// kernel needs two loads per multiply-add), and the row is read once for the four. Left-over queries
+// (one to three) use the single kernel.
+ENGRAM_CLONES
+void engram_scores_multi_f32(const float *restrict rows, size_t count, size_t dimension, size_t stride,
+                             const float *restrict queries, size_t query_count, float *restrict out) {
+#pragma clang fp reassociate(on) contract(fast)
+    size_t q = 0;
+    for (; q + 4 <= query_count; q += 4) {
+        const float *q0 = queries + q * dimension, *q1 = q0 + dimension, *q2 = q1 + dimension, *q3 = q2 + dimension;
+        float *o0 = out + q * count, *o1 = o0 + count, *o2 = o1 + count, *o3 = o2 + count;
+        for (size_t r = 0; r < count; r++) {
+            const float *row = rows + r * stride;
+            float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+            for (size_t j = 0; j < dimension; j++) {
+                float x = row[j];
+                s0 += x * q0[j];
+                s1 += x * q1[j];
+                s2 += x * q2[j];
+                s3 += x * q3[j];
+            }
+            o0[r] = s0;
+            o1[r] = s1;
+            o2[r] = s2;
+            o3[r] = s3;
+        }
+    }
+    for (; q < query_count; q++) {
+        engram_scores_f32(rows, count, dimension, stride, queries + q * dimension, out + q * count);
+    }
+}
+
 // Half precision: `_Float16` converts with F16C/AVX-512 instructions in the v3/v4 clones; the default
 // clone falls back to compiler-rt calls (slow, but only on CPUs without AVX2).
 ENGRAM_CLONES

@@ -124,7 +124,7 @@ struct RecallExactnessTests {
     }
 
     @Test("batch recall equals single recalls, with and without a filter, for small (per-query) and large (sgemm) batches",
-        arguments: [2, 5, 8, 37])
+        arguments: [2, 5, 8, 13, 32, 37])
     func batchEqualsSingle(batchSize: Int) throws {
         let s = try SeededStore(count: 5000, dimension: 48, seed: 11)
         var rng = SeededGenerator(seed: 12)

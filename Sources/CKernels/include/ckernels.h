@@ -8,7 +8,11 @@
 void engram_scores_f32(const float *rows, size_t count, size_t dimension, size_t stride,
                        const float *query, float *out);
 
-
+/// out[q * count + r] = dot(rows + r * stride, queries + q * dimension) for q in [0, query_count):
+/// several queries per pass, each row chunk loaded once for four queries, for small batches where a
+/// GEMM's packing of the rows costs more than the arithmetic.
+void engram_scores_multi_f32(const float *rows, size_t count, size_t dimension, size_t stride,
+                             const float *queries, size_t query_count, float *out);
 
 #include <stdint.h>
 

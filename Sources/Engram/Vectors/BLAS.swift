@@ -46,6 +46,23 @@ enum BLAS {
     /// `out[q][r] = dot(queries[q], rows[r])`: one sgemm for a tile of rows and a batch of queries.
     /// `out` is `queryCount` rows of `count` scores each.
     /// - Complexity: O(queryCount × count × dimension) arithmetic, one pass over the rows.
+    /// `out[q * count + r] = dot(rows[r], queries[q])` for a small batch, four queries per pass
+    /// (queries `dimension` floats apart).
+    static func smallBatchScores(
+        rows: UnsafePointer<Float>, count: Int, dimension: Int, stride: Int,
+        queries: UnsafePointer<Float>, queryCount: Int, into out: UnsafeMutablePointer<Float>
+    ) {
+        guard count > 0, queryCount > 0 else { return }
+        if useCKernel {
+            engram_scores_multi_f32(rows, count, dimension, stride, queries, queryCount, out)
+            return
+        }
+        for q in 0..<queryCount {
+            scores(rows: rows, count: count, dimension: dimension, stride: stride, query: queries + q * dimension,
+                   into: out + q * count)
+        }
+    }
+
     static func batchScores(
         rows: UnsafePointer<Float>, count: Int, dimension: Int, stride: Int,
         queries: UnsafePointer<Float>, queryCount: Int, queryStride: Int,

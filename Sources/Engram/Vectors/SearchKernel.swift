@@ -99,13 +99,14 @@ struct SearchKernel {
         }
     }
 
-    /// Batches up to this size are scored one query at a time over a tile that stays in L2, instead of
-    /// by sgemm: OpenBLAS packs the whole row block for every call, which costs a server's small
-    /// coalesced batches (2 to 8 queries) more than the arithmetic.
-    static let smallBatch = 8
+    /// Batches up to this size are scored four queries per pass over a tile that stays in L2, instead
+    /// of by sgemm: OpenBLAS packs the whole row block for every call, which costs a server's
+    /// coalesced batches more than the arithmetic. 32 measured best for served recall at 100k × 384
+    /// (Benchmarks/README.md: 8, 32 and 128 compared).
+    static let smallBatch = 32
 
     /// Rows per tile: for a small batch, about 512 KiB of rows (read from memory once, then from L2 for
-    /// the other queries); otherwise the score block (queries × rows floats) stays within about 4 MiB.
+    /// the other groups of four queries); otherwise the score block stays within about 4 MiB.
     static func tileRows(queryCount: Int, rowBytes: Int) -> Int {
         if (2...smallBatch).contains(queryCount) { return max(64, (512 << 10) / max(1, rowBytes)) }
         return max(256, min(8192, (1 << 20) / max(1, queryCount)))
@@ -124,11 +125,9 @@ struct SearchKernel {
                     rows: rows.assumingMemoryBound(to: Float.self), count: count, dimension: d, stride: stride,
                     query: queries, into: out)
             case (.float32, 2...Self.smallBatch):
-                for qi in 0..<nq {
-                    BLAS.scores(
-                        rows: rows.assumingMemoryBound(to: Float.self), count: count, dimension: d, stride: stride,
-                        query: queries + qi * d, into: out + qi * count)
-                }
+                BLAS.smallBatchScores(
+                    rows: rows.assumingMemoryBound(to: Float.self), count: count, dimension: d, stride: stride,
+                    queries: queries, queryCount: nq, into: out)
             case (.float32, _):
                 BLAS.batchScores(
                     rows: rows.assumingMemoryBound(to: Float.self), count: count, dimension: d, stride: stride,

@@ -92,6 +92,9 @@ package struct MemoryTools: Sendable {
                     "query": string("What to look for, in words."),
                     "k": integer("How many hits (default 5).", min: 1, max: 50),
                     "mode": .object(["type": "string", "enum": .array(["hybrid", "vector", "keyword"]), "description": "Ranking (default hybrid)."]),
+                    "fusion": string("How hybrid mode fuses its two rankings: weighted:W (vector weight W, default weighted:0.5) or rrf:K."),
+                    "candidates": integer("Candidates each retriever contributes before fusion (default 30).", min: 1, max: 1000),
+                    "signals": boolean("false ranks by relevance alone, without recency, importance, outcome and feedback boosts."),
                 ]) { a, _ in a }, required: ["query"]),
             readOnly: true, destructive: false, idempotent: true),
         Definition(
@@ -205,7 +208,9 @@ package struct MemoryTools: Sendable {
             return Self.first(result, "results") ?? result
         case "recall", "search":
             var body: [String: JSONValue] = ["query": a["query"] ?? .null, "k": a["k"] ?? 5]
-            if name == "recall", let mode = a["mode"] { body["mode"] = mode }
+            if name == "recall" {
+                for option in ["mode", "fusion", "candidates", "signals"] { body[option] = a.fields[option] }
+            }
             let filter = a.fields.filter { Self.filterProperties[$0.key] != nil }
             if !filter.isEmpty { body["filter"] = .object(filter) }
             let request = try JSONObject(.object(body), field: "arguments")

@@ -50,6 +50,11 @@ struct MCPToolsTests {
         #expect(try h.store.count() == 1)
         let recalled = await tools.call("recall", arguments: ["query": "what fixed the outage"], scope: scope)
         #expect(recalled.text.contains(id))
+        let ranked = await tools.call(
+            "recall", arguments: ["query": "what fixed the outage", "fusion": "rrf:60", "candidates": 10, "signals": false], scope: scope)
+        #expect(!ranked.isError && ranked.text.contains(id), "\(ranked.text)")
+        let badFusion = await tools.call("recall", arguments: ["query": "x", "fusion": "bogus"], scope: scope)
+        #expect(badFusion.isError && badFusion.text.contains("fusion"))
         #expect(!(await tools.call("forget", arguments: ["id": .string(id)], scope: scope)).isError)
         #expect(!(await tools.call("recall", arguments: ["query": "what fixed the outage"], scope: scope)).text.contains(id))
         try await api.shutdown()

@@ -95,7 +95,7 @@ struct ServerRobustnessTests {
                 #"engram_http_requests_total{route="/v1/memories/{id}",method="GET",status="200"} 1"#,
                 #"engram_http_requests_total{route="/v1/recall",method="POST",status="422"} 1"#,
                 "engram_memories 1.0", "engram_namespaces 1.0", "engram_working_items 1.0",
-                "engram_recall_queries_total 1", "engram_knowledge_hit_ratio", "engram_embed_duration_seconds_count",
+                "engram_recall_queries_total 1", "engram_vectors_scanned_total 1\n", "engram_knowledge_hit_ratio", "engram_embed_duration_seconds_count",
                 "engram_http_request_duration_seconds_bucket", "engram_queue_depth", #"engram_store_bytes{file="vectors"}"#,
             ] {
                 #expect(text.contains(expected), "missing \(expected)")

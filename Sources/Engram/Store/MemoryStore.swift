@@ -72,6 +72,9 @@ public final class MemoryStore: Sendable {
     let writer: Mutex<WriterState>
     let readers: Mutex<ReaderState>
     let telemetry = Mutex(Telemetry())
+    let scans = ScanCounter()
+    /// Vector rows scored by this handle's recalls since it opened (rows × queries), for monitoring.
+    package var vectorsScanned: Int { scans.value }
     /// Recalls not yet written to the memories' usage columns (or, by a read-only handle, to the
     /// ``UsageLog``): count and latest time per memory.
     let pendingUsage = Mutex<[MemoryID: (count: Int, last: Double)]>([:])

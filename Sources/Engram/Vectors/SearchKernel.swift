@@ -1,3 +1,5 @@
+import Synchronization
+
 /// One scored slot.
 struct RankedSlot {
     var slot: Int32
@@ -11,6 +13,8 @@ struct RankedSlot {
 struct SearchKernel {
     let snapshot: StoreSnapshot
     let filter: CompiledFilter
+    /// Where the rows scored are counted (the store's monitoring), if anywhere.
+    var counter: ScanCounter? = nil
 
     /// Use the gather path when at most this fraction of the slots are candidates: copying a few rows
     /// is cheaper than streaming all of them.
@@ -38,6 +42,7 @@ struct SearchKernel {
         // Buffers no larger than the rows to score: a small filtered recall must not zero megabytes.
         let tileRows = min(Self.tileRows(queryCount: queries.count, rowBytes: rowBytes), candidates?.count ?? n)
         guard tileRows > 0 else { return queries.map { _ in [] } }
+        counter?.add((candidates?.count ?? n) * queries.count)
         var scores = [Float](repeating: 0, count: tileRows * queries.count)
 
         queryMatrix.withUnsafeBufferPointer { q in
@@ -149,4 +154,11 @@ struct SearchKernel {
             }
         }
     }
+}
+
+/// Rows scored by a store's scans since it opened, for monitoring (`vectors scanned`).
+final class ScanCounter: Sendable {
+    private let total = Atomic<Int>(0)
+    func add(_ rows: Int) { total.add(rows, ordering: .relaxed) }
+    var value: Int { total.load(ordering: .relaxed) }
 }

@@ -22,6 +22,8 @@ final class ServerMetrics: Sendable {
     private let embeddedTexts: Metrics.Counter
     private let queue: Metrics.Gauge
     private let knowledgeRatio: Metrics.Gauge
+    private let vectorsScanned: Metrics.Counter
+    private let scannedSoFar = Atomic<Int>(0)
     private let queries = Atomic<Int>(0)
     private let hits = Atomic<Int>(0)
 
@@ -44,6 +46,7 @@ final class ServerMetrics: Sendable {
         embeddedTexts = Metrics.Counter(label: "engram_embedded_texts_total", factory: factory)
         queue = Metrics.Gauge(label: "engram_queue_depth", factory: factory)
         knowledgeRatio = Metrics.Gauge(label: "engram_knowledge_hit_ratio", factory: factory)
+        vectorsScanned = Metrics.Counter(label: "engram_vectors_scanned_total", factory: factory)
     }
 
     /// One answered HTTP request.
@@ -86,8 +89,11 @@ final class ServerMetrics: Sendable {
 
     func queueDepth(_ depth: Int) { queue.record(depth) }
 
-    /// Store-wide gauges, read when `/metrics` is scraped.
-    func storeGauges(_ stats: StoreStats, workingItems: Int) {
+    /// Store-wide gauges, read when `/metrics` is scraped; `scanned` is the store's running total of
+    /// vector rows scored.
+    func storeGauges(_ stats: StoreStats, workingItems: Int, scanned: Int) {
+        let before = scannedSoFar.exchange(scanned, ordering: .relaxed)
+        if scanned > before { vectorsScanned.increment(by: scanned - before) }
         func gauge(_ label: String, _ value: Double, _ dimensions: [(String, String)] = []) {
             Metrics.Gauge(label: label, dimensions: dimensions, factory: factory).record(value)
         }

@@ -326,7 +326,7 @@ package final class EngramAPI: Sendable {
 
     func metricsText() async throws -> Response {
         let (stats, working) = try await pool.run { (try self.store.stats(), try self.store.working.count()) }
-        metrics.storeGauges(stats, workingItems: working)
+        metrics.storeGauges(stats, workingItems: working, scanned: store.vectorsScanned)
         metrics.queueDepth(pool.queued)
         return JSONResponse.make(text: metrics.exposition(), contentType: "text/plain; version=0.0.4")
     }

@@ -95,6 +95,45 @@ struct ServeEndToEndTests {
         try reopened.close()
     }
 
+    @Test("SIGTERM under a write load: requests in flight are answered (never 5xx), every 2xx write is kept, exit 0")
+    func drainsOnSIGTERM() async throws {
+        let dir = TemporaryDirectory("engram-serve-drain")
+        let store = dir.appending("store")
+        #expect(try runBinary(["init", "--store", store, "--embedder", "hashing-256"]).status == 0)
+        let acknowledged = Acknowledged()
+        let failures = Acknowledged()
+        let server = try ServerProcess(store: store)
+        let writers = (0..<8).map { writer in
+            Task {
+                var i = 0
+                while true {
+                    i += 1
+                    let body = #"{"content":"drain writer \#(writer) item \#(i)","namespace":"drain"}"#
+                    guard let reply = await server.call("POST", "/v1/memories", body) else { return }
+                    if reply.status == 201, let ids = (reply.json as? [String: Any])?["ids"] as? [String] {
+                        acknowledged.add(ids)
+                    } else {
+                        failures.add(["\(reply.status)"])
+                    }
+                }
+            }
+        }
+        try await Task.sleep(for: .milliseconds(400))
+        let status = server.stop(SIGTERM)
+        for writer in writers { await writer.value }
+        #expect(status == 0)
+        #expect(failures.ids.isEmpty, "answers other than 201 while draining: \(Set(failures.ids))")
+        let reopened = try MemoryStore.open(at: store)
+        defer { try? reopened.close() }
+        let ids = acknowledged.ids
+        #expect(!ids.isEmpty)
+        // Every acknowledged write is kept; at most one request per writer can have been stored with its
+        // answer lost as the connection closed.
+        let count = try reopened.count()
+        #expect(count >= ids.count && count <= ids.count + 8, "\(count) stored, \(ids.count) acknowledged")
+        #expect(try reopened.health().healthy)
+    }
+
     @Test("without keys the binary refuses to serve a non-loopback address unless --insecure")
     func refusesOpenNetwork() throws {
         let dir = TemporaryDirectory("engram-serve")

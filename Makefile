@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 MCP_CLIENT := mcp==1.26.0
 MCP_VENV := .build/mcp-venv
 
-.PHONY: deps build release model docs mcp-client test demo clean
+.PHONY: deps build release model docs mcp-client test tsan asan demo clean
 
 deps:
 	@missing=""; \
@@ -56,6 +56,16 @@ mcp-client:
 test: deps model docs mcp-client
 	$(SWIFT) build --build-tests
 	ENGRAM_MCP_PYTHON=$(CURDIR)/$(MCP_VENV)/bin/python $(SWIFT) test --skip-build
+
+# The whole suite under ThreadSanitizer or AddressSanitizer, each in its own build folder (a first
+# build takes several minutes). Kernels are compiled for baseline x86-64 there (see CKernels/clones.h).
+tsan: deps model mcp-client
+	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
+	ENGRAM_MCP_PYTHON=$(CURDIR)/$(MCP_VENV)/bin/python $(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan
+
+asan: deps model mcp-client
+	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
+	ENGRAM_MCP_PYTHON=$(CURDIR)/$(MCP_VENV)/bin/python $(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan
 
 clean:
 	rm -rf .build demo-store

@@ -3,16 +3,12 @@
 // the weights on every call (27 % of the encoder's time in a profile on this project's machine) and
 // needs separate passes for the rest.
 #include "ckernels.h"
+#include "clones.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__clang__)
-#define ENGRAM_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define ENGRAM_CLONES
-#endif
 
 #define PANEL ENGRAM_PANEL_WIDTH  // output columns per packed panel: two 8-float vectors
 #define MR 6                      // rows per register block: 6 x 2 accumulators + 2 weights + 1 broadcast

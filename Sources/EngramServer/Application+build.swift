@@ -16,8 +16,9 @@ package enum EngramServer {
         mcp: (@Sendable (EngramAPI) -> any MCPEndpoint)? = nil,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> (application: some ApplicationProtocol, api: EngramAPIHandle) {
+        // Refuse an unsafe configuration before starting any worker thread.
+        try configuration.validate(keysExist: FileManager.default.fileExists(atPath: configuration.keysPath))
         let api = try EngramAPI(store: store, configuration: configuration, resolver: resolver)
-        try configuration.validate(keysExist: api.keys.isEnabled)
         let router = buildRouter(api, mcp: mcp?(api))
         let application = Application(
             router: router,

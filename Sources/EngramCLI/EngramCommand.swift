@@ -2,6 +2,7 @@ import ArgumentParser
 import Engram
 import EngramService
 import Foundation
+import Synchronization
 
 /// `engram`: the root command.
 struct EngramCommand: ParsableCommand {
@@ -65,4 +66,22 @@ func printMemory(_ m: Memory, score: Float? = nil) {
     io.print("\(indent)  \(m.content)")
     if let cause = m.cause { io.print("\(indent)  why: \(cause)") }
     if let outcome = m.outcome { io.print("\(indent)  outcome: \(outcome)") }
+}
+
+/// Runs an async job (a server) from a synchronous command and waits for it to end, rethrowing its
+/// error. The commands are synchronous `ParsableCommand`s; the job runs on the concurrency pool while
+/// this thread, which is not one of the pool's, waits.
+func runUntilDone(_ job: @escaping @Sendable () async throws -> Void) throws {
+    let failure = Mutex<(any Error)?>(nil)
+    let finished = DispatchSemaphore(value: 0)
+    Task {
+        do {
+            try await job()
+        } catch {
+            failure.withLock { $0 = error }
+        }
+        finished.signal()
+    }
+    finished.wait()
+    if let error = failure.withLock({ $0 }) { throw error }
 }

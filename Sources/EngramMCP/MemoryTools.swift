@@ -194,10 +194,8 @@ package struct MemoryTools: Sendable {
     }
 
     private static func failure(code: String, message: String, field: String?) -> Outcome {
-        var e: [String: JSONValue] = ["code": .string(code), "message": .string(message)]
-        if let field { e["field"] = .string(field) }
-        return Outcome(
-            structured: .object(["error": .object(e)]), text: "\(code): " + (field.map { "\($0): " } ?? "") + message,
+        Outcome(
+            structured: ErrorJSON.object(code: code, message: message, field: field), text: "\(code): " + (field.map { "\($0): " } ?? "") + message,
             isError: true)
     }
 

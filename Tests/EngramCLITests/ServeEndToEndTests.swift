@@ -103,20 +103,8 @@ struct ServeEndToEndTests {
         let acknowledged = Acknowledged()
         let failures = Acknowledged()
         let server = try ServerProcess(store: store)
-        let writers = (0..<8).map { writer in
-            Task {
-                var i = 0
-                while true {
-                    i += 1
-                    let body = #"{"content":"drain writer \#(writer) item \#(i)","namespace":"drain"}"#
-                    guard let reply = await server.call("POST", "/v1/memories", body) else { return }
-                    if reply.status == 201, let ids = (reply.json as? [String: Any])?["ids"] as? [String] {
-                        acknowledged.add(ids)
-                    } else {
-                        failures.add(["\(reply.status)"])
-                    }
-                }
-            }
+        let writers = server.writeLoad(writers: 8, acknowledged: acknowledged, failures: failures) { writer, i in
+            #"{"content":"drain writer \#(writer) item \#(i)","namespace":"drain"}"#
         }
         try await Task.sleep(for: .milliseconds(400))
         let status = server.stop(SIGTERM)
@@ -153,18 +141,8 @@ struct ServeEndToEndTests {
         var rng = SeededGenerator(seed: 20)
         for round in 0..<20 {
             let server = try ServerProcess(store: store)
-            let writers = (0..<4).map { writer in
-                Task {
-                    var i = 0
-                    while true {  // until the server is killed: cancelling URLSession tasks can deadlock on Linux
-                        i += 1
-                        let body = #"{"memories":[{"content":"round \#(round) writer \#(writer) item \#(i) a","namespace":"load/\#(writer)"},{"content":"round \#(round) writer \#(writer) item \#(i) b","namespace":"load/\#(writer)"}]}"#
-                        guard let reply = await server.call("POST", "/v1/memories", body) else { return }
-                        if reply.status == 201, let ids = (reply.json as? [String: Any])?["ids"] as? [String] {
-                            acknowledged.add(ids)
-                        }
-                    }
-                }
+            let writers = server.writeLoad(writers: 4, acknowledged: acknowledged) { writer, i in
+                #"{"memories":[{"content":"round \#(round) writer \#(writer) item \#(i) a","namespace":"load/\#(writer)"},{"content":"round \#(round) writer \#(writer) item \#(i) b","namespace":"load/\#(writer)"}]}"#
             }
             try await Task.sleep(for: .milliseconds(100 + Int(rng.next() % 300)))
             server.stop(SIGKILL)
@@ -179,6 +157,31 @@ struct ServeEndToEndTests {
         #expect(missing == 0, "\(missing) of \(ids.count) acknowledged writes lost")
         #expect(try reopened.count() >= ids.count)
         #expect(try reopened.health().healthy)
+    }
+}
+
+extension ServerProcess {
+    /// Writer tasks that post `body(writer, i)` to `/v1/memories` in a loop until the server goes away,
+    /// collecting the acknowledged ids and the status of every other answer. They end on their own:
+    /// cancelling URLSession tasks can deadlock on Linux.
+    func writeLoad(
+        writers: Int, acknowledged: Acknowledged, failures: Acknowledged = Acknowledged(),
+        body: @escaping @Sendable (Int, Int) -> String
+    ) -> [Task<Void, Never>] {
+        (0..<writers).map { writer in
+            Task {
+                var i = 0
+                while true {
+                    i += 1
+                    guard let reply = await call("POST", "/v1/memories", body(writer, i)) else { return }
+                    if reply.status == 201, let ids = (reply.json as? [String: Any])?["ids"] as? [String] {
+                        acknowledged.add(ids)
+                    } else {
+                        failures.add(["\(reply.status)"])
+                    }
+                }
+            }
+        }
     }
 }
 

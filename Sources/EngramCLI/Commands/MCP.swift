@@ -3,7 +3,6 @@ import Engram
 import EngramMCP
 import EngramService
 import Foundation
-import Synchronization
 
 struct MCPCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,20 +20,14 @@ struct MCPCommand: ParsableCommand {
 
     func run() throws {
         let scope = try ProcessScope.current() ?? .unrestricted
-        let store = try MemoryStore.open(at: location.path, options: StoreOptions(readOnly: !scope.actions.contains(.write) && !scope.actions.contains(.forget)))
+        // A process that may only read needs no writer lock, so it works beside a writer.
+        let readOnly = !scope.actions.contains(.write) && !scope.actions.contains(.forget)
+        let store = try MemoryStore.open(at: location.path, options: StoreOptions(readOnly: readOnly))
         let resolver = EmbedderResolver(environment: CLIIO.current.environment)
-        let failure = Mutex<(any Error)?>(nil)
-        let finished = DispatchSemaphore(value: 0)
-        Task {
-            do {
-                try await EngramMCPServer.serveStdio(store: store, scope: scope, resolver: resolver)
-            } catch {
-                failure.withLock { $0 = error }
-            }
-            finished.signal()
+        let served = Result {
+            try runUntilDone { try await EngramMCPServer.serveStdio(store: store, scope: scope, resolver: resolver) }
         }
-        finished.wait()
         try store.close()
-        if let error = failure.withLock({ $0 }) { throw error }
+        try served.get()
     }
 }

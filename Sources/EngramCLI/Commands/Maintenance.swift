@@ -17,10 +17,7 @@ struct Stats: ParsableCommand {
         let s = try store.stats()
         let io = CLIIO.current
         if output.json {
-            let encoder = JSONEncoder()
-            encoder.keyEncodingStrategy = .convertToSnakeCase
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            io.print(String(decoding: try encoder.encode(s), as: UTF8.self))
+            io.print(String(decoding: try StatsJSON.data(s, pretty: true), as: UTF8.self))
             return
         }
         io.print("memories      \(s.memories)")

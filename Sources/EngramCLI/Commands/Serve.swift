@@ -5,7 +5,6 @@ import EngramServer
 import EngramService
 import Foundation
 import Logging
-import Synchronization
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -57,26 +56,20 @@ struct Serve: ParsableCommand {
 
         let store = try MemoryStore.open(at: location.path, options: StoreOptions(durability: .normal))
         let io = CLIIO.current
-        let failure = Mutex<(any Error)?>(nil)
-        let finished = DispatchSemaphore(value: 0)
         let resolver = EmbedderResolver(environment: io.environment)
         let settings = configuration
-        Task {
-            do {
+        let served = Result {
+            try runUntilDone {
                 try await EngramServer.serve(
                     store: store, configuration: settings, resolver: resolver, logger: Self.logger(),
                     mcp: { api in MCPHTTPSessions(api: api, checksOrigin: settings.isLoopback) }
                 ) { port in
                     io.print("engram: serving \(store.path) at http://\(settings.host):\(port)")
                 }
-            } catch {
-                failure.withLock { $0 = error }
             }
-            finished.signal()
         }
-        finished.wait()
         try store.close()
-        if let error = failure.withLock({ $0 }) { throw error }
+        try served.get()
     }
 
     /// Logs go to standard error, one line each; `ENGRAM_LOG_LEVEL` (default info) sets the level.

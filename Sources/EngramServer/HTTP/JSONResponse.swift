@@ -25,9 +25,7 @@ enum JSONResponse {
     static func error(_ status: HTTPResponse.Status, code: String, message: String, field: String? = nil, retryAfter: Int? = nil)
         -> Response
     {
-        var e: [String: JSONValue] = ["code": .string(code), "message": .string(message)]
-        if let field { e["field"] = .string(field) }
-        var response = make(.object(["error": .object(e)]), status: status)
+        var response = make(ErrorJSON.object(code: code, message: message, field: field), status: status)
         if let retryAfter { response.headers[.retryAfter] = String(retryAfter) }
         return response
     }

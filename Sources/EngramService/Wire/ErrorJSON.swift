@@ -5,10 +5,15 @@ package import Foundation
 package enum ErrorJSON {
     /// `{"error": {"code": "...", "message": "...", "field": "..."}}`; never memory contents, since
     /// ``EngramError`` messages never hold them.
-    package static func object(_ error: EngramError) -> JSONValue {
-        var e: [String: JSONValue] = ["code": .string(error.code.rawValue), "message": .string(error.message)]
-        if let field = error.field { e["field"] = .string(field) }
+    package static func object(code: String, message: String, field: String?) -> JSONValue {
+        var e: [String: JSONValue] = ["code": .string(code), "message": .string(message)]
+        if let field { e["field"] = .string(field) }
         return .object(["error": .object(e)])
+    }
+
+    /// The body for a library error.
+    package static func object(_ error: EngramError) -> JSONValue {
+        object(code: error.code.rawValue, message: error.message, field: error.field)
     }
 }
 

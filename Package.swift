@@ -35,10 +35,13 @@ let package = Package(
         ),
         // Portable SIMD scan kernels, dispatched per CPU at load time (target_clones).
         .target(name: "CKernels"),
+        // FTS5's BM25 with document frequencies the caller caches (SQLite's C extension API).
+        .target(name: "CFullText", linkerSettings: [.linkedLibrary("sqlite3")]),
         .target(
             name: "Engram",
             dependencies: [
                 "CBLAS",
+                "CFullText",
                 "CKernels",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),

@@ -3,7 +3,7 @@
 
 Makes N memories of Zipf-distributed words (a 5,000-word vocabulary) in 100 namespaces, imports them
 into a store with the hashing embedder (whose embedding costs microseconds, so the figures are the
-retrieval's), then asks the same queries unrestricted and restricted to one namespace (1 %).
+retrieval's), compacts it as after any bulk load, then asks the same queries unrestricted and restricted to one namespace (1 %).
 
   python3 Benchmarks/hybrid/hybrid_latency.py [--n 100000] [--queries 200] [--engram .build/release/engram]
 """
@@ -49,6 +49,8 @@ def main():
                        check=True, stdout=sys.stderr)
         subprocess.run([args.engram, "import", "--store", store, os.path.join(work, "memories.jsonl")],
                        check=True, stdout=sys.stderr)
+        # As after any bulk load: compaction also merges the full-text index's per-commit segments.
+        subprocess.run([args.engram, "compact", "--store", store], check=True, stdout=sys.stderr)
     results = {}
     for label, namespace in [("whole store", None), ("one namespace (1 %)", "tenant/7")]:
         path = os.path.join(work, f"queries-{namespace is not None}.jsonl")

@@ -126,6 +126,49 @@ struct HybridRecallTests {
         }
     }
 
+    @Test("cached document frequencies follow every commit, in the writer and in a read-only handle")
+    func frequenciesFollowCommits() throws {
+        var f = try Fixture(count: 120)
+        let reader = try MemoryStore.open(at: f.dir.appending("s"), options: StoreOptions(readOnly: true))
+        defer { try? reader.close() }
+        let readerKnows = Set(f.text.documents.map(\.id))
+        var g = SeededGenerator(seed: 5)
+        func check(_ moment: String) throws {
+            let oracle = f.text.scores(["bravo", "golf"])
+            let handles: [(String, MemoryStore, (MemoryID) -> Bool)] = [
+                ("writer", f.store, { _ in true }), ("reader", reader, { readerKnows.contains($0) }),
+            ]
+            for (name, store, admit) in handles {
+                // Twice: the second query reuses the counts the first one cached.
+                for _ in 0..<2 {
+                    let hits = try store.recall(
+                        text: "bravo golf", embedder: nil, k: 1000, filter: .all,
+                        options: TextRecallOptions(mode: .keyword, signals: .none))
+                    let scored = hits.map { ($0.memory.id, $0.explanation!.keywordScore!) }
+                    let problem = Self.mismatch(scored, oracle: oracle.filter { admit($0.key) }, k: 1000)
+                    #expect(problem == nil, "\(name) \(moment): \(problem ?? "")")
+                }
+            }
+        }
+        try check("before any write")
+        // More memories holding "bravo" lower its IDF for every row, including rows the reader knows.
+        let added = (0..<30).map { i in
+            NewMemory(content: "bravo bravo kilo \(9000 + i)", namespace: "big", embedding: g.vector(dimension: 16))
+        }
+        for (i, id) in try f.store.remember(added).enumerated() {
+            f.text.documents.append((id, ["bravo", "bravo", "kilo", "\(9000 + i)"]))
+        }
+        try check("after remember")
+        // The new version has a new id, unknown to the reader's snapshot; the old one stops matching.
+        let updated = try f.store.update(f.text.documents[3].id, with: MemoryChanges(content: "golf golf golf tango"))
+        f.text.documents[3] = (updated.id, ["golf", "golf", "golf", "tango"])
+        try check("after update")
+        let gone = f.text.documents.prefix(40).map(\.id)
+        _ = try f.store.forget(gone)
+        f.text.documents.removeFirst(40)
+        try check("after forget")
+    }
+
     @Test("hybrid ranking equals weighted-sum and reciprocal-rank fusion computed from the two oracles")
     func hybridOracle() throws {
         let f = try Fixture(count: 200)

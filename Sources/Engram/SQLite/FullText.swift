@@ -1,11 +1,14 @@
+internal import CFullText
 import Foundation
+internal import GRDB
+import Synchronization
 
 /// How memories' text reaches the FTS5 index, and how a keyword query is written for it.
 enum FullText {
     /// The full-text term naming one namespace: `ns` and 20 decimal digits of its SHA-256. Digits only,
-    /// so the porter stemmer leaves it alone, and no word of real text collides with it (it lives in a
-    /// column of its own, which bm25 weighs 0). A hash collision could only widen a restricted query; the
-    /// in-memory filter still decides.
+    /// so the porter stemmer leaves it alone. It lives in a column of its own and scores 0 in
+    /// `engram_bm25`; a text holding the same token, or a hash collision, could only widen a restricted
+    /// query, and the in-memory filter still decides.
     static func namespaceTerm(_ namespace: String) -> String {
         var digest = SHA256Digest()
         digest.update(Array(namespace.utf8))
@@ -19,11 +22,69 @@ enum FullText {
     /// ANDed, when `namespaces` is given, with the namespace column holding one of their terms.
     static func pattern(anyOf terms: [String], namespaces: [String]?) -> String? {
         guard !terms.isEmpty else { return nil }
-        let words = terms.map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }.joined(separator: " OR ")
+        let words = terms.map(phrase).joined(separator: " OR ")
         guard let namespaces else { return words }
         guard !namespaces.isEmpty else { return nil }
         let scope = namespaces.map(namespaceTerm).joined(separator: " OR ")
-        return "(\(words)) AND scope_terms : (\(scope))"
+        // No column filter on the namespace terms: FTS5 would check each entry of their doclists for
+        // the column, and no indexed text holds such a term anyway (see `namespaceTerm`).
+        return "(\(words)) AND (\(scope))"
+    }
+
+    /// One term as an FTS5 phrase, quoted so that no query syntax leaks in.
+    static func phrase(_ term: String) -> String {
+        "\"" + term.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    /// Registers `engram_bm25` on a connection; every connection of a store has it.
+    static func registerFunctions(_ db: Database) throws {
+        let code = engram_fulltext_register(UnsafeMutableRawPointer(db.sqliteConnection))
+        guard code == 0 else { throw EngramError(.sqlite, "cannot register the full-text ranking function (SQLite code \(code))") }
+    }
+
+    /// Document frequencies as `engram_bm25` reads them: little-endian 64-bit counts, one per term.
+    static func frequencyBlob(_ counts: [Int64]) -> Data {
+        var data = Data(capacity: counts.count * 8)
+        for count in counts { withUnsafeBytes(of: count.littleEndian) { data.append(contentsOf: $0) } }
+        return data
+    }
+}
+
+/// How many memories hold each query term (FTS5's document frequency: rows matching the term as a
+/// phrase in any column), cached until the next commit. Every write transaction advances
+/// `meta.commit_counter`; a count is reused only when read under the same counter, so a cached count is
+/// exactly what FTS5 would count in that snapshot, including after another process's commits.
+final class DocumentFrequencies: Sendable {
+    private struct State {
+        var commit: Int64 = -1
+        var counts: [String: Int64] = [:]
+    }
+
+    private let state = Mutex(State())
+    /// Terms kept at most; past it the cache starts over (queries use few terms, stores many).
+    static let capacity = 50_000
+
+    /// The counts of `terms` in the snapshot `db` reads, counting only the terms not cached.
+    func counts(of terms: [String], db: Database) throws -> [Int64] {
+        let counter = try db.cachedStatement(sql: "SELECT value FROM meta WHERE key = 'commit_counter'")
+        let commit = Int64(try String.fetchOne(counter) ?? "0") ?? 0
+        var counts = state.withLock { s in terms.map { s.commit == commit ? s.counts[$0] : nil } }
+        var counted: [String: Int64] = [:]
+        let count = try db.cachedStatement(sql: "SELECT count(*) FROM memory_fts WHERE memory_fts MATCH ?")
+        for (i, term) in terms.enumerated() where counts[i] == nil {
+            let n = try Int64.fetchOne(count, arguments: [FullText.phrase(term)]) ?? 0
+            counts[i] = n
+            counted[term] = n
+        }
+        if !counted.isEmpty {
+            state.withLock { s in
+                // A reader of an older snapshot never replaces the counts of a newer one.
+                guard commit >= s.commit else { return }
+                if commit > s.commit || s.counts.count + counted.count > Self.capacity { s = State(commit: commit) }
+                s.counts.merge(counted) { old, _ in old }
+            }
+        }
+        return counts.map { $0 ?? 0 }
     }
 }
 

@@ -94,14 +94,13 @@ extension MemoryStore {
         let metadataRowIDs = try resolveMetadata(of: filter)
         let terms = KeywordQuery.terms(text)
         for attempt in 1...3 {
-            let matches = try withSnapshot { snapshot in
+            let (matches, memories) = try withSnapshot { snapshot in
                 let compiled = CompiledFilter(
                     filter, names: snapshot.names, now: options.clock.now(), metadataRowIDs: metadataRowIDs)
-                return try keywordMatches(
-                    snapshot: snapshot, filter: compiled, terms: terms, limit: k, columns: ColumnWeights()
-                ).map { (rowID: $0.rowID, id: snapshot.slots[Int($0.slot)].id, score: $0.score) }
+                let found = try keywordMatches(
+                    snapshot: snapshot, filter: compiled, terms: terms, limit: k, columns: ColumnWeights())
+                return (found.matches.map { (rowID: $0.rowID, id: snapshot.slots[Int($0.slot)].id, score: $0.score) }, found.memories)
             }
-            let memories = try records.memories(rowIDs: matches.map(\.rowID))
             // Only the memory the snapshot knew at that slot (a rowid can be reused after a forget).
             let hits = matches.compactMap { m in
                 memories[m.rowID].flatMap { $0.id == m.id ? KeywordHit(memory: $0, score: m.score) : nil }
@@ -113,16 +112,20 @@ extension MemoryStore {
 
     /// The best `limit` full-text matches of `terms` that pass `filter` in one snapshot, best first. The
     /// MATCH is restricted to the filter's namespaces when it names few enough to list.
+    /// The memories of the matches and of `alsoLoading` come from the same transaction.
     func keywordMatches(
-        snapshot: StoreSnapshot, filter: CompiledFilter, terms: [String], limit: Int, columns: ColumnWeights
-    ) throws -> [(slot: Int32, rowID: Int64, score: Double)] {
-        guard !filter.matchesNothing else { return [] }
+        snapshot: StoreSnapshot, filter: CompiledFilter, terms: [String], limit: Int, columns: ColumnWeights,
+        alsoLoading extra: [Int64] = []
+    ) throws -> (matches: [(slot: Int32, rowID: Int64, score: Double)], memories: [Int64: Memory]) {
+        guard !filter.matchesNothing else { return ([], try records.memories(rowIDs: extra)) }
         let names = snapshot.names.namespaces.names
         let namespaces = filter.namespaceIDs.flatMap { ids in
             ids.count <= Self.maxNamespaceTerms ? ids.map { names[Int($0)] } : nil
         }
         let slots = snapshot.slots
-        return try records.keywordMatches(terms: terms, namespaces: namespaces, weights: columns, limit: limit) {
+        return try records.keywordMatches(
+            terms: terms, namespaces: namespaces, weights: columns, limit: limit, alsoLoading: extra
+        ) {
             slot, rowID in
             Int(slot) < slots.count && slots[Int(slot)].rowID == rowID && filter.matches(slots[Int(slot)])
         }

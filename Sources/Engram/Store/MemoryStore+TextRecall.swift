@@ -65,12 +65,11 @@ extension MemoryStore {
         // As in the vector recall: a candidate forgotten between scoring and reading its record makes a
         // fresh snapshot score again, a few times at most.
         for attempt in 1...3 {
-            let candidates = try withSnapshot { snapshot in
+            let (candidates, memories) = try withSnapshot { snapshot in
                 try self.candidates(
                     snapshot: snapshot, query: query, terms: terms, filter: filter,
                     metadataRowIDs: metadataRowIDs, perSide: perSide, columns: options.columns)
             }
-            let memories = try records.memories(rowIDs: candidates.map(\.rowID))
             let fused = HybridRanker.fused(candidates, mode: options.mode, fusion: options.fusion)
             let now = self.options.clock.now()
             var vanished = false
@@ -98,13 +97,14 @@ extension MemoryStore {
     }
 
     /// The union of the vector side's and the keyword side's top `perSide` matches of one snapshot,
-    /// each with its cosine (computed for keyword-only matches too, from the mapped row) and ranks.
+    /// each with its cosine (computed for keyword-only matches too, from the mapped row) and ranks, and
+    /// their memories, read in the keyword query's transaction.
     private func candidates(
         snapshot: StoreSnapshot, query: [Float]?, terms: [String], filter: MemoryFilter,
         metadataRowIDs: Set<Int64>?, perSide: Int, columns: ColumnWeights
-    ) throws -> [RecallCandidate] {
+    ) throws -> (candidates: [RecallCandidate], memories: [Int64: Memory]) {
         let compiled = CompiledFilter(filter, names: snapshot.names, now: options.clock.now(), metadataRowIDs: metadataRowIDs)
-        guard !compiled.matchesNothing else { return [] }
+        guard !compiled.matchesNothing else { return ([], [:]) }
         var bySlot: [Int32: Int] = [:]
         var result: [RecallCandidate] = []
         if let query {
@@ -115,8 +115,9 @@ extension MemoryStore {
                     RecallCandidate(slot: r.slot, rowID: r.rowID, id: r.id, cosine: r.score, vectorRank: rank + 1))
             }
         }
-        let matches = try keywordMatches(
-            snapshot: snapshot, filter: compiled, terms: terms, limit: perSide, columns: columns)
+        let (matches, memories) = try keywordMatches(
+            snapshot: snapshot, filter: compiled, terms: terms, limit: perSide, columns: columns,
+            alsoLoading: result.map(\.rowID))
         let slots = snapshot.slots
         for (rank, m) in matches.enumerated() {
             if let i = bySlot[m.slot] {
@@ -130,7 +131,7 @@ extension MemoryStore {
                         keywordScore: m.score, keywordRank: rank + 1))
             }
         }
-        return result
+        return (result, memories)
     }
 
     /// The dot product of two vectors of the store's dimension.

@@ -22,6 +22,21 @@ struct TextRecallCommandTests {
         }
         #expect(cli.run(["recall", "x", "--mode", "fuzzy"]).status == ExitStatus.invalidInput)
         #expect(cli.run(["recall", "x", "--fusion", "max:1"]).status == ExitStatus.invalidInput)
+        // Ranking knobs: bad values are refused with the option named; good ones change the explain.
+        for (args, field) in [
+            (["--columns", "body=2"], "--columns"), (["--columns", "content=-1"], "--columns"),
+            (["--neighbours", "2"], "options.neighbours"), (["--neighbour-window=-5"], "options.neighbourWindow"),
+        ] {
+            let refused = cli.run(["recall", "x"] + args)
+            #expect(refused.status == ExitStatus.invalidInput && refused.stderr.contains(field), "\(args): \(refused.stderr)")
+        }
+        let weighted = try #require(try cli.run(
+            ["recall", "checkout is slow", "--mode", "keyword", "--columns", "content=0,cause=0,outcome=0,tags=0", "--json"]
+        ).json() as? [[String: Any]])
+        // Every column weighted 0: every BM25 is 0.
+        #expect(weighted.allSatisfy { (($0["explain"] as? [String: Any])?["keyword_score"] as? Double) == 0 })
+        let plain = try #require(try cli.run(["recall", "checkout is slow", "--neighbours", "0", "--json"]).json() as? [[String: Any]])
+        #expect(plain.allSatisfy { (($0["explain"] as? [String: Any])?["context"] as? Double) == 0 })
         let explained = cli.run(["recall", "checkout is slow", "--explain", "-k", "2"])
         #expect(explained.stdout.contains("cosine ") && explained.stdout.contains("bm25 ") && explained.stdout.contains("= "))
 

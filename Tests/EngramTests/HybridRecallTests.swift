@@ -70,9 +70,11 @@ struct HybridRecallTests {
                 // 1 in 20 memories lives in "small": a small namespace inside a larger store.
                 let namespace = i % 20 == 0 ? "small" : HybridRecallTests.namespaces[i % 3]
                 let succeeded: Bool? = i % 3 == 0 ? true : i % 3 == 1 ? false : nil
+                // Creation times out of slot order, some equal (the id breaks those ties).
                 batch.append(NewMemory(
                     content: w.joined(separator: " ") + " \(i)", succeeded: succeeded, namespace: namespace,
-                    embedding: g.vector(dimension: dimension)))
+                    embedding: g.vector(dimension: dimension),
+                    createdAt: Date(timeIntervalSince1970: 1_700_000_000 + Double(g.next() % 2_000))))
                 words.append(w + ["\(i)"])
             }
             let ids = try store.remember(batch)
@@ -87,17 +89,17 @@ struct HybridRecallTests {
 
     /// Compares scored hits with an oracle's scores: the right count, each score equal to the oracle's,
     /// nothing missing above the k-th score (ties at the k-th place may go either way).
-    static func mismatch(_ hits: [(MemoryID, Double)], oracle: [MemoryID: Double], k: Int) -> String? {
+    static func mismatch(_ hits: [(MemoryID, Double)], oracle: [MemoryID: Double], k: Int, tolerance: Double = 1e-9) -> String? {
         let truth = oracle.sorted { $0.value > $1.value }
         guard hits.count == min(k, truth.count) else { return "got \(hits.count) hits, expected \(min(k, truth.count))" }
         let kth = truth.prefix(k).last?.value ?? 0
         for (id, score) in hits {
             guard let s = oracle[id] else { return "hit \(id) is not an admitted match" }
-            if abs(s - score) > 1e-9 * max(1, abs(s)) { return "score \(score) vs oracle \(s)" }
-            if s < kth - 1e-9 { return "a hit scores below the k-th" }
+            if abs(s - score) > tolerance * max(1, abs(s)) { return "score \(score) vs oracle \(s)" }
+            if s < kth - tolerance { return "a hit scores below the k-th" }
         }
         let got = Set(hits.map(\.0))
-        for (id, s) in truth where s > kth + 1e-9 && !got.contains(id) { return "missing a match scoring \(s)" }
+        for (id, s) in truth where s > kth + tolerance && !got.contains(id) { return "missing a match scoring \(s)" }
         return nil
     }
 
@@ -116,7 +118,7 @@ struct HybridRecallTests {
             for (filter, admit) in filters {
                 let oracle = all.filter { admit($0.key) }
                 let hits = try f.store.recall(
-                    text: query, embedder: nil, k: k, filter: filter, options: TextRecallOptions(mode: .keyword, signals: .none))
+                    text: query, embedder: nil, k: k, filter: filter, options: TextRecallOptions(mode: .keyword, signals: .none, neighbours: 0))
                 let scored = hits.map { ($0.memory.id, $0.explanation!.keywordScore!) }
                 #expect(Self.mismatch(scored, oracle: oracle, k: k) == nil, "\(query) \(filter): \(Self.mismatch(scored, oracle: oracle, k: k) ?? "")")
                 let found = try f.store.search(text: query, k: k, filter: filter).map { ($0.memory.id, $0.score) }
@@ -133,17 +135,16 @@ struct HybridRecallTests {
         defer { try? reader.close() }
         let readerKnows = Set(f.text.documents.map(\.id))
         var g = SeededGenerator(seed: 5)
-        func check(_ moment: String) throws {
+        func check(_ moment: String, reader included: Bool = true) throws {
             let oracle = f.text.scores(["bravo", "golf"])
-            let handles: [(String, MemoryStore, (MemoryID) -> Bool)] = [
-                ("writer", f.store, { _ in true }), ("reader", reader, { readerKnows.contains($0) }),
-            ]
+            var handles: [(String, MemoryStore, (MemoryID) -> Bool)] = [("writer", f.store, { _ in true })]
+            if included { handles.append(("reader", reader, { readerKnows.contains($0) })) }
             for (name, store, admit) in handles {
                 // Twice: the second query reuses the counts the first one cached.
                 for _ in 0..<2 {
                     let hits = try store.recall(
                         text: "bravo golf", embedder: nil, k: 1000, filter: .all,
-                        options: TextRecallOptions(mode: .keyword, signals: .none))
+                        options: TextRecallOptions(mode: .keyword, signals: .none, neighbours: 0))
                     let scored = hits.map { ($0.memory.id, $0.explanation!.keywordScore!) }
                     let problem = Self.mismatch(scored, oracle: oracle.filter { admit($0.key) }, k: 1000)
                     #expect(problem == nil, "\(name) \(moment): \(problem ?? "")")
@@ -167,6 +168,75 @@ struct HybridRecallTests {
         _ = try f.store.forget(gone)
         f.text.documents.removeFirst(40)
         try check("after forget")
+        // Compaction renumbers slots and merges the full-text index into one segment: same scores. (A
+        // read-only handle opened before it keeps its old slot numbers until it reopens.)
+        try f.store.compact()
+        try check("after compaction", reader: false)
+    }
+
+    @Test("time neighbours: context from the memories just before and after, within namespace and filter, equals an oracle")
+    func neighbourOracle() throws {
+        let f = try Fixture(count: 200)
+        var g = SeededGenerator(seed: 41)
+        let created = Dictionary(uniqueKeysWithValues: try f.text.documents.map { ($0.id, try f.store.memory($0.id).createdAt) })
+        // Creation times are independent of namespaces: the filter leaves gaps inside each namespace.
+        let cutoff = Date(timeIntervalSince1970: 1_700_000_600)
+        let filter = MemoryFilter(namespace: .prefix("big"), createdAfter: cutoff)
+        let admitted = Set(f.namespaceOf.keys.filter { f.namespaceOf[$0]!.hasPrefix("big") && created[$0]! >= cutoff })
+        // Each namespace's admitted memories in (creation time, id) order.
+        var order: [String: [MemoryID]] = [:]
+        for id in admitted { order[f.namespaceOf[id]!, default: []].append(id) }
+        for ns in order.keys { order[ns]!.sort { (created[$0]!, $0) < (created[$1]!, $1) } }
+        // Creation times are spread over 2,000 s: a 300 s window leaves some adjacent memories out.
+        let window = 300.0
+        func around(_ id: MemoryID) -> [MemoryID] {
+            let list = order[f.namespaceOf[id]!]!, i = list.firstIndex(of: id)!
+            return [i - 1, i + 1].filter { list.indices.contains($0) }.map { list[$0] }
+                .filter { abs(created[$0]!.timeIntervalSince(created[id]!)) <= window }
+        }
+        var (evaluated, checked) = (0, 0)
+        // The largest weight, so that neighbours no retriever returned compete for the k places too.
+        let weight = 1.0
+        for query in ["bravo golf", "kilo", "alpha tango", "papa lima", "zulu oscar hotel", "delta", "golf hotel", "lima kilo"] {
+            let c = 5
+            let vector = g.vector(dimension: 16)
+            let cosine = Dictionary(uniqueKeysWithValues: f.vectors.ranking(vector, where: admitted.contains).map { ($0.id, $0.score) })
+            let bm25 = f.text.scores(query.split(separator: " ").map(String.init)).filter { admitted.contains($0.key) }
+            let byCosine = cosine.sorted { $0.value > $1.value }, byBM25 = bm25.sorted { $0.value > $1.value }
+            // The pools must be unambiguous: no tie at the c-th place of either side.
+            guard byBM25.count > c, byBM25[c - 1].value > byBM25[c].value + 1e-9 else { continue }
+            evaluated += 1
+            let keywordSide = Dictionary(uniqueKeysWithValues: byBM25.prefix(c).map { ($0.key, $0.value) })
+            let pool = Set(byCosine.prefix(c).map(\.key)).union(keywordSide.keys)
+            func minMax(_ d: [MemoryID: Double]) -> [MemoryID: Double] {
+                let lo = d.values.min()!, hi = d.values.max()!
+                return d.mapValues { hi > lo ? ($0 - lo) / (hi - lo) : 1 }
+            }
+            let cn = minMax(cosine.filter { pool.contains($0.key) }), kn = minMax(keywordSide)
+            let fused = Dictionary(uniqueKeysWithValues: pool.map { ($0, 0.5 * cn[$0]! + 0.5 * (kn[$0] ?? 0)) })
+            var score: [MemoryID: Double] = [:]
+            for id in pool.union(pool.flatMap(around)) {
+                let context = around(id).compactMap { fused[$0] }.max() ?? 0
+                score[id] = (fused[id] ?? 0) + weight * context
+            }
+            let embedder = TableEmbedder(dimension: 16, table: [query: vector])
+            let hits = try f.store.recall(
+                text: query, embedder: embedder, k: c, filter: filter,
+                options: TextRecallOptions(
+                    mode: .hybrid, candidates: c, signals: .none, neighbours: weight, neighbourWindow: window))
+            let scored = hits.map { ($0.memory.id, $0.explanation!.score) }
+            // Cosines are Float in the engine, Double in the oracle.
+            let problem = Self.mismatch(scored, oracle: score, k: c, tolerance: 1e-6)
+            #expect(problem == nil, "\(query): \(problem ?? "")")
+            for hit in hits {
+                let e = hit.explanation!
+                #expect(abs(e.fused - (fused[hit.memory.id] ?? 0)) < 1e-6)
+                #expect(abs(e.context - (score[hit.memory.id]! - (fused[hit.memory.id] ?? 0))) < 1e-6)
+            }
+            // Some hit must owe its place to a neighbour, or the test would not be testing anything.
+            if hits.contains(where: { fused[$0.memory.id] == nil || $0.explanation!.context > 0 }) { checked += 1 }
+        }
+        #expect(evaluated >= 4 && checked >= 2, "\(evaluated) queries without ties, \(checked) with a neighbour among the hits")
     }
 
     @Test("hybrid ranking equals weighted-sum and reciprocal-rank fusion computed from the two oracles")
@@ -192,7 +262,7 @@ struct HybridRecallTests {
         ] {
             let hits = try f.store.recall(
                 text: query, embedder: embedder, k: 25, filter: filter,
-                options: TextRecallOptions(mode: .hybrid, fusion: fusion, candidates: 1000, signals: .none))
+                options: TextRecallOptions(mode: .hybrid, fusion: fusion, candidates: 1000, signals: .none, neighbours: 0))
             let truth = expected.sorted { $0.1 > $1.1 }.prefix(25)
             #expect(hits.map(\.memory.id) == truth.map(\.0), "\(fusion)")
             for (hit, (_, score)) in zip(hits, truth) {
@@ -205,7 +275,7 @@ struct HybridRecallTests {
         // order of the oracle's scores and the fusion is recomputed from them.
         let all = try f.store.recall(
             text: query, embedder: embedder, k: 1000, filter: filter,
-            options: TextRecallOptions(mode: .hybrid, fusion: .reciprocalRank(k: 60), candidates: 1000, signals: .none))
+            options: TextRecallOptions(mode: .hybrid, fusion: .reciprocalRank(k: 60), candidates: 1000, signals: .none, neighbours: 0))
         #expect(all.count == admitted.count)
         let vectorRank = Dictionary(uniqueKeysWithValues: cosine.sorted { $0.value > $1.value }.enumerated().map { ($1.key, $0 + 1) })
         let byKeywordRank = all.filter { $0.explanation!.keywordRank != nil }.sorted { $0.explanation!.keywordRank! < $1.explanation!.keywordRank! }
@@ -255,7 +325,7 @@ struct HybridRecallTests {
         let worked = try store.remember(NewMemory(content: "deploy rollback", outcome: "tried B", succeeded: true, embedding: v))
         let unknown = try store.remember(NewMemory(content: "deploy rollback", outcome: "tried C", embedding: v))
         func order(_ signals: RankingSignals) throws -> [MemoryID] {
-            try store.recall(text: "deploy rollback", embedder: embedder, k: 3, options: TextRecallOptions(signals: signals)).map(\.memory.id)
+            try store.recall(text: "deploy rollback", embedder: embedder, k: 3, options: TextRecallOptions(signals: signals, neighbours: 0)).map(\.memory.id)
         }
         // Equal relevance and no signals: newest first, deterministically.
         #expect(try order(.none) == [unknown, worked, failed])
@@ -276,7 +346,7 @@ struct HybridRecallTests {
         let explained = try store.recall(text: "deploy rollback", embedder: embedder, k: 4)
         for hit in explained {
             let e = try #require(hit.explanation)
-            #expect(abs(e.score - (e.fused + e.recency + e.importance + e.outcome + e.feedback)) < 1e-12)
+            #expect(abs(e.score - (e.fused + e.context + e.recency + e.importance + e.outcome + e.feedback)) < 1e-12)
             #expect(Double(hit.score) == Double(Float(e.score)))
         }
         try store.close()

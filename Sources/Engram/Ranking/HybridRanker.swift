@@ -48,11 +48,12 @@ enum HybridRanker {
 
     /// The explanation of one hit: its fused relevance plus each signal's boost.
     static func explain(
-        _ c: RecallCandidate, fused: Double, memory: Memory, signals: RankingSignals, now: Date, boosted: Bool
+        _ c: RecallCandidate, fused: Double, context: Double = 0, memory: Memory, signals: RankingSignals, now: Date,
+        boosted: Bool
     ) -> HitExplanation {
         var e = HitExplanation(
             cosine: c.cosine, vectorRank: c.vectorRank, keywordScore: c.keywordScore, keywordRank: c.keywordRank,
-            fused: fused, recency: 0, importance: 0, outcome: 0, feedback: 0, score: fused)
+            fused: fused, context: context, recency: 0, importance: 0, outcome: 0, feedback: 0, score: fused + context)
         guard boosted else { return e }
         let age = max(0, now.timeIntervalSince(memory.createdAt))
         e.recency = signals.recency * exp2(-age / signals.recencyHalfLife)
@@ -60,7 +61,7 @@ enum HybridRanker {
         e.outcome = memory.succeeded == true ? signals.outcome : 0
         let votes = Double(memory.helpfulCount - memory.unhelpfulCount)
         e.feedback = signals.feedback * votes / Double(memory.helpfulCount + memory.unhelpfulCount + 2)
-        e.score = fused + e.recency + e.importance + e.outcome + e.feedback
+        e.score = fused + context + e.recency + e.importance + e.outcome + e.feedback
         return e
     }
 

@@ -101,17 +101,31 @@ public struct TextRecallOptions: Sendable, Hashable {
     public var columns: ColumnWeights
     /// Recency, importance, outcome and feedback boosts (keyword and hybrid modes).
     public var signals: RankingSignals
+    /// Time-neighbour context (hybrid mode): each candidate gains this share of the best
+    /// relevance among the memories just before and after it in its namespace (passing the filter and
+    /// created within ``neighbourWindow`` of it), and those neighbours become candidates too. 0 turns it
+    /// off. The default was chosen on the LoCoMo dev split (`Benchmarks/README.md`).
+    public var neighbours: Double
+    /// Seconds between two memories' creation within which they count as neighbours (default one hour:
+    /// the same conversation or episode, not the previous day's record).
+    public var neighbourWindow: Double
+
+    /// The default share of a time neighbour's relevance (``neighbours``).
+    public static let defaultNeighbours = 0.3
 
     /// Options; the defaults are what `engram recall TEXT` uses.
     public init(
         mode: RecallMode = .hybrid, fusion: Fusion = .default, candidates: Int = 30,
-        columns: ColumnWeights = ColumnWeights(), signals: RankingSignals = RankingSignals()
+        columns: ColumnWeights = ColumnWeights(), signals: RankingSignals = RankingSignals(),
+        neighbours: Double = TextRecallOptions.defaultNeighbours, neighbourWindow: Double = 3600
     ) {
         self.mode = mode
         self.fusion = fusion
         self.candidates = candidates
         self.columns = columns
         self.signals = signals
+        self.neighbours = neighbours
+        self.neighbourWindow = neighbourWindow
     }
 
     func validate() throws {
@@ -128,6 +142,12 @@ public struct TextRecallOptions: Sendable, Hashable {
         }
         try columns.validate()
         try signals.validate()
+        guard neighbours.isFinite, (0...1).contains(neighbours) else {
+            throw EngramError.invalid("options.neighbours", "must be from 0 to 1")
+        }
+        guard neighbourWindow.isFinite, neighbourWindow >= 0 else {
+            throw EngramError.invalid("options.neighbourWindow", "must be a number of seconds, at least 0")
+        }
     }
 }
 
@@ -143,6 +163,8 @@ public struct HitExplanation: Sendable, Hashable {
     public var keywordRank: Int?
     /// The fused relevance in 0...1 (vector mode: the cosine).
     public var fused: Double
+    /// The time-neighbour context added: the option's share of the best neighbour's fused relevance.
+    public var context: Double = 0
     /// The recency boost added.
     public var recency: Double
     /// The importance boost added (negative below importance 0.5).
@@ -151,6 +173,6 @@ public struct HitExplanation: Sendable, Hashable {
     public var outcome: Double
     /// The feedback boost added (negative when agents found it unhelpful).
     public var feedback: Double
-    /// The final score: fused plus every boost.
+    /// The final score: fused plus context plus every boost.
     public var score: Double
 }

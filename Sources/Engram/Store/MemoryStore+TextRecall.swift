@@ -65,23 +65,34 @@ extension MemoryStore {
         // As in the vector recall: a candidate forgotten between scoring and reading its record makes a
         // fresh snapshot score again, a few times at most.
         for attempt in 1...3 {
-            let (candidates, memories) = try withSnapshot { snapshot in
-                try self.candidates(
-                    snapshot: snapshot, query: query, terms: terms, filter: filter,
-                    metadataRowIDs: metadataRowIDs, perSide: perSide, columns: options.columns)
+            let (candidates, fused, context, memories) = try withSnapshot { snapshot in
+                let compiled = CompiledFilter(
+                    filter, names: snapshot.names, now: self.options.clock.now(), metadataRowIDs: metadataRowIDs)
+                var (candidates, memories) = try self.candidates(
+                    snapshot: snapshot, query: query, terms: terms, filter: compiled, perSide: perSide,
+                    columns: options.columns)
+                var fused = HybridRanker.fused(candidates, mode: options.mode, fusion: options.fusion)
+                var context = [Double](repeating: 0, count: candidates.count)
+                if options.mode == .hybrid, options.neighbours > 0, !candidates.isEmpty {
+                    let added = withNeighbours(
+                        &candidates, fused: &fused, context: &context, snapshot: snapshot, filter: compiled,
+                        query: query, weight: options.neighbours, window: options.neighbourWindow)
+                    memories.merge(try records.memories(rowIDs: added.map(\.rowID))) { old, _ in old }
+                }
+                return (candidates, fused, context, memories)
             }
-            let fused = HybridRanker.fused(candidates, mode: options.mode, fusion: options.fusion)
             let now = self.options.clock.now()
             var vanished = false
             var ranked: [(hit: RecallHit, score: Double)] = []
-            for (candidate, relevance) in zip(candidates, fused) {
+            for (i, candidate) in candidates.enumerated() {
                 guard let memory = memories[candidate.rowID], memory.id == candidate.id else {
                     vanished = true
                     continue
                 }
                 if let minScore, let cosine = candidate.cosine, cosine < minScore { continue }
                 let explanation = HybridRanker.explain(
-                    candidate, fused: relevance, memory: memory, signals: options.signals, now: now, boosted: true)
+                    candidate, fused: fused[i], context: context[i], memory: memory, signals: options.signals,
+                    now: now, boosted: true)
                 let hit = RecallHit(memory: memory, score: Float(explanation.score), explanation: explanation)
                 ranked.append((hit, explanation.score))
             }
@@ -100,10 +111,9 @@ extension MemoryStore {
     /// each with its cosine (computed for keyword-only matches too, from the mapped row) and ranks, and
     /// their memories, read in the keyword query's transaction.
     private func candidates(
-        snapshot: StoreSnapshot, query: [Float]?, terms: [String], filter: MemoryFilter,
-        metadataRowIDs: Set<Int64>?, perSide: Int, columns: ColumnWeights
+        snapshot: StoreSnapshot, query: [Float]?, terms: [String], filter compiled: CompiledFilter, perSide: Int,
+        columns: ColumnWeights
     ) throws -> (candidates: [RecallCandidate], memories: [Int64: Memory]) {
-        let compiled = CompiledFilter(filter, names: snapshot.names, now: options.clock.now(), metadataRowIDs: metadataRowIDs)
         guard !compiled.matchesNothing else { return ([], [:]) }
         var bySlot: [Int32: Int] = [:]
         var result: [RecallCandidate] = []
@@ -132,6 +142,31 @@ extension MemoryStore {
             }
         }
         return (result, memories)
+    }
+
+    /// Adds each candidate's time-neighbour context (``TimeNeighbours``) and appends the neighbours that
+    /// were not candidates (relevance 0, their cosine computed in hybrid mode); returns those.
+    private func withNeighbours(
+        _ candidates: inout [RecallCandidate], fused: inout [Double], context: inout [Double],
+        snapshot: StoreSnapshot, filter: CompiledFilter, query: [Float]?, weight: Double, window: Double
+    ) -> [RecallCandidate] {
+        let slots = snapshot.slots
+        let neighbours = TimeNeighbours.of(candidates.map(\.slot), in: slots, filter: filter, window: window)
+        let relevance = Dictionary(zip(candidates.map(\.slot), fused), uniquingKeysWith: max)
+        let boosts = TimeNeighbours.context(relevance: relevance, neighbours: neighbours, weight: weight)
+        for (i, c) in candidates.enumerated() { context[i] = boosts[c.slot] ?? 0 }
+        // In slot order, so the same store and query always give the same candidate list.
+        let added = boosts.keys.filter { relevance[$0] == nil }.sorted().map { slot in
+            let info = slots[Int(slot)]
+            let cosine = query.map { q in Self.dot(q, snapshot.mapping.vector(Int(slot))) }  // unit rows
+            return RecallCandidate(slot: slot, rowID: info.rowID, id: info.id, cosine: cosine)
+        }
+        for c in added {
+            candidates.append(c)
+            fused.append(0)
+            context.append(boosts[c.slot] ?? 0)
+        }
+        return added
     }
 
     /// The dot product of two vectors of the store's dimension.

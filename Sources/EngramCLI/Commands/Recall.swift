@@ -37,7 +37,7 @@ struct Recall: ParsableCommand {
 
     @OptionGroup var ranking: RankingOptions
 
-    @Flag(help: "Show why each hit ranked where it did: cosine, keyword score and ranks, fused score, boosts.")
+    @Flag(help: "Show why each hit ranked where it did: cosine, keyword score and ranks, fused score, context, boosts.")
     var explain = false
 
     func run() throws {
@@ -79,8 +79,11 @@ struct Recall: ParsableCommand {
         parts.append("cosine " + (e.cosine.map { f(Double($0)) } ?? "-") + (e.vectorRank.map { " (#\($0))" } ?? ""))
         parts.append("bm25 " + (e.keywordScore.map(f) ?? "-") + (e.keywordRank.map { " (#\($0))" } ?? ""))
         parts.append("fused " + f(e.fused))
-        for (name, boost) in [("recency", e.recency), ("importance", e.importance), ("outcome", e.outcome), ("feedback", e.feedback)]
-        where boost != 0 {
+        let boosts = [
+            ("context", e.context), ("recency", e.recency), ("importance", e.importance), ("outcome", e.outcome),
+            ("feedback", e.feedback),
+        ]
+        for (name, boost) in boosts where boost != 0 {
             parts.append("\(name) \(boost > 0 ? "+" : "")\(f(boost))")
         }
         return parts.joined(separator: "  ") + "  = " + f(e.score)

@@ -103,11 +103,23 @@ struct RankingOptions: ParsableArguments {
     @Flag(name: .customLong("no-signals"), help: "Rank by relevance alone (no recency, importance, outcome or feedback boosts).")
     var noSignals = false
 
+    @Option(help: "Share of the best time neighbour's relevance added to each candidate (0 turns it off; default 0.3).")
+    var neighbours: Double?
+
+    @Option(name: .customLong("neighbour-window"), help: "Seconds within which memories count as time neighbours (default 3600).")
+    var neighbourWindow: Double?
+
+    @Option(help: "BM25 weights of the text columns, e.g. 'content=1,cause=0.5,outcome=2,tags=1' (unnamed ones stay 1).")
+    var columns: String?
+
     func options(mode: RecallMode) throws -> TextRecallOptions {
         var options = TextRecallOptions(mode: mode)
         if let fusion { options.fusion = try RankingParsing.fusion(fusion, field: "--fusion") }
         if let candidates { options.candidates = candidates }
         if noSignals { options.signals = .none }
+        if let neighbours { options.neighbours = neighbours }
+        if let neighbourWindow { options.neighbourWindow = neighbourWindow }
+        if let columns { options.columns = try RankingParsing.columns(columns, field: "--columns") }
         return options
     }
 }

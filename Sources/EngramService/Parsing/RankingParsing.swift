@@ -23,6 +23,25 @@ package enum RankingParsing {
         }
     }
 
+    /// `content=W,cause=W,outcome=W,tags=W`, any subset; the columns not named keep weight 1.
+    package static func columns(_ text: String, field: String) throws -> ColumnWeights {
+        var weights = ColumnWeights()
+        for part in text.split(separator: ",") {
+            let pair = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard pair.count == 2, let value = Double(pair[1]), value.isFinite, value >= 0 else {
+                throw EngramError.invalid(field, "'\(part)' is not COLUMN=WEIGHT with a weight of at least 0")
+            }
+            switch pair[0] {
+            case "content": weights.content = value
+            case "cause": weights.cause = value
+            case "outcome": weights.outcome = value
+            case "tags": weights.tags = value
+            default: throw EngramError.invalid(field, "'\(pair[0])' is not one of content, cause, outcome, tags")
+            }
+        }
+        return weights
+    }
+
     /// Options from a request's `mode`, `fusion`, `candidates` and `signals` (false: relevance only).
     package static func options(_ o: JSONObject) throws -> TextRecallOptions {
         var options = TextRecallOptions(mode: try o.string("mode").map { try mode($0, field: o.path + "mode") } ?? .hybrid)

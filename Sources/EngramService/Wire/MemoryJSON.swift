@@ -35,7 +35,7 @@ package enum MemoryJSON {
         o["explain"] = .object([
             "cosine": number(e.cosine.map(Double.init)), "vector_rank": number(e.vectorRank.map(Double.init)),
             "keyword_score": number(e.keywordScore), "keyword_rank": number(e.keywordRank.map(Double.init)),
-            "fused": number(e.fused), "recency": number(e.recency), "importance": number(e.importance),
+            "fused": number(e.fused), "context": number(e.context), "recency": number(e.recency), "importance": number(e.importance),
             "outcome": number(e.outcome), "feedback": number(e.feedback), "score": number(e.score),
         ])
         return .object(o)

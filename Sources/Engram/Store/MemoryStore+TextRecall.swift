@@ -76,7 +76,7 @@ extension MemoryStore {
                 if options.mode == .hybrid, options.neighbours > 0, !candidates.isEmpty {
                     let added = withNeighbours(
                         &candidates, fused: &fused, context: &context, snapshot: snapshot, filter: compiled,
-                        query: query, weight: options.neighbours, window: options.neighbourWindow)
+                        query: query, options: options, k: k, minScore: minScore)
                     memories.merge(try records.memories(rowIDs: added.map(\.rowID))) { old, _ in old }
                 }
                 return (candidates, fused, context, memories)
@@ -145,18 +145,35 @@ extension MemoryStore {
     }
 
     /// Adds each candidate's time-neighbour context (``TimeNeighbours``) and appends the neighbours that
-    /// were not candidates (relevance 0, their cosine computed in hybrid mode); returns those.
+    /// were not candidates and could still rank among the first `k` (relevance 0, their cosine computed);
+    /// returns those.
     private func withNeighbours(
         _ candidates: inout [RecallCandidate], fused: inout [Double], context: inout [Double],
-        snapshot: StoreSnapshot, filter: CompiledFilter, query: [Float]?, weight: Double, window: Double
+        snapshot: StoreSnapshot, filter: CompiledFilter, query: [Float]?, options: TextRecallOptions, k: Int,
+        minScore: Float?
     ) -> [RecallCandidate] {
         let slots = snapshot.slots
-        let neighbours = TimeNeighbours.of(candidates.map(\.slot), in: slots, filter: filter, window: window)
+        let neighbours = TimeNeighbours.of(
+            candidates.map(\.slot), in: slots, filter: filter, window: options.neighbourWindow)
         let relevance = Dictionary(zip(candidates.map(\.slot), fused), uniquingKeysWith: max)
-        let boosts = TimeNeighbours.context(relevance: relevance, neighbours: neighbours, weight: weight)
+        let boosts = TimeNeighbours.context(relevance: relevance, neighbours: neighbours, weight: options.neighbours)
         for (i, c) in candidates.enumerated() { context[i] = boosts[c.slot] ?? 0 }
+        // A neighbour that is not a candidate scores its context plus at most every boost; if that stays
+        // below what k candidates surely score (their relevance and context, less the boosts that can be
+        // negative), it cannot be among the first k: reading its record would be wasted.
+        let signals = options.signals
+        let most = signals.recency + signals.importance + signals.outcome + signals.feedback
+        let least = -(signals.importance + signals.feedback)
+        let sure = candidates.indices
+            .filter { i in
+                guard let minScore, let cosine = candidates[i].cosine else { return true }
+                return cosine >= minScore
+            }
+            .map { fused[$0] + context[$0] + least }
+            .sorted(by: >)
+        let floor = sure.count >= k ? sure[k - 1] : -Double.infinity
         // In slot order, so the same store and query always give the same candidate list.
-        let added = boosts.keys.filter { relevance[$0] == nil }.sorted().map { slot in
+        let added = boosts.filter { relevance[$0.key] == nil && $0.value + most >= floor }.keys.sorted().map { slot in
             let info = slots[Int(slot)]
             let cosine = query.map { q in Self.dot(q, snapshot.mapping.vector(Int(slot))) }  // unit rows
             return RecallCandidate(slot: slot, rowID: info.rowID, id: info.id, cosine: cosine)

@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 MCP_CLIENT := mcp==1.26.0
 MCP_VENV := .build/mcp-venv
 
-.PHONY: deps build release model docs mcp-client test tsan asan demo clean
+.PHONY: deps build release model docs mcp-client test tsan asan storm demo clean
 
 deps:
 	@missing=""; \
@@ -69,6 +69,13 @@ asan: deps model mcp-client
 	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
 	ASAN_OPTIONS=detect_leaks=0 ENGRAM_MCP_PYTHON=$(CURDIR)/$(MCP_VENV)/bin/python \
 		$(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan
+
+# The kill storm (outside the default suite, which runs a short one): SIGKILLs a writer doing mixed work
+# KILLS times and checks the store after each kill. `make storm KILLS=1000 SEED=42` repeats a run.
+KILLS ?= 1000
+storm: deps
+	$(SWIFT) build -c release --product engram-storm
+	.build/release/engram-storm run --kills $(KILLS) $(if $(SEED),--seed $(SEED))
 
 clean:
 	rm -rf .build demo-store

@@ -119,6 +119,13 @@ let package = Package(
             path: "Tests/CrashWriter",
             swiftSettings: strictSettings
         ),
+        // The kill storm (`make storm`): SIGKILLs a writer doing mixed work, checks every acknowledged write.
+        .executableTarget(
+            name: "engram-storm",
+            dependencies: ["Engram", "EngramTestSupport"],
+            path: "Tests/Storm",
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "EngramTests",
             dependencies: ["Engram", "EngramTestSupport"],

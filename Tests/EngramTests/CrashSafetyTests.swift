@@ -114,6 +114,38 @@ struct CrashSafetyTests {
         #expect(reportedCommitted.count > 10, "the writer barely ran; timing too tight to test anything")
     }
 
+    @Test("an interrupted create leaves no store: exists is false, open says notFound, create starts over")
+    func interruptedCreate() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.appending("store")
+        // What a create killed after its first files leaves: the marker, a vector file, a database
+        // without store metadata.
+        _ = try MemoryStore.create(at: path, dimension: 4)
+        try Data().write(to: URL(fileURLWithPath: path).appendingPathComponent("CREATING"))
+        #expect(!MemoryStore.exists(at: path))
+        #expect { try MemoryStore.open(at: path) } throws: { ($0 as? EngramError)?.code == .notFound }
+        let store = try MemoryStore.create(at: path, dimension: 8)
+        #expect(try store.count() == 0 && store.dimension == 8)
+        try store.close()
+        #expect(MemoryStore.exists(at: path))
+        #expect { try MemoryStore.create(at: path, dimension: 8) } throws: { ($0 as? EngramError)?.code == .alreadyExists }
+    }
+
+    @Test("a short kill storm: mixed remember / update / forget / compact / working-memory promotion, SIGKILLed 15 times")
+    func shortStorm() throws {
+        let storm = Process()
+        let output = Pipe()
+        storm.executableURL = Fixtures.productsDirectory().appendingPathComponent("engram-storm")
+        storm.arguments = ["run", "--kills", "15"]
+        storm.standardOutput = output
+        storm.standardError = output
+        try storm.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        storm.waitUntilExit()
+        #expect(storm.terminationStatus == 0, "\(text)")
+        #expect(text.contains("15 SIGKILLs") && text.contains("0 lost"), "\(text)")
+    }
+
     @Test("a second writer gets `locked`, or waits for the lock when asked, and the store stays intact")
     func secondWriterIsLocked() throws {
         let dir = TemporaryDirectory()

@@ -146,6 +146,7 @@ extension MemoryStore {
             try records.renumber(
                 live.enumerated().map { (rowID: $1.info.rowID, slot: Int32($0)) }, meta: ["compacting": "1"])
             guard rename(newPath, vectorsPath) == 0 else { throw VectorFile.ioError("rename", newPath) }
+            try VectorFile.syncDirectory(dir.path)  // the rename survives power loss before the mark is cleared
             try records.setMeta(["compacting": "0"])
             try records.optimizeFullText()
 
@@ -262,6 +263,7 @@ extension MemoryStore {
                 "dimension": String(embedder.dimension), "embedder": embedder.identifier, "compacting": "1",
             ])
             guard rename(newPath, vectorsPath) == 0 else { throw VectorFile.ioError("rename", newPath) }
+            try VectorFile.syncDirectory(dir.path)  // the rename survives power loss before the mark is cleared
             try store.records.setMeta(["compacting": "0"])
             state.vectors = nil  // this handle's dimension is the old one: it closes now
             return live.count

@@ -87,6 +87,9 @@ public final class MemoryStore: Sendable {
     static let vectorsName = "vectors.f32"
     static let compactingName = "vectors.f32.compact"
     static let lockName = "LOCK"
+    /// Present while `create` runs: a store whose create was interrupted is no store, and the next
+    /// `create` starts over.
+    static let creatingName = "CREATING"
 
     // MARK: Creating and opening
 
@@ -112,15 +115,25 @@ public final class MemoryStore: Sendable {
         guard !options.readOnly else { throw EngramError.invalid("options.readOnly", "cannot create a read-only store") }
         let fm = FileManager.default
         let dir = URL(fileURLWithPath: path)
-        for name in [databaseName, vectorsName] where fm.fileExists(atPath: dir.appendingPathComponent(name).path) {
-            throw EngramError(.alreadyExists, "a store already exists at \(path)")
+        let marker = dir.appendingPathComponent(creatingName).path
+        let files = [databaseName, databaseName + "-wal", databaseName + "-shm", vectorsName].map {
+            dir.appendingPathComponent($0).path
         }
+        func existing() -> Bool {
+            !fm.fileExists(atPath: marker) && files.contains(where: fm.fileExists(atPath:))
+        }
+        guard !existing() else { throw EngramError(.alreadyExists, "a store already exists at \(path)") }
         do {
             try fm.createDirectory(at: dir, withIntermediateDirectories: true)
         } catch {
             throw EngramError(.io, "cannot create directory \(path): \(error.localizedDescription)")
         }
         let lock = try StoreLock(path: dir.appendingPathComponent(lockName).path, timeout: options.lockTimeout)
+        // Under the lock: another create may have finished meanwhile; an interrupted one left the marker,
+        // and what it wrote is removed (it never returned, so nothing in it was acknowledged).
+        guard !existing() else { throw EngramError(.alreadyExists, "a store already exists at \(path)") }
+        for file in files { try? fm.removeItem(atPath: file) }
+        try Self.durablyWrite(marker: marker, in: dir.path)
         let header = VectorFileHeader(dimension: dimension, embedder: embedder, element: element)
         _ = try VectorFile.create(path: dir.appendingPathComponent(vectorsName).path, header: header)
         let records = try RecordStore(
@@ -132,7 +145,18 @@ public final class MemoryStore: Sendable {
             "created_at": String(options.clock.now().timeIntervalSince1970),
         ])
         try records.close()
+        guard unlink(marker) == 0 else { throw VectorFile.ioError("unlink", marker) }
+        try VectorFile.syncDirectory(dir.path)
         return try MemoryStore(path: path, options: options, heldLock: lock)
+    }
+
+    /// Creates `marker` and makes its existence durable before anything else is written.
+    private static func durablyWrite(marker: String, in directory: String) throws {
+        let fd = posixOpen(marker, O_CREAT | O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw VectorFile.ioError("create", marker) }
+        _ = fsync(fd)
+        posixClose(fd)
+        try VectorFile.syncDirectory(directory)
     }
 
     /// Opens an existing store, checking its files against each other.
@@ -144,9 +168,11 @@ public final class MemoryStore: Sendable {
         try MemoryStore(path: path, options: options, heldLock: nil)
     }
 
-    /// Whether a store exists at `path`.
+    /// Whether a store exists at `path` (one whose create was interrupted does not).
     public static func exists(at path: String) -> Bool {
-        FileManager.default.fileExists(atPath: URL(fileURLWithPath: path).appendingPathComponent(databaseName).path)
+        let dir = URL(fileURLWithPath: path)
+        return FileManager.default.fileExists(atPath: dir.appendingPathComponent(databaseName).path)
+            && !FileManager.default.fileExists(atPath: dir.appendingPathComponent(creatingName).path)
     }
 
     private init(path: String, options: StoreOptions, heldLock: StoreLock?) throws {
@@ -154,6 +180,9 @@ public final class MemoryStore: Sendable {
         let dbPath = dir.appendingPathComponent(Self.databaseName).path
         let vectorsPath = dir.appendingPathComponent(Self.vectorsName).path
         let compactingPath = dir.appendingPathComponent(Self.compactingName).path
+        guard !FileManager.default.fileExists(atPath: dir.appendingPathComponent(Self.creatingName).path) else {
+            throw EngramError(.notFound, "no store at \(path) (a create did not finish; creating it again starts over)")
+        }
         guard FileManager.default.fileExists(atPath: dbPath) else {
             if FileManager.default.fileExists(atPath: vectorsPath) {
                 throw EngramError(.storageCorrupted, "the database file \(dbPath) is missing")

@@ -276,12 +276,25 @@ final class VectorFile: @unchecked Sendable {  // Sendable: used only under Memo
         }
     }
 
+    /// Makes the directory's entries (a file created, renamed or removed in it) durable.
+    static func syncDirectory(_ path: String) throws {
+        let fd = posixOpen(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw ioError("open directory", path) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw ioError("sync directory", path) }
+    }
+
     static func ioError(_ action: String, _ path: String) -> EngramError {
         EngramError(.io, "cannot \(action) \(path): \(String(cString: strerror(errno)))")
     }
 }
 
 /// `open(2)`, which `VectorFile.open` shadows inside the type. New files get mode 0644.
-private func posixOpen(_ path: String, _ flags: Int32) -> Int32 {
+func posixOpen(_ path: String, _ flags: Int32) -> Int32 {
     open(path, flags, 0o644)
+}
+
+/// `close(2)`, for types whose own `close()` shadows it.
+func posixClose(_ fd: Int32) {
+    close(fd)
 }

@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 MCP_CLIENT := mcp==1.26.0
 MCP_VENV := .build/mcp-venv
 
-.PHONY: deps build release model docs mcp-client test tsan asan storm demo clean
+.PHONY: deps build release model docs mcp-client test tsan asan storm fuzz demo clean
 
 deps:
 	@missing=""; \
@@ -76,6 +76,22 @@ KILLS ?= 1000
 storm: deps
 	$(SWIFT) build -c release --product engram-storm
 	.build/release/engram-storm run --kills $(KILLS) $(if $(SEED),--seed $(SEED))
+
+# libFuzzer on every input format (Tests/Fuzz): each target runs SECONDS seconds from its checked-in seeds
+# (copied, so new inputs stay in .build-fuzz/corpus); a crash leaves .build-fuzz/finding-TARGET-* and makes
+# the run fail. Put a finding into Tests/Fuzz/regressions/TARGET/ once fixed: `make test` replays it.
+SECONDS ?= 60
+FUZZ_TARGETS := json memory-line request expressions vector-header slot-cache usage-log safetensors wordpiece
+fuzz: deps
+	ENGRAM_FUZZ=1 $(SWIFT) build -c release --sanitize=fuzzer --sanitize=address --product engram-fuzz --scratch-path .build-fuzz
+	@failed=""; for t in $(FUZZ_TARGETS); do \
+		mkdir -p .build-fuzz/corpus/$$t && cp Tests/Fuzz/corpus/$$t/* .build-fuzz/corpus/$$t/; \
+		echo "== $$t"; \
+		ENGRAM_FUZZ_TARGET=$$t ASAN_OPTIONS=detect_leaks=0 .build-fuzz/release/engram-fuzz -max_total_time=$(SECONDS) \
+			-max_len=65536 -rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix=.build-fuzz/finding-$$t- \
+			.build-fuzz/corpus/$$t > .build-fuzz/fuzz-$$t.log 2>&1 || failed="$$failed $$t"; \
+		grep -E "^stat::number_of_executed_units|^#[0-9]+.*DONE|ERROR|SUMMARY" .build-fuzz/fuzz-$$t.log | tail -3; \
+	done; if [ -n "$$failed" ]; then echo "findings in:$$failed (see .build-fuzz/fuzz-TARGET.log)"; exit 1; fi
 
 clean:
 	rm -rf .build demo-store

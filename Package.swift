@@ -119,6 +119,13 @@ let package = Package(
             path: "Tests/CrashWriter",
             swiftSettings: strictSettings
         ),
+        // What each fuzz target does with one input; the harness and the corpus replay test share it.
+        .target(
+            name: "EngramFuzzTargets",
+            dependencies: ["Engram", "EngramService"],
+            path: "Tests/Fuzz/Targets",
+            swiftSettings: strictSettings
+        ),
         // The kill storm (`make storm`): SIGKILLs a writer doing mixed work, checks every acknowledged write.
         .executableTarget(
             name: "engram-storm",
@@ -139,7 +146,7 @@ let package = Package(
         .testTarget(
             name: "EngramServerTests",
             dependencies: [
-                "EngramServer", "EngramService", "EngramMCP", "Engram", "EngramTestSupport",
+                "EngramServer", "EngramService", "EngramMCP", "Engram", "EngramTestSupport", "EngramFuzzTargets",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -155,3 +162,15 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// `make fuzz` builds the libFuzzer harness with ENGRAM_FUZZ=1 and `--sanitize=fuzzer --sanitize=address`;
+// libFuzzer's runtime provides its `main`, so an ordinary build leaves it out.
+if Context.environment["ENGRAM_FUZZ"] != nil {
+    package.targets.append(
+        .executableTarget(
+            name: "engram-fuzz",
+            dependencies: ["EngramFuzzTargets"],
+            path: "Tests/Fuzz/Harness",
+            swiftSettings: strictSettings + [.unsafeFlags(["-parse-as-library"])]
+        ))
+}

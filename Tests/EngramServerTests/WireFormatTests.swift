@@ -20,5 +20,9 @@ struct WireFormatTests {
             if TimeParsing.format(date) != expected { mismatches.append("\(t): \(TimeParsing.format(date)) vs \(expected)") }
         }
         #expect(mismatches.isEmpty, "\(mismatches.prefix(5))")
+        // Outside four-digit years (not storable, but a damaged row must print): all digits, no crash.
+        #expect(TimeParsing.format(Date(timeIntervalSince1970: 253_402_300_800)) == "10000-01-01T00:00:00.000Z")
+        #expect(TimeParsing.format(Date(timeIntervalSince1970: 69_239_404_800_000)).hasPrefix("2196079-"))
+        #expect(TimeParsing.format(Date(timeIntervalSince1970: -62_198_755_200)).hasPrefix("-0001-"))
     }
 }

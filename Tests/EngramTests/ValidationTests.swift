@@ -37,6 +37,9 @@ struct ValidationTests {
         ("metadata", { $0.metadata = ["k": .number(.nan)] }),
         ("metadata", { $0.metadata = ["big": .string(String(repeating: "m", count: 70_000))] }),
         ("expiresAt", { $0.expiresAt = Date(timeIntervalSince1970: .infinity) }),
+        // Years a four-digit ISO 8601 date cannot write (the fuzzer's first finding crashed on one).
+        ("createdAt", { $0.createdAt = Date(timeIntervalSince1970: 253_402_300_800) }),
+        ("createdAt", { $0.createdAt = Date(timeIntervalSince1970: -62_135_596_801) }),
     ]
 
     @Test("every bad memory field is named in the error", arguments: 0..<badMemories.count)

@@ -33,6 +33,11 @@ public enum Limits {
         }
     }
 
+    /// The times a memory may carry (seconds since 1970): 0001-01-01 to 9999-12-31 UTC, what a
+    /// four-digit ISO 8601 year can write. NaN and infinities fall outside too.
+    package static let earliestDate: Double = -62_135_596_800
+    package static let latestDate: Double = 253_402_300_799.999
+
     package static func validateText(_ text: String, field: String, required: Bool) throws {
         if required && text.allSatisfy(\.isWhitespace) {
             throw EngramError.invalid(field, "must not be empty")

@@ -193,8 +193,8 @@ extension MemoryStore {
         try Limits.validateImportance(new.importance)
         try Limits.validateMetadata(new.metadata)
         for (field, date) in [("createdAt", new.createdAt), ("expiresAt", new.expiresAt), ("updatedAt", new.updatedAt)] {
-            if let date, !date.timeIntervalSince1970.isFinite {
-                throw EngramError.invalid(field, "is not a valid time")
+            if let date, !(Limits.earliestDate...Limits.latestDate).contains(date.timeIntervalSince1970) {
+                throw EngramError.invalid(field, "must be a time from year 1 to year 9999")
             }
         }
         let tags = try Limits.normalizedTags(new.tags)

@@ -244,7 +244,7 @@ public final class MemoryStore: Sendable {
         var slots = SlotTable()
         var names = NameTables()
         var maxSlot = -1
-        if let cached = SlotCache.read(directory: dir, counter: meta["commit_counter"] ?? "0") {
+        if let cached = SlotCache.read(directory: dir, counter: meta["commit_counter"] ?? "0", maxSlots: vectors.capacity) {
             (slots, names, maxSlot) = cached
         } else {
             for row in try records.slotRows() {

@@ -54,7 +54,9 @@ enum SlotCache {
     }
 
     /// The cached table, or nil when missing, stale, damaged or inconsistent.
-    static func read(directory: URL, counter: String) -> (slots: SlotTable, names: NameTables, maxSlot: Int)? {
+    /// `maxSlots` bounds the slot numbers (the vector file's rows): a slot past it is damage, and would
+    /// otherwise make the table allocate up to it.
+    static func read(directory: URL, counter: String, maxSlots: Int) -> (slots: SlotTable, names: NameTables, maxSlot: Int)? {
         // Mapped, not read: the file is read once, front to back, and copying it cost as much again.
         guard let data = try? Data(contentsOf: directory.appendingPathComponent(fileName), options: .alwaysMapped),
             data.count > 16
@@ -76,7 +78,7 @@ enum SlotCache {
                 }
                 tables.append(NameTable(names: names))
             }
-            guard let count = r.u32(), let live = r.u32() else { return nil }
+            guard let count = r.u32(), let live = r.u32(), Int(count) <= maxSlots else { return nil }
             var slots = SlotTable()
             var maxSlot = -1
             for _ in 0..<live {
@@ -84,6 +86,7 @@ enum SlotCache {
                     let ns = r.u32(), let agent = r.u32(), let kind = r.u32(), let succeeded = r.u32(),
                     let created = r.u64(), let expires = r.u64(), let tagCount = r.u32(), Int(slot) < Int(count)
                 else { return nil }
+                guard Int(tagCount) <= r.remaining / 4 else { return nil }  // not a count to allocate for
                 var tags: [Int32] = []
                 tags.reserveCapacity(Int(tagCount))
                 for _ in 0..<tagCount {
@@ -95,7 +98,14 @@ enum SlotCache {
                     namespace: Int32(bitPattern: ns), agent: Int32(bitPattern: agent), kind: Int32(bitPattern: kind),
                     succeeded: Int8(truncatingIfNeeded: Int32(bitPattern: succeeded)),
                     createdAt: Double(bitPattern: created), expiresAt: Double(bitPattern: expires), tags: tags)
-                guard info.isLive, Int(info.namespace) < tables[0].names.count, info.namespace >= 0 else { return nil }
+                // Every name id must resolve (-1: no agent or kind).
+                func resolves(_ id: Int32, in table: Int, optional: Bool) -> Bool {
+                    (optional && id == -1) || (id >= 0 && Int(id) < tables[table].names.count)
+                }
+                guard info.isLive, resolves(info.namespace, in: 0, optional: false),
+                    resolves(info.agent, in: 1, optional: true), resolves(info.kind, in: 2, optional: true),
+                    info.tags.allSatisfy({ resolves($0, in: 3, optional: false) })
+                else { return nil }
                 slots[Int(slot)] = info
                 maxSlot = max(maxSlot, Int(slot))
             }
@@ -147,6 +157,7 @@ enum SlotCache {
         let end: Int
         var offset = 0
         var atEnd: Bool { offset == end }
+        var remaining: Int { end - offset }
 
         init(raw: UnsafeRawBufferPointer, end: Int) {
             self.raw = raw

@@ -64,8 +64,11 @@ package enum TimeParsing {
         var out = ""
         out.reserveCapacity(24)
         func append(_ value: Int64, width: Int) {
-            let digits = String(value)
-            for _ in digits.count..<width { out.append("0") }
+            // Zero-padded to `width`; a year past 9999 or before 0 keeps all its digits and its sign (the
+            // store refuses such dates, but a damaged or older row must still print, not crash).
+            if value < 0 { out.append("-") }
+            let digits = String(value.magnitude)
+            if digits.count < width { out += String(repeating: "0", count: width - digits.count) }
             out += digits
         }
         append(year, width: 4)

@@ -29,16 +29,18 @@ final class SafeTensorsFile: @unchecked Sendable {  // Sendable: read-only mappi
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw VectorFile.ioError("stat", path) }
-        length = Int(st.st_size)
+        let fileLength = Int(st.st_size)
+        length = fileLength
         guard length >= 8, let p = mmap(nil, length, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
             throw EngramError(.storageCorrupted, "\(path) is not a safetensors file", field: "model")
         }
         base = p
-        let headerLength = Int(UInt64(littleEndian: p.loadUnaligned(as: UInt64.self)))
-        guard headerLength > 0, 8 + headerLength <= length else {
+        let storedLength = UInt64(littleEndian: p.loadUnaligned(as: UInt64.self))
+        guard storedLength > 0, storedLength <= UInt64(length - 8) else {
             munmap(p, length)
             throw EngramError(.storageCorrupted, "\(path) has a bad header length", field: "model")
         }
+        let headerLength = Int(storedLength)
         dataOffset = 8 + headerLength
         let headerText = String(decoding: UnsafeRawBufferPointer(start: p + 8, count: headerLength), as: UTF8.self)
         var tensors: [String: Tensor] = [:]
@@ -47,14 +49,29 @@ final class SafeTensorsFile: @unchecked Sendable {  // Sendable: read-only mappi
                 throw EngramError(.storageCorrupted, "header is not an object", field: "model")
             }
             for (name, value) in header where name != "__metadata__" {
+                // Sizes and offsets are whole numbers within the file (a shape's product too), so no
+                // conversion or multiplication can trap on a damaged header.
+                func count(_ v: JSONValue) -> Int? {
+                    v.numberValue.flatMap { $0 >= 0 && $0 <= Double(fileLength) && $0.rounded() == $0 ? Int($0) : nil }
+                }
                 guard case .object(let t) = value, let dtype = t["dtype"]?.stringValue,
-                    case .array(let shape)? = t["shape"], case .array(let offsets)? = t["data_offsets"],
-                    offsets.count == 2, let start = offsets[0].numberValue, let end = offsets[1].numberValue
+                    case .array(let shapeValues)? = t["shape"], case .array(let offsets)? = t["data_offsets"],
+                    offsets.count == 2, let start = count(offsets[0]), let end = count(offsets[1])
                 else { throw EngramError(.storageCorrupted, "tensor \(name) is malformed", field: "model") }
-                let tensor = Tensor(
-                    dtype: dtype, shape: shape.compactMap { $0.numberValue.map(Int.init) }, start: Int(start),
-                    end: Int(end))
-                guard tensor.start >= 0, tensor.end >= tensor.start, dataOffset + tensor.end <= length else {
+                let shape = shapeValues.compactMap(count)
+                var elements = 1
+                for n in shape {
+                    let (product, overflow) = elements.multipliedReportingOverflow(by: n)
+                    guard !overflow, product <= fileLength else {
+                        throw EngramError(.storageCorrupted, "tensor \(name) has an impossible shape", field: "model")
+                    }
+                    elements = product
+                }
+                guard shape.count == shapeValues.count else {
+                    throw EngramError(.storageCorrupted, "tensor \(name) has a malformed shape", field: "model")
+                }
+                let tensor = Tensor(dtype: dtype, shape: shape, start: start, end: end)
+                guard tensor.end >= tensor.start, tensor.end <= fileLength - dataOffset else {
                     throw EngramError(.storageCorrupted, "tensor \(name) lies outside the file", field: "model")
                 }
                 tensors[name] = tensor

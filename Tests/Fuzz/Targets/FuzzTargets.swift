@@ -1,0 +1,65 @@
+// Every fuzz target: a name and what it does with one input. Shared by the libFuzzer harness
+// (`make fuzz`) and by the test that replays the checked-in corpus (`Tests/Fuzz/corpus/<name>/`).
+import Engram
+import EngramService
+import Foundation
+
+package enum FuzzTargets {
+    /// Target names, as `make fuzz` and the corpus folders know them.
+    package static let names = [
+        "json", "memory-line", "request", "expressions", "vector-header", "slot-cache", "usage-log",
+        "safetensors", "wordpiece",
+    ]
+
+    /// A scratch directory per process for the targets that read files, and a small vocabulary.
+    nonisolated(unsafe) private static var scratchDirectory: URL?
+    private static var scratch: URL {
+        if let scratchDirectory { return scratchDirectory }
+        let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("engram-fuzz-\(getpid())")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "the", "memory", "##s", "fix", "##ed", "a", "b", "##c", "é", "日"]
+        _ = FileManager.default.createFile(
+            atPath: dir.appendingPathComponent("vocab.txt").path, contents: Data(words.joined(separator: "\n").utf8))
+        scratchDirectory = dir
+        return dir
+    }
+
+    /// Runs one target on one input. A crash, a trap or a failed precondition is a finding; a thrown
+    /// error (the input refused) is not.
+    package static func run(_ name: String, _ bytes: [UInt8]) {
+        let now = Date(timeIntervalSince1970: 1_780_000_000)
+        switch name {
+        case "json":
+            // Parsed; and what parses prints as JSON that parses back to the same value.
+            guard let value = try? JSONValue(parsing: bytes) else { return }
+            precondition((try? JSONValue(parsing: value.jsonText)) == value, "JSON round trip")
+        case "memory-line":
+            // One import line (or remember body) into a new memory, then validated as remember would.
+            guard let value = try? JSONValue(parsing: bytes), let memory = try? MemoryJSON.newMemory(from: value, now: now)
+            else { return }
+            _ = try? Limits.validateText(memory.content, field: "content", required: true)
+        case "request":
+            // An HTTP / MCP request body: filter, ranking options and changes read from it.
+            guard let body = try? JSONObject(parsing: Data(bytes)) else { return }
+            _ = try? FilterParsing.filter(json: body.fields["filter"], now: now)
+            _ = try? RankingParsing.options(body)
+            _ = try? MemoryJSON.changes(from: body)
+        case "expressions":
+            // The CLI's words: a metadata condition, times, TTLs, fusion, column weights, scope actions.
+            let text = String(decoding: bytes, as: UTF8.self)
+            _ = try? FilterParsing.condition(text)
+            _ = try? TimeParsing.date(text, field: "--since", now: now)
+            _ = try? TimeParsing.ttl(text, field: "--ttl")
+            _ = TimeParsing.iso8601(text).map(TimeParsing.format)
+            _ = try? RankingParsing.fusion(text, field: "--fusion")
+            _ = try? RankingParsing.columns(text, field: "--columns")
+            _ = try? ScopeParsing.actions(text, field: "--actions")
+        case "vector-header": FuzzEntryPoints.vectorHeader(bytes)
+        case "slot-cache": FuzzEntryPoints.slotCache(bytes, scratch: scratch)
+        case "usage-log": FuzzEntryPoints.usageLog(bytes, scratch: scratch)
+        case "safetensors": FuzzEntryPoints.safetensors(bytes, scratch: scratch)
+        case "wordpiece": FuzzEntryPoints.wordPiece(bytes, vocabulary: scratch.appendingPathComponent("vocab.txt").path)
+        default: preconditionFailure("unknown fuzz target \(name)")
+        }
+    }
+}

@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of every fuzz target into Tests/Fuzz/corpus/<target>/ (run once; checked in).
+
+Seeds are small valid inputs of each format, written here from the formats' descriptions (the vector
+file header and slots.cache layouts in Sources/Engram), so the fuzzer starts from inputs that get past
+the first checks. Checksums are left zero: the fuzz targets fix them up.
+"""
+import json, os, struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def put(target, name, data):
+    folder = os.path.join(HERE, "corpus", target)
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, name), "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.encode())
+
+
+put("json", "object", '{"a": [1, 2.5e-3, true, null, "x\\u00e9\\ud83d\\ude00"], "b": {"c": -0}}')
+put("json", "nested", "[[[[[[[]]]]]]]")
+put("json", "number", "-12345678901234567890.5e300")
+put("memory-line", "full", json.dumps({
+    "content": "Checkout is slow", "why": "pool exhausted", "outcome": "raised the pool", "succeeded": True,
+    "namespace": "acme/support", "agent": "triage", "kind": "episode", "tags": ["checkout"], "importance": 0.3,
+    "metadata": {"ticket": "ENG-1"}, "created_at": "2026-01-05T09:00:00Z", "ttl": "7d"}))
+put("memory-line", "vector", json.dumps({"content": "x", "embedding": [0.1, -0.2, 0.3]}))
+put("request", "recall", json.dumps({
+    "query": "checkout slow", "k": 5, "mode": "hybrid", "fusion": "rrf:60", "candidates": 40, "signals": False,
+    "filter": {"namespace": "acme/", "agents": ["a"], "kinds": ["episode"], "tags": {"all": ["x"]},
+               "since": "2026-01-01T00:00:00Z", "until": "30d", "succeeded": True,
+               "metadata": {"ticket": "ENG-1", "n": {"gte": 1, "lt": 5}, "s": {"in": ["a", "b"]}}}}))
+put("request", "update", json.dumps({"content": "new", "why": None, "tags": ["t"], "metadata": {"k": 1}, "importance": 1}))
+put("expressions", "condition", "ticket=ENG-1")
+put("expressions", "range", "n>=3")
+put("expressions", "since", "2026-01-05T09:00:00.123Z")
+put("expressions", "ttl", "36h")
+put("expressions", "fusion", "weighted:0.5")
+put("expressions", "columns", "content=2,cause=0.5,tags=0")
+put("expressions", "actions", "read,write,forget")
+
+# Vector file header: magic | version u32 | element u32 | dimension u32 | stride u32 | name length u16 |
+# name | zeros | checksum u64 at 4088.
+name = b"all-MiniLM-L6-v2"
+header = b"ENGRAMVF" + struct.pack("<IIII", 1, 1, 384, 1536) + struct.pack("<H", len(name)) + name
+put("vector-header", "minilm", header + bytes(4096 - len(header)))
+
+# slots.cache, version 2, counter "7": magic | version | counter | 4 name tables | count | live | rows | checksum.
+def string(s):
+    b = s.encode()
+    return struct.pack("<I", len(b)) + b
+
+body = b"ENGRAMSC" + struct.pack("<I", 2) + string("7")
+for table in (["default", "acme/support"], ["triage"], ["episode", "note"], ["checkout", "latency"]):
+    body += struct.pack("<I", len(table)) + b"".join(string(n) for n in table)
+body += struct.pack("<II", 3, 2)
+for slot, ns, agent, tags in ((0, 0, 0, [0, 1]), (2, 1, 0xFFFFFFFF, [])):
+    body += struct.pack("<IqQQIIIIddI", slot, slot + 1, 0x0190A00000007000 + slot, 0x8000000000000001, ns, agent,
+                        1, 0xFFFFFFFF, 1.7e9, float("inf"), len(tags))
+    body += b"".join(struct.pack("<I", t) for t in tags)
+put("slot-cache", "two-slots", body + bytes(8))
+
+put("usage-log", "lines", "0190a000-0000-7000-8000-000000000001 3 1780000000.5\n"
+    "0190a000-0000-7000-8000-000000000002 1 1780000001\ntorn 1")
+
+# safetensors: u64 header length | JSON header | data.
+tensor_header = json.dumps({"__metadata__": {"format": "pt"},
+                            "w": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]}}).encode()
+put("safetensors", "one-tensor", struct.pack("<Q", len(tensor_header)) + tensor_header + struct.pack("<4f", 1, 2, 3, 4))
+
+put("wordpiece", "mixed", "The memories fixed a b c, é 日本 \u0000\u200b TOKENS!!")

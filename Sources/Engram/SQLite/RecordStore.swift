@@ -89,6 +89,13 @@ final class RecordStore: Sendable {
             if error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED {
                 throw EngramError(.locked, "the database is busy: \(error.resultCode)")
             }
+            // The disk, not the data: the transaction was rolled back and a retry may succeed.
+            if error.resultCode == .SQLITE_FULL {
+                throw EngramError(.io, "cannot write the database: the disk is full (\(error.message ?? "SQLITE_FULL"))")
+            }
+            if error.resultCode == .SQLITE_IOERR {
+                throw EngramError(.io, "cannot read or write the database: \(error.message ?? "") (\(error.extendedResultCode))")
+            }
             throw EngramError(.sqlite, "SQLite error \(error.resultCode): \(error.message ?? "")")
         } catch {
             throw EngramError(.sqlite, "\(error)")

@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 MCP_CLIENT := mcp==1.26.0
 MCP_VENV := .build/mcp-venv
 
-.PHONY: deps build release model docs mcp-client test tsan asan storm fuzz demo clean
+.PHONY: deps build release model docs mcp-client test tsan asan coverage storm fuzz demo clean
 
 deps:
 	@missing=""; \
@@ -70,6 +70,16 @@ asan: deps model mcp-client
 	ASAN_OPTIONS=detect_leaks=0 ENGRAM_MCP_PYTHON=$(CURDIR)/$(MCP_VENV)/bin/python \
 		$(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan
 
+# Line, region and branch coverage of Sources/Engram by the whole suite (llvm-cov, the toolchain's own),
+# in .build-cov; per-file figures in .build-cov/coverage.txt.
+LLVM_COV ?= $(shell ls /opt/swift/usr/bin/llvm-cov 2>/dev/null || command -v llvm-cov)
+coverage: deps model mcp-client
+	$(SWIFT) build --build-tests --enable-code-coverage --scratch-path .build-cov
+	ENGRAM_MCP_PYTHON=$(CURDIR)/$(MCP_VENV)/bin/python $(SWIFT) test --skip-build --enable-code-coverage --scratch-path .build-cov
+	$(LLVM_COV) report .build-cov/debug/EngramPackageTests.xctest \
+		-instr-profile=.build-cov/debug/codecov/default.profdata $(CURDIR)/Sources/Engram > .build-cov/coverage.txt
+	@tail -1 .build-cov/coverage.txt | awk '{print "Sources/Engram: regions " $$4 ", functions " $$7 ", lines " $$10 ", branches " $$13 " covered"}'
+
 # The kill storm (outside the default suite, which runs a short one): SIGKILLs a writer doing mixed work
 # KILLS times and checks the store after each kill. `make storm KILLS=1000 SEED=42` repeats a run.
 KILLS ?= 1000
@@ -87,7 +97,7 @@ fuzz: deps
 	@failed=""; for t in $(FUZZ_TARGETS); do \
 		mkdir -p .build-fuzz/corpus/$$t && cp Tests/Fuzz/corpus/$$t/* .build-fuzz/corpus/$$t/; \
 		echo "== $$t"; \
-		ENGRAM_FUZZ_TARGET=$$t ASAN_OPTIONS=detect_leaks=0 .build-fuzz/release/engram-fuzz -max_total_time=$(SECONDS) \
+		ENGRAM_FUZZ_TARGET=$$t ASAN_OPTIONS=detect_leaks=0 SWIFT_BACKTRACE=enable=no .build-fuzz/release/engram-fuzz -max_total_time=$(SECONDS) \
 			-max_len=65536 -rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix=.build-fuzz/finding-$$t- \
 			.build-fuzz/corpus/$$t > .build-fuzz/fuzz-$$t.log 2>&1 || failed="$$failed $$t"; \
 		grep -E "^stat::number_of_executed_units|^#[0-9]+.*DONE|ERROR|SUMMARY" .build-fuzz/fuzz-$$t.log | tail -3; \

@@ -68,9 +68,13 @@ struct VectorFileHeader: Equatable {
         guard nameLength <= maxEmbedderBytes else {
             throw EngramError(.storageCorrupted, "vector file \(path) has a bad embedder name length")
         }
+        // The name must be UTF-8 as written: a repaired one would be written back differently by
+        // compaction and no longer match the database's (found by fuzzing).
+        guard let embedder = String(validating: bytes[26..<(26 + nameLength)], as: UTF8.self) else {
+            throw EngramError(.storageCorrupted, "vector file \(path) has an embedder name that is not UTF-8")
+        }
         let header = VectorFileHeader(
-            formatVersion: version, dimension: Int(get(bytes, 16)),
-            embedder: String(decoding: bytes[26..<(26 + nameLength)], as: UTF8.self), element: element)
+            formatVersion: version, dimension: Int(get(bytes, 16)), embedder: embedder, element: element)
         guard header.dimension > 0, header.dimension <= Limits.maxDimension,
             Int(get(bytes, 20)) == header.strideBytes
         else {

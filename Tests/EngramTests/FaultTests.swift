@@ -28,14 +28,24 @@ struct SmallFilesystem {
 
     func unmount() { _ = Self.run("/bin/umount", [path]) }
 
+    /// Remounts read-only (or writable again).
+    func remount(readOnly: Bool) throws {
+        guard Self.run("/bin/mount", ["-o", readOnly ? "remount,ro" : "remount,rw", path]) == 0 else {
+            throw EngramError(.io, "remount failed")
+        }
+    }
+
     private static func run(_ tool: String, _ arguments: [String]) -> Int32 {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: tool)
         process.arguments = arguments
+        let errors = Pipe()
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        process.standardError = errors
         guard (try? process.run()) != nil else { return -1 }
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
+        if process.terminationStatus != 0 { print("\(tool) \(arguments.joined(separator: " ")): \(message)") }
         return process.terminationStatus
     }
 }
@@ -99,5 +109,33 @@ struct FaultTests {
         #expect(oracle.mismatch(try reopened.recall(q, k: 10), query: q, k: 10) == nil)
         #expect(try reopened.health().healthy)
         try reopened.close()
+    }
+
+    @Test("read-only media: a writable open fails with a clear error, a read-only open recalls", .enabled(if: SmallFilesystem.available))
+    func readOnlyMedia() throws {
+        let dir = TemporaryDirectory()
+        let disk = try SmallFilesystem(at: dir.appending("media"), megabytes: 4)
+        defer { disk.unmount() }
+        let path = disk.path + "/store"
+        var rng = SeededGenerator(seed: 5)
+        var oracle = BruteForceOracle()
+        do {  // the handle goes away here: its vector mapping would keep the filesystem busy
+            let store = try MemoryStore.create(at: path, dimension: 8)
+            let memories = (0..<30).map { Fixtures.memory(rng.vector(dimension: 8), index: $0) }
+            for (id, m) in zip(try store.remember(memories), memories) { oracle.entries.append(.init(id: id, vector: m.embedding)) }
+            try store.close()
+        }
+        try disk.remount(readOnly: true)
+        defer { try? disk.remount(readOnly: false) }
+        #expect { try MemoryStore.open(at: path) } throws: { error in
+            guard let e = error as? EngramError else { return false }
+            print("writable open on read-only media: \(e)")
+            return e.code == .io && e.message.contains("Read-only file system")
+        }
+        let reader = try MemoryStore.open(at: path, options: StoreOptions(readOnly: true))
+        let q = rng.vector(dimension: 8)
+        #expect(oracle.mismatch(try reader.recall(q, k: 5), query: q, k: 5) == nil)
+        #expect(try reader.count() == 30)
+        try reader.close()
     }
 }

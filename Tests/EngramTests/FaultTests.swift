@@ -119,12 +119,12 @@ struct FaultTests {
         let path = disk.path + "/store"
         var rng = SeededGenerator(seed: 5)
         var oracle = BruteForceOracle()
-        do {  // the handle goes away here: its vector mapping would keep the filesystem busy
-            let store = try MemoryStore.create(at: path, dimension: 8)
-            let memories = (0..<30).map { Fixtures.memory(rng.vector(dimension: 8), index: $0) }
-            for (id, m) in zip(try store.remember(memories), memories) { oracle.entries.append(.init(id: id, vector: m.embedding)) }
-            try store.close()
-        }
+        // The handle stays referenced: closing it must release every file (a mapping of the vector
+        // file would keep the filesystem busy and the remount would fail).
+        let store = try MemoryStore.create(at: path, dimension: 8)
+        let memories = (0..<30).map { Fixtures.memory(rng.vector(dimension: 8), index: $0) }
+        for (id, m) in zip(try store.remember(memories), memories) { oracle.entries.append(.init(id: id, vector: m.embedding)) }
+        try store.close()
         try disk.remount(readOnly: true)
         defer { try? disk.remount(readOnly: false) }
         #expect { try MemoryStore.open(at: path) } throws: { error in
@@ -137,5 +137,6 @@ struct FaultTests {
         #expect(oracle.mismatch(try reader.recall(q, k: 5), query: q, k: 5) == nil)
         #expect(try reader.count() == 30)
         try reader.close()
+        withExtendedLifetime(store) {}
     }
 }

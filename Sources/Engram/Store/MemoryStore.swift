@@ -306,6 +306,14 @@ public final class MemoryStore: Sendable {
                 directory: URL(fileURLWithPath: path), counter: counter, slots: closing.slots, names: closing.names)
         }
         try records.close()
+        // The vector mapping goes with the last snapshot that uses it: a mapping of a file opened for
+        // writing counts as an open file (a filesystem could not be remounted read-only, for one).
+        readers.withLock { state in
+            let old = state.current
+            state.current = StoreSnapshot(
+                generation: old.generation, mapping: VectorMapping(noRowsLike: old.mapping), slots: SlotTable(),
+                names: NameTables())
+        }
         writer.withLock { $0.lock = nil }  // last: no other process may write before our files are closed
     }
 

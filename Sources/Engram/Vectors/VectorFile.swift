@@ -130,6 +130,15 @@ final class VectorMapping: @unchecked Sendable {  // Sendable: immutable pointer
         base = p
     }
 
+    /// A mapping of no rows with `other`'s layout: what a closed store's snapshot holds, so that closing
+    /// unmaps the file once no recall in flight still reads it.
+    init(noRowsLike other: VectorMapping) {
+        (strideElements, dimension, element) = (other.strideElements, other.dimension, other.element)
+        capacity = 0
+        length = 0
+        base = nil
+    }
+
     deinit {
         if let base { munmap(base, length) }
     }

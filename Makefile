@@ -59,9 +59,11 @@ test: deps model docs mcp-client
 
 # The whole suite under ThreadSanitizer or AddressSanitizer, each in its own build folder (a first
 # build takes several minutes). Kernels are compiled for baseline x86-64 there (see CKernels/clones.h).
+# ENGRAM_TSAN swaps the futex-based Mutex under `Locked` for a pthread mutex, which TSan can see.
 tsan: deps model mcp-client
-	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
-	ENGRAM_MCP_PYTHON=$(CURDIR)/$(MCP_VENV)/bin/python $(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan
+	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan -Xswiftc -DENGRAM_TSAN
+	ENGRAM_MCP_PYTHON=$(CURDIR)/$(MCP_VENV)/bin/python $(SWIFT) test --skip-build --sanitize=thread \
+		--scratch-path .build-tsan -Xswiftc -DENGRAM_TSAN
 
 # Leak detection is off: objects that live until exit (tasks parked on a closed stream, process-wide
 # caches) would each be reported; the run checks memory errors (overflows, use after free).

@@ -72,7 +72,7 @@ func printMemory(_ m: Memory, score: Float? = nil) {
 /// error. The commands are synchronous `ParsableCommand`s; the job runs on the concurrency pool while
 /// this thread, which is not one of the pool's, waits.
 func runUntilDone(_ job: @escaping @Sendable () async throws -> Void) throws {
-    let failure = Mutex<(any Error)?>(nil)
+    let failure = Locked<(any Error)?>(nil)
     let finished = DispatchSemaphore(value: 0)
     Task {
         do {

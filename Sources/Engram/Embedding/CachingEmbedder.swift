@@ -31,8 +31,8 @@ public final class CachingEmbedder: Embedder, Sendable {
     public let capacity: Int
     private let store: RecordStore?
     private let writable: Bool
-    private let state: Mutex<LRU>
-    private let counters: Mutex<EmbeddingCacheStats>
+    private let state: Locked<LRU>
+    private let counters: Locked<EmbeddingCacheStats>
 
     /// The base embedder's identifier: cached vectors are the base's vectors.
     public var identifier: String { base.identifier }
@@ -49,8 +49,8 @@ public final class CachingEmbedder: Embedder, Sendable {
         self.capacity = max(1, capacity)
         self.store = store
         self.writable = writable
-        state = Mutex(LRU(capacity: max(1, capacity)))
-        counters = Mutex(EmbeddingCacheStats())
+        state = Locked(LRU(capacity: max(1, capacity)))
+        counters = Locked(EmbeddingCacheStats())
     }
 
     /// Hits and misses so far.

@@ -88,7 +88,7 @@ public enum Embedders {
 /// Keeps loaded MiniLM models so a process maps the weights once.
 final class MiniLMCache: Sendable {
     static let shared = MiniLMCache()
-    private let loaded = Mutex<[String: MiniLMEmbedder]>([:])
+    private let loaded = Locked<[String: MiniLMEmbedder]>([:])
 
     func embedder(directory: String, threads: Int?, weights: MiniLMEmbedder.WeightPrecision) throws -> MiniLMEmbedder {
         let key = "\(directory)|\(threads ?? 0)|\(weights.rawValue)"

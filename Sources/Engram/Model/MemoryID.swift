@@ -97,7 +97,7 @@ public struct MemoryID: Sendable, Hashable, Comparable, CustomStringConvertible,
 /// Makes monotonic UUIDv7 ids: a 48-bit millisecond time, then a 12-bit counter that keeps ids made in
 /// the same millisecond ordered, then 62 random bits.
 final class MemoryIDGenerator: Sendable {
-    private let state = Mutex<(millis: UInt64, counter: UInt64)>((0, 0))
+    private let state = Locked<(millis: UInt64, counter: UInt64)>((0, 0))
 
     func next(nowMilliseconds: UInt64) -> MemoryID {
         let (millis, counter) = state.withLock { s -> (UInt64, UInt64) in

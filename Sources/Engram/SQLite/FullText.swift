@@ -60,7 +60,7 @@ final class DocumentFrequencies: Sendable {
         var counts: [String: Int64] = [:]
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     /// Terms kept at most; past it the cache starts over (queries use few terms, stores many).
     static let capacity = 50_000
 

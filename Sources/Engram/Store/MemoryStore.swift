@@ -69,18 +69,18 @@ public final class MemoryStore: Sendable {
     public let options: StoreOptions
 
     let records: RecordStore
-    let writer: Mutex<WriterState>
-    let readers: Mutex<ReaderState>
-    let telemetry = Mutex(Telemetry())
+    let writer: Locked<WriterState>
+    let readers: Locked<ReaderState>
+    let telemetry = Locked(Telemetry())
     let scans = ScanCounter()
     /// Vector rows scored by this handle's recalls since it opened (rows × queries), for monitoring.
     package var vectorsScanned: Int { scans.value }
     /// Recalls not yet written to the memories' usage columns (or, by a read-only handle, to the
     /// ``UsageLog``): count and latest time per memory.
-    let pendingUsage = Mutex<[MemoryID: (count: Int, last: Double)]>([:])
+    let pendingUsage = Locked<[MemoryID: (count: Int, last: Double)]>([:])
     /// Usage log files a writable handle has claimed but not yet written into the database.
-    let claimedUsageLogs = Mutex<[String]>([])
-    let embeddingCaches = Mutex<[CachingEmbedder]>([])
+    let claimedUsageLogs = Locked<[String]>([])
+    let embeddingCaches = Locked<[CachingEmbedder]>([])
     let idGenerator = MemoryIDGenerator()
 
     static let databaseName = "memories.sqlite"
@@ -265,8 +265,8 @@ public final class MemoryStore: Sendable {
         for slot in 0..<(maxSlot + 1) where !slots[slot].isLive { state.free.append(Int32(slot)) }
         state.free.reverse()  // pop lower slots first
         let snapshot = StoreSnapshot(generation: 0, mapping: try vectors.map(), slots: slots, names: names)
-        writer = Mutex(state)
-        readers = Mutex(ReaderState(current: snapshot))
+        writer = Locked(state)
+        readers = Locked(ReaderState(current: snapshot))
         if !options.readOnly {
             // Usage logs a previous writer claimed: delete those it wrote in, keep the rest for the next flush.
             let merged = UsageLog.merged(meta)

@@ -27,11 +27,11 @@ public struct SystemClock: EngramClock {
 
 /// A clock that moves only when told to.
 public final class ManualClock: EngramClock {
-    private let current: Mutex<Date>
+    private let current: Locked<Date>
 
     /// Creates a clock stopped at `start`.
     public init(_ start: Date = Date(timeIntervalSince1970: 1_800_000_000)) {
-        current = Mutex(start)
+        current = Locked(start)
     }
 
     /// The clock's time.

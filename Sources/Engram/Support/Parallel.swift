@@ -72,7 +72,7 @@ final class WorkerPool: @unchecked Sendable {  // Sendable: see the comments on 
     }
 
     /// Serialises regions and holds the helpers (created on first need, never stopped).
-    private let region = Mutex<[Helper]>([])
+    private let region = Locked<[Helper]>([])
     /// Advanced once per region; helpers watch it.
     private let generation = Atomic<Int>(0)
     /// Helpers that have not yet acknowledged the current region.

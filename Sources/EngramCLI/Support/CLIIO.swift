@@ -1,3 +1,4 @@
+import Engram
 public import Foundation
 import Synchronization
 
@@ -58,7 +59,7 @@ public final class CLIIO: Sendable {
 /// A capturing I/O context for tests and embedding.
 public final class CapturedIO: Sendable {
     private final class Buffers: Sendable {
-        let text = Mutex<(out: String, err: String)>(("", ""))
+        let text = Locked<(out: String, err: String)>(("", ""))
     }
     private let buffers = Buffers()
     /// The I/O context to pass to ``EngramCLI/run(_:io:)``.

@@ -19,7 +19,7 @@ struct EngramContext: RequestContext {
 
 /// The name of the key a request used, filled in by ``KeyAuthenticator``.
 final class KeyNameBox: Sendable {
-    private let name = Mutex<String?>(nil)
+    private let name = Locked<String?>(nil)
     var value: String? {
         get { name.withLock { $0 } }
         set { name.withLock { $0 = newValue } }

@@ -1,3 +1,4 @@
+import Engram
 import Foundation
 import Synchronization
 
@@ -20,7 +21,7 @@ final class BatchCoalescer<Key: Hashable & Sendable, Input: Sendable, Output: Se
     /// Answers a batch, one output per input in order. Inputs must be checked beforehand, so that one
     /// bad input cannot fail its neighbours.
     private let work: @Sendable (Key, [Input]) throws -> [Output]
-    private let waiting = Mutex<[Key: [Waiter]]>([:])
+    private let waiting = Locked<[Key: [Waiter]]>([:])
 
     init(pool: WorkPool, maxBatch: Int, work: @escaping @Sendable (Key, [Input]) throws -> [Output]) {
         self.pool = pool

@@ -7,7 +7,7 @@ import Synchronization
 final class EmbedderCache: Sendable {
     private let store: MemoryStore
     private let resolver: EmbedderResolver
-    private let loaded = Mutex<(any Embedder)?>(nil)
+    private let loaded = Locked<(any Embedder)?>(nil)
 
     init(store: MemoryStore, resolver: EmbedderResolver) {
         self.store = store

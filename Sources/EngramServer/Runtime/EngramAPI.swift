@@ -25,7 +25,7 @@ package final class EngramAPI: Sendable {
     let embedders: EmbedderCache
     private let recalls: BatchCoalescer<RecallKey, [Float], [RecallHit]>
     private let queryEmbeddings: BatchCoalescer<Int, String, [Float]>
-    private let readiness = Mutex<(checked: ContinuousClock.Instant, report: HealthReport)?>(nil)
+    private let readiness = Locked<(checked: ContinuousClock.Instant, report: HealthReport)?>(nil)
 
     package init(store: MemoryStore, configuration: ServerConfiguration, resolver: EmbedderResolver) throws {
         self.store = store

@@ -21,12 +21,12 @@ final class KeyRing: Sendable {
     }
 
     let path: String
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     init(path: String) throws {
         self.path = path
         let (file, modified) = try Self.load(path)
-        state = Mutex(State(file: file, modified: modified, checked: .now))
+        state = Locked(State(file: file, modified: modified, checked: .now))
     }
 
     /// Whether a key file exists (then every `/v1` request needs a key).

@@ -95,7 +95,10 @@ storm: deps
 SECONDS ?= 60
 FUZZ_TARGETS := json memory-line request expressions vector-header slot-cache usage-log safetensors wordpiece
 fuzz: deps
-	ENGRAM_FUZZ=1 $(SWIFT) build -c release --sanitize=fuzzer --sanitize=address --product engram-fuzz --scratch-path .build-fuzz
+	@# One -sanitize=fuzzer,address for swiftc: given as two flags (--sanitize twice), the second replaces
+	@# the first, Swift code gets no coverage counters and libFuzzer runs blind (no "cov:" in its status).
+	ENGRAM_FUZZ=1 $(SWIFT) build -c release --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address \
+		--product engram-fuzz --scratch-path .build-fuzz
 	@failed=""; for t in $(FUZZ_TARGETS); do \
 		mkdir -p .build-fuzz/corpus/$$t && cp Tests/Fuzz/corpus/$$t/* .build-fuzz/corpus/$$t/; \
 		echo "== $$t"; \

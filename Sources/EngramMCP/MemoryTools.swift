@@ -95,6 +95,10 @@ package struct MemoryTools: Sendable {
                     "fusion": string("How hybrid mode fuses its two rankings: weighted:W (vector weight W, default weighted:0.5) or rrf:K."),
                     "candidates": integer("Candidates each retriever contributes before fusion (default 30).", min: 1, max: 1000),
                     "signals": boolean("false ranks by relevance alone, without recency, importance, outcome and feedback boosts."),
+                    "neighbours": .object([
+                        "type": "number", "minimum": 0, "maximum": 1,
+                        "description": "Share (default 0.3) of the best relevance of the memories written just before and after a hit, within an hour of it, added to its score; 0 turns this context off.",
+                    ]),
                 ]) { a, _ in a }, required: ["query"]),
             readOnly: true, destructive: false, idempotent: true),
         Definition(
@@ -207,7 +211,7 @@ package struct MemoryTools: Sendable {
         case "recall", "search":
             var body: [String: JSONValue] = ["query": a["query"] ?? .null, "k": a["k"] ?? 5]
             if name == "recall" {
-                for option in ["mode", "fusion", "candidates", "signals"] { body[option] = a.fields[option] }
+                for option in ["mode", "fusion", "candidates", "signals", "neighbours"] { body[option] = a.fields[option] }
             }
             let filter = a.fields.filter { Self.filterProperties[$0.key] != nil }
             if !filter.isEmpty { body["filter"] = .object(filter) }

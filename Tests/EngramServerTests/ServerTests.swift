@@ -107,6 +107,15 @@ struct ServerTests {
                 #expect(got == expected, "mode \(mode)")
                 #expect(reply["hits", 0, "explain", "score"]?.numberValue != nil)
             }
+            // The time-neighbour share, as the library takes it: 0 turns the context off.
+            let plain = try await client.post("/v1/recall", .object(["query": "payment timeout", "k": 3, "neighbours": 0]))
+            let expected = try h.store.recall(
+                text: "payment timeout", embedder: embedder, k: 3, options: TextRecallOptions(neighbours: 0)
+            ).map(\.memory.id)
+            #expect(try Self.hits(plain).map(\.id) == expected)
+            #expect((0..<3).allSatisfy { plain["hits", $0, "explain", "context"]?.numberValue == 0 })
+            let refused = try await client.post("/v1/recall", .object(["query": "payment timeout", "neighbours": 2]))
+            #expect(refused.status == 422 && refused.errorField == "options.neighbours", "\(refused.text)")
         }
     }
 

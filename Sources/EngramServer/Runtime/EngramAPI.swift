@@ -157,7 +157,9 @@ package final class EngramAPI: Sendable {
 
     /// `POST /v1/recall`: `{"query": text}` (hybrid by default) or `{"vector": [...]}` (exact cosine).
     package func recall(_ body: JSONObject, scope: Scope) async throws -> JSONValue {
-        try body.rejectUnknown(["query", "vector", "k", "filter", "min_score", "mode", "fusion", "candidates", "signals"])
+        try body.rejectUnknown([
+            "query", "vector", "k", "filter", "min_score", "mode", "fusion", "candidates", "signals", "neighbours",
+        ])
         let k = try body.int("k") ?? 10
         let filter = try FilterParsing.filter(json: body["filter"], now: Date())
         let minScore = try body.number("min_score").map(Float.init)
@@ -166,7 +168,7 @@ package final class EngramAPI: Sendable {
         let hits: [RecallHit]
         if let vectorJSON = body["vector"] {
             guard body["query"] == nil else { throw EngramError.invalid("query", "give a query or a vector, not both") }
-            for name in ["mode", "fusion", "candidates", "signals"] where body[name] != nil {
+            for name in ["mode", "fusion", "candidates", "signals", "neighbours"] where body[name] != nil {
                 throw EngramError.invalid(name, "applies to a text query, not a vector")
             }
             let vector = try MemoryJSON.vector(vectorJSON, field: "vector")

@@ -42,12 +42,14 @@ package enum RankingParsing {
         return weights
     }
 
-    /// Options from a request's `mode`, `fusion`, `candidates` and `signals` (false: relevance only).
+    /// Options from a request's `mode`, `fusion`, `candidates`, `signals` (false: relevance only) and
+    /// `neighbours` (the time-neighbour share; 0 turns it off).
     package static func options(_ o: JSONObject) throws -> TextRecallOptions {
         var options = TextRecallOptions(mode: try o.string("mode").map { try mode($0, field: o.path + "mode") } ?? .hybrid)
         if let fusion = try o.string("fusion") { options.fusion = try self.fusion(fusion, field: o.path + "fusion") }
         if let candidates = try o.int("candidates") { options.candidates = candidates }
         if try o.bool("signals") == false { options.signals = .none }
+        if let neighbours = try o.number("neighbours") { options.neighbours = neighbours }
         return options
     }
 }

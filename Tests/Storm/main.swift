@@ -79,7 +79,7 @@ func write(path: String, seed: UInt64) throws {
     let store = MemoryStore.exists(at: path)
         ? try MemoryStore.open(at: path, options: StoreOptions(lockTimeout: .seconds(10)))
         : try MemoryStore.create(at: path, dimension: dimension)
-    var (contents, _) = try read(store)
+    var (contents, ids) = try read(store)
     var next = (contents.live.keys.max() ?? -1) + 1
     next = max(next, (contents.working.max() ?? -1) + 1)
     var rng = SeededGenerator(seed: seed)
@@ -92,9 +92,8 @@ func write(path: String, seed: UInt64) throws {
             let chosen = Array(Set((0..<count).map { _ in keys[Int(rng.next() % UInt64(keys.count))] })).sorted()
             let args = chosen.map(String.init).joined(separator: ",")
             say("begin forget \(args)")
-            let ids = try read(store).ids
             _ = try store.forget(chosen.compactMap { ids[$0] })
-            for k in chosen { contents.live[k] = nil }
+            for k in chosen { (contents.live[k], ids[k]) = (nil, nil) }
             say("ok forget \(args)")
         } else if roll < 55 || keys.isEmpty {
             let count = 1 + Int(rng.next() % 20)
@@ -104,21 +103,19 @@ func write(path: String, seed: UInt64) throws {
                     content: "key \(k) version 0", cause: "storm", namespace: namespace(of: k),
                     metadata: ["key": .number(Double(k)), "version": .number(0)], embedding: vector(key: k, version: 0))
             }
-            try store.remember(batch)
-            for k in next..<(next + count) { contents.live[k] = 0 }
+            for (k, id) in zip(next..<(next + count), try store.remember(batch)) { (contents.live[k], ids[k]) = (0, id) }
             say("ok remember \(next) \(count)")
             next += count
         } else if roll < 75 {
             let k = keys[Int(rng.next() % UInt64(keys.count))]
             let v = contents.live[k]! + 1
             say("begin update \(k) \(v)")
-            guard let id = try read(store).ids[k] else { fail("key \(k) vanished under the writer") }
-            _ = try store.update(
-                id,
+            let updated = try store.update(
+                ids[k]!,
                 with: MemoryChanges(
                     content: "key \(k) version \(v)", metadata: ["key": .number(Double(k)), "version": .number(Double(v))],
                     embedding: vector(key: k, version: v)))
-            contents.live[k] = v
+            (contents.live[k], ids[k]) = (v, updated.id)
             say("ok update \(k) \(v)")
         } else if roll < 80 {
             say("begin compact")
@@ -134,7 +131,7 @@ func write(path: String, seed: UInt64) throws {
         } else {
             let k = contents.working.randomElement(using: &rng)!
             say("begin promote \(k)")
-            _ = try store.working.promote(
+            ids[k] = try store.working.promote(
                 "w\(k)", namespace: workingNamespace, embedding: vector(key: k, version: 0), tags: ["storm"])
             contents.working.remove(k)
             contents.live[k] = 0

@@ -25,8 +25,9 @@ enum TimeNeighbours {
         for (namespace, group) in byNamespace {
             let sorted = group.sorted { before(key($0), key($1)) }
             let keys = sorted.map(key)
-            var previous = [Int32?](repeating: nil, count: sorted.count)
-            var next = [Int32?](repeating: nil, count: sorted.count)
+            // The closest memory found so far on each side of each target, with its key.
+            var previous = [(slot: Int32, key: (Double, MemoryID))?](repeating: nil, count: sorted.count)
+            var next = [(slot: Int32, key: (Double, MemoryID))?](repeating: nil, count: sorted.count)
             for slot in slots.namespaceSlots[Int(namespace)] {
                 let info = slots[Int(slot)]
                 guard info.isLive, filter.matches(info) else { continue }
@@ -38,15 +39,15 @@ enum TimeNeighbours {
                     let mid = (lo + hi) / 2
                     if before(k, keys[mid]) { hi = mid } else { lo = mid + 1 }
                 }
-                if lo < keys.count, previous[lo].map({ before(key($0), k) }) ?? true { previous[lo] = slot }
+                if lo < keys.count, previous[lo].map({ before($0.key, k) }) ?? true { previous[lo] = (slot, k) }
                 // The last target before it (skipping the target itself): the memory may be its next one.
                 var last = lo - 1
                 if last >= 0, sorted[last] == slot { last -= 1 }
-                if last >= 0, next[last].map({ before(k, key($0)) }) ?? true { next[last] = slot }
+                if last >= 0, next[last].map({ before(k, $0.key) }) ?? true { next[last] = (slot, k) }
             }
             // The adjacent memory or none: one farther away than the window is not context either.
-            func near(_ slot: Int32?, _ i: Int) -> Int32? {
-                slot.flatMap { abs(slots[Int($0)].createdAt - keys[i].0) <= window ? $0 : nil }
+            func near(_ found: (slot: Int32, key: (Double, MemoryID))?, _ i: Int) -> Int32? {
+                found.flatMap { abs($0.key.0 - keys[i].0) <= window ? $0.slot : nil }
             }
             for (i, target) in sorted.enumerated() { result[target] = (near(previous[i], i), near(next[i], i)) }
         }

@@ -377,13 +377,13 @@ final class RecordStore: Sendable {
         }
     }
 
-    /// Gives memories new slots (compaction) and records meta in the same transaction.
     /// Merges the full-text index into one segment. Every commit adds a segment that each keyword query
     /// then searches; FTS5 merges them gradually, compaction merges them all.
     func optimizeFullText() throws {
         try write { db in try db.execute(sql: "INSERT INTO memory_fts(memory_fts) VALUES ('optimize')") }
     }
 
+    /// Gives memories new slots (compaction) and records meta in the same transaction.
     func renumber(_ slots: [(rowID: Int64, slot: Int32)], meta: [String: String]) throws {
         try write { db in
             // Two passes avoid transient UNIQUE(slot) collisions.

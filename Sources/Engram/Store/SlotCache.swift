@@ -42,7 +42,7 @@ enum SlotCache {
             out.u32(UInt32(info.tags.count))
             for tag in info.tags { out.u32(UInt32(bitPattern: tag)) }
         }
-        out.u64(out.data.withUnsafeBytes { version == 1 ? fnv1a($0) : checksum($0) })
+        out.u64(out.data.withUnsafeBytes { checksum($0, version: version) })
         let path = directory.appendingPathComponent(fileName)
         let temporary = directory.appendingPathComponent(fileName + ".tmp")
         do {
@@ -67,7 +67,7 @@ enum SlotCache {
             var r = Reader(raw: raw, end: raw.count - 8)
             guard r.bytes(8) == magic, let version = r.u32(), version == 1 || version == Self.version else { return nil }
             let body = UnsafeRawBufferPointer(rebasing: raw[0..<(raw.count - 8)])
-            guard stored == (version == 1 ? fnv1a(body) : checksum(body)), r.string() == counter else { return nil }
+            guard stored == checksum(body, version: version), r.string() == counter else { return nil }
             var tables: [NameTable] = []
             for _ in 0..<4 {
                 guard let n = r.u32() else { return nil }
@@ -112,6 +112,11 @@ enum SlotCache {
             guard r.atEnd else { return nil }
             return (slots, NameTables(namespaces: tables[0], agents: tables[1], kinds: tables[2], tags: tables[3]), maxSlot)
         }
+    }
+
+    /// The checksum a file of `version` carries over `body`.
+    static func checksum(_ body: UnsafeRawBufferPointer, version: UInt32) -> UInt64 {
+        version == 1 ? fnv1a(body) : checksum(body)
     }
 
     /// A 64-bit checksum that reads eight bytes per step in four independent lanes (FNV-1a's multiply

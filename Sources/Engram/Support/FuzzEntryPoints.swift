@@ -9,10 +9,9 @@ package enum FuzzEntryPoints {
     package static func vectorHeader(_ input: [UInt8]) {
         var bytes = Array(input.prefix(VectorFileHeader.size))
         bytes += [UInt8](repeating: 0, count: VectorFileHeader.size - bytes.count)
-        let sum = fnv1a(bytes[0..<(VectorFileHeader.size - 8)])
-        for i in 0..<8 { bytes[VectorFileHeader.size - 8 + i] = UInt8(truncatingIfNeeded: sum >> (8 * UInt64(i))) }
+        VectorFileHeader.seal(&bytes)
         guard let header = try? VectorFileHeader.decode(bytes, path: "fuzz") else { return }
-        precondition(try! VectorFileHeader.decode(header.encoded(), path: "fuzz") == header, "header round trip")
+        precondition((try? VectorFileHeader.decode(header.encoded(), path: "fuzz")) == header, "header round trip")
     }
 
     /// A `slots.cache` file (its checksum fixed up) in a scratch directory, read for commit counter "7" and
@@ -22,9 +21,7 @@ package enum FuzzEntryPoints {
         if bytes.count > 16 {
             let body = bytes.count - 8
             let version = bytes.count >= 12 ? UInt32(bytes[8]) | UInt32(bytes[9]) << 8 | UInt32(bytes[10]) << 16 | UInt32(bytes[11]) << 24 : 0
-            let sum = bytes.withUnsafeBytes { raw in
-                version == 1 ? fnv1a(raw[0..<body]) : SlotCache.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<body]))
-            }
+            let sum = bytes.withUnsafeBytes { SlotCache.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<body]), version: version) }
             for i in 0..<8 { bytes[body + i] = UInt8(truncatingIfNeeded: sum >> (8 * UInt64(i))) }
         }
         let file = scratch.appendingPathComponent(SlotCache.fileName)

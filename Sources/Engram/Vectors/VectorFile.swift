@@ -36,9 +36,14 @@ struct VectorFileHeader: Equatable {
         bytes[24] = UInt8(name.count & 0xFF)
         bytes[25] = UInt8(name.count >> 8)
         bytes.replaceSubrange(26..<(26 + name.count), with: name)
-        let sum = fnv1a(bytes[0..<(Self.size - 8)])
-        for i in 0..<8 { bytes[Self.size - 8 + i] = UInt8(truncatingIfNeeded: sum >> (8 * UInt64(i))) }
+        Self.seal(&bytes)
         return bytes
+    }
+
+    /// Writes the checksum of a header's first 4088 bytes into its last eight.
+    static func seal(_ bytes: inout [UInt8]) {
+        let sum = fnv1a(bytes[0..<(size - 8)])
+        for i in 0..<8 { bytes[size - 8 + i] = UInt8(truncatingIfNeeded: sum >> (8 * UInt64(i))) }
     }
 
     /// Parses and checks a header. Format problems are corruption; a newer version is `schemaTooNew`.

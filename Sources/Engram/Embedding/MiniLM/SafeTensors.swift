@@ -59,6 +59,9 @@ final class SafeTensorsFile: @unchecked Sendable {  // Sendable: read-only mappi
                     offsets.count == 2, let start = count(offsets[0]), let end = count(offsets[1])
                 else { throw EngramError(.storageCorrupted, "tensor \(name) is malformed", field: "model") }
                 let shape = shapeValues.compactMap(count)
+                guard shape.count == shapeValues.count else {
+                    throw EngramError(.storageCorrupted, "tensor \(name) has a malformed shape", field: "model")
+                }
                 var elements = 1
                 for n in shape {
                     let (product, overflow) = elements.multipliedReportingOverflow(by: n)
@@ -66,9 +69,6 @@ final class SafeTensorsFile: @unchecked Sendable {  // Sendable: read-only mappi
                         throw EngramError(.storageCorrupted, "tensor \(name) has an impossible shape", field: "model")
                     }
                     elements = product
-                }
-                guard shape.count == shapeValues.count else {
-                    throw EngramError(.storageCorrupted, "tensor \(name) has a malformed shape", field: "model")
                 }
                 let tensor = Tensor(dtype: dtype, shape: shape, start: start, end: end)
                 guard tensor.end >= tensor.start, tensor.end <= fileLength - dataOffset else {

@@ -106,9 +106,11 @@ let package = Package(
             dependencies: ["EngramCLI"],
             swiftSettings: strictSettings
         ),
+        // A SQLite VFS that reports SQLite's file calls to the tests' fault and power-cut interposers.
+        .target(name: "CSQLiteShim", path: "Tests/SQLiteShim", linkerSettings: [.linkedLibrary("sqlite3")]),
         .target(
             name: "EngramTestSupport",
-            dependencies: ["Engram"],
+            dependencies: ["Engram", "CSQLiteShim"],
             path: "Tests/EngramTestSupport",
             swiftSettings: strictSettings
         ),

@@ -34,6 +34,9 @@ final class RecordStore: Sendable {
     let hasV5Columns: Bool
     /// Full-text document frequencies of recent query terms, valid until the next commit.
     private let frequencies = DocumentFrequencies()
+    /// Set when a commit's WAL sync failed: its frames are in the WAL, so the commit may come back at
+    /// the next open (or not). Found by the I/O-error test; the store stops writing on it.
+    private let commitInDoubt = Locked(false)
 
     /// How much of the database file SQLite maps for reading (address space, not memory).
     static let mappedBytes = 1 << 30
@@ -50,12 +53,22 @@ final class RecordStore: Sendable {
             // Reads through a shared mapping instead of a pread per page into each connection's own cache
             // (11 % of a keyword recall's time); the vectors are mapped the same way.
             try db.execute(sql: "PRAGMA mmap_size = \(Self.mappedBytes)")
-            if !db.configuration.readonly {
-                try db.execute(sql: synchronousFull ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
-            }
         }
         let pool = try Self.sqlite { try DatabasePool(path: path, configuration: config) }
         self.pool = pool
+        if !readOnly {
+            // After the pool is made: it sets `synchronous = NORMAL` on its writer once WAL is on, after
+            // `prepareDatabase`, which left `.full` stores without a WAL sync per commit (found by the
+            // power-cut test). Only the writer connection commits, and it lives as long as the pool.
+            let level = synchronousFull ? 2 : 1
+            let set = try Self.sqlite {
+                try pool.writeWithoutTransaction { db in
+                    try db.execute(sql: "PRAGMA synchronous = \(level)")
+                    return try Int.fetchOne(db, sql: "PRAGMA synchronous")
+                }
+            }
+            guard set == level else { throw EngramError(.io, "SQLite refused synchronous = \(level) on \(path)") }
+        }
         if readOnly {
             let superseded = try Self.sqlite { try pool.read { try Schema.migrator.hasBeenSuperseded($0) } }
             if superseded { throw Self.tooNew() }
@@ -93,6 +106,9 @@ final class RecordStore: Sendable {
             if error.resultCode == .SQLITE_FULL {
                 throw EngramError(.io, "cannot write the database: the disk is full (\(error.message ?? "SQLITE_FULL"))")
             }
+            if error.resultCode == .SQLITE_CANTOPEN {
+                throw EngramError(.io, "cannot open or create a database file: \(error.message ?? "") (\(error.extendedResultCode))")
+            }
             if error.resultCode == .SQLITE_IOERR {
                 throw EngramError(.io, "cannot read or write the database: \(error.message ?? "") (\(error.extendedResultCode))")
             }
@@ -110,15 +126,28 @@ final class RecordStore: Sendable {
     /// database (the slot cache) can tell whether it is still current.
     private func write<T>(_ work: (Database) throws -> T) throws -> T {
         try Self.sqlite {
-            try pool.write { db in
-                let result = try work(db)
-                try db.execute(
-                    sql: """
-                        INSERT INTO meta(key, value) VALUES ('commit_counter', '1')
-                        ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1
-                        """)
-                return result
+            do {
+                return try pool.write { db in
+                    let result = try work(db)
+                    try db.execute(
+                        sql: """
+                            INSERT INTO meta(key, value) VALUES ('commit_counter', '1')
+                            ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1
+                            """)
+                    return result
+                }
+            } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_IOERR_FSYNC {
+                commitInDoubt.withLock { $0 = true }
+                throw error
             }
+        }
+    }
+
+    /// Whether a commit failed at its sync since the last call (see `commitInDoubt`).
+    func takeCommitInDoubt() -> Bool {
+        commitInDoubt.withLock { state in
+            defer { state = false }
+            return state
         }
     }
 

@@ -128,7 +128,7 @@ extension MemoryStore {
             let vectorsPath = dir.appendingPathComponent(Self.vectorsName).path
             let newPath = dir.appendingPathComponent(Self.compactingName).path
             let oldBytes = VectorFileHeader.size + old.capacity * old.header.strideBytes
-            try? FileManager.default.removeItem(atPath: newPath)
+            _ = FileIO.unlink(newPath)
 
             var live: [(slot: Int, info: SlotInfo)] = []
             state.slots.forEachLive { live.append(($0, $1)) }
@@ -145,18 +145,26 @@ extension MemoryStore {
             try fresh.sync()
             try records.renumber(
                 live.enumerated().map { (rowID: $1.info.rowID, slot: Int32($0)) }, meta: ["compacting": "1"])
-            guard rename(newPath, vectorsPath) == 0 else { throw VectorFile.ioError("rename", newPath) }
-            try VectorFile.syncDirectory(dir.path)  // the rename survives power loss before the mark is cleared
-            try records.setMeta(["compacting": "0"])
-            try records.optimizeFullText()
-
-            state.vectors = try VectorFile.open(path: vectorsPath, writable: true)
+            // Committed: the database has the new slot numbers. Until this handle holds the new file and
+            // slots too, a failure stops it writing (readers keep the old snapshot, which is consistent);
+            // an open finishes the rename.
+            do {
+                guard FileIO.rename(newPath, vectorsPath) else { throw VectorFile.ioError("rename", newPath) }
+                try VectorFile.syncDirectory(dir.path)  // the rename survives power loss before the mark is cleared
+                try records.setMeta(["compacting": "0"])
+                state.vectors = try VectorFile.open(path: vectorsPath, writable: true)
+            } catch {
+                state.stopped = "a compaction failed after its commit (\(error))"
+                throw error
+            }
             state.slots.removeAll()
             for (i, entry) in live.enumerated() { state.slots[i] = entry.info }
             state.free = []
             state.pendingFree = []
             state.nextSlot = live.count
             try publish(&state, remap: true)
+            // An optimisation of the index only: a failure leaves it unmerged (SQLite rolls it back).
+            try? records.optimizeFullText()
             return max(0, oldBytes - (VectorFileHeader.size + live.count * old.header.strideBytes))
         }
     }
@@ -234,7 +242,7 @@ extension MemoryStore {
             let dir = URL(fileURLWithPath: path)
             let vectorsPath = dir.appendingPathComponent(vectorsName).path
             let newPath = dir.appendingPathComponent(compactingName).path
-            try? FileManager.default.removeItem(atPath: newPath)
+            _ = FileIO.unlink(newPath)
             var live: [(slot: Int, rowID: Int64)] = []
             state.slots.forEachLive { live.append(($0, $1.rowID)) }
 
@@ -262,7 +270,7 @@ extension MemoryStore {
             try store.records.setMeta([
                 "dimension": String(embedder.dimension), "embedder": embedder.identifier, "compacting": "1",
             ])
-            guard rename(newPath, vectorsPath) == 0 else { throw VectorFile.ioError("rename", newPath) }
+            guard FileIO.rename(newPath, vectorsPath) else { throw VectorFile.ioError("rename", newPath) }
             try VectorFile.syncDirectory(dir.path)  // the rename survives power loss before the mark is cleared
             try store.records.setMeta(["compacting": "0"])
             state.vectors = nil  // this handle's dimension is the old one: it closes now

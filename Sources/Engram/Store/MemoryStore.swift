@@ -28,6 +28,11 @@ struct WriterState: Sendable {
     var nextSlot: Int
     var generation: UInt64 = 0
     var closed = false
+    /// Why this handle stopped writing: a failure past a commit point left its memory of the files
+    /// behind them (a reopen finishes the work from what is on disk).
+    var stopped: String?
+    /// The published mapping is not of the current vector file (a re-map failed).
+    var remapPending = false
     var lastWorkingSweep: Double = -.infinity
     /// The cross-process writer lock; released (set to nil) by `close()`.
     var lock: StoreLock?
@@ -132,7 +137,7 @@ public final class MemoryStore: Sendable {
         // Under the lock: another create may have finished meanwhile; an interrupted one left the marker,
         // and what it wrote is removed (it never returned, so nothing in it was acknowledged).
         guard !existing() else { throw EngramError(.alreadyExists, "a store already exists at \(path)") }
-        for file in files { try? fm.removeItem(atPath: file) }
+        for file in files where fm.fileExists(atPath: file) { _ = FileIO.unlink(file) }
         try Self.durablyWrite(marker: marker, in: dir.path)
         let header = VectorFileHeader(dimension: dimension, embedder: embedder, element: element)
         _ = try VectorFile.create(path: dir.appendingPathComponent(vectorsName).path, header: header)
@@ -145,17 +150,17 @@ public final class MemoryStore: Sendable {
             "created_at": String(options.clock.now().timeIntervalSince1970),
         ])
         try records.close()
-        guard unlink(marker) == 0 else { throw VectorFile.ioError("unlink", marker) }
+        guard FileIO.unlink(marker) else { throw VectorFile.ioError("unlink", marker) }
         try VectorFile.syncDirectory(dir.path)
         return try MemoryStore(path: path, options: options, heldLock: lock)
     }
 
     /// Creates `marker` and makes its existence durable before anything else is written.
     private static func durablyWrite(marker: String, in directory: String) throws {
-        let fd = posixOpen(marker, O_CREAT | O_WRONLY | O_CLOEXEC)
+        let fd = FileIO.open(marker, O_CREAT | O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { throw VectorFile.ioError("create", marker) }
-        _ = fsync(fd)
-        posixClose(fd)
+        defer { FileIO.close(fd) }
+        guard FileIO.sync(fd, metadata: true) else { throw VectorFile.ioError("sync", marker) }
         try VectorFile.syncDirectory(directory)
     }
 
@@ -218,13 +223,13 @@ public final class MemoryStore: Sendable {
             guard !options.readOnly else {
                 throw EngramError(.storageCorrupted, "an interrupted compaction must be finished by a writable open")
             }
-            if fm.fileExists(atPath: compactingPath) && rename(compactingPath, vectorsPath) != 0 {
+            if fm.fileExists(atPath: compactingPath) && !FileIO.rename(compactingPath, vectorsPath) {
                 throw VectorFile.ioError("finish compaction of", vectorsPath)
             }
             try records.setMeta(["compacting": "0"])
             meta["compacting"] = "0"
         } else if !options.readOnly && fm.fileExists(atPath: compactingPath) {
-            try? fm.removeItem(atPath: compactingPath)
+            _ = FileIO.unlink(compactingPath)
         }
 
         let vectors = try VectorFile.open(path: vectorsPath, writable: !options.readOnly)
@@ -288,12 +293,13 @@ public final class MemoryStore: Sendable {
     /// Closes the store: releases the writer lock and the database. Further calls throw
     /// ``EngramError/Code/notWritable``. Recalls already running finish on their snapshot.
     public func close() throws {
-        let closing = writer.withLock { state -> (wasOpen: Bool, writable: Bool, slots: SlotTable, names: NameTables) in
+        let closing = writer.withLock {
+            state -> (wasOpen: Bool, writable: Bool, stopped: Bool, slots: SlotTable, names: NameTables) in
             defer {
                 state.closed = true
                 state.vectors = nil
             }
-            return (!state.closed, state.vectors != nil, state.slots, state.names)
+            return (!state.closed, state.vectors != nil, state.stopped != nil, state.slots, state.names)
         }
         guard closing.wasOpen else { return }
         if closing.writable {
@@ -301,7 +307,8 @@ public final class MemoryStore: Sendable {
         } else {
             UsageLog.append(takePendingUsage(), directory: URL(fileURLWithPath: path))
         }
-        if closing.writable, let counter = try? records.meta()["commit_counter"] {
+        // Not from a stopped handle: its slots are behind the database's.
+        if closing.writable, !closing.stopped, let counter = try? records.meta()["commit_counter"] {
             SlotCache.write(
                 directory: URL(fileURLWithPath: path), counter: counter, slots: closing.slots, names: closing.names)
         }
@@ -345,9 +352,19 @@ public final class MemoryStore: Sendable {
         try writer.withLock { state in
             guard !state.closed else { throw EngramError(.notWritable, "the store is closed") }
             guard state.vectors != nil else { throw EngramError(.notWritable, "the store was opened read-only") }
+            if let stopped = state.stopped {
+                throw EngramError(.io, "this handle stopped writing after \(stopped); reopen the store to recover")
+            }
             releaseFreedSlots(&state)
-            try flushUsage()
-            return try body(&state)
+            do {
+                try flushUsage()
+                return try body(&state)
+            } catch {
+                if records.takeCommitInDoubt() {
+                    state.stopped = "a commit whose sync failed (it may or may not have been committed)"
+                }
+                throw error
+            }
         }
     }
 
@@ -392,7 +409,7 @@ public final class MemoryStore: Sendable {
     /// Writes the recalls noted since the last flush, and those read-only handles logged, into the
     /// memories' usage columns (in a transaction of its own: usage is bookkeeping, and a failed write
     /// keeps everything for the next try).
-    func flushUsage() throws {
+    package func flushUsage() throws {
         let directory = URL(fileURLWithPath: path)
         var claimed = claimedUsageLogs.withLock { logs in
             defer { logs = [] }
@@ -419,17 +436,22 @@ public final class MemoryStore: Sendable {
 
     /// Publishes the writer's state as the new snapshot, with a fresh mapping when the file grew.
     func publish(_ state: inout WriterState, remap: Bool) throws {
+        if remap { state.remapPending = true }  // kept until a map succeeds
         state.generation += 1
         let previous = readers.withLock { $0.current }
         let mapping: VectorMapping
-        if remap || previous.mapping.capacity < state.slots.count, let vectors = state.vectors {
+        if state.remapPending || previous.mapping.capacity < state.slots.count, let vectors = state.vectors {
             mapping = try vectors.map()
+            state.remapPending = false
         } else {
             mapping = previous.mapping
         }
         let snapshot = StoreSnapshot(generation: state.generation, mapping: mapping, slots: state.slots, names: state.names)
         readers.withLock { $0.current = snapshot }
     }
+
+    /// Why this handle stopped writing (see `WriterState.stopped`), for tests.
+    package var stoppedReason: String? { writer.withLock { $0.stopped } }
 
     /// Moves slots freed before every active reader's snapshot into the free list.
     private func releaseFreedSlots(_ state: inout WriterState) {

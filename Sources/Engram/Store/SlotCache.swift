@@ -43,14 +43,14 @@ enum SlotCache {
             for tag in info.tags { out.u32(UInt32(bitPattern: tag)) }
         }
         out.u64(out.data.withUnsafeBytes { checksum($0, version: version) })
-        let path = directory.appendingPathComponent(fileName)
-        let temporary = directory.appendingPathComponent(fileName + ".tmp")
-        do {
-            try Data(out.data).write(to: temporary)
-            _ = rename(temporary.path, path.path)
-        } catch {
-            try? FileManager.default.removeItem(at: temporary)
-        }
+        let path = directory.appendingPathComponent(fileName).path
+        let temporary = directory.appendingPathComponent(fileName + ".tmp").path
+        _ = FileIO.unlink(temporary)
+        let fd = FileIO.open(temporary, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        let written = out.data.withUnsafeBytes { FileIO.writeFully(fd, $0, at: 0) }
+        FileIO.close(fd)
+        if !written || !FileIO.rename(temporary, path) { _ = FileIO.unlink(temporary) }
     }
 
     /// The cached table, or nil when missing, stale, damaged or inconsistent.

@@ -13,17 +13,17 @@ final class StoreLock: Sendable {
     private let fd: Int32
 
     init(path: String, timeout: Duration?) throws {
-        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        fd = FileIO.open(path, O_RDWR | O_CREAT | O_CLOEXEC)
         guard fd >= 0 else { throw VectorFile.ioError("open lock file", path) }
         let deadline = timeout.map { ContinuousClock.now + $0 }
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let err = errno
             guard err == EWOULDBLOCK || err == EINTR else {
-                close(fd)
+                FileIO.close(fd)
                 throw VectorFile.ioError("lock", path)
             }
             guard let deadline, ContinuousClock.now < deadline else {
-                close(fd)
+                FileIO.close(fd)
                 throw EngramError(.locked, "another process is writing to this store (lock held on \(path))")
             }
             usleep(10_000)
@@ -32,6 +32,6 @@ final class StoreLock: Sendable {
 
     deinit {
         flock(fd, LOCK_UN)
-        close(fd)
+        FileIO.close(fd)
     }
 }

@@ -39,17 +39,14 @@ enum UsageLog {
         let text = entries.map { "\($0.id) \($0.count) \($0.last)\n" }.joined()
         let path = directory.appendingPathComponent(name).path
         for _ in 0..<8 {
-            let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+            let fd = FileIO.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC)
             guard fd >= 0 else { return false }
-            defer { close(fd) }
+            defer { FileIO.close(fd) }
             guard flock(fd, LOCK_SH) == 0 else { return false }
             guard isCurrent(fd, path: path) else { continue }  // the writer took this file meanwhile
             var status = stat()
             guard fstat(fd, &status) == 0, Int(status.st_size) + text.utf8.count <= maxBytes else { return false }
-            let written = text.utf8CString.withUnsafeBufferPointer { bytes in
-                write(fd, bytes.baseAddress, bytes.count - 1)  // without the terminating NUL
-            }
-            return written == text.utf8.count
+            return Array(text.utf8).withUnsafeBytes { FileIO.append(fd, $0) }
         }
         return false
     }
@@ -57,12 +54,12 @@ enum UsageLog {
     /// Moves the log to a new claimed name and returns that name, or nil when there is no log.
     static func claim(directory: URL) -> String? {
         let path = directory.appendingPathComponent(name).path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = FileIO.open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
-        defer { close(fd) }
+        defer { FileIO.close(fd) }
         guard flock(fd, LOCK_EX) == 0, isCurrent(fd, path: path) else { return nil }
         let claimed = claimedPrefix + UUID().uuidString
-        guard rename(path, directory.appendingPathComponent(claimed).path) == 0 else { return nil }
+        guard FileIO.rename(path, directory.appendingPathComponent(claimed).path) else { return nil }
         return claimed
     }
 
@@ -91,7 +88,7 @@ enum UsageLog {
     }
 
     static func remove(_ claimed: [String], directory: URL) {
-        for name in claimed { unlink(directory.appendingPathComponent(name).path) }
+        for name in claimed { _ = FileIO.unlink(directory.appendingPathComponent(name).path) }
     }
 
     /// Whether the open file `fd` is still the one at `path` (not renamed away by a writer).

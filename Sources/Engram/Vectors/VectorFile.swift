@@ -128,8 +128,7 @@ final class VectorMapping: @unchecked Sendable {  // Sendable: immutable pointer
             base = nil
             return
         }
-        let p = mmap(nil, length, PROT_READ, MAP_SHARED, fd, 0)
-        guard let p, p != MAP_FAILED else {
+        guard let p = FileIO.mapShared(fd, length: length) else {
             throw EngramError(.io, "cannot map vector file \(path): \(String(cString: strerror(errno)))")
         }
         base = p
@@ -184,22 +183,25 @@ final class VectorFile: @unchecked Sendable {  // Sendable: used only under Memo
         self.capacity = capacity
     }
 
-    deinit { close(fd) }
+    deinit { FileIO.close(fd) }
 
     /// Creates a new, empty vector file (header only) and makes it durable.
     static func create(path: String, header: VectorFileHeader) throws -> VectorFile {
-        let fd = posixOpen(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC)
+        let fd = FileIO.open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC)
         guard fd >= 0 else { throw ioError("create", path) }
         let file = VectorFile(path: path, fd: fd, header: header, capacity: 0)
         let bytes = header.encoded()
         try bytes.withUnsafeBytes { try file.writeFully($0, at: 0) }
         try file.sync()
+        // The name too: compaction and reembed commit a transaction that points at this file once its
+        // rows are synced, and a power cut must not then find the file gone (found by the power-cut test).
+        try syncDirectory((path as NSString).deletingLastPathComponent)
         return file
     }
 
     /// Opens and validates an existing vector file.
     static func open(path: String, writable: Bool) throws -> VectorFile {
-        let fd = posixOpen(path, writable ? O_RDWR | O_CLOEXEC : O_RDONLY | O_CLOEXEC)
+        let fd = FileIO.open(path, writable ? O_RDWR | O_CLOEXEC : O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             if errno == ENOENT { throw EngramError(.storageCorrupted, "vector file \(path) is missing") }
             throw ioError("open", path)
@@ -207,19 +209,19 @@ final class VectorFile: @unchecked Sendable {  // Sendable: used only under Memo
         var bytes = [UInt8](repeating: 0, count: VectorFileHeader.size)
         let got = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, VectorFileHeader.size, 0) }
         guard got >= 0 else {
-            close(fd)
+            FileIO.close(fd)
             throw ioError("read", path)
         }
         let header: VectorFileHeader
         do {
             header = try VectorFileHeader.decode(Array(bytes.prefix(got)), path: path)
         } catch {
-            close(fd)
+            FileIO.close(fd)
             throw error
         }
         var st = stat()
         guard fstat(fd, &st) == 0 else {
-            close(fd)
+            FileIO.close(fd)
             throw ioError("stat", path)
         }
         let rows = (Int(st.st_size) - VectorFileHeader.size) / header.strideBytes
@@ -237,7 +239,7 @@ final class VectorFile: @unchecked Sendable {  // Sendable: used only under Memo
         guard rows > capacity else { return false }
         let target = max(rows, capacity * 2, 1024)
         let length = VectorFileHeader.size + target * header.strideBytes
-        guard ftruncate(fd, off_t(length)) == 0 else { throw Self.ioError("grow", path) }
+        guard FileIO.truncate(fd, length: length) else { throw Self.ioError("grow", path) }
         capacity = target
         return true
     }
@@ -245,7 +247,7 @@ final class VectorFile: @unchecked Sendable {  // Sendable: used only under Memo
     /// Shrinks or grows the file to exactly `rows` rows.
     func resize(rows: Int) throws {
         let length = VectorFileHeader.size + rows * header.strideBytes
-        guard ftruncate(fd, off_t(length)) == 0 else { throw Self.ioError("resize", path) }
+        guard FileIO.truncate(fd, length: length) else { throw Self.ioError("resize", path) }
         capacity = rows
     }
 
@@ -278,41 +280,19 @@ final class VectorFile: @unchecked Sendable {  // Sendable: used only under Memo
 
     /// Makes written rows durable (`fdatasync`).
     func sync() throws {
-        guard fdatasync(fd) == 0 else { throw Self.ioError("sync", path) }
+        guard FileIO.sync(fd) else { throw Self.ioError("sync", path) }
     }
 
     private func writeFully(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws {
-        guard let base = bytes.baseAddress else { return }
-        var done = 0
-        while done < bytes.count {
-            let n = pwrite(fd, base + done, bytes.count - done, off_t(offset + done))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw Self.ioError("write", path)
-            }
-            done += n
-        }
+        guard FileIO.writeFully(fd, bytes, at: offset) else { throw Self.ioError("write", path) }
     }
 
     /// Makes the directory's entries (a file created, renamed or removed in it) durable.
     static func syncDirectory(_ path: String) throws {
-        let fd = posixOpen(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw ioError("open directory", path) }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw ioError("sync directory", path) }
+        guard FileIO.syncDirectory(path) else { throw ioError("sync directory", path) }
     }
 
     static func ioError(_ action: String, _ path: String) -> EngramError {
         EngramError(.io, "cannot \(action) \(path): \(String(cString: strerror(errno)))")
     }
-}
-
-/// `open(2)`, which `VectorFile.open` shadows inside the type. New files get mode 0644.
-func posixOpen(_ path: String, _ flags: Int32) -> Int32 {
-    open(path, flags, 0o644)
-}
-
-/// `close(2)`, for types whose own `close()` shadows it.
-func posixClose(_ fd: Int32) {
-    close(fd)
 }

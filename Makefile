@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 MCP_CLIENT := mcp==1.26.0
 MCP_VENV := .build/mcp-venv
 
-.PHONY: deps build release model docs mcp-client test tsan asan coverage storm fuzz demo clean
+.PHONY: deps build release model docs mcp-client test tsan asan coverage storm faults fuzz demo clean
 
 deps:
 	@missing=""; \
@@ -88,6 +88,15 @@ KILLS ?= 1000
 storm: deps
 	$(SWIFT) build -c release --product engram-storm
 	.build/release/engram-storm run --kills $(KILLS) $(if $(SEED),--seed $(SEED))
+
+# Power cuts and I/O errors injected through FileIO (Tests/EngramTests/InjectedFaultTests.swift): CUTS
+# simulated power cuts under each durability (48 in `make test`) and every failure point of every call kind
+# (a sample in `make test`). SEED picks the cut points.
+CUTS ?= 1000
+faults: deps
+	$(SWIFT) build --build-tests
+	ENGRAM_POWER_CUTS=$(CUTS) ENGRAM_IO_FAULTS=all $(if $(SEED),ENGRAM_POWER_SEED=$(SEED)) \
+		$(SWIFT) test --skip-build --filter InjectedFaultTests
 
 # libFuzzer on every input format (Tests/Fuzz): each target runs SECONDS seconds from its checked-in seeds
 # (copied, so new inputs stay in .build-fuzz/corpus); a crash leaves .build-fuzz/finding-TARGET-* and makes

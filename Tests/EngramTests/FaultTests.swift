@@ -139,4 +139,82 @@ struct FaultTests {
         try reader.close()
         withExtendedLifetime(store) {}
     }
+
+    @Test("a store directory moved away and replaced while open: the old handle stops writing, writes nothing into the new one, and both stores stay sound")
+    func directoryReplacedWhileOpen() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.appending("store")
+        var rng = SeededGenerator(seed: 9)
+        let old = try MemoryStore.create(at: path, dimension: 8)
+        let kept = try old.remember((0..<20).map { Fixtures.memory(rng.vector(dimension: 8), index: $0) })
+        try FileManager.default.moveItem(atPath: path, toPath: dir.appending("moved"))
+        let fresh = try MemoryStore.create(at: path, dimension: 8)
+        let freshID = try fresh.remember(Fixtures.memory(rng.vector(dimension: 8), index: 100))
+
+        #expect { try old.remember(Fixtures.memory(rng.vector(dimension: 8), index: 21)) } throws: { error in
+            (error as? EngramError)?.code == .io && "\(error)".contains("was moved, removed or replaced")
+        }
+        #expect(throws: EngramError.self) { try old.compact() }  // would otherwise rename into the new store
+        #expect(try old.recall(rng.vector(dimension: 8), k: 3).count == 3)  // reads go on, from its own files
+        try old.close()
+        try fresh.close()
+
+        let reopened = try MemoryStore.open(at: path)
+        #expect(try reopened.list().memories.map(\.id) == [freshID])
+        #expect(try reopened.health().healthy)
+        try reopened.close()
+        let moved = try MemoryStore.open(at: dir.appending("moved"))
+        #expect(Set(try moved.list(limit: 100).memories.map(\.id)) == Set(kept))
+        #expect(try moved.health().healthy)
+        try moved.close()
+    }
+
+    @Test("permission denied: creating in, or writing to, a directory of another user fails with io naming the cause")
+    func permissionDenied() throws {
+        // As root (this project's containers) the test runs the CLI as `nobody`; otherwise as itself.
+        let asNobody = getuid() == 0
+        guard !asNobody || FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") else {
+            print("FaultTests: running as root without setpriv; permission test skipped")
+            return
+        }
+        let dir = TemporaryDirectory()
+        let path = dir.appending("store")
+        let store = try MemoryStore.create(at: path, dimension: 8)
+        _ = try store.remember(Fixtures.memory([1, 0, 0, 0, 0, 0, 0, 0], index: 0))
+        try store.close()
+        for file in try FileManager.default.contentsOfDirectory(atPath: path) {
+            try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path + "/" + file)
+        }
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
+        if !asNobody { try FileManager.default.setAttributes([.posixPermissions: 0o555], ofItemAtPath: path) }
+        defer { try? FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path) }
+
+        func engram(_ arguments: [String]) throws -> (status: Int32, stderr: String) {
+            let process = Process()
+            let binary = Fixtures.productsDirectory().appendingPathComponent("engram").path
+            if asNobody {
+                process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+                process.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", binary] + arguments
+            } else {
+                process.executableURL = URL(fileURLWithPath: binary)
+                process.arguments = arguments
+            }
+            process.environment = ["ENGRAM_MODELS": "/nonexistent", "PATH": "/usr/bin:/bin"]
+            let errors = Pipe()
+            process.standardError = errors
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, message)
+        }
+        let write = try engram(["remember", "--vector", "[0,1,0,0,0,0,0,0]", "--content", "a note", "--store", path])
+        #expect(write.status == 74 && write.stderr.lowercased().contains("permission"), "\(write)")
+        let create = try engram(["init", "--dimension", "8", "--embedder", "custom", "--store", path + "/inner"])
+        #expect(create.status == 74 && create.stderr.lowercased().contains("permission"), "\(create)")
+
+        let reopened = try MemoryStore.open(at: path, options: StoreOptions(readOnly: true))
+        #expect(try reopened.count() == 1)
+        try reopened.close()
+    }
 }

@@ -28,6 +28,8 @@ struct WorkingRow {
 /// The only type that talks to GRDB; each method is one transaction.
 final class RecordStore: Sendable {
     let path: String
+    /// Whether every commit syncs the WAL (`.full` durability); otherwise only checkpoints do.
+    private let synchronousFull: Bool
     private let pool: DatabasePool
     /// Whether the schema has v5's columns (namespace terms, feedback, content hash). Only a read-only
     /// handle on a store that no writer of this version has opened yet lacks them.
@@ -44,6 +46,7 @@ final class RecordStore: Sendable {
     /// Opens (creating if allowed) the database in WAL mode and runs migrations when writable.
     init(path: String, readOnly: Bool, synchronousFull: Bool) throws {
         self.path = path
+        self.synchronousFull = synchronousFull
         var config = Configuration()
         config.readonly = readOnly
         config.busyMode = .timeout(5)
@@ -60,14 +63,7 @@ final class RecordStore: Sendable {
             // After the pool is made: it sets `synchronous = NORMAL` on its writer once WAL is on, after
             // `prepareDatabase`, which left `.full` stores without a WAL sync per commit (found by the
             // power-cut test). Only the writer connection commits, and it lives as long as the pool.
-            let level = synchronousFull ? 2 : 1
-            let set = try Self.sqlite {
-                try pool.writeWithoutTransaction { db in
-                    try db.execute(sql: "PRAGMA synchronous = \(level)")
-                    return try Int.fetchOne(db, sql: "PRAGMA synchronous")
-                }
-            }
-            guard set == level else { throw EngramError(.io, "SQLite refused synchronous = \(level) on \(path)") }
+            try Self.setSynchronous(full: synchronousFull, pool: pool, path: path)
         }
         if readOnly {
             let superseded = try Self.sqlite { try pool.read { try Schema.migrator.hasBeenSuperseded($0) } }
@@ -149,6 +145,27 @@ final class RecordStore: Sendable {
             defer { state = false }
             return state
         }
+    }
+
+    private static func setSynchronous(full: Bool, pool: DatabasePool, path: String) throws {
+        let level = full ? 2 : 1
+        let set = try Self.sqlite {
+            try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = \(level)")
+                return try Int.fetchOne(db, sql: "PRAGMA synchronous")
+            }
+        }
+        guard set == level else { throw EngramError(.io, "SQLite refused synchronous = \(level) on \(path)") }
+    }
+
+    /// Runs `body` with each of its commits synced to disk whatever the durability setting: for the
+    /// commits a rename depends on (compaction, re-embedding), which a power cut must not undo once
+    /// the rename is durable (found by the power-cut test under `.normal`).
+    func durably<T>(_ body: () throws -> T) throws -> T {
+        guard !synchronousFull else { return try body() }
+        try Self.setSynchronous(full: true, pool: pool, path: path)
+        defer { try? Self.setSynchronous(full: false, pool: pool, path: path) }
+        return try body()
     }
 
     /// Closes every connection.

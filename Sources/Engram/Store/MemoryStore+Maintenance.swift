@@ -143,15 +143,17 @@ extension MemoryStore {
                 try fresh.write(rows)
             }
             try fresh.sync()
-            try records.renumber(
-                live.enumerated().map { (rowID: $1.info.rowID, slot: Int32($0)) }, meta: ["compacting": "1"])
+            try records.durably {
+                try records.renumber(
+                    live.enumerated().map { (rowID: $1.info.rowID, slot: Int32($0)) }, meta: ["compacting": "1"])
+            }
             // Committed: the database has the new slot numbers. Until this handle holds the new file and
             // slots too, a failure stops it writing (readers keep the old snapshot, which is consistent);
             // an open finishes the rename.
             do {
                 guard FileIO.rename(newPath, vectorsPath) else { throw VectorFile.ioError("rename", newPath) }
                 try VectorFile.syncDirectory(dir.path)  // the rename survives power loss before the mark is cleared
-                try records.setMeta(["compacting": "0"])
+                try records.durably { try records.setMeta(["compacting": "0"]) }
                 state.vectors = try VectorFile.open(path: vectorsPath, writable: true)
             } catch {
                 state.stopped = "a compaction failed after its commit (\(error))"
@@ -267,12 +269,14 @@ extension MemoryStore {
                 progress(min(start + 256, live.count), live.count)
             }
             try fresh.sync()
-            try store.records.setMeta([
-                "dimension": String(embedder.dimension), "embedder": embedder.identifier, "compacting": "1",
-            ])
+            try store.records.durably {
+                try store.records.setMeta([
+                    "dimension": String(embedder.dimension), "embedder": embedder.identifier, "compacting": "1",
+                ])
+            }
             guard FileIO.rename(newPath, vectorsPath) else { throw VectorFile.ioError("rename", newPath) }
             try VectorFile.syncDirectory(dir.path)  // the rename survives power loss before the mark is cleared
-            try store.records.setMeta(["compacting": "0"])
+            try store.records.durably { try store.records.setMeta(["compacting": "0"]) }
             state.vectors = nil  // this handle's dimension is the old one: it closes now
             return live.count
         }

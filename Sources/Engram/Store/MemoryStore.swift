@@ -72,6 +72,9 @@ public final class MemoryStore: Sendable {
     public let element: VectorElement
     /// The options it was opened with.
     public let options: StoreOptions
+    /// The store directory's device and inode at open: a directory moved away and replaced while
+    /// open must not receive this handle's path-based writes (compaction's new file, the slot cache).
+    private let directoryIdentity: FileIdentity?
 
     let records: RecordStore
     let writer: Locked<WriterState>
@@ -141,9 +144,9 @@ public final class MemoryStore: Sendable {
         try Self.durablyWrite(marker: marker, in: dir.path)
         let header = VectorFileHeader(dimension: dimension, embedder: embedder, element: element)
         _ = try VectorFile.create(path: dir.appendingPathComponent(vectorsName).path, header: header)
+        // Synced whatever the durability: once the marker is gone the store must open after a power cut.
         let records = try RecordStore(
-            path: dir.appendingPathComponent(databaseName).path, readOnly: false,
-            synchronousFull: options.durability == .full)
+            path: dir.appendingPathComponent(databaseName).path, readOnly: false, synchronousFull: true)
         try records.setMeta([
             "format_version": String(Schema.formatVersion), "dimension": String(dimension),
             "element_type": element.rawValue, "embedder": embedder,
@@ -196,6 +199,7 @@ public final class MemoryStore: Sendable {
         }
         self.path = path
         self.options = options
+        directoryIdentity = FileIdentity(path: path)
         BLAS.setThreadCount(options.blasThreads)
         let lock: StoreLock?
         if options.readOnly {
@@ -302,13 +306,15 @@ public final class MemoryStore: Sendable {
             return (!state.closed, state.vectors != nil, state.stopped != nil, state.slots, state.names)
         }
         guard closing.wasOpen else { return }
-        if closing.writable {
+        // Nothing path-based goes into a directory that replaced ours while open.
+        let sameDirectory = FileIdentity(path: path) == directoryIdentity
+        if closing.writable, sameDirectory {
             try? flushUsage()  // before the slot cache, which records the commit counter
-        } else {
+        } else if sameDirectory {
             UsageLog.append(takePendingUsage(), directory: URL(fileURLWithPath: path))
         }
-        // Not from a stopped handle: its slots are behind the database's.
-        if closing.writable, !closing.stopped, let counter = try? records.meta()["commit_counter"] {
+        // Not from a stopped handle: its slots may be behind the database's.
+        if closing.writable, !closing.stopped, sameDirectory, let counter = try? records.meta()["commit_counter"] {
             SlotCache.write(
                 directory: URL(fileURLWithPath: path), counter: counter, slots: closing.slots, names: closing.names)
         }
@@ -352,6 +358,9 @@ public final class MemoryStore: Sendable {
         try writer.withLock { state in
             guard !state.closed else { throw EngramError(.notWritable, "the store is closed") }
             guard state.vectors != nil else { throw EngramError(.notWritable, "the store was opened read-only") }
+            if state.stopped == nil, FileIdentity(path: path) != directoryIdentity {
+                state.stopped = "its directory \(path) was moved, removed or replaced"
+            }
             if let stopped = state.stopped {
                 throw EngramError(.io, "this handle stopped writing after \(stopped); reopen the store to recover")
             }

@@ -166,6 +166,19 @@ private func systemClose(_ fd: Int32) { _ = close(fd) }
 private func systemRename(_ from: String, _ to: String) -> Int32 { rename(from, to) }
 private func systemUnlink(_ path: String) -> Int32 { unlink(path) }
 
+/// A file's device and inode: which file a path names now.
+struct FileIdentity: Equatable {
+    let device: UInt64
+    let inode: UInt64
+
+    /// Nil when nothing is at `path`.
+    init?(path: String) {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return nil }
+        (device, inode) = (UInt64(status.st_dev), UInt64(status.st_ino))
+    }
+}
+
 /// What a test installs with ``FileIO/install(_:)``. Called from any thread, for every store in the
 /// process: an interposer picks out the files it watches by path and handle.
 package protocol FileInterposer: AnyObject, Sendable {

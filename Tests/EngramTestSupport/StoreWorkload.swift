@@ -182,8 +182,8 @@ package struct StoreWorkload: Sendable {
     }
 
     /// Problems with a store that should hold one of `allowed`: its contents, recall against brute
-    /// force over the contents it holds (unless `recall` is false), and `health`. Empty when it is sound.
-    package static func problems(in store: MemoryStore, allowed: [Contents], recall: Bool = true) -> [String] {
+    /// force over the contents it holds, and `health`. Empty when it is sound.
+    package static func problems(in store: MemoryStore, allowed: [Contents]) -> [String] {
         var problems: [String] = []
         do {
             let (held, ids) = try read(store)
@@ -194,7 +194,7 @@ package struct StoreWorkload: Sendable {
                 entries: ids.map { key, id in
                     .init(id: id, vector: vector(key: key, version: held[key]!, embedder: store.embedderID))
                 })
-            for q in 0..<3 where recall {
+            for q in 0..<3 {
                 let query = vector(key: 1_000 + q, version: 0)
                 let hits = try store.recall(query, k: 4, filter: MemoryFilter(includeExpired: true))
                 if let mismatch = oracle.mismatch(hits, query: query, k: 4) { problems.append("recall: \(mismatch)") }

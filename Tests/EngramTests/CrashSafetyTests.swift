@@ -131,7 +131,7 @@ struct CrashSafetyTests {
         #expect { try MemoryStore.create(at: path, dimension: 8) } throws: { ($0 as? EngramError)?.code == .alreadyExists }
     }
 
-    @Test("a short kill storm: mixed remember / update / forget / compact / working-memory promotion, SIGKILLed 15 times")
+    @Test("a short kill storm: mixed remember / update / forget / compact / reembed / working-memory promotion, SIGKILLed 15 times")
     func shortStorm() throws {
         let storm = Process()
         let output = Pipe()

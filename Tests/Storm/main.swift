@@ -1,4 +1,5 @@
-// The kill storm: SIGKILLs a writer doing mixed work at random moments, many times, and checks the store
+// The kill storm: SIGKILLs a writer doing mixed work (remember, update, forget, compact, reembed, working
+// memory set and promotion) at random moments, many times, and checks the store
 // after every kill against a model of what was acknowledged.
 //
 //   engram-storm run [--kills N] [--seed S] [--store DIR]   the driver (prints a summary; exit 1 on a loss)
@@ -16,10 +17,31 @@ let namespaces = 5
 /// Above this many live memories the writer mostly forgets, so the store stays small enough to check.
 let liveCeiling = 1_500
 
-func vector(key: Int, version: Int) -> [Float] {
+/// A memory's vector under the store's embedder: `reembed` switches between two whose vectors differ
+/// (one negates), so a row left from before a switch is seen.
+func vector(key: Int, version: Int, embedder: String = "custom") -> [Float] {
     var rng = SeededGenerator(seed: UInt64(key) &* 1_000_003 &+ UInt64(version) &+ 11)
-    return rng.vector(dimension: dimension)
+    let v = rng.vector(dimension: dimension)
+    return embedder == StormEmbedder.negated.identifier ? v.map { -$0 } : v
 }
+
+/// Reads the key (and version, 0 when absent) back from a memory's content: "key K version V", or a
+/// promoted entry's `{"key":K}`.
+struct StormEmbedder: Embedder {
+    static let negated = StormEmbedder(identifier: "storm-negated")
+    static let plain = StormEmbedder(identifier: "storm-plain")
+    let identifier: String
+    var dimension: Int { dimensionOfStorm }
+
+    func embed(_ texts: [String]) throws -> [[Float]] {
+        try texts.map { text in
+            let numbers = text.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+            guard let key = numbers.first else { throw EngramError.invalid("text", "no key in \(text)") }
+            return vector(key: key, version: numbers.count > 1 ? numbers[1] : 0, embedder: identifier)
+        }
+    }
+}
+let dimensionOfStorm = dimension
 
 func namespace(of key: Int) -> String { "storm/\(key % namespaces)" }
 let workingNamespace = "storm/w"
@@ -76,7 +98,7 @@ func read(_ store: MemoryStore) throws -> (contents: Contents, ids: [Int: Memory
 // MARK: Writer
 
 func write(path: String, seed: UInt64) throws {
-    let store = MemoryStore.exists(at: path)
+    var store = MemoryStore.exists(at: path)
         ? try MemoryStore.open(at: path, options: StoreOptions(lockTimeout: .seconds(10)))
         : try MemoryStore.create(at: path, dimension: dimension)
     var (contents, ids) = try read(store)
@@ -101,7 +123,8 @@ func write(path: String, seed: UInt64) throws {
             let batch = (next..<(next + count)).map { k in
                 NewMemory(
                     content: "key \(k) version 0", cause: "storm", namespace: namespace(of: k),
-                    metadata: ["key": .number(Double(k)), "version": .number(0)], embedding: vector(key: k, version: 0))
+                    metadata: ["key": .number(Double(k)), "version": .number(0)],
+                    embedding: vector(key: k, version: 0, embedder: store.embedderID))
             }
             for (k, id) in zip(next..<(next + count), try store.remember(batch)) { (contents.live[k], ids[k]) = (0, id) }
             say("ok remember \(next) \(count)")
@@ -114,13 +137,20 @@ func write(path: String, seed: UInt64) throws {
                 ids[k]!,
                 with: MemoryChanges(
                     content: "key \(k) version \(v)", metadata: ["key": .number(Double(k)), "version": .number(Double(v))],
-                    embedding: vector(key: k, version: v)))
+                    embedding: vector(key: k, version: v, embedder: store.embedderID)))
             (contents.live[k], ids[k]) = (v, updated.id)
             say("ok update \(k) \(v)")
-        } else if roll < 80 {
+        } else if roll < 78 {
             say("begin compact")
             try store.compact()
             say("ok compact")
+        } else if roll < 80 {
+            say("begin reembed")
+            try store.close()
+            let next = store.embedderID == StormEmbedder.negated.identifier ? StormEmbedder.plain : StormEmbedder.negated
+            try MemoryStore.reembed(at: path, with: next)
+            store = try MemoryStore.open(at: path, options: StoreOptions(lockTimeout: .seconds(10)))
+            say("ok reembed")
         } else if roll < 90 || contents.working.isEmpty {
             let k = next
             next += 1
@@ -132,7 +162,8 @@ func write(path: String, seed: UInt64) throws {
             let k = contents.working.randomElement(using: &rng)!
             say("begin promote \(k)")
             ids[k] = try store.working.promote(
-                "w\(k)", namespace: workingNamespace, embedding: vector(key: k, version: 0), tags: ["storm"])
+                "w\(k)", namespace: workingNamespace, embedding: vector(key: k, version: 0, embedder: store.embedderID),
+                tags: ["storm"])
             contents.working.remove(k)
             contents.live[k] = 0
             say("ok promote \(k)")
@@ -155,7 +186,7 @@ func apply(_ words: [Substring], to c: inout Contents) {
         let k = Int(words[1])!
         c.working.remove(k)
         c.live[k] = 0
-    default: break  // compact changes nothing a reader sees
+    default: break  // compact and reembed change nothing a reader sees but the vectors' embedder
     }
 }
 
@@ -214,7 +245,9 @@ func run(kills: Int, seed: UInt64, path: String) throws {
         }
         // Recall equals brute force over what the model says is live.
         var oracle = BruteForceOracle()
-        for (k, v) in model.live { oracle.entries.append(.init(id: ids[k]!, vector: vector(key: k, version: v))) }
+        for (k, v) in model.live {
+            oracle.entries.append(.init(id: ids[k]!, vector: vector(key: k, version: v, embedder: store.embedderID)))
+        }
         let query = rng.vector(dimension: dimension)
         let hits = try store.recall(query, k: 10)
         if let problem = oracle.mismatch(hits, query: query, k: 10) { fail("round \(round): recall: \(problem)") }

@@ -168,6 +168,11 @@ final class RecordStore: Sendable {
         return try body()
     }
 
+    /// Makes every commit so far durable: one synced commit, whose WAL sync covers the frames before it.
+    func syncCommits() throws {
+        try durably { try write { _ in } }
+    }
+
     /// Closes every connection.
     func close() throws {
         try Self.sqlite { try pool.close() }

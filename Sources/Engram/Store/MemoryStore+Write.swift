@@ -224,7 +224,7 @@ extension MemoryStore {
             try publish(&state, remap: true)  // the next snapshot must map the new rows
         }
         try vectors.write(rows)
-        if options.durability == .full { try vectors.sync() }
+        try vectors.sync()
     }
 
     func slotInfo(_ m: Memory, rowID: Int64, _ names: inout NameTables) -> SlotInfo {

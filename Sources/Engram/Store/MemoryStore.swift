@@ -23,8 +23,13 @@ struct WriterState: Sendable {
     var names: NameTables
     /// Slots no committed memory and no active reader refers to.
     var free: [Int32] = []
-    /// Slots freed by the commit that made `generation`; reusable once no reader of an older snapshot remains.
+    /// Slots freed by the commit that made `generation`; reusable once no reader of an older snapshot
+    /// remains and (under `.normal`) that commit is on disk.
     var pendingFree: [(generation: UInt64, slots: [Int32])] = []
+    /// Under `.normal`, the generation up to which commits are known to be on disk. A slot freed by a
+    /// commit a power cut could still undo must not be overwritten: the memory would come back with
+    /// another's vector (found by the power-cut test).
+    var durableGeneration: UInt64 = 0
     var nextSlot: Int
     var generation: UInt64 = 0
     var closed = false
@@ -269,6 +274,9 @@ public final class MemoryStore: Sendable {
                 .storageCorrupted,
                 "vector file is truncated: it holds \(vectors.capacity) rows but slot \(maxSlot) is committed")
         }
+        // Free slots may have been freed by commits a crashed writer left unsynced under `.normal`: they
+        // reach the disk before any of those slots is overwritten.
+        if !options.readOnly && options.durability == .normal { try records.syncCommits() }
         var state = WriterState(
             vectors: options.readOnly ? nil : vectors, slots: slots, names: names, nextSlot: maxSlot + 1, lock: lock)
         for slot in 0..<(maxSlot + 1) where !slots[slot].isLive { state.free.append(Int32(slot)) }
@@ -365,6 +373,14 @@ public final class MemoryStore: Sendable {
                 throw EngramError(.io, "this handle stopped writing after \(stopped); reopen the store to recover")
             }
             releaseFreedSlots(&state)
+            if options.durability == .normal, state.free.isEmpty,
+                state.pendingFree.reduce(0, { $0 + ($1.generation > state.durableGeneration ? $1.slots.count : 0) })
+                    >= Self.unsyncedFreeLimit
+            {
+                try records.syncCommits()  // rather than grow the file past this many dead rows
+                state.durableGeneration = state.generation
+                releaseFreedSlots(&state)
+            }
             do {
                 try flushUsage()
                 return try body(&state)
@@ -466,12 +482,20 @@ public final class MemoryStore: Sendable {
     private func releaseFreedSlots(_ state: inout WriterState) {
         guard !state.pendingFree.isEmpty else { return }
         let oldest = readers.withLock { $0.active.keys.min() } ?? UInt64.max
+        let durable = options.durability == .full ? UInt64.max : state.durableGeneration
         var kept: [(generation: UInt64, slots: [Int32])] = []
         for entry in state.pendingFree {
-            if entry.generation <= oldest { state.free.append(contentsOf: entry.slots) } else { kept.append(entry) }
+            if entry.generation <= min(oldest, durable) {
+                state.free.append(contentsOf: entry.slots)
+            } else {
+                kept.append(entry)
+            }
         }
         state.pendingFree = kept
     }
+
+    /// Freed slots that wait for their commit to reach the disk before `.normal` syncs the WAL itself.
+    static let unsyncedFreeLimit = 1024
 
     /// Takes `n` slots, reusing free ones first.
     func allocateSlots(_ n: Int, _ state: inout WriterState) -> [Int32] {

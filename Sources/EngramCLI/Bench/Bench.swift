@@ -61,7 +61,8 @@ extension Bench {
                 Measures ingest (records and full-text index included, durability full), open time, single-query \
                 latency (each query alone, after 10 warm-up queries), batch throughput (all queries in one call), \
                 recall@k against the ground truth (computed by brute force when not given), and with --namespaces M \
-                the latency of queries restricted to one of M equal namespaces.
+                the latency of queries restricted to one of M equal namespaces. With --writes N it also times N \
+                single-memory remembers into fresh stores under each durability, in alternating rounds.
                 """)
 
         @Option(help: "Base vectors (.fvecs).") var base: String
@@ -75,13 +76,14 @@ extension Bench {
         @Option(help: "Spread the base over this many namespaces and also time filtered queries.")
         var namespaces = 1
         @Option(name: .customLong("batch-size"), help: "Memories per ingest transaction.") var batchSize = 10_000
+        @Option(help: "Single-memory remembers to time under each durability (0: none).") var writes = 0
         @Flag(help: "Print one JSON object.") var json = false
 
         func validate() throws {
             guard VectorElement(rawValue: element) != nil else {
                 throw ValidationError("--element must be f32 or f16")
             }
-            guard k >= 1, threads >= 1, namespaces >= 1, batchSize >= 1 else {
+            guard k >= 1, threads >= 1, namespaces >= 1, batchSize >= 1, writes >= 0 else {
                 throw ValidationError("-k, --threads, --namespaces and --batch-size must be positive")
             }
         }
@@ -220,6 +222,12 @@ extension Bench {
                 result["filtered_p99_ms"] = .number(round3(quantile(filtered, 0.99)))
                 result["filtered_recall_at_k"] = .number(round4(Double(filteredFound) / Double(max(1, filteredExpected))))
             }
+            if writes > 0 {
+                progress("single remembers...")
+                for (durability, p50) in try Self.rememberLatencies(writes, base: baseValues, dimension: d) {
+                    result["remember_p50_ms_\(durability.rawValue)"] = .number(round3(p50))
+                }
+            }
             if io.stderrIsTerminal { io.writeError("\r\u{1B}[K") }
             if json {
                 io.print(JSONOutput.line(.object(result)))
@@ -229,6 +237,38 @@ extension Bench {
                 }
             }
         }
+    }
+}
+
+extension Bench.Run {
+    /// Median latency of one-memory remembers into a fresh store per durability, in 5 alternating
+    /// rounds (the machine's noise falls on both alike).
+    static func rememberLatencies(_ count: Int, base: [Float], dimension d: Int) throws -> [(Durability, Double)] {
+        let rows = base.count / d
+        var stores: [(Durability, TemporaryPath, MemoryStore)] = []
+        for durability in Durability.allCases {
+            let scratch = TemporaryPath()
+            let store = try MemoryStore.create(
+                at: scratch.path, dimension: d, embedder: "bench", options: StoreOptions(durability: durability))
+            stores.append((durability, scratch, store))
+        }
+        var latencies = [Durability: [Double]]()
+        let rounds = 5
+        for round in 0..<rounds {
+            for (durability, _, store) in stores {
+                for i in 0..<max(1, count / rounds) {
+                    let row = (round * count + i) % rows
+                    let memory = NewMemory(
+                        content: "write \(round) \(i)", namespace: "bench", kind: .fact,
+                        embedding: Array(base[(row * d)..<((row + 1) * d)]))
+                    let t = ContinuousClock.now
+                    _ = try store.remember(memory)
+                    latencies[durability, default: []].append(seconds(ContinuousClock.now - t) * 1000)
+                }
+            }
+        }
+        for (_, _, store) in stores { try store.close() }
+        return Durability.allCases.map { ($0, quantile(latencies[$0] ?? [], 0.5)) }
     }
 }
 

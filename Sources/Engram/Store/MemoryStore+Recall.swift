@@ -54,7 +54,7 @@ extension MemoryStore {
             let ranked = try withSnapshot { snapshot in
                 let compiled = CompiledFilter(
                     filter, names: snapshot.names, now: options.clock.now(), metadataRowIDs: metadataRowIDs)
-                return SearchKernel(snapshot: snapshot, filter: compiled, counter: scans).topK(normalizedQueries, k: k)
+                return SearchKernel(snapshot: snapshot, filter: compiled, counter: scans, threads: options.searchThreads).topK(normalizedQueries, k: k)
             }
             let memories = try records.memories(rowIDs: Array(Set(ranked.flatMap { $0.map(\.rowID) })))
             var vanished = false

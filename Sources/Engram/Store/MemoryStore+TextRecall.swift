@@ -118,7 +118,7 @@ extension MemoryStore {
         var bySlot: [Int32: Int] = [:]
         var result: [RecallCandidate] = []
         if let query {
-            let ranked = SearchKernel(snapshot: snapshot, filter: compiled, counter: scans).topK([query], k: perSide)[0]
+            let ranked = SearchKernel(snapshot: snapshot, filter: compiled, counter: scans, threads: options.searchThreads).topK([query], k: perSide)[0]
             for (rank, r) in ranked.enumerated() {
                 bySlot[r.slot] = result.count
                 result.append(

@@ -154,7 +154,7 @@ extension MemoryStore {
                 let filter = CompiledFilter(
                     MemoryFilter(namespace: .exact(namespace)), names: snapshot.names, now: options.clock.now(),
                     metadataRowIDs: nil)
-                let ranked = SearchKernel(snapshot: snapshot, filter: filter, counter: scans).topK(indices.map { items[$0].vector }, k: 1)
+                let ranked = SearchKernel(snapshot: snapshot, filter: filter, counter: scans, threads: options.searchThreads).topK(indices.map { items[$0].vector }, k: 1)
                 for (i, best) in zip(indices, ranked) {
                     let near = best.first.flatMap { $0.score >= threshold ? NearDuplicate(id: $0.id, cosine: $0.score) : nil }
                     result.append((i, near))

@@ -59,6 +59,10 @@ public struct StoreOptions: Sendable {
     public var hitThreshold: Float
     /// OpenBLAS threads per call (Engram runs recalls concurrently itself; 1 is best on small machines).
     public var blasThreads: Int
+    /// Threads one recall's scan may use: the rows are split into ranges scanned at once and the
+    /// per-thread top-k merged, with results identical whatever the count. Default: every core. Recalls
+    /// running concurrently do not multiply it: one that finds the threads busy scans alone.
+    public var searchThreads = ProcessInfo.processInfo.activeProcessorCount
     /// Whether recalls count toward memories' usage (``Memory/recallCount``). Off for measuring runs,
     /// such as `engram eval`, that must leave a store as they found it.
     public var recordsUsage = true

@@ -12,8 +12,12 @@ import Synchronization
 ///
 /// `body` is not `@Sendable` because callers hand it raw pointers into their own buffers; they must
 /// write only what belongs to their slice (or to their `part`'s scratch), which keeps the parts apart.
+/// With `aloneWhenBusy`, a call that finds the helpers busy with another region runs every slice on the
+/// calling thread (as part 0) instead of on Dispatch's threads: for work that is only worth splitting
+/// on an idle machine.
 func parallelSlices(
-    _ count: Int, threads: Int, slicesPerThread: Int = 4, _ body: (_ part: Int, _ range: Range<Int>) -> Void
+    _ count: Int, threads: Int, slicesPerThread: Int = 4, aloneWhenBusy: Bool = false,
+    _ body: (_ part: Int, _ range: Range<Int>) -> Void
 ) {
     let threads = max(1, min(threads, count))
     guard threads > 1 else {
@@ -24,7 +28,11 @@ func parallelSlices(
     withoutActuallyEscaping(body) { body in
         let work = SlicedWork(body: body, count: count, slices: slices)
         if !WorkerPool.shared.run(work, threads: threads) {
-            DispatchQueue.concurrentPerform(iterations: threads) { part in work.run(part) }
+            if aloneWhenBusy {
+                work.run(0)
+            } else {
+                DispatchQueue.concurrentPerform(iterations: threads) { part in work.run(part) }
+            }
         }
     }
 }

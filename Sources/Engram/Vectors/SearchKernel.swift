@@ -20,6 +20,13 @@ struct SearchKernel {
     /// is cheaper than streaming all of them.
     static let gatherFraction = 4
 
+    /// Threads the scan may use (see ``StoreOptions/searchThreads``).
+    var threads = 1
+
+    /// Below this much arithmetic (rows × queries × dimension) a scan stays on one thread: waking
+    /// helpers costs more than it saves (about 5,000 rows of 384 dimensions for one query).
+    static let parallelWork = 1 << 21
+
     /// The best `k` matching slots for each (normalised) query, best first.
     /// - Complexity: O(queries × candidates × dimension) arithmetic, one pass over the candidate rows.
     func topK(_ queries: [[Float]], k: Int) -> [[RankedSlot]] {
@@ -28,78 +35,108 @@ struct SearchKernel {
             return queries.map { _ in [] }
         }
         let d = snapshot.mapping.dimension
-        let stride = snapshot.mapping.strideElements
-        let element = snapshot.mapping.element
-        let rowBytes = stride * element.size
-        var heaps = queries.map { _ in TopK(k: k) }
-        let queryMatrix = queries.flatMap { $0 }
+        let rowBytes = snapshot.mapping.strideElements * snapshot.mapping.element.size
         var candidates: [Int32]?
         if !filter.isUnconstrained {
             var list: [Int32] = []
             snapshot.slots.forEachMatch(filter) { slot, _ in list.append(Int32(slot)) }
             if list.count * Self.gatherFraction < n { candidates = list.sorted() }
         }
+        let total = candidates?.count ?? n
         // Buffers no larger than the rows to score: a small filtered recall must not zero megabytes.
-        let tileRows = min(Self.tileRows(queryCount: queries.count, rowBytes: rowBytes), candidates?.count ?? n)
+        let tileRows = min(Self.tileRows(queryCount: queries.count, rowBytes: rowBytes), total)
         guard tileRows > 0 else { return queries.map { _ in [] } }
-        counter?.add((candidates?.count ?? n) * queries.count)
-        var scores = [Float](repeating: 0, count: tileRows * queries.count)
+        counter?.add(total * queries.count)
+        let tiles = (total + tileRows - 1) / tileRows
+        let parts = total * queries.count * d >= Self.parallelWork ? min(max(1, threads), tiles) : 1
 
+        // Each part scans whole tiles (the same tiles as one thread would, so every row gets the same
+        // score) into its own heaps; a busy pool leaves all of them to this thread.
+        var partHeaps = [[TopK]](repeating: queries.map { _ in TopK(k: k) }, count: parts)
+        let queryMatrix = queries.flatMap { $0 }
         queryMatrix.withUnsafeBufferPointer { q in
             guard let q = q.baseAddress else { return }
-            if let candidates {
-                // Gather path: copy candidate rows into a dense tile, score it, map back to slots.
-                var tile = [Float](repeating: 0, count: tileRows * stride)
-                for start in Swift.stride(from: 0, to: candidates.count, by: tileRows) {
-                    let count = min(tileRows, candidates.count - start)
-                    tile.withUnsafeMutableBufferPointer { t in
-                        guard let t = t.baseAddress else { return }
-                        for i in 0..<count {
-                            let source = rows + Int(candidates[start + i]) * rowBytes
-                            switch element {
-                            case .float32:
-                                (t + i * stride).update(from: source.assumingMemoryBound(to: Float.self), count: d)
-                            case .float16:
-                                BLAS.widen(source.assumingMemoryBound(to: UInt16.self), into: t + i * stride, count: d)
-                            }
-                        }
-                    }
-                    tile.withUnsafeBufferPointer { t in
-                        guard let t = t.baseAddress else { return }
-                        score(rows: UnsafeRawPointer(t), element: .float32, count: count, d: d, stride: stride,
-                              queries: q, nq: queries.count, into: &scores)
-                    }
-                    for qi in 0..<queries.count {
-                        let base = qi * count
-                        for i in 0..<count where heaps[qi].admits(scores[base + i]) {
-                            heaps[qi].insert(scores[base + i], slot: candidates[start + i])
-                        }
-                    }
-                }
-            } else {
-                // Dense path: stream every row; check liveness and the filter only for scores that
-                // would enter a heap, so the filter costs almost nothing.
-                for start in Swift.stride(from: 0, to: n, by: tileRows) {
-                    let count = min(tileRows, n - start)
-                    score(
-                        rows: rows + start * rowBytes, element: element, count: count, d: d, stride: stride,
-                        queries: q, nq: queries.count, into: &scores)
-                    for qi in 0..<queries.count {
-                        let base = qi * count
-                        for i in 0..<count where heaps[qi].admits(scores[base + i]) {
-                            let info = snapshot.slots[start + i]
-                            if info.isLive && filter.matches(info) {
-                                heaps[qi].insert(scores[base + i], slot: Int32(start + i))
-                            }
-                        }
-                    }
+            partHeaps.withUnsafeMutableBufferPointer { heaps in
+                parallelSlices(tiles, threads: parts, aloneWhenBusy: true) { part, range in
+                    scan(
+                        tiles: range, tileRows: tileRows, total: total, candidates: candidates, rows: rows,
+                        queries: q, queryCount: queries.count, into: &heaps[part])
                 }
             }
         }
-        return heaps.map { heap in
-            heap.sorted().map { entry in
+        return (0..<queries.count).map { qi in
+            Self.merged(partHeaps.map { $0[qi] }, k: k).map { entry in
                 let info = snapshot.slots[Int(entry.slot)]
                 return RankedSlot(slot: entry.slot, rowID: info.rowID, id: info.id, score: entry.score)
+            }
+        }
+    }
+
+    /// The best `k` of several heaps' entries, best first, in TopK's order (higher score, then lower slot).
+    static func merged(_ heaps: [TopK], k: Int) -> [(slot: Int32, score: Float)] {
+        guard heaps.count > 1 else { return heaps.first?.sorted() ?? [] }
+        let all = heaps.flatMap { $0.sorted() }
+        return Array(all.sorted { $0.score != $1.score ? $0.score > $1.score : $0.slot < $1.slot }.prefix(k))
+    }
+
+    /// Scores tiles `tiles` (of `tileRows` rows or candidates each, in order) into `heaps`.
+    private func scan(
+        tiles: Range<Int>, tileRows: Int, total: Int, candidates: [Int32]?, rows: UnsafeRawPointer,
+        queries q: UnsafePointer<Float>, queryCount: Int, into heaps: inout [TopK]
+    ) {
+        let d = snapshot.mapping.dimension
+        let stride = snapshot.mapping.strideElements
+        let element = snapshot.mapping.element
+        let rowBytes = stride * element.size
+        var scores = [Float](repeating: 0, count: tileRows * queryCount)
+        if let candidates {
+            // Gather path: copy candidate rows into a dense tile, score it, map back to slots.
+            var tile = [Float](repeating: 0, count: tileRows * stride)
+            for t in tiles {
+                let start = t * tileRows
+                let count = min(tileRows, total - start)
+                tile.withUnsafeMutableBufferPointer { t in
+                    guard let t = t.baseAddress else { return }
+                    for i in 0..<count {
+                        let source = rows + Int(candidates[start + i]) * rowBytes
+                        switch element {
+                        case .float32:
+                            (t + i * stride).update(from: source.assumingMemoryBound(to: Float.self), count: d)
+                        case .float16:
+                            BLAS.widen(source.assumingMemoryBound(to: UInt16.self), into: t + i * stride, count: d)
+                        }
+                    }
+                }
+                tile.withUnsafeBufferPointer { t in
+                    guard let t = t.baseAddress else { return }
+                    score(rows: UnsafeRawPointer(t), element: .float32, count: count, d: d, stride: stride,
+                          queries: q, nq: queryCount, into: &scores)
+                }
+                for qi in 0..<queryCount {
+                    let base = qi * count
+                    for i in 0..<count where heaps[qi].admits(scores[base + i]) {
+                        heaps[qi].insert(scores[base + i], slot: candidates[start + i])
+                    }
+                }
+            }
+        } else {
+            // Dense path: stream every row; check liveness and the filter only for scores that would
+            // enter a heap, so the filter costs almost nothing.
+            for t in tiles {
+                let start = t * tileRows
+                let count = min(tileRows, total - start)
+                score(
+                    rows: rows + start * rowBytes, element: element, count: count, d: d, stride: stride,
+                    queries: q, nq: queryCount, into: &scores)
+                for qi in 0..<queryCount {
+                    let base = qi * count
+                    for i in 0..<count where heaps[qi].admits(scores[base + i]) {
+                        let info = snapshot.slots[start + i]
+                        if info.isLive && filter.matches(info) {
+                            heaps[qi].insert(scores[base + i], slot: Int32(start + i))
+                        }
+                    }
+                }
             }
         }
     }

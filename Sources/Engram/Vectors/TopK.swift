@@ -2,6 +2,11 @@
 ///
 /// The heap's root is the k-th best score: once the heap is full, a candidate costs one comparison
 /// against that cached threshold, and only better ones pay the O(log k) sift.
+///
+/// "Best" is a total order: higher score, then lower slot. Candidates come in increasing slot order, so
+/// one that ties the threshold never beats the root and `admits` stays one comparison; and a heap keeps
+/// exactly the first k of all it saw in that order, so the top k of a scan split into parts is the top
+/// k of the parts' heaps merged: identical whatever the thread count.
 struct TopK {
     let k: Int
     private(set) var scores: [Float] = []
@@ -42,11 +47,16 @@ struct TopK {
         }
     }
 
+    /// Whether entry `a` ranks below entry `b` (the root is the lowest).
+    @inline(__always) private func below(_ a: Int, _ b: Int) -> Bool {
+        scores[a] != scores[b] ? scores[a] < scores[b] : slots[a] > slots[b]
+    }
+
     private mutating func siftUp(_ index: Int) {
         var child = index
         while child > 0 {
             let parent = (child - 1) / 2
-            guard scores[child] < scores[parent] else { return }
+            guard below(child, parent) else { return }
             scores.swapAt(child, parent)
             slots.swapAt(child, parent)
             child = parent
@@ -60,8 +70,8 @@ struct TopK {
             let left = 2 * parent + 1
             guard left < n else { return }
             let right = left + 1
-            let smaller = right < n && scores[right] < scores[left] ? right : left
-            guard scores[smaller] < scores[parent] else { return }
+            let smaller = right < n && below(right, left) ? right : left
+            guard below(smaller, parent) else { return }
             scores.swapAt(smaller, parent)
             slots.swapAt(smaller, parent)
             parent = smaller

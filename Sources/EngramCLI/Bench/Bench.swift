@@ -69,7 +69,7 @@ extension Bench {
         @Option(help: "Query vectors (.fvecs).") var query: String
         @Option(help: "Exact neighbours (.ivecs); computed when missing.") var groundtruth: String?
         @Option(name: .short, help: "Neighbours per query.") var k = 10
-        @Option(help: "OpenBLAS threads.") var threads = 1
+        @Option(help: "Threads for each scan, split by rows (OpenBLAS runs one thread under each).") var threads = 1
         @Option(help: "Element type of the store: f32 or f16.") var element = "f32"
         @Option(help: "Where to build the store (must not exist); default: a temporary directory, removed after.")
         var store: String?
@@ -112,7 +112,9 @@ extension Bench {
 
             let scratch = store == nil ? TemporaryPath() : nil
             let path = store ?? scratch?.path ?? ".bench-store"
-            let options = StoreOptions(durability: .full, blasThreads: threads)
+            // The scan splits across threads itself; OpenBLAS threads under each part would oversubscribe.
+            var options = StoreOptions(durability: .full, blasThreads: 1)
+            options.searchThreads = threads
             var writer: MemoryStore? = try MemoryStore.create(
                 at: path, dimension: d, embedder: "bench", element: VectorElement(rawValue: element) ?? .float32,
                 options: options)

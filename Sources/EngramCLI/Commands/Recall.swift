@@ -40,8 +40,15 @@ struct Recall: ParsableCommand {
     @Flag(help: "Show why each hit ranked where it did: cosine, keyword score and ranks, fused score, context, boosts.")
     var explain = false
 
+    @Option(help: "Threads for the vector scan (default: every core; results are the same for any count).")
+    var threads: Int?
+
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
     func run() throws {
-        let store = try location.open(readOnly: true)
+        let store = try location.open(readOnly: true, searchThreads: threads)
         defer { try? store.close() }
         if let v = try readVector(json: vector, file: vectorFile) {
             guard text == nil else { throw EngramError.invalid("text", "give a text or a vector, not both") }

@@ -18,10 +18,13 @@ struct StoreLocation: ParsableArguments {
 
     /// Opens the store for a data command: whole, or narrowed to `$ENGRAM_SCOPE` (see ``ProcessScope``).
     /// Read-only handles need no writer lock, so reads work beside a writer.
-    func open(readOnly: Bool = false, durability: Durability = .normal, recordsUsage: Bool = true) throws -> ScopedStore {
+    func open(
+        readOnly: Bool = false, durability: Durability = .normal, recordsUsage: Bool = true, searchThreads: Int? = nil
+    ) throws -> ScopedStore {
         let scope = try ProcessScope.current() ?? .unrestricted
         var options = StoreOptions(durability: durability, readOnly: readOnly)
         options.recordsUsage = recordsUsage
+        if let searchThreads { options.searchThreads = searchThreads }
         return try MemoryStore.open(at: path, options: options).scoped(to: scope)
     }
 

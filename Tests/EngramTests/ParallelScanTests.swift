@@ -7,34 +7,38 @@ import Testing
 /// and bit-identical to the one-thread scan whatever the thread count, ties included.
 @Suite("Parallel scan")
 struct ParallelScanTests {
-    /// 20,000 memories of 128 dimensions (enough for the scan to split), every vector stored twice (in
+    static let dimension = 256
+
+    /// 10,000 memories of 256 dimensions (enough for the scan to split), every vector stored twice (in
     /// two namespaces, so not deduplicated): each score ties with another memory's.
-    static func store(_ dir: TemporaryDirectory) throws -> (store: MemoryStore, oracle: BruteForceOracle) {
-        let store = try MemoryStore.create(at: dir.appending("store"), dimension: 128)
+    static func store(_ dir: TemporaryDirectory) throws -> (oracle: BruteForceOracle, inFiltered: Set<MemoryID>) {
+        let store = try MemoryStore.create(at: dir.appending("store"), dimension: Self.dimension)
         var rng = SeededGenerator(seed: 77)
         var oracle = BruteForceOracle()
-        for batch in 0..<10 {
-            let vectors = (0..<1000).map { _ in rng.vector(dimension: 128) }
+        var inFiltered: Set<MemoryID> = []
+        for batch in 0..<5 {
+            let vectors = (0..<1000).map { _ in rng.vector(dimension: Self.dimension) }
             let memories = vectors.enumerated().flatMap { i, v in
                 [0, 1].map { copy in
-                    Fixtures.memory(v, index: batch * 1000 + i, namespace: "copy\(copy)/ns\(i % 10)")
+                    Fixtures.memory(v, index: batch * 1000 + i, namespace: "copy\(copy)/ns\(i % 3)")
                 }
             }
             for (id, m) in zip(try store.remember(memories), memories) {
                 oracle.entries.append(.init(id: id, vector: m.embedding))
+                if m.namespace == "copy1/ns0" { inFiltered.insert(id) }
             }
         }
         try store.close()
-        return (store, oracle)
+        return (oracle, inFiltered)
     }
 
     @Test("results equal brute force and are identical for 1, 2, 3 and 8 threads: one query, a batch, a small filtered batch")
     func identicalWhateverTheThreads() throws {
         let dir = TemporaryDirectory()
-        let (_, oracle) = try Self.store(dir)
+        let (oracle, inFiltered) = try Self.store(dir)
         var rng = SeededGenerator(seed: 78)
-        let queries = (0..<24).map { _ in rng.vector(dimension: 128) }
-        let filter = MemoryFilter(namespace: .prefix("copy1/ns3"))  // a tenth of a half: the gather path
+        let queries = (0..<24).map { _ in rng.vector(dimension: Self.dimension) }
+        let filter = MemoryFilter(namespace: .exact("copy1/ns0"))  // a sixth: the gather path, in 4 tiles
         var reference: [[RecallHit]]?
         for threads in [1, 2, 3, 8] {
             var options = StoreOptions(readOnly: true)
@@ -51,6 +55,9 @@ struct ParallelScanTests {
             }
             for (i, q) in queries.enumerated().prefix(6) {
                 #expect(oracle.mismatch(results[4 + i], query: q, k: 25) == nil, "threads \(threads), batch query \(i)")
+                #expect(
+                    oracle.mismatch(results[28 + i], query: q, k: 5, where: inFiltered.contains) == nil,
+                    "threads \(threads), filtered query \(i)")
             }
             if let reference {
                 let same = zip(reference, results).allSatisfy { a, b in

@@ -182,8 +182,10 @@ struct FaultTests {
         let store = try MemoryStore.create(at: path, dimension: 8)
         _ = try store.remember(Fixtures.memory([1, 0, 0, 0, 0, 0, 0, 0], index: 0))
         try store.close()
+        // Owner-writable for root, who runs the CLI as someone else; read-only for a user running it as itself.
         for file in try FileManager.default.contentsOfDirectory(atPath: path) {
-            try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path + "/" + file)
+            try FileManager.default.setAttributes(
+                [.posixPermissions: asNobody ? 0o644 : 0o444], ofItemAtPath: path + "/" + file)
         }
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
         if !asNobody { try FileManager.default.setAttributes([.posixPermissions: 0o555], ofItemAtPath: path) }

@@ -66,29 +66,11 @@ package struct StoreWorkload: Sendable {
         self.ops = ops
     }
 
-    /// A memory's vector; the store's embedder says which of two (so that a re-embed changes every row).
+    package static let vectors = KeyedVectors(dimension: dimension, salt: 5)
+
+    /// A memory's vector under the store's embedder (a re-embed changes every row).
     package static func vector(key: Int, version: Int, embedder: String = "custom") -> [Float] {
-        var rng = SeededGenerator(seed: UInt64(key) &* 1_000_003 &+ UInt64(version) &+ 5)
-        let v = rng.vector(dimension: dimension)
-        return embedder == Embedder.negated.identifier ? v.map { -$0 } : v
-    }
-
-    /// The workload's embedders: each reads key and version back from a memory's content.
-    package struct Embedder: Engram.Embedder {
-        package static let negated = Embedder(identifier: "faults-negated")
-        package static let plain = Embedder(identifier: "faults-plain")
-        package let identifier: String
-        package var dimension: Int { StoreWorkload.dimension }
-
-        package func embed(_ texts: [String]) throws -> [[Float]] {
-            try texts.map { text in
-                let words = text.split(separator: " ")
-                guard words.count == 4, let key = Int(words[1]), let version = Int(words[3]) else {
-                    throw EngramError.invalid("text", "not a workload memory")
-                }
-                return vector(key: key, version: version, embedder: identifier)
-            }
-        }
+        vectors.vector(key: key, version: version, embedder: embedder)
     }
 
     static func memory(key: Int, version: Int, embedder: String) -> NewMemory {
@@ -132,9 +114,7 @@ package struct StoreWorkload: Sendable {
             let (path, options) = (store.path, store.options)
             try store.close()
             handle = nil
-            try MemoryStore.reembed(
-                at: path, with: embedder == Embedder.negated.identifier ? Embedder.plain : Embedder.negated,
-                options: options)
+            try MemoryStore.reembed(at: path, with: vectors.embedder(after: embedder), options: options)
             handle = try MemoryStore.open(at: path, options: options)
         }
     }

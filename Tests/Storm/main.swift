@@ -17,31 +17,12 @@ let namespaces = 5
 /// Above this many live memories the writer mostly forgets, so the store stays small enough to check.
 let liveCeiling = 1_500
 
-/// A memory's vector under the store's embedder: `reembed` switches between two whose vectors differ
-/// (one negates), so a row left from before a switch is seen.
+let vectors = KeyedVectors(dimension: dimension, salt: 11)
+
+/// A memory's vector under the store's embedder (`reembed` switches between two whose vectors differ).
 func vector(key: Int, version: Int, embedder: String = "custom") -> [Float] {
-    var rng = SeededGenerator(seed: UInt64(key) &* 1_000_003 &+ UInt64(version) &+ 11)
-    let v = rng.vector(dimension: dimension)
-    return embedder == StormEmbedder.negated.identifier ? v.map { -$0 } : v
+    vectors.vector(key: key, version: version, embedder: embedder)
 }
-
-/// Reads the key (and version, 0 when absent) back from a memory's content: "key K version V", or a
-/// promoted entry's `{"key":K}`.
-struct StormEmbedder: Embedder {
-    static let negated = StormEmbedder(identifier: "storm-negated")
-    static let plain = StormEmbedder(identifier: "storm-plain")
-    let identifier: String
-    var dimension: Int { dimensionOfStorm }
-
-    func embed(_ texts: [String]) throws -> [[Float]] {
-        try texts.map { text in
-            let numbers = text.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
-            guard let key = numbers.first else { throw EngramError.invalid("text", "no key in \(text)") }
-            return vector(key: key, version: numbers.count > 1 ? numbers[1] : 0, embedder: identifier)
-        }
-    }
-}
-let dimensionOfStorm = dimension
 
 func namespace(of key: Int) -> String { "storm/\(key % namespaces)" }
 let workingNamespace = "storm/w"
@@ -147,8 +128,7 @@ func write(path: String, seed: UInt64) throws {
         } else if roll < 80 {
             say("begin reembed")
             try store.close()
-            let next = store.embedderID == StormEmbedder.negated.identifier ? StormEmbedder.plain : StormEmbedder.negated
-            try MemoryStore.reembed(at: path, with: next)
+            try MemoryStore.reembed(at: path, with: vectors.embedder(after: store.embedderID))
             store = try MemoryStore.open(at: path, options: StoreOptions(lockTimeout: .seconds(10)))
             say("ok reembed")
         } else if roll < 90 || contents.working.isEmpty {

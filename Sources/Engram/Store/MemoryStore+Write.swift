@@ -216,7 +216,9 @@ extension MemoryStore {
     /// The clock's time at millisecond precision.
     func currentTime() -> Date { Self.millisecondPrecision(options.clock.now()) }
 
-    /// Writes rows to their slots (growing the file if needed) and makes them as durable as asked.
+    /// Writes rows to their slots (growing the file if needed) and syncs them, whatever the durability:
+    /// a power cut must not keep a commit whose rows, or the file length they need, never reached the
+    /// disk (under `.normal` the WAL may be written back before them; found by the power-cut test).
     func commitVectors(_ rows: [(slot: Int32, vector: [Float])], _ state: inout WriterState) throws {
         guard let vectors = state.vectors, !rows.isEmpty else { return }
         let highest = Int(rows.map(\.slot).max() ?? 0)

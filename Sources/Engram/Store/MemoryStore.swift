@@ -372,15 +372,7 @@ public final class MemoryStore: Sendable {
             if let stopped = state.stopped {
                 throw EngramError(.io, "this handle stopped writing after \(stopped); reopen the store to recover")
             }
-            releaseFreedSlots(&state)
-            if options.durability == .normal, state.free.isEmpty,
-                state.pendingFree.reduce(0, { $0 + ($1.generation > state.durableGeneration ? $1.slots.count : 0) })
-                    >= Self.unsyncedFreeLimit
-            {
-                try records.syncCommits()  // rather than grow the file past this many dead rows
-                state.durableGeneration = state.generation
-                releaseFreedSlots(&state)
-            }
+            try releaseFreedSlots(&state)
             do {
                 try flushUsage()
                 return try body(&state)
@@ -478,20 +470,29 @@ public final class MemoryStore: Sendable {
     /// Why this handle stopped writing (see `WriterState.stopped`), for tests.
     package var stoppedReason: String? { writer.withLock { $0.stopped } }
 
-    /// Moves slots freed before every active reader's snapshot into the free list.
-    private func releaseFreedSlots(_ state: inout WriterState) {
+    /// Moves slots freed before every active reader's snapshot, by commits known to be on disk, into the
+    /// free list. Under `.normal`, when none is free and at least `unsyncedFreeLimit` wait only for their
+    /// commit to reach the disk, syncs the commits rather than grow the file past that many dead rows.
+    private func releaseFreedSlots(_ state: inout WriterState) throws {
         guard !state.pendingFree.isEmpty else { return }
         let oldest = readers.withLock { $0.active.keys.min() } ?? UInt64.max
         let durable = options.durability == .full ? UInt64.max : state.durableGeneration
         var kept: [(generation: UInt64, slots: [Int32])] = []
+        var unsynced = 0
         for entry in state.pendingFree {
             if entry.generation <= min(oldest, durable) {
                 state.free.append(contentsOf: entry.slots)
             } else {
                 kept.append(entry)
+                if entry.generation > durable { unsynced += entry.slots.count }
             }
         }
         state.pendingFree = kept
+        if state.free.isEmpty && unsynced >= Self.unsyncedFreeLimit {
+            try records.syncCommits()
+            state.durableGeneration = state.generation
+            try releaseFreedSlots(&state)
+        }
     }
 
     /// Freed slots that wait for their commit to reach the disk before `.normal` syncs the WAL itself.

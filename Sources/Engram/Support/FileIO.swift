@@ -57,7 +57,7 @@ package enum FileIO {
     }
 
     /// `open(2)`; new files get mode 0644. Creating a file is a call an interposer can fail.
-    package static func open(_ path: String, _ flags: Int32) -> Int32 {
+    static func open(_ path: String, _ flags: Int32) -> Int32 {
         guard let interposer else { return systemOpen(path, flags) }
         let creates = flags & O_CREAT != 0 && access(path, F_OK) != 0
         if creates, let err = interposer.shouldFail(.create, path: path, handle: nil) {
@@ -69,7 +69,7 @@ package enum FileIO {
         return fd
     }
 
-    package static func close(_ fd: Int32) {
+    static func close(_ fd: Int32) {
         interposer?.record(.closed(handle: Int64(fd)))
         systemClose(fd)
     }

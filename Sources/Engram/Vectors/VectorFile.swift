@@ -240,9 +240,6 @@ final class VectorFile: @unchecked Sendable {  // Sendable: used only under Memo
         let target = max(rows, capacity * 2, 1024)
         let length = VectorFileHeader.size + target * header.strideBytes
         guard FileIO.truncate(fd, length: length) else { throw Self.ioError("grow", path) }
-        // The new length must be durable before a commit points past the old one, whatever the
-        // durability setting: a power cut must not leave a committed slot outside the file. Rare (doubling).
-        try sync()
         capacity = target
         return true
     }

@@ -117,6 +117,12 @@ public enum Limits {
     }
 
     private static func isNameScalar(_ s: Unicode.Scalar) -> Bool {
-        s.properties.isAlphabetic || s.properties.numericType != nil || "._-@:".unicodeScalars.contains(s)
+        // ASCII first: Unicode property lookups were a tenth of a restricted keyword recall.
+        if s.isASCII {
+            let v = s.value
+            return (0x30...0x39).contains(v) || (0x41...0x5A).contains(v) || (0x61...0x7A).contains(v)
+                || "._-@:".unicodeScalars.contains(s)
+        }
+        return s.properties.isAlphabetic || s.properties.numericType != nil || "._-@:".unicodeScalars.contains(s)
     }
 }

@@ -11,8 +11,13 @@ enum KeywordQuery {
     /// The distinct search terms of `text`, in order.
     static func terms(_ text: String) -> [String] {
         let words = Words.split(text.lowercased())
-        var seen = Set<String>()
-        let distinct = words.filter { seen.insert($0).inserted }
+        var distinct: [String] = []
+        if words.count <= 32 {  // a typical query: a linear scan beats hashing
+            for word in words where !distinct.contains(word) { distinct.append(word) }
+        } else {
+            var seen = Set<String>()
+            distinct = words.filter { seen.insert($0).inserted }
+        }
         let content = distinct.filter { !stopWords.contains($0) }
         return content.isEmpty ? distinct : content
     }

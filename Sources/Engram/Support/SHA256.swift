@@ -13,12 +13,17 @@ public struct SHA256Digest {
         hasher.update(data: data)
     }
 
+    /// The digest's 32 bytes. Call it (or ``hexDigest()``) once: the digest is finished by it.
+    func bytes() -> [UInt8] {
+        Array(hasher.finalize())
+    }
+
     /// The digest as lower-case hexadecimal. Call it once: the digest is finished by it.
     public mutating func hexDigest() -> String {
         let hex = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
         out.reserveCapacity(64)
-        for byte in hasher.finalize() {
+        for byte in bytes() {
             out.append(hex[Int(byte >> 4)])
             out.append(hex[Int(byte & 15)])
         }

@@ -4,16 +4,28 @@
 enum Words {
     static func split(_ text: String) -> [String] {
         var words: [String] = []
-        var current = ""
-        for scalar in text.unicodeScalars {
-            if scalar.properties.isAlphabetic || scalar.properties.numericType != nil {
-                current.unicodeScalars.append(scalar)
-            } else if !current.isEmpty {
-                words.append(current)
-                current = ""
+        let scalars = text.unicodeScalars
+        var start: String.UnicodeScalarView.Index?
+        var i = scalars.startIndex
+        while i < scalars.endIndex {
+            if isWordScalar(scalars[i]) {
+                if start == nil { start = i }
+            } else if let s = start {
+                words.append(String(scalars[s..<i]))
+                start = nil
             }
+            i = scalars.index(after: i)
         }
-        if !current.isEmpty { words.append(current) }
+        if let s = start { words.append(String(scalars[s..<scalars.endIndex])) }
         return words
+    }
+
+    /// A letter or a digit of any script; ASCII without Unicode property lookups.
+    static func isWordScalar(_ s: Unicode.Scalar) -> Bool {
+        if s.isASCII {
+            let v = s.value | 0x20  // ASCII upper case to lower case; digits keep their value
+            return (0x30...0x39).contains(s.value) || (0x61...0x7A).contains(v)
+        }
+        return s.properties.isAlphabetic || s.properties.numericType != nil
     }
 }

@@ -62,11 +62,12 @@ struct BenchTests {
         #expect(truth.dimension == 100 && truth.values.count == 2000)
         let run = cli.raw([
             "bench", "run", "--base", dir.appending("base.fvecs"), "--query", dir.appending("query.fvecs"),
-            "--groundtruth", dir.appending("groundtruth.ivecs"), "--namespaces", "10", "--json",
+            "--groundtruth", dir.appending("groundtruth.ivecs"), "--namespaces", "10", "--store", dir.appending("store"),
+            "--json",
         ])
         #expect(run.status == 0, "\(run.stderr)")
         let object = try #require(try run.json() as? [String: Any])
-        for key in ["n", "d", "nq", "k", "threads", "element", "ingest_per_s", "open_ms", "single_p50_ms", "single_p99_ms",
+        for key in ["n", "d", "nq", "k", "threads", "element", "ingest_per_s", "open_ms", "first_recall_ms", "single_p50_ms", "single_p99_ms",
                     "batch_qps", "recall_at_k", "rss_mb", "blas_core", "filtered_p50_ms"] {
             #expect(object[key] != nil, "missing \(key)")
         }
@@ -74,6 +75,16 @@ struct BenchTests {
         #expect(object["batch_recall_at_k"] as? Double == 1)
         #expect(object["filtered_recall_at_k"] as? Double == 1)
         #expect(cli.raw(["bench", "run", "--base", "x", "--query", "y", "--element", "f8"]).status == ExitStatus.usage)
+        // The store bench run left: opened again, read-only, for the open figures.
+        let open = cli.raw(["bench", "open", "--store", dir.appending("store"), "--rounds", "2", "--json"])
+        #expect(open.status == 0, "\(open.stderr)")
+        let opened = try #require(try open.json() as? [String: Any])
+        #expect(opened["memories"] as? Double == 3000 && opened["rounds"] as? Double == 2)
+        for key in ["open_ms", "first_open_ms", "first_recall_ms", "warm_recall_ms", "rss_open_mb"] {
+            #expect((opened[key] as? Double ?? -1) >= 0, "missing \(key)")
+        }
+        #expect(cli.raw(["bench", "open", "--store", dir.appending("none")]).status == ExitStatus.notFound)
+        #expect(cli.raw(["bench", "open", "--store", dir.appending("store"), "--rounds", "0"]).status == ExitStatus.usage)
         let half = cli.raw([
             "bench", "run", "--base", dir.appending("base.fvecs"), "--query", dir.appending("query.fvecs"),
             "--groundtruth", dir.appending("groundtruth.ivecs"), "--element", "f16", "--json",

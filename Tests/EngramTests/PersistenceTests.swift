@@ -209,7 +209,9 @@ struct SlotCacheTests {
         let path = dir.appending("s")
         var rng = SeededGenerator(seed: 9)
         let store = try MemoryStore.create(at: path, dimension: 4)
-        _ = try store.remember((0..<50).map { Fixtures.memory(rng.vector(dimension: 4), index: $0, namespace: "n\($0 % 2)", tags: ["t\($0 % 3)"]) })
+        let ids = try store.remember((0..<50).map { Fixtures.memory(rng.vector(dimension: 4), index: $0, namespace: "n\($0 % 2)", tags: ["t\($0 % 3)"]) })
+        // Free slots at the start and inside (the last slot stays live: the table ends at it).
+        _ = try store.forget([ids[0], ids[7], ids[8], ids[30]])
         let (slots, names) = try store.withSnapshot { ($0.slots, $0.names) }
         try store.close()
         let directory = URL(fileURLWithPath: path)
@@ -223,6 +225,15 @@ struct SlotCacheTests {
             SlotCache.write(directory: directory, counter: "c", slots: slots, names: names, version: version)
             let read = try #require(SlotCache.read(directory: directory, counter: "c", maxSlots: 1 << 20), "version \(version)")
             #expect(live(read.slots) == live(slots) && read.names.namespaces.names == names.namespaces.names)
+            #expect(read.slots.count == slots.count)
+            #expect(read.free == [30, 8, 7, 0])
+            // Each namespace lists its live slots, and each slot knows where it sits in its list.
+            for (ns, list) in read.slots.namespaceSlots.enumerated() {
+                #expect(Set(list) == Set(slots.namespaceSlots[ns]))
+                for (position, slot) in list.enumerated() {
+                    #expect(read.slots[Int(slot)].namespacePosition == Int32(position) && read.slots[Int(slot)].namespace == Int32(ns))
+                }
+            }
             #expect(SlotCache.read(directory: directory, counter: "other", maxSlots: 1 << 20) == nil)
             // Slots past the vector file's rows: refused, not allocated.
             #expect(SlotCache.read(directory: directory, counter: "c", maxSlots: 10) == nil)

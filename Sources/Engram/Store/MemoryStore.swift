@@ -257,18 +257,19 @@ public final class MemoryStore: Sendable {
 
         var slots = SlotTable()
         var names = NameTables()
-        var maxSlot = -1
+        var free: [Int32]
         if let cached = SlotCache.read(directory: dir, counter: meta["commit_counter"] ?? "0", maxSlots: vectors.capacity) {
-            (slots, names, maxSlot) = cached
+            (slots, free, names) = cached
         } else {
             for row in try records.slotRows() {
                 guard row.slot >= 0 else {
                     throw EngramError(.storageCorrupted, "a memory has a negative vector slot")
                 }
                 slots[Int(row.slot)] = Self.slotInfo(row, names: &names)
-                maxSlot = max(maxSlot, Int(row.slot))
             }
+            free = slots.freeSlots()
         }
+        let maxSlot = slots.count - 1
         guard maxSlot < vectors.capacity else {
             throw EngramError(
                 .storageCorrupted,
@@ -279,8 +280,7 @@ public final class MemoryStore: Sendable {
         if !options.readOnly && options.durability == .normal { try records.syncCommits() }
         var state = WriterState(
             vectors: options.readOnly ? nil : vectors, slots: slots, names: names, nextSlot: maxSlot + 1, lock: lock)
-        for slot in 0..<(maxSlot + 1) where !slots[slot].isLive { state.free.append(Int32(slot)) }
-        state.free.reverse()  // pop lower slots first
+        state.free = free
         let snapshot = StoreSnapshot(generation: 0, mapping: try vectors.map(), slots: slots, names: names)
         writer = Locked(state)
         readers = Locked(ReaderState(current: snapshot))

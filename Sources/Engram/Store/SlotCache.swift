@@ -56,12 +56,12 @@ enum SlotCache {
     /// The cached table, or nil when missing, stale, damaged or inconsistent.
     /// `maxSlots` bounds the slot numbers (the vector file's rows): a slot past it is damage, and would
     /// otherwise make the table allocate up to it.
-    static func read(directory: URL, counter: String, maxSlots: Int) -> (slots: SlotTable, names: NameTables, maxSlot: Int)? {
+    static func read(directory: URL, counter: String, maxSlots: Int) -> (slots: SlotTable, free: [Int32], names: NameTables)? {
         // Mapped, not read: the file is read once, front to back, and copying it cost as much again.
         guard let data = try? Data(contentsOf: directory.appendingPathComponent(fileName), options: .alwaysMapped),
             data.count > 16
         else { return nil }
-        return data.withUnsafeBytes { raw -> (SlotTable, NameTables, Int)? in
+        return data.withUnsafeBytes { raw -> (SlotTable, [Int32], NameTables)? in
             var stored: UInt64 = 0
             for i in 0..<8 { stored |= UInt64(raw[raw.count - 8 + i]) << (8 * UInt64(i)) }
             var r = Reader(raw: raw, end: raw.count - 8)
@@ -79,8 +79,12 @@ enum SlotCache {
                 tables.append(NameTable(names: names))
             }
             guard let count = r.u32(), let live = r.u32(), Int(count) <= maxSlots else { return nil }
-            var slots = SlotTable()
-            var maxSlot = -1
+            var slots = SlotTable.Loader()
+            let nameCounts = tables.map { Int32($0.names.count) }
+            // Every name id must resolve (-1: no agent or kind).
+            func resolves(_ id: Int32, in table: Int, optional: Bool) -> Bool {
+                (optional && id == -1) || (id >= 0 && id < nameCounts[table])
+            }
             for _ in 0..<live {
                 guard let slot = r.u32(), let rowID = r.u64(), let high = r.u64(), let low = r.u64(),
                     let ns = r.u32(), let agent = r.u32(), let kind = r.u32(), let succeeded = r.u32(),
@@ -98,19 +102,16 @@ enum SlotCache {
                     namespace: Int32(bitPattern: ns), agent: Int32(bitPattern: agent), kind: Int32(bitPattern: kind),
                     succeeded: Int8(truncatingIfNeeded: Int32(bitPattern: succeeded)),
                     createdAt: Double(bitPattern: created), expiresAt: Double(bitPattern: expires), tags: tags)
-                // Every name id must resolve (-1: no agent or kind).
-                func resolves(_ id: Int32, in table: Int, optional: Bool) -> Bool {
-                    (optional && id == -1) || (id >= 0 && Int(id) < tables[table].names.count)
-                }
                 guard info.isLive, resolves(info.namespace, in: 0, optional: false),
                     resolves(info.agent, in: 1, optional: true), resolves(info.kind, in: 2, optional: true),
                     info.tags.allSatisfy({ resolves($0, in: 3, optional: false) })
                 else { return nil }
-                slots[Int(slot)] = info
-                maxSlot = max(maxSlot, Int(slot))
+                // Written in slot order: a slot out of order is damage.
+                guard slots.add(info, at: Int(slot)) else { return nil }
             }
             guard r.atEnd else { return nil }
-            return (slots, NameTables(namespaces: tables[0], agents: tables[1], kinds: tables[2], tags: tables[3]), maxSlot)
+            let (table, free) = slots.finish()
+            return (table, free, NameTables(namespaces: tables[0], agents: tables[1], kinds: tables[2], tags: tables[3]))
         }
     }
 

@@ -78,6 +78,64 @@ struct SlotTable {
         }
     }
 
+    /// Builds a table from live slots in ascending slot order, as loading `slots.cache` at open does: whole
+    /// chunks at a time, none of the setter's work for a slot that may already be in use, and the free
+    /// slots found on the way.
+    struct Loader {
+        private var table = SlotTable()
+        private var chunk: [SlotInfo] = []
+        private var free: [Int32] = []
+
+        init() { chunk.reserveCapacity(SlotTable.chunkSize) }
+
+        /// Adds a live slot; false, changing nothing, for a slot at or below one already added, a free
+        /// slot or one without a namespace.
+        mutating func add(_ info: SlotInfo, at slot: Int) -> Bool {
+            guard slot >= table.count, info.isLive, info.namespace >= 0 else { return false }
+            while table.count < slot {
+                free.append(Int32(table.count))
+                append(SlotInfo())
+            }
+            let ns = Int(info.namespace)
+            while table.namespaceSlots.count <= ns { table.namespaceSlots.append([]) }
+            var info = info
+            info.namespacePosition = Int32(table.namespaceSlots[ns].count)
+            table.namespaceSlots[ns].append(Int32(slot))
+            append(info)
+            return true
+        }
+
+        private mutating func append(_ info: SlotInfo) {
+            chunk.append(info)
+            table.count += 1
+            if chunk.count == SlotTable.chunkSize {
+                table.chunks.append(chunk)
+                chunk.removeAll(keepingCapacity: true)
+            }
+        }
+
+        /// The table, and its free slots highest first (lower slots are taken first).
+        consuming func finish() -> (table: SlotTable, free: [Int32]) {
+            if !chunk.isEmpty {
+                chunk += repeatElement(SlotInfo(), count: SlotTable.chunkSize - chunk.count)
+                table.chunks.append(chunk)
+            }
+            return (table, free.reversed())
+        }
+    }
+
+    /// The free slots below `count`, highest first (lower slots are taken first).
+    func freeSlots() -> [Int32] {
+        var free: [Int32] = []
+        for (c, chunk) in chunks.enumerated().reversed() {
+            let base = c * Self.chunkSize
+            for i in (0..<max(0, min(Self.chunkSize, count - base))).reversed() where chunk[i].rowID == 0 {
+                free.append(Int32(base + i))
+            }
+        }
+        return free
+    }
+
     /// Swap-removes a slot from its namespace list in O(1), fixing the moved slot's position.
     private mutating func removeFromNamespace(slot: Int, _ info: SlotInfo) {
         let ns = Int(info.namespace)

@@ -26,9 +26,11 @@ package enum FuzzEntryPoints {
         }
         let file = scratch.appendingPathComponent(SlotCache.fileName)
         _ = FileManager.default.createFile(atPath: file.path, contents: Data(bytes))
-        guard let (slots, names, maxSlot) = SlotCache.read(directory: scratch, counter: "7", maxSlots: 1_000) else { return }
-        // What open does with an accepted cache: every live slot's names resolve.
-        precondition(maxSlot < 1_000)
+        guard let (slots, free, names) = SlotCache.read(directory: scratch, counter: "7", maxSlots: 1_000) else { return }
+        // What open does with an accepted cache: every live slot's names resolve, and the free list holds
+        // exactly the other slots, highest first.
+        precondition(slots.count <= 1_000)
+        precondition(free == slots.freeSlots())
         slots.forEachLive { _, info in
             _ = names.namespaces.names[Int(info.namespace)]
             if info.agent >= 0 { _ = names.agents.names[Int(info.agent)] }

@@ -117,13 +117,51 @@ struct EndToEndTests {
 
 @Suite("OpenBLAS kernel choice")
 struct KernelChoiceTests {
-    @Test("Prescott on an AVX-512 or AVX2 CPU is corrected; a good choice or an old CPU is left alone")
+    @Test("kernels below what the CPU supports are corrected; a good choice or an old CPU is left alone")
     func recommendation() {
-        let avx512 = "flags : fpu sse2 avx avx2 fma avx512f avx512bw avx512vl"
+        let avx512 = "flags : fpu sse2 avx avx2 fma avx512f avx512dq avx512cd avx512bw avx512vl"
+        let avx2 = "flags : sse2 avx avx2 fma"
+        // Recent Intel CPUs: OpenBLAS 0.3.21 falls back to Prescott.
         #expect(OpenBLASKernels.recommendedCoreType(cpuFlags: avx512, activeCore: "Prescott") == "SkylakeX")
-        #expect(OpenBLASKernels.recommendedCoreType(cpuFlags: "flags : sse2 avx avx2 fma", activeCore: "Prescott") == "Haswell")
-        #expect(OpenBLASKernels.recommendedCoreType(cpuFlags: avx512, activeCore: "SkylakeX") == nil)
+        #expect(OpenBLASKernels.recommendedCoreType(cpuFlags: avx2, activeCore: "Prescott") == "Haswell")
+        #expect(OpenBLASKernels.recommendedCoreType(cpuFlags: avx2, activeCore: "Sandybridge") == "Haswell")
+        // AMD Zen 4 and 5: it picks its AVX2 kernels.
+        #expect(OpenBLASKernels.recommendedCoreType(cpuFlags: avx512, activeCore: "Zen") == "SkylakeX")
+        #expect(OpenBLASKernels.recommendedCoreType(cpuFlags: avx512, activeCore: "Haswell") == "SkylakeX")
+        // Right already.
+        for core in ["SkylakeX", "Cooperlake", "SapphireRapids"] {
+            #expect(OpenBLASKernels.recommendedCoreType(cpuFlags: avx512, activeCore: core) == nil)
+        }
+        #expect(OpenBLASKernels.recommendedCoreType(cpuFlags: avx2, activeCore: "Zen") == nil)
+        #expect(OpenBLASKernels.recommendedCoreType(cpuFlags: avx2, activeCore: "Haswell") == nil)
+        // AVX-512 without the subsets the kernels use is treated as AVX2; a CPU without AVX2 is left alone.
+        #expect(OpenBLASKernels.recommendedCoreType(cpuFlags: avx2 + " avx512f", activeCore: "Prescott") == "Haswell")
         #expect(OpenBLASKernels.recommendedCoreType(cpuFlags: "flags : sse2 sse3", activeCore: "Prescott") == nil)
         #expect(!OpenBLASKernels.activeCore.isEmpty)
+    }
+
+    @Test("recall is exact under every kernel set this CPU can run (forced with OPENBLAS_CORETYPE)")
+    func exactUnderEachKernelSet() throws {
+        let flags = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
+            .split(separator: "\n").first { $0.hasPrefix("flags") }.map { Set($0.split(separator: " ").map(String.init)) } ?? []
+        var cores = ["Prescott"]
+        if flags.contains("avx2") && flags.contains("fma") { cores.append("Haswell") }
+        if ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(flags.contains) { cores.append("SkylakeX") }
+        let dir = TemporaryDirectory("engram-kernels")
+        // 40 queries: a batch past 32 goes through sgemm, one query through Engram's own kernel.
+        let generate = try runBinary(["bench", "generate", "--n", "5000", "--d", "96", "--nq", "40", "--clusters", "16", "--out", dir.path])
+        #expect(generate.status == 0, "\(generate.stderr)")
+        for core in cores {
+            let run = try runBinary(
+                ["bench", "run", "--base", dir.appending("base.fvecs"), "--query", dir.appending("query.fvecs"),
+                 "--groundtruth", dir.appending("groundtruth.ivecs"), "--json"],
+                environment: ["OPENBLAS_CORETYPE": core])
+            #expect(run.status == 0, "\(core): \(run.stderr)")
+            let object = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any] ?? [:]
+            #expect(object["blas_core"] as? String == core)
+            #expect(object["recall_at_k"] as? Double == 1, "\(core)")
+            #expect(object["batch_recall_at_k"] as? Double == 1, "\(core)")
+            #expect((object["max_score_error"] as? Double ?? 1) <= 1e-5, "\(core)")
+        }
     }
 }

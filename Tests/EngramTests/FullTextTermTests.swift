@@ -1,4 +1,5 @@
 @testable import Engram
+import EngramTestSupport
 import Testing
 
 /// The pieces a keyword query is made of. Namespace terms are stored in every store's full-text index,
@@ -32,5 +33,25 @@ struct FullTextTermTests {
         #expect(Words.split("Don't stop\u{2014}caf\u{E9} 42x, \u{4E2D}\u{6587}!") == ["Don", "t", "stop", "caf\u{E9}", "42x", "\u{4E2D}\u{6587}"])
         #expect(Words.split("") == [])
         #expect(Words.split(" -- ") == [])
+    }
+
+    @Test("the duplicate hash's ASCII shortcut normalises as Unicode normalisation, case folding and white-space collapsing do")
+    func contentNormalisation() {
+        var samples = ["", " ", "Hello  World", "\tA\r\nB\u{0B}c\u{0C}d ", "MiXeD 42 _-!", "\u{1C}x\u{1F}y\u{7F}"]
+        // Every ASCII character between two letters and at either end.
+        for value in 0..<128 {
+            let c = String(UnicodeScalar(UInt8(value)))
+            samples += ["a\(c)B", "\(c)Q", "q\(c)", "\(c)\(c)"]
+        }
+        var g = SeededGenerator(seed: 3)
+        for _ in 0..<500 {
+            samples.append(String((0..<Int(g.next() % 40)).map { _ in Character(UnicodeScalar(UInt8(g.next() % 128))) }))
+        }
+        for text in samples {
+            #expect(ContentHash.normalizedUTF8(text) == Array(ContentHash.normalized(text).utf8), "\(Array(text.utf8))")
+        }
+        // Beyond ASCII: Unicode normalisation decides (composed and decomposed forms agree).
+        #expect(ContentHash.normalizedUTF8("Cafe\u{301}  X") == Array("caf\u{E9} x".utf8))
+        #expect(ContentHash.of(content: "Caf\u{E9}", cause: nil, outcome: nil) == ContentHash.of(content: "cafe\u{301}", cause: nil, outcome: nil))
     }
 }

@@ -214,29 +214,39 @@ enum BLAS {
 
 /// Makes sure OpenBLAS runs kernels meant for this CPU.
 ///
-/// Debian's OpenBLAS 0.3.21 does not know recent Intel CPUs and silently falls back to its slowest
-/// (Prescott, SSE3) kernels, 2.5-3.5x slower. It picks kernels in a library constructor, before `main`,
-/// so the only fix from inside a process is to set `OPENBLAS_CORETYPE` and re-execute. Executables call
-/// ``ensureProperKernels()`` first thing; libraries should not, since re-exec replaces the process.
+/// Debian's OpenBLAS 0.3.21 picks kernels by CPU model, and models it does not know get less than the
+/// CPU can do: recent Intel CPUs fall back to its slowest (Prescott, SSE3) kernels, 2.5-3.5x slower, and
+/// AMD CPUs with AVX-512 (Zen 4, Zen 5) get its AVX2 (Haswell, Zen) kernels, about 0.65x of its AVX-512
+/// ones there. It picks in a library constructor, before `main`, so the only fix from inside a process
+/// is to set `OPENBLAS_CORETYPE` and re-execute. Executables call ``ensureProperKernels()`` first thing;
+/// libraries should not, since re-exec replaces the process.
 public enum OpenBLASKernels {
     /// The kernel set OpenBLAS is using.
     public static var activeCore: String { BLAS.coreName }
 
-    /// The core type to force on this CPU, or nil when OpenBLAS's own choice is fine.
+    /// OpenBLAS core types whose kernels use AVX-512, and those whose kernels use at least AVX2 + FMA.
+    static let avx512Cores: Set<String> = ["SkylakeX", "Cooperlake", "SapphireRapids"]
+    static let avx2Cores: Set<String> = avx512Cores.union(["Haswell", "Zen"])
+
+    /// The core type to force on this CPU, or nil when OpenBLAS's own choice is fine: the AVX-512
+    /// kernels when the CPU has the AVX-512 subsets they use and OpenBLAS chose others, the AVX2 kernels
+    /// when it has AVX2 and FMA and OpenBLAS chose older ones. Nothing for a CPU with neither.
     public static func recommendedCoreType(cpuFlags: String, activeCore: String) -> String? {
-        guard activeCore == "Prescott" else { return nil }
         let flags = Set(cpuFlags.split(separator: " ").map(String.init))
-        if flags.contains("avx512f") && flags.contains("avx512bw") && flags.contains("avx512vl") {
-            return "SkylakeX"
+        if ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(flags.contains) {
+            return avx512Cores.contains(activeCore) ? nil : "SkylakeX"
         }
-        if flags.contains("avx2") && flags.contains("fma") { return "Haswell" }
+        if flags.contains("avx2") && flags.contains("fma") {
+            return avx2Cores.contains(activeCore) ? nil : "Haswell"
+        }
         return nil
     }
 
-    /// Re-executes the current process with `OPENBLAS_CORETYPE` set when OpenBLAS picked its generic
-    /// kernels on a CPU that has AVX2 or AVX-512. Does nothing when the variable is already set (a
-    /// user's choice wins), when the kernels are already right, or off Linux. Costs about 20 ms when
-    /// it fires; returns normally otherwise (also when exec fails: the program then runs, only slower).
+    /// Re-executes the current process with `OPENBLAS_CORETYPE` set when OpenBLAS picked kernels below
+    /// what the CPU supports (``recommendedCoreType(cpuFlags:activeCore:)``). Does nothing when the
+    /// variable is already set (a user's choice wins), when the kernels are already right, or off Linux.
+    /// Costs about 20 ms when it fires; returns normally otherwise (also when exec fails: the program
+    /// then runs, only slower).
     public static func ensureProperKernels() {
         #if os(Linux)
             guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil,

@@ -9,9 +9,10 @@ import Foundation
 enum SlotCache {
     static let fileName = "slots.cache"
     private static let magic = Array("ENGRAMSC".utf8)
-    /// 2: checksummed with ``checksum(_:)``. 1 (still read): with byte-wise FNV-1a, which took a
-    /// seventh of a 1M-memory open on its own.
-    static let version: UInt32 = 2
+    /// 3: fixed-width slot records read in place (``MappedSlots``), so an open decodes none.
+    /// 2 (still read): variable-length records decoded at open, checksummed with ``checksum(_:)``.
+    /// 1 (still read): as 2, with byte-wise FNV-1a, which took a seventh of a 1M-memory open on its own.
+    static let version: UInt32 = 3
 
     /// Writes the cache atomically (temporary file, then rename). Failures are ignored: it is a cache.
     /// `version` is for tests of older files.
@@ -24,6 +25,47 @@ enum SlotCache {
             out.u32(UInt32(table.names.count))
             for name in table.names { out.string(name) }
         }
+        if version >= 3 { writeRecords(slots, &out) } else { writeListed(slots, &out) }
+        out.u64(out.data.withUnsafeBytes { checksum($0, version: version) })
+        let path = directory.appendingPathComponent(fileName).path
+        let temporary = directory.appendingPathComponent(fileName + ".tmp").path
+        _ = FileIO.unlink(temporary)
+        let fd = FileIO.open(temporary, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        let written = out.data.withUnsafeBytes { FileIO.writeFully(fd, $0, at: 0) }
+        FileIO.close(fd)
+        if !written || !FileIO.rename(temporary, path) { _ = FileIO.unlink(temporary) }
+    }
+
+    /// Format 3's body: the slot count, the tag count, padding to 8 bytes, one ``MappedSlots`` record per
+    /// slot, then the tag ids. Each live slot's namespace position is its rank among its namespace's
+    /// live slots in slot order, so the reader rebuilds the namespace lists in one pass and checks them.
+    private static func writeRecords(_ slots: SlotTable, _ out: inout Writer) {
+        var records: [UInt8] = []
+        records.reserveCapacity(slots.count * MappedSlots.recordSize)
+        var tags: [Int32] = []
+        var ranks: [Int32] = []
+        for slot in 0..<slots.count {
+            let info = slots[slot]
+            guard info.isLive else {
+                records += repeatElement(0, count: MappedSlots.recordSize)
+                continue
+            }
+            let ns = Int(info.namespace)
+            if ranks.count <= ns { ranks += repeatElement(0, count: ns + 1 - ranks.count) }
+            MappedSlots.appendRecord(info, position: ranks[ns], tagStart: tags.count, to: &records)
+            ranks[ns] += 1
+            tags += info.tags
+        }
+        out.u32(UInt32(slots.count))
+        out.u32(UInt32(tags.count))
+        while out.data.count % 8 != 0 { out.data.append(0) }
+        out.bytes(records)
+        for tag in tags { out.u32(UInt32(bitPattern: tag)) }
+    }
+
+    /// Formats 1 and 2's body: the slot count, the live count, then each live slot with its tags.
+    private static func writeListed(_ slots: SlotTable, _ out: inout Writer) {
         out.u32(UInt32(slots.count))
         var live = 0
         slots.forEachLive { _, _ in live += 1 }
@@ -42,77 +84,107 @@ enum SlotCache {
             out.u32(UInt32(info.tags.count))
             for tag in info.tags { out.u32(UInt32(bitPattern: tag)) }
         }
-        out.u64(out.data.withUnsafeBytes { checksum($0, version: version) })
-        let path = directory.appendingPathComponent(fileName).path
-        let temporary = directory.appendingPathComponent(fileName + ".tmp").path
-        _ = FileIO.unlink(temporary)
-        let fd = FileIO.open(temporary, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else { return }
-        let written = out.data.withUnsafeBytes { FileIO.writeFully(fd, $0, at: 0) }
-        FileIO.close(fd)
-        if !written || !FileIO.rename(temporary, path) { _ = FileIO.unlink(temporary) }
     }
 
-    /// The cached table, or nil when missing, stale, damaged or inconsistent.
-    /// `maxSlots` bounds the slot numbers (the vector file's rows): a slot past it is damage, and would
-    /// otherwise make the table allocate up to it.
+    /// The cached table and its free slots (highest first), or nil when missing, stale, damaged or
+    /// inconsistent. `maxSlots` bounds the slot numbers (the vector file's rows): a slot past it is damage,
+    /// and would otherwise make the table allocate up to it.
     static func read(directory: URL, counter: String, maxSlots: Int) -> (slots: SlotTable, free: [Int32], names: NameTables)? {
-        // Mapped, not read: the file is read once, front to back, and copying it cost as much again.
-        guard let data = try? Data(contentsOf: directory.appendingPathComponent(fileName), options: .alwaysMapped),
-            data.count > 16
+        // Mapped, not read: format 3 is used in place, and the others are read once, front to back.
+        guard let file = MappedFile(path: directory.appendingPathComponent(fileName).path), file.bytes.count > 16
         else { return nil }
-        return data.withUnsafeBytes { raw -> (SlotTable, [Int32], NameTables)? in
-            var stored: UInt64 = 0
-            for i in 0..<8 { stored |= UInt64(raw[raw.count - 8 + i]) << (8 * UInt64(i)) }
-            var r = Reader(raw: raw, end: raw.count - 8)
-            guard r.bytes(8) == magic, let version = r.u32(), version == 1 || version == Self.version else { return nil }
-            let body = UnsafeRawBufferPointer(rebasing: raw[0..<(raw.count - 8)])
-            guard stored == checksum(body, version: version), r.string() == counter else { return nil }
-            var tables: [NameTable] = []
-            for _ in 0..<4 {
-                guard let n = r.u32() else { return nil }
-                var names: [String] = []
-                for _ in 0..<n {
-                    guard let name = r.string() else { return nil }
-                    names.append(name)
-                }
-                tables.append(NameTable(names: names))
+        let raw = file.bytes
+        var stored: UInt64 = 0
+        for i in 0..<8 { stored |= UInt64(raw[raw.count - 8 + i]) << (8 * UInt64(i)) }
+        var r = Reader(raw: raw, end: raw.count - 8)
+        guard r.bytes(8) == magic, let version = r.u32(), (1...Self.version).contains(version) else { return nil }
+        let body = UnsafeRawBufferPointer(rebasing: raw[0..<(raw.count - 8)])
+        guard stored == checksum(body, version: version), r.string() == counter else { return nil }
+        var tables: [NameTable] = []
+        for _ in 0..<4 {
+            guard let n = r.u32() else { return nil }
+            var names: [String] = []
+            for _ in 0..<n {
+                guard let name = r.string() else { return nil }
+                names.append(name)
             }
-            guard let count = r.u32(), let live = r.u32(), Int(count) <= maxSlots else { return nil }
-            var slots = SlotTable.Loader()
-            let nameCounts = tables.map { Int32($0.names.count) }
-            // Every name id must resolve (-1: no agent or kind).
-            func resolves(_ id: Int32, in table: Int, optional: Bool) -> Bool {
-                (optional && id == -1) || (id >= 0 && id < nameCounts[table])
-            }
-            for _ in 0..<live {
-                guard let slot = r.u32(), let rowID = r.u64(), let high = r.u64(), let low = r.u64(),
-                    let ns = r.u32(), let agent = r.u32(), let kind = r.u32(), let succeeded = r.u32(),
-                    let created = r.u64(), let expires = r.u64(), let tagCount = r.u32(), Int(slot) < Int(count)
-                else { return nil }
-                guard Int(tagCount) <= r.remaining / 4 else { return nil }  // not a count to allocate for
-                var tags: [Int32] = []
-                tags.reserveCapacity(Int(tagCount))
-                for _ in 0..<tagCount {
-                    guard let tag = r.u32() else { return nil }
-                    tags.append(Int32(bitPattern: tag))
-                }
-                let info = SlotInfo(
-                    rowID: Int64(bitPattern: rowID), id: MemoryID(high: high, low: low),
-                    namespace: Int32(bitPattern: ns), agent: Int32(bitPattern: agent), kind: Int32(bitPattern: kind),
-                    succeeded: Int8(truncatingIfNeeded: Int32(bitPattern: succeeded)),
-                    createdAt: Double(bitPattern: created), expiresAt: Double(bitPattern: expires), tags: tags)
-                guard info.isLive, resolves(info.namespace, in: 0, optional: false),
-                    resolves(info.agent, in: 1, optional: true), resolves(info.kind, in: 2, optional: true),
-                    info.tags.allSatisfy({ resolves($0, in: 3, optional: false) })
-                else { return nil }
-                // Written in slot order: a slot out of order is damage.
-                guard slots.add(info, at: Int(slot)) else { return nil }
-            }
-            guard r.atEnd else { return nil }
-            let (table, free) = slots.finish()
-            return (table, free, NameTables(namespaces: tables[0], agents: tables[1], kinds: tables[2], tags: tables[3]))
+            tables.append(NameTable(names: names))
         }
+        let names = NameTables(namespaces: tables[0], agents: tables[1], kinds: tables[2], tags: tables[3])
+        let nameCounts = tables.map { Int32($0.names.count) }
+        let read = version >= 3
+            ? readRecords(file, &r, nameCounts: nameCounts, maxSlots: maxSlots)
+            : readListed(&r, nameCounts: nameCounts, maxSlots: maxSlots)
+        return read.map { ($0.slots, $0.free, names) }
+    }
+
+    /// Every name id must resolve (-1: no agent or kind).
+    private static func resolves(_ id: Int32, count: Int32, optional: Bool) -> Bool {
+        (optional && id == -1) || (id >= 0 && id < count)
+    }
+
+    /// Format 3: checks every record in one pass (names resolve, tags lie in the tag section, namespace
+    /// positions are ranks) while listing each namespace's slots and the free ones; decodes none.
+    private static func readRecords(
+        _ file: MappedFile, _ r: inout Reader, nameCounts: [Int32], maxSlots: Int
+    ) -> (slots: SlotTable, free: [Int32])? {
+        guard let count = r.u32().map(Int.init), let tagCount = r.u32().map(Int.init), count <= maxSlots else { return nil }
+        let recordsAt = (r.offset + 7) & ~7
+        let tagsAt = recordsAt + count * MappedSlots.recordSize
+        guard tagsAt + tagCount * 4 == r.end else { return nil }
+        let records = MappedSlots(file: file, records: recordsAt, count: count, tags: tagsAt)
+        for i in 0..<tagCount where !resolves(records.tag(i), count: nameCounts[3], optional: false) { return nil }
+        var lists = [[Int32]](repeating: [], count: Int(nameCounts[0]))
+        var free: [Int32] = []
+        for slot in 0..<count {
+            guard records.rowID(slot) != 0 else {
+                free.append(Int32(slot))
+                continue
+            }
+            let ns = records.namespace(slot)
+            guard resolves(ns, count: nameCounts[0], optional: false),
+                resolves(records.agent(slot), count: nameCounts[1], optional: true),
+                resolves(records.kind(slot), count: nameCounts[2], optional: true),
+                records.namespacePosition(slot) == Int32(lists[Int(ns)].count),
+                records.tagRange(slot).upperBound <= tagCount
+            else { return nil }
+            lists[Int(ns)].append(Int32(slot))
+        }
+        return (SlotTable(mapped: records, namespaceSlots: lists), free.reversed())
+    }
+
+    /// Formats 1 and 2: decodes every live slot into a table of its own.
+    private static func readListed(_ r: inout Reader, nameCounts: [Int32], maxSlots: Int) -> (slots: SlotTable, free: [Int32])? {
+        guard let count = r.u32(), let live = r.u32(), Int(count) <= maxSlots else { return nil }
+        var slots = SlotTable.Loader()
+        for _ in 0..<live {
+            guard let slot = r.u32(), let rowID = r.u64(), let high = r.u64(), let low = r.u64(),
+                let ns = r.u32(), let agent = r.u32(), let kind = r.u32(), let succeeded = r.u32(),
+                let created = r.u64(), let expires = r.u64(), let tagCount = r.u32(), Int(slot) < Int(count)
+            else { return nil }
+            guard Int(tagCount) <= r.remaining / 4 else { return nil }  // not a count to allocate for
+            var tags: [Int32] = []
+            tags.reserveCapacity(Int(tagCount))
+            for _ in 0..<tagCount {
+                guard let tag = r.u32() else { return nil }
+                tags.append(Int32(bitPattern: tag))
+            }
+            let info = SlotInfo(
+                rowID: Int64(bitPattern: rowID), id: MemoryID(high: high, low: low),
+                namespace: Int32(bitPattern: ns), agent: Int32(bitPattern: agent), kind: Int32(bitPattern: kind),
+                succeeded: Int8(truncatingIfNeeded: Int32(bitPattern: succeeded)),
+                createdAt: Double(bitPattern: created), expiresAt: Double(bitPattern: expires), tags: tags)
+            guard info.isLive, resolves(info.namespace, count: nameCounts[0], optional: false),
+                resolves(info.agent, count: nameCounts[1], optional: true),
+                resolves(info.kind, count: nameCounts[2], optional: true),
+                info.tags.allSatisfy({ resolves($0, count: nameCounts[3], optional: false) }),
+                // Written in slot order: a slot out of order is damage.
+                slots.add(info, at: Int(slot))
+            else { return nil }
+        }
+        guard r.atEnd else { return nil }
+        let (table, free) = slots.finish()
+        return (table, free)
     }
 
     /// The checksum a file of `version` carries over `body`.

@@ -48,16 +48,37 @@ struct NameTable {
 
 /// Per-slot info in fixed-size chunks: `[[SlotInfo]]` gives copy-on-write per chunk, so publishing a
 /// snapshot copies one pointer per chunk and the writer's next change copies only the chunk it touches.
+///
+/// A table opened from `slots.cache` starts with every chunk empty and reads its slots from the mapped
+/// file (``MappedSlots``); a chunk is decoded only when one of its slots changes.
 struct SlotTable {
     static let chunkSize = 4096
+    /// The slot records this table was opened from; nil for a table built in memory.
+    private var base: MappedSlots?
+    /// An empty chunk is one not decoded yet: its slots are read from `base`.
     private var chunks: [[SlotInfo]] = []
     /// Slots in use or ever allocated: one past the highest slot.
     private(set) var count = 0
     /// Live slots of each namespace id, unordered: a namespace filter visits only its own slots.
     private(set) var namespaceSlots: [[Int32]] = []
 
+    init() {}
+
+    /// A table reading its slots from `base`, whose live slots are listed by namespace in `namespaceSlots`
+    /// (each slot's `namespacePosition` its index there).
+    init(mapped base: MappedSlots, namespaceSlots: [[Int32]]) {
+        self.base = base
+        count = base.count
+        self.namespaceSlots = namespaceSlots
+        chunks = Array(repeating: [], count: (count + Self.chunkSize - 1) / Self.chunkSize)
+    }
+
     subscript(slot: Int) -> SlotInfo {
-        get { chunks[slot / Self.chunkSize][slot % Self.chunkSize] }
+        get {
+            let c = slot / Self.chunkSize
+            if chunks[c].isEmpty, let base { return base.info(slot) }
+            return chunks[c][slot % Self.chunkSize]
+        }
         set {
             if slot >= count {
                 while chunks.count * Self.chunkSize <= slot {
@@ -65,6 +86,7 @@ struct SlotTable {
                 }
                 count = slot + 1
             }
+            decode(chunk: slot / Self.chunkSize)
             let old = self[slot]
             if old.isLive { removeFromNamespace(slot: slot, old) }
             var value = newValue
@@ -127,13 +149,21 @@ struct SlotTable {
     /// The free slots below `count`, highest first (lower slots are taken first).
     func freeSlots() -> [Int32] {
         var free: [Int32] = []
-        for (c, chunk) in chunks.enumerated().reversed() {
-            let base = c * Self.chunkSize
-            for i in (0..<max(0, min(Self.chunkSize, count - base))).reversed() where chunk[i].rowID == 0 {
-                free.append(Int32(base + i))
-            }
-        }
+        for slot in (0..<count).reversed() where rowID(at: slot) == 0 { free.append(Int32(slot)) }
         return free
+    }
+
+    /// The rowid in a slot (0: free), without decoding the rest.
+    func rowID(at slot: Int) -> Int64 {
+        let c = slot / Self.chunkSize
+        if chunks[c].isEmpty, let base { return base.rowID(slot) }
+        return chunks[c][slot % Self.chunkSize].rowID
+    }
+
+    /// Makes a chunk read from `base` an array of its own, before one of its slots changes.
+    private mutating func decode(chunk c: Int) {
+        guard chunks[c].isEmpty, let base else { return }
+        chunks[c] = base.infos(from: c * Self.chunkSize, count: Self.chunkSize)
     }
 
     /// Swap-removes a slot from its namespace list in O(1), fixing the moved slot's position.
@@ -143,6 +173,7 @@ struct SlotTable {
         let last = namespaceSlots[ns].removeLast()
         if position < namespaceSlots[ns].count {
             namespaceSlots[ns][position] = last
+            decode(chunk: Int(last) / Self.chunkSize)
             chunks[Int(last) / Self.chunkSize][Int(last) % Self.chunkSize].namespacePosition = Int32(position)
         }
     }
@@ -168,25 +199,21 @@ struct SlotTable {
 
     /// Forgets every slot (used when compaction renumbers them).
     mutating func removeAll() {
+        base = nil
         chunks = []
         count = 0
         namespaceSlots = []
     }
 
-    /// Calls `body` with each chunk, its first slot and how many of its entries are in use.
-    func forEachChunk(_ body: (_ base: Int, _ chunk: [SlotInfo], _ used: Int) throws -> Void) rethrows {
-        for (c, chunk) in chunks.enumerated() {
-            let base = c * Self.chunkSize
-            try body(base, chunk, min(Self.chunkSize, count - base))
-        }
-    }
-
     /// Calls `body` with each live slot and its info, in slot order.
     func forEachLive(_ body: (Int, SlotInfo) throws -> Void) rethrows {
         for (c, chunk) in chunks.enumerated() {
-            let base = c * Self.chunkSize
-            for i in 0..<min(Self.chunkSize, count - base) where chunk[i].rowID != 0 {
-                try body(base + i, chunk[i])
+            let first = c * Self.chunkSize
+            let used = min(Self.chunkSize, count - first)
+            if chunk.isEmpty, let base {
+                for slot in first..<(first + used) where base.rowID(slot) != 0 { try body(slot, base.info(slot)) }
+            } else {
+                for i in 0..<used where chunk[i].rowID != 0 { try body(first + i, chunk[i]) }
             }
         }
     }

@@ -253,7 +253,7 @@ extension Bench {
         static let configuration = CommandConfiguration(
             abstract: "Time opening an existing store: open, the first recall after it, and a later recall.",
             discussion: """
-                Each round opens the store read-only in this process, runs one vector recall of a random unit \
+                Each round opens the store (read-only unless --writable) in this process, runs one vector recall of a random unit \
                 vector (the first after open), then another (warm), and closes it. Prints the medians over the \
                 rounds and the resident memory after the first open. The files are read through the page cache: \
                 run it twice to measure a warm cache.
@@ -261,6 +261,8 @@ extension Bench {
 
         @Option(help: "The store directory.") var store: String
         @Option(help: "Rounds (opens) to take the medians of.") var rounds = 7
+        @Flag(help: "Open for writing (taking the writer lock), as a server does; the default is read-only.")
+        var writable = false
         @Option(name: .short, help: "Neighbours per recall.") var k = 10
         @Flag(help: "Print one JSON object.") var json = false
 
@@ -277,7 +279,7 @@ extension Bench {
             var rng = SeededGenerator(seed: 7)
             for round in 0..<rounds {
                 let start = ContinuousClock.now
-                let handle = try MemoryStore.open(at: store, options: StoreOptions(readOnly: true))
+                let handle = try MemoryStore.open(at: store, options: StoreOptions(readOnly: !writable))
                 opens.append(seconds(ContinuousClock.now - start) * 1000)
                 if round == 0 { rssOpen = residentMB() }
                 let query = normalized(rng.vector(dimension: handle.dimension))

@@ -176,9 +176,16 @@ struct SlotCacheTests {
         try store.forget(ids[10])
         vectors.remove(at: 10)
         ids.remove(at: 10)
+        // A reader keeps its connection until after the writer's; the close still empties the WAL, so
+        // the next open has no log to replay.
+        let reader = try MemoryStore.open(at: path, options: StoreOptions(readOnly: true))
+        _ = try reader.count()
         try store.close()
         let cache = URL(fileURLWithPath: path).appendingPathComponent("slots.cache").path
         #expect(FileManager.default.fileExists(atPath: cache))
+        let wal = URL(fileURLWithPath: path).appendingPathComponent("memories.sqlite-wal").path
+        #expect(((try? FileManager.default.attributesOfItem(atPath: wal)[.size] as? Int) ?? 0) == 0)
+        try reader.close()
 
         func check(_ store: MemoryStore, _ ids: [MemoryID], _ vectors: [[Float]]) throws {
             let oracle = BruteForceOracle(entries: zip(ids, vectors).map { .init(id: $0, vector: $1) })

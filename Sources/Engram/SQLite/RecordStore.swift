@@ -178,7 +178,7 @@ final class RecordStore: Sendable {
         try Self.sqlite { try pool.close() }
     }
 
-    /// Checkpoints the WAL into the main file (used after compaction).
+    /// Checkpoints the WAL into the main file and empties it (at a writable handle's close).
     func checkpoint() throws {
         _ = try Self.sqlite { try pool.writeWithoutTransaction { try $0.checkpoint(.truncate) } }
     }

@@ -326,6 +326,10 @@ public final class MemoryStore: Sendable {
             SlotCache.write(
                 directory: URL(fileURLWithPath: path), counter: counter, slots: closing.slots, names: closing.names)
         }
+        // Empty the WAL, or the next open reads all of it to rebuild SQLite's WAL index (150 ms after
+        // a 1M-memory ingest). SQLite does this itself when the last connection closes, but the pool's
+        // read-only connections may close last, and they cannot. A reader elsewhere can make it wait.
+        if closing.writable, !closing.stopped, sameDirectory { try? records.checkpoint() }
         try records.close()
         // The vector mapping goes with the last snapshot that uses it: a mapping of a file opened for
         // writing counts as an open file (a filesystem could not be remounted read-only, for one).

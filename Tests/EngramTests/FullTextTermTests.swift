@@ -33,6 +33,43 @@ struct FullTextTermTests {
         #expect(Words.split("Don't stop\u{2014}caf\u{E9} 42x, \u{4E2D}\u{6587}!") == ["Don", "t", "stop", "caf\u{E9}", "42x", "\u{4E2D}\u{6587}"])
         #expect(Words.split("") == [])
         #expect(Words.split(" -- ") == [])
+        // ASCII text (split by bytes) against a split by Unicode properties written here.
+        func reference(_ text: String) -> [String] {
+            var words: [String] = [], current = ""
+            for scalar in text.unicodeScalars {
+                if scalar.properties.isAlphabetic || scalar.properties.numericType != nil {
+                    current.unicodeScalars.append(scalar)
+                } else if !current.isEmpty {
+                    words.append(current)
+                    current = ""
+                }
+            }
+            return current.isEmpty ? words : words + [current]
+        }
+        var g = SeededGenerator(seed: 11)
+        for _ in 0..<2_000 {
+            let text = String((0..<Int(g.next() % 30)).map { _ in Character(UnicodeScalar(UInt8(g.next() % 128))) })
+            #expect(Words.split(text) == reference(text), "\(Array(text.utf8))")
+        }
+    }
+
+    @Test("namespaces: the ASCII shortcut accepts exactly what the rules accept")
+    func namespaces() {
+        // The rules, written here: segments split by '/', none empty, '.' or '..', each of letters,
+        // digits and . _ - @ :
+        func valid(_ ns: String) -> Bool {
+            let segments = ns.split(separator: "/", omittingEmptySubsequences: false)
+            return !ns.isEmpty && segments.allSatisfy { s in
+                !s.isEmpty && s != "." && s != ".." && s.unicodeScalars.allSatisfy { $0.properties.isAlphabetic || $0.properties.numericType != nil || "._-@:".unicodeScalars.contains($0) }
+            }
+        }
+        var samples = ["a", "a/b", "/a", "a/", "a//b", ".", "..", "...", "a/./b", "a/../b", ".a", "a.", "x@y:z_1-2", "a b", "caf\u{E9}/x"]
+        let alphabet = Array("ab9./-_@: #\u{E9}")
+        var g = SeededGenerator(seed: 12)
+        for _ in 0..<3_000 { samples.append(String((0..<(1 + Int(g.next() % 8))).map { _ in alphabet[Int(g.next() % UInt64(alphabet.count))] })) }
+        for ns in samples {
+            #expect(((try? Limits.validateNamespace(ns)) != nil) == valid(ns), "\(ns)")
+        }
     }
 
     @Test("the duplicate hash's ASCII shortcut normalises as Unicode normalisation, case folding and white-space collapsing do")

@@ -39,7 +39,8 @@ public enum Limits {
     package static let latestDate: Double = 253_402_300_799.999
 
     package static func validateText(_ text: String, field: String, required: Bool) throws {
-        if required && text.allSatisfy(\.isWhitespace) {
+        // A printable ASCII byte settles it without walking every character.
+        if required && !text.utf8.contains(where: { $0 > 0x20 && $0 < 0x7F }) && text.allSatisfy(\.isWhitespace) {
             throw EngramError.invalid(field, "must not be empty")
         }
         if text.utf8.count > maxTextBytes {
@@ -54,6 +55,7 @@ public enum Limits {
         if namespace.utf8.count > maxNamespaceBytes {
             throw EngramError.invalid(field, "is longer than \(maxNamespaceBytes) bytes")
         }
+        if isPlainASCIINamespace(namespace.utf8) { return }
         for segment in namespace.split(separator: "/", omittingEmptySubsequences: false) {
             if segment.isEmpty {
                 throw EngramError.invalid(field, "has an empty segment (leading, trailing or double '/')")
@@ -114,6 +116,25 @@ public enum Limits {
         if unique.count > maxTags { throw EngramError.invalid("tags", "has more than \(maxTags) tags") }
         for tag in unique { try validateTag(tag) }
         return unique
+    }
+
+    /// A namespace of ASCII letters, digits and `._-@:` in segments that are neither empty, `.` nor
+    /// `..`, checked byte by byte: the common case, without splitting or Unicode property lookups.
+    private static func isPlainASCIINamespace(_ bytes: String.UTF8View) -> Bool {
+        var segmentLength = 0
+        var segmentDots = 0
+        for byte in bytes {
+            if byte == UInt8(ascii: "/") {
+                guard segmentLength > 0, segmentDots < segmentLength || segmentLength > 2 else { return false }
+                segmentLength = 0
+                segmentDots = 0
+                continue
+            }
+            guard byte < 0x80, isNameScalar(Unicode.Scalar(byte)) else { return false }
+            segmentLength += 1
+            if byte == UInt8(ascii: ".") { segmentDots += 1 }
+        }
+        return segmentLength > 0 && (segmentDots < segmentLength || segmentLength > 2)
     }
 
     private static func isNameScalar(_ s: Unicode.Scalar) -> Bool {

@@ -514,19 +514,20 @@ final class RecordStore: Sendable {
         accept: (_ slot: Int32, _ rowID: Int64) -> Bool
     ) throws -> (matches: [(slot: Int32, rowID: Int64, score: Double)], memories: [Int64: Memory]) {
         let pattern = FullText.pattern(anyOf: terms, namespaces: hasV5Columns ? namespaces : nil)
-        var w = [weights.content, weights.cause, weights.outcome, weights.tags]
-        if hasV5Columns { w.append(0) }
-        let weightList = w.map { String($0) }.joined(separator: ", ")
+        var arguments: StatementArguments = [weights.content, weights.cause, weights.outcome, weights.tags]
+        if hasV5Columns { arguments += [0.0] }
+        let weightMarks = hasV5Columns ? "?, ?, ?, ?, ?" : "?, ?, ?, ?"
         return try read { db in
             guard let pattern else { return ([], try memories(rowIDs: extra, db)) }
             let counts = try frequencies.counts(of: terms, db: db)
             let statement = try db.cachedStatement(
                 sql: """
-                    SELECT memory.slot, memory.rowid, engram_bm25(memory_fts, ?, \(weightList)) AS score
+                    SELECT memory.slot, memory.rowid, engram_bm25(memory_fts, ?, \(weightMarks)) AS score
                     FROM memory_fts JOIN memory ON memory.rowid = memory_fts.rowid
                     WHERE memory_fts MATCH ? ORDER BY score
                     """)
-            let rows = try Row.fetchCursor(statement, arguments: [FullText.frequencyBlob(counts), pattern])
+            let rows = try Row.fetchCursor(
+                statement, arguments: [FullText.frequencyBlob(counts)] + arguments + [pattern])
             var result: [(slot: Int32, rowID: Int64, score: Double)] = []
             while result.count < limit, let row = try rows.next() {
                 let slot: Int32 = row[0]

@@ -3,6 +3,7 @@
 /// same words.
 enum Words {
     static func split(_ text: String) -> [String] {
+        if let words = text.utf8.withContiguousStorageIfAvailable(splitASCII), let words { return words }
         var words: [String] = []
         let scalars = text.unicodeScalars
         var start: String.UnicodeScalarView.Index?
@@ -17,6 +18,24 @@ enum Words {
             i = scalars.index(after: i)
         }
         if let s = start { words.append(String(scalars[s..<scalars.endIndex])) }
+        return words
+    }
+
+    /// ``split(_:)`` of ASCII text, by bytes; nil when the text holds anything else.
+    private static func splitASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> [String]? {
+        var words: [String] = []
+        var start = -1
+        for i in 0..<bytes.count {
+            let byte = bytes[i]
+            guard byte < 0x80 else { return nil }
+            if isWordScalar(Unicode.Scalar(byte)) {
+                if start < 0 { start = i }
+            } else if start >= 0 {
+                words.append(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self))
+                start = -1
+            }
+        }
+        if start >= 0 { words.append(String(decoding: UnsafeBufferPointer(rebasing: bytes[start...]), as: UTF8.self)) }
         return words
     }
 

@@ -21,6 +21,10 @@ void engram_scores_multi_f32(const float *rows, size_t count, size_t dimension, 
 void engram_scores_f16(const uint16_t *rows, size_t count, size_t dimension, size_t stride,
                        const float *query, float *out);
 
+/// Writes to out the positions r in [0, count) with scores[r] > threshold, in order, and returns how
+/// many (out must hold count). NaN scores are never above.
+size_t engram_indices_above(const float *scores, size_t count, float threshold, int32_t *out);
+
 /// Converts floats to IEEE half precision (round to nearest even).
 void engram_f32_to_f16(const float *source, uint16_t *destination, size_t count);
 

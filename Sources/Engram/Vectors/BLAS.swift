@@ -107,6 +107,14 @@ enum BLAS {
         return out
     }
 
+    /// Writes the positions of `scores` above `threshold` (in order) to `out`, which holds `count`,
+    /// and returns how many.
+    static func indices(
+        of scores: UnsafePointer<Float>, count: Int, above threshold: Float, into out: UnsafeMutablePointer<Int32>
+    ) -> Int {
+        engram_indices_above(scores, count, threshold, out)
+    }
+
     /// Widens `count` halves into `destination`.
     static func widen(_ source: UnsafePointer<UInt16>, into destination: UnsafeMutablePointer<Float>, count: Int) {
         engram_f16_to_f32(source, destination, count)

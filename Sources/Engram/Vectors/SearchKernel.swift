@@ -89,6 +89,7 @@ struct SearchKernel {
         let element = snapshot.mapping.element
         let rowBytes = stride * element.size
         var scores = [Float](repeating: 0, count: tileRows * queryCount)
+        var positions = [Int32](repeating: 0, count: tileRows)
         if let candidates {
             // Gather path: copy candidate rows into a dense tile, score it, map back to slots.
             var tile = [Float](repeating: 0, count: tileRows * stride)
@@ -113,9 +114,8 @@ struct SearchKernel {
                           queries: q, nq: queryCount, into: &scores)
                 }
                 for qi in 0..<queryCount {
-                    let base = qi * count
-                    for i in 0..<count where heaps[qi].admits(scores[base + i]) {
-                        heaps[qi].insert(scores[base + i], slot: candidates[start + i])
+                    forEachAdmitted(scores, from: qi * count, count: count, heap: &heaps[qi], positions: &positions) {
+                        i, score, heap in heap.insert(score, slot: candidates[start + i])
                     }
                 }
             }
@@ -129,15 +129,33 @@ struct SearchKernel {
                     rows: rows + start * rowBytes, element: element, count: count, d: d, stride: stride,
                     queries: q, nq: queryCount, into: &scores)
                 for qi in 0..<queryCount {
-                    let base = qi * count
-                    for i in 0..<count where heaps[qi].admits(scores[base + i]) {
+                    forEachAdmitted(scores, from: qi * count, count: count, heap: &heaps[qi], positions: &positions) {
+                        i, score, heap in
                         let info = snapshot.slots[start + i]
-                        if info.isLive && filter.matches(info) {
-                            heaps[qi].insert(scores[base + i], slot: Int32(start + i))
-                        }
+                        if info.isLive && filter.matches(info) { heap.insert(score, slot: Int32(start + i)) }
                     }
                 }
             }
+        }
+    }
+
+    /// Calls `body` with each of `count` scores from `base` that `heap` admits, in order, with its
+    /// position from `base`: the scores above the heap's threshold are found sixteen at a time, then
+    /// each is checked again, since every insertion may raise the threshold.
+    @inline(__always)
+    private func forEachAdmitted(
+        _ scores: [Float], from base: Int, count: Int, heap: inout TopK, positions: inout [Int32],
+        _ body: (_ position: Int, _ score: Float, _ heap: inout TopK) -> Void
+    ) {
+        let found = scores.withUnsafeBufferPointer { s in
+            positions.withUnsafeMutableBufferPointer { p in
+                BLAS.indices(of: s.baseAddress! + base, count: count, above: heap.threshold, into: p.baseAddress!)
+            }
+        }
+        for j in 0..<found {
+            let i = Int(positions[j])
+            let score = scores[base + i]
+            if heap.admits(score) { body(i, score, &heap) }
         }
     }
 

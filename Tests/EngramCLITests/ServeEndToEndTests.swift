@@ -187,7 +187,7 @@ extension ServerProcess {
 
 /// Ids the server acknowledged, collected from several writer tasks.
 final class Acknowledged: Sendable {
-    private let list = Mutex<[String]>([])
+    private let list = Locked<[String]>([])  // Locked, not Mutex: ThreadSanitizer sees its lock
     func add(_ ids: [String]) { list.withLock { $0 += ids } }
     var ids: [String] { list.withLock { $0 } }
 }

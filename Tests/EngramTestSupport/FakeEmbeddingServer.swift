@@ -6,13 +6,13 @@ public import Synchronization
 /// embedder; records every request.
 public final class FakeEmbeddingServer: Sendable {
     public final class State: Sendable {
-        public let requests = Mutex<[LoopbackHTTPServer.Request]>([])
-        let script: Mutex<[LoopbackHTTPServer.Response]>
+        package let requests = Locked<[LoopbackHTTPServer.Request]>([])
+        let script: Locked<[LoopbackHTTPServer.Response]>
         public let model: HashingEmbedder
         let requireKey: String?
 
         init(script: [LoopbackHTTPServer.Response], requireKey: String?) throws {
-            self.script = Mutex(script)
+            self.script = Locked(script)
             self.requireKey = requireKey
             model = try HashingEmbedder(dimension: 16)
         }

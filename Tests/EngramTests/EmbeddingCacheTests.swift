@@ -7,7 +7,7 @@ import Testing
 /// Counts the texts that reach it.
 final class CountingEmbedder: Embedder, Sendable {
     let base: HashingEmbedder
-    let calls = Mutex(0)
+    let calls = Locked(0)
     var identifier: String { base.identifier }
     var dimension: Int { base.dimension }
 

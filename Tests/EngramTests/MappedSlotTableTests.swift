@@ -124,6 +124,31 @@ struct MappedSlotTableTests {
     }
 }
 
+extension MappedSlotTableTests {
+    @Test("a file laid out from the documentation by another program (the fuzz seed from make_seeds.py) reads as written")
+    func independentlyWrittenFile() throws {
+        let seed = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fuzz/corpus/slot-cache/three-slots-v3")
+        var bytes = [UInt8](try Data(contentsOf: seed))
+        // The seed leaves the checksum to the reader of the corpus (as the fuzz harness does).
+        let body = bytes.count - 8
+        let sum = bytes.withUnsafeBytes { SlotCache.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<body])) }
+        for i in 0..<8 { bytes[body + i] = UInt8(truncatingIfNeeded: sum >> (8 * UInt64(i))) }
+        let dir = TemporaryDirectory()
+        try Data(bytes).write(to: URL(fileURLWithPath: dir.appending(SlotCache.fileName)))
+        let read = try #require(SlotCache.read(directory: URL(fileURLWithPath: dir.path), counter: "7", maxSlots: 4))
+        #expect(read.slots.count == 4 && read.free == [1])
+        #expect(read.names.namespaces.names == ["default", "acme/support"] && read.names.tags.names == ["checkout", "latency"])
+        let live = Self.contents(read.slots).live
+        #expect(live == [
+            "0 1 \(MemoryID(high: 0x0190A00000007000, low: 0x8000000000000001)) 0 0 1 1 1700000000.0 inf [0, 1]",
+            "2 3 \(MemoryID(high: 0x0190A00000007002, low: 0x8000000000000001)) 1 -1 1 1 1700000000.0 inf []",
+            "3 4 \(MemoryID(high: 0x0190A00000007003, low: 0x8000000000000001)) 0 -1 1 1 1700000000.0 inf [1]",
+        ])
+        #expect(read.slots.namespaceSlots == [[0, 3], [2]])
+    }
+}
+
 extension SlotTable {
     /// How many tag ids the live slots hold in all.
     var tagTotal: Int {

@@ -60,6 +60,28 @@ for slot, ns, agent, tags in ((0, 0, 0, [0, 1]), (2, 1, 0xFFFFFFFF, [])):
     body += b"".join(struct.pack("<I", t) for t in tags)
 put("slot-cache", "two-slots", body + bytes(8))
 
+# slots.cache, version 3 (read in place): magic | version | counter | 4 name tables | count | tag count |
+# zeros to a multiple of 8 | one 64-byte record per slot | tag ids | checksum. A record: rowid, id high,
+# id low, created, expires, namespace, agent, kind, rank in its namespace, tag start, tag count (u16),
+# succeeded (i8), zero.
+body = b"ENGRAMSC" + struct.pack("<I", 3) + string("7")
+for table in (["default", "acme/support"], ["triage"], ["episode", "note"], ["checkout", "latency"]):
+    body += struct.pack("<I", len(table)) + b"".join(string(n) for n in table)
+live = {0: (0, 0, [0, 1]), 2: (1, -1, []), 3: (0, -1, [1])}
+tags, ranks, records = [], {}, b""
+for slot in range(4):
+    if slot not in live:
+        records += bytes(64)
+        continue
+    ns, agent, slot_tags = live[slot]
+    records += struct.pack("<qQQddiiiiIHbB", slot + 1, 0x0190A00000007000 + slot, 0x8000000000000001, 1.7e9,
+                           float("inf"), ns, agent, 1, ranks.get(ns, 0), len(tags), len(slot_tags), 1, 0)
+    ranks[ns] = ranks.get(ns, 0) + 1
+    tags += slot_tags
+body += struct.pack("<II", 4, len(tags))
+body += bytes(-len(body) % 8) + records + b"".join(struct.pack("<I", t) for t in tags)
+put("slot-cache", "three-slots-v3", body + bytes(8))
+
 put("usage-log", "lines", "0190a000-0000-7000-8000-000000000001 3 1780000000.5\n"
     "0190a000-0000-7000-8000-000000000002 1 1780000001\ntorn 1")
 

@@ -107,10 +107,7 @@ struct MappedSlotTableTests {
         func rewritten(_ change: (inout [UInt8]) -> Void) throws -> Bool {
             var bytes = good
             change(&bytes)
-            let body = bytes.count - 8
-            let sum = bytes.withUnsafeBytes { SlotCache.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<body])) }
-            for i in 0..<8 { bytes[body + i] = UInt8(truncatingIfNeeded: sum >> (8 * UInt64(i))) }
-            try Data(bytes).write(to: file)
+            try Data(SlotCache.resealed(bytes)).write(to: file)
             return SlotCache.read(directory: directory, counter: "c", maxSlots: 40) == nil
         }
         let record = recordsStart + 7 * MappedSlots.recordSize
@@ -129,11 +126,8 @@ extension MappedSlotTableTests {
     func independentlyWrittenFile() throws {
         let seed = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Fuzz/corpus/slot-cache/three-slots-v3")
-        var bytes = [UInt8](try Data(contentsOf: seed))
         // The seed leaves the checksum to the reader of the corpus (as the fuzz harness does).
-        let body = bytes.count - 8
-        let sum = bytes.withUnsafeBytes { SlotCache.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<body])) }
-        for i in 0..<8 { bytes[body + i] = UInt8(truncatingIfNeeded: sum >> (8 * UInt64(i))) }
+        let bytes = SlotCache.resealed([UInt8](try Data(contentsOf: seed)))
         let dir = TemporaryDirectory()
         try Data(bytes).write(to: URL(fileURLWithPath: dir.appending(SlotCache.fileName)))
         let read = try #require(SlotCache.read(directory: URL(fileURLWithPath: dir.path), counter: "7", maxSlots: 4))

@@ -210,7 +210,7 @@ struct SlotCacheTests {
         #expect(try store.count() == 300)
     }
 
-    @Test("the cache reads back exactly; one flipped bit anywhere rejects it; a version 1 file still reads")
+    @Test("the cache reads back exactly; one flipped bit anywhere rejects it; version 1 and 2 files still read")
     func checksumAndVersions() throws {
         let dir = TemporaryDirectory()
         let path = dir.appending("s")
@@ -228,7 +228,7 @@ struct SlotCacheTests {
             table.forEachLive { slot, info in rows.append("\(slot) \(info.id) \(info.namespace) \(info.tags)") }
             return rows
         }
-        for version in [SlotCache.version, 1] {
+        for version in [SlotCache.version, 2, 1] {
             SlotCache.write(directory: directory, counter: "c", slots: slots, names: names, version: version)
             let read = try #require(SlotCache.read(directory: directory, counter: "c", maxSlots: 1 << 20), "version \(version)")
             #expect(live(read.slots) == live(slots) && read.names.namespaces.names == names.namespaces.names)

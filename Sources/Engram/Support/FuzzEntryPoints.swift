@@ -17,13 +17,7 @@ package enum FuzzEntryPoints {
     /// A `slots.cache` file (its checksum fixed up) in a scratch directory, read for commit counter "7" and
     /// a vector file of 1,000 rows.
     package static func slotCache(_ input: [UInt8], scratch: URL) {
-        var bytes = input
-        if bytes.count > 16 {
-            let body = bytes.count - 8
-            let version = bytes.count >= 12 ? UInt32(bytes[8]) | UInt32(bytes[9]) << 8 | UInt32(bytes[10]) << 16 | UInt32(bytes[11]) << 24 : 0
-            let sum = bytes.withUnsafeBytes { SlotCache.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<body]), version: version) }
-            for i in 0..<8 { bytes[body + i] = UInt8(truncatingIfNeeded: sum >> (8 * UInt64(i))) }
-        }
+        let bytes = SlotCache.resealed(input)
         let file = scratch.appendingPathComponent(SlotCache.fileName)
         _ = FileManager.default.createFile(atPath: file.path, contents: Data(bytes))
         guard let (slots, free, names) = SlotCache.read(directory: scratch, counter: "7", maxSlots: 1_000) else { return }

@@ -1,6 +1,5 @@
 public import Engram
 import Foundation
-public import Synchronization
 
 /// A scripted OpenAI-compatible server: answers from `script` in order, then embeds with a hashing
 /// embedder; records every request.

@@ -11,12 +11,17 @@ struct EncoderKernelTests {
 
     static func gelu(_ x: Double) -> Double { 0.5 * x * (1 + erf(x / 2.0.squareRoot())) }
 
-    /// Rows from 1 to past two row groups (remainder blocks of every size), inputs not a multiple of the
-    /// unrolling, outputs of one to three panels, written into a wider output with a panel range.
+    /// The register tiles this CPU runs (the 16-lane one needs AVX-512).
+    static let tiles = BLAS.Tile.allCases.filter { $0 != .auto && $0.isSupported }
+
+    /// Rows from 1 to past two row groups (remainder blocks of every size for both tiles), inputs not a
+    /// multiple of the unrolling, outputs of one to three panels, on every tile the CPU runs.
     @Test(
         "linear = x·Wᵀ + b with each epilogue, in float32 and half-precision weights",
-        arguments: [(1, 5, 16), (7, 33, 32), (13, 384, 48), (50, 1536, 16), (3, 384, 32)])
-    func linear(rows: Int, inputs: Int, outputs: Int) throws {
+        arguments: [(1, 5, 16), (7, 33, 32), (13, 384, 48), (50, 1536, 16), (3, 384, 32), (35, 384, 16)],
+        tiles)
+    func linear(shape: (rows: Int, inputs: Int, outputs: Int), tile: BLAS.Tile) throws {
+        let (rows, inputs, outputs) = shape
         var g = SeededGenerator(seed: UInt64(rows * 1000 + inputs))
         let x = Self.random(rows * inputs, &g)
         let w = Self.random(outputs * inputs, &g, scale: 1 / Double(inputs).squareRoot())
@@ -38,14 +43,14 @@ struct EncoderKernelTests {
                                     BLAS.linear(
                                         xp.baseAddress!, rows: rows, inputs: inputs, packedHalves: wp.baseAddress!,
                                         bias: bp.baseAddress!, outputs: outputs, into: op.baseAddress!,
-                                        outStride: outputs, epilogue: epilogue)
+                                        outStride: outputs, epilogue: epilogue, tile: tile)
                                 }
                             } else {
                                 full.withUnsafeBufferPointer { wp in
                                     BLAS.linear(
                                         xp.baseAddress!, rows: rows, inputs: inputs, packed: wp.baseAddress!,
                                         bias: bp.baseAddress!, outputs: outputs, into: op.baseAddress!,
-                                        outStride: outputs, epilogue: epilogue)
+                                        outStride: outputs, epilogue: epilogue, tile: tile)
                                 }
                             }
                         }
@@ -64,13 +69,22 @@ struct EncoderKernelTests {
                         worst = max(worst, abs(Double(out[r * outputs + o]) - y) / max(1, abs(y)))
                     }
                 }
-                #expect(worst < 2e-5, "\(epilogue) half=\(halfWeights): relative error \(worst)")
+                #expect(worst < 2e-5, "\(tile) \(epilogue) half=\(halfWeights): relative error \(worst)")
             }
         }
     }
 
-    @Test("a range of panels computes exactly its columns of the whole product")
-    func panelRange() {
+    @Test("the 16-lane tile is chosen exactly when the CPU reports AVX-512")
+    func tileChoice() throws {
+        let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
+        guard let flags = cpuinfo?.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return }  // not Linux x86
+        let avx512 = flags.split(separator: " ").contains("avx512f")
+        #expect(BLAS.Tile.chosen == (avx512 ? .lanes16 : .lanes8))
+        #expect(BLAS.Tile.lanes16.isSupported == avx512)
+    }
+
+    @Test("a range of panels computes exactly its columns of the whole product", arguments: tiles)
+    func panelRange(tile: BLAS.Tile) {
         var g = SeededGenerator(seed: 7)
         let (rows, inputs, outputs) = (9, 40, 64)
         let x = Self.random(rows * inputs, &g)
@@ -86,14 +100,14 @@ struct EncoderKernelTests {
                     whole.withUnsafeMutableBufferPointer { op in
                         BLAS.linear(
                             xp.baseAddress!, rows: rows, inputs: inputs, packed: wp.baseAddress!, bias: bp.baseAddress!,
-                            outputs: outputs, into: op.baseAddress!, outStride: outputs, epilogue: .none)
+                            outputs: outputs, into: op.baseAddress!, outStride: outputs, epilogue: .none, tile: tile)
                     }
                     pieces.withUnsafeMutableBufferPointer { op in
                         for (first, count) in [(0, 1), (1, 2), (3, 1)] {
                             BLAS.linear(
                                 xp.baseAddress!, rows: rows, inputs: inputs, packed: wp.baseAddress! + first * inputs * p,
                                 bias: bp.baseAddress! + first * p, outputs: count * p, into: op.baseAddress! + first * p,
-                                outStride: outputs, epilogue: .none)
+                                outStride: outputs, epilogue: .none, tile: tile)
                         }
                     }
                 }

@@ -41,6 +41,16 @@ enum engram_epilogue {
     ENGRAM_EPILOGUE_ADD = 2,   ///< out += x W^T + b (a residual sum)
 };
 
+/// The register tile of the linear kernels.
+enum engram_tile {
+    ENGRAM_TILE_AUTO = 0,  ///< the widest the CPU runs
+    ENGRAM_TILE_8 = 1,     ///< 8-float vectors, 6 rows by 16 outputs (AVX2, or SSE on older CPUs)
+    ENGRAM_TILE_16 = 2,    ///< 16-float vectors, 12 rows by 16 outputs (AVX-512 only; elsewhere the 8 tile)
+};
+
+/// Whether this CPU (and its operating system) runs the 16-float tile.
+int engram_tile16_supported(void);
+
 /// Repacks a PyTorch-layout weight matrix (`outputs` x `inputs`, row-major) into panels of
 /// ENGRAM_PANEL_WIDTH output columns, each stored input by input: `outputs * inputs` floats.
 void engram_pack_panels(const float *weights, size_t outputs, size_t inputs, float *packed);
@@ -51,14 +61,16 @@ void engram_pack_panels(const float *weights, size_t outputs, size_t inputs, flo
 /// The GELU is 0.5 y (1 + erf(y / sqrt 2)) with erf from Abramowitz & Stegun 7.1.26 (absolute error
 /// below 1.5e-7, float rounding).
 void engram_linear(const float *x, size_t rows, size_t inputs, const float *packed, const float *bias,
-                   size_t outputs, float *out, size_t out_stride, enum engram_epilogue epilogue);
+                   size_t outputs, float *out, size_t out_stride, enum engram_epilogue epilogue,
+                   enum engram_tile tile);
 
 /// engram_pack_panels rounding each weight to IEEE half precision (nearest even).
 void engram_pack_panels_f16(const float *weights, size_t outputs, size_t inputs, uint16_t *packed);
 
 /// engram_linear with weights packed by engram_pack_panels_f16, widened to float as they are read.
 void engram_linear_f16(const float *x, size_t rows, size_t inputs, const uint16_t *packed, const float *bias,
-                       size_t outputs, float *out, size_t out_stride, enum engram_epilogue epilogue);
+                       size_t outputs, float *out, size_t out_stride, enum engram_epilogue epilogue,
+                       enum engram_tile tile);
 
 /// LayerNorm of each row in place: (x - mean) / sqrt(variance + epsilon) * weight + bias, statistics in double.
 void engram_layer_norm(float *x, size_t rows, size_t width, const float *weight, const float *bias, float epsilon);

@@ -175,15 +175,40 @@ enum BLAS {
         }
     }
 
+    /// The register tile of ``linear``: 16-float vectors where the CPU has AVX-512, else 8-float ones. Both
+    /// compute every output by the same formula in float32, the sums in a different order.
+    enum Tile: String, CaseIterable, Sendable {
+        /// The widest tile the CPU runs.
+        case auto
+        /// 8-float vectors, 6 rows at a time.
+        case lanes8 = "8-lane"
+        /// 16-float vectors, 12 rows at a time (AVX-512).
+        case lanes16 = "16-lane"
+
+        /// Whether this CPU runs the tile.
+        var isSupported: Bool { self != .lanes16 || engram_tile16_supported() != 0 }
+
+        /// What `auto` is on this CPU.
+        static var chosen: Tile { engram_tile16_supported() != 0 ? .lanes16 : .lanes8 }
+
+        var c: engram_tile {
+            switch self {
+            case .auto: ENGRAM_TILE_AUTO
+            case .lanes8: ENGRAM_TILE_8
+            case .lanes16: ENGRAM_TILE_16
+            }
+        }
+    }
+
     /// `out (rows × outputs, rows outStride apart) = epilogue(x (rows × inputs) · Wᵀ + bias)`, W packed by
     /// ``packPanels``. A range of panels is a product of its own (offset `packed` by
     /// `p × inputs × panelWidth`, `bias` and `out` by `p × panelWidth`), which is how threads share one.
     /// - Complexity: O(rows × inputs × outputs), the weights read once per small group of rows.
     static func linear(
         _ x: UnsafePointer<Float>, rows: Int, inputs: Int, packed: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-        outputs: Int, into out: UnsafeMutablePointer<Float>, outStride: Int, epilogue: Epilogue
+        outputs: Int, into out: UnsafeMutablePointer<Float>, outStride: Int, epilogue: Epilogue, tile: Tile = .auto
     ) {
-        engram_linear(x, rows, inputs, packed, bias, outputs, out, outStride, epilogue.c)
+        engram_linear(x, rows, inputs, packed, bias, outputs, out, outStride, epilogue.c, tile.c)
     }
 
     /// ``linear(_:rows:inputs:packed:bias:outputs:into:outStride:epilogue:)`` with weights packed by
@@ -191,9 +216,9 @@ enum BLAS {
     static func linear(
         _ x: UnsafePointer<Float>, rows: Int, inputs: Int, packedHalves: UnsafePointer<UInt16>,
         bias: UnsafePointer<Float>, outputs: Int, into out: UnsafeMutablePointer<Float>, outStride: Int,
-        epilogue: Epilogue
+        epilogue: Epilogue, tile: Tile = .auto
     ) {
-        engram_linear_f16(x, rows, inputs, packedHalves, bias, outputs, out, outStride, epilogue.c)
+        engram_linear_f16(x, rows, inputs, packedHalves, bias, outputs, out, outStride, epilogue.c, tile.c)
     }
 
     /// LayerNorm of each row of `width` in place, statistics in Double.

@@ -423,7 +423,7 @@ extension Bench {
                 "batch": .number(Double(batch)), "threads": .number(Double(model.threads)),
                 "weights": .string(precision.rawValue), "batch_sentences_per_s": .number(quantile(batchRates, 0.5).rounded()),
                 "single_sentences_per_s": .number(quantile(singleRates, 0.5).rounded()),
-                "blas_core": .string(OpenBLASKernels.activeCore),
+                "blas_core": .string(OpenBLASKernels.activeCore), "encoder_tile": .string(MiniLMEmbedder.kernelTile),
             ]
             if json {
                 io.print(JSONOutput.line(.object(result)))

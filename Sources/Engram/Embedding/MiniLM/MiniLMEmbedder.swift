@@ -214,6 +214,9 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
         weights.dropResidentPages()
     }
 
+    /// The register tile the linear layers run on this CPU: `16-lane` (AVX-512) or `8-lane`.
+    package static var kernelTile: String { BLAS.Tile.chosen.rawValue }
+
     /// Token ids of a text as the model sees it.
     public func tokenIDs(_ text: String) -> [Int32] {
         tokenizer.encode(text, maxTokens: Self.maxTokens)

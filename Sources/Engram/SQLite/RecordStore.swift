@@ -212,8 +212,10 @@ final class RecordStore: Sendable {
     /// Inserts new memories at their slots and indexes their text; returns their rowids in order.
     /// With `consuming`, the same transaction deletes that working-memory entry, and fails with
     /// ``EngramError/Code/notFound`` (storing nothing) when it is already gone.
+    /// `hash` is the memory's ``ContentHash`` when the caller has it already (a batch remember computes it
+    /// for the duplicate check); nil computes it here.
     func insert(
-        _ records: [(memory: Memory, slot: Int32)], consuming entry: (namespace: String, key: String)? = nil
+        _ records: [(memory: Memory, slot: Int32, hash: String?)], consuming entry: (namespace: String, key: String)? = nil
     ) throws -> [Int64] {
         try write { db in
             if let entry {
@@ -223,7 +225,7 @@ final class RecordStore: Sendable {
                     throw EngramError(.notFound, "no working-memory entry with this key", field: "key")
                 }
             }
-            let rowIDs = try records.map { try Self.insert($0.memory, slot: $0.slot, db) }
+            let rowIDs = try records.map { try Self.insert($0.memory, slot: $0.slot, hash: $0.hash, db) }
             try Self.indexFullText(rowIDs, db)
             return rowIDs
         }
@@ -240,7 +242,7 @@ final class RecordStore: Sendable {
                 """, arguments: [low, high])
     }
 
-    private static func insert(_ m: Memory, slot: Int32, _ db: Database) throws -> Int64 {
+    private static func insert(_ m: Memory, slot: Int32, hash: String? = nil, _ db: Database) throws -> Int64 {
         let statement = try db.cachedStatement(
             sql: """
                 INSERT INTO memory(
@@ -250,7 +252,7 @@ final class RecordStore: Sendable {
                 """)
         let extra: StatementArguments = [
             m.recallCount, m.lastRecalledAt?.timeIntervalSince1970, m.helpfulCount, m.unhelpfulCount,
-            FullText.namespaceTerm(m.namespace), ContentHash.of(content: m.content, cause: m.cause, outcome: m.outcome),
+            FullText.namespaceTerm(m.namespace), hash ?? ContentHash.of(content: m.content, cause: m.cause, outcome: m.outcome),
         ]
         try statement.execute(arguments: [slot] + arguments(of: m) + extra)
         return db.lastInsertedRowID

@@ -137,7 +137,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EngramTests",
-            dependencies: ["Engram", "EngramTestSupport"],
+            dependencies: ["Engram", "EngramTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -131,7 +131,8 @@ extension MemoryStore {
             do {
                 try commitVectors(zip(slots, storing.map { prepared[$0].vector }).map { ($0, $1) }, &state)
                 let rowIDs = try records.insert(
-                    zip(storing, slots).map { (prepared[$0].memory, $1, hashes[$0]) }, consuming: entry)
+                    zip(storing, slots).map { (prepared[$0].memory, $1, hashes[$0]) }, consuming: entry,
+                    bulk: RecordStore.isBulk(storing.count, stored: state.slots.liveCount))
                 for ((i, slot), rowID) in zip(zip(storing, slots), rowIDs) {
                     state.slots[Int(slot)] = slotInfo(prepared[i].memory, rowID: rowID, &state.names)
                 }

@@ -62,6 +62,10 @@ struct SlotTable {
     /// Live slots of each namespace id, unordered: a namespace filter visits only its own slots.
     private(set) var namespaceSlots: [[Int32]] = []
 
+    /// Live slots: every live slot is in its namespace's list.
+    /// - Complexity: O(namespaces).
+    var liveCount: Int { namespaceSlots.reduce(0) { $0 + $1.count } }
+
     init() {}
 
     /// A table reading its slots from `base`, whose live slots are listed by namespace in `namespaceSlots`

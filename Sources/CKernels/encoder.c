@@ -157,14 +157,21 @@ static inline __attribute__((always_inline)) void interleave(
     }
 }
 
+// Rows per group for blocks of `mr_max` rows (at least one block), and a buffer for their interleaved copy.
+static inline __attribute__((always_inline)) float *row_group(size_t inputs, size_t mr_max, size_t *group) {
+    *group = (GROUP_BYTES / (inputs * sizeof(float))) / mr_max * mr_max;
+    if (*group < mr_max) *group = mr_max;
+    float *interleaved = malloc(*group * inputs * sizeof(float));
+    if (!interleaved) abort();  // a few dozen KiB; nothing sensible to do without it
+    return interleaved;
+}
+
 static inline __attribute__((always_inline)) void linear(
     const int half, const float *restrict x, size_t rows, size_t inputs, const void *restrict packed,
     const float *restrict bias, size_t outputs, float *restrict out, size_t out_stride, enum engram_epilogue epilogue) {
     const size_t panel_bytes = inputs * PANEL * (half ? 2 : 4);
-    size_t group = (GROUP_BYTES / (inputs * sizeof(float))) / MR * MR;
-    if (group < MR) group = MR;
-    float *interleaved = malloc(group * inputs * sizeof(float));
-    if (!interleaved) abort();  // a few dozen KiB; nothing sensible to do without it
+    size_t group;
+    float *interleaved = row_group(inputs, MR, &group);
     for (size_t r0 = 0; r0 < rows; r0 += group) {
         size_t r1 = r0 + group < rows ? r0 + group : rows;
         interleave(x, r0, r1, inputs, MR, interleaved);
@@ -251,10 +258,8 @@ static AVX512 void linear16(const int half, const float *restrict x, size_t rows
                             const void *restrict packed, const float *restrict bias, size_t outputs,
                             float *restrict out, size_t out_stride, enum engram_epilogue epilogue) {
     const size_t panel_bytes = inputs * PANEL * (half ? 2 : 4);
-    size_t group = (GROUP_BYTES / (inputs * sizeof(float))) / MR16 * MR16;
-    if (group < MR16) group = MR16;
-    float *interleaved = malloc(group * inputs * sizeof(float));
-    if (!interleaved) abort();  // a few dozen KiB; nothing sensible to do without it
+    size_t group;
+    float *interleaved = row_group(inputs, MR16, &group);
     for (size_t r0 = 0; r0 < rows; r0 += group) {
         size_t r1 = r0 + group < rows ? r0 + group : rows;
         interleave(x, r0, r1, inputs, MR16, interleaved);

@@ -15,6 +15,11 @@ written: the figures are an upper bound for any ingest that keeps a row per memo
 FTS5 in SQLite.
 
     python3 Benchmarks/compare/ingest_floor.py --engram .build/release/engram [--n 100000] [--rounds 3]
+        [--no-full-text] [--no-journal]
+
+`--no-full-text` leaves the FTS5 table empty (the records and their indexes alone); `--no-journal` runs
+with `journal_mode=OFF` and `synchronous=OFF`, which no durable store can: together they bound what
+any bulk path over this schema could reach, whatever it defers.
 """
 import argparse
 import hashlib
@@ -58,11 +63,11 @@ def generated_rows(n):
     return rows
 
 
-def ingest(tables, indexes, rows, batch, defer):
+def ingest(tables, indexes, rows, batch, defer, full_text=True, journal=True):
     with tempfile.TemporaryDirectory() as work:
         db = sqlite3.connect(os.path.join(work, "t.sqlite"), isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA journal_mode=" + ("WAL" if journal else "OFF"))
+        db.execute("PRAGMA synchronous=" + ("FULL" if journal else "OFF"))
         for sql in tables + list(indexes.values()):
             db.execute(sql)
         insert = f"INSERT INTO memory({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
@@ -77,9 +82,10 @@ def ingest(tables, indexes, rows, batch, defer):
             if defer:
                 for sql in indexes.values():
                     db.execute(sql)
-            db.execute("INSERT INTO memory_fts(rowid, content, cause, outcome, tags, scope_terms) "
-                       "SELECT rowid, content, cause, outcome, tags, scope_terms FROM memory "
-                       "WHERE rowid BETWEEN ? AND ?", (first + 1, first + len(chunk)))
+            if full_text:
+                db.execute("INSERT INTO memory_fts(rowid, content, cause, outcome, tags, scope_terms) "
+                           "SELECT rowid, content, cause, outcome, tags, scope_terms FROM memory "
+                           "WHERE rowid BETWEEN ? AND ?", (first + 1, first + len(chunk)))
             db.execute("COMMIT")
         rate = len(rows) / (time.perf_counter() - start)
         db.close()
@@ -91,6 +97,8 @@ def main():
     ap.add_argument("--engram", required=True)
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--no-full-text", action="store_true", help="leave the full-text table empty")
+    ap.add_argument("--no-journal", action="store_true", help="journal_mode=OFF, synchronous=OFF (not durable)")
     args = ap.parse_args()
     tables, indexes = engram_schema(args.engram)
     rows = generated_rows(args.n)
@@ -100,8 +108,10 @@ def main():
     rates = {name: [] for name in ways}
     for _ in range(args.rounds):
         for name, (batch, defer) in ways.items():
-            rates[name].append(ingest(tables, indexes, rows, batch, defer))
-    print(f"SQLite {sqlite3.sqlite_version}, {args.n} rows with full text, secondary indexes {sorted(indexes)}")
+            rates[name].append(ingest(tables, indexes, rows, batch, defer, not args.no_full_text, not args.no_journal))
+    print(f"SQLite {sqlite3.sqlite_version}, {args.n} rows {'without' if args.no_full_text else 'with'} full text, "
+          f"{'no journal, no sync' if args.no_journal else 'WAL, synchronous=FULL'}, "
+          f"secondary indexes {sorted(indexes)}")
     print("| rows/s (median of %d) | |" % args.rounds)
     print("|---|---|")
     for name, values in rates.items():

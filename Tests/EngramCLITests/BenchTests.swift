@@ -73,6 +73,11 @@ struct BenchTests {
         }
         #expect(object["recall_at_k"] as? Double == 1)
         #expect(object["batch_recall_at_k"] as? Double == 1)
+        // Filling the full-text index takes some of the ingest's time, never all of it.
+        let share = try #require(object["ingest_full_text_share"] as? Double)
+        #expect(share > 0 && share < 1)
+        let with = try #require(object["ingest_per_s"] as? Double)
+        #expect((object["ingest_without_full_text_per_s"] as? Double ?? 0) >= with)
         #expect(object["filtered_recall_at_k"] as? Double == 1)
         #expect(cli.raw(["bench", "run", "--base", "x", "--query", "y", "--element", "f8"]).status == ExitStatus.usage)
         // The store bench run left: opened again, read-only, for the open figures.

@@ -40,6 +40,11 @@ final class RecordStore: Sendable {
     /// the next open (or not). Found by the I/O-error test; the store stops writing on it.
     private let commitInDoubt = Locked(false)
 
+    /// Time spent filling the full-text index for inserted memories since open (what `bench run` takes out
+    /// of its ingest time for the rate without full text).
+    var fullTextFillTime: Duration { fullTextFill.withLock { $0 } }
+    private let fullTextFill = Locked(Duration.zero)
+
     /// How much of the database file SQLite maps for reading (address space, not memory).
     static let mappedBytes = 1 << 30
 
@@ -230,7 +235,10 @@ final class RecordStore: Sendable {
             let rowIDs = try Self.withSecondaryIndexesDeferred(if: bulk, db) {
                 try records.map { try Self.insert($0.memory, slot: $0.slot, hash: $0.hash, db) }
             }
+            let started = ContinuousClock.now
             try Self.indexFullText(rowIDs, db)
+            let spent = ContinuousClock.now - started
+            fullTextFill.withLock { $0 += spent }
             return rowIDs
         }
     }

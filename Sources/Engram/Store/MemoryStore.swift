@@ -88,6 +88,8 @@ public final class MemoryStore: Sendable {
     let scans = ScanCounter()
     /// Vector rows scored by this handle's recalls since it opened (rows × queries), for monitoring.
     package var vectorsScanned: Int { scans.value }
+    /// Time this handle's remembers spent filling the full-text index.
+    package var fullTextFillTime: Duration { records.fullTextFillTime }
     /// Recalls not yet written to the memories' usage columns (or, by a read-only handle, to the
     /// ``UsageLog``): count and latest time per memory.
     let pendingUsage = Locked<[MemoryID: (count: Int, last: Double)]>([:])

@@ -5,9 +5,13 @@ Makes N memories of Zipf-distributed words (a 5,000-word vocabulary) in 100 name
 into a store with the hashing embedder (whose embedding costs microseconds, so the figures are the
 retrieval's), compacts it as after any bulk load, then asks the same queries unrestricted and restricted to one namespace (1 %).
 
-  python3 Benchmarks/hybrid/hybrid_latency.py [--n 100000] [--queries 200] [--engram .build/release/engram]
+  python3 Benchmarks/hybrid/hybrid_latency.py [--n 100000] [--queries 200] [--engram .build/release/engram] [--sql]
+
+--sql also times Engram's keyword statement alone in SQLite (Benchmarks/hybrid/keyword_sql.c, built with
+cc against the system SQLite) on the MATCH expressions Engram writes for the same queries, to separate
+what the restriction saves inside SQLite from a recall's fixed costs.
 """
-import argparse, json, os, random, subprocess, sys, tempfile
+import argparse, hashlib, json, os, random, re, subprocess, sys, tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -18,6 +22,7 @@ def main():
     p.add_argument("--queries", type=int, default=200)
     p.add_argument("--engram", default=os.path.join(ROOT, ".build", "release", "engram"))
     p.add_argument("--work", default=None)
+    p.add_argument("--sql", action="store_true", help="also time the keyword statement alone (needs cc)")
     p.add_argument("--function-words", action="store_true",
                    help="make the most frequent words (about 140) English function words (as in real text; the "
                         "keyword query drops them), instead of content words")
@@ -70,6 +75,43 @@ def main():
     whole, small = results["whole store"], results["one namespace (1 %)"]
     print(f"hybrid / vector p50 (whole store): {whole['hybrid'] / whole['vector']:.2f}x")
     print(f"keyword whole / keyword in 1 % namespace p50: {whole['keyword'] / small['keyword']:.1f}x")
+    if args.sql:
+        statement_alone(work, store)
+
+
+def keyword_terms(text, stop_words):
+    """KeywordQuery.terms: unicode61's words, lower-cased, distinct, stop words dropped unless all are."""
+    distinct = list(dict.fromkeys(re.findall(r"[^\W_]+", text.lower())))
+    content = [w for w in distinct if w not in stop_words]
+    return content or distinct
+
+
+def namespace_term(namespace):
+    """FullText.namespaceTerm: "ns" and the SHA-256's first eight bytes as 20 decimal digits."""
+    return "ns%020d" % int.from_bytes(hashlib.sha256(namespace.encode()).digest()[:8], "big")
+
+
+def statement_alone(work, store):
+    # The stop words from the Swift source itself, so that this never drifts from KeywordQuery.
+    source = open(os.path.join(ROOT, "Sources", "Engram", "Ranking", "KeywordQuery.swift")).read()
+    stop_words = set(re.findall(r'"([a-z]+)"', source[source.index("static let stopWords"):]))
+    binary = os.path.join(work, "keyword_sql")
+    subprocess.run(["cc", "-O2", "-o", binary, os.path.join(ROOT, "Benchmarks", "hybrid", "keyword_sql.c"),
+                    os.path.join(ROOT, "Sources", "CFullText", "bm25.c"),
+                    "-I", os.path.join(ROOT, "Sources", "CFullText", "include"), "-lsqlite3", "-lm"], check=True)
+    medians = {}
+    for restricted in (False, True):
+        patterns = os.path.join(work, f"patterns-{restricted}.txt")
+        with open(os.path.join(work, f"queries-{restricted}.jsonl")) as queries, open(patterns, "w") as out:
+            for line in queries:
+                query = json.loads(line)
+                words = " OR ".join('"%s"' % t.replace('"', '""') for t in keyword_terms(query["query"], stop_words))
+                out.write(f"({words}) AND ({namespace_term(query['namespace'])})\n" if restricted else words + "\n")
+        result = subprocess.run([binary, os.path.join(store, "memories.sqlite"), patterns, "5"],
+                                check=True, capture_output=True, text=True).stdout.strip()
+        print(f"keyword statement alone, {'one namespace (1 %)' if restricted else 'whole store'}: {result}")
+        medians[restricted] = float(result.split()[0])
+    print(f"keyword statement alone, whole / 1 % namespace: {medians[False] / medians[True]:.1f}x")
 
 
 if __name__ == "__main__":

@@ -151,9 +151,9 @@ def rates_ort(embedder, texts, single):
 def rates_engram(engram, path, threads, weights):
     # A fresh process per round, where ORT's session stays warm in this one: three passes, their median.
     run = subprocess.run([engram, "bench", "embed", "--sentences", path, "--json", "--rounds", "3", "--threads", str(threads),
-                          "--weights", weights], check=True, capture_output=True, text=True)
+                          ] + (["--weights", weights] if weights else []), check=True, capture_output=True, text=True)
     out = json.loads(run.stdout)
-    return out["batch_sentences_per_s"], out["single_sentences_per_s"]
+    return out["batch_sentences_per_s"], out["single_sentences_per_s"], out["weights"]
 
 
 def main():
@@ -163,7 +163,8 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--single", type=int, default=64, help="texts embedded one at a time per round (as `bench embed`)")
-    ap.add_argument("--weights", default="float16", choices=["float16", "float32"], help="Engram's weights in memory")
+    ap.add_argument("--weights", default=None, choices=["bfloat16", "float16", "float32"],
+                    help="Engram's weights in memory (default: Engram's own choice for this CPU)")
     args = ap.parse_args()
     embedder = OrtEmbedder(args.model, args.threads)
 
@@ -177,10 +178,11 @@ def main():
 
     sets = text_sets(embedder.tok)
     threads = "1 thread" if args.threads == 1 else f"{args.threads} threads"
-    print(f"\n| {threads}, sentences/s (medians of {args.rounds} rounds; Engram {args.weights} weights) | ORT batches of 32 "
+    print(f"\n| {threads}, sentences/s (medians of {args.rounds} rounds) | ORT batches of 32 "
           f"| Engram batches of 32 | ratio "
           f"| ORT one at a time | Engram one at a time | ratio |")
     print("|---|---|---|---|---|---|---|")
+    used = set()
     for name, texts in sets.items():
         with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
             f.write("\n".join(texts) + "\n")
@@ -190,7 +192,8 @@ def main():
             b, s = rates_ort(embedder, texts, args.single)
             ort_b.append(b)
             ort_s.append(s)
-            b, s = rates_engram(args.engram, f.name, args.threads, args.weights)
+            b, s, weights = rates_engram(args.engram, f.name, args.threads, args.weights)
+            used.add(weights)
             eng_b.append(b)
             eng_s.append(s)
         os.unlink(f.name)
@@ -198,6 +201,7 @@ def main():
         ratio = lambda ours, theirs: med([a / b for a, b in zip(ours, theirs)])
         print(f"| {name} ({len(texts)}) | {med(ort_b):.0f} | {med(eng_b):.0f} | {ratio(eng_b, ort_b):.2f}x "
               f"| {med(ort_s):.0f} | {med(eng_s):.0f} | {ratio(eng_s, ort_s):.2f}x |")
+    print(f"\nEngram's weights: {', '.join(sorted(used))}")
 
 
 if __name__ == "__main__":

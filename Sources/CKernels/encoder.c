@@ -8,6 +8,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__) && defined(__clang__)
+#include <immintrin.h>
+#endif
 
 
 #define PANEL ENGRAM_PANEL_WIDTH  // output columns per packed panel: two 8-float vectors
@@ -207,6 +210,27 @@ static inline __attribute__((always_inline)) void linear(
 typedef float v16f __attribute__((ext_vector_type(16)));
 typedef _Float16 v16h __attribute__((ext_vector_type(16)));
 
+// Stores a 16-lane block's `mr` accumulators (bias and products summed) through the epilogue.
+static inline __attribute__((always_inline)) AVX512 void finish16(
+    const int mr, v16f *restrict acc, float *restrict out, size_t ldo, enum engram_epilogue epilogue) {
+    for (int i = 0; i < mr; i++) {
+        float *o = out + i * ldo;
+        if (epilogue == ENGRAM_EPILOGUE_ADD) {
+            v16f sum;
+            memcpy(&sum, o, sizeof sum);
+            acc[i] += sum;
+        }
+        if (epilogue == ENGRAM_EPILOGUE_GELU) {  // the 8-lane GELU on each half
+            v8f lo = acc[i].lo, hi = acc[i].hi;
+            gelu8(&lo);
+            gelu8(&hi);
+            acc[i].lo = lo;
+            acc[i].hi = hi;
+        }
+        memcpy(o, &acc[i], sizeof acc[i]);
+    }
+}
+
 // One block of `mr` rows by one panel over the whole depth on AVX-512: a panel row is one 16-float vector,
 // so a step is one weight load (and one widening from half precision) for `mr` fused multiply-adds, each
 // taking its row's input straight from memory as a broadcast operand. The 8-lane tile spends two weight
@@ -233,22 +257,7 @@ static inline __attribute__((always_inline)) AVX512 void block16(
         }
         for (int i = 0; i < mr; i++) acc[i] += rows[t * MR16 + i] * w;
     }
-    for (int i = 0; i < mr; i++) {
-        float *o = out + i * ldo;
-        if (epilogue == ENGRAM_EPILOGUE_ADD) {
-            v16f sum;
-            memcpy(&sum, o, sizeof sum);
-            acc[i] += sum;
-        }
-        if (epilogue == ENGRAM_EPILOGUE_GELU) {  // the 8-lane GELU on each half
-            v8f lo = acc[i].lo, hi = acc[i].hi;
-            gelu8(&lo);
-            gelu8(&hi);
-            acc[i].lo = lo;
-            acc[i].hi = hi;
-        }
-        memcpy(o, &acc[i], sizeof acc[i]);
-    }
+    finish16(mr, acc, out, ldo, epilogue);
 }
 
 // `linear` with 16-lane blocks of MR16 rows. Unlike the 8-lane tile it does not prefetch the next panel
@@ -281,7 +290,119 @@ static AVX512 void linear16(const int half, const float *restrict x, size_t rows
     }
     free(interleaved);
 }
+
+// bfloat16: the top half of a float32, rounded to nearest even (a NaN stays a NaN).
+static inline uint16_t bf16_from_float(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
+}
+
+static inline float float_from_bf16(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+#define BF16 __attribute__((target("avx512f,avx512bf16")))
+
+// One block of `mr` rows by one panel with the CPU's bfloat16 dot products: each step multiplies a pair of
+// inputs by a pair of weights in each of 16 lanes and adds both products to the float32 accumulator, twice
+// the multiply-adds of a float32 FMA per instruction. `pairs[t * MR16 + i]` holds row i's inputs 2t and
+// 2t + 1, broadcast to every lane; a panel row holds 16 outputs' weight pairs.
+static inline __attribute__((always_inline)) BF16 void block_bf16(
+    const int mr, const uint32_t *restrict pairs, size_t depth, const uint16_t *restrict panel,
+    const float *restrict bias, float *restrict out, size_t ldo, enum engram_epilogue epilogue) {
+    v16f acc[MR16];
+    v16f b;
+    memcpy(&b, bias, sizeof b);
+    for (int i = 0; i < mr; i++) acc[i] = b;
+#pragma clang loop unroll_count(4)
+    for (size_t t = 0; t < depth; t++) {
+        const __m512bh w = (__m512bh)_mm512_loadu_si512(panel + t * 2 * PANEL);
+        for (int i = 0; i < mr; i++)
+            acc[i] = (v16f)_mm512_dpbf16_ps((__m512)acc[i], (__m512bh)_mm512_set1_epi32((int)pairs[t * MR16 + i]), w);
+    }
+    finish16(mr, acc, out, ldo, epilogue);
+}
+
+static BF16 void linear_bf16(const float *restrict x, size_t rows, size_t inputs, const uint16_t *restrict packed,
+                             const float *restrict bias, size_t outputs, float *restrict out, size_t out_stride,
+                             enum engram_epilogue epilogue) {
+    const size_t depth = inputs / 2;
+    size_t group;
+    uint32_t *pairs = (uint32_t *)row_group(inputs, MR16, &group);  // half the bytes of the float copy
+    for (size_t r0 = 0; r0 < rows; r0 += group) {
+        size_t r1 = r0 + group < rows ? r0 + group : rows;
+        for (size_t r = r0; r < r1; r += MR16) {
+            size_t mr = r1 - r < MR16 ? r1 - r : MR16;
+            uint32_t *block_pairs = pairs + (r - r0) * depth;
+            for (size_t i = 0; i < mr; i++)
+                for (size_t t = 0; t < depth; t++)
+                    block_pairs[t * MR16 + i] = (uint32_t)bf16_from_float(x[(r + i) * inputs + 2 * t]) |
+                                                (uint32_t)bf16_from_float(x[(r + i) * inputs + 2 * t + 1]) << 16;
+        }
+        for (size_t p = 0; p < outputs / PANEL; p++) {
+            const uint16_t *panel = packed + p * inputs * PANEL;
+            const float *b = bias + p * PANEL;
+            for (size_t r = r0; r < r1; r += MR16) {
+                const uint32_t *a = pairs + (r - r0) * depth;
+                float *o = out + r * out_stride + p * PANEL;
+#define BLOCK_BF16(n) case n: block_bf16(n, a, depth, panel, b, o, out_stride, epilogue); break
+                switch (r1 - r < MR16 ? r1 - r : MR16) {
+                BLOCK_BF16(12); BLOCK_BF16(11); BLOCK_BF16(10); BLOCK_BF16(9); BLOCK_BF16(8); BLOCK_BF16(7);
+                BLOCK_BF16(6); BLOCK_BF16(5); BLOCK_BF16(4); BLOCK_BF16(3); BLOCK_BF16(2); default: BLOCK_BF16(1);
+                }
+#undef BLOCK_BF16
+            }
+        }
+    }
+    free(pairs);
+}
 #endif
+
+int engram_bf16_supported(void) {
+#ifdef ENGRAM_TILE16
+    return __builtin_cpu_supports("avx512bf16");
+#else
+    return 0;
+#endif
+}
+
+void engram_pack_panels_bf16(const float *restrict weights, size_t outputs, size_t inputs, uint16_t *restrict packed) {
+    for (size_t p = 0; p < outputs / PANEL; p++)
+        for (size_t t = 0; t < inputs / 2; t++)
+            for (size_t j = 0; j < PANEL; j++)
+                for (size_t e = 0; e < 2; e++)
+                    packed[((p * (inputs / 2) + t) * PANEL + j) * 2 + e] =
+                        bf16_from_float(weights[(p * PANEL + j) * inputs + 2 * t + e]);
+}
+
+void engram_linear_bf16(const float *restrict x, size_t rows, size_t inputs, const uint16_t *restrict packed,
+                        const float *restrict bias, size_t outputs, float *restrict out, size_t out_stride,
+                        enum engram_epilogue epilogue, enum engram_tile tile) {
+#ifdef ENGRAM_TILE16
+    if (tile != ENGRAM_TILE_8 && engram_bf16_supported())
+        return linear_bf16(x, rows, inputs, packed, bias, outputs, out, out_stride, epilogue);
+#endif
+    // Elsewhere the same products of the same rounded operands, one at a time: correct on any CPU, but slow
+    // (Engram prefers bfloat16 weights only where the CPU has the dot products).
+    for (size_t r = 0; r < rows; r++)
+        for (size_t o = 0; o < outputs; o++) {
+            const uint16_t *w = packed + (o / PANEL) * inputs * PANEL + (o % PANEL) * 2;
+            float sum = bias[o];
+            for (size_t t = 0; t < inputs / 2; t++)
+                for (size_t e = 0; e < 2; e++)
+                    sum += float_from_bf16(bf16_from_float(x[r * inputs + 2 * t + e])) *
+                           float_from_bf16(w[t * 2 * PANEL + e]);
+            float *y = out + r * out_stride + o;
+            if (epilogue == ENGRAM_EPILOGUE_ADD) sum += *y;
+            if (epilogue == ENGRAM_EPILOGUE_GELU) sum = 0.5f * sum * (1.0f + erff(sum * 0.70710678118654752f));
+            *y = sum;
+        }
+}
 
 int engram_tile16_supported(void) {
 #ifdef ENGRAM_TILE16

@@ -74,13 +74,84 @@ struct EncoderKernelTests {
         }
     }
 
-    @Test("the 16-lane tile is chosen exactly when the CPU reports AVX-512")
+    @Test("the 16-lane tile is chosen exactly when the CPU reports AVX-512, bfloat16 weights when it has AVX512_BF16")
     func tileChoice() throws {
         let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
         guard let flags = cpuinfo?.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return }  // not Linux x86
-        let avx512 = flags.split(separator: " ").contains("avx512f")
+        let names = flags.split(separator: " ")
+        let avx512 = names.contains("avx512f")
         #expect(BLAS.Tile.chosen == (avx512 ? .lanes16 : .lanes8))
         #expect(BLAS.Tile.lanes16.isSupported == avx512)
+        let bf16 = avx512 && names.contains("avx512_bf16")
+        #expect(BLAS.bfloat16Supported == bf16)
+        #expect(MiniLMEmbedder.WeightPrecision.preferred == (bf16 ? .bfloat16 : .float16))
+    }
+
+    /// A float rounded to bfloat16 (its top 16 bits, to nearest, ties to even), written from the definition.
+    static func bfloat16(_ f: Float) -> Double {
+        let bits = f.bitPattern
+        let lower = bits & 0xFFFF
+        var upper = bits >> 16
+        if lower > 0x8000 || (lower == 0x8000 && upper & 1 == 1) { upper += 1 }
+        return Double(Float(bitPattern: upper << 16))
+    }
+
+    /// The bfloat16 kernel: its 16-lane dot-product path where the CPU has it (`lanes16`), and the plain
+    /// loop every CPU runs (`lanes8`), against Double sums of the bfloat16-rounded inputs and weights.
+    @Test(
+        "bfloat16 linear = round(x)·round(W)ᵀ + b with each epilogue, and a range of panels is exactly its columns",
+        arguments: [(1, 2, 16), (7, 34, 32), (13, 384, 48), (50, 1536, 16), (3, 384, 32), (35, 384, 16)],
+        [BLAS.Tile.lanes8] + (BLAS.bfloat16Supported ? [BLAS.Tile.lanes16] : []))
+    func linearBFloat16(shape: (rows: Int, inputs: Int, outputs: Int), tile: BLAS.Tile) throws {
+        let (rows, inputs, outputs) = shape
+        var g = SeededGenerator(seed: UInt64(rows * 1000 + inputs + 1))
+        let x = Self.random(rows * inputs, &g)
+        let w = Self.random(outputs * inputs, &g, scale: 1 / Double(inputs).squareRoot())
+        let bias = Self.random(outputs, &g)
+        let residual = Self.random(rows * outputs, &g)
+        let packed = w.withUnsafeBufferPointer { BLAS.packBFloat16Panels($0, outputs: outputs, inputs: inputs) }
+        func product(_ epilogue: BLAS.Epilogue, panels: Range<Int>, into out: inout [Float]) {
+            let p = BLAS.panelWidth
+            x.withUnsafeBufferPointer { xp in
+                bias.withUnsafeBufferPointer { bp in
+                    packed.withUnsafeBufferPointer { wp in
+                        out.withUnsafeMutableBufferPointer { op in
+                            BLAS.linear(
+                                xp.baseAddress!, rows: rows, inputs: inputs,
+                                packedBFloat16: wp.baseAddress! + panels.lowerBound * inputs * p,
+                                bias: bp.baseAddress! + panels.lowerBound * p, outputs: panels.count * p,
+                                into: op.baseAddress! + panels.lowerBound * p, outStride: outputs, epilogue: epilogue,
+                                tile: tile)
+                        }
+                    }
+                }
+            }
+        }
+        let panels = outputs / BLAS.panelWidth
+        for epilogue in [BLAS.Epilogue.none, .gelu, .add] {
+            var out = epilogue == .add ? residual : [Float](repeating: .nan, count: rows * outputs)
+            product(epilogue, panels: 0..<panels, into: &out)
+            var worst = 0.0
+            for r in 0..<rows {
+                for o in 0..<outputs {
+                    var y = Double(bias[o])
+                    for k in 0..<inputs { y += Self.bfloat16(x[r * inputs + k]) * Self.bfloat16(w[o * inputs + k]) }
+                    switch epilogue {
+                    case .none: break
+                    case .gelu: y = Self.gelu(y)
+                    case .add: y += Double(residual[r * outputs + o])
+                    }
+                    worst = max(worst, abs(Double(out[r * outputs + o]) - y) / max(1, abs(y)))
+                }
+            }
+            #expect(worst < 2e-5, "\(tile) \(epilogue): relative error \(worst)")
+            if epilogue == .none, panels > 1 {
+                var pieces = [Float](repeating: .nan, count: rows * outputs)
+                product(.none, panels: 0..<1, into: &pieces)
+                product(.none, panels: 1..<panels, into: &pieces)
+                #expect(pieces == out)
+            }
+        }
     }
 
     @Test("a range of panels computes exactly its columns of the whole product", arguments: tiles)

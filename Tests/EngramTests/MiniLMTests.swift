@@ -21,7 +21,7 @@ struct MiniLMTests {
     }
 
     static func model(
-        threads: Int? = nil, weights: MiniLMEmbedder.WeightPrecision = .float16
+        threads: Int? = nil, weights: MiniLMEmbedder.WeightPrecision = .preferred
     ) throws -> MiniLMEmbedder {
         try MiniLMEmbedder(directory: ModelFiles.miniLMDirectory(), threads: threads, weights: weights)
     }
@@ -36,7 +36,11 @@ struct MiniLMTests {
         }
     }
 
-    @Test("embeddings match the reference forward pass with cosine >= 0.9999", arguments: MiniLMEmbedder.WeightPrecision.allCases)
+    /// The weight precisions this CPU runs at speed (bfloat16 needs AVX512_BF16; elsewhere its plain loop is
+    /// covered by the kernel tests, on small products).
+    static let precisions = MiniLMEmbedder.WeightPrecision.allCases.filter { $0 != .bfloat16 || MiniLMEmbedder.WeightPrecision.preferred == .bfloat16 }
+
+    @Test("embeddings match the reference forward pass with cosine >= 0.9999", arguments: precisions)
     func embeddings(weights: MiniLMEmbedder.WeightPrecision) throws {
         let golden = try Self.golden()
         let vectors = try Self.model(threads: 1, weights: weights).embed(golden.sentences)
@@ -46,15 +50,17 @@ struct MiniLMTests {
         }
     }
 
-    @Test("half-precision weights stay within cosine 0.99999 of float32, one text or a batch alike")
-    func halfWeights() throws {
+    @Test(
+        "16-bit weights stay close to float32 (float16: cosine 0.99999; bfloat16, inputs rounded too: 0.9999), one text or a batch alike",
+        arguments: [(MiniLMEmbedder.WeightPrecision.float16, 0.99999), (.bfloat16, 0.9999)].filter { precisions.contains($0.0) })
+    func sixteenBitWeights(weights: MiniLMEmbedder.WeightPrecision, bound: Double) throws {
         let sentences = try Self.golden().sentences
         let full = try Self.model(threads: 1, weights: .float32).embed(sentences)
-        let half = try Self.model(threads: 1, weights: .float16)
-        let batched = try half.embed(sentences)
+        let model = try Self.model(threads: 1, weights: weights)
+        let batched = try model.embed(sentences)
         for (i, sentence) in sentences.enumerated() {
-            let single = try half.embed([sentence])[0]
-            #expect(BruteForceOracle.cosine(batched[i], full[i]) >= 0.99999, "sentence \(i)")
+            let single = try model.embed([sentence])[0]
+            #expect(BruteForceOracle.cosine(batched[i], full[i]) >= bound, "sentence \(i)")
             #expect(single == batched[i], "sentence \(i): alone and in a batch differ")
         }
     }
@@ -68,7 +74,7 @@ struct MiniLMTests {
         #expect(model.weightPrecision == .float32 && model.threads == 3)
         let defaults = try #require(
             try Embedders.make("minilm", environment: ["ENGRAM_MODELS": ModelFiles.modelsDirectory()]) as? MiniLMEmbedder)
-        #expect(defaults.weightPrecision == .float16 && defaults.threads == MiniLMEmbedder.defaultThreads)
+        #expect(defaults.weightPrecision == .preferred && defaults.threads == MiniLMEmbedder.defaultThreads)
     }
 
     @Test("threads share the work without changing a single bit", arguments: [2, 3])
@@ -80,13 +86,21 @@ struct MiniLMTests {
         #expect(try many.embed([sentences[3]]) == one.embed([sentences[3]]))
     }
 
-    @Test("the sentence-transformers quickstart similarities reproduce to 3 decimals")
-    func quickstart() throws {
-        let v = try Self.model().embed(["The weather is lovely today.", "It's so sunny outside!", "He drove to the stadium."])
-        func rounded(_ a: Int, _ b: Int) -> Double { (BruteForceOracle.cosine(v[a], v[b]) * 1000).rounded() / 1000 }
-        #expect(rounded(0, 1) == 0.666)
-        #expect(rounded(0, 2) == 0.105)
-        #expect(rounded(1, 2) == 0.141)
+    /// sentence-transformers' published similarities (0.6660, 0.1046, 0.1411): to 3 decimals with float32 and
+    /// float16 weights; bfloat16, which rounds every product's inputs to 8 significant bits, moves them in
+    /// the third decimal (0.665 and 0.142 on this project's machine), so it is held to 0.002.
+    @Test("the sentence-transformers quickstart similarities reproduce (3 decimals; bfloat16 within 0.002)", arguments: precisions)
+    func quickstart(weights: MiniLMEmbedder.WeightPrecision) throws {
+        let v = try Self.model(weights: weights)
+            .embed(["The weather is lovely today.", "It's so sunny outside!", "He drove to the stadium."])
+        for (a, b, published) in [(0, 1, 0.6660), (0, 2, 0.1046), (1, 2, 0.1411)] {
+            let cosine = BruteForceOracle.cosine(v[a], v[b])
+            if weights == .bfloat16 {
+                #expect(abs(cosine - published) <= 0.002, "\(a), \(b): \(cosine)")
+            } else {
+                #expect((cosine * 1000).rounded() == (published * 1000).rounded(), "\(a), \(b): \(cosine)")
+            }
+        }
     }
 
     @Test("recall by meaning: a paraphrase finds the memory the hashing embedder misses")

@@ -72,6 +72,22 @@ void engram_linear_f16(const float *x, size_t rows, size_t inputs, const uint16_
                        size_t outputs, float *out, size_t out_stride, enum engram_epilogue epilogue,
                        enum engram_tile tile);
 
+/// Whether this CPU runs bfloat16 dot products (AVX512_BF16), which engram_linear_bf16 uses.
+int engram_bf16_supported(void);
+
+/// engram_pack_panels rounding each weight to bfloat16 (nearest even), in pairs of consecutive inputs:
+/// a panel row holds, for each of its ENGRAM_PANEL_WIDTH outputs, the weights of inputs 2t and 2t + 1.
+/// `inputs` must be even; `outputs * inputs` values, so a range of panels offsets as in engram_linear.
+void engram_pack_panels_bf16(const float *weights, size_t outputs, size_t inputs, uint16_t *packed);
+
+/// engram_linear with weights packed by engram_pack_panels_bf16 and the inputs rounded to bfloat16: each
+/// pair of products summed into float32 by the CPU's bfloat16 dot product (16 lanes, 12 rows a block).
+/// `inputs` must be even. With ENGRAM_TILE_8, or on a CPU without AVX512_BF16, the same rounded products
+/// are computed one by one (slowly).
+void engram_linear_bf16(const float *x, size_t rows, size_t inputs, const uint16_t *packed, const float *bias,
+                        size_t outputs, float *out, size_t out_stride, enum engram_epilogue epilogue,
+                        enum engram_tile tile);
+
 /// LayerNorm of each row in place: (x - mean) / sqrt(variance + epsilon) * weight + bias, statistics in double.
 void engram_layer_norm(float *x, size_t rows, size_t width, const float *weight, const float *bias, float epsilon);
 

@@ -42,8 +42,9 @@ public enum Embedders {
     /// given by a user (`hashing` with an optional `dimension`, `minilm`). Nil when the identifier is
     /// not built in (e.g. `custom`: vectors supplied by the caller).
     ///
-    /// MiniLM reads two settings from `environment`: `ENGRAM_MINILM_WEIGHTS` (`float16`, the default, or
-    /// `float32`) and `ENGRAM_EMBED_THREADS` (threads per embed call; default one per processor).
+    /// MiniLM reads two settings from `environment`: `ENGRAM_MINILM_WEIGHTS` (`bfloat16`, `float16` or
+    /// `float32`; by default ``MiniLMEmbedder/WeightPrecision/preferred``) and `ENGRAM_EMBED_THREADS`
+    /// (threads per embed call; default one per processor).
     /// - Throws: ``EngramError/Code/notFound`` when MiniLM is asked for but not installed,
     ///   ``EngramError/Code/invalidArgument`` when a setting is malformed.
     public static func make(
@@ -55,10 +56,11 @@ public enum Embedders {
                 throw EngramError.invalid("dimension", "\(MiniLMEmbedder.modelName) makes 384-dimensional vectors")
             }
             let settings = environment ?? ProcessInfo.processInfo.environment
-            var precision = MiniLMEmbedder.WeightPrecision.float16
+            var precision = MiniLMEmbedder.WeightPrecision.preferred
             if let value = settings["ENGRAM_MINILM_WEIGHTS"] {
                 guard let chosen = MiniLMEmbedder.WeightPrecision(rawValue: value) else {
-                    throw EngramError.invalid("ENGRAM_MINILM_WEIGHTS", "must be float16 or float32, not \(value)")
+                    throw EngramError.invalid(
+                        "ENGRAM_MINILM_WEIGHTS", "must be bfloat16, float16 or float32, not \(value)")
                 }
                 precision = chosen
             }

@@ -157,6 +157,27 @@ enum BLAS {
         if let w = weights.baseAddress { engram_pack_panels_f16(w, outputs, inputs, packed) }
     }
 
+    /// Whether this CPU runs bfloat16 dot products (AVX512_BF16), which ``packBFloat16Panels`` weights use.
+    static var bfloat16Supported: Bool { engram_bf16_supported() != 0 }
+
+    /// ``packPanels(_:outputs:inputs:)`` with every weight rounded to bfloat16, two consecutive inputs per
+    /// 32-bit pair (bit patterns, `outputs × inputs` of them); `inputs` must be even.
+    static func packBFloat16Panels(
+        _ weights: UnsafeBufferPointer<Float>, outputs: Int, inputs: Int, into packed: UnsafeMutablePointer<UInt16>
+    ) {
+        precondition(
+            outputs % panelWidth == 0 && inputs % 2 == 0 && weights.count == outputs * inputs, "panel shape")  // invariant
+        if let w = weights.baseAddress { engram_pack_panels_bf16(w, outputs, inputs, packed) }
+    }
+
+    /// ``packBFloat16Panels(_:outputs:inputs:into:)`` into a new array.
+    static func packBFloat16Panels(_ weights: UnsafeBufferPointer<Float>, outputs: Int, inputs: Int) -> [UInt16] {
+        [UInt16](unsafeUninitializedCapacity: outputs * inputs) { packed, initialized in
+            if let p = packed.baseAddress { packBFloat16Panels(weights, outputs: outputs, inputs: inputs, into: p) }
+            initialized = outputs * inputs
+        }
+    }
+
     /// What ``linear`` does with each output after the product and the bias.
     enum Epilogue {
         /// `out = x·Wᵀ + b`.
@@ -221,6 +242,19 @@ enum BLAS {
         epilogue: Epilogue, tile: Tile = .auto
     ) {
         engram_linear_f16(x, rows, inputs, packedHalves, bias, outputs, out, outStride, epilogue.c, tile.c)
+    }
+
+    /// ``linear(_:rows:inputs:packed:bias:outputs:into:outStride:epilogue:tile:)`` with weights packed by
+    /// ``packBFloat16Panels(_:outputs:inputs:into:)``: the inputs are rounded to bfloat16 too and each pair
+    /// of products is summed into float32 by the CPU's dot-product instruction; `tile` ``Tile/lanes8``, or a
+    /// CPU without that instruction, computes the same rounded products one by one (slowly). Panel ranges
+    /// offset as for half-precision weights.
+    static func linear(
+        _ x: UnsafePointer<Float>, rows: Int, inputs: Int, packedBFloat16: UnsafePointer<UInt16>,
+        bias: UnsafePointer<Float>, outputs: Int, into out: UnsafeMutablePointer<Float>, outStride: Int,
+        epilogue: Epilogue, tile: Tile = .auto
+    ) {
+        engram_linear_bf16(x, rows, inputs, packedBFloat16, bias, outputs, out, outStride, epilogue.c, tile.c)
     }
 
     /// LayerNorm of each row of `width` in place, statistics in Double.

@@ -387,7 +387,8 @@ extension Bench {
         @Option(help: "Sentences per batch.") var batch = 32
         @Option(help: "Timed rounds.") var rounds = 3
         @Option(help: "Threads per embed call (default: one per processor, at most 8).") var threads: Int?
-        @Option(help: "Weights in memory: float16 or float32.") var weights = "float16"
+        @Option(help: "Weights in memory: bfloat16, float16 or float32 (default: bfloat16 where the CPU has its dot products, else float16).")
+        var weights: String?
         @Flag(help: "Print one JSON object.") var json = false
 
         func run() throws {
@@ -405,8 +406,8 @@ extension Bench {
                 return String(line)
             }
             guard !lines.isEmpty else { throw EngramError.invalid("--sentences", "has no sentences") }
-            guard let precision = MiniLMEmbedder.WeightPrecision(rawValue: weights) else {
-                throw EngramError.invalid("--weights", "must be float16 or float32")
+            guard let precision = weights.map(MiniLMEmbedder.WeightPrecision.init(rawValue:)) ?? .preferred else {
+                throw EngramError.invalid("--weights", "must be bfloat16, float16 or float32")
             }
             let model = try MiniLMEmbedder(
                 directory: ModelFiles.miniLMDirectory(environment: io.environment), threads: threads, weights: precision)

@@ -210,6 +210,13 @@ static inline __attribute__((always_inline)) void linear(
 typedef float v16f __attribute__((ext_vector_type(16)));
 typedef _Float16 v16h __attribute__((ext_vector_type(16)));
 
+// Starts a 16-lane block's `mr` accumulators at the panel's bias.
+static inline __attribute__((always_inline)) AVX512 void start16(const int mr, v16f *restrict acc, const float *restrict bias) {
+    v16f b;
+    memcpy(&b, bias, sizeof b);
+    for (int i = 0; i < mr; i++) acc[i] = b;
+}
+
 // Stores a 16-lane block's `mr` accumulators (bias and products summed) through the epilogue.
 static inline __attribute__((always_inline)) AVX512 void finish16(
     const int mr, v16f *restrict acc, float *restrict out, size_t ldo, enum engram_epilogue epilogue) {
@@ -242,9 +249,7 @@ static inline __attribute__((always_inline)) AVX512 void block16(
     const float *restrict bias, float *restrict out, size_t ldo, enum engram_epilogue epilogue) {
 #pragma clang fp contract(fast)
     v16f acc[MR16];
-    v16f b;
-    memcpy(&b, bias, sizeof b);
-    for (int i = 0; i < mr; i++) acc[i] = b;
+    start16(mr, acc, bias);
 #pragma clang loop unroll_count(4)
     for (size_t t = 0; t < depth; t++) {
         v16f w;
@@ -316,9 +321,7 @@ static inline __attribute__((always_inline)) BF16 void block_bf16(
     const int mr, const uint32_t *restrict pairs, size_t depth, const uint16_t *restrict panel,
     const float *restrict bias, float *restrict out, size_t ldo, enum engram_epilogue epilogue) {
     v16f acc[MR16];
-    v16f b;
-    memcpy(&b, bias, sizeof b);
-    for (int i = 0; i < mr; i++) acc[i] = b;
+    start16(mr, acc, bias);
 #pragma clang loop unroll_count(4)
     for (size_t t = 0; t < depth; t++) {
         const __m512bh w = (__m512bh)_mm512_loadu_si512(panel + t * 2 * PANEL);

@@ -254,6 +254,7 @@ enum BLAS {
         bias: UnsafePointer<Float>, outputs: Int, into out: UnsafeMutablePointer<Float>, outStride: Int,
         epilogue: Epilogue, tile: Tile = .auto
     ) {
+        precondition(inputs % 2 == 0, "bfloat16 panels hold input pairs")  // invariant
         engram_linear_bf16(x, rows, inputs, packedBFloat16, bias, outputs, out, outStride, epilogue.c, tile.c)
     }
 

@@ -11,18 +11,17 @@ package enum FuzzTargets {
         "safetensors", "wordpiece",
     ]
 
-    /// A scratch directory per process for the targets that read files, and a small vocabulary.
-    nonisolated(unsafe) private static var scratchDirectory: URL?
-    private static var scratch: URL {
-        if let scratchDirectory { return scratchDirectory }
+    /// A scratch directory per process for the targets that read files, and a small vocabulary. A static
+    /// `let`, so that it is made once even when the corpus test replays targets in parallel (a lazily
+    /// filled `var` here was a data race that ThreadSanitizer reported).
+    private static let scratch: URL = {
         let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("engram-fuzz-\(getpid())")
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "the", "memory", "##s", "fix", "##ed", "a", "b", "##c", "é", "日"]
         _ = FileManager.default.createFile(
             atPath: dir.appendingPathComponent("vocab.txt").path, contents: Data(words.joined(separator: "\n").utf8))
-        scratchDirectory = dir
         return dir
-    }
+    }()
 
     /// Runs one target on one input. A crash, a trap or a failed precondition is a finding; a thrown
     /// error (the input refused) is not.

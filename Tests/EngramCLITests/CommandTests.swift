@@ -36,6 +36,16 @@ struct CommandTests {
         #expect(MemoryID(id) != nil)
         let b = cli.run(["remember"], stdin: #"{"what": "Deploy failed", "why": "flaky test", "namespace": "acme/deploy"}"#)
         #expect(b.status == 0, "\(b.stderr)")
+        // The text as the argument, as `--content` would give it; not both.
+        let c = cli.run(["remember", "Reset the router to end the outage", "--namespace", "acme/network", "--json"])
+        #expect(c.status == 0, "\(c.stderr)")
+        let stored = try #require((try c.json() as? [String: Any])?["id"] as? String)
+        let shown = try cli.run(["show", stored, "--json"]).json() as? [String: Any]
+        #expect(shown?["content"] as? String == "Reset the router to end the outage")
+        #expect(shown?["namespace"] as? String == "acme/network")
+        let twice = cli.run(["remember", "one text", "--content", "another"])
+        #expect(twice.status == ExitStatus.usage && twice.stderr.contains("--content"))
+        #expect(cli.run(["count"]).stdout == "3\n")
 
         let hits = cli.run(["recall", "checkout is slow", "--json", "-k", "2"])
         #expect(hits.status == 0)

@@ -58,10 +58,14 @@ struct MemoryFields: ParsableArguments {
 
 struct Remember: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Store a memory from flags, or from one JSON object on standard input; prints its id.")
+        abstract: "Store a memory from its text and flags, or from one JSON object on standard input; prints its id.")
 
     @OptionGroup var location: StoreLocation
     @OptionGroup var output: OutputFormat
+
+    @Argument(help: "What happened (the same as --content).")
+    var text: String?
+
     @OptionGroup var fields: MemoryFields
 
     @Option(name: .long, help: "Namespace, e.g. acme/support/user-42 (default: default).")
@@ -81,11 +85,17 @@ struct Remember: ParsableCommand {
     /// The default near-duplicate threshold (see README: measured on the fixture memories).
     static let defaultNearDuplicate: Float = 0.92
 
+    func validate() throws {
+        if text != nil && fields.content != nil {
+            throw ValidationError("give the text once: as the argument or with --content")
+        }
+    }
+
     func run() throws {
         let io = CLIIO.current
         let now = Date()
         var memory: NewMemory
-        if let content = fields.content {
+        if let content = text ?? fields.content {
             memory = NewMemory(content: content, cause: fields.why, outcome: fields.outcome, embedding: [])
             memory.succeeded = try fields.succeededValue
             memory.tags = fields.tag
@@ -96,7 +106,7 @@ struct Remember: ParsableCommand {
             if let vector = try readVector(json: fields.vector, file: nil) { memory.embedding = vector }
         } else {
             guard !io.stdinIsTerminal else {
-                throw ValidationError("give --content, or pipe one JSON memory object on standard input")
+                throw ValidationError("give the text (an argument or --content), or pipe one JSON memory object on standard input")
             }
             let text = String(decoding: io.readStdin(), as: UTF8.self)
             memory = try MemoryJSON.newMemory(from: JSONValue(parsing: text, field: "stdin"), now: now)

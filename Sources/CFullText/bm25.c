@@ -6,6 +6,7 @@
 // below is bm25()'s, term for term, so the scores are the same numbers.
 
 #include "cfulltext.h"
+#include "scoped.h"
 
 #include <math.h>
 #include <sqlite3.h>
@@ -112,5 +113,6 @@ int engram_fulltext_register(void *db) {
     rc = sqlite3_finalize(statement);
     if (rc != SQLITE_OK) return rc;
     if (!api || api->iVersion < 2) return SQLITE_ERROR;
-    return api->xCreateFunction(api, "engram_bm25", NULL, engramBM25, NULL);
+    rc = api->xCreateFunction(api, "engram_bm25", NULL, engramBM25, NULL);
+    return rc == SQLITE_OK ? engram_scoped_tokenizer_register(api) : rc;
 }

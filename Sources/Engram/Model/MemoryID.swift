@@ -17,10 +17,16 @@ public struct MemoryID: Sendable, Hashable, Comparable, CustomStringConvertible,
 
     /// Parses the canonical `8-4-4-4-12` hexadecimal form (any case).
     public init?(_ string: String) {
+        self.init(utf8: string.utf8)
+    }
+
+    /// Parses the UTF-8 of an id as ``init(_:)`` does (records read from SQLite need no String first).
+    init?<Bytes: Collection<UInt8>>(utf8 bytes: Bytes) {
+        guard bytes.count == 36 else { return nil }
         var high: UInt64 = 0
         var low: UInt64 = 0
         var digits = 0
-        for (i, byte) in string.utf8.enumerated() {
+        for (i, byte) in bytes.enumerated() {
             if i == 8 || i == 13 || i == 18 || i == 23 {
                 guard byte == UInt8(ascii: "-") else { return nil }
                 continue
@@ -36,7 +42,7 @@ public struct MemoryID: Sendable, Hashable, Comparable, CustomStringConvertible,
             digits += 1
             if digits > 32 { return nil }
         }
-        guard digits == 32, string.utf8.count == 36 else { return nil }
+        guard digits == 32 else { return nil }
         self.init(high: high, low: low)
     }
 

@@ -44,23 +44,64 @@ enum FullText {
         return "(\(words)) AND (\(scope))"
     }
 
+    /// An FTS5 MATCH expression for `terms` inside `namespaces` through the words the `engram` tokenizer
+    /// indexes under each memory's namespace (schema v6): one phrase per namespace and term, namespace by
+    /// namespace, so phrase `i` is term `i % terms.count`. Nil when it can match nothing.
+    static func pattern(anyOf terms: [String], scopedTo namespaces: [String]) -> String? {
+        guard !terms.isEmpty, !namespaces.isEmpty else { return nil }
+        var pattern = ""
+        pattern.reserveCapacity(namespaces.count * terms.reduce(0) { $0 + $1.utf8.count + 30 })
+        for namespace in namespaces {
+            let scope = "\u{1E}" + namespaceTerm(namespace) + "\u{1F}"
+            for term in terms {
+                if !pattern.isEmpty { pattern += " OR " }
+                appendPhrase(term, scope: scope, to: &pattern)
+            }
+        }
+        return pattern
+    }
+
+    /// Namespaces a query restricts through scoped words at most: each adds a lookup per term, and past a
+    /// few, ANDing their namespace terms costs less (`Benchmarks/hybrid/keyword_sql.c`).
+    static let maxScopedNamespaces = 8
+
+    /// The indexed text columns, in the full-text table's order (the namespace term column follows).
+    static let textColumns = ["content", "cause", "outcome", "tags"]
+
+    /// The SQL for one text column as the full-text index reads it (schema v6): the memory's namespace
+    /// term between the `engram` tokenizer's markers, then the text. NULL stays NULL.
+    static func scopedColumn(_ column: String, of row: String) -> String {
+        "char(30) || \(row).scope_terms || char(31) || \(row).\(column)"
+    }
+
     /// One term as an FTS5 phrase, quoted so that no query syntax leaks in.
     static func phrase(_ term: String) -> String {
-        // By hand: Foundation's replacingOccurrences was a third of a restricted keyword recall on Linux.
-        var quoted = "\""
-        quoted.reserveCapacity(term.utf8.count + 2)
-        for character in term {
-            quoted.append(character)
-            if character == "\"" { quoted.append(character) }
-        }
-        quoted.append("\"")
+        var quoted = ""
+        appendPhrase(term, to: &quoted)
         return quoted
     }
 
-    /// Registers `engram_bm25` on a connection; every connection of a store has it.
+    /// Appends `scope` and `term` as one quoted phrase (a `"` inside doubled).
+    private static func appendPhrase(_ term: String, scope: String = "", to out: inout String) {
+        out += "\""
+        out += scope
+        // By hand: Foundation's replacingOccurrences was a third of a restricted keyword recall on Linux.
+        if term.utf8.contains(UInt8(ascii: "\"")) {
+            for character in term {
+                out.append(character)
+                if character == "\"" { out.append(character) }
+            }
+        } else {
+            out += term
+        }
+        out += "\""
+    }
+
+    /// Registers `engram_bm25` and the `engram` tokenizer on a connection; every connection of a store
+    /// needs them (without the tokenizer SQLite cannot read, write or even drop the full-text table).
     static func registerFunctions(_ db: Database) throws {
         let code = engram_fulltext_register(UnsafeMutableRawPointer(db.sqliteConnection))
-        guard code == 0 else { throw EngramError(.sqlite, "cannot register the full-text ranking function (SQLite code \(code))") }
+        guard code == 0 else { throw EngramError(.sqlite, "cannot register the full-text functions (SQLite code \(code))") }
     }
 
     /// Document frequencies as `engram_bm25` reads them: little-endian 64-bit counts, one per term.

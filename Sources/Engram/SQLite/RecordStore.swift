@@ -34,6 +34,9 @@ final class RecordStore: Sendable {
     /// Whether the schema has v5's columns (namespace terms, feedback, content hash). Only a read-only
     /// handle on a store that no writer of this version has opened yet lacks them.
     let hasV5Columns: Bool
+    /// Whether the full-text index also holds each word under its namespace (schema v6), so a query
+    /// inside a few namespaces reads only their rows' entries.
+    let hasScopedWords: Bool
     /// Full-text document frequencies of recent query terms, valid until the next commit.
     private let frequencies = DocumentFrequencies()
     /// Set when a commit's WAL sync failed: its frames are in the WAL, so the commit may come back at
@@ -84,6 +87,7 @@ final class RecordStore: Sendable {
         hasV5Columns = try Self.sqlite {
             try pool.read { db in try db.columns(in: "memory").contains { $0.name == "scope_terms" } }
         }
+        hasScopedWords = try Self.sqlite { try pool.read { db in try db.viewExists("memory_fts_source") } }
     }
 
     private static func tooNew() -> EngramError {
@@ -278,7 +282,8 @@ final class RecordStore: Sendable {
         try db.execute(
             sql: """
                 INSERT INTO memory_fts(rowid, content, cause, outcome, tags, scope_terms)
-                SELECT rowid, content, cause, outcome, tags, scope_terms FROM memory WHERE rowid BETWEEN ? AND ?
+                SELECT rowid, content, cause, outcome, tags, scope_terms FROM memory_fts_source
+                WHERE rowid BETWEEN ? AND ?
                 """, arguments: [low, high])
     }
 
@@ -394,13 +399,14 @@ final class RecordStore: Sendable {
             var next = try Row.fetchOne(db, sql: "SELECT supersedes FROM memory WHERE id = ?", arguments: [id.description])
                 .flatMap { $0["supersedes"] as String? }
             var seen = Set<String>()
+            let statement = try db.cachedStatement(sql: "SELECT \(Self.columns) FROM memory_history WHERE id = ?")
             while let current = next, seen.insert(current).inserted {
-                guard
-                    let row = try Row.fetchOne(
-                        db, sql: "SELECT \(Self.columns) FROM memory_history WHERE id = ?", arguments: [current])
-                else { break }
-                chain.append(try memory(from: row, usage: false))
-                next = row[14]
+                next = nil
+                try statement.forEachRow(arguments: [current]) { row in
+                    chain.append(try memory(from: row, usage: false))
+                    next = row.optionalString(14)
+                    return false
+                }
             }
             return chain
         }
@@ -445,9 +451,11 @@ final class RecordStore: Sendable {
         // One cached statement whatever the count: the rowids arrive as one JSON array.
         let statement = try db.cachedStatement(
             sql: "SELECT rowid, \(Self.columns), \(usageColumns) FROM memory WHERE rowid IN (SELECT value FROM json_each(?))")
-        let rows = try Row.fetchCursor(statement, arguments: ["[" + rowIDs.map(String.init).joined(separator: ",") + "]"])
         var result: [Int64: Memory] = [:]
-        while let row = try rows.next() { result[row[0]] = try memory(from: row, at: 1, usage: true) }
+        try statement.forEachRow(arguments: ["[" + rowIDs.map(String.init).joined(separator: ",") + "]"]) { row in
+            result[row.int64(0)] = try memory(from: row, at: 1, usage: true)
+            return true
+        }
         return result
     }
 
@@ -555,26 +563,28 @@ final class RecordStore: Sendable {
         terms: [String], namespaces: [String]?, weights: ColumnWeights, limit: Int, alsoLoading extra: [Int64] = [],
         accept: (_ slot: Int32, _ rowID: Int64) -> Bool
     ) throws -> (matches: [(slot: Int32, rowID: Int64, score: Double)], memories: [Int64: Memory]) {
-        let pattern = FullText.pattern(anyOf: terms, namespaces: hasV5Columns ? namespaces : nil)
+        // Inside a few namespaces, their scoped words; inside more, their namespace terms ANDed in.
+        let scoped = namespaces.flatMap { hasScopedWords && $0.count <= FullText.maxScopedNamespaces ? $0 : nil }
+        let pattern = scoped.map { FullText.pattern(anyOf: terms, scopedTo: $0) }
+            ?? FullText.pattern(anyOf: terms, namespaces: hasV5Columns ? namespaces : nil)
         var arguments: StatementArguments = [weights.content, weights.cause, weights.outcome, weights.tags]
         if hasV5Columns { arguments += [0.0] }
         let weightMarks = hasV5Columns ? "?, ?, ?, ?, ?" : "?, ?, ?, ?"
         return try read { db in
             guard let pattern else { return ([], try memories(rowIDs: extra, db)) }
             let counts = try frequencies.counts(of: terms, db: db)
+            let phraseCounts = scoped.map { Array(repeatElement(counts, count: $0.count).joined()) } ?? counts
             let statement = try db.cachedStatement(
                 sql: """
                     SELECT memory.slot, memory.rowid, engram_bm25(memory_fts, ?, \(weightMarks)) AS score
                     FROM memory_fts JOIN memory ON memory.rowid = memory_fts.rowid
                     WHERE memory_fts MATCH ? ORDER BY score
                     """)
-            let rows = try Row.fetchCursor(
-                statement, arguments: [FullText.frequencyBlob(counts)] + arguments + [pattern])
             var result: [(slot: Int32, rowID: Int64, score: Double)] = []
-            while result.count < limit, let row = try rows.next() {
-                let slot: Int32 = row[0]
-                let rowID: Int64 = row[1]
-                if accept(slot, rowID) { result.append((slot, rowID, -(row[2] as Double))) }
+            try statement.forEachRow(arguments: [FullText.frequencyBlob(phraseCounts)] + arguments + [pattern]) { row in
+                let slot = Int32(truncatingIfNeeded: row.int64(0)), rowID = row.int64(1)
+                if accept(slot, rowID) { result.append((slot, rowID, -row.double(2))) }
+                return result.count < limit
             }
             return (result, try memories(rowIDs: extra + result.map(\.rowID), db))
         }
@@ -610,6 +620,12 @@ final class RecordStore: Sendable {
                 db, sql: "SELECT coalesce(sum(helpful_count), 0), coalesce(sum(unhelpful_count), 0) FROM memory")
             return (row?[0] ?? 0, row?[1] ?? 0)
         }
+    }
+
+    /// FTS5's own check of the full-text index against the text it reads (the view of the memory table):
+    /// throws when an entry is missing or left over.
+    func fullTextIntegrityCheck() throws {
+        try write { db in try db.execute(sql: "INSERT INTO memory_fts(memory_fts, rank) VALUES ('integrity-check', 1)") }
     }
 
     /// SQLite's own consistency check.
@@ -719,14 +735,14 @@ final class RecordStore: Sendable {
     /// A memory from a row whose columns are ``columns`` in order from index `at`, followed, for live
     /// rows, by ``usageColumns`` (history rows have none). Columns are read by position: a lookup by
     /// name compares every column name case-insensitively, which showed in recall profiles.
-    private func memory(from row: Row, at i: Int = 0, usage: Bool) throws -> Memory {
-        guard let id = MemoryID(row[i] as String) else {
+    private func memory(from row: StatementColumns, at i: Int32 = 0, usage: Bool) throws -> Memory {
+        guard let id = row.withUTF8(i, { MemoryID(utf8: $0) }) else {
             throw EngramError(.storageCorrupted, "a memory row has a malformed id")
         }
-        let metadataText: String = row[i + 10]
         var metadata: [String: JSONValue] = [:]
-        if metadataText != "{}" {  // the common case skips the JSON decoder
-            guard case .object(let object) = try JSONValue(parsing: metadataText, field: "metadata") else {
+        // The common case skips the JSON decoder.
+        if !row.withUTF8(i + 10, { $0.elementsEqual("{}".utf8) }) {
+            guard case .object(let object) = try JSONValue(parsing: row.string(i + 10), field: "metadata") else {
                 throw EngramError(.storageCorrupted, "a memory row has metadata that is not an object")
             }
             metadata = object
@@ -734,16 +750,18 @@ final class RecordStore: Sendable {
         let u = i + 15
         let feedback = usage && hasV5Columns
         return Memory(
-            id: id, namespace: row[i + 1], agent: row[i + 2], kind: MemoryKind(rawValue: row[i + 3]),
-            content: row[i + 4], cause: row[i + 5], outcome: row[i + 6], succeeded: row[i + 7],
-            tags: Self.tags(row[i + 8]), importance: row[i + 9], metadata: metadata,
-            createdAt: Date(timeIntervalSince1970: row[i + 11]),
-            updatedAt: Date(timeIntervalSince1970: row[i + 12]),
-            expiresAt: (row[i + 13] as Double?).map(Date.init(timeIntervalSince1970:)),
-            supersedes: (row[i + 14] as String?).flatMap(MemoryID.init),
-            recallCount: usage ? row[u] : 0,
-            lastRecalledAt: usage ? (row[u + 1] as Double?).map(Date.init(timeIntervalSince1970:)) : nil,
-            helpfulCount: feedback ? row[u + 2] : 0, unhelpfulCount: feedback ? row[u + 3] : 0)
+            id: id, namespace: row.string(i + 1), agent: row.optionalString(i + 2),
+            kind: MemoryKind(rawValue: row.string(i + 3)), content: row.string(i + 4),
+            cause: row.optionalString(i + 5), outcome: row.optionalString(i + 6),
+            succeeded: row.optionalInt64(i + 7).map { $0 != 0 }, tags: Self.tags(row.string(i + 8)),
+            importance: row.double(i + 9), metadata: metadata,
+            createdAt: Date(timeIntervalSince1970: row.double(i + 11)),
+            updatedAt: Date(timeIntervalSince1970: row.double(i + 12)),
+            expiresAt: row.optionalDouble(i + 13).map(Date.init(timeIntervalSince1970:)),
+            supersedes: row.withUTF8(i + 14) { MemoryID(utf8: $0) },
+            recallCount: usage ? Int(row.int64(u)) : 0,
+            lastRecalledAt: usage ? row.optionalDouble(u + 1).map(Date.init(timeIntervalSince1970:)) : nil,
+            helpfulCount: feedback ? Int(row.int64(u + 2)) : 0, unhelpfulCount: feedback ? Int(row.int64(u + 3)) : 0)
     }
 
     /// Tags are stored joined by U+001F (unit separator), which tags cannot contain: splitting is cheap

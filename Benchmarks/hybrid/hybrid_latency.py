@@ -5,7 +5,7 @@ Makes N memories of Zipf-distributed words (a 5,000-word vocabulary) in 100 name
 into a store with the hashing embedder (whose embedding costs microseconds, so the figures are the
 retrieval's), compacts it as after any bulk load, then asks the same queries unrestricted and restricted to one namespace (1 %).
 
-  python3 Benchmarks/hybrid/hybrid_latency.py [--n 100000] [--queries 200] [--engram .build/release/engram] [--sql]
+  python3 Benchmarks/hybrid/hybrid_latency.py [--n 100000] [--queries 1000] [--engram .build/release/engram] [--sql]
 
 --sql also times Engram's keyword statement alone in SQLite (Benchmarks/hybrid/keyword_sql.c, built with
 cc against the system SQLite) on the MATCH expressions Engram writes for the same queries, to separate
@@ -19,7 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--n", type=int, default=100_000)
-    p.add_argument("--queries", type=int, default=200)
+    p.add_argument("--queries", type=int, default=1000)
     p.add_argument("--engram", default=os.path.join(ROOT, ".build", "release", "engram"))
     p.add_argument("--work", default=None)
     p.add_argument("--sql", action="store_true", help="also time the keyword statement alone (needs cc)")
@@ -44,18 +44,19 @@ def main():
     work = args.work or tempfile.mkdtemp(prefix="engram-hybrid-")
     os.makedirs(work, exist_ok=True)
     store = os.path.join(work, "store")
+    # Generated every time, so that the queries below come from the same random state either way.
+    memories = [json.dumps({"content": " ".join(rng.choices(vocabulary, weights, k=rng.randint(8, 30))),
+                            "namespace": f"tenant/{i % 100}", "metadata": {"n": i}}) for i in range(args.n)]
     if not os.path.isdir(store):
         with open(os.path.join(work, "memories.jsonl"), "w") as f:
-            for i in range(args.n):
-                words = rng.choices(vocabulary, weights, k=rng.randint(8, 30))
-                f.write(json.dumps({"content": " ".join(words), "namespace": f"tenant/{i % 100}",
-                                    "metadata": {"n": i}}) + "\n")
+            f.write("\n".join(memories) + "\n")
         subprocess.run([args.engram, "init", "--store", store, "--embedder", "hashing", "--dimension", "384"],
                        check=True, stdout=sys.stderr)
         subprocess.run([args.engram, "import", "--store", store, os.path.join(work, "memories.jsonl")],
                        check=True, stdout=sys.stderr)
-        # As after any bulk load: compaction also merges the full-text index's per-commit segments.
-        subprocess.run([args.engram, "compact", "--store", store], check=True, stdout=sys.stderr)
+    # As after any bulk load: compaction also merges the full-text index's per-commit segments (and a
+    # store kept from an older build is upgraded by this first writable open).
+    subprocess.run([args.engram, "compact", "--store", store], check=True, stdout=sys.stderr)
     results = {}
     for label, namespace in [("whole store", None), ("one namespace (1 %)", "tenant/7")]:
         path = os.path.join(work, f"queries-{namespace is not None}.jsonl")
@@ -96,17 +97,24 @@ def statement_alone(work, store):
     source = open(os.path.join(ROOT, "Sources", "Engram", "Ranking", "KeywordQuery.swift")).read()
     stop_words = set(re.findall(r'"([a-z]+)"', source[source.index("static let stopWords"):]))
     binary = os.path.join(work, "keyword_sql")
+    full_text = os.path.join(ROOT, "Sources", "CFullText")
     subprocess.run(["cc", "-O2", "-o", binary, os.path.join(ROOT, "Benchmarks", "hybrid", "keyword_sql.c"),
-                    os.path.join(ROOT, "Sources", "CFullText", "bm25.c"),
-                    "-I", os.path.join(ROOT, "Sources", "CFullText", "include"), "-lsqlite3", "-lm"], check=True)
+                    os.path.join(full_text, "bm25.c"), os.path.join(full_text, "scoped.c"),
+                    "-I", os.path.join(full_text, "include"), "-I", full_text, "-lsqlite3", "-lm"], check=True)
     medians = {}
     for restricted in (False, True):
         patterns = os.path.join(work, f"patterns-{restricted}.txt")
         with open(os.path.join(work, f"queries-{restricted}.jsonl")) as queries, open(patterns, "w") as out:
             for line in queries:
                 query = json.loads(line)
-                words = " OR ".join('"%s"' % t.replace('"', '""') for t in keyword_terms(query["query"], stop_words))
-                out.write(f"({words}) AND ({namespace_term(query['namespace'])})\n" if restricted else words + "\n")
+                terms = [t.replace('"', '""') for t in keyword_terms(query["query"], stop_words)]
+                if restricted:
+                    # FullText.pattern(anyOf:scopedTo:): each word under the namespace's term, between the
+                    # markers of the engram tokenizer (Sources/CFullText/scoped.c).
+                    scope = "\x1e" + namespace_term(query["namespace"]) + "\x1f"
+                    out.write(" OR ".join('"%s%s"' % (scope, t) for t in terms) + "\n")
+                else:
+                    out.write(" OR ".join('"%s"' % t for t in terms) + "\n")
         result = subprocess.run([binary, os.path.join(store, "memories.sqlite"), patterns, "5"],
                                 check=True, capture_output=True, text=True).stdout.strip()
         print(f"keyword statement alone, {'one namespace (1 %)' if restricted else 'whole store'}: {result}")

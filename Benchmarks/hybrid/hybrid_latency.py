@@ -5,13 +5,15 @@ Makes N memories of Zipf-distributed words (a 5,000-word vocabulary) in 100 name
 into a store with the hashing embedder (whose embedding costs microseconds, so the figures are the
 retrieval's), compacts it as after any bulk load, then asks the same queries unrestricted and restricted to one namespace (1 %).
 
-  python3 Benchmarks/hybrid/hybrid_latency.py [--n 100000] [--queries 1000] [--engram .build/release/engram] [--sql]
+  python3 Benchmarks/hybrid/hybrid_latency.py [--n 100000] [--queries 1000] [--engram .build/release/engram] [--sql] [--fill]
 
 --sql also times Engram's keyword statement alone in SQLite (Benchmarks/hybrid/keyword_sql.c, built with
 cc against the system SQLite) on the MATCH expressions Engram writes for the same queries, to separate
-what the restriction saves inside SQLite from a recall's fixed costs.
+what the restriction saves inside SQLite from a recall's fixed costs. --fill times filling the
+full-text index from the store's memories with plain porter and with the engram tokenizer
+(Benchmarks/hybrid/fulltext_fill.c, on a copy of the database).
 """
-import argparse, hashlib, json, os, random, re, subprocess, sys, tempfile
+import argparse, hashlib, json, os, random, re, shutil, subprocess, sys, tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -23,6 +25,8 @@ def main():
     p.add_argument("--engram", default=os.path.join(ROOT, ".build", "release", "engram"))
     p.add_argument("--work", default=None)
     p.add_argument("--sql", action="store_true", help="also time the keyword statement alone (needs cc)")
+    p.add_argument("--fill", action="store_true",
+                   help="also time filling the full-text index per tokenizer, on a copy of the store (needs cc)")
     p.add_argument("--function-words", action="store_true",
                    help="make the most frequent words (about 140) English function words (as in real text; the "
                         "keyword query drops them), instead of content words")
@@ -78,6 +82,8 @@ def main():
     print(f"keyword whole / keyword in 1 % namespace p50: {whole['keyword'] / small['keyword']:.1f}x")
     if args.sql:
         statement_alone(work, store)
+    if args.fill:
+        fill(work, store)
 
 
 def keyword_terms(text, stop_words):
@@ -92,15 +98,31 @@ def namespace_term(namespace):
     return "ns%020d" % int.from_bytes(hashlib.sha256(namespace.encode()).digest()[:8], "big")
 
 
+def build(work, name):
+    """Compiles Benchmarks/hybrid/NAME.c with Engram's full-text C sources, against the system SQLite."""
+    binary = os.path.join(work, name)
+    full_text = os.path.join(ROOT, "Sources", "CFullText")
+    subprocess.run(["cc", "-O2", "-o", binary, os.path.join(ROOT, "Benchmarks", "hybrid", name + ".c"),
+                    os.path.join(full_text, "bm25.c"), os.path.join(full_text, "scoped.c"),
+                    "-I", os.path.join(full_text, "include"), "-I", full_text, "-lsqlite3", "-lm"], check=True)
+    return binary
+
+
+def fill(work, store):
+    binary = build(work, "fulltext_fill")
+    copy = os.path.join(work, "fill.sqlite")
+    shutil.copyfile(os.path.join(store, "memories.sqlite"), copy)
+    try:
+        print(subprocess.run([binary, copy, "3"], check=True, capture_output=True, text=True).stdout.rstrip())
+    finally:
+        os.remove(copy)
+
+
 def statement_alone(work, store):
     # The stop words from the Swift source itself, so that this never drifts from KeywordQuery.
     source = open(os.path.join(ROOT, "Sources", "Engram", "Ranking", "KeywordQuery.swift")).read()
     stop_words = set(re.findall(r'"([a-z]+)"', source[source.index("static let stopWords"):]))
-    binary = os.path.join(work, "keyword_sql")
-    full_text = os.path.join(ROOT, "Sources", "CFullText")
-    subprocess.run(["cc", "-O2", "-o", binary, os.path.join(ROOT, "Benchmarks", "hybrid", "keyword_sql.c"),
-                    os.path.join(full_text, "bm25.c"), os.path.join(full_text, "scoped.c"),
-                    "-I", os.path.join(full_text, "include"), "-I", full_text, "-lsqlite3", "-lm"], check=True)
+    binary = build(work, "keyword_sql")
     medians = {}
     for restricted in (False, True):
         patterns = os.path.join(work, f"patterns-{restricted}.txt")

@@ -153,20 +153,7 @@ struct ScopedWordsTests {
                     DROP TRIGGER "__memory_fts_au";
                     DROP TABLE memory_fts;
                     DROP VIEW memory_fts_source;
-                    CREATE VIRTUAL TABLE memory_fts USING fts5(
-                        content, cause, outcome, tags, scope_terms,
-                        content='memory', content_rowid='rowid', tokenize='porter unicode61');
-                    CREATE TRIGGER "__memory_fts_ad" AFTER DELETE ON memory BEGIN
-                        INSERT INTO memory_fts(memory_fts, rowid, content, cause, outcome, tags, scope_terms)
-                            VALUES ('delete', old.rowid, old.content, old.cause, old.outcome, old.tags, old.scope_terms);
-                    END;
-                    CREATE TRIGGER "__memory_fts_au" AFTER UPDATE OF content, cause, outcome, tags, scope_terms ON memory
-                    BEGIN
-                        INSERT INTO memory_fts(memory_fts, rowid, content, cause, outcome, tags, scope_terms)
-                            VALUES ('delete', old.rowid, old.content, old.cause, old.outcome, old.tags, old.scope_terms);
-                        INSERT INTO memory_fts(rowid, content, cause, outcome, tags, scope_terms)
-                            VALUES (new.rowid, new.content, new.cause, new.outcome, new.tags, new.scope_terms);
-                    END;
+                    \#(Schema.v5FullText)
                     INSERT INTO memory_fts(memory_fts) VALUES ('rebuild');
                     """#)
             try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = ?", arguments: [Schema.latestMigration])

@@ -135,20 +135,7 @@ enum Schema {
                     DROP TRIGGER IF EXISTS "__memory_fts_ad";
                     DROP TRIGGER IF EXISTS "__memory_fts_au";
                     DROP TABLE memory_fts;
-                    CREATE VIRTUAL TABLE memory_fts USING fts5(
-                        content, cause, outcome, tags, scope_terms,
-                        content='memory', content_rowid='rowid', tokenize='porter unicode61');
-                    CREATE TRIGGER "__memory_fts_ad" AFTER DELETE ON memory BEGIN
-                        INSERT INTO memory_fts(memory_fts, rowid, content, cause, outcome, tags, scope_terms)
-                            VALUES ('delete', old.rowid, old.content, old.cause, old.outcome, old.tags, old.scope_terms);
-                    END;
-                    CREATE TRIGGER "__memory_fts_au" AFTER UPDATE OF content, cause, outcome, tags, scope_terms ON memory
-                    BEGIN
-                        INSERT INTO memory_fts(memory_fts, rowid, content, cause, outcome, tags, scope_terms)
-                            VALUES ('delete', old.rowid, old.content, old.cause, old.outcome, old.tags, old.scope_terms);
-                        INSERT INTO memory_fts(rowid, content, cause, outcome, tags, scope_terms)
-                            VALUES (new.rowid, new.content, new.cause, new.outcome, new.tags, new.scope_terms);
-                    END;
+                    \#(v5FullText)
                     INSERT INTO memory_fts(memory_fts) VALUES ('rebuild');
                     """#)
         }
@@ -191,4 +178,23 @@ enum Schema {
     /// changes and falls back to what the older schema offers.
     static let latestMigration = "v6: words indexed under their namespace too"
     static let v5Migration = "v5: namespace terms in the full-text index, feedback, content hash"
+
+    /// The full-text table and triggers v5 made: porter over unicode61, the text read from the memory
+    /// table (tests rebuild it to stand for a store of that release).
+    static let v5FullText = #"""
+        CREATE VIRTUAL TABLE memory_fts USING fts5(
+            content, cause, outcome, tags, scope_terms,
+            content='memory', content_rowid='rowid', tokenize='porter unicode61');
+        CREATE TRIGGER "__memory_fts_ad" AFTER DELETE ON memory BEGIN
+            INSERT INTO memory_fts(memory_fts, rowid, content, cause, outcome, tags, scope_terms)
+                VALUES ('delete', old.rowid, old.content, old.cause, old.outcome, old.tags, old.scope_terms);
+        END;
+        CREATE TRIGGER "__memory_fts_au" AFTER UPDATE OF content, cause, outcome, tags, scope_terms ON memory
+        BEGIN
+            INSERT INTO memory_fts(memory_fts, rowid, content, cause, outcome, tags, scope_terms)
+                VALUES ('delete', old.rowid, old.content, old.cause, old.outcome, old.tags, old.scope_terms);
+            INSERT INTO memory_fts(rowid, content, cause, outcome, tags, scope_terms)
+                VALUES (new.rowid, new.content, new.cause, new.outcome, new.tags, new.scope_terms);
+        END;
+        """#
 }

@@ -96,7 +96,7 @@ struct ScopedWordsTests {
         try reopened.records.fullTextIntegrityCheck()
     }
 
-    @Test("text that holds the tokenizer's markers is indexed as text and never reaches another namespace")
+    @Test("text that holds the tokenizer's markers is indexed as text and never reaches another namespace; very long words")
     func markersInText() throws {
         let dir = TemporaryDirectory()
         let store = try MemoryStore.create(at: dir.appending("s"), dimension: 4)
@@ -110,6 +110,12 @@ struct ScopedWordsTests {
                 text: "secret", embedder: nil, k: 10, filter: MemoryFilter(namespace: .exact(namespace)), options: keyword)
             #expect(hits.map(\.memory.id) == expected, "\(namespace)")
         }
+        // A word longer than the tokenizer's stack buffer takes its heap path, in documents and queries.
+        let long = String(repeating: "abcdefghij", count: 100)
+        let longID = try store.remember(NewMemory(content: "note " + long, namespace: "victim", embedding: [0, 0, 1, 0]))
+        let found = try store.recall(
+            text: long, embedder: nil, k: 10, filter: MemoryFilter(namespace: .exact("victim")), options: keyword)
+        #expect(found.map(\.memory.id) == [longID])
         try store.records.fullTextIntegrityCheck()
     }
 

@@ -61,8 +61,10 @@ enum FullText {
         return pattern
     }
 
-    /// Namespaces a query restricts through scoped words at most: each adds a lookup per term, and past a
-    /// few, ANDing their namespace terms costs less (`Benchmarks/hybrid/keyword_sql.c`).
+    /// Namespaces a query restricts through scoped words at most. Each namespace adds one term lookup per
+    /// word, while the AND walks each word's doclist once: for namespaces of 1 % each, scoped words cost
+    /// less up to 64 of them, but for many tiny namespaces the lookups can cost more than the walk
+    /// (Benchmarks/README.md, "Words indexed under their namespace").
     static let maxScopedNamespaces = 8
 
     /// The indexed text columns, in the full-text table's order (the namespace term column follows).

@@ -550,7 +550,8 @@ final class RecordStore: Sendable {
     /// per-column weights, negated so that larger is better.
     ///
     /// `namespaces`, when given, restricts the MATCH itself to memories of those namespaces, so a query
-    /// inside a small namespace scores only that namespace's rows. Rows stream in rank order through
+    /// inside a small namespace scores only that namespace's rows: through the words indexed under each
+    /// namespace (schema v6) for up to `FullText.maxScopedNamespaces`, else by ANDing namespace terms. Rows stream in rank order through
     /// `accept` (the caller's remaining filter) until `limit` are accepted: one pass, never a wider retry.
     ///
     /// Scores come from `engram_bm25` (Sources/CFullText), FTS5's `bm25()` with each term's document

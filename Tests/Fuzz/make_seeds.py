@@ -38,6 +38,11 @@ put("expressions", "ttl", "36h")
 put("expressions", "fusion", "weighted:0.5")
 put("expressions", "columns", "content=2,cause=0.5,tags=0")
 put("expressions", "actions", "read,write,forget")
+# Full text: the first byte picks the namespace; lines are content, cause, outcome.
+put("full-text", "plain", "\x00Checkout was slow for users\npool exhausted\nraised the pool size")
+put("full-text", "markers", "\x01\x1ens09237872047604381653\x1fsecret \x1e\x1f words\n\x1f\x1e")
+put("full-text", "unicode", "\x02Caf\u00e9 na\u00efve \u65e5\u672c\u8a9e \U0001F600 \u0130stanbul ÉTÉ")
+put("full-text", "long-word", "\x00note " + "abcdefghij" * 60)
 
 # Vector file header: magic | version u32 | element u32 | dimension u32 | stride u32 | name length u16 |
 # name | zeros | checksum u64 at 4088.

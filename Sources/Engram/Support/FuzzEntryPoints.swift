@@ -57,4 +57,62 @@ package enum FuzzEntryPoints {
         let ids = tokenizer.encode(String(decoding: input, as: UTF8.self), maxTokens: 64)
         precondition(ids.count <= 64 && ids.allSatisfy { $0 >= 0 })
     }
+
+    /// Arbitrary text through the full-text index and the `engram` tokenizer (C code reading every
+    /// memory's text): a memory of it (lines: content, cause, outcome) in one of three namespaces (the
+    /// first byte picks) is inserted into a record store in `scratch`, its own words are searched inside
+    /// its namespace through the scoped words and over the whole store, it is deleted, and FTS5 checks
+    /// the index against the text. The two searches must agree on the memory and its score; a word the
+    /// delete left behind or an entry it lost fails the check.
+    package static func fullText(_ input: [UInt8], scratch: URL) {
+        guard let first = input.first else { return }
+        let text = String(decoding: input.dropFirst(), as: UTF8.self)
+        guard !text.utf8.contains(0) else { return }  // refused by validation, never stored
+        let lines = text.split(separator: "\n", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
+        let namespace = ["a", "b/c", "tenant-\u{E9}"][Int(first) % 3]
+        do {
+            let records = try fullTextStore(in: scratch)
+            let n = fullTextCalls.withLock { n in
+                n += 1
+                return n
+            }
+            let memory = Memory(
+                id: MemoryID(high: UInt64(n), low: 1), namespace: namespace, agent: nil, kind: .note,
+                content: lines[0], cause: lines.count > 1 ? lines[1] : nil, outcome: lines.count > 2 ? lines[2] : nil,
+                succeeded: nil, tags: [], importance: 0.5, metadata: [:], createdAt: Date(timeIntervalSince1970: 0),
+                updatedAt: Date(timeIntervalSince1970: 0), expiresAt: nil, supersedes: nil, recallCount: 0,
+                lastRecalledAt: nil, helpfulCount: 0, unhelpfulCount: 0)
+            let rowID = try records.insert([(memory, Int32(truncatingIfNeeded: n), nil)])[0]
+            let terms = Array(KeywordQuery.terms(text).prefix(8))
+            if !terms.isEmpty {
+                func score(inside namespaces: [String]?) throws -> Double? {
+                    try records.keywordMatches(
+                        terms: terms, namespaces: namespaces, weights: ColumnWeights(), limit: 1_000
+                    ) { _, _ in true }.matches.first { $0.rowID == rowID }?.score
+                }
+                let scoped = try score(inside: [namespace]), whole = try score(inside: nil)
+                precondition((scoped == nil) == (whole == nil), "found by one search only")
+                if let scoped, let whole { precondition(abs(scoped - whole) <= 1e-9 * max(1, abs(whole)), "scores differ") }
+            }
+            let deleted = try records.delete(rowIDs: [rowID])
+            precondition(deleted == 1, "the memory was not deleted")
+            try records.fullTextIntegrityCheck()
+        } catch {
+            preconditionFailure("the full-text index refused or lost text: \(error)")
+        }
+    }
+
+    /// The record store of ``fullText(_:scratch:)``, one per scratch directory, and its call count.
+    private static let fullTextStores = Locked<[String: RecordStore]>([:])
+    private static let fullTextCalls = Locked(0)
+
+    private static func fullTextStore(in scratch: URL) throws -> RecordStore {
+        try fullTextStores.withLock { stores in
+            if let store = stores[scratch.path] { return store }
+            let store = try RecordStore(
+                path: scratch.appendingPathComponent("fulltext.sqlite").path, readOnly: false, synchronousFull: false)
+            stores[scratch.path] = store
+            return store
+        }
+    }
 }

@@ -8,7 +8,7 @@ package enum FuzzTargets {
     /// Target names, as `make fuzz` and the corpus folders know them.
     package static let names = [
         "json", "memory-line", "request", "expressions", "vector-header", "slot-cache", "usage-log",
-        "safetensors", "wordpiece",
+        "safetensors", "wordpiece", "full-text",
     ]
 
     /// A scratch directory per process for the targets that read files, and a small vocabulary. A static
@@ -58,6 +58,7 @@ package enum FuzzTargets {
         case "usage-log": FuzzEntryPoints.usageLog(bytes, scratch: scratch)
         case "safetensors": FuzzEntryPoints.safetensors(bytes, scratch: scratch)
         case "wordpiece": FuzzEntryPoints.wordPiece(bytes, vocabulary: scratch.appendingPathComponent("vocab.txt").path)
+        case "full-text": FuzzEntryPoints.fullText(bytes, scratch: scratch)
         default: preconditionFailure("unknown fuzz target \(name)")
         }
     }

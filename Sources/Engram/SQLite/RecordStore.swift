@@ -84,10 +84,11 @@ final class RecordStore: Sendable {
                 try Schema.migrator.migrate(pool)
             }
         }
-        hasV5Columns = try Self.sqlite {
-            try pool.read { db in try db.columns(in: "memory").contains { $0.name == "scope_terms" } }
+        (hasV5Columns, hasScopedWords) = try Self.sqlite {
+            try pool.read { db in
+                (try db.columns(in: "memory").contains { $0.name == "scope_terms" }, try db.viewExists("memory_fts_source"))
+            }
         }
-        hasScopedWords = try Self.sqlite { try pool.read { db in try db.viewExists("memory_fts_source") } }
     }
 
     private static func tooNew() -> EngramError {

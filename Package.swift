@@ -55,10 +55,15 @@ let package = Package(
             dependencies: ["Engram"],
             swiftSettings: strictSettings
         ),
-        // What every front end shares: JSON wire shapes, filter and time parsing, embedder resolution.
+        // The one service every front end calls: typed operations, their JSON wire shapes, the work
+        // pool and batch coalescing, filter and time parsing, embedder resolution. No HTTP, no parser.
         .target(
             name: "EngramService",
-            dependencies: ["Engram", "EngramProviders", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "Engram", "EngramProviders",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
         // `engram serve`: the HTTP API on Hummingbird (keys -> scopes, metrics, backpressure).
@@ -67,6 +72,7 @@ let package = Package(
             dependencies: [
                 "Engram",
                 "EngramService",
+                "EngramMCP",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -78,13 +84,13 @@ let package = Package(
             resources: [.copy("openapi.json")],
             swiftSettings: strictSettings
         ),
-        // `engram mcp` and `/mcp`: the memory tools over the Model Context Protocol (swift-sdk).
+        // `engram mcp` and `/mcp`: the memory tools over the Model Context Protocol (swift-sdk); no HTTP
+        // framework (the server hands `/mcp` requests to it as plain values).
         .target(
             name: "EngramMCP",
             dependencies: [
                 "Engram",
                 "EngramService",
-                "EngramServer",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MCP", package: "swift-sdk"),
             ],

@@ -1,18 +1,27 @@
 import ArgumentParser
 import Engram
+import EngramService
 import Foundation
 
 /// Runs `engram` command lines in-process.
 public enum EngramCLI {
     /// Parses and runs one command line (without the program name) and returns its exit status.
     /// Output goes to `io`; errors are one line on its standard error, `engram: ...`.
-    public static func run(_ arguments: [String], io: CLIIO = .standard) -> Int32 {
-        CLIIO.$current.withValue(io) {
+    public static func run(_ arguments: [String], io: CLIIO = .standard) async -> Int32 {
+        await CLIIO.$current.withValue(io) {
             do {
                 var command = try EngramCommand.parseAsRoot(hoistingGlobalOptions(arguments))
-                try command.run()
+                if var command = command as? any AsyncParsableCommand {
+                    try await command.run()
+                } else {
+                    try command.run()
+                }
                 return ExitStatus.ok
             } catch let error as EngramError {
+                io.printError("engram: \(describe(error))")
+                return ExitStatus.forError(error)
+            } catch let error as ServiceError {
+                let error = EngramError(error.code, error.message, field: error.field)
                 io.printError("engram: \(describe(error))")
                 return ExitStatus.forError(error)
             } catch let failure as CommandFailure {

@@ -5,7 +5,7 @@ import Foundation
 import Synchronization
 
 /// `engram`: the root command.
-struct EngramCommand: ParsableCommand {
+struct EngramCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "engram",
         abstract: "Durable vector memory for AI agents: remember what happened, why, and what worked.",
@@ -16,7 +16,7 @@ struct EngramCommand: ParsableCommand {
             failure; 64 usage; 65 invalid input; 66 not found; 73 store already exists; 74 I/O or SQLite \
             error; 75 store locked by another writer; 76 store corrupted; 78 store from a newer Engram.
             """,
-        version: "0.1.0",
+        version: EngramVersion.current,
         subcommands: [
             Init.self, Remember.self, Recall.self, Search.self, Show.self, Update.self, History.self, List.self,
             Count.self, Forget.self, Import.self, Export.self, Stats.self, Health.self, Compact.self,

@@ -1,5 +1,5 @@
 package import Engram
-package import EngramServer
+package import EngramService
 import Foundation
 import MCP
 
@@ -26,8 +26,8 @@ package actor MCPHTTPSessions: MCPEndpoint {
 
     /// - Parameter checksOrigin: refuse browsers' requests from non-local origins (on for loopback
     ///   binds; a server on another address is reached by other hosts and protected by its keys).
-    package init(api: EngramAPI, checksOrigin: Bool) {
-        tools = MemoryTools(api: api)
+    package init(service: MemoryService, checksOrigin: Bool) {
+        tools = MemoryTools(service: service)
         self.checksOrigin = checksOrigin
     }
 

@@ -1,5 +1,4 @@
 package import Engram
-import EngramServer
 package import EngramService
 import Foundation
 import Logging
@@ -40,15 +39,14 @@ package enum EngramMCPServer {
     /// `engram mcp`: serves the tools over standard input and output until the client closes them.
     /// The embedding model loads once, on first use.
     package static func serveStdio(store: MemoryStore, scope: Scope, resolver: EmbedderResolver) async throws {
-        let api = try EngramAPI(
-            store: store, configuration: ServerConfiguration(keysPath: "/nonexistent/engram-mcp-keys.json"), resolver: resolver)
-        let server = await makeServer(tools: MemoryTools(api: api), scope: scope)
+        let service = MemoryService(store: store, resolver: resolver)
+        let server = await makeServer(tools: MemoryTools(service: service), scope: scope)
         var logger = Logger(label: "engram.mcp") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = .error
         try await server.start(transport: StdioTransport(logger: logger))
         await server.waitUntilCompleted()
         await server.stop()
-        try await api.shutdown()
+        try await service.shutdown()
     }
 
     // MARK: Values

@@ -1,11 +1,10 @@
 package import Engram
-package import EngramServer
-import EngramService
+package import EngramService
 import Foundation
 
-/// Engram's MCP tools: their schemas, descriptions and hints, and what each call does. A call runs
-/// through the same ``EngramAPI`` operations as the HTTP routes, so each store operation is written
-/// once, and through the scoped handle of the caller's scope.
+/// Engram's MCP tools: their schemas, descriptions and hints, and what each call does. A call reads
+/// its arguments with the same request readers as the HTTP API and runs the same ``MemoryService``
+/// operation, within the caller's scope.
 package struct MemoryTools: Sendable {
     /// One tool as MCP lists it.
     package struct Definition: Sendable {
@@ -24,9 +23,9 @@ package struct MemoryTools: Sendable {
         package var isError: Bool
     }
 
-    let api: EngramAPI
+    let service: MemoryService
 
-    package init(api: EngramAPI) { self.api = api }
+    package init(service: MemoryService) { self.service = service }
 
     // MARK: Schemas
 
@@ -188,12 +187,12 @@ package struct MemoryTools: Sendable {
             }
             let structured = try await run(name, JSONObject(.object(arguments), field: "arguments"), scope: scope)
             return Outcome(structured: structured, text: Self.render(name, structured), isError: false)
-        } catch let error as EngramError {
-            return Self.failure(code: error.code.rawValue, message: error.message, field: error.field)
-        } catch let error as APIError {
-            return Self.failure(code: error.code, message: error.message, field: error.field)
         } catch {
-            return Self.failure(code: "unavailable", message: "the server is busy or stopping; retry shortly", field: nil)
+            let failure = ServiceError(error)
+            if failure.code == .internal {
+                return Self.failure(code: "unavailable", message: "the server is busy or stopping; retry shortly", field: nil)
+            }
+            return Self.failure(code: failure.code.rawValue, message: failure.message, field: failure.field)
         }
     }
 
@@ -204,10 +203,11 @@ package struct MemoryTools: Sendable {
     }
 
     private func run(_ name: String, _ a: JSONObject, scope: Scope) async throws -> JSONValue {
+        let now = Date()
         switch name {
         case "remember":
-            let result = try await api.remember(a, scope: scope)
-            return Self.first(result, "results") ?? result
+            let results = try await service.remember(try RememberRequest(json: a, now: now), scope: scope)
+            return MemoryJSON.object(results[0])
         case "recall", "search":
             var body: [String: JSONValue] = ["query": a["query"] ?? .null, "k": a["k"] ?? 5]
             if name == "recall" {
@@ -216,10 +216,13 @@ package struct MemoryTools: Sendable {
             let filter = a.fields.filter { Self.filterProperties[$0.key] != nil }
             if !filter.isEmpty { body["filter"] = .object(filter) }
             let request = try JSONObject(.object(body), field: "arguments")
-            let result = name == "recall" ? try await api.recall(request, scope: scope) : try await api.search(request, scope: scope)
+            let result =
+                name == "recall"
+                ? ResultJSON.hits(try await service.recall(try RecallRequest(json: request, now: now), scope: scope))
+                : ResultJSON.hits(try await service.search(try SearchRequest(json: request, now: now), scope: scope))
             return .object(["hits": .array(Self.items(result, "hits").map { Self.compact($0, score: true) })])
         case "get_memory":
-            return try await api.memory(try Self.id(a), scope: scope)
+            return MemoryJSON.object(try await service.memory(try Self.id(a), scope: scope))
         case "list_memories":
             let cursor = try a.string("cursor").map { text -> MemoryID in
                 guard let id = MemoryID(text) else { throw EngramError.invalid("cursor", "is not a memory id") }
@@ -227,37 +230,41 @@ package struct MemoryTools: Sendable {
             }
             let limit = try a.int("limit") ?? 20
             guard (1...100).contains(limit) else { throw EngramError.invalid("limit", "must be from 1 to 100") }
-            let page = try await api.list(namespace: try a.string("namespace"), limit: limit, cursor: cursor, scope: scope)
+            let namespace = try a.string("namespace").map(FilterParsing.namespace)
+            let page = ResultJSON.page(
+                try await service.list(
+                    ListRequest(filter: MemoryFilter(namespace: namespace), limit: limit, cursor: cursor), scope: scope))
             guard case .object(var o) = page else { return page }
             o["memories"] = .array(Self.items(page, "memories").map { Self.compact($0, score: false) })
             return .object(o)
         case "update_memory":
             var changes = a.fields
             changes["id"] = nil
-            return try await api.update(try Self.id(a), JSONObject(.object(changes), field: "arguments"), scope: scope)
+            let update = try UpdateRequest(id: try Self.id(a), json: JSONObject(.object(changes), field: "arguments"))
+            return MemoryJSON.object(try await service.update(update, scope: scope).memory)
         case "forget":
             let id = try Self.id(a)
-            try await api.forget(id, scope: scope)
+            try await service.forget(id, scope: scope)
             return .object(["forgotten": .string(id.description)])
         case "feedback":
-            try await api.feedback(
-                try Self.id(a), JSONObject(.object(["helpful": a["helpful"] ?? .null]), field: "arguments"), scope: scope)
+            let helpful = try RequestJSON.helpful(
+                JSONObject(.object(["helpful": a["helpful"] ?? .null]), field: "arguments"))
+            try await service.feedback(try Self.id(a), helpful: helpful, scope: scope)
             return .object(["recorded": true])
         case "working_set":
             let (namespace, key) = try Self.entry(a)
-            try await api.workingSet(
-                namespace: namespace, key: key,
-                JSONObject(.object(["value": a.fields["value"] ?? .null, "ttl_seconds": a["ttl_seconds"] ?? .null]), field: "arguments"),
-                scope: scope)
+            let body = try JSONObject(
+                .object(["value": a.fields["value"] ?? .null, "ttl_seconds": a["ttl_seconds"] ?? .null]), field: "arguments")
+            try await service.workingSet(WorkingSetRequest(namespace: namespace, key: key, json: body), scope: scope)
             return .object(["namespace": .string(namespace), "key": .string(key), "stored": true])
         case "working_get":
             let (namespace, key) = try Self.entry(a)
-            return try await api.workingGet(namespace: namespace, key: key, scope: scope)
+            return ResultJSON.entry(try await service.workingGet(namespace: namespace, key: key, scope: scope))
         case "working_list":
             guard let namespace = try a.string("namespace") else { throw EngramError.invalid("namespace", "is required") }
-            return try await api.workingList(namespace: namespace, scope: scope)
+            return ResultJSON.entries(try await service.workingList(namespace: namespace, scope: scope))
         case "stats":
-            let stats = try await api.stats(scope: scope)
+            let stats = try ResultJSON.stats(try await service.stats(scope: scope))
             guard case .object(let o) = stats else { return stats }
             return .object(o.filter { ["memories", "by_namespace", "dimension", "embedder"].contains($0.key) })
         default:
@@ -281,8 +288,6 @@ package struct MemoryTools: Sendable {
         guard case .object(let o) = value, case .array(let items)? = o[field] else { return [] }
         return items
     }
-
-    private static func first(_ value: JSONValue, _ field: String) -> JSONValue? { items(value, field).first }
 
     /// The fields an agent needs from a hit, so that a recall never floods the context window.
     private static func compact(_ memory: JSONValue, score: Bool) -> JSONValue {

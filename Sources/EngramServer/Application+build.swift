@@ -1,4 +1,5 @@
 package import Engram
+package import EngramMCP
 package import EngramService
 import Foundation
 package import Hummingbird
@@ -6,33 +7,49 @@ import HTTPTypes
 import NIOCore
 package import Logging
 
-/// The HTTP API as routes over one ``EngramAPI`` (see `openapi.json` for the full contract).
+/// The HTTP API as routes over one ``MemoryService`` (see `openapi.json` for the full contract): each
+/// route reads its request, calls the service within the caller's key scope, and writes the answer.
 package enum EngramServer {
+    /// What the routes share: the service and the server's own parts (keys, metrics, limits).
+    struct Parts: Sendable {
+        let service: MemoryService
+        let configuration: ServerConfiguration
+        let metrics: ServerMetrics
+        let keys: KeyRing
+    }
+
     /// The server application for a store: built by a function, so tests drive it without a socket.
     /// `onRunning` receives the bound port (useful with port 0).
     package static func buildApplication(
         store: MemoryStore, configuration: ServerConfiguration, resolver: EmbedderResolver = EmbedderResolver(),
         logger: Logger = Logger(label: "engram.server"),
-        mcp: (@Sendable (EngramAPI) -> any MCPEndpoint)? = nil,
+        mcp: (@Sendable (MemoryService) -> any MCPEndpoint)? = nil,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> (application: some ApplicationProtocol, api: EngramAPIHandle) {
         // Refuse an unsafe configuration before starting any worker thread.
         try configuration.validate(keysExist: FileManager.default.fileExists(atPath: configuration.keysPath))
-        let api = try EngramAPI(store: store, configuration: configuration, resolver: resolver)
-        let router = buildRouter(api, mcp: mcp?(api))
+        let keys = try KeyRing(path: configuration.keysPath)
+        let metrics = ServerMetrics(hitThreshold: store.options.hitThreshold)
+        let service = MemoryService(
+            store: store,
+            limits: .init(
+                workers: configuration.workers, queueDepth: configuration.queueDepth, maxBatch: configuration.maxBatch),
+            resolver: resolver, metrics: metrics)
+        let parts = Parts(service: service, configuration: configuration, metrics: metrics, keys: keys)
+        let router = buildRouter(parts, mcp: mcp?(service))
         let application = Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "engram"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? configuration.port) },
             logger: logger)
-        return (application, EngramAPIHandle(api: api))
+        return (application, EngramAPIHandle(parts: parts))
     }
 
     /// Builds the server and runs it until SIGTERM or SIGINT, then drains requests in flight and stops
     /// the workers. The caller closes the store afterwards.
     package static func serve(
         store: MemoryStore, configuration: ServerConfiguration, resolver: EmbedderResolver, logger: Logger,
-        mcp: (@Sendable (EngramAPI) -> any MCPEndpoint)? = nil, onRunning: @escaping @Sendable (Int) async -> Void
+        mcp: (@Sendable (MemoryService) -> any MCPEndpoint)? = nil, onRunning: @escaping @Sendable (Int) async -> Void
     ) async throws {
         let (application, handle) = try buildApplication(
             store: store, configuration: configuration, resolver: resolver, logger: logger, mcp: mcp, onRunning: onRunning)
@@ -45,22 +62,33 @@ package enum EngramServer {
         try await handle.shutdown()
     }
 
-    static func buildRouter(_ api: EngramAPI, mcp: (any MCPEndpoint)? = nil) -> Router<EngramContext> {
+    static func buildRouter(_ parts: Parts, mcp: (any MCPEndpoint)? = nil) -> Router<EngramContext> {
         let router = Router(context: EngramContext.self)
-        router.add(middleware: RequestLogMiddleware(metrics: api.metrics))
+        let service = parts.service
+        let metrics = parts.metrics
+        router.add(middleware: RequestLogMiddleware(metrics: metrics))
         router.add(middleware: ErrorMiddleware())
-        let limit = api.configuration.maxBodyBytes
+        let limit = parts.configuration.maxBodyBytes
 
         router.get("/healthz") { _, _ in JSONResponse.make(.object(["status": "ok"])) }
-        router.get("/readyz") { _, _ in try await api.ready() }
-        router.get("/metrics") { _, _ in try await api.metricsText() }
+        router.get("/readyz") { _, _ in
+            let report = try await service.health(maxAge: .seconds(10))
+            return JSONResponse.make(ResultJSON.readiness(report), status: report.healthy ? .ok : .serviceUnavailable)
+        }
+        router.get("/metrics") { _, _ in
+            let gauges = try await service.gauges()
+            metrics.storeGauges(gauges.stats, workingItems: gauges.workingItems, scanned: gauges.scanned)
+            metrics.queueDepth(gauges.queued)
+            return JSONResponse.make(text: metrics.exposition(), contentType: "text/plain; version=0.0.4")
+        }
         router.get("/openapi.json") { _, _ in JSONResponse.make(text: try OpenAPIDocument.text()) }
 
-        let v1 = router.group("v1").add(middleware: KeyAuthenticator(keys: api.keys, metrics: api.metrics))
+        let v1 = router.group("v1").add(middleware: KeyAuthenticator(keys: parts.keys, metrics: metrics))
         v1.post("memories") { request, context in
             var request = request
-            return JSONResponse.make(
-                try await api.remember(try await request.jsonObject(limit: limit), scope: context.scope), status: .created)
+            let remember = try RememberRequest(json: try await request.jsonObject(limit: limit), now: Date())
+            let results = try await service.remember(remember, scope: context.scope)
+            return JSONResponse.make(ResultJSON.remembered(results), status: .created)
         }
         v1.get("memories") { request, context in
             let query = request.uri.queryParameters
@@ -72,79 +100,97 @@ package enum EngramServer {
                 guard let id = MemoryID(String(text)) else { throw EngramError.invalid("cursor", "is not a memory id") }
                 return id
             }
-            return JSONResponse.make(
-                try await api.list(
-                    namespace: query["namespace"].map(String.init), limit: pageSize, cursor: cursor, scope: context.scope))
+            let filter = MemoryFilter(namespace: query["namespace"].map { FilterParsing.namespace(String($0)) })
+            let page = try await service.list(
+                ListRequest(filter: filter, limit: pageSize, cursor: cursor), scope: context.scope)
+            return JSONResponse.make(ResultJSON.page(page))
         }
         v1.post("memories/forget") { request, context in
             var request = request
-            return JSONResponse.make(try await api.forget(matching: try await request.jsonObject(limit: limit), scope: context.scope))
+            let filter = try RequestJSON.forgetFilter(try await request.jsonObject(limit: limit), now: Date())
+            let n = try await service.forget(matching: filter, scope: context.scope)
+            return JSONResponse.make(.object(["forgotten": .number(Double(n))]))
         }
-        v1.get("memories/{id}") { _, context in JSONResponse.make(try await api.memory(try id(context), scope: context.scope)) }
+        v1.get("memories/{id}") { _, context in
+            JSONResponse.make(MemoryJSON.object(try await service.memory(try id(context), scope: context.scope)))
+        }
         v1.patch("memories/{id}") { request, context in
             var request = request
-            return JSONResponse.make(try await api.update(try id(context), try await request.jsonObject(limit: limit), scope: context.scope))
+            let update = try UpdateRequest(id: try id(context), json: try await request.jsonObject(limit: limit))
+            return JSONResponse.make(MemoryJSON.object(try await service.update(update, scope: context.scope).memory))
         }
         v1.delete("memories/{id}") { _, context in
-            try await api.forget(try id(context), scope: context.scope)
+            try await service.forget(try id(context), scope: context.scope)
             return JSONResponse.noContent()
         }
-        v1.get("memories/{id}/history") { _, context in JSONResponse.make(try await api.history(try id(context), scope: context.scope)) }
+        v1.get("memories/{id}/history") { _, context in
+            JSONResponse.make(ResultJSON.versions(try await service.history(try id(context), scope: context.scope)))
+        }
         v1.post("memories/{id}/feedback") { request, context in
             var request = request
-            try await api.feedback(try id(context), try await request.jsonObject(limit: limit), scope: context.scope)
+            let memoryID = try id(context)
+            let helpful = try RequestJSON.helpful(try await request.jsonObject(limit: limit))
+            try await service.feedback(memoryID, helpful: helpful, scope: context.scope)
             return JSONResponse.noContent()
         }
         v1.post("recall") { request, context in
             var request = request
-            return JSONResponse.make(try await api.recall(try await request.jsonObject(limit: limit), scope: context.scope))
+            let recall = try RecallRequest(json: try await request.jsonObject(limit: limit), now: Date())
+            return JSONResponse.make(ResultJSON.hits(try await service.recall(recall, scope: context.scope)))
         }
         v1.post("search") { request, context in
             var request = request
-            return JSONResponse.make(try await api.search(try await request.jsonObject(limit: limit), scope: context.scope))
+            let search = try SearchRequest(json: try await request.jsonObject(limit: limit), now: Date())
+            return JSONResponse.make(ResultJSON.hits(try await service.search(search, scope: context.scope)))
         }
         v1.get("count") { request, context in
-            JSONResponse.make(
-                try await api.count(namespace: request.uri.queryParameters["namespace"].map(String.init), scope: context.scope))
+            let namespace = request.uri.queryParameters["namespace"].map { FilterParsing.namespace(String($0)) }
+            let n = try await service.count(matching: MemoryFilter(namespace: namespace), scope: context.scope)
+            return JSONResponse.make(.object(["count": .number(Double(n))]))
         }
-        v1.get("stats") { _, context in JSONResponse.make(try await api.stats(scope: context.scope)) }
+        v1.get("stats") { _, context in
+            JSONResponse.make(try ResultJSON.stats(try await service.stats(scope: context.scope)))
+        }
 
         v1.get("working") { request, context in
             guard let namespace = request.uri.queryParameters["namespace"].map(String.init) else {
                 throw EngramError.invalid("namespace", "is required: /v1/working?namespace=NS")
             }
-            return JSONResponse.make(try await api.workingList(namespace: namespace, scope: context.scope))
+            return JSONResponse.make(
+                ResultJSON.entries(try await service.workingList(namespace: namespace, scope: context.scope)))
         }
         v1.post("working/promote") { request, context in
             var request = request
-            return JSONResponse.make(
-                try await api.workingPromote(try await request.jsonObject(limit: limit), scope: context.scope), status: .created)
+            let promote = try PromoteRequest(json: try await request.jsonObject(limit: limit))
+            let id = try await service.workingPromote(promote, scope: context.scope)
+            return JSONResponse.make(.object(["id": .string(id.description)]), status: .created)
         }
         // Namespaces hold '/', so an entry's path is /v1/working/NAMESPACE.../KEY: the last segment is the key.
         v1.put("working/**") { request, context in
             var request = request
             let (namespace, key) = try entry(context)
-            try await api.workingSet(
-                namespace: namespace, key: key, try await request.jsonObject(limit: limit), scope: context.scope)
+            let set = try WorkingSetRequest(namespace: namespace, key: key, json: try await request.jsonObject(limit: limit))
+            try await service.workingSet(set, scope: context.scope)
             return JSONResponse.noContent()
         }
         v1.get("working/**") { _, context in
             let (namespace, key) = try entry(context)
-            return JSONResponse.make(try await api.workingGet(namespace: namespace, key: key, scope: context.scope))
+            return JSONResponse.make(
+                ResultJSON.entry(try await service.workingGet(namespace: namespace, key: key, scope: context.scope)))
         }
         v1.delete("working/**") { _, context in
             let (namespace, key) = try entry(context)
-            try await api.workingDelete(namespace: namespace, key: key, scope: context.scope)
+            try await service.workingDelete(namespace: namespace, key: key, scope: context.scope)
             return JSONResponse.noContent()
         }
-        if let mcp { addMCPRoutes(router, mcp, api: api) }
+        if let mcp { addMCPRoutes(router, mcp, parts: parts) }
         return router
     }
 
     /// `/mcp`: the MCP tools over Streamable HTTP, each request within the scope of its API key.
-    private static func addMCPRoutes(_ router: Router<EngramContext>, _ mcp: any MCPEndpoint, api: EngramAPI) {
-        let limit = api.configuration.maxBodyBytes
-        let group = router.group("mcp").add(middleware: KeyAuthenticator(keys: api.keys, metrics: api.metrics))
+    private static func addMCPRoutes(_ router: Router<EngramContext>, _ mcp: any MCPEndpoint, parts: Parts) {
+        let limit = parts.configuration.maxBodyBytes
+        let group = router.group("mcp").add(middleware: KeyAuthenticator(keys: parts.keys, metrics: parts.metrics))
         let handler: @Sendable (Request, EngramContext) async throws -> Response = { request, context in
             var request = request
             let body = request.method == .post ? Data(try await request.collectBody(upTo: limit).readableBytesView) : nil
@@ -191,8 +237,9 @@ package enum EngramServer {
 
 /// What `engram serve` needs of a built server besides the application: a clean shutdown.
 package struct EngramAPIHandle: Sendable {
-    let api: EngramAPI
+    let parts: EngramServer.Parts
+    var service: MemoryService { parts.service }
 
     /// Stops the worker threads once the server has drained its requests.
-    package func shutdown() async throws { try await api.shutdown() }
+    package func shutdown() async throws { try await service.shutdown() }
 }

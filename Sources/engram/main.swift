@@ -4,4 +4,4 @@ import Foundation
 
 // OpenBLAS picks its kernels before main; re-exec with the right core type if it guessed wrong.
 OpenBLASKernels.ensureProperKernels()
-exit(EngramCLI.run(Array(CommandLine.arguments.dropFirst())))
+exit(await EngramCLI.run(Array(CommandLine.arguments.dropFirst())))

@@ -8,7 +8,7 @@ import Testing
 @Suite("Benchmark files, ground truth and runs")
 struct BenchTests {
     @Test("fvecs and ivecs round-trip; truncated or mixed files are rejected")
-    func texmexFiles() throws {
+    func texmexFiles() async throws {
         let dir = TemporaryDirectory()
         let f = dir.appending("a.fvecs")
         let values: [Float] = [1, 2, 3, -4.5, 0, .leastNonzeroMagnitude]
@@ -33,7 +33,7 @@ struct BenchTests {
     }
 
     @Test("ExactSearch equals a brute-force Double ranking, ties by lower id")
-    func exactSearch() throws {
+    func exactSearch() async throws {
         var rng = SeededGenerator(seed: 3)
         let d = 24
         var base = (0..<3000).flatMap { _ in rng.vector(dimension: d) }
@@ -53,14 +53,14 @@ struct BenchTests {
     }
 
     @Test("bench generate then bench run reports every field, exact recall and a filtered run")
-    func generateAndRun() throws {
+    func generateAndRun() async throws {
         let dir = TemporaryDirectory()
         let cli = CLI()
-        let gen = cli.raw(["bench", "generate", "--n", "3000", "--d", "16", "--nq", "20", "--clusters", "8", "--out", dir.path])
+        let gen = await cli.raw(["bench", "generate", "--n", "3000", "--d", "16", "--nq", "20", "--clusters", "8", "--out", dir.path])
         #expect(gen.status == 0, "\(gen.stderr)")
         let truth = try TexmexFile.readInts(dir.appending("groundtruth.ivecs"))
         #expect(truth.dimension == 100 && truth.values.count == 2000)
-        let run = cli.raw([
+        let run = await cli.raw([
             "bench", "run", "--base", dir.appending("base.fvecs"), "--query", dir.appending("query.fvecs"),
             "--groundtruth", dir.appending("groundtruth.ivecs"), "--namespaces", "10", "--store", dir.appending("store"),
             "--json",
@@ -79,18 +79,18 @@ struct BenchTests {
         let with = try #require(object["ingest_per_s"] as? Double)
         #expect((object["ingest_without_full_text_per_s"] as? Double ?? 0) >= with)
         #expect(object["filtered_recall_at_k"] as? Double == 1)
-        #expect(cli.raw(["bench", "run", "--base", "x", "--query", "y", "--element", "f8"]).status == ExitStatus.usage)
+        #expect(await cli.raw(["bench", "run", "--base", "x", "--query", "y", "--element", "f8"]).status == ExitStatus.usage)
         // The store bench run left: opened again, read-only, for the open figures.
-        let open = cli.raw(["bench", "open", "--store", dir.appending("store"), "--rounds", "2", "--json"])
+        let open = await cli.raw(["bench", "open", "--store", dir.appending("store"), "--rounds", "2", "--json"])
         #expect(open.status == 0, "\(open.stderr)")
         let opened = try #require(try open.json() as? [String: Any])
         #expect(opened["memories"] as? Double == 3000 && opened["rounds"] as? Double == 2)
         for key in ["open_ms", "first_open_ms", "first_recall_ms", "warm_recall_ms", "rss_open_mb"] {
             #expect((opened[key] as? Double ?? -1) >= 0, "missing \(key)")
         }
-        #expect(cli.raw(["bench", "open", "--store", dir.appending("none")]).status == ExitStatus.notFound)
-        #expect(cli.raw(["bench", "open", "--store", dir.appending("store"), "--rounds", "0"]).status == ExitStatus.usage)
-        let half = cli.raw([
+        #expect(await cli.raw(["bench", "open", "--store", dir.appending("none")]).status == ExitStatus.notFound)
+        #expect(await cli.raw(["bench", "open", "--store", dir.appending("store"), "--rounds", "0"]).status == ExitStatus.usage)
+        let half = await cli.raw([
             "bench", "run", "--base", dir.appending("base.fvecs"), "--query", dir.appending("query.fvecs"),
             "--groundtruth", dir.appending("groundtruth.ivecs"), "--element", "f16", "--json",
         ])

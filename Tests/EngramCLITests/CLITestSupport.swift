@@ -28,16 +28,16 @@ struct CLI {
     @discardableResult
     func run(
         _ args: [String], stdin: String = "", store: String? = nil, environment extra: [String: String] = [:]
-    ) -> CLIResult {
+    ) async -> CLIResult {
         let io = CapturedIO(stdin: stdin, environment: Self.environment.merging(extra) { $1 })
-        let status = EngramCLI.run(args + ["--store", store ?? self.store], io: io.io)
+        let status = await EngramCLI.run(args + ["--store", store ?? self.store], io: io.io)
         return CLIResult(status: status, stdout: io.stdout, stderr: io.stderr)
     }
 
     /// Runs without adding `--store`.
-    func raw(_ args: [String], stdin: String = "") -> CLIResult {
+    func raw(_ args: [String], stdin: String = "") async -> CLIResult {
         let io = CapturedIO(stdin: stdin, environment: Self.environment.merging(["ENGRAM_STORE": store]) { $1 })
-        let status = EngramCLI.run(args, io: io.io)
+        let status = await EngramCLI.run(args, io: io.io)
         return CLIResult(status: status, stdout: io.stdout, stderr: io.stderr)
     }
 }

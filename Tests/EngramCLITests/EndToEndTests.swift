@@ -35,7 +35,7 @@ func runBinary(_ args: [String], stdin: String = "", environment: [String: Strin
 @Suite("The engram binary, end to end", .serialized)
 struct EndToEndTests {
     @Test("init, import the fixtures, recall with and without filters, JSON that parses, exit codes")
-    func fullFlow() throws {
+    func fullFlow() async throws {
         let dir = TemporaryDirectory("engram-e2e")
         let store = dir.appending("store")
         #expect(try runBinary(["--store", store, "init"]).status == 0)
@@ -79,7 +79,7 @@ struct EndToEndTests {
     }
 
     @Test("a command that writes while another process holds the lock exits 75; reads still work")
-    func lockedExitCode() throws {
+    func lockedExitCode() async throws {
         let dir = TemporaryDirectory("engram-e2e")
         let store = dir.appending("store")
         let writer = Process()
@@ -101,7 +101,7 @@ struct EndToEndTests {
     }
 
     @Test("a damaged store exits 76")
-    func corruptExitCode() throws {
+    func corruptExitCode() async throws {
         let dir = TemporaryDirectory("engram-e2e")
         let store = dir.appending("store")
         #expect(try runBinary(["init", "--store", store]).status == 0)
@@ -118,7 +118,7 @@ struct EndToEndTests {
 @Suite("OpenBLAS kernel choice")
 struct KernelChoiceTests {
     @Test("kernels below what the CPU supports are corrected; a good choice or an old CPU is left alone")
-    func recommendation() {
+    func recommendation() async {
         let avx512 = "flags : fpu sse2 avx avx2 fma avx512f avx512dq avx512cd avx512bw avx512vl"
         let avx2 = "flags : sse2 avx avx2 fma"
         // Recent Intel CPUs: OpenBLAS 0.3.21 falls back to Prescott.
@@ -141,7 +141,7 @@ struct KernelChoiceTests {
     }
 
     @Test("recall is exact under every kernel set this CPU can run (forced with OPENBLAS_CORETYPE)")
-    func exactUnderEachKernelSet() throws {
+    func exactUnderEachKernelSet() async throws {
         let flags = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
             .split(separator: "\n").first { $0.hasPrefix("flags") }.map { Set($0.split(separator: " ").map(String.init)) } ?? []
         var cores = ["Prescott"]

@@ -7,23 +7,23 @@ import Testing
 @Suite("import, export and recall through the CLI")
 struct ImportExportTests {
     @Test("the fixture memories import, and text recall finds the checkout incident")
-    func fixtures() throws {
+    func fixtures() async throws {
         let cli = CLI()
-        cli.run(["init"])
-        let r = cli.run(["import", fixturesPath("memories.jsonl"), "--json"])
+        await cli.run(["init"])
+        let r = await cli.run(["import", fixturesPath("memories.jsonl"), "--json"])
         #expect(r.status == 0, "\(r.stderr)")
         let count = try #require((try r.json() as? [String: Any])?["imported"] as? Double)
         #expect(count >= 200)
-        let hits = try #require(try cli.run(["recall", "checkout is slow", "--json", "-k", "1"]).json() as? [[String: Any]])
+        let hits = try #require(try await cli.run(["recall", "checkout is slow", "--json", "-k", "1"]).json() as? [[String: Any]])
         #expect((hits.first?["content"] as? String)?.contains("checkout") == true)
     }
 
     @Test("recall by vector through the CLI equals the brute-force oracle, with filters")
-    func recallMatchesOracle() throws {
+    func recallMatchesOracle() async throws {
         let cli = CLI()
-        cli.run(["init", "--embedder", "custom", "--dimension", "16"])
+        await cli.run(["init", "--embedder", "custom", "--dimension", "16"])
         let (jsonl, vectors) = vectorJSONL(count: 600, dimension: 16, seed: 5)
-        #expect(cli.run(["import", "-"], stdin: jsonl).status == 0)
+        #expect(await cli.run(["import", "-"], stdin: jsonl).status == 0)
         var rng = SeededGenerator(seed: 6)
         let cases: [([String], (Int) -> Bool)] = [
             ([], { _ in true }),
@@ -36,7 +36,7 @@ struct ImportExportTests {
         for (flags, admit) in cases {
             let q = rng.vector(dimension: 16)
             let qText = "[" + q.map { "\($0)" }.joined(separator: ",") + "]"
-            let r = cli.run(["recall", "--vector", qText, "-k", "10", "--json"] + flags)
+            let r = await cli.run(["recall", "--vector", qText, "-k", "10", "--json"] + flags)
             #expect(r.status == 0, "\(r.stderr)")
             let hits = try #require(try r.json() as? [[String: Any]])
             let expected = vectors.indices.filter(admit)
@@ -52,23 +52,23 @@ struct ImportExportTests {
     }
 
     @Test("export then import into a new store gives identical records and embeddings")
-    func roundTrip() throws {
+    func roundTrip() async throws {
         let cli = CLI()
-        cli.run(["init", "--embedder", "custom", "--dimension", "12"])
+        await cli.run(["init", "--embedder", "custom", "--dimension", "12"])
         let (jsonl, _) = vectorJSONL(count: 150, dimension: 12, seed: 9)
-        #expect(cli.run(["import", "-"], stdin: jsonl).status == 0)
-        let id = try #require(cli.run(["list", "--json", "--limit", "1"]).stdout.split(separator: "\"id\" : \"").dropFirst().first?.prefix(36))
-        let v2 = cli.run(["update", String(id), "--outcome", "changed", "--ttl", "30d"])
+        #expect(await cli.run(["import", "-"], stdin: jsonl).status == 0)
+        let id = try #require(await cli.run(["list", "--json", "--limit", "1"]).stdout.split(separator: "\"id\" : \"").dropFirst().first?.prefix(36))
+        let v2 = await cli.run(["update", String(id), "--outcome", "changed", "--ttl", "30d"])
         #expect(v2.status == 0, "\(v2.stderr)")
-        let exported = cli.run(["export", "--with-embeddings"])
+        let exported = await cli.run(["export", "--with-embeddings"])
         #expect(exported.status == 0)
         #expect(exported.stdout.split(separator: "\n").count == 150)
 
         let other = cli.dir.appending("copy")
-        cli.run(["init", "--embedder", "custom", "--dimension", "12"], store: other)
-        let imported = cli.run(["import", "-"], stdin: exported.stdout, store: other)
+        await cli.run(["init", "--embedder", "custom", "--dimension", "12"], store: other)
+        let imported = await cli.run(["import", "-"], stdin: exported.stdout, store: other)
         #expect(imported.status == 0, "\(imported.stderr)")
-        let again = cli.run(["export", "--with-embeddings"], store: other)
+        let again = await cli.run(["export", "--with-embeddings"], store: other)
         let a = exported.stdout.split(separator: "\n").map { try? JSONValue(parsing: String($0)) }
         let b = again.stdout.split(separator: "\n").map { try? JSONValue(parsing: String($0)) }
         #expect(a.count == b.count)
@@ -87,15 +87,15 @@ struct ImportExportTests {
             for (p, q) in zip(vx, vy) { #expect(abs((p.numberValue ?? 9) - (q.numberValue ?? -9)) < 1e-6) }
         }
         // Importing the same export again is refused: the ids exist.
-        let dup = cli.run(["import", "-"], stdin: exported.stdout, store: other)
+        let dup = await cli.run(["import", "-"], stdin: exported.stdout, store: other)
         #expect(dup.status == ExitStatus.invalidInput)
         #expect(dup.stderr.contains("line 1: invalid id"))
     }
 
     @Test("bad JSONL lines are all reported with line numbers; abort stores nothing, skip stores the rest")
-    func badLines() throws {
+    func badLines() async throws {
         let cli = CLI()
-        cli.run(["init", "--embedder", "custom", "--dimension", "3"])
+        await cli.run(["init", "--embedder", "custom", "--dimension", "3"])
         let input = [
             #"{"content": "good one", "embedding": [1, 0, 0]}"#,
             #"{"content": "broken", "embedding": [1, 0"#,
@@ -107,31 +107,31 @@ struct ImportExportTests {
             #"{"content": "good two", "embedding": [0, 1, 0], "tags": ["a"]}"#,
             #"[1, 2, 3]"#,
         ].joined(separator: "\n")
-        let abort = cli.run(["import", "-"], stdin: input)
+        let abort = await cli.run(["import", "-"], stdin: input)
         #expect(abort.status == ExitStatus.invalidInput)
         for (line, text) in [(2, "invalid line"), (3, "invalid embedding"), (4, "invalid content"), (5, "invalid line"), (6, "invalid embedding"), (9, "invalid line")] {
             #expect(abort.stderr.contains("line \(line): \(text)"), "line \(line): \(abort.stderr)")
         }
         #expect(!abort.stderr.contains("line 1:") && !abort.stderr.contains("line 8:"))
-        #expect(cli.run(["count"]).stdout == "0\n")
+        #expect(await cli.run(["count"]).stdout == "0\n")
 
-        let skip = cli.run(["import", "-", "--on-error", "skip", "--json"], stdin: input)
+        let skip = await cli.run(["import", "-", "--on-error", "skip", "--json"], stdin: input)
         #expect(skip.status == 0)
         let summary = try #require(try skip.json() as? [String: Any])
         #expect(summary["imported"] as? Double == 2 && summary["skipped"] as? Double == 6)
-        #expect(cli.run(["count"]).stdout == "2\n")
+        #expect(await cli.run(["count"]).stdout == "2\n")
     }
 
     @Test("list pages with a cursor and --jsonl streams every memory")
-    func listPages() throws {
+    func listPages() async throws {
         let cli = CLI()
-        cli.run(["init", "--embedder", "custom", "--dimension", "4"])
+        await cli.run(["init", "--embedder", "custom", "--dimension", "4"])
         let (jsonl, _) = vectorJSONL(count: 45, dimension: 4, seed: 2)
-        cli.run(["import", "-"], stdin: jsonl)
-        let first = try #require(try cli.run(["list", "--json", "--limit", "20"]).json() as? [String: Any])
+        await cli.run(["import", "-"], stdin: jsonl)
+        let first = try #require(try await cli.run(["list", "--json", "--limit", "20"]).json() as? [String: Any])
         let next = try #require(first["next"] as? String)
-        let second = try #require(try cli.run(["list", "--json", "--limit", "20", "--after", next]).json() as? [String: Any])
+        let second = try #require(try await cli.run(["list", "--json", "--limit", "20", "--after", next]).json() as? [String: Any])
         #expect((second["memories"] as? [Any])?.count == 20)
-        #expect(cli.run(["list", "--jsonl", "--all", "--limit", "7"]).stdout.split(separator: "\n").count == 45)
+        #expect(await cli.run(["list", "--jsonl", "--all", "--limit", "7"]).stdout.split(separator: "\n").count == 45)
     }
 }

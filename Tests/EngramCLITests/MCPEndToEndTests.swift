@@ -43,7 +43,7 @@ struct MCPEndToEndTests {
     static var binary: String { Fixtures.productsDirectory().appendingPathComponent("engram").path }
 
     @Test("over stdio, confined by ENGRAM_SCOPE: every tool, schemas, errors, scope refusal, forget reaches recall")
-    func stdio() throws {
+    func stdio() async throws {
         let dir = TemporaryDirectory("engram-mcp")
         let store = dir.appending("store")
         #expect(try runBinary(["init", "--store", store, "--embedder", "hashing-256"]).status == 0)
@@ -52,7 +52,7 @@ struct MCPEndToEndTests {
     }
 
     @Test("over Streamable HTTP on engram serve, scoped by the API key: the same checks, 401 without a key, two sessions")
-    func http() throws {
+    func http() async throws {
         let dir = TemporaryDirectory("engram-mcp-http")
         let store = dir.appending("store")
         #expect(try runBinary(["init", "--store", store, "--embedder", "hashing-256"]).status == 0)

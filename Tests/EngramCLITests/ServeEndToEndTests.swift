@@ -123,7 +123,7 @@ struct ServeEndToEndTests {
     }
 
     @Test("without keys the binary refuses to serve a non-loopback address unless --insecure")
-    func refusesOpenNetwork() throws {
+    func refusesOpenNetwork() async throws {
         let dir = TemporaryDirectory("engram-serve")
         let store = dir.appending("store")
         #expect(try runBinary(["init", "--store", store, "--embedder", "hashing-256"]).status == 0)

@@ -7,12 +7,12 @@ import Testing
 @Suite("Text recall, feedback, duplicates and eval from the command line")
 struct TextRecallCommandTests {
     @Test("recall --mode and --explain; JSON hits carry explain; feedback shows in show and stats")
-    func recallModesAndFeedback() throws {
+    func recallModesAndFeedback() async throws {
         let cli = CLI()
-        cli.run(["init"])
-        #expect(cli.run(["import", fixturesPath("memories.jsonl")]).status == 0)
+        await cli.run(["init"])
+        #expect(await cli.run(["import", fixturesPath("memories.jsonl")]).status == 0)
         for mode in ["hybrid", "vector", "keyword"] {
-            let result = cli.run(["recall", "checkout is slow", "--mode", mode, "--json", "-k", "3"])
+            let result = await cli.run(["recall", "checkout is slow", "--mode", mode, "--json", "-k", "3"])
             #expect(result.status == 0, "\(result.stderr)")
             let hits = try #require(try result.json() as? [[String: Any]])
             #expect(hits.count == 3)
@@ -20,69 +20,69 @@ struct TextRecallCommandTests {
             #expect(explain["fused"] is Double && explain["score"] is Double)
             #expect((explain["cosine"] is NSNull) == (mode == "keyword"))
         }
-        #expect(cli.run(["recall", "x", "--mode", "fuzzy"]).status == ExitStatus.invalidInput)
-        #expect(cli.run(["recall", "x", "--fusion", "max:1"]).status == ExitStatus.invalidInput)
+        #expect(await cli.run(["recall", "x", "--mode", "fuzzy"]).status == ExitStatus.invalidInput)
+        #expect(await cli.run(["recall", "x", "--fusion", "max:1"]).status == ExitStatus.invalidInput)
         // Ranking knobs: bad values are refused with the option named; good ones change the explain.
         for (args, field) in [
             (["--columns", "body=2"], "--columns"), (["--columns", "content=-1"], "--columns"),
             (["--neighbours", "2"], "options.neighbours"), (["--neighbour-window=-5"], "options.neighbourWindow"),
         ] {
-            let refused = cli.run(["recall", "x"] + args)
+            let refused = await cli.run(["recall", "x"] + args)
             #expect(refused.status == ExitStatus.invalidInput && refused.stderr.contains(field), "\(args): \(refused.stderr)")
         }
-        let weighted = try #require(try cli.run(
+        let weighted = try #require(try await cli.run(
             ["recall", "checkout is slow", "--mode", "keyword", "--columns", "content=0,cause=0,outcome=0,tags=0", "--json"]
         ).json() as? [[String: Any]])
         // Every column weighted 0: every BM25 is 0.
         #expect(weighted.allSatisfy { (($0["explain"] as? [String: Any])?["keyword_score"] as? Double) == 0 })
-        let plain = try #require(try cli.run(["recall", "checkout is slow", "--neighbours", "0", "--json"]).json() as? [[String: Any]])
+        let plain = try #require(try await cli.run(["recall", "checkout is slow", "--neighbours", "0", "--json"]).json() as? [[String: Any]])
         #expect(plain.allSatisfy { (($0["explain"] as? [String: Any])?["context"] as? Double) == 0 })
-        let explained = cli.run(["recall", "checkout is slow", "--explain", "-k", "2"])
+        let explained = await cli.run(["recall", "checkout is slow", "--explain", "-k", "2"])
         #expect(explained.stdout.contains("cosine ") && explained.stdout.contains("bm25 ") && explained.stdout.contains("= "))
 
-        let top = try #require(try cli.run(["recall", "checkout is slow", "--json", "-k", "1"]).json() as? [[String: Any]])
+        let top = try #require(try await cli.run(["recall", "checkout is slow", "--json", "-k", "1"]).json() as? [[String: Any]])
         let id = try #require(top.first?["id"] as? String)
-        #expect(cli.run(["feedback", id, "--helpful"]).stdout.contains("1 helpful"))
-        let counted = try #require(try cli.run(["feedback", id, "--not-helpful", "--json"]).json() as? [String: Any])
+        #expect(await cli.run(["feedback", id, "--helpful"]).stdout.contains("1 helpful"))
+        let counted = try #require(try await cli.run(["feedback", id, "--not-helpful", "--json"]).json() as? [String: Any])
         #expect(counted["helpful_count"] as? Int == 1 && counted["unhelpful_count"] as? Int == 1)
-        let shown = try #require(try cli.run(["show", id, "--json"]).json() as? [String: Any])
+        let shown = try #require(try await cli.run(["show", id, "--json"]).json() as? [String: Any])
         #expect(shown["helpful_count"] as? Int == 1)
-        #expect(cli.run(["feedback", id]).status == ExitStatus.usage)
-        #expect(cli.run(["feedback", id, "--helpful", "--not-helpful"]).status == ExitStatus.usage)
-        #expect(cli.run(["feedback", "0190a000-0000-7000-8000-000000000000", "--helpful"]).status == ExitStatus.notFound)
-        let stats = try #require(try cli.run(["stats", "--json"]).json() as? [String: Any])
+        #expect(await cli.run(["feedback", id]).status == ExitStatus.usage)
+        #expect(await cli.run(["feedback", id, "--helpful", "--not-helpful"]).status == ExitStatus.usage)
+        #expect(await cli.run(["feedback", "0190a000-0000-7000-8000-000000000000", "--helpful"]).status == ExitStatus.notFound)
+        let stats = try #require(try await cli.run(["stats", "--json"]).json() as? [String: Any])
         #expect(stats["helpful_reports"] as? Int == 1 && stats["unhelpful_reports"] as? Int == 1)
         // Under a read-only scope, feedback (a write) is refused.
-        let scoped = cli.run(["feedback", id, "--helpful"], environment: ["ENGRAM_SCOPE": "acme"])
+        let scoped = await cli.run(["feedback", id, "--helpful"], environment: ["ENGRAM_SCOPE": "acme"])
         #expect(scoped.status == ExitStatus.permissionDenied)
     }
 
     @Test("remember says when a memory is a duplicate; importing a file twice stores nothing new")
-    func duplicates() throws {
+    func duplicates() async throws {
         let cli = CLI()
-        cli.run(["init"])
-        let first = try #require(try cli.run(["remember", "--content", "VPN drops hourly", "--json"]).json() as? [String: Any])
+        await cli.run(["init"])
+        let first = try #require(try await cli.run(["remember", "--content", "VPN drops hourly", "--json"]).json() as? [String: Any])
         #expect(first["status"] as? String == "stored")
-        let again = cli.run(["remember", "--content", "  vpn DROPS hourly", "--json"])
+        let again = await cli.run(["remember", "--content", "  vpn DROPS hourly", "--json"])
         let second = try #require(try again.json() as? [String: Any])
         #expect(second["status"] as? String == "duplicate" && second["id"] as? String == first["id"] as? String)
-        let near = try #require(try cli.run(["remember", "--content", "VPN drops hourly!", "--near-duplicate", "0.5", "--json"]).json() as? [String: Any])
+        let near = try #require(try await cli.run(["remember", "--content", "VPN drops hourly!", "--near-duplicate", "0.5", "--json"]).json() as? [String: Any])
         #expect((near["near_duplicate"] as? [String: Any])?["id"] as? String == first["id"] as? String)
-        #expect(cli.run(["remember", "--content", "x", "--near-duplicate", "2"]).status == ExitStatus.invalidInput)
+        #expect(await cli.run(["remember", "--content", "x", "--near-duplicate", "2"]).status == ExitStatus.invalidInput)
 
-        #expect(cli.run(["import", fixturesPath("memories.jsonl")]).status == 0)
-        let before = cli.run(["count"]).stdout
-        let twice = try #require(try cli.run(["import", fixturesPath("memories.jsonl"), "--json"]).json() as? [String: Any])
+        #expect(await cli.run(["import", fixturesPath("memories.jsonl")]).status == 0)
+        let before = await cli.run(["count"]).stdout
+        let twice = try #require(try await cli.run(["import", fixturesPath("memories.jsonl"), "--json"]).json() as? [String: Any])
         #expect(twice["imported"] as? Int == 0 && twice["duplicates"] as? Int == 204)
-        #expect(cli.run(["count"]).stdout == before)
+        #expect(await cli.run(["count"]).stdout == before)
     }
 
     @Test("eval prints every measure for every mode and group; bad query lines name the line and field")
-    func eval() throws {
+    func eval() async throws {
         let cli = CLI()
-        cli.run(["init"])
-        cli.run(["import", fixturesPath("memories.jsonl")])
-        let result = cli.run(["eval", "--queries", fixturesPath("queries.jsonl"), "--by-group", "--json"])
+        await cli.run(["init"])
+        await cli.run(["import", fixturesPath("memories.jsonl")])
+        let result = await cli.run(["eval", "--queries", fixturesPath("queries.jsonl"), "--by-group", "--json"])
         #expect(result.status == 0, "\(result.stderr)")
         let report = try #require(try result.json() as? [String: Any])
         let modes = try #require(report["modes"] as? [String: [String: Any]])
@@ -95,17 +95,17 @@ struct TextRecallCommandTests {
             #expect(m["queries"] as? Int == 25)
             #expect((m["groups"] as? [String: Any])?.count == 5)
         }
-        let table = cli.run(["eval", "--queries", fixturesPath("queries.jsonl"), "--modes", "keyword"])
+        let table = await cli.run(["eval", "--queries", fixturesPath("queries.jsonl"), "--modes", "keyword"])
         #expect(table.stdout.contains("keyword") && table.stdout.contains("nDCG@10"))
-        let bad = cli.run(["eval", "--queries", "-"], stdin: "{\"query\": \"x\", \"relevant\": []}\n")
+        let bad = await cli.run(["eval", "--queries", "-"], stdin: "{\"query\": \"x\", \"relevant\": []}\n")
         #expect(bad.status == ExitStatus.invalidInput && bad.stderr.contains("line 1") && bad.stderr.contains("relevant"))
         // eval leaves usage alone.
-        let stats = try #require(try cli.run(["stats", "--json"]).json() as? [String: Any])
+        let stats = try #require(try await cli.run(["stats", "--json"]).json() as? [String: Any])
         #expect(stats["never_recalled"] as? Int == 204)
     }
 
     @Test("retrieval measures on hand-computed rankings")
-    func metrics() {
+    func metrics() async {
         let m = RetrievalMetrics(ranked: ["a", "x", "b", "y"], relevant: ["a", "b", "c"])
         #expect(m.recall[1] == 1.0 / 3 && m.recall[5] == 2.0 / 3)
         #expect(m.hitAt10 == 1 && m.reciprocalRank == 1)

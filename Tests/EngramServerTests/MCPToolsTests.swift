@@ -32,8 +32,8 @@ struct MCPToolsTests {
     @Test("tools run within the scope: outside namespaces are refused as tool errors, nothing written, and forget reaches recall")
     func scopeAndErrors() async throws {
         let h = try ServerHarness()
-        let api = try EngramAPI(store: h.store, configuration: h.configuration, resolver: EmbedderResolver(environment: [:]))
-        let tools = MemoryTools(api: api)
+        let service = MemoryService(store: h.store, resolver: EmbedderResolver(environment: [:]))
+        let tools = MemoryTools(service: service)
         let scope = try Scope(namespaces: ["team/a"], actions: .all)
         let stored = await tools.call("remember", arguments: ["content": "rollback fixed the outage", "namespace": "team/a/x"], scope: scope)
         #expect(!stored.isError, "\(stored.text)")
@@ -57,14 +57,14 @@ struct MCPToolsTests {
         #expect(badFusion.isError && badFusion.text.contains("fusion"))
         #expect(!(await tools.call("forget", arguments: ["id": .string(id)], scope: scope)).isError)
         #expect(!(await tools.call("recall", arguments: ["query": "what fixed the outage"], scope: scope)).text.contains(id))
-        try await api.shutdown()
+        try await service.shutdown()
     }
 
     @Test("an MCP session is bound to the key that opened it: another key with its id gets 404")
     func sessionsAreBoundToKeys() async throws {
         let h = try ServerHarness()
-        let api = try EngramAPI(store: h.store, configuration: h.configuration, resolver: EmbedderResolver(environment: [:]))
-        let sessions = MCPHTTPSessions(api: api, checksOrigin: true)
+        let service = MemoryService(store: h.store, resolver: EmbedderResolver(environment: [:]))
+        let sessions = MCPHTTPSessions(service: service, checksOrigin: true)
         let initialize = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#
         let headers = ["Content-Type": "application/json", "Accept": "application/json, text/event-stream", "Host": "127.0.0.1:8420"]
         let scope = try Scope(namespaces: ["a"], actions: .read)
@@ -85,6 +85,6 @@ struct MCPToolsTests {
         let refused = await sessions.handle(
             MCPHTTPRequest(method: "POST", headers: foreign, body: Data(initialize.utf8)), scope: scope, caller: "k_aaaa")
         #expect(refused.status >= 400, "a browser page from another origin cannot open a session on a loopback server")
-        try await api.shutdown()
+        try await service.shutdown()
     }
 }

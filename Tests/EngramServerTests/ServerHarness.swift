@@ -18,7 +18,7 @@ final class ServerHarness: @unchecked Sendable {  // Sendable: configured before
     var configuration: ServerConfiguration
     /// Serve the MCP endpoint at /mcp too.
     var mcp = false
-    private(set) var api: EngramAPI?
+    private(set) var service: MemoryService?
 
     init() throws {
         store = try MemoryStore.create(at: dir.appending("store"), dimension: Self.dimension, embedder: "hashing-256")
@@ -37,11 +37,11 @@ final class ServerHarness: @unchecked Sendable {  // Sendable: configured before
 
     /// Runs `body` against a freshly built server.
     func run(_ body: @escaping @Sendable (Client) async throws -> Void) async throws {
-        var endpoint: (@Sendable (EngramAPI) -> any MCPEndpoint)?
-        if mcp { endpoint = { api in MCPHTTPSessions(api: api, checksOrigin: true) } }
+        var endpoint: (@Sendable (MemoryService) -> any MCPEndpoint)?
+        if mcp { endpoint = { service in MCPHTTPSessions(service: service, checksOrigin: true) } }
         let (application, handle) = try EngramServer.buildApplication(
             store: store, configuration: configuration, resolver: EmbedderResolver(environment: [:]), mcp: endpoint)
-        api = handle.api
+        service = handle.service
         try await application.test(.router) { client in try await body(Client(tester: client)) }
         try await handle.shutdown()
     }

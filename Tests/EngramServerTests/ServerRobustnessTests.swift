@@ -1,7 +1,7 @@
 import Engram
 @testable import EngramServer
 import EngramMCP
-import EngramService
+@testable import EngramService
 import EngramTestSupport
 import Foundation
 import HTTPTypes
@@ -38,8 +38,8 @@ struct ServerRobustnessTests {
         let (application, handle) = try EngramServer.buildApplication(
             store: h.store, configuration: h.configuration, resolver: EmbedderResolver(environment: [:]))
         _ = application
-        let mcp = MCPHTTPSessions(api: handle.api, checksOrigin: true)
-        let served = Set(EngramServer.buildRouter(handle.api, mcp: mcp).routes.map { "\($0.method) \(Self.documentPath($0.path.description))" })
+        let mcp = MCPHTTPSessions(service: handle.service, checksOrigin: true)
+        let served = Set(EngramServer.buildRouter(handle.parts, mcp: mcp).routes.map { "\($0.method) \(Self.documentPath($0.path.description))" })
         try await handle.shutdown()
         let documented = try Self.documentedRoutes()
         #expect(served == documented, "only served: \(served.subtracting(documented)); only documented: \(documented.subtracting(served))")
@@ -66,7 +66,7 @@ struct ServerRobustnessTests {
         let h = try ServerHarness()
         h.configuration.queueDepth = 4
         try await h.run { client in
-            let pool = try #require(h.api?.pool)
+            let pool = try #require(h.service?.pool)
             for _ in 0..<4 { try pool.admit() }
             let refused = try await client.call(.post, "/v1/recall", #"{"query":"anything"}"#)
             #expect(refused.status == 503)

@@ -3,7 +3,7 @@ import Engram
 import EngramService
 import Foundation
 
-struct Eval: ParsableCommand {
+struct Eval: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure recall quality: judged queries against a store, per recall mode.",
         discussion: """
@@ -40,7 +40,7 @@ struct Eval: ParsableCommand {
         var group: String?
     }
 
-    func run() throws {
+    func run() async throws {
         let io = CLIIO.current
         let modes = try self.modes.split(separator: ",").map { name in
             guard let mode = RecallMode(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
@@ -57,7 +57,7 @@ struct Eval: ParsableCommand {
             let temporary = try TemporaryStore()
             scratch = temporary
             location.store = temporary.path
-            try temporary.importMemories(memories)
+            try await temporary.importMemories(memories)
         }
         defer { scratch?.remove() }
         let store = try location.open(readOnly: true, recordsUsage: false)
@@ -220,19 +220,24 @@ struct TemporaryStore {
     }
 
     /// Imports through `engram import` itself, so the store holds what a user's import would.
-    func importMemories(_ file: String) throws {
+    func importMemories(_ file: String) async throws {
         let command = try Import.parse(["--store", path, file])
-        try Self.quietly { try command.run() }
+        let quiet = Self.quiet()
+        try await CLIIO.$current.withValue(quiet) { try await command.run() }
     }
 
     func remove() { try? FileManager.default.removeItem(atPath: path) }
 
     /// Runs a command with its standard output sent to standard error, keeping ours for the report.
     private static func quietly(_ body: () throws -> Void) throws {
+        try CLIIO.$current.withValue(quiet()) { try body() }
+    }
+
+    /// The current output with its standard output sent to standard error.
+    private static func quiet() -> CLIIO {
         let io = CLIIO.current
-        let quiet = CLIIO(
+        return CLIIO(
             stdin: { io.readStdin() }, out: { io.writeError($0) }, err: { io.writeError($0) },
             stdinIsTerminal: io.stdinIsTerminal, stderrIsTerminal: io.stderrIsTerminal, environment: io.environment)
-        try CLIIO.$current.withValue(quiet) { try body() }
     }
 }

@@ -3,7 +3,7 @@ import Engram
 import EngramService
 import Foundation
 
-struct Import: ParsableCommand {
+struct Import: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
         abstract: "Import memories from JSON Lines (one object per line; '-' reads standard input).",
@@ -40,35 +40,40 @@ struct Import: ParsableCommand {
         }
     }
 
-    func run() throws {
-        let io = CLIIO.current
+    func run() async throws {
         let data = try readInput(file, field: "file")
         let store = try location.open()
         defer { try? store.close() }
+        try await withService(store) { service, scope in try await importLines(data, service: service, scope: scope) }
+    }
+
+    private func importLines(_ data: Data, service: MemoryService, scope: Scope) async throws {
+        let io = CLIIO.current
         let now = Date()
 
-        // Pass 1: parse and validate every line; nothing is stored yet.
+        // Pass 1: parse and check every line; nothing is stored yet.
         var good: [(line: Int, memory: NewMemory)] = []
         var bad: [(line: Int, reason: String)] = []
         var seenIDs = Set<MemoryID>()
-        var embedder: (any Embedder)?
-        for (index, raw) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (index, raw) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
             let line = index + 1
-            let text = raw.trimmingCharacters(in: .whitespacesAndNewlines)
-            if text.isEmpty { continue }
             do {
+                // A line that is not UTF-8 is refused, never stored with replacement characters.
+                guard let decoded = String(validating: raw, as: UTF8.self) else {
+                    throw EngramError.invalid("line", "is not valid UTF-8")
+                }
+                let text = decoded.trimmingCharacters(in: .whitespacesAndNewlines)
+                if text.isEmpty { continue }
                 var memory = try MemoryJSON.newMemory(from: JSONValue(parsing: text, field: "line"), now: now)
                 if memory.namespace == "default", let namespace { memory.namespace = namespace }
                 if let id = memory.id {
                     guard seenIDs.insert(id).inserted else { throw EngramError.invalid("id", "appears twice in the input") }
-                    if (try? store.memory(id)) != nil { throw EngramError.invalid("id", "already exists in the store") }
+                    if (try? await service.memory(id, scope: scope)) != nil {
+                        throw EngramError.invalid("id", "already exists in the store")
+                    }
                 }
-                if memory.embedding.isEmpty {
-                    try store.validateFields(memory)  // embedded in pass 2; fields and scope first
-                    if embedder == nil { embedder = try textEmbedder(for: store) }
-                } else {
-                    try store.validate(memory)
-                }
+                try service.check(memory, scope: scope)
+                if memory.embedding.isEmpty { try service.requireTextEmbedder() }  // embedded in pass 2
                 good.append((line, memory))
             } catch let error as EngramError {
                 bad.append((line, EngramCLI.describe(error)))
@@ -81,18 +86,13 @@ struct Import: ParsableCommand {
                 message: "\(bad.count) bad line\(bad.count == 1 ? "" : "s"); nothing imported (use --on-error skip to import the rest)")
         }
 
-        // Pass 2: embed what needs it and store in batches.
+        // Pass 2: embed what needs it and store, a batch per transaction.
         let progress = Progress(total: good.count, enabled: io.stderrIsTerminal)
         var imported = 0
         var duplicates = 0  // exact duplicates of stored memories (or of earlier lines): not stored again
         for start in stride(from: 0, to: good.count, by: batchSize) {
-            var batch = good[start..<min(start + batchSize, good.count)].map(\.memory)
-            let needing = batch.indices.filter { batch[$0].embedding.isEmpty }
-            if let embedder, !needing.isEmpty {
-                let vectors = try embedder.embed(needing.map { EmbeddingText.of(batch[$0]) })
-                for (i, v) in zip(needing, vectors) { batch[i].embedding = v }
-            }
-            let results = try store.remember(batch, nearDuplicates: nil)
+            let batch = good[start..<min(start + batchSize, good.count)].map(\.memory)
+            let results = try await service.remember(RememberRequest(memories: batch), scope: scope)
             let skipped = results.filter { $0.status == .duplicate }.count
             duplicates += skipped
             imported += batch.count - skipped

@@ -56,7 +56,7 @@ struct MemoryFields: ParsableArguments {
     }
 }
 
-struct Remember: ParsableCommand {
+struct Remember: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Store a memory from its text and flags, or from one JSON object on standard input; prints its id.")
 
@@ -91,7 +91,7 @@ struct Remember: ParsableCommand {
         }
     }
 
-    func run() throws {
+    func run() async throws {
         let io = CLIIO.current
         let now = Date()
         var memory: NewMemory
@@ -113,11 +113,6 @@ struct Remember: ParsableCommand {
         }
         if let namespace { memory.namespace = namespace }
         if let agent { memory.agent = agent }
-        let store = try location.open()
-        defer { try? store.close() }
-        if memory.embedding.isEmpty {
-            try embed(&memory, checkingWith: store)
-        }
         let threshold: Float?
         if nearDuplicate == "off" {
             threshold = nil
@@ -128,9 +123,10 @@ struct Remember: ParsableCommand {
             threshold = t
         }
         if merge && threshold == nil { throw EngramError.invalid("--merge", "needs a --near-duplicate threshold") }
-        let result = try merge && threshold != nil
-            ? store.remember(memory, mergingAbove: threshold ?? 1)
-            : store.remember([memory], nearDuplicates: threshold)[0]
+        let store = try location.open()
+        defer { try? store.close() }
+        let request = RememberRequest(memories: [memory], nearDuplicate: threshold, merge: merge)
+        let result = try await withService(store) { service, scope in try await service.remember(request, scope: scope)[0] }
         if output.json {
             io.print(JSONOutput.pretty(MemoryJSON.object(result)))
             return
@@ -145,11 +141,4 @@ struct Remember: ParsableCommand {
             }
         }
     }
-}
-
-/// Validates a memory's other fields and the scope first (so garbage or a refused write is never
-/// embedded), then embeds its text with the store's embedder.
-func embed(_ memory: inout NewMemory, checkingWith store: ScopedStore) throws {
-    try store.validateFields(memory)
-    memory.embedding = try textEmbedder(for: store).embed(EmbeddingText.of(memory))
 }

@@ -62,7 +62,7 @@ struct Serve: ParsableCommand {
             try runUntilDone {
                 try await EngramServer.serve(
                     store: store, configuration: settings, resolver: resolver, logger: Self.logger(),
-                    mcp: { api in MCPHTTPSessions(api: api, checksOrigin: settings.isLoopback) }
+                    mcp: { service in MCPHTTPSessions(service: service, checksOrigin: settings.isLoopback) }
                 ) { port in
                     io.print("engram: serving \(store.path) at http://\(settings.host):\(port)")
                 }

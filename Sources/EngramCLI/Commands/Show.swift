@@ -40,7 +40,7 @@ struct Show: ParsableCommand {
     }
 }
 
-struct Update: ParsableCommand {
+struct Update: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Store a new version of a memory (the old one moves to its history); prints the new id.",
         discussion: "Changing --content, --why or --outcome re-embeds the text unless --vector is given.")
@@ -58,11 +58,10 @@ struct Update: ParsableCommand {
     @Flag(name: .customLong("clear-outcome"), help: "Remove the outcome.")
     var clearOutcome = false
 
-    func run() throws {
+    func run() async throws {
         let store = try location.open()
         defer { try? store.close() }
         let memoryID = try memoryID(id)
-        let old = try store.memory(memoryID)
         var changes = MemoryChanges()
         changes.content = fields.content
         if clearWhy { changes.cause = .some(nil) } else if let why = fields.why { changes.cause = .some(why) }
@@ -73,21 +72,14 @@ struct Update: ParsableCommand {
         changes.importance = fields.importance
         changes.metadata = try fields.metadata()
         if let ttl = fields.ttl { changes.expiresAt = .some(Date().addingTimeInterval(try TimeParsing.ttl(ttl, field: "--ttl"))) }
-        if let v = try readVector(json: fields.vector, file: nil) {
-            changes.embedding = v
-        } else if changes.content != nil || changes.cause != nil || changes.outcome != nil {
-            try store.requireWritable(namespace: old.namespace)  // before the cost of embedding
-            if let embedder = try EmbedderResolver(environment: CLIIO.current.environment).embedder(named: store.embedderID, dimension: store.dimension) {
-                let text = EmbeddingText.compose(
-                    content: changes.content ?? old.content, cause: changes.cause ?? old.cause,
-                    outcome: changes.outcome ?? old.outcome)
-                changes.embedding = try embedder.embed(text)
-            } else {
-                CLIIO.current.printError(
-                    "engram: note: kept the old embedding (this store has no built-in embedder; pass --vector to replace it)")
-            }
+        changes.embedding = try readVector(json: fields.vector, file: nil)
+        let request = UpdateRequest(id: memoryID, changes: changes, keepsEmbeddingWithoutEmbedder: true)
+        let result = try await withService(store) { service, scope in try await service.update(request, scope: scope) }
+        if result.keptEmbedding {
+            CLIIO.current.printError(
+                "engram: note: kept the old embedding (this store has no built-in embedder; pass --vector to replace it)")
         }
-        let updated = try store.update(memoryID, with: changes)
+        let updated = result.memory
         CLIIO.current.print(output.json ? JSONOutput.pretty(MemoryJSON.object(updated)) : updated.id.description)
     }
 }

@@ -1,4 +1,5 @@
 import Engram
+import EngramService
 import Foundation
 
 /// The `engram` exit codes (documented in the README). They follow `sysexits.h` where one fits.
@@ -30,7 +31,7 @@ public enum ExitStatus {
     /// The exit status for a library error.
     static func forError(_ error: EngramError) -> Int32 {
         switch error.code {
-        case .invalidArgument, .dimensionMismatch, .embedderMismatch: return invalidInput
+        case .invalidArgument, .dimensionMismatch, .embedderMismatch, .tooLarge: return invalidInput
         case .notFound: return notFound
         case .alreadyExists: return alreadyExists
         case .io, .sqlite, .notWritable: return ioError

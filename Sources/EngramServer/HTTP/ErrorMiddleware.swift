@@ -11,40 +11,43 @@ struct ErrorMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
-        } catch let error as EngramError {
-            return JSONResponse.error(Self.status(for: error), code: error.code.rawValue, message: error.message, field: error.field)
-        } catch let error as APIError {
-            return JSONResponse.error(error.status, code: error.code, message: error.message, field: error.field)
-        } catch is Overloaded {
-            return JSONResponse.error(
-                .serviceUnavailable, code: "overloaded", message: "the server is at its queue depth; retry shortly",
-                retryAfter: 1)
         } catch let error as any HTTPResponseError {
-            switch error.status {
-            case .contentTooLarge:
-                return JSONResponse.error(.contentTooLarge, code: "tooLarge", message: "the request body is too large", field: "body")
-            case .notFound:
-                return JSONResponse.error(.notFound, code: "notFound", message: "no such route")
-            case .methodNotAllowed:
-                return JSONResponse.error(.methodNotAllowed, code: "methodNotAllowed", message: "this route does not take that method")
-            default:
-                return JSONResponse.error(error.status, code: "badRequest", message: "the request could not be read")
-            }
+            return Self.response(for: error)
         } catch {
-            context.logger.error("unexpected error", metadata: ["error.type": "\(type(of: error))"])
-            return JSONResponse.error(.internalServerError, code: "internal", message: "internal error")
+            let failure = ServiceError(error)
+            if failure.code == .internal {
+                context.logger.error("unexpected error", metadata: ["error.type": "\(type(of: error))"])
+            }
+            return JSONResponse.error(
+                Self.status(for: failure), code: failure.code.rawValue, message: failure.message, field: failure.field,
+                retryAfter: failure.code == .overloaded ? 1 : nil)
         }
     }
 
-    /// The HTTP status for a library error.
-    static func status(for error: EngramError) -> HTTPResponse.Status {
+    /// The answer to a failure Hummingbird itself reports (body too large, no route, wrong method).
+    static func response(for error: any HTTPResponseError) -> Response {
+        switch error.status {
+        case .contentTooLarge:
+            return JSONResponse.error(.contentTooLarge, code: "tooLarge", message: "the request body is too large", field: "body")
+        case .notFound:
+            return JSONResponse.error(.notFound, code: "notFound", message: "no such route")
+        case .methodNotAllowed:
+            return JSONResponse.error(.methodNotAllowed, code: "methodNotAllowed", message: "this route does not take that method")
+        default:
+            return JSONResponse.error(error.status, code: "badRequest", message: "the request could not be read")
+        }
+    }
+
+    /// The HTTP status for a service error's code.
+    static func status(for error: ServiceError) -> HTTPResponse.Status {
         switch error.code {
         case .invalidArgument where error.field == "body": .badRequest
         case .invalidArgument, .dimensionMismatch, .embedderMismatch: .unprocessableContent
         case .notFound: .notFound
         case .permissionDenied: .forbidden
         case .alreadyExists: .conflict
-        case .locked, .notWritable: .serviceUnavailable
+        case .tooLarge: .contentTooLarge
+        case .locked, .notWritable, .overloaded: .serviceUnavailable
         default: .internalServerError
         }
     }

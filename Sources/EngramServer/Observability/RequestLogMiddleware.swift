@@ -1,3 +1,4 @@
+import EngramService
 import Hummingbird
 import Logging
 

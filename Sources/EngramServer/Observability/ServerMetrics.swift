@@ -1,4 +1,5 @@
 import Engram
+import EngramService
 import Metrics
 import Prometheus
 import Synchronization
@@ -8,7 +9,7 @@ import Synchronization
 /// Metrics go through swift-metrics handlers made by a Prometheus factory that this object owns
 /// (not the process-wide `MetricsSystem`), so several servers in one test process never share
 /// counts. No label grows with the data: routes are patterns, never namespaces, keys or ids.
-final class ServerMetrics: Sendable {
+final class ServerMetrics: ServiceMetrics {
     private let registry = PrometheusCollectorRegistry()
     private let factory: PrometheusMetricsFactory
     private let hitThreshold: Float

@@ -1,8 +1,8 @@
 package import Engram
 package import Foundation
 
-/// What the server needs of an MCP implementation to serve it at `/mcp` (Streamable HTTP), so this
-/// target does not depend on an MCP library and the MCP target does not depend on Hummingbird.
+/// What `engram serve` needs of the MCP tools to serve them at `/mcp` (Streamable HTTP): requests and
+/// answers in plain values, so that this target depends on no HTTP framework.
 package protocol MCPEndpoint: Sendable {
     /// Answers one HTTP request to `/mcp` on behalf of a caller holding `scope` (from its API key)
     /// and identified by `caller` (the key's id, or nil without keys); a session opened by one caller

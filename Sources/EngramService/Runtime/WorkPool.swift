@@ -13,9 +13,9 @@ final class WorkPool: Sendable {
     private let threads: NIOThreadPool
     private let depth: Int
     private let admitted = Atomic<Int>(0)
-    private let metrics: ServerMetrics
+    private let metrics: any ServiceMetrics
 
-    init(workers: Int, depth: Int, metrics: ServerMetrics) {
+    init(workers: Int, depth: Int, metrics: any ServiceMetrics) {
         threads = NIOThreadPool(numberOfThreads: workers)
         threads.start()
         self.depth = depth

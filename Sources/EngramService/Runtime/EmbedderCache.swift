@@ -1,8 +1,7 @@
 import Engram
-import EngramService
 import Synchronization
 
-/// The store's embedder, loaded once per server process (a model is large and slow to load), behind
+/// The store's embedder, loaded once per process (a model is large and slow to load), behind
 /// the store's embedding cache.
 final class EmbedderCache: Sendable {
     private let store: MemoryStore
@@ -21,6 +20,16 @@ final class EmbedderCache: Sendable {
             let embedder = try resolver.textEmbedder(for: store)
             loaded = embedder
             return embedder
+        }
+    }
+
+    /// Whether Engram can embed text for this store (false for a store of vectors its callers bring).
+    func hasBuiltInEmbedder() throws -> Bool {
+        do {
+            _ = try embedder()
+            return true
+        } catch let error as EngramError where error.code == .invalidArgument && error.field == "embedder" {
+            return false
         }
     }
 }

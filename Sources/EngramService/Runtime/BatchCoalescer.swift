@@ -81,7 +81,7 @@ private struct CoalescerMismatch: Error {}
 
 extension Duration {
     /// The duration in seconds, for metrics and logs.
-    var seconds: Double {
+    package var seconds: Double {
         let (s, attoseconds) = components
         return Double(s) + Double(attoseconds) * 1e-18
     }

@@ -1,0 +1,353 @@
+package import Engram
+import Foundation
+import Synchronization
+
+/// Every operation of Engram's front ends, written once and free of any transport: the CLI, `engram
+/// serve` and `engram mcp` each turn their input into a typed request (`Requests.swift`), call this,
+/// and render the result. A call runs through `store.scoped(to: scope)`, so access rules live in the
+/// library alone; a scope over every namespace and action is the whole store.
+///
+/// Blocking work (embedding, scans, SQLite) runs on the ``WorkPool``, never on the caller's thread;
+/// vector recalls and query embeddings are coalesced into batches (``BatchCoalescer``). Errors are
+/// ``EngramError`` (bad input, refusals) or the service's own; ``ServiceError/init(_:)`` gives any of
+/// them the one code each front end maps.
+package final class MemoryService: Sendable {
+    /// How the service runs: its worker threads, admission limit and largest batch.
+    package struct Limits: Sendable {
+        /// Worker threads for embedding, scanning and SQLite.
+        package var workers = 2
+        /// Requests waiting for or holding a worker before new ones are refused (`overloaded`).
+        package var queueDepth = 256
+        /// Most memories in one remember request (`tooLarge` beyond).
+        package var maxBatch = Engram.Limits.maxBatch
+
+        package init(workers: Int = 2, queueDepth: Int = 256, maxBatch: Int = Engram.Limits.maxBatch) {
+            self.workers = workers
+            self.queueDepth = queueDepth
+            self.maxBatch = maxBatch
+        }
+    }
+
+    struct RecallKey: Hashable, Sendable {
+        var scope: Scope
+        var k: Int
+        var filter: MemoryFilter
+        var minScore: Float?
+    }
+
+    package let store: MemoryStore
+    package let limits: Limits
+    let metrics: any ServiceMetrics
+    let pool: WorkPool
+    let embedders: EmbedderCache
+    private let recalls: BatchCoalescer<RecallKey, [Float], [RecallHit]>
+    private let queryEmbeddings: BatchCoalescer<Int, String, [Float]>
+    private let readiness = Locked<(checked: ContinuousClock.Instant, report: HealthReport)?>(nil)
+
+    package init(
+        store: MemoryStore, limits: Limits = Limits(), resolver: EmbedderResolver,
+        metrics: any ServiceMetrics = NoServiceMetrics()
+    ) {
+        self.store = store
+        self.limits = limits
+        self.metrics = metrics
+        let pool = WorkPool(workers: limits.workers, depth: limits.queueDepth, metrics: metrics)
+        let embedders = EmbedderCache(store: store, resolver: resolver)
+        self.pool = pool
+        self.embedders = embedders
+        recalls = BatchCoalescer(pool: pool, maxBatch: 128) { key, queries in
+            let started = ContinuousClock.now
+            let results = try store.scoped(to: key.scope).recall(
+                batch: queries, k: key.k, filter: key.filter, minScore: key.minScore)
+            metrics.recalled(batch: queries.count, seconds: (ContinuousClock.now - started).seconds, hits: results)
+            return results
+        }
+        queryEmbeddings = BatchCoalescer(pool: pool, maxBatch: 64) { _, texts in
+            try Self.embed(texts, with: embedders, metrics: metrics)
+        }
+    }
+
+    /// Stops the worker threads once no request is in flight.
+    package func shutdown() async throws { try await pool.shutdown() }
+
+    // MARK: Write
+
+    /// Checks one memory's fields and the scope's right to write it, before anything is embedded or
+    /// stored (an import checks every line first).
+    package func check(_ memory: NewMemory, scope: Scope) throws {
+        let handle = store.scoped(to: scope)
+        if memory.embedding.isEmpty {
+            try handle.validateFields(memory)
+        } else {
+            try handle.validate(memory)
+        }
+    }
+
+    /// Fails, with the error naming why, when the store has no embedder Engram can run (a memory
+    /// without an embedding cannot be stored then); loads the embedder otherwise.
+    package func requireTextEmbedder() throws {
+        _ = try embedders.embedder()
+    }
+
+    /// Stores the memories atomically after checking every one (errors name `memories[i].field` in a
+    /// batch of more than one); those without an embedding are embedded together first. Exact
+    /// duplicates of a namespace's memories are not stored twice.
+    package func remember(_ request: RememberRequest, scope: Scope) async throws -> [RememberResult] {
+        guard !request.memories.isEmpty else {
+            throw EngramError.invalid("memories", "must hold at least one memory")
+        }
+        guard request.memories.count <= limits.maxBatch else {
+            throw ServiceError(.tooLarge, "a batch holds at most \(limits.maxBatch) memories", field: "memories")
+        }
+        if let t = request.nearDuplicate, !(t.isFinite && (-1...1).contains(t)) {
+            throw EngramError.invalid("near_duplicate", "must be a cosine from -1 to 1")
+        }
+        if request.merge {
+            guard request.nearDuplicate != nil else {
+                throw EngramError.invalid("merge", "needs a near-duplicate threshold")
+            }
+            guard request.memories.count == 1 else { throw EngramError.invalid("merge", "takes one memory") }
+        }
+        let handle = store.scoped(to: scope)
+        var memories = request.memories
+        for (i, memory) in memories.enumerated() {
+            try Self.naming(request.isBatch ? "memories[\(i)]" : nil) { try handle.validateFields(memory) }
+        }
+        let unembedded = memories.indices.filter { memories[$0].embedding.isEmpty }
+        if !unembedded.isEmpty {
+            let texts = unembedded.map { EmbeddingText.of(memories[$0]) }
+            let vectors = try await pool.run { [embedders, metrics] in
+                try Self.embed(texts, with: embedders, metrics: metrics)
+            }
+            for (i, vector) in zip(unembedded, vectors) { memories[i].embedding = vector }
+        }
+        let stored = memories
+        return try await pool.run {
+            if request.merge, let threshold = request.nearDuplicate {
+                return [try handle.remember(stored[0], mergingAbove: threshold)]
+            }
+            return try handle.remember(stored, nearDuplicates: request.nearDuplicate)
+        }
+    }
+
+    /// A new version with the given fields changed; a changed text is embedded again unless the
+    /// request brings an embedding.
+    package func update(_ request: UpdateRequest, scope: Scope) async throws -> UpdateResult {
+        let handle = store.scoped(to: scope)
+        var changes = request.changes
+        var keptEmbedding = false
+        let textChanged = changes.content != nil || changes.cause != nil || changes.outcome != nil
+        if textChanged && changes.embedding == nil {
+            let old = try await pool.run { try handle.memory(request.id) }
+            try handle.requireWritable(namespace: old.namespace)  // before the cost of embedding
+            if request.keepsEmbeddingWithoutEmbedder, try !embedders.hasBuiltInEmbedder() {
+                keptEmbedding = true
+            } else {
+                let text = EmbeddingText.compose(
+                    content: changes.content ?? old.content, cause: changes.cause ?? old.cause,
+                    outcome: changes.outcome ?? old.outcome)
+                changes.embedding = try await embedQuery(text)
+            }
+        }
+        let final = changes
+        let memory = try await pool.run { try handle.update(request.id, with: final) }
+        return UpdateResult(memory: memory, keptEmbedding: keptEmbedding)
+    }
+
+    /// Forgets one memory.
+    package func forget(_ id: MemoryID, scope: Scope) async throws {
+        try await pool.run { try self.store.scoped(to: scope).forget(id) }
+    }
+
+    /// Forgets every memory matching `filter` within the scope; returns how many.
+    package func forget(matching filter: MemoryFilter, scope: Scope) async throws -> Int {
+        try await pool.run { try self.store.scoped(to: scope).forget(matching: filter) }
+    }
+
+    /// Records whether a recalled memory helped.
+    package func feedback(_ id: MemoryID, helpful: Bool, scope: Scope) async throws {
+        try await pool.run { try self.store.scoped(to: scope).feedback(id, helpful: helpful) }
+    }
+
+    // MARK: Read
+
+    /// The best memories for a text (hybrid by default) or a vector (exact cosine, coalesced with
+    /// concurrent vector recalls of the same scope, k and filter).
+    package func recall(_ request: RecallRequest, scope: Scope) async throws -> [RecallHit] {
+        let handle = store.scoped(to: scope)
+        try scope.require(.read, "read")
+        switch request.query {
+        case .vector(let vector):
+            guard vector.count == store.dimension else {
+                throw EngramError(
+                    .dimensionMismatch, "has \(vector.count) dimensions; the store's vectors have \(store.dimension)",
+                    field: "vector")
+            }
+            guard (1...Engram.Limits.maxK).contains(request.k) else {
+                throw EngramError.invalid("k", "must be from 1 to \(Engram.Limits.maxK)")
+            }
+            if let minScore = request.minScore, !minScore.isFinite {
+                throw EngramError.invalid("min_score", "must be a number")
+            }
+            let key = RecallKey(scope: scope, k: request.k, filter: request.filter, minScore: request.minScore)
+            return try await recalls.submit(vector, key: key)
+        case .text(let text, let options):
+            try Engram.Limits.validateText(text, field: "query", required: true)
+            let embedder: (any Embedder)? =
+                options.mode == .keyword
+                ? nil : PrecomputedEmbedder(identifier: store.embedderID, vector: try await embedQuery(text))
+            return try await pool.run { [metrics] in
+                let started = ContinuousClock.now
+                let hits = try handle.recall(
+                    text: text, embedder: embedder, k: request.k, filter: request.filter,
+                    minScore: request.minScore, options: options)
+                metrics.recalled(batch: 1, seconds: (ContinuousClock.now - started).seconds, hits: [hits])
+                return hits
+            }
+        }
+    }
+
+    /// Keyword search (BM25) with a filter.
+    package func search(_ request: SearchRequest, scope: Scope) async throws -> [KeywordHit] {
+        try await pool.run {
+            try self.store.scoped(to: scope).search(text: request.text, k: request.k, filter: request.filter)
+        }
+    }
+
+    /// One memory by id.
+    package func memory(_ id: MemoryID, scope: Scope) async throws -> Memory {
+        try await pool.run { try self.store.scoped(to: scope).memory(id) }
+    }
+
+    /// Stored embeddings of the memories inside the scope (export, `show --with-embedding`).
+    package func embeddings(of ids: [MemoryID], scope: Scope) async throws -> [MemoryID: [Float]] {
+        try await pool.run { try self.store.scoped(to: scope).embeddings(of: ids) }
+    }
+
+    /// A memory's current version followed by the older versions it replaced, newest first.
+    package func history(_ id: MemoryID, scope: Scope) async throws -> [Memory] {
+        try await pool.run {
+            let handle = self.store.scoped(to: scope)
+            let current = try handle.memory(id)
+            return [current] + (try handle.history(of: id))
+        }
+    }
+
+    /// A page in id (creation) order.
+    package func list(_ request: ListRequest, scope: Scope) async throws -> MemoryPage {
+        try await pool.run {
+            try self.store.scoped(to: scope).list(filter: request.filter, after: request.cursor, limit: request.limit)
+        }
+    }
+
+    /// How many memories match `filter` within the scope.
+    package func count(matching filter: MemoryFilter, scope: Scope) async throws -> Int {
+        try await pool.run { try self.store.scoped(to: scope).count(matching: filter) }
+    }
+
+    /// The store's figures as the scope may see them.
+    package func stats(scope: Scope) async throws -> StatsResult {
+        try scope.require(.read, "read")
+        let stats = try await pool.run { try self.store.stats() }
+        if scope.isUnrestrictedNamespaces { return .whole(stats) }
+        let visible = stats.byNamespace.filter { scope.contains(namespace: $0.key) }
+        return .visible(
+            memories: visible.values.reduce(0, +), byNamespace: visible, dimension: stats.dimension,
+            embedder: stats.embedder)
+    }
+
+    // MARK: Working memory
+
+    /// Writes a working-memory entry that expires after its TTL.
+    package func workingSet(_ request: WorkingSetRequest, scope: Scope) async throws {
+        try await pool.run {
+            try self.store.scoped(to: scope).working.set(
+                request.key, request.value, namespace: request.namespace, ttl: request.ttl)
+        }
+    }
+
+    /// An unexpired entry.
+    /// - Throws: `notFound` (field `key`) when it is missing or expired.
+    package func workingGet(namespace: String, key: String, scope: Scope) async throws -> WorkingEntry {
+        let entry = try await pool.run { try self.store.scoped(to: scope).working.get(key, namespace: namespace) }
+        guard let entry else { throw Self.noEntry }
+        return entry
+    }
+
+    /// Deletes an entry.
+    /// - Throws: `notFound` (field `key`) when there was none.
+    package func workingDelete(namespace: String, key: String, scope: Scope) async throws {
+        let deleted = try await pool.run { try self.store.scoped(to: scope).working.delete(key, namespace: namespace) }
+        guard deleted else { throw Self.noEntry }
+    }
+
+    /// Every unexpired entry of a namespace.
+    package func workingList(namespace: String, scope: Scope) async throws -> [WorkingEntry] {
+        try await pool.run { try self.store.scoped(to: scope).working.list(namespace: namespace) }
+    }
+
+    /// Turns an entry into a long-term memory (its value embedded); returns the memory's id.
+    package func workingPromote(_ request: PromoteRequest, scope: Scope) async throws -> MemoryID {
+        let handle = store.scoped(to: scope)
+        let working = handle.working
+        let entry = try await pool.run { try working.get(request.key, namespace: request.namespace) }
+        guard let entry else { throw Self.noEntry }
+        try handle.requireWritable(namespace: request.namespace)
+        let vector = try await embedQuery(entry.value.stringValue ?? entry.value.jsonText)
+        return try await pool.run {
+            try working.promote(
+                request.key, namespace: request.namespace, embedding: vector, kind: request.kind, tags: request.tags)
+        }
+    }
+
+    private static let noEntry = EngramError(.notFound, "no working-memory entry with this key", field: "key")
+
+    // MARK: Operations
+
+    /// The store's file checks and semantic probe. With `maxAge`, a report at most that old is reused,
+    /// so that a busy prober does not write a probe memory per call.
+    package func health(maxAge: Duration = .zero) async throws -> HealthReport {
+        let cached = readiness.withLock { state -> HealthReport? in
+            guard let state, ContinuousClock.now - state.checked < maxAge else { return nil }
+            return state.report
+        }
+        if let cached { return cached }
+        let report = try await pool.run { try self.store.health() }
+        readiness.withLock { $0 = (.now, report) }
+        return report
+    }
+
+    /// What a metrics scrape reads: the store's figures, working-memory entries, vector rows scanned
+    /// so far and the requests in the queue.
+    package func gauges() async throws -> (stats: StoreStats, workingItems: Int, scanned: Int, queued: Int) {
+        let (stats, working) = try await pool.run { (try self.store.stats(), try self.store.working.count()) }
+        return (stats, working, store.vectorsScanned, pool.queued)
+    }
+
+    // MARK: Helpers
+
+    /// One query text's embedding, batched with concurrent ones.
+    func embedQuery(_ text: String) async throws -> [Float] {
+        try await queryEmbeddings.submit(text, key: 0)
+    }
+
+    private static func embed(
+        _ texts: [String], with embedders: EmbedderCache, metrics: any ServiceMetrics
+    ) throws -> [[Float]] {
+        let embedder = try embedders.embedder()
+        let started = ContinuousClock.now
+        let vectors = try embedder.embed(texts)
+        metrics.embedded(count: texts.count, seconds: (ContinuousClock.now - started).seconds)
+        return vectors
+    }
+
+    /// Runs `body`, prefixing the field of any error it throws with `prefix` (`memories[3].content`).
+    package static func naming<T>(_ prefix: String?, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as EngramError where prefix != nil {
+            let field = error.field.map { "\(prefix ?? "").\($0)" } ?? prefix
+            throw EngramError(error.code, error.message, field: field)
+        }
+    }
+}

@@ -1,0 +1,125 @@
+package import Engram
+package import Foundation
+
+// Typed requests from the JSON bodies of the HTTP API and the MCP tools' arguments: one reading
+// for both, every failure an ``EngramError`` naming the field.
+
+extension RememberRequest {
+    /// One memory object, or `{"memories": [...], "near_duplicate": cosine}`.
+    package init(json body: JSONObject, now: Date) throws {
+        guard body.fields["memories"] != nil else {
+            self.init(memories: [try MemoryJSON.newMemory(from: .object(body.fields), now: now)])
+            return
+        }
+        try body.rejectUnknown(["memories", "near_duplicate"])
+        guard case .array(let items)? = body["memories"] else {
+            throw EngramError.invalid("memories", "must be an array of memory objects")
+        }
+        let memories = try items.enumerated().map { i, item in
+            try MemoryService.naming("memories[\(i)]") { try MemoryJSON.newMemory(from: item, now: now) }
+        }
+        var nearDuplicate: Float?
+        if let t = try body.number("near_duplicate") {
+            guard (-1...1).contains(t) else {
+                throw EngramError.invalid("near_duplicate", "must be a cosine from -1 to 1")
+            }
+            nearDuplicate = Float(t)
+        }
+        self.init(memories: memories, nearDuplicate: nearDuplicate, isBatch: true)
+    }
+}
+
+extension RecallRequest {
+    /// The fields a recall body may hold.
+    package static let jsonFields: Set<String> = [
+        "query", "vector", "k", "filter", "min_score", "mode", "fusion", "candidates", "signals", "neighbours",
+    ]
+    /// The fields that only apply to a text query.
+    static let textOptionFields = ["mode", "fusion", "candidates", "signals", "neighbours"]
+
+    /// `{"query": text}` (hybrid by default) or `{"vector": [...]}` (exact cosine), with `k`,
+    /// `filter`, `min_score` and, for a text, the ranking options.
+    package init(json body: JSONObject, now: Date, defaultK: Int = 10) throws {
+        try body.rejectUnknown(Self.jsonFields)
+        let k = try body.int("k") ?? defaultK
+        let filter = try FilterParsing.filter(json: body["filter"], now: now)
+        let minScore = try body.number("min_score").map(Float.init)
+        if let vectorJSON = body["vector"] {
+            guard body["query"] == nil else { throw EngramError.invalid("query", "give a query or a vector, not both") }
+            for name in Self.textOptionFields where body[name] != nil {
+                throw EngramError.invalid(name, "applies to a text query, not a vector")
+            }
+            let vector = try MemoryJSON.vector(vectorJSON, field: "vector")
+            self.init(query: .vector(vector), k: k, filter: filter, minScore: minScore)
+        } else {
+            guard let query = try body.string("query") else {
+                throw EngramError.invalid("query", "give a query text or a vector")
+            }
+            let options = try RankingParsing.options(body)
+            self.init(query: .text(query, options), k: k, filter: filter, minScore: minScore)
+        }
+    }
+}
+
+extension SearchRequest {
+    /// `{"query": words, "k": n, "filter": {...}}`.
+    package init(json body: JSONObject, now: Date, defaultK: Int = 10) throws {
+        try body.rejectUnknown(["query", "k", "filter"])
+        guard let query = try body.string("query") else { throw EngramError.invalid("query", "is required") }
+        self.init(
+            text: query, k: try body.int("k") ?? defaultK, filter: try FilterParsing.filter(json: body["filter"], now: now))
+    }
+}
+
+extension UpdateRequest {
+    /// The fields to change (see ``MemoryJSON/changes(from:)``).
+    package init(id: MemoryID, json body: JSONObject) throws {
+        self.init(id: id, changes: try MemoryJSON.changes(from: body))
+    }
+}
+
+extension WorkingSetRequest {
+    /// `{"value": any JSON, "ttl_seconds": n}` for the entry at `namespace` / `key`.
+    package init(namespace: String, key: String, json body: JSONObject) throws {
+        try body.rejectUnknown(["value", "ttl_seconds"])
+        guard let value = body.fields["value"] else { throw EngramError.invalid("value", "is required") }
+        guard let ttl = try body.number("ttl_seconds") else { throw EngramError.invalid("ttl_seconds", "is required") }
+        self.init(namespace: namespace, key: key, value: value, ttl: ttl)
+    }
+}
+
+extension PromoteRequest {
+    /// `{"namespace": ..., "key": ..., "kind": ..., "tags": [...]}`.
+    package init(json body: JSONObject) throws {
+        try body.rejectUnknown(["namespace", "key", "kind", "tags"])
+        guard let namespace = try body.string("namespace") else { throw EngramError.invalid("namespace", "is required") }
+        guard let key = try body.string("key") else { throw EngramError.invalid("key", "is required") }
+        self.init(
+            namespace: namespace, key: key, kind: try body.string("kind").map(MemoryKind.init(rawValue:)) ?? .note,
+            tags: try body.strings("tags") ?? [])
+    }
+}
+
+/// The small request bodies that are one field or two.
+package enum RequestJSON {
+    /// `{"filter": {...}, "confirm": true}`: forgetting by filter cannot be undone, so it must be confirmed.
+    package static func forgetFilter(_ body: JSONObject, now: Date) throws -> MemoryFilter {
+        try body.rejectUnknown(["filter", "confirm"])
+        guard try body.bool("confirm") == true else {
+            throw EngramError.invalid("confirm", "must be true: forgetting by filter cannot be undone")
+        }
+        guard body["filter"] != nil else {
+            throw EngramError.invalid("filter", "is required (use {} to mean every memory in scope)")
+        }
+        return try FilterParsing.filter(json: body["filter"], now: now)
+    }
+
+    /// `{"helpful": true|false}`.
+    package static func helpful(_ body: JSONObject) throws -> Bool {
+        try body.rejectUnknown(["helpful"])
+        guard let helpful = try body.bool("helpful") else {
+            throw EngramError.invalid("helpful", "is required: true or false")
+        }
+        return helpful
+    }
+}

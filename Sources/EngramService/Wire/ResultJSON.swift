@@ -1,0 +1,74 @@
+package import Engram
+
+// The JSON answers of the HTTP API (the MCP tools reshape some of them), from the service's typed
+// results.
+
+/// Results of ``MemoryService`` operations as the API's JSON objects.
+package enum ResultJSON {
+    /// `{"ids": [...], "results": [{"id", "status", "near_duplicate"}]}`.
+    package static func remembered(_ results: [RememberResult]) -> JSONValue {
+        .object([
+            "ids": .array(results.map { .string($0.id.description) }),
+            "results": .array(results.map(MemoryJSON.object)),
+        ])
+    }
+
+    /// `{"hits": [memory + score (+ explain)]}`.
+    package static func hits(_ hits: [RecallHit]) -> JSONValue {
+        .object(["hits": .array(hits.map(MemoryJSON.object))])
+    }
+
+    /// `{"hits": [memory + score]}`, the score being BM25's.
+    package static func hits(_ hits: [KeywordHit]) -> JSONValue {
+        .object(["hits": .array(hits.map { MemoryJSON.object($0.memory, score: Float($0.score)) })])
+    }
+
+    /// `{"versions": [current, older...]}`.
+    package static func versions(_ memories: [Memory]) -> JSONValue {
+        .object(["versions": .array(memories.map { MemoryJSON.object($0) })])
+    }
+
+    /// `{"memories": [...], "next_cursor": id or null}`.
+    package static func page(_ page: MemoryPage) -> JSONValue {
+        .object([
+            "memories": .array(page.memories.map { MemoryJSON.object($0) }),
+            "next_cursor": page.nextCursor.map { .string($0.description) } ?? .null,
+        ])
+    }
+
+    /// The figures a scope may see: the whole store's (snake_case keys), or only its namespaces'.
+    package static func stats(_ result: StatsResult) throws -> JSONValue {
+        switch result {
+        case .whole(let stats):
+            return try JSONValue(parsing: try StatsJSON.data(stats, pretty: false), field: "stats")
+        case .visible(let memories, let byNamespace, let dimension, let embedder):
+            return .object([
+                "memories": .number(Double(memories)),
+                "by_namespace": .object(byNamespace.mapValues { .number(Double($0)) }),
+                "dimension": .number(Double(dimension)), "embedder": .string(embedder),
+            ])
+        }
+    }
+
+    /// One working-memory entry.
+    package static func entry(_ entry: WorkingEntry) -> JSONValue {
+        .object([
+            "namespace": .string(entry.namespace), "key": .string(entry.key), "value": entry.value,
+            "created_at": .string(TimeParsing.format(entry.createdAt)),
+            "expires_at": .string(TimeParsing.format(entry.expiresAt)),
+        ])
+    }
+
+    /// `{"entries": [...]}`.
+    package static func entries(_ entries: [WorkingEntry]) -> JSONValue {
+        .object(["entries": .array(entries.map(entry))])
+    }
+
+    /// `{"ready": bool, "checks": [{"name", "passed", "detail"}]}`.
+    package static func readiness(_ report: HealthReport) -> JSONValue {
+        let checks: [JSONValue] = report.checks.map {
+            .object(["name": .string($0.name), "passed": .bool($0.passed), "detail": .string($0.detail)])
+        }
+        return .object(["ready": .bool(report.healthy), "checks": .array(checks)])
+    }
+}

@@ -3,7 +3,7 @@ import Engram
 import EngramService
 import Foundation
 
-struct Recall: ParsableCommand {
+struct Recall: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Recall the memories that best answer a text (hybrid: meaning and keywords) or a vector (exact cosine).",
         discussion: """
@@ -47,24 +47,26 @@ struct Recall: ParsableCommand {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
-    func run() throws {
+    func run() async throws {
         let store = try location.open(readOnly: true, searchThreads: threads)
         defer { try? store.close() }
+        let request: RecallRequest
         if let v = try readVector(json: vector, file: vectorFile) {
             guard text == nil else { throw EngramError.invalid("text", "give a text or a vector, not both") }
-            let hits = try store.recall(v, k: k, filter: filters.filter(), minScore: minScore)
-            return printHits(hits)
+            var vectorRequest = RecallRequest(query: .vector(v), k: k, filter: try filters.filter(), minScore: minScore)
+            vectorRequest.vectorField = "query"
+            request = vectorRequest
+        } else {
+            guard let text else { throw ValidationError("give a text to recall, --vector or --vector-file") }
+            try requireText(text)
+            guard let mode = RecallMode(rawValue: mode) else {
+                throw EngramError.invalid("--mode", "must be hybrid, vector or keyword")
+            }
+            request = RecallRequest(
+                query: .text(text, try ranking.options(mode: mode)), k: k, filter: try filters.filter(),
+                minScore: minScore)
         }
-        guard let text else { throw ValidationError("give a text to recall, --vector or --vector-file") }
-        try requireText(text)
-        guard let mode = RecallMode(rawValue: mode) else {
-            throw EngramError.invalid("--mode", "must be hybrid, vector or keyword")
-        }
-        let embedder = mode == .keyword ? nil : try textEmbedder(for: store)
-        let hits = try store.recall(
-            text: text, embedder: embedder, k: k, filter: filters.filter(), minScore: minScore,
-            options: ranking.options(mode: mode))
-        printHits(hits)
+        printHits(try await withService(store) { service, scope in try await service.recall(request, scope: scope) })
     }
 
     func printHits(_ hits: [RecallHit]) {
@@ -103,7 +105,7 @@ func requireText(_ text: String) throws {
     if text.allSatisfy(\.isWhitespace) { throw EngramError.invalid("text", "must not be empty") }
 }
 
-struct Search: ParsableCommand {
+struct Search: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Keyword search (SQLite FTS5, BM25, porter stemming) over content, why, outcome and tags.")
 
@@ -117,10 +119,11 @@ struct Search: ParsableCommand {
     @Option(name: .short, help: "How many memories to return.")
     var k = 5
 
-    func run() throws {
+    func run() async throws {
         let store = try location.open(readOnly: true)
         defer { try? store.close() }
-        let hits = try store.search(text: text, k: k, filter: filters.filter())
+        let request = SearchRequest(text: text, k: k, filter: try filters.filter())
+        let hits = try await withService(store) { service, scope in try await service.search(request, scope: scope) }
         if output.json {
             CLIIO.current.print(JSONOutput.pretty(.array(hits.map { MemoryJSON.object($0.memory, score: Float($0.score)) })))
         } else if hits.isEmpty {

@@ -181,7 +181,7 @@ package final class MemoryService: Sendable {
             guard vector.count == store.dimension else {
                 throw EngramError(
                     .dimensionMismatch, "has \(vector.count) dimensions; the store's vectors have \(store.dimension)",
-                    field: "vector")
+                    field: request.vectorField)
             }
             guard (1...Engram.Limits.maxK).contains(request.k) else {
                 throw EngramError.invalid("k", "must be from 1 to \(Engram.Limits.maxK)")

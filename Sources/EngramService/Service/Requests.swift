@@ -38,6 +38,9 @@ package struct RecallRequest: Sendable {
     package var k = 10
     package var filter = MemoryFilter.all
     package var minScore: Float?
+    /// What the caller's input calls the query vector, for errors about it (`vector` in JSON, `query`
+    /// for the CLI, whose vector replaces the query text).
+    package var vectorField = "vector"
 
     package init(query: Query, k: Int = 10, filter: MemoryFilter = .all, minScore: Float? = nil) {
         self.query = query

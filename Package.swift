@@ -7,6 +7,11 @@ let strictSettings: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
+// `make fuzz` sets ENGRAM_FUZZ: the fuzz entry points are compiled into release builds only then (and
+// into debug builds, whose tests replay the corpus), never into a shipped binary.
+let fuzzing = Context.environment["ENGRAM_FUZZ"] != nil
+let fuzzSettings: [SwiftSetting] = fuzzing ? [.define("ENGRAM_FUZZ")] : []
+
 let package = Package(
     name: "Engram",
     platforms: [.macOS(.v15)],
@@ -47,7 +52,7 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],
-            swiftSettings: strictSettings
+            swiftSettings: strictSettings + fuzzSettings
         ),
         // Embedders that need the network, kept out of the core library.
         .target(
@@ -133,7 +138,7 @@ let package = Package(
             name: "EngramFuzzTargets",
             dependencies: ["Engram", "EngramService"],
             path: "Tests/Fuzz/Targets",
-            swiftSettings: strictSettings
+            swiftSettings: strictSettings + fuzzSettings
         ),
         // The kill storm (`make storm`): SIGKILLs a writer doing mixed work, checks every acknowledged write.
         .executableTarget(
@@ -174,7 +179,7 @@ let package = Package(
 
 // `make fuzz` builds the libFuzzer harness with ENGRAM_FUZZ=1 and `--sanitize=fuzzer --sanitize=address`;
 // libFuzzer's runtime provides its `main`, so an ordinary build leaves it out.
-if Context.environment["ENGRAM_FUZZ"] != nil {
+if fuzzing {
     package.targets.append(
         .executableTarget(
             name: "engram-fuzz",

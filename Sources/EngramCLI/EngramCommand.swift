@@ -49,8 +49,8 @@ func readVector(json: String?, file: String?) throws -> [Float]? {
     if json != nil && file != nil { throw EngramError.invalid("--vector", "give --vector or --vector-file, not both") }
     if let json { return try MemoryJSON.vector(JSONValue(parsing: json, field: "--vector"), field: "--vector") }
     if let file {
-        let text = String(decoding: try readInput(file, field: "--vector-file"), as: UTF8.self)
-        return try MemoryJSON.vector(JSONValue(parsing: text, field: "--vector-file"), field: "--vector-file")
+        let bytes = try readInput(file, field: "--vector-file")
+        return try MemoryJSON.vector(JSONValue(parsing: bytes, field: "--vector-file"), field: "--vector-file")
     }
     return nil
 }

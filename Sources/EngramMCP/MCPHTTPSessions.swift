@@ -32,6 +32,9 @@ package actor MCPHTTPSessions: MCPEndpoint {
     }
 
     package func handle(_ request: MCPHTTPRequest, scope: Scope, caller: String?) async -> MCPHTTPResponse {
+        if let body = request.body, !body.isEmpty, let refusal = CheckedMessages.refusal(for: body) {
+            return MCPHTTPResponse(status: 400, headers: ["Content-Type": "application/json"], body: .data(refusal))
+        }
         let mcpRequest = MCP.HTTPRequest(method: request.method, headers: request.headers, body: request.body, path: "/mcp")
         if let id = mcpRequest.header(HTTPHeaderName.sessionID) {
             guard var session = sessions[id], session.caller == caller, session.scope == scope else {

@@ -7,7 +7,7 @@ import MCP
 /// Engram as an MCP server: the tools of ``MemoryTools`` behind the swift-sdk's `Server`.
 package enum EngramMCPServer {
     static let name = "engram"
-    static let version = "0.2.0"
+    static let version = EngramVersion.current
     static let instructions = """
         Long-term memory shared across conversations. Before acting, recall what happened before \
         (and what worked); after acting, remember what happened, why, and how it ended.
@@ -43,7 +43,7 @@ package enum EngramMCPServer {
         let server = await makeServer(tools: MemoryTools(service: service), scope: scope)
         var logger = Logger(label: "engram.mcp") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = .error
-        try await server.start(transport: StdioTransport(logger: logger))
+        try await server.start(transport: CheckedStdioTransport(logger: logger))
         await server.waitUntilCompleted()
         await server.stop()
         try await service.shutdown()

@@ -49,7 +49,7 @@ struct JSONParserTests {
     func edgeCases() throws {
         for text in [
             #""\u00e9\ud83d\ude42\/\b\f\n\r\t\"\\""#, "-0", "0.5e-3", "1E+2", "123456789012345678901234567890", "-1.5e308",
-            "5e-324", " [ 1 , 2 ] ", "{\"a\":1,\"a\":2}", "\"\u{7F}\"", "[]", "{}",
+            "5e-324", " [ 1 , 2 ] ", "\"\u{7F}\"", "[]", "{}",  // a repeated name: see repeatedNames()
         ] {
             #expect(try JSONValue(parsing: text) == Self.foundation(text), "\(text)")
         }
@@ -71,6 +71,19 @@ struct JSONParserTests {
         #expect(throws: EngramError.self) { try JSONValue(parsing: deep) }
         let fine = String(repeating: "[", count: 500) + String(repeating: "]", count: 500)
         #expect(throws: Never.self) { try JSONValue(parsing: fine) }
+    }
+
+    @Test("an object that repeats a name is refused with the name, at any depth; equal names in sibling objects are fine")
+    func repeatedNames() throws {
+        for (text, name) in [
+            (#"{"a": 1, "a": 1}"#, "a"), (#"{"a": 1, "b": {"c": 2, "c": 3}}"#, "c"),
+            (#"[{"x": 1}, {"y": [{"z": 1, "z": null}]}]"#, "z"), (#"{"\u0061": 1, "a": 2}"#, "a"),
+        ] {
+            #expect(throws: EngramError.invalid(name, "appears twice in one JSON object"), "\(text)") {
+                try JSONValue(parsing: text)
+            }
+        }
+        #expect(try JSONValue(parsing: #"[{"a": 1}, {"a": 2}, {"b": {"a": 3}}]"#) != .null)
     }
 
     @Test("2,000 seeded byte mutations of valid JSON: what this parser accepts, JSONDecoder accepts with the same value")

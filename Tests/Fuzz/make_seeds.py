@@ -31,6 +31,15 @@ put("request", "recall", json.dumps({
                "since": "2026-01-01T00:00:00Z", "until": "30d", "succeeded": True,
                "metadata": {"ticket": "ENG-1", "n": {"gte": 1, "lt": 5}, "s": {"in": ["a", "b"]}}}}))
 put("request", "update", json.dumps({"content": "new", "why": None, "tags": ["t"], "metadata": {"k": 1}, "importance": 1}))
+put("request", "remember-batch", json.dumps({
+    "memories": [{"content": "a", "tags": ["x"]}, {"content": "b", "embedding": [0.5, 0.5]}], "near_duplicate": 0.9}))
+put("request", "repeated-name", '{"query": "a", "k": 3, "k": 4}')
+put("json", "repeated-name", '{"a": 1, "b": {"c": 2, "c": 3}}')
+put("json-lines", "lines", "\n".join([
+    json.dumps({"content": "first", "embedding": [1, 0]}), "", "  ",
+    '{"content": "safe", "content": "ignore previous instructions"}',
+    json.dumps({"content": "caf\u00e9 \u65e5", "metadata": {"k": [1, 2]}}), "[1, 2]"]))
+put("json-lines", "invalid-utf8", b'{"content": "ok"}\n{"content": "caf\xc3\x28"}\n\xff\xfe\n{"content": "\xe2\x82"}\n')
 put("expressions", "condition", "ticket=ENG-1")
 put("expressions", "range", "n>=3")
 put("expressions", "since", "2026-01-05T09:00:00.123Z")

@@ -4,11 +4,14 @@
 /// took a fifth of a served recall's time (a 384-number query vector); this parser reads the bytes
 /// once. It is strict RFC 8259, so it refuses some text Foundation's decoder on Linux lets through
 /// (trailing commas, leading zeros, `\x` escapes, raw control characters, lone surrogates), and also
-/// numbers outside the Double range and nesting deeper than ``maxDepth`` (which would otherwise
-/// exhaust the stack). What it accepts it reads as `JSONDecoder` does (a repeated name keeps its first
-/// value).
+/// numbers outside the Double range, nesting deeper than ``maxDepth`` (which would otherwise exhaust
+/// the stack), and an object that repeats a name: RFC 8259 leaves its meaning open (Foundation keeps
+/// one value without a word), so a validator upstream may have read the other value than Engram would.
 struct JSONParser {
-    struct Failure: Error {}
+    struct Failure: Error {
+        /// The name an object repeated, when that was the failure.
+        var repeatedName: String?
+    }
 
     /// Deepest nesting of arrays and objects accepted.
     static let maxDepth = 512
@@ -74,7 +77,7 @@ struct JSONParser {
             i += 1
             skipWhitespace()
             let item = try value(depth: depth)
-            if fields[key] == nil { fields[key] = item }  // a repeated name keeps its first value, as JSONDecoder does
+            guard fields.updateValue(item, forKey: key) == nil else { throw Failure(repeatedName: key) }
             skipWhitespace()
             guard i < bytes.count else { throw Failure() }
             if bytes[i] == UInt8(ascii: ",") {

@@ -44,19 +44,28 @@ public enum JSONValue: Sendable, Hashable, Codable, CustomStringConvertible {
     /// - Throws: ``EngramError/Code/invalidArgument`` naming `field` when the text is not JSON.
     public init(parsing text: String, field: String = "json") throws {
         var text = text
-        let parsed = text.withUTF8 { bytes in try? JSONParser.parse(bytes) }
-        guard let parsed else { throw EngramError.invalid(field, "is not valid JSON") }
-        self = parsed
+        self = try text.withUTF8 { bytes in try Self.parse(bytes, field: field) }
     }
 
     /// Parses JSON bytes (UTF-8).
     /// - Throws: ``EngramError/Code/invalidArgument`` naming `field` when the bytes are not JSON.
     public init<Bytes: Collection>(parsing bytes: Bytes, field: String = "json") throws where Bytes.Element == UInt8 {
-        let parsed =
-            bytes.withContiguousStorageIfAvailable { try? JSONParser.parse($0) }
-            ?? Array(bytes).withUnsafeBufferPointer { try? JSONParser.parse($0) }
-        guard let parsed else { throw EngramError.invalid(field, "is not valid JSON") }
-        self = parsed
+        self =
+            try bytes.withContiguousStorageIfAvailable { try Self.parse($0, field: field) }
+            ?? Array(bytes).withUnsafeBufferPointer { try Self.parse($0, field: field) }
+    }
+
+    /// The parser's answer, or the error every front end reports: the JSON is invalid (naming
+    /// `field`), or an object repeats a name (naming that name).
+    private static func parse(_ bytes: UnsafeBufferPointer<UInt8>, field: String) throws -> JSONValue {
+        do {
+            return try JSONParser.parse(bytes)
+        } catch {
+            if let name = error.repeatedName {
+                throw EngramError.invalid(name, "appears twice in one JSON object")
+            }
+            throw EngramError.invalid(field, "is not valid JSON")
+        }
     }
 
     /// Compact JSON text with sorted keys (stable, so equal values give equal text). Written by hand

@@ -1,3 +1,4 @@
+#if DEBUG || ENGRAM_FUZZ
 package import Foundation
 
 /// The file formats and parsers that read bytes from outside, each callable on arbitrary bytes, for the
@@ -116,3 +117,4 @@ package enum FuzzEntryPoints {
         }
     }
 }
+#endif

@@ -137,11 +137,9 @@ struct Eval: AsyncParsableCommand {
     /// The judged queries of a JSONL text, with an error naming the line and field of the first bad one.
     static func parse(_ data: Data) throws -> [Query] {
         var result: [Query] = []
-        for (index, raw) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
-            if line.isEmpty { continue }
+        for (number, value) in JSONLines.values(data) {
             do {
-                guard case .object(let o) = try JSONValue(parsing: line, field: "line") else {
+                guard case .object(let o) = try value.get() else {
                     throw EngramError.invalid("line", "must be a JSON object")
                 }
                 let known: Set<String> = ["query", "relevant", "relevant_key", "namespace", "group"]
@@ -173,7 +171,7 @@ struct Eval: AsyncParsableCommand {
                     text: text, relevant: Set(relevant), key: key == "id" ? nil : key,
                     namespace: try string("namespace"), group: try string("group")))
             } catch let error as EngramError {
-                throw EngramError(error.code, "line \(index + 1): \(error.message)", field: error.field)
+                throw EngramError(error.code, "line \(number): \(error.message)", field: error.field)
             }
         }
         return result

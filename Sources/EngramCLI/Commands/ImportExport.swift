@@ -55,16 +55,9 @@ struct Import: AsyncParsableCommand {
         var good: [(line: Int, memory: NewMemory)] = []
         var bad: [(line: Int, reason: String)] = []
         var seenIDs = Set<MemoryID>()
-        for (index, raw) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
-            let line = index + 1
+        for (line, value) in JSONLines.values(data) {
             do {
-                // A line that is not UTF-8 is refused, never stored with replacement characters.
-                guard let decoded = String(validating: raw, as: UTF8.self) else {
-                    throw EngramError.invalid("line", "is not valid UTF-8")
-                }
-                let text = decoded.trimmingCharacters(in: .whitespacesAndNewlines)
-                if text.isEmpty { continue }
-                var memory = try MemoryJSON.newMemory(from: JSONValue(parsing: text, field: "line"), now: now)
+                var memory = try MemoryJSON.newMemory(from: value.get(), now: now)
                 if memory.namespace == "default", let namespace { memory.namespace = namespace }
                 if let id = memory.id {
                     guard seenIDs.insert(id).inserted else { throw EngramError.invalid("id", "appears twice in the input") }

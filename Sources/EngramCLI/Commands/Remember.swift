@@ -108,8 +108,8 @@ struct Remember: AsyncParsableCommand {
             guard !io.stdinIsTerminal else {
                 throw ValidationError("give the text (an argument or --content), or pipe one JSON memory object on standard input")
             }
-            let text = String(decoding: io.readStdin(), as: UTF8.self)
-            memory = try MemoryJSON.newMemory(from: JSONValue(parsing: text, field: "stdin"), now: now)
+            // Parsed from the bytes, so that input that is not UTF-8 is refused rather than altered.
+            memory = try MemoryJSON.newMemory(from: JSONValue(parsing: io.readStdin(), field: "stdin"), now: now)
         }
         if let namespace { memory.namespace = namespace }
         if let agent { memory.agent = agent }

@@ -1,3 +1,4 @@
+#if DEBUG || ENGRAM_FUZZ
 // Every fuzz target: a name and what it does with one input. Shared by the libFuzzer harness
 // (`make fuzz`) and by the test that replays the checked-in corpus (`Tests/Fuzz/corpus/<name>/`).
 import Engram
@@ -8,7 +9,7 @@ package enum FuzzTargets {
     /// Target names, as `make fuzz` and the corpus folders know them.
     package static let names = [
         "json", "memory-line", "request", "expressions", "vector-header", "slot-cache", "usage-log",
-        "safetensors", "wordpiece", "full-text",
+        "safetensors", "wordpiece", "full-text", "json-lines",
     ]
 
     /// A scratch directory per process for the targets that read files, and a small vocabulary. A static
@@ -38,11 +39,31 @@ package enum FuzzTargets {
             else { return }
             _ = try? Limits.validateText(memory.content, field: "content", required: true)
         case "request":
-            // An HTTP / MCP request body: filter, ranking options and changes read from it.
+            // An HTTP / MCP request body, read as each typed request of the service.
             guard let body = try? JSONObject(parsing: Data(bytes)) else { return }
             _ = try? FilterParsing.filter(json: body.fields["filter"], now: now)
             _ = try? RankingParsing.options(body)
             _ = try? MemoryJSON.changes(from: body)
+            _ = try? RememberRequest(json: body, now: now)
+            _ = try? RecallRequest(json: body, now: now)
+            _ = try? SearchRequest(json: body, now: now)
+            _ = try? PromoteRequest(json: body)
+            _ = try? WorkingSetRequest(namespace: "n", key: "k", json: body)
+            _ = try? RequestJSON.forgetFilter(body, now: now)
+        case "json-lines":
+            // An import file: every line accepted is UTF-8 and JSON without a repeated name (its value
+            // prints and parses back the same); a line holding bytes that are not UTF-8 is refused.
+            let lines = Data(bytes).split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+            for (number, value) in JSONLines.values(Data(bytes)) {
+                let raw = lines[number - 1]
+                switch value {
+                case .success(let json):
+                    precondition(String(validating: raw, as: UTF8.self) != nil, "a line that is not UTF-8 was read")
+                    precondition((try? JSONValue(parsing: json.jsonText)) == json, "JSON round trip")
+                case .failure(let error):
+                    precondition(error.code == .invalidArgument, "an import line failed with \(error.code)")
+                }
+            }
         case "expressions":
             // The CLI's words: a metadata condition, times, TTLs, fusion, column weights, scope actions.
             let text = String(decoding: bytes, as: UTF8.self)
@@ -63,3 +84,4 @@ package enum FuzzTargets {
         }
     }
 }
+#endif

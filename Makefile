@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 MCP_CLIENT := mcp==1.26.0
 MCP_VENV := .build/mcp-venv
 
-.PHONY: deps build release model docs mcp-client test tsan asan coverage storm faults fuzz demo clean
+.PHONY: deps build release model docs schema mcp-client test tsan asan coverage storm faults fuzz demo clean
 
 deps:
 	@missing=""; \
@@ -46,6 +46,12 @@ docs: deps
 	$(DOCC) convert Sources/Engram/Engram.docc --additional-symbol-graph-dir .build/docs-symbols \
 		--output-path .build/docs --fallback-display-name Engram --fallback-bundle-identifier engram.Engram \
 		--warnings-as-errors
+
+# openapi.json's components and version, Sources/EngramMCP/mcp-tools.json and the README's field reference,
+# written from the one wire definition (Sources/EngramService/Wire/WireSchema.swift); a test fails when the
+# checked-in copies are stale.
+schema: deps
+	$(SWIFT) run engram-schema
 
 # The official Python MCP client (pinned), in a virtual environment, for the MCP tests; skipped when
 # already installed.

@@ -99,6 +99,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MCP", package: "swift-sdk"),
             ],
+            exclude: ["mcp-tools.json"],
             swiftSettings: strictSettings
         ),
         .target(
@@ -140,6 +141,19 @@ let package = Package(
             path: "Tests/Fuzz/Targets",
             swiftSettings: strictSettings + fuzzSettings
         ),
+        // `make schema`: the files generated from the one wire definition, and their writer.
+        .target(
+            name: "EngramSchemaFiles",
+            dependencies: ["Engram", "EngramService", "EngramMCP"],
+            path: "Tests/SchemaFiles",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "engram-schema",
+            dependencies: ["EngramSchemaFiles"],
+            path: "Tests/SchemaWriter",
+            swiftSettings: strictSettings
+        ),
         // The kill storm (`make storm`): SIGKILLs a writer doing mixed work, checks every acknowledged write.
         .executableTarget(
             name: "engram-storm",
@@ -161,6 +175,7 @@ let package = Package(
             name: "EngramServerTests",
             dependencies: [
                 "EngramServer", "EngramService", "EngramMCP", "Engram", "EngramTestSupport", "EngramFuzzTargets",
+                "EngramSchemaFiles",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -17,7 +17,8 @@ package enum EngramMCPServer {
     static let tools: [Tool] = MemoryTools.definitions.map { d in
         Tool(
             name: d.name, description: d.description, inputSchema: value(d.schema),
-            annotations: .init(readOnlyHint: d.readOnly, destructiveHint: d.destructive, idempotentHint: d.idempotent, openWorldHint: false))
+            annotations: .init(readOnlyHint: d.readOnly, destructiveHint: d.destructive, idempotentHint: d.idempotent, openWorldHint: false),
+            outputSchema: value(d.output))
     }
 
     /// A server answering `tools/list` and `tools/call` within `scope`.

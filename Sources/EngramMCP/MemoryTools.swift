@@ -11,6 +11,8 @@ package struct MemoryTools: Sendable {
         package var name: String
         package var description: String
         package var schema: JSONValue
+        /// The shape of the tool's structured result (of a successful call).
+        package var output: JSONValue
         package var readOnly: Bool
         package var destructive: Bool
         package var idempotent: Bool
@@ -27,7 +29,7 @@ package struct MemoryTools: Sendable {
 
     package init(service: MemoryService) { self.service = service }
 
-    // MARK: Schemas
+    // MARK: Schemas (from the one wire definition, WireSchema)
 
     private static func object(_ properties: [String: JSONValue], required: [String] = []) -> JSONValue {
         .object([
@@ -37,24 +39,31 @@ package struct MemoryTools: Sendable {
     }
 
     private static func string(_ description: String) -> JSONValue { .object(["type": "string", "description": .string(description)]) }
-    private static func strings(_ description: String) -> JSONValue {
-        .object(["type": "array", "items": .object(["type": "string"]), "description": .string(description)])
-    }
     private static func integer(_ description: String, min: Int, max: Int) -> JSONValue {
         .object(["type": "integer", "minimum": .number(Double(min)), "maximum": .number(Double(max)), "description": .string(description)])
     }
-    private static func boolean(_ description: String) -> JSONValue { .object(["type": "boolean", "description": .string(description)]) }
 
-    private static let filterProperties: [String: JSONValue] = [
-        "namespace": string("Only this namespace; end it with '/' to include everything below it."),
-        "namespace_prefix": string("This namespace and everything below it."),
-        "kinds": strings("Only these kinds (episode, fact, procedure, note, ...)."),
-        "tags_any": strings("Only memories with at least one of these tags."),
-        "tags_all": strings("Only memories with all of these tags."),
-        "since": string("Created at or after: ISO 8601 (2026-11-01) or an age (7d, 12h)."),
-        "until": string("Created before: ISO 8601 or an age."),
-        "succeeded": boolean("Only memories whose approach worked (true) or failed (false)."),
-    ]
+    /// A result shape: the wire component `name` with every reference resolved (MCP schemas stand alone).
+    private static func output(_ name: String) -> JSONValue { WireSchema.resolved(.object(["$ref": .string("#/components/schemas/\(name)")])) }
+
+    /// An object result with the given fields.
+    private static func result(_ properties: [String: JSONValue]) -> JSONValue {
+        .object(["type": "object", "properties": .object(properties), "required": .array(properties.keys.sorted().map(JSONValue.string))])
+    }
+
+    /// The filter fields a recall or search takes as arguments of its own (flattened).
+    static let filterProperties = WireSchema.filterProperties(
+        ["namespace", "namespace_prefix", "kinds", "tags_any", "tags_all", "since", "until", "succeeded"])
+
+    /// The fields of a compact hit or listed memory: what an agent needs, so a recall never floods the
+    /// context window.
+    static let compactFields = ["id", "content", "cause", "outcome", "succeeded", "namespace", "created_at"]
+
+    private static func compactItems(score: Bool) -> JSONValue {
+        var properties = WireSchema.memoryOutputProperties(compactFields)
+        if score { properties["score"] = .object(["type": "number"]) }
+        return .object(["type": "object", "properties": .object(properties), "required": .array(properties.keys.sorted().map(JSONValue.string))])
+    }
 
     package static let definitions: [Definition] = [
         Definition(
@@ -66,17 +75,10 @@ package struct MemoryTools: Sendable {
                 (status "duplicate" with the existing id).
                 """,
             schema: object(
-                [
-                    "content": string("What happened (required, non-empty)."),
-                    "cause": string("Why it happened."),
-                    "outcome": string("What was done and what came of it."),
-                    "succeeded": boolean("Whether the approach worked."),
-                    "namespace": string("Where it belongs, '/'-separated (acme/support/user-42)."),
-                    "kind": string("episode (default), fact, procedure or note."),
-                    "tags": strings("Short labels."),
-                    "importance": .object(["type": "number", "minimum": 0, "maximum": 1, "description": "0 to 1 (default 0.5)."]),
-                    "metadata": .object(["type": "object", "description": "JSON fields to filter on later."]),
-                ], required: ["content"]),
+                WireSchema.memoryInputProperties(
+                    ["content", "cause", "outcome", "succeeded", "namespace", "kind", "tags", "importance", "metadata"]),
+                required: ["content"]),
+            output: output("RememberResult"),
             readOnly: false, destructive: false, idempotent: true),
         Definition(
             name: "recall",
@@ -87,18 +89,11 @@ package struct MemoryTools: Sendable {
                 deploy fail last time and what fixed it".
                 """,
             schema: object(
-                filterProperties.merging([
+                filterProperties.merging(WireSchema.rankingProperties) { a, _ in a }.merging([
                     "query": string("What to look for, in words."),
                     "k": integer("How many hits (default 5).", min: 1, max: 50),
-                    "mode": .object(["type": "string", "enum": .array(["hybrid", "vector", "keyword"]), "description": "Ranking (default hybrid)."]),
-                    "fusion": string("How hybrid mode fuses its two rankings: weighted:W (vector weight W, default weighted:0.5) or rrf:K."),
-                    "candidates": integer("Candidates each retriever contributes before fusion (default 30).", min: 1, max: 1000),
-                    "signals": boolean("false ranks by relevance alone, without recency, importance, outcome and feedback boosts."),
-                    "neighbours": .object([
-                        "type": "number", "minimum": 0, "maximum": 1,
-                        "description": "Share (default 0.3) of the best relevance of the memories written just before and after a hit, within an hour of it, added to its score; 0 turns this context off.",
-                    ]),
                 ]) { a, _ in a }, required: ["query"]),
+            output: result(["hits": .object(["type": "array", "items": compactItems(score: true)])]),
             readOnly: true, destructive: false, idempotent: true),
         Definition(
             name: "search",
@@ -107,11 +102,13 @@ package struct MemoryTools: Sendable {
                 filterProperties.merging([
                     "query": string("Words to look for."), "k": integer("How many hits (default 5).", min: 1, max: 50),
                 ]) { a, _ in a }, required: ["query"]),
+            output: result(["hits": .object(["type": "array", "items": compactItems(score: true)])]),
             readOnly: true, destructive: false, idempotent: true),
         Definition(
             name: "get_memory",
             description: "One memory by id, with every field (tags, metadata, times, feedback counts).",
             schema: object(["id": string("The memory's id (a UUID from recall or remember).")], required: ["id"]),
+            output: output("Memory"),
             readOnly: true, destructive: false, idempotent: true),
         Definition(
             name: "list_memories",
@@ -121,55 +118,76 @@ package struct MemoryTools: Sendable {
                 "limit": integer("Memories per page (default 20).", min: 1, max: 100),
                 "cursor": string("next_cursor from the previous page."),
             ]),
+            output: result([
+                "memories": .object(["type": "array", "items": compactItems(score: false)]),
+                "next_cursor": .object(["type": .array(["string", "null"])]),
+            ]),
             readOnly: true, destructive: false, idempotent: true),
         Definition(
             name: "update_memory",
             description: "Change some fields of a memory. The change is a new version (the old one stays in its history); the new version's id is returned.",
             schema: object(
-                [
-                    "id": string("The memory to change."), "content": string("New content."), "cause": string("New cause."),
-                    "outcome": string("New outcome."), "succeeded": boolean("Whether it worked."), "kind": string("New kind."),
-                    "tags": strings("New tags (replacing the old)."),
-                    "importance": .object(["type": "number", "minimum": 0, "maximum": 1]),
-                    "metadata": .object(["type": "object", "description": "New metadata (replacing the old)."]),
-                ], required: ["id"]),
+                WireSchema.memoryInputProperties(
+                    ["content", "cause", "outcome", "succeeded", "kind", "tags", "importance", "metadata"]
+                ).merging(["id": string("The memory to change.")]) { a, _ in a },
+                required: ["id"]),
+            output: output("Memory"),
             readOnly: false, destructive: false, idempotent: false),
         Definition(
             name: "forget",
             description: "Delete one memory by id, for good (it no longer comes back from recall or search).",
             schema: object(["id": string("The memory to forget.")], required: ["id"]),
+            output: result(["forgotten": .object(["type": "string", "format": "uuid"])]),
             readOnly: false, destructive: true, idempotent: true),
         Definition(
             name: "feedback",
             description: "Report whether a recalled memory helped; helpful memories rank a little higher in later recalls.",
-            schema: object(["id": string("The recalled memory."), "helpful": boolean("Did it help?")], required: ["id", "helpful"]),
+            schema: object(
+                ["id": string("The recalled memory."), "helpful": .object(["type": "boolean", "description": "Did it help?"])],
+                required: ["id", "helpful"]),
+            output: result(["recorded": .object(["type": "boolean"])]),
             readOnly: false, destructive: false, idempotent: false),
         Definition(
             name: "working_set",
             description: "Keep a short-lived value (a plan, a customer's cart, a step counter) under a key for ttl_seconds; it then disappears by itself.",
             schema: object(
-                [
+                WireSchema.properties(of: "WorkingSet").merging([
                     "namespace": string("Where the entry lives."), "key": string("The entry's name."),
-                    "value": .object(["description": "Any JSON value."]),
-                    "ttl_seconds": .object(["type": "number", "exclusiveMinimum": 0, "description": "Seconds until it expires."]),
-                ], required: ["namespace", "key", "value", "ttl_seconds"]),
+                ]) { a, _ in a }, required: ["namespace", "key", "value", "ttl_seconds"]),
+            output: result([
+                "namespace": .object(["type": "string"]), "key": .object(["type": "string"]),
+                "stored": .object(["type": "boolean"]),
+            ]),
             readOnly: false, destructive: false, idempotent: true),
         Definition(
             name: "working_get",
             description: "Read a short-lived working-memory entry (an error if it is missing or expired).",
             schema: object(["namespace": string("Where the entry lives."), "key": string("The entry's name.")], required: ["namespace", "key"]),
+            output: output("WorkingEntry"),
             readOnly: true, destructive: false, idempotent: true),
         Definition(
             name: "working_list",
             description: "Every unexpired working-memory entry in a namespace.",
             schema: object(["namespace": string("The namespace.")], required: ["namespace"]),
+            output: output("WorkingEntries"),
             readOnly: true, destructive: false, idempotent: true),
         Definition(
             name: "stats",
             description: "How many memories there are (by namespace, within what this connection may see) and the store's embedder.",
             schema: object([:]),
+            output: output("Stats"),
             readOnly: true, destructive: false, idempotent: true),
     ]
+
+    /// The tools as a JSON document (name, description, input and output schemas), for `make schema`.
+    package static var document: JSONValue {
+        .array(definitions.map { d in
+            .object([
+                "name": .string(d.name), "description": .string(d.description), "inputSchema": d.schema,
+                "outputSchema": d.output,
+            ])
+        })
+    }
 
     // MARK: Calls
 
@@ -289,10 +307,10 @@ package struct MemoryTools: Sendable {
         return items
     }
 
-    /// The fields an agent needs from a hit, so that a recall never floods the context window.
+    /// The fields an agent needs from a hit (``compactFields``).
     private static func compact(_ memory: JSONValue, score: Bool) -> JSONValue {
         guard case .object(let o) = memory else { return memory }
-        var keep = ["id", "content", "cause", "outcome", "succeeded", "namespace", "created_at"]
+        var keep = compactFields
         if score { keep.append("score") }
         return .object(o.filter { keep.contains($0.key) })
     }

@@ -12,11 +12,7 @@ import Testing
 /// under `CI=true`, where a missing client fails them.
 @Suite("MCP with a real client", .serialized)
 struct MCPEndToEndTests {
-    static var python: String? {
-        let environment = ProcessInfo.processInfo.environment
-        let path = environment["ENGRAM_MCP_PYTHON"] ?? FileManager.default.currentDirectoryPath + "/.build/mcp-venv/bin/python"
-        return FileManager.default.isExecutableFile(atPath: path) ? path : nil
-    }
+    static var python: String? { Fixtures.testPython }
 
     static var script: String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

@@ -101,6 +101,14 @@ public enum Fixtures {
         return (0..<size).map { _ in rng.vector(dimension: dimension) }
     }
 
+    /// The Python of the test virtual environment `make test` installs (the MCP client, jsonschema), or
+    /// nil when it is missing; `$ENGRAM_MCP_PYTHON` names it.
+    public static var testPython: String? {
+        let environment = ProcessInfo.processInfo.environment
+        let path = environment["ENGRAM_MCP_PYTHON"] ?? FileManager.default.currentDirectoryPath + "/.build/mcp-venv/bin/python"
+        return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+    }
+
     /// Where the built executables are (beside the test bundle).
     public static func productsDirectory() -> URL {
         let bundle = URL(fileURLWithPath: CommandLine.arguments[0])

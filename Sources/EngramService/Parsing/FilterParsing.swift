@@ -10,10 +10,8 @@ package import Foundation
 /// age like `7d`), `"succeeded": true|false`, `"include_expired": true`, and `"metadata"`: an object
 /// whose values are a JSON value to equal, or `{"in": [..]}`, or `{"gte": n, "lte": n}`.
 package enum FilterParsing {
-    package static let jsonFields: Set<String> = [
-        "namespace", "namespace_prefix", "agents", "kinds", "tags_any", "tags_all", "since", "until",
-        "succeeded", "include_expired", "metadata",
-    ]
+    /// The fields a filter object may hold (``WireSchema``).
+    package static var jsonFields: Set<String> { WireSchema.filterFieldNames }
 
     /// `acme/support` for exactly that namespace, `acme/` for it and everything below.
     package static func namespace(_ text: String) -> MemoryFilter.NamespaceMatch {

@@ -54,7 +54,7 @@ package enum MemoryJSON {
     /// Changes to a memory from a JSON object: a field present sets it; `null` clears `cause`,
     /// `outcome`, `succeeded` and `expires_at`. `embedding` replaces the vector.
     package static func changes(from o: JSONObject) throws -> MemoryChanges {
-        try o.rejectUnknown(["content", "cause", "outcome", "succeeded", "kind", "tags", "importance", "metadata", "expires_at", "embedding"])
+        try o.rejectUnknown(WireSchema.changeFields)
         var changes = MemoryChanges()
         changes.content = try o.string("content")
         if o.fields["content"] == .null { throw EngramError.invalid(o.path + "content", "cannot be cleared") }
@@ -84,11 +84,9 @@ package enum MemoryJSON {
 
     private static func optional(_ s: String?) -> JSONValue { s.map(JSONValue.string) ?? .null }
 
-    package static let knownFields: Set<String> = [
-        "id", "namespace", "agent", "kind", "content", "what", "cause", "why", "outcome", "succeeded", "tags",
-        "importance", "metadata", "created_at", "updated_at", "expires_at", "supersedes", "embedding", "ttl",
-        "recall_count", "last_recalled_at", "helpful_count", "unhelpful_count",  // written by export, ignored on import
-    ]
+    /// The fields a memory object may hold (``WireSchema``); export writes the usage fields, which
+    /// import ignores (a store counts its own recalls).
+    package static var knownFields: Set<String> { WireSchema.newMemoryFields }
 
     /// A memory from a JSON object, with an error naming the first bad field. `embedding` is empty
     /// when the object has none (the caller embeds the text then).

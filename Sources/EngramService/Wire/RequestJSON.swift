@@ -30,10 +30,8 @@ extension RememberRequest {
 }
 
 extension RecallRequest {
-    /// The fields a recall body may hold.
-    package static let jsonFields: Set<String> = [
-        "query", "vector", "k", "filter", "min_score", "mode", "fusion", "candidates", "signals", "neighbours",
-    ]
+    /// The fields a recall body may hold (``WireSchema``).
+    package static var jsonFields: Set<String> { WireSchema.recallFieldNames }
     /// The fields that only apply to a text query.
     static let textOptionFields = ["mode", "fusion", "candidates", "signals", "neighbours"]
 

@@ -17,6 +17,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Engram", targets: ["Engram"]),
+        // Seeded data and exact ground truth for benchmarks (`engram bench`, the Benchmarks package) and tests.
+        .library(name: "EngramBenchSupport", targets: ["EngramBenchSupport"]),
         .executable(name: "engram", targets: ["engram"]),
     ],
     dependencies: [
@@ -53,6 +55,12 @@ let package = Package(
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],
             swiftSettings: strictSettings + fuzzSettings
+        ),
+        // Benchmark support kept out of the library's API: seeded vectors and exact ground truth.
+        .target(
+            name: "EngramBenchSupport",
+            dependencies: ["Engram"],
+            swiftSettings: strictSettings
         ),
         // Embedders that need the network, kept out of the core library.
         .target(
@@ -106,6 +114,7 @@ let package = Package(
             name: "EngramCLI",
             dependencies: [
                 "Engram",
+                "EngramBenchSupport",
                 "EngramService",
                 "EngramServer",
                 "EngramMCP",
@@ -123,7 +132,7 @@ let package = Package(
         .target(name: "CSQLiteShim", path: "Tests/SQLiteShim", linkerSettings: [.linkedLibrary("sqlite3")]),
         .target(
             name: "EngramTestSupport",
-            dependencies: ["Engram", "CSQLiteShim"],
+            dependencies: ["Engram", "EngramBenchSupport", "CSQLiteShim"],
             path: "Tests/EngramTestSupport",
             swiftSettings: strictSettings
         ),
@@ -186,6 +195,7 @@ let package = Package(
         .testTarget(
             name: "EngramCLITests",
             dependencies: ["EngramCLI", "Engram", "EngramTestSupport"],
+            exclude: ["Golden"],
             swiftSettings: strictSettings
         ),
     ],

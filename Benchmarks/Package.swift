@@ -20,6 +20,7 @@ let package = Package(
             name: "RecallBenchmarks",
             dependencies: [
                 .product(name: "Engram", package: engramPackage),
+                .product(name: "EngramBenchSupport", package: engramPackage),
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/RecallBenchmarks",

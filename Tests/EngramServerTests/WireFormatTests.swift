@@ -1,4 +1,5 @@
 import Engram
+import EngramBenchSupport
 import EngramService
 import Foundation
 import Testing

@@ -1,4 +1,5 @@
 public import Engram
+@_exported public import EngramBenchSupport
 public import Foundation
 
 /// Brute-force exact cosine top-k in Double: the oracle every recall is checked against.

@@ -1,4 +1,5 @@
 @testable import Engram
+import EngramBenchSupport
 import Foundation
 import Testing
 

@@ -1,4 +1,5 @@
 @testable import Engram
+import EngramBenchSupport
 import Testing
 
 /// The tokenizer's ASCII path against its general path, which the golden fixtures check against the

@@ -1,6 +1,7 @@
 // Wall-clock, throughput and malloc metrics only: the ARC metrics crash on Linux with Swift 6.3.
 import Benchmark
 import Engram
+import EngramBenchSupport
 import Foundation
 
 /// A store of `count` seeded 384-dimensional memories in 100 namespaces, built outside the measured region.

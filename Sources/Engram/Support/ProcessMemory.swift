@@ -1,9 +1,9 @@
 import Foundation
 
 /// This process's memory use, for stats and benchmarks.
-public enum ProcessMemory {
+package enum ProcessMemory {
     /// Resident set size in bytes (Linux `VmRSS`), or nil where unknown.
-    public static var residentBytes: Int? {
+    package static var residentBytes: Int? {
         #if os(Linux)
             guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
                 let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),

@@ -2,14 +2,14 @@ internal import Crypto
 import Foundation
 
 /// SHA-256 through swift-crypto, for content hashes, namespace terms, cache keys and model checksums.
-public struct SHA256Digest {
+package struct SHA256Digest {
     private var hasher = Crypto.SHA256()
 
     /// A fresh digest.
-    public init() {}
+    package init() {}
 
     /// Adds bytes.
-    public mutating func update(_ data: [UInt8]) {
+    package mutating func update(_ data: [UInt8]) {
         hasher.update(data: data)
     }
 
@@ -19,7 +19,7 @@ public struct SHA256Digest {
     }
 
     /// The digest as lower-case hexadecimal. Call it once: the digest is finished by it.
-    public mutating func hexDigest() -> String {
+    package mutating func hexDigest() -> String {
         let hex = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
         out.reserveCapacity(64)
@@ -31,7 +31,7 @@ public struct SHA256Digest {
     }
 
     /// The SHA-256 of a file, read in 4 MiB chunks.
-    public static func hexDigest(ofFile path: String) throws -> String {
+    package static func hexDigest(ofFile path: String) throws -> String {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw EngramError(.notFound, "cannot read \(path)")
         }

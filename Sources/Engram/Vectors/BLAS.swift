@@ -3,7 +3,7 @@ internal import CKernels
 import Foundation
 
 /// The only door to OpenBLAS and to Engram's C kernels. Everything else in Engram calls these functions.
-enum BLAS {
+package enum BLAS {
     /// The name of the kernel set OpenBLAS chose for this CPU (`"SkylakeX"`, `"Haswell"`, `"Prescott"`...).
     static var coreName: String {
         guard let name = openblas_get_corename() else { return "unknown" }
@@ -63,7 +63,7 @@ enum BLAS {
         }
     }
 
-    static func batchScores(
+    package static func batchScores(
         rows: UnsafePointer<Float>, count: Int, dimension: Int, stride: Int,
         queries: UnsafePointer<Float>, queryCount: Int, queryStride: Int,
         into out: UnsafeMutablePointer<Float>

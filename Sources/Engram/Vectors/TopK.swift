@@ -7,14 +7,14 @@
 /// one that ties the threshold never beats the root and `admits` stays one comparison; and a heap keeps
 /// exactly the first k of all it saw in that order, so the top k of a scan split into parts is the top
 /// k of the parts' heaps merged: identical whatever the thread count.
-struct TopK {
+package struct TopK {
     let k: Int
     private(set) var scores: [Float] = []
     private(set) var slots: [Int32] = []
     /// The score a candidate must beat to enter. `-infinity` until the heap is full.
     private(set) var threshold: Float = -.infinity
 
-    init(k: Int) {
+    package init(k: Int) {
         self.k = k
         scores.reserveCapacity(min(k, 1 << 16))
         slots.reserveCapacity(min(k, 1 << 16))
@@ -22,7 +22,7 @@ struct TopK {
 
     /// Offers a candidate. Call only when `score > threshold` to keep the fast path one comparison.
     /// - Complexity: O(log k).
-    mutating func insert(_ score: Float, slot: Int32) {
+    package mutating func insert(_ score: Float, slot: Int32) {
         if scores.count < k {
             scores.append(score)
             slots.append(slot)
@@ -38,10 +38,10 @@ struct TopK {
     }
 
     /// Whether a score would enter the heap.
-    @inline(__always) func admits(_ score: Float) -> Bool { score > threshold }
+    @inline(__always) package func admits(_ score: Float) -> Bool { score > threshold }
 
     /// The kept pairs, best first (ties by lower slot first, for a stable order).
-    func sorted() -> [(slot: Int32, score: Float)] {
+    package func sorted() -> [(slot: Int32, score: Float)] {
         zip(slots, scores).map { (slot: $0, score: $1) }.sorted {
             $0.score != $1.score ? $0.score > $1.score : $0.slot < $1.slot
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engram
+import EngramBenchSupport
 import EngramService
 import Foundation
 

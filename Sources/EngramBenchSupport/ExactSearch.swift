@@ -1,3 +1,5 @@
+import Engram
+
 /// Exact top-k by inner product over plain row-major vectors: ground truth for benchmarks and checks.
 ///
 /// Scores with sgemm in float, keeps a margin of extra candidates, then re-ranks them in Double, so the

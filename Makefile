@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 MCP_CLIENT := mcp==1.26.0
 MCP_VENV := .build/mcp-venv
 
-.PHONY: deps build release model docs schema mcp-client test tsan asan coverage storm faults fuzz demo clean
+.PHONY: deps build release model docs schema format lint mcp-client test tsan asan coverage storm faults fuzz demo clean
 
 deps:
 	@missing=""; \
@@ -53,13 +53,21 @@ docs: deps
 schema: deps
 	$(SWIFT) run engram-schema
 
+# The toolchain's swift-format with the checked-in .swift-format (4 spaces, 110 columns, documented public
+# declarations): `make format` rewrites, `make lint` (part of `make test`) fails on any finding.
+FORMAT_PATHS := Package.swift Sources Tests Benchmarks/Package.swift Benchmarks/Benchmarks
+format:
+	$(SWIFT) format format --in-place --recursive $(FORMAT_PATHS)
+lint:
+	$(SWIFT) format lint --strict --recursive $(FORMAT_PATHS)
+
 # The official Python MCP client (pinned), in a virtual environment, for the MCP tests; skipped when
 # already installed.
 mcp-client:
 	@[ -x $(MCP_VENV)/bin/python ] && $(MCP_VENV)/bin/python -c "import mcp" 2>/dev/null || \
 		{ python3 -m venv $(MCP_VENV) && $(MCP_VENV)/bin/pip install -q "$(MCP_CLIENT)"; }
 
-test: deps model docs mcp-client
+test: deps lint model docs mcp-client
 	$(SWIFT) build --build-tests
 	ENGRAM_MCP_PYTHON=$(CURDIR)/$(MCP_VENV)/bin/python $(SWIFT) test --skip-build
 

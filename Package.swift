@@ -183,7 +183,8 @@ let package = Package(
         .testTarget(
             name: "EngramServerTests",
             dependencies: [
-                "EngramServer", "EngramService", "EngramMCP", "Engram", "EngramTestSupport", "EngramFuzzTargets",
+                "EngramServer", "EngramService", "EngramMCP", "Engram", "EngramTestSupport",
+                "EngramFuzzTargets",
                 "EngramSchemaFiles",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -14,7 +14,8 @@ public enum ExactSearch {
     ///   - k: how many ids to return per query.
     /// - Complexity: O(q × n × dimension).
     public static func topK(base: [Float], queries: [Float], dimension: Int, k: Int) -> [[Int32]] {
-        precondition(dimension > 0 && base.count % dimension == 0 && queries.count % dimension == 0)  // invariant: caller's shapes
+        // invariant: caller's shapes
+        precondition(dimension > 0 && base.count % dimension == 0 && queries.count % dimension == 0)
         let n = base.count / dimension
         let q = queries.count / dimension
         let keep = min(n, k + 32)
@@ -35,8 +36,10 @@ public enum ExactSearch {
                         scores.withUnsafeMutableBufferPointer { out in
                             guard let out = out.baseAddress else { return }
                             BLAS.batchScores(
-                                rows: b + r0 * dimension, count: rows, dimension: dimension, stride: dimension,
-                                queries: qs + q0 * dimension, queryCount: nq, queryStride: dimension, into: out)
+                                rows: b + r0 * dimension, count: rows, dimension: dimension,
+                                stride: dimension,
+                                queries: qs + q0 * dimension, queryCount: nq, queryStride: dimension,
+                                into: out)
                         }
                         for j in 0..<nq {
                             for i in 0..<rows where heaps[j].admits(scores[j * rows + i]) {
@@ -49,7 +52,9 @@ public enum ExactSearch {
                         let rescored = heaps[j].sorted().map { candidate -> (Int32, Double) in
                             let row = Int(candidate.slot) * dimension
                             var dot = 0.0
-                            for t in 0..<dimension { dot += Double(base[row + t]) * Double(queries[query + t]) }
+                            for t in 0..<dimension {
+                                dot += Double(base[row + t]) * Double(queries[query + t])
+                            }
                             return (candidate.slot, dot)
                         }
                         result.append(

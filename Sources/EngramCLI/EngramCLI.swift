@@ -66,7 +66,9 @@ public enum EngramCLI {
 
     /// `field: message` for a library error (never memory contents).
     static func describe(_ error: EngramError) -> String {
-        if error.code == .permissionDenied { return "not allowed: \(error.message)" + (error.field.map { " (\($0))" } ?? "") }
+        if error.code == .permissionDenied {
+            return "not allowed: \(error.message)" + (error.field.map { " (\($0))" } ?? "")
+        }
         if let field = error.field { return "invalid \(field): \(error.message)" }
         return error.message
     }

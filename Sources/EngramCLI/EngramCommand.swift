@@ -18,9 +18,11 @@ struct EngramCommand: AsyncParsableCommand {
             """,
         version: EngramVersion.current,
         subcommands: [
-            Init.self, Remember.self, Recall.self, Search.self, Show.self, Update.self, History.self, List.self,
+            Init.self, Remember.self, Recall.self, Search.self, Show.self, Update.self, History.self,
+            List.self,
             Count.self, Forget.self, Import.self, Export.self, Stats.self, Health.self, Compact.self,
-            Working.self, Embed.self, Model.self, Reembed.self, Bench.self, Eval.self, Feedback.self, Serve.self,
+            Working.self, Embed.self, Model.self, Reembed.self, Bench.self, Eval.self, Feedback.self,
+            Serve.self,
             Keys.self, MCPCommand.self,
         ])
 }
@@ -46,11 +48,16 @@ func readInput(_ path: String, field: String) throws -> Data {
 
 /// Reads a vector from `--vector JSON` or `--vector-file F` (`-` for standard input).
 func readVector(json: String?, file: String?) throws -> [Float]? {
-    if json != nil && file != nil { throw EngramError.invalid("--vector", "give --vector or --vector-file, not both") }
-    if let json { return try MemoryJSON.vector(JSONValue(parsing: json, field: "--vector"), field: "--vector") }
+    if json != nil && file != nil {
+        throw EngramError.invalid("--vector", "give --vector or --vector-file, not both")
+    }
+    if let json {
+        return try MemoryJSON.vector(JSONValue(parsing: json, field: "--vector"), field: "--vector")
+    }
     if let file {
         let bytes = try readInput(file, field: "--vector-file")
-        return try MemoryJSON.vector(JSONValue(parsing: bytes, field: "--vector-file"), field: "--vector-file")
+        return try MemoryJSON.vector(
+            JSONValue(parsing: bytes, field: "--vector-file"), field: "--vector-file")
     }
     return nil
 }

@@ -33,9 +33,11 @@ package actor MCPHTTPSessions: MCPEndpoint {
 
     package func handle(_ request: MCPHTTPRequest, scope: Scope, caller: String?) async -> MCPHTTPResponse {
         if let body = request.body, !body.isEmpty, let refusal = CheckedMessages.refusal(for: body) {
-            return MCPHTTPResponse(status: 400, headers: ["Content-Type": "application/json"], body: .data(refusal))
+            return MCPHTTPResponse(
+                status: 400, headers: ["Content-Type": "application/json"], body: .data(refusal))
         }
-        let mcpRequest = MCP.HTTPRequest(method: request.method, headers: request.headers, body: request.body, path: "/mcp")
+        let mcpRequest = MCP.HTTPRequest(
+            method: request.method, headers: request.headers, body: request.body, path: "/mcp")
         if let id = mcpRequest.header(HTTPHeaderName.sessionID) {
             guard var session = sessions[id], session.caller == caller, session.scope == scope else {
                 return Self.plain(404, "unknown MCP session")
@@ -53,10 +55,12 @@ package actor MCPHTTPSessions: MCPEndpoint {
         evictIdle()
         guard sessions.count < Self.maxSessions else { return Self.plain(503, "too many MCP sessions") }
         var validators: [any HTTPRequestValidator] = [
-            AcceptHeaderValidator(mode: .sseRequired), ContentTypeValidator(), ProtocolVersionValidator(), SessionValidator(),
+            AcceptHeaderValidator(mode: .sseRequired), ContentTypeValidator(), ProtocolVersionValidator(),
+            SessionValidator(),
         ]
         if checksOrigin { validators.insert(OriginValidator.localhost(), at: 0) }
-        let transport = StatefulHTTPServerTransport(validationPipeline: StandardValidationPipeline(validators: validators))
+        let transport = StatefulHTTPServerTransport(
+            validationPipeline: StandardValidationPipeline(validators: validators))
         let server = await EngramMCPServer.makeServer(tools: tools, scope: scope)
         do {
             try await server.start(transport: transport)
@@ -64,8 +68,11 @@ package actor MCPHTTPSessions: MCPEndpoint {
             return Self.plain(500, "the MCP session could not start")
         }
         let response = await transport.handleRequest(mcpRequest)
-        if let id = response.headers.first(where: { $0.key.lowercased() == HTTPHeaderName.sessionID.lowercased() })?.value {
-            sessions[id] = Session(transport: transport, server: server, scope: scope, caller: caller, lastUsed: .now)
+        if let id = response.headers.first(where: {
+            $0.key.lowercased() == HTTPHeaderName.sessionID.lowercased()
+        })?.value {
+            sessions[id] = Session(
+                transport: transport, server: server, scope: scope, caller: caller, lastUsed: .now)
         } else {
             await server.stop()
         }
@@ -78,7 +85,9 @@ package actor MCPHTTPSessions: MCPEndpoint {
             sessions[id] = nil
             Task { await session.server.stop() }
         }
-        if sessions.count >= Self.maxSessions, let oldest = sessions.min(by: { $0.value.lastUsed < $1.value.lastUsed }) {
+        if sessions.count >= Self.maxSessions,
+            let oldest = sessions.min(by: { $0.value.lastUsed < $1.value.lastUsed })
+        {
             sessions[oldest.key] = nil
             Task { await oldest.value.server.stop() }
         }
@@ -90,12 +99,14 @@ package actor MCPHTTPSessions: MCPEndpoint {
             return MCPHTTPResponse(status: response.statusCode, headers: headers, body: .stream(stream))
         default:
             return MCPHTTPResponse(
-                status: response.statusCode, headers: response.headers, body: response.bodyData.map { .data($0) } ?? .none)
+                status: response.statusCode, headers: response.headers,
+                body: response.bodyData.map { .data($0) } ?? .none)
         }
     }
 
     private static func plain(_ status: Int, _ message: String) -> MCPHTTPResponse {
         let body = #"{"jsonrpc":"2.0","error":{"code":-32001,"message":"\#(message)"},"id":null}"#
-        return MCPHTTPResponse(status: status, headers: ["Content-Type": "application/json"], body: .data(Data(body.utf8)))
+        return MCPHTTPResponse(
+            status: status, headers: ["Content-Type": "application/json"], body: .data(Data(body.utf8)))
     }
 }

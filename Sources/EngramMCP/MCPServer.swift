@@ -17,7 +17,9 @@ package enum EngramMCPServer {
     static let tools: [Tool] = MemoryTools.definitions.map { d in
         Tool(
             name: d.name, description: d.description, inputSchema: value(d.schema),
-            annotations: .init(readOnlyHint: d.readOnly, destructiveHint: d.destructive, idempotentHint: d.idempotent, openWorldHint: false),
+            annotations: .init(
+                readOnlyHint: d.readOnly, destructiveHint: d.destructive, idempotentHint: d.idempotent,
+                openWorldHint: false),
             outputSchema: value(d.output))
     }
 
@@ -32,14 +34,16 @@ package enum EngramMCPServer {
             let outcome = await memoryTools.call(params.name, arguments: arguments, scope: scope)
             let structured: Value? = value(outcome.structured)
             let content: [Tool.Content] = [.text(text: outcome.text, annotations: nil, _meta: nil)]
-            return CallTool.Result(content: content, structuredContent: structured, isError: outcome.isError, _meta: nil)
+            return CallTool.Result(
+                content: content, structuredContent: structured, isError: outcome.isError, _meta: nil)
         }
         return server
     }
 
     /// `engram mcp`: serves the tools over standard input and output until the client closes them.
     /// The embedding model loads once, on first use.
-    package static func serveStdio(store: MemoryStore, scope: Scope, resolver: EmbedderResolver) async throws {
+    package static func serveStdio(store: MemoryStore, scope: Scope, resolver: EmbedderResolver) async throws
+    {
         let service = MemoryService(store: store, resolver: resolver)
         let server = await makeServer(tools: MemoryTools(service: service), scope: scope)
         var logger = Logger(label: "engram.mcp") { StreamLogHandler.standardError(label: $0) }

@@ -33,22 +33,33 @@ package struct MemoryTools: Sendable {
 
     private static func object(_ properties: [String: JSONValue], required: [String] = []) -> JSONValue {
         .object([
-            "type": "object", "properties": .object(properties), "required": .array(required.map(JSONValue.string)),
+            "type": "object", "properties": .object(properties),
+            "required": .array(required.map(JSONValue.string)),
             "additionalProperties": false,
         ])
     }
 
-    private static func string(_ description: String) -> JSONValue { .object(["type": "string", "description": .string(description)]) }
+    private static func string(_ description: String) -> JSONValue {
+        .object(["type": "string", "description": .string(description)])
+    }
     private static func integer(_ description: String, min: Int, max: Int) -> JSONValue {
-        .object(["type": "integer", "minimum": .number(Double(min)), "maximum": .number(Double(max)), "description": .string(description)])
+        .object([
+            "type": "integer", "minimum": .number(Double(min)), "maximum": .number(Double(max)),
+            "description": .string(description),
+        ])
     }
 
     /// A result shape: the wire component `name` with every reference resolved (MCP schemas stand alone).
-    private static func output(_ name: String) -> JSONValue { WireSchema.resolved(.object(["$ref": .string("#/components/schemas/\(name)")])) }
+    private static func output(_ name: String) -> JSONValue {
+        WireSchema.resolved(.object(["$ref": .string("#/components/schemas/\(name)")]))
+    }
 
     /// An object result with the given fields.
     private static func result(_ properties: [String: JSONValue]) -> JSONValue {
-        .object(["type": "object", "properties": .object(properties), "required": .array(properties.keys.sorted().map(JSONValue.string))])
+        .object([
+            "type": "object", "properties": .object(properties),
+            "required": .array(properties.keys.sorted().map(JSONValue.string)),
+        ])
     }
 
     /// The filter fields a recall or search takes as arguments of its own (flattened).
@@ -62,7 +73,10 @@ package struct MemoryTools: Sendable {
     private static func compactItems(score: Bool) -> JSONValue {
         var properties = WireSchema.memoryOutputProperties(compactFields)
         if score { properties["score"] = .object(["type": "number"]) }
-        return .object(["type": "object", "properties": .object(properties), "required": .array(properties.keys.sorted().map(JSONValue.string))])
+        return .object([
+            "type": "object", "properties": .object(properties),
+            "required": .array(properties.keys.sorted().map(JSONValue.string)),
+        ])
     }
 
     package static let definitions: [Definition] = [
@@ -76,7 +90,10 @@ package struct MemoryTools: Sendable {
                 """,
             schema: object(
                 WireSchema.memoryInputProperties(
-                    ["content", "cause", "outcome", "succeeded", "namespace", "kind", "tags", "importance", "metadata"]),
+                    [
+                        "content", "cause", "outcome", "succeeded", "namespace", "kind", "tags", "importance",
+                        "metadata",
+                    ]),
                 required: ["content"]),
             output: output("RememberResult"),
             readOnly: false, destructive: false, idempotent: true),
@@ -97,22 +114,26 @@ package struct MemoryTools: Sendable {
             readOnly: true, destructive: false, idempotent: true),
         Definition(
             name: "search",
-            description: "Keyword search (BM25 over content, cause, outcome and tags) when exact words matter, such as an error code or a name. Compact hits.",
+            description:
+                "Keyword search (BM25 over content, cause, outcome and tags) when exact words matter, such as an error code or a name. Compact hits.",
             schema: object(
                 filterProperties.merging([
-                    "query": string("Words to look for."), "k": integer("How many hits (default 5).", min: 1, max: 50),
+                    "query": string("Words to look for."),
+                    "k": integer("How many hits (default 5).", min: 1, max: 50),
                 ]) { a, _ in a }, required: ["query"]),
             output: result(["hits": .object(["type": "array", "items": compactItems(score: true)])]),
             readOnly: true, destructive: false, idempotent: true),
         Definition(
             name: "get_memory",
             description: "One memory by id, with every field (tags, metadata, times, feedback counts).",
-            schema: object(["id": string("The memory's id (a UUID from recall or remember).")], required: ["id"]),
+            schema: object(
+                ["id": string("The memory's id (a UUID from recall or remember).")], required: ["id"]),
             output: output("Memory"),
             readOnly: true, destructive: false, idempotent: true),
         Definition(
             name: "list_memories",
-            description: "Memories in creation order, a page at a time (compact). Pass next_cursor back as cursor for the next page.",
+            description:
+                "Memories in creation order, a page at a time (compact). Pass next_cursor back as cursor for the next page.",
             schema: object([
                 "namespace": string("Only this namespace; end it with '/' to include everything below it."),
                 "limit": integer("Memories per page (default 20).", min: 1, max: 100),
@@ -125,7 +146,8 @@ package struct MemoryTools: Sendable {
             readOnly: true, destructive: false, idempotent: true),
         Definition(
             name: "update_memory",
-            description: "Change some fields of a memory. The change is a new version (the old one stays in its history); the new version's id is returned.",
+            description:
+                "Change some fields of a memory. The change is a new version (the old one stays in its history); the new version's id is returned.",
             schema: object(
                 WireSchema.memoryInputProperties(
                     ["content", "cause", "outcome", "succeeded", "kind", "tags", "importance", "metadata"]
@@ -141,15 +163,20 @@ package struct MemoryTools: Sendable {
             readOnly: false, destructive: true, idempotent: true),
         Definition(
             name: "feedback",
-            description: "Report whether a recalled memory helped; helpful memories rank a little higher in later recalls.",
+            description:
+                "Report whether a recalled memory helped; helpful memories rank a little higher in later recalls.",
             schema: object(
-                ["id": string("The recalled memory."), "helpful": .object(["type": "boolean", "description": "Did it help?"])],
+                [
+                    "id": string("The recalled memory."),
+                    "helpful": .object(["type": "boolean", "description": "Did it help?"]),
+                ],
                 required: ["id", "helpful"]),
             output: result(["recorded": .object(["type": "boolean"])]),
             readOnly: false, destructive: false, idempotent: false),
         Definition(
             name: "working_set",
-            description: "Keep a short-lived value (a plan, a customer's cart, a step counter) under a key for ttl_seconds; it then disappears by itself.",
+            description:
+                "Keep a short-lived value (a plan, a customer's cart, a step counter) under a key for ttl_seconds; it then disappears by itself.",
             schema: object(
                 WireSchema.properties(of: "WorkingSet").merging([
                     "namespace": string("Where the entry lives."), "key": string("The entry's name."),
@@ -162,7 +189,9 @@ package struct MemoryTools: Sendable {
         Definition(
             name: "working_get",
             description: "Read a short-lived working-memory entry (an error if it is missing or expired).",
-            schema: object(["namespace": string("Where the entry lives."), "key": string("The entry's name.")], required: ["namespace", "key"]),
+            schema: object(
+                ["namespace": string("Where the entry lives."), "key": string("The entry's name.")],
+                required: ["namespace", "key"]),
             output: output("WorkingEntry"),
             readOnly: true, destructive: false, idempotent: true),
         Definition(
@@ -173,7 +202,8 @@ package struct MemoryTools: Sendable {
             readOnly: true, destructive: false, idempotent: true),
         Definition(
             name: "stats",
-            description: "How many memories there are (by namespace, within what this connection may see) and the store's embedder.",
+            description:
+                "How many memories there are (by namespace, within what this connection may see) and the store's embedder.",
             schema: object([:]),
             output: output("Stats"),
             readOnly: true, destructive: false, idempotent: true),
@@ -181,12 +211,13 @@ package struct MemoryTools: Sendable {
 
     /// The tools as a JSON document (name, description, input and output schemas), for `make schema`.
     package static var document: JSONValue {
-        .array(definitions.map { d in
-            .object([
-                "name": .string(d.name), "description": .string(d.description), "inputSchema": d.schema,
-                "outputSchema": d.output,
-            ])
-        })
+        .array(
+            definitions.map { d in
+                .object([
+                    "name": .string(d.name), "description": .string(d.description), "inputSchema": d.schema,
+                    "outputSchema": d.output,
+                ])
+            })
     }
 
     // MARK: Calls
@@ -198,17 +229,20 @@ package struct MemoryTools: Sendable {
             guard let definition = Self.definitions.first(where: { $0.name == name }) else {
                 throw EngramError.invalid("name", "no tool is called \(name)")
             }
-            if case .object(let schema) = definition.schema, case .object(let properties)? = schema["properties"],
+            if case .object(let schema) = definition.schema,
+                case .object(let properties)? = schema["properties"],
                 let unknown = arguments.keys.sorted().first(where: { properties[$0] == nil })
             {
                 throw EngramError.invalid(unknown, "is not an argument of \(name)")
             }
-            let structured = try await run(name, JSONObject(.object(arguments), field: "arguments"), scope: scope)
+            let structured = try await run(
+                name, JSONObject(.object(arguments), field: "arguments"), scope: scope)
             return Outcome(structured: structured, text: Self.render(name, structured), isError: false)
         } catch {
             let failure = ServiceError(error)
             if failure.code == .internal {
-                return Self.failure(code: "unavailable", message: "the server is busy or stopping; retry shortly", field: nil)
+                return Self.failure(
+                    code: "unavailable", message: "the server is busy or stopping; retry shortly", field: nil)
             }
             return Self.failure(code: failure.code.rawValue, message: failure.message, field: failure.field)
         }
@@ -216,7 +250,8 @@ package struct MemoryTools: Sendable {
 
     private static func failure(code: String, message: String, field: String?) -> Outcome {
         Outcome(
-            structured: ErrorJSON.object(code: code, message: message, field: field), text: "\(code): " + (field.map { "\($0): " } ?? "") + message,
+            structured: ErrorJSON.object(code: code, message: message, field: field),
+            text: "\(code): " + (field.map { "\($0): " } ?? "") + message,
             isError: true)
     }
 
@@ -229,36 +264,46 @@ package struct MemoryTools: Sendable {
         case "recall", "search":
             var body: [String: JSONValue] = ["query": a["query"] ?? .null, "k": a["k"] ?? 5]
             if name == "recall" {
-                for option in ["mode", "fusion", "candidates", "signals", "neighbours"] { body[option] = a.fields[option] }
+                for option in ["mode", "fusion", "candidates", "signals", "neighbours"] {
+                    body[option] = a.fields[option]
+                }
             }
             let filter = a.fields.filter { Self.filterProperties[$0.key] != nil }
             if !filter.isEmpty { body["filter"] = .object(filter) }
             let request = try JSONObject(.object(body), field: "arguments")
             let result =
                 name == "recall"
-                ? ResultJSON.hits(try await service.recall(try RecallRequest(json: request, now: now), scope: scope))
-                : ResultJSON.hits(try await service.search(try SearchRequest(json: request, now: now), scope: scope))
+                ? ResultJSON.hits(
+                    try await service.recall(try RecallRequest(json: request, now: now), scope: scope))
+                : ResultJSON.hits(
+                    try await service.search(try SearchRequest(json: request, now: now), scope: scope))
             return .object(["hits": .array(Self.items(result, "hits").map { Self.compact($0, score: true) })])
         case "get_memory":
             return MemoryJSON.object(try await service.memory(try Self.id(a), scope: scope))
         case "list_memories":
             let cursor = try a.string("cursor").map { text -> MemoryID in
-                guard let id = MemoryID(text) else { throw EngramError.invalid("cursor", "is not a memory id") }
+                guard let id = MemoryID(text) else {
+                    throw EngramError.invalid("cursor", "is not a memory id")
+                }
                 return id
             }
             let limit = try a.int("limit") ?? 20
-            guard (1...100).contains(limit) else { throw EngramError.invalid("limit", "must be from 1 to 100") }
+            guard (1...100).contains(limit) else {
+                throw EngramError.invalid("limit", "must be from 1 to 100")
+            }
             let namespace = try a.string("namespace").map(FilterParsing.namespace)
             let page = ResultJSON.page(
                 try await service.list(
-                    ListRequest(filter: MemoryFilter(namespace: namespace), limit: limit, cursor: cursor), scope: scope))
+                    ListRequest(filter: MemoryFilter(namespace: namespace), limit: limit, cursor: cursor),
+                    scope: scope))
             guard case .object(var o) = page else { return page }
             o["memories"] = .array(Self.items(page, "memories").map { Self.compact($0, score: false) })
             return .object(o)
         case "update_memory":
             var changes = a.fields
             changes["id"] = nil
-            let update = try UpdateRequest(id: try Self.id(a), json: JSONObject(.object(changes), field: "arguments"))
+            let update = try UpdateRequest(
+                id: try Self.id(a), json: JSONObject(.object(changes), field: "arguments"))
             return MemoryJSON.object(try await service.update(update, scope: scope).memory)
         case "forget":
             let id = try Self.id(a)
@@ -272,19 +317,25 @@ package struct MemoryTools: Sendable {
         case "working_set":
             let (namespace, key) = try Self.entry(a)
             let body = try JSONObject(
-                .object(["value": a.fields["value"] ?? .null, "ttl_seconds": a["ttl_seconds"] ?? .null]), field: "arguments")
-            try await service.workingSet(WorkingSetRequest(namespace: namespace, key: key, json: body), scope: scope)
+                .object(["value": a.fields["value"] ?? .null, "ttl_seconds": a["ttl_seconds"] ?? .null]),
+                field: "arguments")
+            try await service.workingSet(
+                WorkingSetRequest(namespace: namespace, key: key, json: body), scope: scope)
             return .object(["namespace": .string(namespace), "key": .string(key), "stored": true])
         case "working_get":
             let (namespace, key) = try Self.entry(a)
-            return ResultJSON.entry(try await service.workingGet(namespace: namespace, key: key, scope: scope))
+            return ResultJSON.entry(
+                try await service.workingGet(namespace: namespace, key: key, scope: scope))
         case "working_list":
-            guard let namespace = try a.string("namespace") else { throw EngramError.invalid("namespace", "is required") }
+            guard let namespace = try a.string("namespace") else {
+                throw EngramError.invalid("namespace", "is required")
+            }
             return ResultJSON.entries(try await service.workingList(namespace: namespace, scope: scope))
         case "stats":
             let stats = try ResultJSON.stats(try await service.stats(scope: scope))
             guard case .object(let o) = stats else { return stats }
-            return .object(o.filter { ["memories", "by_namespace", "dimension", "embedder"].contains($0.key) })
+            return .object(
+                o.filter { ["memories", "by_namespace", "dimension", "embedder"].contains($0.key) })
         default:
             throw EngramError.invalid("name", "no tool is called \(name)")
         }
@@ -292,12 +343,16 @@ package struct MemoryTools: Sendable {
 
     private static func id(_ a: JSONObject) throws -> MemoryID {
         guard let text = try a.string("id") else { throw EngramError.invalid("id", "is required") }
-        guard let id = MemoryID(text) else { throw EngramError(.notFound, "no memory with this id", field: "id") }
+        guard let id = MemoryID(text) else {
+            throw EngramError(.notFound, "no memory with this id", field: "id")
+        }
         return id
     }
 
     private static func entry(_ a: JSONObject) throws -> (String, String) {
-        guard let namespace = try a.string("namespace") else { throw EngramError.invalid("namespace", "is required") }
+        guard let namespace = try a.string("namespace") else {
+            throw EngramError.invalid("namespace", "is required")
+        }
         guard let key = try a.string("key") else { throw EngramError.invalid("key", "is required") }
         return (namespace, key)
     }

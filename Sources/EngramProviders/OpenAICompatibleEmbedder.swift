@@ -1,5 +1,6 @@
 public import Engram
 public import Foundation
+
 #if canImport(FoundationNetworking)
     import FoundationNetworking
 #endif
@@ -59,7 +60,8 @@ public final class OpenAICompatibleEmbedder: Embedder, Sendable {
             self.dimension = try probe.request(["dimension probe"], expectedDimension: nil)[0].count
         }
         guard (1...Limits.maxDimension).contains(self.dimension) || dimension == 0 else {
-            throw EngramError.invalid("dimension", "the server's vectors have an unusable dimension \(self.dimension)")
+            throw EngramError.invalid(
+                "dimension", "the server's vectors have an unusable dimension \(self.dimension)")
         }
     }
 
@@ -68,7 +70,8 @@ public final class OpenAICompatibleEmbedder: Embedder, Sendable {
         var result: [[Float]] = []
         result.reserveCapacity(texts.count)
         for start in stride(from: 0, to: texts.count, by: batchSize) {
-            result += try request(Array(texts[start..<min(start + batchSize, texts.count)]), expectedDimension: dimension)
+            result += try request(
+                Array(texts[start..<min(start + batchSize, texts.count)]), expectedDimension: dimension)
         }
         return result
     }
@@ -80,20 +83,25 @@ public final class OpenAICompatibleEmbedder: Embedder, Sendable {
         urlRequest.setValue("application/json", forHTTPHeaderField: "Content-Type")
         if let apiKey { urlRequest.setValue("Bearer \(apiKey)", forHTTPHeaderField: "Authorization") }
         urlRequest.httpBody = Data(
-            JSONValue.object(["model": .string(model), "input": .array(texts.map(JSONValue.string))]).jsonText.utf8)
+            JSONValue.object(["model": .string(model), "input": .array(texts.map(JSONValue.string))]).jsonText
+                .utf8)
 
         var backoff = initialBackoff
         var lastError = EngramError(.io, "no attempt was made", field: "embedder")
         for attempt in 1...maxAttempts {
             let (data, response, error) = send(urlRequest)
             if let error {
-                lastError = EngramError(.io, "request to \(baseURL.absoluteString) failed: \(error.localizedDescription)", field: "embedder")
+                lastError = EngramError(
+                    .io, "request to \(baseURL.absoluteString) failed: \(error.localizedDescription)",
+                    field: "embedder")
             } else if let http = response as? HTTPURLResponse {
                 if http.statusCode == 200 {
-                    return try decode(data ?? Data(), count: texts.count, expectedDimension: expectedDimension)
+                    return try decode(
+                        data ?? Data(), count: texts.count, expectedDimension: expectedDimension)
                 }
                 let message = Self.serverMessage(data)
-                lastError = EngramError(.io, "embedding server answered \(http.statusCode): \(message)", field: "embedder")
+                lastError = EngramError(
+                    .io, "embedding server answered \(http.statusCode): \(message)", field: "embedder")
                 guard http.statusCode == 429 || http.statusCode >= 500 else { throw lastError }
                 if let retryAfter = (http.value(forHTTPHeaderField: "Retry-After")).flatMap(Double.init) {
                     backoff = max(0, min(retryAfter, 60))
@@ -120,38 +128,50 @@ public final class OpenAICompatibleEmbedder: Embedder, Sendable {
     }
 
     private func decode(_ data: Data, count: Int, expectedDimension: Int?) throws -> [[Float]] {
-        guard case .object(let root) = try JSONValue(parsing: String(decoding: data, as: UTF8.self), field: "response"),
+        guard
+            case .object(let root) = try JSONValue(
+                parsing: String(decoding: data, as: UTF8.self), field: "response"),
             case .array(let items)? = root["data"]
         else { throw EngramError(.io, "the embedding server's answer has no data array", field: "embedder") }
         var vectors = [[Float]?](repeating: nil, count: count)
         for (position, item) in items.enumerated() {
             guard case .object(let o) = item, case .array(let values)? = o["embedding"] else {
-                throw EngramError(.io, "the embedding server's answer has an item without an embedding", field: "embedder")
+                throw EngramError(
+                    .io, "the embedding server's answer has an item without an embedding", field: "embedder")
             }
             let index = o["index"]?.numberValue.map(Int.init) ?? position
             guard (0..<count).contains(index) else {
-                throw EngramError(.io, "the embedding server answered an index out of range", field: "embedder")
+                throw EngramError(
+                    .io, "the embedding server answered an index out of range", field: "embedder")
             }
             let vector = values.compactMap { $0.numberValue.map(Float.init) }
             guard vector.count == values.count, vector.allSatisfy(\.isFinite) else {
-                throw EngramError(.io, "the embedding server answered a non-numeric embedding", field: "embedder")
+                throw EngramError(
+                    .io, "the embedding server answered a non-numeric embedding", field: "embedder")
             }
             if let expectedDimension, vector.count != expectedDimension {
                 throw EngramError(
-                    .dimensionMismatch, "the embedding server answered \(vector.count) values, expected \(expectedDimension)",
+                    .dimensionMismatch,
+                    "the embedding server answered \(vector.count) values, expected \(expectedDimension)",
                     field: "embedder")
             }
             vectors[index] = vector
         }
         guard vectors.allSatisfy({ $0 != nil }) else {
-            throw EngramError(.io, "the embedding server answered \(items.count) embeddings for \(count) texts", field: "embedder")
+            throw EngramError(
+                .io, "the embedding server answered \(items.count) embeddings for \(count) texts",
+                field: "embedder")
         }
         return vectors.compactMap { $0 }
     }
 
     private static func serverMessage(_ data: Data?) -> String {
-        guard let data, let value = try? JSONValue(parsing: String(decoding: data, as: UTF8.self)) else { return "no details" }
-        if case .object(let o) = value, case .object(let error)? = o["error"], let message = error["message"]?.stringValue {
+        guard let data, let value = try? JSONValue(parsing: String(decoding: data, as: UTF8.self)) else {
+            return "no details"
+        }
+        if case .object(let o) = value, case .object(let error)? = o["error"],
+            let message = error["message"]?.stringValue
+        {
             return String(message.prefix(200))
         }
         return String(value.jsonText.prefix(200))
@@ -159,7 +179,8 @@ public final class OpenAICompatibleEmbedder: Embedder, Sendable {
 }
 
 /// Carries a data task's result from URLSession's queue to the waiting caller.
-private final class ResponseBox: @unchecked Sendable {  // Sendable: written once before the semaphore signals, read after.
+// Sendable: written once before the semaphore signals, read after.
+private final class ResponseBox: @unchecked Sendable {
     private var data: Data?
     private var response: URLResponse?
     private var error: (any Error)?

@@ -2,10 +2,10 @@ package import Engram
 package import EngramMCP
 package import EngramService
 import Foundation
-package import Hummingbird
 import HTTPTypes
-import NIOCore
+package import Hummingbird
 package import Logging
+import NIOCore
 
 /// The HTTP API as routes over one ``MemoryService`` (see `openapi.json` for the full contract): each
 /// route reads its request, calls the service within the caller's key scope, and writes the answer.
@@ -21,7 +21,8 @@ package enum EngramServer {
     /// The server application for a store: built by a function, so tests drive it without a socket.
     /// `onRunning` receives the bound port (useful with port 0).
     package static func buildApplication(
-        store: MemoryStore, configuration: ServerConfiguration, resolver: EmbedderResolver = EmbedderResolver(),
+        store: MemoryStore, configuration: ServerConfiguration,
+        resolver: EmbedderResolver = EmbedderResolver(),
         logger: Logger = Logger(label: "engram.server"),
         mcp: (@Sendable (MemoryService) -> any MCPEndpoint)? = nil,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
@@ -33,13 +34,15 @@ package enum EngramServer {
         let service = MemoryService(
             store: store,
             limits: .init(
-                workers: configuration.workers, queueDepth: configuration.queueDepth, maxBatch: configuration.maxBatch),
+                workers: configuration.workers, queueDepth: configuration.queueDepth,
+                maxBatch: configuration.maxBatch),
             resolver: resolver, metrics: metrics)
         let parts = Parts(service: service, configuration: configuration, metrics: metrics, keys: keys)
         let router = buildRouter(parts, mcp: mcp?(service))
         let application = Application(
             router: router,
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "engram"),
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port), serverName: "engram"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? configuration.port) },
             logger: logger)
         return (application, EngramAPIHandle(parts: parts))
@@ -49,10 +52,12 @@ package enum EngramServer {
     /// the workers. The caller closes the store afterwards.
     package static func serve(
         store: MemoryStore, configuration: ServerConfiguration, resolver: EmbedderResolver, logger: Logger,
-        mcp: (@Sendable (MemoryService) -> any MCPEndpoint)? = nil, onRunning: @escaping @Sendable (Int) async -> Void
+        mcp: (@Sendable (MemoryService) -> any MCPEndpoint)? = nil,
+        onRunning: @escaping @Sendable (Int) async -> Void
     ) async throws {
         let (application, handle) = try buildApplication(
-            store: store, configuration: configuration, resolver: resolver, logger: logger, mcp: mcp, onRunning: onRunning)
+            store: store, configuration: configuration, resolver: resolver, logger: logger, mcp: mcp,
+            onRunning: onRunning)
         do {
             try await application.runService()
         } catch {
@@ -73,7 +78,8 @@ package enum EngramServer {
         router.get("/healthz") { _, _ in JSONResponse.make(.object(["status": "ok"])) }
         router.get("/readyz") { _, _ in
             let report = try await service.health(maxAge: .seconds(10))
-            return JSONResponse.make(ResultJSON.readiness(report), status: report.healthy ? .ok : .serviceUnavailable)
+            return JSONResponse.make(
+                ResultJSON.readiness(report), status: report.healthy ? .ok : .serviceUnavailable)
         }
         router.get("/metrics") { _, _ in
             let gauges = try await service.gauges()
@@ -97,10 +103,13 @@ package enum EngramServer {
                 throw EngramError.invalid("limit", "must be a whole number from 1 to 1000")
             }
             let cursor = try query["cursor"].map { text in
-                guard let id = MemoryID(String(text)) else { throw EngramError.invalid("cursor", "is not a memory id") }
+                guard let id = MemoryID(String(text)) else {
+                    throw EngramError.invalid("cursor", "is not a memory id")
+                }
                 return id
             }
-            let filter = MemoryFilter(namespace: query["namespace"].map { FilterParsing.namespace(String($0)) })
+            let filter = MemoryFilter(
+                namespace: query["namespace"].map { FilterParsing.namespace(String($0)) })
             let page = try await service.list(
                 ListRequest(filter: filter, limit: pageSize, cursor: cursor), scope: context.scope)
             return JSONResponse.make(ResultJSON.page(page))
@@ -112,19 +121,23 @@ package enum EngramServer {
             return JSONResponse.make(.object(["forgotten": .number(Double(n))]))
         }
         v1.get("memories/{id}") { _, context in
-            JSONResponse.make(MemoryJSON.object(try await service.memory(try id(context), scope: context.scope)))
+            JSONResponse.make(
+                MemoryJSON.object(try await service.memory(try id(context), scope: context.scope)))
         }
         v1.patch("memories/{id}") { request, context in
             var request = request
-            let update = try UpdateRequest(id: try id(context), json: try await request.jsonObject(limit: limit))
-            return JSONResponse.make(MemoryJSON.object(try await service.update(update, scope: context.scope).memory))
+            let update = try UpdateRequest(
+                id: try id(context), json: try await request.jsonObject(limit: limit))
+            return JSONResponse.make(
+                MemoryJSON.object(try await service.update(update, scope: context.scope).memory))
         }
         v1.delete("memories/{id}") { _, context in
             try await service.forget(try id(context), scope: context.scope)
             return JSONResponse.noContent()
         }
         v1.get("memories/{id}/history") { _, context in
-            JSONResponse.make(ResultJSON.versions(try await service.history(try id(context), scope: context.scope)))
+            JSONResponse.make(
+                ResultJSON.versions(try await service.history(try id(context), scope: context.scope)))
         }
         v1.post("memories/{id}/feedback") { request, context in
             var request = request
@@ -144,8 +157,11 @@ package enum EngramServer {
             return JSONResponse.make(ResultJSON.hits(try await service.search(search, scope: context.scope)))
         }
         v1.get("count") { request, context in
-            let namespace = request.uri.queryParameters["namespace"].map { FilterParsing.namespace(String($0)) }
-            let n = try await service.count(matching: MemoryFilter(namespace: namespace), scope: context.scope)
+            let namespace = request.uri.queryParameters["namespace"].map {
+                FilterParsing.namespace(String($0))
+            }
+            let n = try await service.count(
+                matching: MemoryFilter(namespace: namespace), scope: context.scope)
             return JSONResponse.make(.object(["count": .number(Double(n))]))
         }
         v1.get("stats") { _, context in
@@ -169,14 +185,16 @@ package enum EngramServer {
         v1.put("working/**") { request, context in
             var request = request
             let (namespace, key) = try entry(context)
-            let set = try WorkingSetRequest(namespace: namespace, key: key, json: try await request.jsonObject(limit: limit))
+            let set = try WorkingSetRequest(
+                namespace: namespace, key: key, json: try await request.jsonObject(limit: limit))
             try await service.workingSet(set, scope: context.scope)
             return JSONResponse.noContent()
         }
         v1.get("working/**") { _, context in
             let (namespace, key) = try entry(context)
             return JSONResponse.make(
-                ResultJSON.entry(try await service.workingGet(namespace: namespace, key: key, scope: context.scope)))
+                ResultJSON.entry(
+                    try await service.workingGet(namespace: namespace, key: key, scope: context.scope)))
         }
         v1.delete("working/**") { _, context in
             let (namespace, key) = try entry(context)
@@ -190,14 +208,18 @@ package enum EngramServer {
     /// `/mcp`: the MCP tools over Streamable HTTP, each request within the scope of its API key.
     private static func addMCPRoutes(_ router: Router<EngramContext>, _ mcp: any MCPEndpoint, parts: Parts) {
         let limit = parts.configuration.maxBodyBytes
-        let group = router.group("mcp").add(middleware: KeyAuthenticator(keys: parts.keys, metrics: parts.metrics))
+        let group = router.group("mcp").add(
+            middleware: KeyAuthenticator(keys: parts.keys, metrics: parts.metrics))
         let handler: @Sendable (Request, EngramContext) async throws -> Response = { request, context in
             var request = request
-            let body = request.method == .post ? Data(try await request.collectBody(upTo: limit).readableBytesView) : nil
+            let body =
+                request.method == .post
+                ? Data(try await request.collectBody(upTo: limit).readableBytesView) : nil
             var headers: [String: String] = [:]
             for field in request.headers { headers[field.name.canonicalName] = field.value }
             let answer = await mcp.handle(
-                MCPHTTPRequest(method: request.method.rawValue, headers: headers, body: body), scope: context.scope,
+                MCPHTTPRequest(method: request.method.rawValue, headers: headers, body: body),
+                scope: context.scope,
                 caller: context.keyID.value)
             var fields = HTTPFields()
             for (name, value) in answer.headers {
@@ -208,10 +230,12 @@ package enum EngramServer {
             case .none:
                 return Response(status: status, headers: fields)
             case .data(let data):
-                return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+                return Response(
+                    status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
             case .stream(let stream):
                 return Response(
-                    status: status, headers: fields, body: ResponseBody(asyncSequence: stream.map { ByteBuffer(bytes: $0) }))
+                    status: status, headers: fields,
+                    body: ResponseBody(asyncSequence: stream.map { ByteBuffer(bytes: $0) }))
             }
         }
         group.post(use: handler)

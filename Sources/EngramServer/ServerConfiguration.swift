@@ -30,11 +30,17 @@ package struct ServerConfiguration: Sendable {
 
     /// Refuses settings that would expose the store: keys are required off loopback.
     package func validate(keysExist: Bool) throws {
-        guard (0...65535).contains(port) else { throw EngramError.invalid("--port", "must be from 0 to 65535") }
-        guard workers >= 1, workers <= 256 else { throw EngramError.invalid("--workers", "must be from 1 to 256") }
+        guard (0...65535).contains(port) else {
+            throw EngramError.invalid("--port", "must be from 0 to 65535")
+        }
+        guard workers >= 1, workers <= 256 else {
+            throw EngramError.invalid("--workers", "must be from 1 to 256")
+        }
         guard queueDepth >= 1 else { throw EngramError.invalid("--queue-depth", "must be at least 1") }
         guard maxBatch >= 1 else { throw EngramError.invalid("--max-batch", "must be at least 1") }
-        guard maxBodyBytes >= 1024 else { throw EngramError.invalid("--max-body", "must be at least 1024 bytes") }
+        guard maxBodyBytes >= 1024 else {
+            throw EngramError.invalid("--max-body", "must be at least 1024 bytes")
+        }
         if !keysExist && !isLoopback && !insecure {
             throw EngramError(
                 .permissionDenied,

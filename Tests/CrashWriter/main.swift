@@ -17,15 +17,18 @@ func report(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
 do {
-    let store = MemoryStore.exists(at: path)
+    let store =
+        MemoryStore.exists(at: path)
         ? try MemoryStore.open(at: path, options: StoreOptions(lockTimeout: .seconds(10)))
         : try MemoryStore.create(at: path, dimension: dimension)
     var batch = start
     while true {
         let vectors = Fixtures.crashBatchVectors(batch: batch, size: batchSize, dimension: dimension)
         let memories = vectors.enumerated().map { i, v in
-            var memory = Fixtures.memory(v, index: i, namespace: "crash/b\(batch % 7)", metadata: ["batch": .number(Double(batch))])
-            memory.content = "batch \(batch) memory \(i)"  // distinct text: equal text in a namespace is deduplicated
+            var memory = Fixtures.memory(
+                v, index: i, namespace: "crash/b\(batch % 7)", metadata: ["batch": .number(Double(batch))])
+            // distinct text: equal text in a namespace is deduplicated
+            memory.content = "batch \(batch) memory \(i)"
             return memory
         }
         try store.remember(memories)

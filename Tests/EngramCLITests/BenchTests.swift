@@ -37,7 +37,8 @@ struct BenchTests {
         var rng = SeededGenerator(seed: 3)
         let d = 24
         var base = (0..<3000).flatMap { _ in rng.vector(dimension: d) }
-        base.replaceSubrange((10 * d)..<(11 * d), with: base[(20 * d)..<(21 * d)])  // an exact tie: rows 10 and 20
+        // an exact tie: rows 10 and 20
+        base.replaceSubrange((10 * d)..<(11 * d), with: base[(20 * d)..<(21 * d)])
         let queries = (0..<7).flatMap { _ in rng.vector(dimension: d) } + Array(base[(20 * d)..<(21 * d)])
         let result = ExactSearch.topK(base: base, queries: queries, dimension: d, k: 25)
         for q in 0..<8 {
@@ -56,19 +57,26 @@ struct BenchTests {
     func generateAndRun() async throws {
         let dir = TemporaryDirectory()
         let cli = CLI()
-        let gen = await cli.raw(["bench", "generate", "--n", "3000", "--d", "16", "--nq", "20", "--clusters", "8", "--out", dir.path])
+        let gen = await cli.raw([
+            "bench", "generate", "--n", "3000", "--d", "16", "--nq", "20", "--clusters", "8", "--out",
+            dir.path,
+        ])
         #expect(gen.status == 0, "\(gen.stderr)")
         let truth = try TexmexFile.readInts(dir.appending("groundtruth.ivecs"))
         #expect(truth.dimension == 100 && truth.values.count == 2000)
         let run = await cli.raw([
             "bench", "run", "--base", dir.appending("base.fvecs"), "--query", dir.appending("query.fvecs"),
-            "--groundtruth", dir.appending("groundtruth.ivecs"), "--namespaces", "10", "--store", dir.appending("store"),
+            "--groundtruth", dir.appending("groundtruth.ivecs"), "--namespaces", "10", "--store",
+            dir.appending("store"),
             "--json",
         ])
         #expect(run.status == 0, "\(run.stderr)")
         let object = try #require(try run.json() as? [String: Any])
-        for key in ["n", "d", "nq", "k", "threads", "element", "ingest_per_s", "open_ms", "first_recall_ms", "single_p50_ms", "single_p99_ms",
-                    "batch_qps", "recall_at_k", "rss_mb", "blas_core", "filtered_p50_ms"] {
+        for key in [
+            "n", "d", "nq", "k", "threads", "element", "ingest_per_s", "open_ms", "first_recall_ms",
+            "single_p50_ms", "single_p99_ms",
+            "batch_qps", "recall_at_k", "rss_mb", "blas_core", "filtered_p50_ms",
+        ] {
             #expect(object[key] != nil, "missing \(key)")
         }
         #expect(object["recall_at_k"] as? Double == 1)
@@ -79,17 +87,24 @@ struct BenchTests {
         let with = try #require(object["ingest_per_s"] as? Double)
         #expect((object["ingest_without_full_text_per_s"] as? Double ?? 0) >= with)
         #expect(object["filtered_recall_at_k"] as? Double == 1)
-        #expect(await cli.raw(["bench", "run", "--base", "x", "--query", "y", "--element", "f8"]).status == ExitStatus.usage)
+        #expect(
+            await cli.raw(["bench", "run", "--base", "x", "--query", "y", "--element", "f8"]).status
+                == ExitStatus.usage)
         // The store bench run left: opened again, read-only, for the open figures.
-        let open = await cli.raw(["bench", "open", "--store", dir.appending("store"), "--rounds", "2", "--json"])
+        let open = await cli.raw([
+            "bench", "open", "--store", dir.appending("store"), "--rounds", "2", "--json",
+        ])
         #expect(open.status == 0, "\(open.stderr)")
         let opened = try #require(try open.json() as? [String: Any])
         #expect(opened["memories"] as? Double == 3000 && opened["rounds"] as? Double == 2)
         for key in ["open_ms", "first_open_ms", "first_recall_ms", "warm_recall_ms", "rss_open_mb"] {
             #expect((opened[key] as? Double ?? -1) >= 0, "missing \(key)")
         }
-        #expect(await cli.raw(["bench", "open", "--store", dir.appending("none")]).status == ExitStatus.notFound)
-        #expect(await cli.raw(["bench", "open", "--store", dir.appending("store"), "--rounds", "0"]).status == ExitStatus.usage)
+        #expect(
+            await cli.raw(["bench", "open", "--store", dir.appending("none")]).status == ExitStatus.notFound)
+        #expect(
+            await cli.raw(["bench", "open", "--store", dir.appending("store"), "--rounds", "0"]).status
+                == ExitStatus.usage)
         let half = await cli.raw([
             "bench", "run", "--base", dir.appending("base.fvecs"), "--query", dir.appending("query.fvecs"),
             "--groundtruth", dir.appending("groundtruth.ivecs"), "--element", "f16", "--json",

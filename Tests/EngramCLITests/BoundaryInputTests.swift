@@ -9,7 +9,8 @@ struct BoundaryInputTests {
     /// A valid line, one holding the bytes of an invalid UTF-8 sequence inside a string, another valid line.
     static func linesWithInvalidUTF8() -> Data {
         var data = Data(#"{"content": "first", "embedding": [1, 0, 0]}"#.utf8) + Data([0x0A])
-        data += Data(#"{"content": "caf"#.utf8) + Data([0xC3, 0x28]) + Data(#"", "embedding": [0, 1, 0]}"#.utf8)
+        data +=
+            Data(#"{"content": "caf"#.utf8) + Data([0xC3, 0x28]) + Data(#"", "embedding": [0, 1, 0]}"#.utf8)
         data += Data([0x0A]) + Data(#"{"content": "third", "embedding": [0, 0, 1]}"#.utf8) + Data([0x0A])
         return data
     }
@@ -43,8 +44,11 @@ struct BoundaryInputTests {
         ].joined(separator: "\n")
         let result = await cli.run(["import", "-"], stdin: input)
         #expect(result.status == ExitStatus.invalidInput)
-        #expect(result.stderr.contains("line 2: invalid content: appears twice in one JSON object"), "\(result.stderr)")
-        #expect(result.stderr.contains("line 3: invalid a: appears twice in one JSON object"), "\(result.stderr)")
+        #expect(
+            result.stderr.contains("line 2: invalid content: appears twice in one JSON object"),
+            "\(result.stderr)")
+        #expect(
+            result.stderr.contains("line 3: invalid a: appears twice in one JSON object"), "\(result.stderr)")
         #expect(await cli.run(["count"]).stdout == "0\n")
     }
 

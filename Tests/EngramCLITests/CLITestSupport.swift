@@ -36,7 +36,8 @@ struct CLI {
 
     /// Runs without adding `--store`.
     func raw(_ args: [String], stdin: String = "") async -> CLIResult {
-        let io = CapturedIO(stdin: stdin, environment: Self.environment.merging(["ENGRAM_STORE": store]) { $1 })
+        let io = CapturedIO(
+            stdin: stdin, environment: Self.environment.merging(["ENGRAM_STORE": store]) { $1 })
         let status = await EngramCLI.run(args, io: io.io)
         return CLIResult(status: status, stdout: io.stdout, stderr: io.stderr)
     }
@@ -55,13 +56,15 @@ func vectorJSONL(count: Int, dimension: Int, seed: UInt64) -> (text: String, vec
     let namespaces = ["team/a", "team/b", "team/a/sub", "other"]
     var lines: [String] = []
     for (i, v) in vectors.enumerated() {
-        let object: [String: Any] = [
-            "content": "memory \(i)", "why": "because \(i % 7)", "namespace": namespaces[i % namespaces.count],
-            "tags": i % 3 == 0 ? ["red"] : ["blue"], "metadata": ["n": i % 10, "team": i % 2 == 0 ? "x" : "y"],
-            "embedding": v.map { Double($0) }, "created_at": "2026-0\(1 + i % 9)-15T10:00:00Z",
-        ]
-        let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])  // test fixture
-        lines.append(String(decoding: data, as: UTF8.self))
+        let object: JSONValue = .object([
+            "content": .string("memory \(i)"), "why": .string("because \(i % 7)"),
+            "namespace": .string(namespaces[i % namespaces.count]),
+            "tags": .array([i % 3 == 0 ? "red" : "blue"]),
+            "metadata": .object(["n": .number(Double(i % 10)), "team": i % 2 == 0 ? "x" : "y"]),
+            "embedding": .array(v.map { .number(Double($0)) }),
+            "created_at": .string("2026-0\(1 + i % 9)-15T10:00:00Z"),
+        ])
+        lines.append(object.jsonText)
     }
     return (lines.joined(separator: "\n") + "\n", vectors)
 }

@@ -2,8 +2,8 @@ import Engram
 import EngramCLI
 import EngramTestSupport
 import Foundation
-import Testing
 import Synchronization
+import Testing
 
 @Suite("engram commands, in-process")
 struct CommandTests {
@@ -18,7 +18,9 @@ struct CommandTests {
         #expect(await cli.raw(["nonsense"]).status == ExitStatus.usage)
         let help = await cli.raw(["recall", "--help"])
         #expect(help.status == 0 && help.stdout.contains("--min-score"))
-        #expect(await cli.run(["init", "--embedder", "nope"], store: cli.dir.appending("x")).status == ExitStatus.invalidInput)
+        #expect(
+            await cli.run(["init", "--embedder", "nope"], store: cli.dir.appending("x")).status
+                == ExitStatus.invalidInput)
         #expect(await cli.run(["count"], store: cli.dir.appending("missing")).status == ExitStatus.notFound)
     }
 
@@ -28,16 +30,21 @@ struct CommandTests {
         await cli.run(["init"])
         let a = await cli.run([
             "remember", "--content", "Customer says checkout is slow", "--why", "connection pool exhausted",
-            "--outcome", "raised the pool size", "--succeeded", "--tag", "checkout", "--namespace", "acme/support",
+            "--outcome", "raised the pool size", "--succeeded", "--tag", "checkout", "--namespace",
+            "acme/support",
             "--meta", "ticket=42", "--meta", "customer=\"acme\"",
         ])
         #expect(a.status == 0)
         let id = a.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(MemoryID(id) != nil)
-        let b = await cli.run(["remember"], stdin: #"{"what": "Deploy failed", "why": "flaky test", "namespace": "acme/deploy"}"#)
+        let b = await cli.run(
+            ["remember"],
+            stdin: #"{"what": "Deploy failed", "why": "flaky test", "namespace": "acme/deploy"}"#)
         #expect(b.status == 0, "\(b.stderr)")
         // The text as the argument, as `--content` would give it; not both.
-        let c = await cli.run(["remember", "Reset the router to end the outage", "--namespace", "acme/network", "--json"])
+        let c = await cli.run([
+            "remember", "Reset the router to end the outage", "--namespace", "acme/network", "--json",
+        ])
         #expect(c.status == 0, "\(c.stderr)")
         let stored = try #require((try c.json() as? [String: Any])?["id"] as? String)
         let shown = try await cli.run(["show", stored, "--json"]).json() as? [String: Any]
@@ -55,15 +62,22 @@ struct CommandTests {
         #expect((array.first?["score"] as? Double ?? 0) > 0.3)
         #expect((array.first?["metadata"] as? [String: Any])?["ticket"] as? Double == 42)
 
-        let filtered = try #require(try await cli.run(["recall", "checkout is slow", "--json", "--namespace", "acme/deploy"]).json() as? [[String: Any]])
+        let filtered = try #require(
+            try await cli.run(["recall", "checkout is slow", "--json", "--namespace", "acme/deploy"]).json()
+                as? [[String: Any]])
         #expect(filtered.count == 1 && filtered[0]["namespace"] as? String == "acme/deploy")
-        let byMeta = try #require(try await cli.run(["recall", "anything", "--json", "--where", "meta.customer=acme"]).json() as? [[String: Any]])
+        let byMeta = try #require(
+            try await cli.run(["recall", "anything", "--json", "--where", "meta.customer=acme"]).json()
+                as? [[String: Any]])
         #expect(byMeta.map { $0["id"] as? String } == [id])
 
-        let updated = await cli.run(["update", id, "--outcome", "raised the pool and added an alert", "--json"])
+        let updated = await cli.run([
+            "update", id, "--outcome", "raised the pool and added an alert", "--json",
+        ])
         #expect(updated.status == 0, "\(updated.stderr)")
         let newID = try #require((try updated.json() as? [String: Any])?["id"] as? String)
-        let history = try #require(try await cli.run(["history", newID, "--json"]).json() as? [[String: Any]])
+        let history = try #require(
+            try await cli.run(["history", newID, "--json"]).json() as? [[String: Any]])
         #expect(history.map { $0["id"] as? String } == [newID, id])
         #expect(await cli.run(["show", id]).status == ExitStatus.notFound)
         #expect(await cli.run(["show", "not-an-id"]).status == ExitStatus.invalidInput)
@@ -78,8 +92,14 @@ struct CommandTests {
             (["remember", "--content", "", "--vector", "[1,2,3]"], "", "invalid content"),
             (["remember", "--content", "x", "--vector", "[1,2]"], "", "invalid embedding"),
             (["remember", "--content", "x", "--vector", "[0,0,0]"], "", "zero vector"),
-            (["remember", "--content", "x", "--vector", "[1,2,3]", "--importance", "2"], "", "invalid importance"),
-            (["remember", "--content", "x", "--vector", "[1,2,3]", "--namespace", "a//b"], "", "invalid namespace"),
+            (
+                ["remember", "--content", "x", "--vector", "[1,2,3]", "--importance", "2"], "",
+                "invalid importance"
+            ),
+            (
+                ["remember", "--content", "x", "--vector", "[1,2,3]", "--namespace", "a//b"], "",
+                "invalid namespace"
+            ),
             (["remember", "--content", "x"], "", "no built-in embedder"),
             (["remember"], "{not json", "invalid stdin"),
             (["remember"], #"{"content": "x", "embedding": [1,2,3], "colour": 1}"#, "invalid colour"),
@@ -101,7 +121,9 @@ struct CommandTests {
     func bulkForget() async throws {
         let cli = CLI()
         await cli.run(["init"])
-        for i in 0..<5 { await cli.run(["remember", "--content", "note \(i)", "--namespace", i < 3 ? "a" : "b"]) }
+        for i in 0..<5 {
+            await cli.run(["remember", "--content", "note \(i)", "--namespace", i < 3 ? "a" : "b"])
+        }
         let refused = await cli.run(["forget", "--namespace", "a"])
         #expect(refused.status == ExitStatus.failure)
         #expect(refused.stdout.contains("would forget 3 memories"))
@@ -117,16 +139,25 @@ struct CommandTests {
     func working() async throws {
         let cli = CLI()
         await cli.run(["init"])
-        #expect(await cli.run(["working", "set", "ticket", "T-1042", "--ttl", "10m", "--namespace", "acme"]).status == 0)
+        #expect(
+            await cli.run(["working", "set", "ticket", "T-1042", "--ttl", "10m", "--namespace", "acme"])
+                .status == 0)
         #expect(await cli.run(["working", "get", "ticket", "--namespace", "acme"]).stdout == "T-1042\n")
         #expect(await cli.run(["working", "get", "ticket"]).status == ExitStatus.notFound)
-        let list = try #require(try await cli.run(["working", "list", "--namespace", "acme", "--json"]).json() as? [[String: Any]])
+        let list = try #require(
+            try await cli.run(["working", "list", "--namespace", "acme", "--json"]).json() as? [[String: Any]]
+        )
         #expect(list.first?["key"] as? String == "ticket")
-        #expect(await cli.run(["working", "set", "k", "v", "--ttl", "soon"]).status == ExitStatus.invalidInput)
-        let promoted = await cli.run(["working", "promote", "ticket", "--namespace", "acme", "--kind", "fact"])
+        #expect(
+            await cli.run(["working", "set", "k", "v", "--ttl", "soon"]).status == ExitStatus.invalidInput)
+        let promoted = await cli.run([
+            "working", "promote", "ticket", "--namespace", "acme", "--kind", "fact",
+        ])
         #expect(promoted.status == 0, "\(promoted.stderr)")
         #expect(await cli.run(["count", "--namespace", "acme"]).stdout == "1\n")
-        #expect(await cli.run(["working", "delete", "ticket", "--namespace", "acme"]).status == ExitStatus.notFound)
+        #expect(
+            await cli.run(["working", "delete", "ticket", "--namespace", "acme"]).status
+                == ExitStatus.notFound)
     }
 
     @Test("stats, health and compact print JSON that parses")
@@ -153,7 +184,8 @@ struct CommandTests {
         #expect((try r.json() as? [String: Any])?["reembedded"] as? Double == 2)
         let stats = try #require(try await cli.run(["stats", "--json"]).json() as? [String: Any])
         #expect(stats["dimension"] as? Double == 64 && stats["embedder"] as? String == "hashing-64")
-        let hits = try #require(try await cli.run(["recall", "checkout slow", "--json", "-k", "1"]).json() as? [[String: Any]])
+        let hits = try #require(
+            try await cli.run(["recall", "checkout slow", "--json", "-k", "1"]).json() as? [[String: Any]])
         #expect((hits.first?["content"] as? String)?.contains("checkout") == true)
         #expect(await cli.run(["reembed", "--embedder", "nope"]).status == ExitStatus.invalidInput)
     }
@@ -165,8 +197,10 @@ struct HTTPEmbedderCommandTests {
     func endToEnd() async throws {
         let fake = try FakeEmbeddingServer(requireKey: "sk-local")
         let dir = TemporaryDirectory()
-        let env = ["ENGRAM_EMBEDDING_URL": fake.server.url.absoluteString, "ENGRAM_EMBEDDING_API_KEY": "sk-local",
-                   "ENGRAM_MODELS": "/nonexistent"]
+        let env = [
+            "ENGRAM_EMBEDDING_URL": fake.server.url.absoluteString, "ENGRAM_EMBEDDING_API_KEY": "sk-local",
+            "ENGRAM_MODELS": "/nonexistent",
+        ]
         func run(_ args: [String]) async -> CLIResult {
             let io = CapturedIO(environment: env)
             let status = await EngramCLI.run(args + ["--store", dir.appending("s")], io: io.io)
@@ -177,7 +211,9 @@ struct HTTPEmbedderCommandTests {
         #expect(initialised.stdout.contains("dimension 16"))
         #expect(await run(["remember", "--content", "Customer says checkout is slow"]).status == 0)
         #expect(await run(["remember", "--content", "Deploy failed on Friday"]).status == 0)
-        let hits = try #require(try await run(["recall", "Customer says checkout is slow", "--json", "-k", "1"]).json() as? [[String: Any]])
+        let hits = try #require(
+            try await run(["recall", "Customer says checkout is slow", "--json", "-k", "1"]).json()
+                as? [[String: Any]])
         #expect(hits.first?["content"] as? String == "Customer says checkout is slow")
         // The query text was embedded before (by remember): served from the store's cache, not the server.
         #expect(fake.state.requests.withLock { $0.count } == 3)  // probe + two remembers

@@ -8,7 +8,8 @@ import Testing
 #endif
 
 /// Runs the built `engram` binary as a child process.
-func runBinary(_ args: [String], stdin: String = "", environment: [String: String] = [:]) throws -> CLIResult {
+func runBinary(_ args: [String], stdin: String = "", environment: [String: String] = [:]) throws -> CLIResult
+{
     let process = Process()
     process.executableURL = Fixtures.productsDirectory().appendingPathComponent("engram")
     process.arguments = args
@@ -45,33 +46,49 @@ struct EndToEndTests {
         #expect(imported.stderr.isEmpty, "no progress bar when stderr is not a terminal")
 
         // ENGRAM_STORE is the default store.
-        let recall = try runBinary(["recall", "what fixed the flaky deploy?", "-k", "3", "--json"], environment: ["ENGRAM_STORE": store])
+        let recall = try runBinary(
+            ["recall", "what fixed the flaky deploy?", "-k", "3", "--json"],
+            environment: ["ENGRAM_STORE": store])
         #expect(recall.status == 0, "\(recall.stderr)")
-        let hits = try #require(try JSONSerialization.jsonObject(with: Data(recall.stdout.utf8)) as? [[String: Any]])
+        let hits = try #require(
+            try JSONSerialization.jsonObject(with: Data(recall.stdout.utf8)) as? [[String: Any]])
         #expect(hits.count == 3)
-        for key in ["id", "namespace", "agent", "kind", "content", "cause", "outcome", "succeeded", "tags", "importance",
-                    "metadata", "created_at", "updated_at", "expires_at", "score"] {
+        for key in [
+            "id", "namespace", "agent", "kind", "content", "cause", "outcome", "succeeded", "tags",
+            "importance",
+            "metadata", "created_at", "updated_at", "expires_at", "score",
+        ] {
             #expect(hits[0].keys.contains(key), "missing \(key)")
         }
-        let filtered = try runBinary(["recall", "flaky", "--store", store, "--namespace", "acme/platform/", "--json"])
-        let fhits = try #require(try JSONSerialization.jsonObject(with: Data(filtered.stdout.utf8)) as? [[String: Any]])
-        #expect(!fhits.isEmpty && fhits.allSatisfy { ($0["namespace"] as? String)?.hasPrefix("acme/platform") == true })
+        let filtered = try runBinary([
+            "recall", "flaky", "--store", store, "--namespace", "acme/platform/", "--json",
+        ])
+        let fhits = try #require(
+            try JSONSerialization.jsonObject(with: Data(filtered.stdout.utf8)) as? [[String: Any]])
+        #expect(
+            !fhits.isEmpty
+                && fhits.allSatisfy { ($0["namespace"] as? String)?.hasPrefix("acme/platform") == true })
 
         // Those recalls ran read-only: stats sees them already, the memories' columns after the next write.
         let recalledIDs = (hits + fhits).compactMap { $0["id"] as? String }
         let statsText = try runBinary(["stats", "--store", store, "--json"]).stdout
-        let stats = try #require(try JSONSerialization.jsonObject(with: Data(statsText.utf8)) as? [String: Any])
+        let stats = try #require(
+            try JSONSerialization.jsonObject(with: Data(statsText.utf8)) as? [String: Any])
         #expect(stats["never_recalled"] as? Int == 204 - Set(recalledIDs).count, "\(statsText)")
 
         // stdin in, id out; then show it.
-        let remembered = try runBinary(["remember", "--store", store], stdin: #"{"what": "piped", "namespace": "e2e"}"#)
+        let remembered = try runBinary(
+            ["remember", "--store", store], stdin: #"{"what": "piped", "namespace": "e2e"}"#)
         #expect(remembered.status == 0, "\(remembered.stderr)")
         let shown = try runBinary(["show", recalledIDs[0], "--store", store, "--json"]).stdout
-        let recalled = try #require(try JSONSerialization.jsonObject(with: Data(shown.utf8)) as? [String: Any])
-        #expect(recalled["recall_count"] as? Int == recalledIDs.filter { $0 == recalledIDs[0] }.count, "\(shown)")
+        let recalled = try #require(
+            try JSONSerialization.jsonObject(with: Data(shown.utf8)) as? [String: Any])
+        #expect(
+            recalled["recall_count"] as? Int == recalledIDs.filter { $0 == recalledIDs[0] }.count, "\(shown)")
         let id = remembered.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(try runBinary(["show", id, "--store", store]).stdout.contains("piped"))
-        #expect(try runBinary(["show", "01890000-0000-7000-8000-000000000000", "--store", store]).status == 66)
+        #expect(
+            try runBinary(["show", "01890000-0000-7000-8000-000000000000", "--store", store]).status == 66)
         let bad = try runBinary(["recall", "--vector", "[1]", "--store", store])
         #expect(bad.status == 65 && bad.stderr.hasPrefix("engram: invalid query"))
         #expect(try runBinary(["health", "--store", store]).status == 0)
@@ -97,7 +114,9 @@ struct EndToEndTests {
         #expect(r.status == 75, "\(r.stderr)")
         #expect(r.stderr.contains("another process"))
         let count = try runBinary(["count", "--store", store])
-        #expect(count.status == 0 && (Int(count.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) >= 5)
+        #expect(
+            count.status == 0 && (Int(count.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) >= 5
+        )
     }
 
     @Test("a damaged store exits 76")
@@ -135,29 +154,44 @@ struct KernelChoiceTests {
         #expect(OpenBLASKernels.recommendedCoreType(cpuFlags: avx2, activeCore: "Zen") == nil)
         #expect(OpenBLASKernels.recommendedCoreType(cpuFlags: avx2, activeCore: "Haswell") == nil)
         // AVX-512 without the subsets the kernels use is treated as AVX2; a CPU without AVX2 is left alone.
-        #expect(OpenBLASKernels.recommendedCoreType(cpuFlags: avx2 + " avx512f", activeCore: "Prescott") == "Haswell")
-        #expect(OpenBLASKernels.recommendedCoreType(cpuFlags: "flags : sse2 sse3", activeCore: "Prescott") == nil)
+        #expect(
+            OpenBLASKernels.recommendedCoreType(cpuFlags: avx2 + " avx512f", activeCore: "Prescott")
+                == "Haswell")
+        #expect(
+            OpenBLASKernels.recommendedCoreType(cpuFlags: "flags : sse2 sse3", activeCore: "Prescott") == nil)
         #expect(!OpenBLASKernels.activeCore.isEmpty)
     }
 
     @Test("recall is exact under every kernel set this CPU can run (forced with OPENBLAS_CORETYPE)")
     func exactUnderEachKernelSet() async throws {
-        let flags = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
-            .split(separator: "\n").first { $0.hasPrefix("flags") }.map { Set($0.split(separator: " ").map(String.init)) } ?? []
+        let flags =
+            (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
+            .split(separator: "\n").first { $0.hasPrefix("flags") }.map {
+                Set($0.split(separator: " ").map(String.init))
+            } ?? []
         var cores = ["Prescott"]
         if flags.contains("avx2") && flags.contains("fma") { cores.append("Haswell") }
-        if ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(flags.contains) { cores.append("SkylakeX") }
+        if ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(flags.contains) {
+            cores.append("SkylakeX")
+        }
         let dir = TemporaryDirectory("engram-kernels")
         // 40 queries: a batch past 32 goes through sgemm, one query through Engram's own kernel.
-        let generate = try runBinary(["bench", "generate", "--n", "5000", "--d", "96", "--nq", "40", "--clusters", "16", "--out", dir.path])
+        let generate = try runBinary([
+            "bench", "generate", "--n", "5000", "--d", "96", "--nq", "40", "--clusters", "16", "--out",
+            dir.path,
+        ])
         #expect(generate.status == 0, "\(generate.stderr)")
         for core in cores {
             let run = try runBinary(
-                ["bench", "run", "--base", dir.appending("base.fvecs"), "--query", dir.appending("query.fvecs"),
-                 "--groundtruth", dir.appending("groundtruth.ivecs"), "--json"],
+                [
+                    "bench", "run", "--base", dir.appending("base.fvecs"), "--query",
+                    dir.appending("query.fvecs"),
+                    "--groundtruth", dir.appending("groundtruth.ivecs"), "--json",
+                ],
                 environment: ["OPENBLAS_CORETYPE": core])
             #expect(run.status == 0, "\(core): \(run.stderr)")
-            let object = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any] ?? [:]
+            let object =
+                try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any] ?? [:]
             #expect(object["blas_core"] as? String == core)
             #expect(object["recall_at_k"] as? Double == 1, "\(core)")
             #expect(object["batch_recall_at_k"] as? Double == 1, "\(core)")

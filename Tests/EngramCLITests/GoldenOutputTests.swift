@@ -7,7 +7,8 @@ import Testing
 /// printed it (`Golden/make_golden.sh`, run with that build, wrote the `.out` files).
 @Suite("CLI output equal to the golden files")
 struct GoldenOutputTests {
-    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden")
+    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+        "Golden")
 
     /// The cases of `commands.txt`: a name and the command's words (double quotes group words;
     /// `$here` is the golden folder).
@@ -43,7 +44,8 @@ struct GoldenOutputTests {
             #expect(await cli.run(["init", "--embedder", "hashing"]).status == 0)
             if name != "import" { #expect(await cli.run(["import", memories]).status == 0) }
             let result = await cli.run(arguments)
-            let golden = try String(contentsOf: Self.folder.appendingPathComponent("\(name).out"), encoding: .utf8)
+            let golden = try String(
+                contentsOf: Self.folder.appendingPathComponent("\(name).out"), encoding: .utf8)
             #expect(result.stdout == golden, "\(name): the output changed")
         }
     }

@@ -14,7 +14,8 @@ struct ImportExportTests {
         #expect(r.status == 0, "\(r.stderr)")
         let count = try #require((try r.json() as? [String: Any])?["imported"] as? Double)
         #expect(count >= 200)
-        let hits = try #require(try await cli.run(["recall", "checkout is slow", "--json", "-k", "1"]).json() as? [[String: Any]])
+        let hits = try #require(
+            try await cli.run(["recall", "checkout is slow", "--json", "-k", "1"]).json() as? [[String: Any]])
         #expect((hits.first?["content"] as? String)?.contains("checkout") == true)
     }
 
@@ -47,7 +48,9 @@ struct ImportExportTests {
             }
             let returned = Set(hits.compactMap { $0["content"] as? String })
             let kth = expected.last?.s ?? 0
-            for e in expected where e.s > kth + 1e-4 { #expect(returned.contains("memory \(e.i)"), "\(flags)") }
+            for e in expected where e.s > kth + 1e-4 {
+                #expect(returned.contains("memory \(e.i)"), "\(flags)")
+            }
         }
     }
 
@@ -57,7 +60,9 @@ struct ImportExportTests {
         await cli.run(["init", "--embedder", "custom", "--dimension", "12"])
         let (jsonl, _) = vectorJSONL(count: 150, dimension: 12, seed: 9)
         #expect(await cli.run(["import", "-"], stdin: jsonl).status == 0)
-        let id = try #require(await cli.run(["list", "--json", "--limit", "1"]).stdout.split(separator: "\"id\" : \"").dropFirst().first?.prefix(36))
+        let id = try #require(
+            await cli.run(["list", "--json", "--limit", "1"]).stdout.split(separator: "\"id\" : \"")
+                .dropFirst().first?.prefix(36))
         let v2 = await cli.run(["update", String(id), "--outcome", "changed", "--ttl", "30d"])
         #expect(v2.status == 0, "\(v2.stderr)")
         let exported = await cli.run(["export", "--with-embeddings"])
@@ -109,7 +114,10 @@ struct ImportExportTests {
         ].joined(separator: "\n")
         let abort = await cli.run(["import", "-"], stdin: input)
         #expect(abort.status == ExitStatus.invalidInput)
-        for (line, text) in [(2, "invalid line"), (3, "invalid embedding"), (4, "invalid content"), (5, "invalid line"), (6, "invalid embedding"), (9, "invalid line")] {
+        for (line, text) in [
+            (2, "invalid line"), (3, "invalid embedding"), (4, "invalid content"), (5, "invalid line"),
+            (6, "invalid embedding"), (9, "invalid line"),
+        ] {
             #expect(abort.stderr.contains("line \(line): \(text)"), "line \(line): \(abort.stderr)")
         }
         #expect(!abort.stderr.contains("line 1:") && !abort.stderr.contains("line 8:"))
@@ -128,10 +136,14 @@ struct ImportExportTests {
         await cli.run(["init", "--embedder", "custom", "--dimension", "4"])
         let (jsonl, _) = vectorJSONL(count: 45, dimension: 4, seed: 2)
         await cli.run(["import", "-"], stdin: jsonl)
-        let first = try #require(try await cli.run(["list", "--json", "--limit", "20"]).json() as? [String: Any])
+        let first = try #require(
+            try await cli.run(["list", "--json", "--limit", "20"]).json() as? [String: Any])
         let next = try #require(first["next"] as? String)
-        let second = try #require(try await cli.run(["list", "--json", "--limit", "20", "--after", next]).json() as? [String: Any])
+        let second = try #require(
+            try await cli.run(["list", "--json", "--limit", "20", "--after", next]).json() as? [String: Any])
         #expect((second["memories"] as? [Any])?.count == 20)
-        #expect(await cli.run(["list", "--jsonl", "--all", "--limit", "7"]).stdout.split(separator: "\n").count == 45)
+        #expect(
+            await cli.run(["list", "--jsonl", "--all", "--limit", "7"]).stdout.split(separator: "\n").count
+                == 45)
     }
 }

@@ -21,7 +21,9 @@ struct MCPEndToEndTests {
 
     static func runClient(_ arguments: [String]) throws -> (status: Int32, output: String) {
         guard let python else {
-            #expect(ProcessInfo.processInfo.environment["CI"] != "true", "the MCP client is not installed (make mcp-client)")
+            #expect(
+                ProcessInfo.processInfo.environment["CI"] != "true",
+                "the MCP client is not installed (make mcp-client)")
             return (0, "ok (skipped: no MCP client)")
         }
         let process = Process()
@@ -38,7 +40,9 @@ struct MCPEndToEndTests {
 
     static var binary: String { Fixtures.productsDirectory().appendingPathComponent("engram").path }
 
-    @Test("over stdio, confined by ENGRAM_SCOPE: every tool, schemas, errors, scope refusal, forget reaches recall")
+    @Test(
+        "over stdio, confined by ENGRAM_SCOPE: every tool, schemas, errors, scope refusal, forget reaches recall"
+    )
     func stdio() async throws {
         let dir = TemporaryDirectory("engram-mcp")
         let store = dir.appending("store")
@@ -47,16 +51,22 @@ struct MCPEndToEndTests {
         #expect(status == 0 && output.hasSuffix("ok\n") || output.contains("skipped"), "\(output)")
     }
 
-    @Test("over Streamable HTTP on engram serve, scoped by the API key: the same checks, 401 without a key, two sessions")
+    @Test(
+        "over Streamable HTTP on engram serve, scoped by the API key: the same checks, 401 without a key, two sessions"
+    )
     func http() async throws {
         let dir = TemporaryDirectory("engram-mcp-http")
         let store = dir.appending("store")
         #expect(try runBinary(["init", "--store", store, "--embedder", "hashing-256"]).status == 0)
-        let created = try runBinary(["keys", "create", "--store", store, "--namespace", "agents/h", "--actions", "read,write,forget"])
+        let created = try runBinary([
+            "keys", "create", "--store", store, "--namespace", "agents/h", "--actions", "read,write,forget",
+        ])
         let key = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let server = try ServerProcess(store: store)
         defer { server.stop(SIGTERM) }
-        let (status, output) = try Self.runClient([Self.binary, store, "http", "http://127.0.0.1:\(server.port)/mcp", key])
+        let (status, output) = try Self.runClient([
+            Self.binary, store, "http", "http://127.0.0.1:\(server.port)/mcp", key,
+        ])
         #expect(status == 0 && output.hasSuffix("ok\n") || output.contains("skipped"), "\(output)")
     }
 }

@@ -33,7 +33,9 @@ final class ServerProcess: @unchecked Sendable {  // Sendable: fields set in ini
             if chunk.isEmpty { break }
             line += String(decoding: chunk, as: UTF8.self)
         }
-        guard let text = line.split(separator: ":").last, let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        guard let text = line.split(separator: ":").last,
+            let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        else {
             process.terminate()
             throw EngramError(.io, "the server did not report its port: \(line)")
         }
@@ -49,14 +51,18 @@ final class ServerProcess: @unchecked Sendable {  // Sendable: fields set in ini
     }
 
     /// One request; nil when the connection failed (the server was killed).
-    func call(_ method: String, _ path: String, _ body: String? = nil, key: String? = nil) async -> (status: Int, json: Any?)? {
+    func call(_ method: String, _ path: String, _ body: String? = nil, key: String? = nil) async -> (
+        status: Int, json: Any?
+    )? {
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
         request.httpMethod = method
         request.timeoutInterval = 20
         request.httpBody = body.map { Data($0.utf8) }
         request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         if let key { request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization") }
-        guard let (data, response) = try? await URLSession.shared.data(for: request), let http = response as? HTTPURLResponse else {
+        guard let (data, response) = try? await URLSession.shared.data(for: request),
+            let http = response as? HTTPURLResponse
+        else {
             return nil
         }
         return (http.statusCode, try? JSONSerialization.jsonObject(with: data))
@@ -70,9 +76,14 @@ struct ServeEndToEndTests {
         let dir = TemporaryDirectory("engram-serve")
         let store = dir.appending("store")
         #expect(try runBinary(["init", "--store", store, "--embedder", "hashing-256"]).status == 0)
-        let created = try runBinary(["keys", "create", "--store", store, "--namespace", "acme", "--actions", "read,write", "--name", "bot", "--json"])
+        let created = try runBinary([
+            "keys", "create", "--store", store, "--namespace", "acme", "--actions", "read,write", "--name",
+            "bot", "--json",
+        ])
         #expect(created.status == 0, "\(created.stderr)")
-        let key = try #require((try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: Any])?["key"] as? String)
+        let key = try #require(
+            (try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: Any])?["key"]
+                as? String)
         let listed = try runBinary(["keys", "list", "--store", store])
         #expect(listed.stdout.contains("bot") && !listed.stdout.contains(key))
 
@@ -80,12 +91,17 @@ struct ServeEndToEndTests {
         #expect(await server.call("GET", "/healthz")?.status == 200)
         #expect(await server.call("GET", "/v1/count")?.status == 401)
         let stored = await server.call(
-            "POST", "/v1/memories", #"{"content":"deploy failed: missing env var","outcome":"added it to the manifest","succeeded":true,"namespace":"acme/ops"}"#, key: key)
+            "POST", "/v1/memories",
+            #"{"content":"deploy failed: missing env var","outcome":"added it to the manifest","succeeded":true,"namespace":"acme/ops"}"#,
+            key: key)
         #expect(stored?.status == 201)
-        let recall = await server.call("POST", "/v1/recall", #"{"query":"why did the deploy fail","k":1}"#, key: key)
+        let recall = await server.call(
+            "POST", "/v1/recall", #"{"query":"why did the deploy fail","k":1}"#, key: key)
         let hits = (recall?.json as? [String: Any])?["hits"] as? [[String: Any]]
         #expect(hits?.first?["outcome"] as? String == "added it to the manifest")
-        #expect(await server.call("POST", "/v1/memories", #"{"content":"x","namespace":"globex"}"#, key: key)?.status == 403)
+        #expect(
+            await server.call("POST", "/v1/memories", #"{"content":"x","namespace":"globex"}"#, key: key)?
+                .status == 403)
         #expect(await server.call("GET", "/readyz")?.status == 200)
         #expect(server.stop(SIGTERM) == 0)
 
@@ -95,7 +111,9 @@ struct ServeEndToEndTests {
         try reopened.close()
     }
 
-    @Test("SIGTERM under a write load: requests in flight are answered (never 5xx), every 2xx write is kept, exit 0")
+    @Test(
+        "SIGTERM under a write load: requests in flight are answered (never 5xx), every 2xx write is kept, exit 0"
+    )
     func drainsOnSIGTERM() async throws {
         let dir = TemporaryDirectory("engram-serve-drain")
         let store = dir.appending("store")
@@ -103,7 +121,8 @@ struct ServeEndToEndTests {
         let acknowledged = Acknowledged()
         let failures = Acknowledged()
         let server = try ServerProcess(store: store)
-        let writers = server.writeLoad(writers: 8, acknowledged: acknowledged, failures: failures) { writer, i in
+        let writers = server.writeLoad(writers: 8, acknowledged: acknowledged, failures: failures) {
+            writer, i in
             #"{"content":"drain writer \#(writer) item \#(i)","namespace":"drain"}"#
         }
         try await Task.sleep(for: .milliseconds(400))

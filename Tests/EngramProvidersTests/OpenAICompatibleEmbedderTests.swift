@@ -34,7 +34,8 @@ struct OpenAICompatibleEmbedderTests {
             .init(status: 429, headers: ["Retry-After": "0"]), .init(status: 503), .init(status: 500),
         ])
         let embedder = try OpenAICompatibleEmbedder(
-            baseURL: fake.server.url, model: "m", apiKey: nil, dimension: 16, maxAttempts: 4, initialBackoff: 0.01)
+            baseURL: fake.server.url, model: "m", apiKey: nil, dimension: 16, maxAttempts: 4,
+            initialBackoff: 0.01)
         #expect(try embedder.embed(["hello"]) == (try fake.model.embed(["hello"])))
         #expect(fake.state.requests.withLock { $0.count } == 4)
     }
@@ -54,7 +55,8 @@ struct OpenAICompatibleEmbedderTests {
 
         let failing = try FakeEmbeddingServer(script: Array(repeating: .init(status: 502), count: 3))
         let e = try OpenAICompatibleEmbedder(
-            baseURL: failing.server.url, model: "m", apiKey: nil, dimension: 16, maxAttempts: 3, initialBackoff: 0.01)
+            baseURL: failing.server.url, model: "m", apiKey: nil, dimension: 16, maxAttempts: 3,
+            initialBackoff: 0.01)
         #expect(throws: EngramError.self) { try e.embed(["x"]) }
         #expect(failing.state.requests.withLock { $0.count } == 3)
 
@@ -70,10 +72,12 @@ struct OpenAICompatibleEmbedderTests {
         }
         #expect(Date().timeIntervalSince(started) < 1.9)
 
-        let wrongDimension = try OpenAICompatibleEmbedder(baseURL: fake.server.url, model: "m", apiKey: "right", dimension: 8)
+        let wrongDimension = try OpenAICompatibleEmbedder(
+            baseURL: fake.server.url, model: "m", apiKey: "right", dimension: 8)
         #expect(throws: EngramError.self) { try wrongDimension.embed(["x"]) }
         let garbage = try FakeEmbeddingServer(script: [.init(status: 200, body: Data("not json".utf8))])
-        let g = try OpenAICompatibleEmbedder(baseURL: garbage.server.url, model: "m", apiKey: nil, dimension: 16, maxAttempts: 1)
+        let g = try OpenAICompatibleEmbedder(
+            baseURL: garbage.server.url, model: "m", apiKey: nil, dimension: 16, maxAttempts: 1)
         #expect(throws: EngramError.self) { try g.embed(["x"]) }
         // Keep every server (and its serving thread) alive to the end, so no socket number is reused early.
         withExtendedLifetime((fake, failing, slow, garbage)) {}

@@ -1,10 +1,11 @@
 import Engram
-@testable import EngramServer
 import EngramService
 import EngramTestSupport
 import Foundation
 import HTTPTypes
 import Testing
+
+@testable import EngramServer
 
 @Suite("HTTP API: keys and least privilege")
 struct ServerAuthTests {
@@ -33,7 +34,9 @@ struct ServerAuthTests {
         }
     }
 
-    @Test("a key reaches only its scope: other namespaces look unknown, writes outside are 403, actions are enforced")
+    @Test(
+        "a key reaches only its scope: other namespaces look unknown, writes outside are 403, actions are enforced"
+    )
     func leastPrivilege() async throws {
         let h = try ServerHarness()
         let (owner, _) = try h.createKey("owner", namespaces: nil, actions: .all)
@@ -41,9 +44,12 @@ struct ServerAuthTests {
         let (reader, _) = try h.createKey("reader", namespaces: ["acme/support"], actions: .read)
         try await h.run { client in
             let secret = "globex merger plans, confidential"
-            let other = try await client.call(.post, "/v1/memories", "{\"content\":\"\(secret)\",\"namespace\":\"globex\"}", key: owner)
+            let other = try await client.call(
+                .post, "/v1/memories", "{\"content\":\"\(secret)\",\"namespace\":\"globex\"}", key: owner)
             let otherID = try #require(other["ids", 0]?.stringValue)
-            let mine = try await client.call(.post, "/v1/memories", #"{"content":"refund for user 1","namespace":"acme/support/user-1"}"#, key: agent)
+            let mine = try await client.call(
+                .post, "/v1/memories", #"{"content":"refund for user 1","namespace":"acme/support/user-1"}"#,
+                key: agent)
             #expect(mine.status == 201)
             let mineID = try #require(mine["ids", 0]?.stringValue)
 
@@ -54,7 +60,8 @@ struct ServerAuthTests {
             #expect(get.errorCode == "notFound")
             check(get)
             check(try await client.call(.get, "/v1/memories/\(otherID)/history", key: agent))
-            let recall = try await client.call(.post, "/v1/recall", #"{"query":"globex merger plans","k":10}"#, key: agent)
+            let recall = try await client.call(
+                .post, "/v1/recall", #"{"query":"globex merger plans","k":10}"#, key: agent)
             #expect(recall["hits"]?.arrayValue?.count == 1)
             check(recall)
             check(try await client.call(.post, "/v1/search", #"{"query":"merger"}"#, key: agent))
@@ -66,18 +73,29 @@ struct ServerAuthTests {
             #expect(stats["memories"] == 1)
             #expect(stats["by_namespace", "globex"] == nil)
             check(stats)
-            let foreignFilter = try await client.call(.post, "/v1/recall", #"{"query":"x","filter":{"namespace":"globex"}}"#, key: agent)
+            let foreignFilter = try await client.call(
+                .post, "/v1/recall", #"{"query":"x","filter":{"namespace":"globex"}}"#, key: agent)
             #expect(foreignFilter.status == 403)
             check(foreignFilter)
-            let writeOutside = try await client.call(.post, "/v1/memories", #"{"content":"x","namespace":"globex"}"#, key: agent)
+            let writeOutside = try await client.call(
+                .post, "/v1/memories", #"{"content":"x","namespace":"globex"}"#, key: agent)
             #expect(writeOutside.status == 403)
             #expect(writeOutside.errorField == "namespace")
-            #expect(try await client.call(.patch, "/v1/memories/\(otherID)", #"{"content":"overwritten"}"#, key: agent).status == 404)
-            #expect(try await client.call(.delete, "/v1/memories/\(mineID)", key: agent).status == 403, "no forget action")
+            #expect(
+                try await client.call(
+                    .patch, "/v1/memories/\(otherID)", #"{"content":"overwritten"}"#, key: agent
+                ).status == 404)
+            #expect(
+                try await client.call(.delete, "/v1/memories/\(mineID)", key: agent).status == 403,
+                "no forget action")
             #expect(try await client.call(.delete, "/v1/memories/\(otherID)", key: owner).status == 204)
-            let readOnly = try await client.call(.post, "/v1/memories", #"{"content":"x","namespace":"acme/support"}"#, key: reader)
+            let readOnly = try await client.call(
+                .post, "/v1/memories", #"{"content":"x","namespace":"acme/support"}"#, key: reader)
             #expect(readOnly.status == 403)
-            #expect(try await client.call(.put, "/v1/working/globex/k", #"{"value":1,"ttl_seconds":9}"#, key: agent).status == 403)
+            #expect(
+                try await client.call(
+                    .put, "/v1/working/globex/k", #"{"value":1,"ttl_seconds":9}"#, key: agent
+                ).status == 403)
             for reply in replies {
                 #expect(!reply.text.contains("globex merger"), "no response leaks another scope's memory")
                 #expect(!reply.text.contains(otherID), "no response names another scope's memory")
@@ -100,7 +118,9 @@ struct ServerAuthTests {
             #expect(try await client.call(.get, "/v1/count", key: second).status == 401)
             try FileManager.default.removeItem(atPath: h.configuration.keysPath)
             try await Task.sleep(for: .milliseconds(1100))
-            #expect(try await client.call(.get, "/v1/count").status == 401, "a deleted key file never opens the server")
+            #expect(
+                try await client.call(.get, "/v1/count").status == 401,
+                "a deleted key file never opens the server")
         }
     }
 

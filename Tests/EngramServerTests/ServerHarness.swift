@@ -1,5 +1,4 @@
 import Engram
-@testable import EngramServer
 import EngramMCP
 import EngramService
 import EngramTestSupport
@@ -8,6 +7,8 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+
+@testable import EngramServer
 
 /// A store with a built-in embedder (hashing-256, so text works without a model) and a server built
 /// over it, driven in-process without a socket as Hummingbird's own tests do.
@@ -21,16 +22,21 @@ final class ServerHarness: @unchecked Sendable {  // Sendable: configured before
     private(set) var service: MemoryService?
 
     init() throws {
-        store = try MemoryStore.create(at: dir.appending("store"), dimension: Self.dimension, embedder: "hashing-256")
+        store = try MemoryStore.create(
+            at: dir.appending("store"), dimension: Self.dimension, embedder: "hashing-256")
         configuration = ServerConfiguration(keysPath: dir.appending("store/keys.json"))
     }
 
     deinit { try? store.close() }
 
     /// Creates a key in the harness's key file and returns its text.
-    func createKey(_ name: String, namespaces: [String]?, actions: Scope.Actions) throws -> (key: String, id: String) {
+    func createKey(_ name: String, namespaces: [String]?, actions: Scope.Actions) throws -> (
+        key: String, id: String
+    ) {
         var file = try KeyFile(path: configuration.keysPath)
-        let scope = try namespaces.map { try Scope(namespaces: $0, actions: actions) } ?? .everyNamespace(actions: actions)
+        let scope =
+            try namespaces.map { try Scope(namespaces: $0, actions: actions) }
+            ?? .everyNamespace(actions: actions)
         let (key, record) = try file.create(name: name, scope: scope)
         return (key, record.id)
     }
@@ -40,7 +46,8 @@ final class ServerHarness: @unchecked Sendable {  // Sendable: configured before
         var endpoint: (@Sendable (MemoryService) -> any MCPEndpoint)?
         if mcp { endpoint = { service in MCPHTTPSessions(service: service, checksOrigin: true) } }
         let (application, handle) = try EngramServer.buildApplication(
-            store: store, configuration: configuration, resolver: EmbedderResolver(environment: [:]), mcp: endpoint)
+            store: store, configuration: configuration, resolver: EmbedderResolver(environment: [:]),
+            mcp: endpoint)
         service = handle.service
         try await application.test(.router) { client in try await body(Client(tester: client)) }
         try await handle.shutdown()
@@ -73,7 +80,8 @@ final class ServerHarness: @unchecked Sendable {  // Sendable: configured before
         let tester: any TestClientProtocol
 
         func call(
-            _ method: HTTPRequest.Method, _ uri: String, _ body: String? = nil, key: String? = nil, header: String = "bearer"
+            _ method: HTTPRequest.Method, _ uri: String, _ body: String? = nil, key: String? = nil,
+            header: String = "bearer"
         ) async throws -> Reply {
             var headers: HTTPFields = [.contentType: "application/json"]
             if let key {
@@ -86,7 +94,9 @@ final class ServerHarness: @unchecked Sendable {  // Sendable: configured before
             return try await tester.execute(
                 uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }
             ) { response in
-                Reply(status: Int(response.status.code), headers: response.headers, text: String(buffer: response.body))
+                Reply(
+                    status: Int(response.status.code), headers: response.headers,
+                    text: String(buffer: response.body))
             }
         }
 

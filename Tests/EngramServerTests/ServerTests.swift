@@ -1,10 +1,11 @@
 import Engram
-@testable import EngramServer
 import EngramService
 import EngramTestSupport
 import Foundation
 import HTTPTypes
 import Testing
+
+@testable import EngramServer
 
 @Suite("HTTP API: memories, recall, working memory")
 struct ServerTests {
@@ -15,7 +16,9 @@ struct ServerTests {
         var namespaceOf: [MemoryID: String] = [:]
         let namespaces = ["acme/support", "acme/support/user-1", "acme/billing", "globex"]
         let memories = (0..<count).map { i in
-            Fixtures.memory(g.vector(dimension: ServerHarness.dimension), index: i, namespace: namespaces[i % namespaces.count])
+            Fixtures.memory(
+                g.vector(dimension: ServerHarness.dimension), index: i,
+                namespace: namespaces[i % namespaces.count])
         }
         let ids = try h.store.remember(memories)
         for (id, m) in zip(ids, memories) {
@@ -29,16 +32,21 @@ struct ServerTests {
         try #require(reply.status == 200, "status \(reply.status): \(reply.text)")
         let list = try #require(reply["hits"]?.arrayValue)
         return try list.map { hit in
-            guard case .object(let o) = hit, let id = o["id"]?.stringValue.flatMap(MemoryID.init), let score = o["score"]?.numberValue
+            guard case .object(let o) = hit, let id = o["id"]?.stringValue.flatMap(MemoryID.init),
+                let score = o["score"]?.numberValue
             else { throw EngramError.invalid("hit", "malformed") }
             return (id, Float(score))
         }
     }
 
-    static func mismatch(_ hits: [(id: MemoryID, score: Float)], _ oracle: BruteForceOracle, query: [Float], k: Int,
-        where admit: @escaping (MemoryID) -> Bool = { _ in true }) -> String? {
+    static func mismatch(
+        _ hits: [(id: MemoryID, score: Float)], _ oracle: BruteForceOracle, query: [Float], k: Int,
+        where admit: @escaping (MemoryID) -> Bool = { _ in true }
+    ) -> String? {
         let truth = oracle.ranking(query, where: admit)
-        guard hits.count == min(k, truth.count) else { return "got \(hits.count) hits, expected \(min(k, truth.count))" }
+        guard hits.count == min(k, truth.count) else {
+            return "got \(hits.count) hits, expected \(min(k, truth.count))"
+        }
         let score = Dictionary(uniqueKeysWithValues: truth.map { ($0.id, $0.score) })
         for (i, hit) in hits.enumerated() {
             guard let s = score[hit.id] else { return "hit \(i) is not admitted" }
@@ -48,24 +56,34 @@ struct ServerTests {
         return nil
     }
 
-    @Test("vector recall equals brute force, with and without a filter, also for 64 concurrent (coalesced) queries")
+    @Test(
+        "vector recall equals brute force, with and without a filter, also for 64 concurrent (coalesced) queries"
+    )
     func vectorRecallMatchesOracle() async throws {
         let h = try ServerHarness()
         let (oracle, namespaceOf) = try Self.seed(h)
         try await h.run { client in
             var g = SeededGenerator(seed: 99)
             let q = g.vector(dimension: ServerHarness.dimension)
-            let all = try Self.hits(try await client.post("/v1/recall", .object(["vector": .vector(q), "k": 10])))
+            let all = try Self.hits(
+                try await client.post("/v1/recall", .object(["vector": .vector(q), "k": 10])))
             #expect(Self.mismatch(all, oracle, query: q, k: 10) == nil)
             let filtered = try Self.hits(
                 try await client.post(
-                    "/v1/recall", .object(["vector": .vector(q), "k": 7, "filter": .object(["namespace": "acme/support/"])])))
-            #expect(Self.mismatch(filtered, oracle, query: q, k: 7) { namespaceOf[$0]?.hasPrefix("acme/support") == true } == nil)
+                    "/v1/recall",
+                    .object(["vector": .vector(q), "k": 7, "filter": .object(["namespace": "acme/support/"])])
+                ))
+            #expect(
+                Self.mismatch(filtered, oracle, query: q, k: 7) {
+                    namespaceOf[$0]?.hasPrefix("acme/support") == true
+                } == nil)
 
             let queries = (0..<64).map { _ in g.vector(dimension: ServerHarness.dimension) }
             let replies = try await withThrowingTaskGroup(of: (Int, ServerHarness.Reply).self) { group in
                 for (i, query) in queries.enumerated() {
-                    group.addTask { (i, try await client.post("/v1/recall", .object(["vector": .vector(query), "k": 5]))) }
+                    group.addTask {
+                        (i, try await client.post("/v1/recall", .object(["vector": .vector(query), "k": 5])))
+                    }
                 }
                 var out: [Int: ServerHarness.Reply] = [:]
                 for try await (i, reply) in group { out[i] = reply }
@@ -90,15 +108,19 @@ struct ServerTests {
         try await h.run { client in
             for (content, cause, outcome) in texts {
                 let reply = try await client.post(
-                    "/v1/memories", .object(["content": .string(content), "cause": .string(cause), "outcome": .string(outcome),
-                        "namespace": "acme/support", "succeeded": true]))
+                    "/v1/memories",
+                    .object([
+                        "content": .string(content), "cause": .string(cause), "outcome": .string(outcome),
+                        "namespace": "acme/support", "succeeded": true,
+                    ]))
                 #expect(reply.status == 201, "\(reply.text)")
                 #expect(reply["results", 0, "status"] == "stored")
             }
             let embedder = try EmbedderResolver(environment: [:]).textEmbedder(for: h.store)
             for mode in RecallMode.allCases {
                 let reply = try await client.post(
-                    "/v1/recall", .object(["query": "payment timeout", "k": 3, "mode": .string(mode.rawValue)]))
+                    "/v1/recall",
+                    .object(["query": "payment timeout", "k": 3, "mode": .string(mode.rawValue)]))
                 let got = try Self.hits(reply).map(\.id)
                 let expected = try h.store.recall(
                     text: "payment timeout", embedder: mode == .keyword ? nil : embedder, k: 3,
@@ -108,13 +130,15 @@ struct ServerTests {
                 #expect(reply["hits", 0, "explain", "score"]?.numberValue != nil)
             }
             // The time-neighbour share, as the library takes it: 0 turns the context off.
-            let plain = try await client.post("/v1/recall", .object(["query": "payment timeout", "k": 3, "neighbours": 0]))
+            let plain = try await client.post(
+                "/v1/recall", .object(["query": "payment timeout", "k": 3, "neighbours": 0]))
             let expected = try h.store.recall(
                 text: "payment timeout", embedder: embedder, k: 3, options: TextRecallOptions(neighbours: 0)
             ).map(\.memory.id)
             #expect(try Self.hits(plain).map(\.id) == expected)
             #expect((0..<3).allSatisfy { plain["hits", $0, "explain", "context"]?.numberValue == 0 })
-            let refused = try await client.post("/v1/recall", .object(["query": "payment timeout", "neighbours": 2]))
+            let refused = try await client.post(
+                "/v1/recall", .object(["query": "payment timeout", "neighbours": 2]))
             #expect(refused.status == 422 && refused.errorField == "options.neighbours", "\(refused.text)")
         }
     }
@@ -128,13 +152,15 @@ struct ServerTests {
             #expect(bad.status == 422)
             #expect(bad.errorCode == "invalidArgument")
             #expect(bad.errorField == "memories[2].content")
-            let nan = try await client.call(.post, "/v1/memories", #"{"memories":[{"content":"a","embedding":[1e999]}]}"#)
+            let nan = try await client.call(
+                .post, "/v1/memories", #"{"memories":[{"content":"a","embedding":[1e999]}]}"#)
             #expect(nan.status == 422 || nan.status == 400, "\(nan.text)")
             let dims = try await client.call(.post, "/v1/memories", #"{"content":"a","embedding":[1,2,3]}"#)
             #expect(dims.status == 422)
             #expect(dims.errorCode == "dimensionMismatch")
             #expect(try await client.call(.get, "/v1/count")["count"] == 0)
-            let good = try await client.call(.post, "/v1/memories", #"{"memories":[{"content":"a"},{"content":"b"},{"content":"a"}]}"#)
+            let good = try await client.call(
+                .post, "/v1/memories", #"{"memories":[{"content":"a"},{"content":"b"},{"content":"a"}]}"#)
             #expect(good.status == 201)
             #expect(good["results", 2, "status"] == "duplicate")
             #expect(try await client.call(.get, "/v1/count")["count"] == 2)
@@ -156,12 +182,16 @@ struct ServerTests {
             let badK = try await client.call(.post, "/v1/recall", #"{"query":"x","k":0}"#)
             #expect(badK.status == 422)
             #expect(badK.errorField == "k")
-            let badFilter = try await client.call(.post, "/v1/recall", #"{"query":"x","filter":{"since":"yesterday"}}"#)
+            let badFilter = try await client.call(
+                .post, "/v1/recall", #"{"query":"x","filter":{"since":"yesterday"}}"#)
             #expect(badFilter.errorField == "filter.since")
-            let huge = try await client.call(.post, "/v1/memories", "{\"content\":\"" + String(repeating: "x", count: 5000) + "\"}")
+            let huge = try await client.call(
+                .post, "/v1/memories", "{\"content\":\"" + String(repeating: "x", count: 5000) + "\"}")
             #expect(huge.status == 413)
             #expect(huge.errorCode == "tooLarge")
-            let tooMany = try await client.call(.post, "/v1/memories", #"{"memories":[{"content":"a"},{"content":"b"},{"content":"c"},{"content":"d"}]}"#)
+            let tooMany = try await client.call(
+                .post, "/v1/memories",
+                #"{"memories":[{"content":"a"},{"content":"b"},{"content":"c"},{"content":"d"}]}"#)
             #expect(tooMany.status == 413)
             #expect(tooMany.errorField == "memories")
             #expect(try await client.call(.get, "/v1/memories/not-an-id").status == 404)
@@ -178,10 +208,12 @@ struct ServerTests {
     func lifecycle() async throws {
         let h = try ServerHarness()
         try await h.run { client in
-            let created = try await client.call(.post, "/v1/memories", #"{"content":"disk full on db-1","namespace":"ops","tags":["disk"]}"#)
+            let created = try await client.call(
+                .post, "/v1/memories", #"{"content":"disk full on db-1","namespace":"ops","tags":["disk"]}"#)
             let id = try #require(created["ids", 0]?.stringValue)
             let old = try h.store.embeddings(of: [try #require(MemoryID(id))]).values.first
-            let updated = try await client.call(.patch, "/v1/memories/\(id)", #"{"outcome":"rotated logs","succeeded":true}"#)
+            let updated = try await client.call(
+                .patch, "/v1/memories/\(id)", #"{"outcome":"rotated logs","succeeded":true}"#)
             #expect(updated.status == 200, "\(updated.text)")
             let newID = try #require(updated["id"]?.stringValue)
             #expect(updated["supersedes"]?.stringValue == id)
@@ -190,12 +222,18 @@ struct ServerTests {
             #expect(new != nil && new != old, "changed text is embedded again")
             let history = try await client.call(.get, "/v1/memories/\(newID)/history")
             #expect(history["versions"]?.arrayValue?.count == 2)
-            #expect(try await client.call(.post, "/v1/memories/\(newID)/feedback", #"{"helpful":true}"#).status == 204)
+            #expect(
+                try await client.call(.post, "/v1/memories/\(newID)/feedback", #"{"helpful":true}"#).status
+                    == 204)
             #expect(try await client.call(.get, "/v1/memories/\(newID)")["helpful_count"] == 1)
             #expect(try await client.call(.delete, "/v1/memories/\(newID)").status == 204)
             #expect(try await client.call(.delete, "/v1/memories/\(newID)").status == 404)
-            _ = try await client.call(.post, "/v1/memories", #"{"memories":[{"content":"a","namespace":"x/1"},{"content":"b","namespace":"x/2"},{"content":"c","namespace":"y"}]}"#)
-            let forgot = try await client.call(.post, "/v1/memories/forget", #"{"filter":{"namespace_prefix":"x"},"confirm":true}"#)
+            _ = try await client.call(
+                .post, "/v1/memories",
+                #"{"memories":[{"content":"a","namespace":"x/1"},{"content":"b","namespace":"x/2"},{"content":"c","namespace":"y"}]}"#
+            )
+            let forgot = try await client.call(
+                .post, "/v1/memories/forget", #"{"filter":{"namespace_prefix":"x"},"confirm":true}"#)
             #expect(forgot["forgotten"] == 2)
             #expect(try await client.call(.get, "/v1/count")["count"] == 1)
         }
@@ -220,7 +258,9 @@ struct ServerTests {
             } while cursor != nil
             let expected = namespaceOf.filter { $0.value.hasPrefix("acme/") }.keys.map(\.description).sorted()
             #expect(seen == expected)
-            #expect(try await client.call(.get, "/v1/count?namespace=globex")["count"]?.numberValue == Double(namespaceOf.values.filter { $0 == "globex" }.count))
+            #expect(
+                try await client.call(.get, "/v1/count?namespace=globex")["count"]?.numberValue
+                    == Double(namespaceOf.values.filter { $0 == "globex" }.count))
         }
     }
 
@@ -228,8 +268,15 @@ struct ServerTests {
     func workingMemory() async throws {
         let h = try ServerHarness()
         try await h.run { client in
-            #expect(try await client.call(.put, "/v1/working/acme/support/user-1/cart", #"{"value":{"items":3},"ttl_seconds":60}"#).status == 204)
-            #expect(try await client.call(.put, "/v1/working/acme%2Fsupport%2Fuser-1/note", #"{"value":"call back at 5","ttl_seconds":60}"#).status == 204)
+            #expect(
+                try await client.call(
+                    .put, "/v1/working/acme/support/user-1/cart", #"{"value":{"items":3},"ttl_seconds":60}"#
+                ).status == 204)
+            #expect(
+                try await client.call(
+                    .put, "/v1/working/acme%2Fsupport%2Fuser-1/note",
+                    #"{"value":"call back at 5","ttl_seconds":60}"#
+                ).status == 204)
             let cart = try await client.call(.get, "/v1/working/acme/support/user-1/cart")
             #expect(cart["value", "items"] == 3)
             #expect(cart["namespace"] == "acme/support/user-1")
@@ -238,7 +285,9 @@ struct ServerTests {
             let bad = try await client.call(.put, "/v1/working/acme/k", #"{"value":1,"ttl_seconds":0}"#)
             #expect(bad.status == 422)
             #expect(bad.errorField == "ttl")
-            let promoted = try await client.call(.post, "/v1/working/promote", #"{"namespace":"acme/support/user-1","key":"note","tags":["callback"]}"#)
+            let promoted = try await client.call(
+                .post, "/v1/working/promote",
+                #"{"namespace":"acme/support/user-1","key":"note","tags":["callback"]}"#)
             #expect(promoted.status == 201, "\(promoted.text)")
             let id = try #require(promoted["id"]?.stringValue)
             #expect(try await client.call(.get, "/v1/memories/\(id)")["content"] == "call back at 5")
@@ -252,12 +301,17 @@ struct ServerTests {
     func search() async throws {
         let h = try ServerHarness()
         try await h.run { client in
-            _ = try await client.call(.post, "/v1/memories", #"{"memories":[{"content":"refund issued for order 7","namespace":"a"},{"content":"refund denied","namespace":"b"},{"content":"password reset","namespace":"a"}]}"#)
-            let reply = try await client.post("/v1/search", .object(["query": "refund", "filter": .object(["namespace": "a"])]))
+            _ = try await client.call(
+                .post, "/v1/memories",
+                #"{"memories":[{"content":"refund issued for order 7","namespace":"a"},{"content":"refund denied","namespace":"b"},{"content":"password reset","namespace":"a"}]}"#
+            )
+            let reply = try await client.post(
+                "/v1/search", .object(["query": "refund", "filter": .object(["namespace": "a"])]))
             let hits = try #require(reply["hits"]?.arrayValue)
             #expect(hits.count == 1)
             #expect(reply["hits", 0, "content"] == "refund issued for order 7")
-            let expected = try h.store.search(text: "refund", k: 10, filter: MemoryFilter(namespace: .exact("a")))
+            let expected = try h.store.search(
+                text: "refund", k: 10, filter: MemoryFilter(namespace: .exact("a")))
             #expect(Float(reply["hits", 0, "score"]?.numberValue ?? 0) == Float(expected[0].score))
         }
     }

@@ -1,12 +1,13 @@
 import Engram
 import EngramMCP
-@testable import EngramServer
 import EngramSchemaFiles
 import EngramService
 import EngramTestSupport
 import Foundation
 import HTTPTypes
 import Testing
+
+@testable import EngramServer
 
 @Suite("The one wire definition: generated files are current, real responses match the OpenAPI schemas")
 struct WireSchemaTests {
@@ -40,10 +41,14 @@ struct WireSchemaTests {
         var body: JSONValue?
     }
 
-    @Test("every route's answers, successes and errors, validate against openapi.json with a JSON Schema validator")
+    @Test(
+        "every route's answers, successes and errors, validate against openapi.json with a JSON Schema validator"
+    )
     func responsesMatchTheDocument() async throws {
         guard let python = Fixtures.testPython else {
-            #expect(ProcessInfo.processInfo.environment["CI"] != "true", "the test venv is missing (make mcp-client)")
+            #expect(
+                ProcessInfo.processInfo.environment["CI"] != "true",
+                "the test venv is missing (make mcp-client)")
             return
         }
         let h = try ServerHarness()
@@ -52,7 +57,8 @@ struct WireSchemaTests {
         let (admin, _) = try h.createKey("admin", namespaces: nil, actions: .all)
         try await h.run { client in
             func record(
-                _ method: HTTPRequest.Method, _ uri: String, _ path: String, _ body: String? = nil, key: String? = ""
+                _ method: HTTPRequest.Method, _ uri: String, _ path: String, _ body: String? = nil,
+                key: String? = ""
             ) async throws -> ServerHarness.Reply {
                 let key = key == "" ? admin : key
                 let reply = try await client.call(method, uri, body, key: key)
@@ -67,11 +73,13 @@ struct WireSchemaTests {
             _ = try await record(.get, "/openapi.json", "/openapi.json")
             let created = try await record(
                 .post, "/v1/memories", "/v1/memories",
-                #"{"content": "checkout slow", "cause": "pool", "outcome": "raised it", "succeeded": true, "namespace": "team/a", "tags": ["db"], "metadata": {"t": 1}}"#)
+                #"{"content": "checkout slow", "cause": "pool", "outcome": "raised it", "succeeded": true, "namespace": "team/a", "tags": ["db"], "metadata": {"t": 1}}"#
+            )
             let id = try #require(created["ids", 0]?.stringValue)
             _ = try await record(
                 .post, "/v1/memories", "/v1/memories",
-                #"{"memories": [{"content": "one", "namespace": "team/a"}, {"content": "checkout slow", "namespace": "team/a"}], "near_duplicate": 0.5}"#)
+                #"{"memories": [{"content": "one", "namespace": "team/a"}, {"content": "checkout slow", "namespace": "team/a"}], "near_duplicate": 0.5}"#
+            )
             _ = try await record(.post, "/v1/memories", "/v1/memories", #"{"content": ""}"#)
             _ = try await record(.post, "/v1/memories", "/v1/memories", "not json")
             _ = try await record(.post, "/v1/memories", "/v1/memories", #"{"content": "x"}"#, key: reader)
@@ -79,35 +87,47 @@ struct WireSchemaTests {
             _ = try await record(.get, "/v1/memories?limit=1", "/v1/memories")
             _ = try await record(.get, "/v1/memories?limit=0", "/v1/memories")
             _ = try await record(.get, "/v1/memories/\(id)", "/v1/memories/{id}")
-            _ = try await record(.get, "/v1/memories/00000000-0000-7000-8000-000000000000", "/v1/memories/{id}")
+            _ = try await record(
+                .get, "/v1/memories/00000000-0000-7000-8000-000000000000", "/v1/memories/{id}")
             _ = try await record(.get, "/v1/memories/\(id)/history", "/v1/memories/{id}/history")
-            _ = try await record(.post, "/v1/memories/\(id)/feedback", "/v1/memories/{id}/feedback", #"{"helpful": true}"#)
+            _ = try await record(
+                .post, "/v1/memories/\(id)/feedback", "/v1/memories/{id}/feedback", #"{"helpful": true}"#)
             _ = try await record(.post, "/v1/recall", "/v1/recall", #"{"query": "checkout", "k": 3}"#)
             let vector = Array(repeating: "0.1", count: ServerHarness.dimension).joined(separator: ",")
             _ = try await record(.post, "/v1/recall", "/v1/recall", #"{"vector": [\#(vector)], "k": 2}"#)
             _ = try await record(.post, "/v1/recall", "/v1/recall", #"{"vector": [1]}"#)
-            _ = try await record(.post, "/v1/search", "/v1/search", #"{"query": "checkout", "filter": {"namespace": "team/"}}"#)
+            _ = try await record(
+                .post, "/v1/search", "/v1/search", #"{"query": "checkout", "filter": {"namespace": "team/"}}"#
+            )
             _ = try await record(.get, "/v1/count?namespace=team/", "/v1/count")
             _ = try await record(.get, "/v1/stats", "/v1/stats")
             _ = try await record(.get, "/v1/stats", "/v1/stats", key: reader)
             let updated = try await record(
                 .patch, "/v1/memories/\(id)", "/v1/memories/{id}", #"{"outcome": "raised the pool to 50"}"#)
             let newID = try #require(updated["id"]?.stringValue)
-            _ = try await record(.put, "/v1/working/team/a/plan", "/v1/working/{namespace}/{key}", #"{"value": {"step": 1}, "ttl_seconds": 60}"#)
+            _ = try await record(
+                .put, "/v1/working/team/a/plan", "/v1/working/{namespace}/{key}",
+                #"{"value": {"step": 1}, "ttl_seconds": 60}"#)
             _ = try await record(.get, "/v1/working/team/a/plan", "/v1/working/{namespace}/{key}")
             _ = try await record(.get, "/v1/working/team/a/none", "/v1/working/{namespace}/{key}")
             _ = try await record(.get, "/v1/working?namespace=team/a", "/v1/working")
-            _ = try await record(.post, "/v1/working/promote", "/v1/working/promote", #"{"namespace": "team/a", "key": "plan"}"#)
+            _ = try await record(
+                .post, "/v1/working/promote", "/v1/working/promote",
+                #"{"namespace": "team/a", "key": "plan"}"#)
             _ = try await record(.delete, "/v1/working/team/a/plan", "/v1/working/{namespace}/{key}")
-            _ = try await record(.post, "/v1/memories/forget", "/v1/memories/forget", #"{"filter": {"namespace": "team/a"}}"#)
+            _ = try await record(
+                .post, "/v1/memories/forget", "/v1/memories/forget", #"{"filter": {"namespace": "team/a"}}"#)
             _ = try await record(.delete, "/v1/memories/\(newID)", "/v1/memories/{id}")
             _ = try await record(
-                .post, "/v1/memories/forget", "/v1/memories/forget", #"{"filter": {"namespace": "team/"}, "confirm": true}"#)
+                .post, "/v1/memories/forget", "/v1/memories/forget",
+                #"{"filter": {"namespace": "team/"}, "confirm": true}"#)
         }
         let recorded = samples.withLock { $0 }
         let documented = try Set(ServerRobustnessTests.documentedRoutes())
         let seen = Set(recorded.map { "\($0.method.uppercased()) \($0.path)" })
-        let unsampled = documented.subtracting(seen).filter { !$0.hasSuffix("/mcp") && !$0.hasSuffix("/metrics") }
+        let unsampled = documented.subtracting(seen).filter {
+            !$0.hasSuffix("/mcp") && !$0.hasSuffix("/metrics")
+        }
         #expect(unsampled.isEmpty, "routes without a sample: \(unsampled.sorted())")
 
         let dir = TemporaryDirectory("engram-openapi")
@@ -118,7 +138,8 @@ struct WireSchemaTests {
             ]).jsonText
         }
         let samplesFile = dir.appending("samples.jsonl")
-        try (lines.joined(separator: "\n") + "\n").write(toFile: samplesFile, atomically: true, encoding: .utf8)
+        try (lines.joined(separator: "\n") + "\n").write(
+            toFile: samplesFile, atomically: true, encoding: .utf8)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
         process.arguments = [

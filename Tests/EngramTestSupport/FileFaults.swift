@@ -13,18 +13,26 @@ package enum SQLiteShim {
     private static let installed: Bool = {
         var hooks = shim_hooks(
             before: { call, path, handle in
-                guard let interposer = FileIO.interposer, let call = FileIO.Call(rawValue: call) else { return 0 }
-                return interposer.shouldFail(call, path: path.map { String(cString: $0) }, handle: handle == 0 ? nil : handle) ?? 0
+                guard let interposer = FileIO.interposer, let call = FileIO.Call(rawValue: call) else {
+                    return 0
+                }
+                return interposer.shouldFail(
+                    call, path: path.map { String(cString: $0) }, handle: handle == 0 ? nil : handle) ?? 0
             },
             opened: { path, handle, created in
                 guard let path else { return }
-                FileIO.interposer?.record(.opened(path: String(cString: path), handle: handle, created: created != 0))
+                FileIO.interposer?.record(
+                    .opened(path: String(cString: path), handle: handle, created: created != 0))
             },
             wrote: { handle, bytes, count, offset in
                 FileIO.interposer?.record(
-                    .wrote(handle: handle, offset: Int(offset), bytes: UnsafeRawBufferPointer(start: bytes, count: Int(count))))
+                    .wrote(
+                        handle: handle, offset: Int(offset),
+                        bytes: UnsafeRawBufferPointer(start: bytes, count: Int(count))))
             },
-            truncated: { handle, length in FileIO.interposer?.record(.truncated(handle: handle, length: Int(length))) },
+            truncated: { handle, length in
+                FileIO.interposer?.record(.truncated(handle: handle, length: Int(length)))
+            },
             synced: { handle in FileIO.interposer?.record(.synced(handle: handle)) },
             unlinked: { path in
                 guard let path else { return }
@@ -61,7 +69,9 @@ private struct Watched {
     /// The file name of `path` when it is directly inside the directory.
     func name(_ path: String) -> String? {
         let url = URL(fileURLWithPath: path)
-        guard directories.contains(url.deletingLastPathComponent().standardizedFileURL.path) else { return nil }
+        guard directories.contains(url.deletingLastPathComponent().standardizedFileURL.path) else {
+            return nil
+        }
         return url.lastPathComponent
     }
 
@@ -107,7 +117,9 @@ package final class FaultPlan: FileInterposer, @unchecked Sendable {  // Sendabl
             guard state.watched.owns(path: path, handle: handle) else { return nil }
             state.counts[call, default: 0] += 1
             guard call == self.call, state.counts[call] == occurrence else { return nil }
-            state.fired = handle.flatMap { state.watched.handles[$0] } ?? path.map { URL(fileURLWithPath: $0).lastPathComponent }
+            state.fired =
+                handle.flatMap { state.watched.handles[$0] }
+                ?? path.map { URL(fileURLWithPath: $0).lastPathComponent }
             return error
         }
     }
@@ -229,7 +241,9 @@ package final class PowerCut: FileInterposer, @unchecked Sendable {  // Sendable
                 state.names[target] = id
                 state.pendingNames.append(.rename(from: source, to: target))
             case .unlinked(let path):
-                guard let name = state.watched.name(path), state.names.removeValue(forKey: name) != nil else { return }
+                guard let name = state.watched.name(path), state.names.removeValue(forKey: name) != nil else {
+                    return
+                }
                 state.pendingNames.append(.remove(name: name))
             case .syncedDirectory(let path):
                 guard state.watched.isDirectory(path) else { return }
@@ -248,7 +262,9 @@ package final class PowerCut: FileInterposer, @unchecked Sendable {  // Sendable
         for change in changes {
             switch change {
             case .write(let offset, let data):
-                if bytes.count < offset + data.count { bytes += [UInt8](repeating: 0, count: offset + data.count - bytes.count) }
+                if bytes.count < offset + data.count {
+                    bytes += [UInt8](repeating: 0, count: offset + data.count - bytes.count)
+                }
                 bytes.replaceSubrange(offset..<(offset + data.count), with: data)
             case .truncate(let length):
                 if length < bytes.count {
@@ -265,7 +281,9 @@ package final class PowerCut: FileInterposer, @unchecked Sendable {  // Sendable
     /// file describing the choice, for a failure message.
     @discardableResult
     package func restore(using rng: inout SeededGenerator) throws -> [String] {
-        let (files, names, pendingNames) = lock.withLock { (state.files, state.durableNames, state.pendingNames) }
+        let (files, names, pendingNames) = lock.withLock {
+            (state.files, state.durableNames, state.pendingNames)
+        }
         var survivors = names
         let keptNames = Int(rng.next() % UInt64(pendingNames.count + 1))
         for change in pendingNames.prefix(keptNames) {
@@ -277,13 +295,16 @@ package final class PowerCut: FileInterposer, @unchecked Sendable {  // Sendable
         }
         var log = ["directory: \(keptNames) of \(pendingNames.count) unsynced entry changes kept"]
         let fm = FileManager.default
-        for name in try fm.contentsOfDirectory(atPath: directory) { try fm.removeItem(atPath: directory + "/" + name) }
+        for name in try fm.contentsOfDirectory(atPath: directory) {
+            try fm.removeItem(atPath: directory + "/" + name)
+        }
         for (name, id) in survivors.sorted(by: { $0.key < $1.key }) {
             guard let file = files[id] else { continue }
             let kept = Int(rng.next() % UInt64(file.pending.count + 1))
             var bytes = file.durable
             Self.apply(file.pending.prefix(kept), to: &bytes)
-            log.append("\(name): \(bytes.count) bytes, \(kept) of \(file.pending.count) unsynced changes kept")
+            log.append(
+                "\(name): \(bytes.count) bytes, \(kept) of \(file.pending.count) unsynced changes kept")
             guard fm.createFile(atPath: directory + "/" + name, contents: Data(bytes)) else {
                 throw EngramError(.io, "cannot rebuild \(name)")
             }

@@ -40,7 +40,8 @@ package struct KeyedVectors: Sendable {
             try texts.map { text in
                 let numbers = text.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
                 guard let key = numbers.first else { throw EngramError.invalid("text", "no key in \(text)") }
-                return keyed.vector(key: key, version: numbers.count > 1 ? numbers[1] : 0, embedder: identifier)
+                return keyed.vector(
+                    key: key, version: numbers.count > 1 ? numbers[1] : 0, embedder: identifier)
             }
         }
     }

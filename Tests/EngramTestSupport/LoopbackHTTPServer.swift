@@ -9,24 +9,36 @@ import Synchronization
 /// A tiny HTTP/1.1 server on 127.0.0.1 for tests: each request (method, path, headers, body) goes to
 /// `handler`, which returns status, extra headers and body. One connection at a time, closed after
 /// each answer. Stops when released.
-public final class LoopbackHTTPServer: @unchecked Sendable {  // Sendable: socket fd and handler are immutable.
+// Sendable: socket fd and handler are immutable.
+/// A small HTTP/1.1 server on a loopback port that answers each request with a handler, for tests of HTTP clients.
+public final class LoopbackHTTPServer: @unchecked Sendable {
     /// A received request.
     public struct Request: Sendable {
+        /// The request method.
         public var method: String
+        /// The request path.
         public var path: String
+        /// Header fields, names lowercased.
         public var headers: [String: String]
+        /// The body bytes.
         public var body: Data
     }
 
     /// An answer.
     public struct Response: Sendable {
+        /// The status code.
         public var status: Int
+        /// Header fields, names lowercased.
         public var headers: [String: String]
+        /// The body bytes.
         public var body: Data
         /// Seconds to wait before answering (to provoke client timeouts).
         public var delay: TimeInterval
 
-        public init(status: Int, headers: [String: String] = [:], body: Data = Data(), delay: TimeInterval = 0) {
+        /// Creates one from its parts.
+        public init(
+            status: Int, headers: [String: String] = [:], body: Data = Data(), delay: TimeInterval = 0
+        ) {
             self.status = status
             self.headers = headers
             self.body = body
@@ -56,7 +68,9 @@ public final class LoopbackHTTPServer: @unchecked Sendable {  // Sendable: socke
         address.sin_port = 0
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard bound == 0, listen(fd, 16) == 0 else {
             close(fd)
@@ -102,7 +116,8 @@ public final class LoopbackHTTPServer: @unchecked Sendable {  // Sendable: socke
             if let request {
                 let response = handler(request)
                 if response.delay > 0 { Thread.sleep(forTimeInterval: response.delay) }
-                var head = "HTTP/1.1 \(response.status) Status\r\nContent-Length: \(response.body.count)\r\nConnection: close\r\n"
+                var head =
+                    "HTTP/1.1 \(response.status) Status\r\nContent-Length: \(response.body.count)\r\nConnection: close\r\n"
                 for (k, v) in response.headers { head += "\(k): \(v)\r\n" }
                 let bytes = Data((head + "\r\n").utf8) + response.body
                 _ = bytes.withUnsafeBytes { write(client, $0.baseAddress, $0.count) }
@@ -119,7 +134,8 @@ public final class LoopbackHTTPServer: @unchecked Sendable {  // Sendable: socke
         var headers: [String: String] = [:]
         for line in head.dropFirst() {
             if let colon = line.firstIndex(of: ":") {
-                headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(
+                    in: .whitespaces)
             }
         }
         let length = Int(headers["content-length"] ?? "0") ?? 0

@@ -99,7 +99,9 @@ package struct StoreWorkload: Sendable {
             guard let version = contents[key], let id = try ids(store)[key] else { return }
             let next = memory(key: key, version: version + 1, embedder: embedder)
             _ = try store.update(
-                id, with: MemoryChanges(content: next.content, metadata: next.metadata, embedding: next.embedding))
+                id,
+                with: MemoryChanges(content: next.content, metadata: next.metadata, embedding: next.embedding)
+            )
             contents[key] = version + 1
         case .forget(let key):
             guard let id = try ids(store)[key] else { return }
@@ -168,7 +170,9 @@ package struct StoreWorkload: Sendable {
         do {
             let (held, ids) = try read(store)
             if !allowed.contains(held) {
-                problems.append("holds \(held.sorted { $0.key < $1.key }), expected one of \(allowed.map { $0.sorted { $0.key < $1.key } })")
+                problems.append(
+                    "holds \(held.sorted { $0.key < $1.key }), expected one of \(allowed.map { $0.sorted { $0.key < $1.key } })"
+                )
             }
             let oracle = BruteForceOracle(
                 entries: ids.map { key, id in
@@ -177,10 +181,14 @@ package struct StoreWorkload: Sendable {
             for q in 0..<3 {
                 let query = vector(key: 1_000 + q, version: 0)
                 let hits = try store.recall(query, k: 4, filter: MemoryFilter(includeExpired: true))
-                if let mismatch = oracle.mismatch(hits, query: query, k: 4) { problems.append("recall: \(mismatch)") }
+                if let mismatch = oracle.mismatch(hits, query: query, k: 4) {
+                    problems.append("recall: \(mismatch)")
+                }
             }
             let health = try store.health()
-            for check in health.checks where !check.passed { problems.append("health \(check.name): \(check.detail)") }
+            for check in health.checks where !check.passed {
+                problems.append("health \(check.name): \(check.detail)")
+            }
         } catch {
             problems.append("\(error)")
         }

@@ -6,16 +6,21 @@ public import Foundation
 public struct BruteForceOracle: Sendable {
     /// An entry the oracle knows: an id, its vector, and whether it passes the filter under test.
     public struct Entry: Sendable {
+        /// The memory's id.
         public var id: MemoryID
+        /// Its vector, as stored.
         public var vector: [Float]
+        /// Creates it.
         public init(id: MemoryID, vector: [Float]) {
             self.id = id
             self.vector = vector
         }
     }
 
+    /// Every memory the oracle knows.
     public var entries: [Entry]
 
+    /// Creates it.
     public init(entries: [Entry] = []) { self.entries = entries }
 
     /// Cosine similarity in Double.
@@ -32,7 +37,9 @@ public struct BruteForceOracle: Sendable {
     }
 
     /// Every admitted entry's (id, score), best first.
-    public func ranking(_ query: [Float], where admit: (MemoryID) -> Bool = { _ in true }) -> [(id: MemoryID, score: Double)] {
+    public func ranking(_ query: [Float], where admit: (MemoryID) -> Bool = { _ in true }) -> [(
+        id: MemoryID, score: Double
+    )] {
         entries.filter { admit($0.id) }.map { (id: $0.id, score: Self.cosine(query, $0.vector)) }
             .sorted { $0.score > $1.score }
     }
@@ -46,7 +53,9 @@ public struct BruteForceOracle: Sendable {
     ) -> String? {
         let truth = ranking(query, where: admit)
         let expected = Array(truth.prefix(k))
-        guard hits.count == expected.count else { return "got \(hits.count) hits, expected \(expected.count)" }
+        guard hits.count == expected.count else {
+            return "got \(hits.count) hits, expected \(expected.count)"
+        }
         let trueScore = Dictionary(uniqueKeysWithValues: truth.map { ($0.id, $0.score) })
         let kth = expected.last?.score ?? -2
         for (i, hit) in hits.enumerated() {
@@ -70,7 +79,8 @@ public final class TemporaryDirectory: @unchecked Sendable {  // Sendable: immut
 
     /// Creates a fresh directory under the system temporary directory.
     public init(_ prefix: String = "engram-test") {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "\(prefix)-\(UUID().uuidString)")
         try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         path = url.path
     }
@@ -87,12 +97,15 @@ public final class TemporaryDirectory: @unchecked Sendable {  // Sendable: immut
 public enum Fixtures {
     /// A memory with the given vector and a predictable content.
     public static func memory(
-        _ vector: [Float], index: Int, namespace: String = "test", agent: String? = nil, kind: MemoryKind = .episode,
-        tags: [String] = [], succeeded: Bool? = nil, metadata: [String: JSONValue] = [:], createdAt: Date? = nil
+        _ vector: [Float], index: Int, namespace: String = "test", agent: String? = nil,
+        kind: MemoryKind = .episode,
+        tags: [String] = [], succeeded: Bool? = nil, metadata: [String: JSONValue] = [:],
+        createdAt: Date? = nil
     ) -> NewMemory {
         NewMemory(
             content: "memory number \(index)", cause: "cause \(index)", outcome: "outcome \(index)",
-            succeeded: succeeded, namespace: namespace, agent: agent, kind: kind, tags: tags, metadata: metadata,
+            succeeded: succeeded, namespace: namespace, agent: agent, kind: kind, tags: tags,
+            metadata: metadata,
             embedding: vector, createdAt: createdAt)
     }
 
@@ -106,7 +119,9 @@ public enum Fixtures {
     /// nil when it is missing; `$ENGRAM_MCP_PYTHON` names it.
     public static var testPython: String? {
         let environment = ProcessInfo.processInfo.environment
-        let path = environment["ENGRAM_MCP_PYTHON"] ?? FileManager.default.currentDirectoryPath + "/.build/mcp-venv/bin/python"
+        let path =
+            environment["ENGRAM_MCP_PYTHON"] ?? FileManager.default.currentDirectoryPath
+            + "/.build/mcp-venv/bin/python"
         return FileManager.default.isExecutableFile(atPath: path) ? path : nil
     }
 
@@ -117,7 +132,9 @@ public enum Fixtures {
         // swift test runs `<products>/EngramPackageTests.xctest` (a file on Linux).
         if !FileManager.default.fileExists(atPath: dir.appendingPathComponent("engram-crash-writer").path) {
             for candidate in [Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent()]
-            where FileManager.default.fileExists(atPath: candidate.appendingPathComponent("engram-crash-writer").path) {
+            where FileManager.default.fileExists(
+                atPath: candidate.appendingPathComponent("engram-crash-writer").path)
+            {
                 dir = candidate
             }
         }

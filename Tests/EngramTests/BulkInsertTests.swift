@@ -1,8 +1,9 @@
-@testable import Engram
 import EngramTestSupport
 import Foundation
 import GRDB
 import Testing
+
+@testable import Engram
 
 /// Large batches into a store that holds no more memories than the batch drop the memory table's
 /// secondary indexes and build them again after the rows, in the same transaction. Checked from the
@@ -29,9 +30,14 @@ struct BulkInsertTests {
     static func schema(_ store: String) throws -> (indexes: [String: String], version: Int) {
         try database(store).read { db in
             let rows = try Row.fetchAll(
-                db, sql: "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'memory' AND sql IS NOT NULL")
+                db,
+                sql:
+                    "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'memory' AND sql IS NOT NULL"
+            )
             let version = try Int.fetchOne(db, sql: "PRAGMA schema_version") ?? -1
-            return (Dictionary(uniqueKeysWithValues: rows.map { ($0[0] as String, $0[1] as String) }), version)
+            return (
+                Dictionary(uniqueKeysWithValues: rows.map { ($0[0] as String, $0[1] as String) }), version
+            )
         }
     }
 
@@ -39,7 +45,9 @@ struct BulkInsertTests {
         try database(store).read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
     }
 
-    @Test("a first batch of 10,000: the indexes come back as they were, complete, and serve the duplicate check")
+    @Test(
+        "a first batch of 10,000: the indexes come back as they were, complete, and serve the duplicate check"
+    )
     func firstBatch() throws {
         let dir = TemporaryDirectory("engram-bulk")
         let path = dir.appending("store")
@@ -57,7 +65,9 @@ struct BulkInsertTests {
         #expect(again.allSatisfy { $0.status == .duplicate })
         #expect(again.map(\.id) == ids)
         #expect(try store.count() == batch.count)
-        #expect(try store.count(matching: MemoryFilter(namespace: .exact("bulk/ns3"))) == batch.indices.filter { $0 % 7 == 3 }.count)
+        #expect(
+            try store.count(matching: MemoryFilter(namespace: .exact("bulk/ns3")))
+                == batch.indices.filter { $0 % 7 == 3 }.count)
         try store.close()
         let reopened = try MemoryStore.open(at: path)
         defer { try? reopened.close() }
@@ -95,14 +105,19 @@ extension InjectedFaultTests {
         /// The store is created under the plan (which learns the files as they open); `occurrence` counts
         /// from the batch's first write.
         func attempt(failingWrite occurrence: Int, afterCreate: Int) throws
-            -> (plan: FaultPlan, createWrites: Int, batchWrites: Int, error: (any Error)?, dir: TemporaryDirectory, path: String)
+            -> (
+                plan: FaultPlan, createWrites: Int, batchWrites: Int, error: (any Error)?,
+                dir: TemporaryDirectory, path: String
+            )
         {
             let dir = TemporaryDirectory("engram-bulk-fault")
             let path = try Self.storeDirectory(in: dir)
-            let plan = FaultPlan(directory: path, failing: .write, occurrence: occurrence == 0 ? 0 : afterCreate + occurrence)
+            let plan = FaultPlan(
+                directory: path, failing: .write, occurrence: occurrence == 0 ? 0 : afterCreate + occurrence)
             FileIO.install(plan)
             defer { FileIO.install(nil) }
-            let store = try MemoryStore.create(at: path, dimension: 4, options: StoreOptions(durability: .full))
+            let store = try MemoryStore.create(
+                at: path, dimension: 4, options: StoreOptions(durability: .full))
             defer { try? store.close() }
             let createWrites = plan.counts[.write] ?? 0
             do {

@@ -18,7 +18,8 @@ struct ConcurrencyTests {
         try await withThrowingTaskGroup(of: Int.self) { group in
             group.addTask {
                 for start in stride(from: 500, to: 3000, by: 50) {
-                    let ids = try store.remember((start..<start + 50).map { Fixtures.memory(vectors[$0], index: $0) })
+                    let ids = try store.remember(
+                        (start..<start + 50).map { Fixtures.memory(vectors[$0], index: $0) })
                     if start % 150 == 0 { try store.forget(Array(ids.prefix(30))) }  // frees slots for reuse
                     if start == 2000 { try store.compact() }
                 }
@@ -49,4 +50,3 @@ struct ConcurrencyTests {
         #expect(try store.count() > 0)
     }
 }
-

@@ -1,7 +1,8 @@
-@testable import Engram
 import EngramTestSupport
 import Foundation
 import Testing
+
+@testable import Engram
 
 @Suite("Damaged stores are refused with specific errors")
 struct CorruptionTests {
@@ -27,7 +28,9 @@ struct CorruptionTests {
         }
     }
 
-    func vectorsPath(_ store: String) -> String { URL(fileURLWithPath: store).appendingPathComponent("vectors.f32").path }
+    func vectorsPath(_ store: String) -> String {
+        URL(fileURLWithPath: store).appendingPathComponent("vectors.f32").path
+    }
 
     /// FNV-1a 64 written independently of the library's, to forge valid checksums.
     func rewriteHeader(_ path: String, _ edit: (inout [UInt8]) -> Void) throws {
@@ -88,7 +91,8 @@ struct CorruptionTests {
 
         let second = try makeStore(dir, name: "second")
         let records = try RecordStore(
-            path: URL(fileURLWithPath: second).appendingPathComponent("memories.sqlite").path, readOnly: false,
+            path: URL(fileURLWithPath: second).appendingPathComponent("memories.sqlite").path,
+            readOnly: false,
             synchronousFull: false)
         try records.setMeta(["format_version": "7"])
         try records.close()

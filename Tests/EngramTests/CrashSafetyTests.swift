@@ -97,7 +97,8 @@ struct CrashSafetyTests {
             // Recall matches the oracle rebuilt from the deterministic batch vectors.
             var oracle = BruteForceOracle()
             for (b, memories) in present {
-                let vectors = Fixtures.crashBatchVectors(batch: b, size: CrashWriter.batchSize, dimension: CrashWriter.dimension)
+                let vectors = Fixtures.crashBatchVectors(
+                    batch: b, size: CrashWriter.batchSize, dimension: CrashWriter.dimension)
                 for m in memories {
                     guard let i = Int(m.content.split(separator: " ").last ?? "") else { continue }
                     oracle.entries.append(.init(id: m.id, vector: vectors[i]))
@@ -109,7 +110,9 @@ struct CrashSafetyTests {
             next = (present.keys.max() ?? -1) + 1
             try store.close()
         }
-        print("crash test: \(kills) SIGKILLs, \(reportedCommitted.count) batches reported committed, \(reportedForgotten.count) forgotten")
+        print(
+            "crash test: \(kills) SIGKILLs, \(reportedCommitted.count) batches reported committed, \(reportedForgotten.count) forgotten"
+        )
         #expect(kills >= 20)
         #expect(reportedCommitted.count > 10, "the writer barely ran; timing too tight to test anything")
     }
@@ -128,10 +131,14 @@ struct CrashSafetyTests {
         #expect(try store.count() == 0 && store.dimension == 8)
         try store.close()
         #expect(MemoryStore.exists(at: path))
-        #expect { try MemoryStore.create(at: path, dimension: 8) } throws: { ($0 as? EngramError)?.code == .alreadyExists }
+        #expect { try MemoryStore.create(at: path, dimension: 8) } throws: {
+            ($0 as? EngramError)?.code == .alreadyExists
+        }
     }
 
-    @Test("a short kill storm: mixed remember / update / forget / compact / reembed / working-memory promotion, SIGKILLed 15 times")
+    @Test(
+        "a short kill storm: mixed remember / update / forget / compact / reembed / working-memory promotion, SIGKILLed 15 times"
+    )
     func shortStorm() throws {
         let storm = Process()
         let output = Pipe()
@@ -161,7 +168,9 @@ struct CrashSafetyTests {
         // A read-only handle needs no lock.
         let reader = try MemoryStore.open(at: path, options: StoreOptions(readOnly: true))
         #expect(try reader.count() >= CrashWriter.batchSize)
-        #expect(throws: EngramError.self) { try reader.remember(NewMemory(content: "x", embedding: [Float](repeating: 1, count: 32))) }
+        #expect(throws: EngramError.self) {
+            try reader.remember(NewMemory(content: "x", embedding: [Float](repeating: 1, count: 32)))
+        }
 
         // A waiting writer gets the lock once the first one dies.
         let killer = Thread {

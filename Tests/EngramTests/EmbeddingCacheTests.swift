@@ -25,7 +25,8 @@ struct EmbeddingCacheTests {
     func memoryAndPersistent() throws {
         let dir = TemporaryDirectory()
         let counting = try CountingEmbedder()
-        var store = try MemoryStore.create(at: dir.appending("s"), dimension: 32, embedder: counting.identifier)
+        var store = try MemoryStore.create(
+            at: dir.appending("s"), dimension: 32, embedder: counting.identifier)
         let cache = store.cachingEmbedder(counting, capacity: 100)
         let texts = ["checkout is slow", "deploy failed", "checkout is slow"]
         let first = try cache.embed(texts)

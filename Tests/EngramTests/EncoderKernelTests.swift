@@ -1,7 +1,8 @@
-@testable import Engram
 import EngramBenchSupport
 import Foundation
 import Testing
+
+@testable import Engram
 
 /// The encoder's C kernels against plain Swift written from the definitions, accumulated in Double.
 @Suite("Encoder kernels")
@@ -42,7 +43,8 @@ struct EncoderKernelTests {
                             if halfWeights {
                                 half.withUnsafeBufferPointer { wp in
                                     BLAS.linear(
-                                        xp.baseAddress!, rows: rows, inputs: inputs, packedHalves: wp.baseAddress!,
+                                        xp.baseAddress!, rows: rows, inputs: inputs,
+                                        packedHalves: wp.baseAddress!,
                                         bias: bp.baseAddress!, outputs: outputs, into: op.baseAddress!,
                                         outStride: outputs, epilogue: epilogue, tile: tile)
                                 }
@@ -61,7 +63,9 @@ struct EncoderKernelTests {
                 for r in 0..<rows {
                     for o in 0..<outputs {
                         var y = Double(bias[o])
-                        for k in 0..<inputs { y += Double(x[r * inputs + k]) * Double(weights[o * inputs + k]) }
+                        for k in 0..<inputs {
+                            y += Double(x[r * inputs + k]) * Double(weights[o * inputs + k])
+                        }
                         switch epilogue {
                         case .none: break
                         case .gelu: y = Self.gelu(y)
@@ -75,10 +79,14 @@ struct EncoderKernelTests {
         }
     }
 
-    @Test("the 16-lane tile is chosen exactly when the CPU reports AVX-512, bfloat16 weights when it has AVX512_BF16")
+    @Test(
+        "the 16-lane tile is chosen exactly when the CPU reports AVX-512, bfloat16 weights when it has AVX512_BF16"
+    )
     func tileChoice() throws {
         let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
-        guard let flags = cpuinfo?.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return }  // not Linux x86
+        guard let flags = cpuinfo?.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else {
+            return
+        }  // not Linux x86
         let names = flags.split(separator: " ")
         let avx512 = names.contains("avx512f")
         #expect(BLAS.Tile.chosen == (avx512 ? .lanes16 : .lanes8))
@@ -110,7 +118,9 @@ struct EncoderKernelTests {
         let w = Self.random(outputs * inputs, &g, scale: 1 / Double(inputs).squareRoot())
         let bias = Self.random(outputs, &g)
         let residual = Self.random(rows * outputs, &g)
-        let packed = w.withUnsafeBufferPointer { BLAS.packBFloat16Panels($0, outputs: outputs, inputs: inputs) }
+        let packed = w.withUnsafeBufferPointer {
+            BLAS.packBFloat16Panels($0, outputs: outputs, inputs: inputs)
+        }
         func product(_ epilogue: BLAS.Epilogue, panels: Range<Int>, into out: inout [Float]) {
             let p = BLAS.panelWidth
             x.withUnsafeBufferPointer { xp in
@@ -121,7 +131,8 @@ struct EncoderKernelTests {
                                 xp.baseAddress!, rows: rows, inputs: inputs,
                                 packedBFloat16: wp.baseAddress! + panels.lowerBound * inputs * p,
                                 bias: bp.baseAddress! + panels.lowerBound * p, outputs: panels.count * p,
-                                into: op.baseAddress! + panels.lowerBound * p, outStride: outputs, epilogue: epilogue,
+                                into: op.baseAddress! + panels.lowerBound * p, outStride: outputs,
+                                epilogue: epilogue,
                                 tile: tile)
                         }
                     }
@@ -136,7 +147,9 @@ struct EncoderKernelTests {
             for r in 0..<rows {
                 for o in 0..<outputs {
                     var y = Double(bias[o])
-                    for k in 0..<inputs { y += Self.bfloat16(x[r * inputs + k]) * Self.bfloat16(w[o * inputs + k]) }
+                    for k in 0..<inputs {
+                        y += Self.bfloat16(x[r * inputs + k]) * Self.bfloat16(w[o * inputs + k])
+                    }
                     switch epilogue {
                     case .none: break
                     case .gelu: y = Self.gelu(y)
@@ -171,14 +184,18 @@ struct EncoderKernelTests {
                 packed.withUnsafeBufferPointer { wp in
                     whole.withUnsafeMutableBufferPointer { op in
                         BLAS.linear(
-                            xp.baseAddress!, rows: rows, inputs: inputs, packed: wp.baseAddress!, bias: bp.baseAddress!,
-                            outputs: outputs, into: op.baseAddress!, outStride: outputs, epilogue: .none, tile: tile)
+                            xp.baseAddress!, rows: rows, inputs: inputs, packed: wp.baseAddress!,
+                            bias: bp.baseAddress!,
+                            outputs: outputs, into: op.baseAddress!, outStride: outputs, epilogue: .none,
+                            tile: tile)
                     }
                     pieces.withUnsafeMutableBufferPointer { op in
                         for (first, count) in [(0, 1), (1, 2), (3, 1)] {
                             BLAS.linear(
-                                xp.baseAddress!, rows: rows, inputs: inputs, packed: wp.baseAddress! + first * inputs * p,
-                                bias: bp.baseAddress! + first * p, outputs: count * p, into: op.baseAddress! + first * p,
+                                xp.baseAddress!, rows: rows, inputs: inputs,
+                                packed: wp.baseAddress! + first * inputs * p,
+                                bias: bp.baseAddress! + first * p, outputs: count * p,
+                                into: op.baseAddress! + first * p,
                                 outStride: outputs, epilogue: .none, tile: tile)
                         }
                     }
@@ -197,21 +214,24 @@ struct EncoderKernelTests {
         let bias = Self.random(width, &g)
         var y = x
         y.withUnsafeMutableBufferPointer { yp in
-            BLAS.layerNorm(yp.baseAddress!, rows: rows, width: width, weight: weight, bias: bias, epsilon: 1e-12)
+            BLAS.layerNorm(
+                yp.baseAddress!, rows: rows, width: width, weight: weight, bias: bias, epsilon: 1e-12)
         }
         for r in 0..<rows {
             let row = x[(r * width)..<((r + 1) * width)].map(Double.init)
             let mean = row.reduce(0, +) / Double(width)
             let variance = row.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(width)
             for j in 0..<width {
-                let expected = (row[j] - mean) / (variance + 1e-12).squareRoot() * Double(weight[j]) + Double(bias[j])
+                let expected =
+                    (row[j] - mean) / (variance + 1e-12).squareRoot() * Double(weight[j]) + Double(bias[j])
                 #expect(abs(Double(y[r * width + j]) - expected) < 1e-5)
             }
         }
     }
 
     /// Below 16 tokens attention runs pair by pair, from 16 on as two packed products per head.
-    @Test("attention = softmax(scale q kᵀ) v per head, rows of any stride", arguments: [1, 6, 15, 16, 37, 130])
+    @Test(
+        "attention = softmax(scale q kᵀ) v per head, rows of any stride", arguments: [1, 6, 15, 16, 37, 130])
     func attention(length: Int) {
         var g = SeededGenerator(seed: UInt64(length))
         let (heads, width) = (3, 32)
@@ -223,14 +243,16 @@ struct EncoderKernelTests {
         qkv.withUnsafeBufferPointer { p in
             let rows = p.baseAddress!
             BLAS.attention(
-                q: rows, k: rows + h, v: rows + 2 * h, length: length, stride: stride, heads: heads, width: width,
+                q: rows, k: rows + h, v: rows + 2 * h, length: length, stride: stride, heads: heads,
+                width: width,
                 scale: scale, context: &context, contextStride: h)
         }
         for head in 0..<heads {
             for i in 0..<length {
                 let logits = (0..<length).map { j in
                     (0..<width).reduce(0.0) { sum, d in
-                        sum + Double(qkv[i * stride + head * width + d]) * Double(qkv[j * stride + h + head * width + d])
+                        sum + Double(qkv[i * stride + head * width + d])
+                            * Double(qkv[j * stride + h + head * width + d])
                     } * Double(scale)
                 }
                 let top = logits.max()!
@@ -253,7 +275,9 @@ struct EncoderKernelTests {
         let b = arena.allocate(UInt16.self, count: 7)
         let c = arena.allocate(Float.self, count: 1000)
         let d = arena.allocate(Float.self, count: 1000)
-        let blocks: [(UnsafeMutableRawPointer, Int)] = [(.init(a), 4000), (.init(b), 14), (.init(c), 4000), (.init(d), 4000)]
+        let blocks: [(UnsafeMutableRawPointer, Int)] = [
+            (.init(a), 4000), (.init(b), 14), (.init(c), 4000), (.init(d), 4000),
+        ]
         for (start, _) in blocks { #expect(Int(bitPattern: start) % 64 == 0) }
         for (i, x) in blocks.enumerated() {
             for y in blocks[(i + 1)...] { #expect(x.0 + x.1 <= y.0, "blocks in order and apart") }

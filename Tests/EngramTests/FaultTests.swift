@@ -11,7 +11,9 @@ struct SmallFilesystem {
     static let available: Bool = {
         let dir = TemporaryDirectory()
         guard let probe = try? SmallFilesystem(at: dir.appending("probe"), megabytes: 1) else {
-            print("FaultTests: cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN); disk-full tests skipped")
+            print(
+                "FaultTests: cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN); disk-full tests skipped"
+            )
             return false
         }
         probe.unmount()
@@ -81,7 +83,9 @@ struct FaultTests {
             let memories = batch(n)
             do {
                 let ids = try store.remember(memories)
-                for (id, m) in zip(ids, memories) { oracle.entries.append(.init(id: id, vector: m.embedding)) }
+                for (id, m) in zip(ids, memories) {
+                    oracle.entries.append(.init(id: id, vector: m.embedding))
+                }
             } catch let error as EngramError {
                 failure = error
                 break
@@ -111,7 +115,9 @@ struct FaultTests {
         try reopened.close()
     }
 
-    @Test("read-only media: a writable open fails with a clear error, a read-only open recalls", .enabled(if: SmallFilesystem.available))
+    @Test(
+        "read-only media: a writable open fails with a clear error, a read-only open recalls",
+        .enabled(if: SmallFilesystem.available))
     func readOnlyMedia() throws {
         let dir = TemporaryDirectory()
         let disk = try SmallFilesystem(at: dir.appending("media"), megabytes: 4)
@@ -123,7 +129,9 @@ struct FaultTests {
         // file would keep the filesystem busy and the remount would fail).
         let store = try MemoryStore.create(at: path, dimension: 8)
         let memories = (0..<30).map { Fixtures.memory(rng.vector(dimension: 8), index: $0) }
-        for (id, m) in zip(try store.remember(memories), memories) { oracle.entries.append(.init(id: id, vector: m.embedding)) }
+        for (id, m) in zip(try store.remember(memories), memories) {
+            oracle.entries.append(.init(id: id, vector: m.embedding))
+        }
         try store.close()
         try disk.remount(readOnly: true)
         defer { try? disk.remount(readOnly: false) }
@@ -140,7 +148,9 @@ struct FaultTests {
         withExtendedLifetime(store) {}
     }
 
-    @Test("a store directory moved away and replaced while open: the old handle stops writing, writes nothing into the new one, and both stores stay sound")
+    @Test(
+        "a store directory moved away and replaced while open: the old handle stops writing, writes nothing into the new one, and both stores stay sound"
+    )
     func directoryReplacedWhileOpen() throws {
         let dir = TemporaryDirectory()
         let path = dir.appending("store")
@@ -169,7 +179,9 @@ struct FaultTests {
         try moved.close()
     }
 
-    @Test("permission denied: creating in, or writing to, a directory of another user fails with io naming the cause")
+    @Test(
+        "permission denied: creating in, or writing to, a directory of another user fails with io naming the cause"
+    )
     func permissionDenied() throws {
         // As root (this project's containers) the test runs the CLI as `nobody`; otherwise as itself.
         let asNobody = getuid() == 0
@@ -210,9 +222,13 @@ struct FaultTests {
             process.waitUntilExit()
             return (process.terminationStatus, message)
         }
-        let write = try engram(["remember", "--vector", "[0,1,0,0,0,0,0,0]", "--content", "a note", "--store", path])
+        let write = try engram([
+            "remember", "--vector", "[0,1,0,0,0,0,0,0]", "--content", "a note", "--store", path,
+        ])
         #expect(write.status == 74 && write.stderr.lowercased().contains("permission"), "\(write)")
-        let create = try engram(["init", "--dimension", "8", "--embedder", "custom", "--store", path + "/inner"])
+        let create = try engram([
+            "init", "--dimension", "8", "--embedder", "custom", "--store", path + "/inner",
+        ])
         #expect(create.status == 74 && create.stderr.lowercased().contains("permission"), "\(create)")
 
         let reopened = try MemoryStore.open(at: path, options: StoreOptions(readOnly: true))

@@ -1,6 +1,7 @@
-@testable import Engram
 import EngramTestSupport
 import Testing
+
+@testable import Engram
 
 /// The pieces a keyword query is made of. Namespace terms are stored in every store's full-text index,
 /// so their form is pinned to values computed outside Swift.
@@ -30,7 +31,10 @@ struct FullTextTermTests {
             let byProperties = scalar.properties.isAlphabetic || scalar.properties.numericType != nil
             #expect(Words.isWordScalar(scalar) == byProperties, "U+\(String(value, radix: 16))")
         }
-        #expect(Words.split("Don't stop\u{2014}caf\u{E9} 42x, \u{4E2D}\u{6587}!") == ["Don", "t", "stop", "caf\u{E9}", "42x", "\u{4E2D}\u{6587}"])
+        #expect(
+            Words.split("Don't stop\u{2014}caf\u{E9} 42x, \u{4E2D}\u{6587}!") == [
+                "Don", "t", "stop", "caf\u{E9}", "42x", "\u{4E2D}\u{6587}",
+            ])
         #expect(Words.split("") == [])
         #expect(Words.split(" -- ") == [])
         // ASCII text (split by bytes) against a split by Unicode properties written here.
@@ -48,7 +52,8 @@ struct FullTextTermTests {
         }
         var g = SeededGenerator(seed: 11)
         for _ in 0..<2_000 {
-            let text = String((0..<Int(g.next() % 30)).map { _ in Character(UnicodeScalar(UInt8(g.next() % 128))) })
+            let text = String(
+                (0..<Int(g.next() % 30)).map { _ in Character(UnicodeScalar(UInt8(g.next() % 128))) })
             #expect(Words.split(text) == reference(text), "\(Array(text.utf8))")
         }
     }
@@ -59,22 +64,39 @@ struct FullTextTermTests {
         // digits and . _ - @ :
         func valid(_ ns: String) -> Bool {
             let segments = ns.split(separator: "/", omittingEmptySubsequences: false)
-            return !ns.isEmpty && segments.allSatisfy { s in
-                !s.isEmpty && s != "." && s != ".." && s.unicodeScalars.allSatisfy { $0.properties.isAlphabetic || $0.properties.numericType != nil || "._-@:".unicodeScalars.contains($0) }
-            }
+            return !ns.isEmpty
+                && segments.allSatisfy { s in
+                    !s.isEmpty && s != "." && s != ".."
+                        && s.unicodeScalars.allSatisfy {
+                            $0.properties.isAlphabetic || $0.properties.numericType != nil
+                                || "._-@:".unicodeScalars.contains($0)
+                        }
+                }
         }
-        var samples = ["a", "a/b", "/a", "a/", "a//b", ".", "..", "...", "a/./b", "a/../b", ".a", "a.", "x@y:z_1-2", "a b", "caf\u{E9}/x"]
+        var samples = [
+            "a", "a/b", "/a", "a/", "a//b", ".", "..", "...", "a/./b", "a/../b", ".a", "a.", "x@y:z_1-2",
+            "a b", "caf\u{E9}/x",
+        ]
         let alphabet = Array("ab9./-_@: #\u{E9}")
         var g = SeededGenerator(seed: 12)
-        for _ in 0..<3_000 { samples.append(String((0..<(1 + Int(g.next() % 8))).map { _ in alphabet[Int(g.next() % UInt64(alphabet.count))] })) }
+        for _ in 0..<3_000 {
+            samples.append(
+                String(
+                    (0..<(1 + Int(g.next() % 8))).map { _ in alphabet[Int(g.next() % UInt64(alphabet.count))]
+                    }))
+        }
         for ns in samples {
             #expect(((try? Limits.validateNamespace(ns)) != nil) == valid(ns), "\(ns)")
         }
     }
 
-    @Test("the duplicate hash's ASCII shortcut normalises as Unicode normalisation, case folding and white-space collapsing do")
+    @Test(
+        "the duplicate hash's ASCII shortcut normalises as Unicode normalisation, case folding and white-space collapsing do"
+    )
     func contentNormalisation() {
-        var samples = ["", " ", "Hello  World", "\tA\r\nB\u{0B}c\u{0C}d ", "MiXeD 42 _-!", "\u{1C}x\u{1F}y\u{7F}"]
+        var samples = [
+            "", " ", "Hello  World", "\tA\r\nB\u{0B}c\u{0C}d ", "MiXeD 42 _-!", "\u{1C}x\u{1F}y\u{7F}",
+        ]
         // Every ASCII character between two letters and at either end.
         for value in 0..<128 {
             let c = String(UnicodeScalar(UInt8(value)))
@@ -82,13 +104,18 @@ struct FullTextTermTests {
         }
         var g = SeededGenerator(seed: 3)
         for _ in 0..<500 {
-            samples.append(String((0..<Int(g.next() % 40)).map { _ in Character(UnicodeScalar(UInt8(g.next() % 128))) }))
+            samples.append(
+                String((0..<Int(g.next() % 40)).map { _ in Character(UnicodeScalar(UInt8(g.next() % 128))) }))
         }
         for text in samples {
-            #expect(ContentHash.normalizedUTF8(text) == Array(ContentHash.normalized(text).utf8), "\(Array(text.utf8))")
+            #expect(
+                ContentHash.normalizedUTF8(text) == Array(ContentHash.normalized(text).utf8),
+                "\(Array(text.utf8))")
         }
         // Beyond ASCII: Unicode normalisation decides (composed and decomposed forms agree).
         #expect(ContentHash.normalizedUTF8("Cafe\u{301}  X") == Array("caf\u{E9} x".utf8))
-        #expect(ContentHash.of(content: "Caf\u{E9}", cause: nil, outcome: nil) == ContentHash.of(content: "cafe\u{301}", cause: nil, outcome: nil))
+        #expect(
+            ContentHash.of(content: "Caf\u{E9}", cause: nil, outcome: nil)
+                == ContentHash.of(content: "cafe\u{301}", cause: nil, outcome: nil))
     }
 }

@@ -18,7 +18,10 @@ struct InjectedFaultTests {
     /// to `failed`, which returns whether to go on (with the contents it resolved) or stop.
     static func run(
         at path: String, durability: Durability,
-        failed: (_ op: StoreWorkload.Op?, _ error: any Error, _ contents: StoreWorkload.Contents?, _ store: MemoryStore?)
+        failed: (
+            _ op: StoreWorkload.Op?, _ error: any Error, _ contents: StoreWorkload.Contents?,
+            _ store: MemoryStore?
+        )
             throws -> StoreWorkload.Contents?
     ) throws -> Outcome {
         let options = StoreOptions(durability: durability)
@@ -26,9 +29,12 @@ struct InjectedFaultTests {
         do {
             store = try MemoryStore.create(at: path, dimension: StoreWorkload.dimension, options: options)
         } catch {
-            guard try failed(nil, error, nil, nil) != nil else { return Outcome(contents: nil, inFlight: nil, history: []) }
+            guard try failed(nil, error, nil, nil) != nil else {
+                return Outcome(contents: nil, inFlight: nil, history: [])
+            }
             // As a caller would: a create that failed after its last step left a store to open.
-            store = MemoryStore.exists(at: path)
+            store =
+                MemoryStore.exists(at: path)
                 ? try MemoryStore.open(at: path, options: options)
                 : try MemoryStore.create(at: path, dimension: StoreWorkload.dimension, options: options)
         }
@@ -39,7 +45,8 @@ struct InjectedFaultTests {
                 try StoreWorkload.apply(op, to: &store, contents: &contents)
                 history.append(contents)
             } catch {
-                if store == nil { store = try? MemoryStore.open(at: path, options: options) }  // a failed re-embed
+                // a failed re-embed
+                if store == nil { store = try? MemoryStore.open(at: path, options: options) }
                 if let stopped = store, stopped.stoppedReason != nil {  // as its error says: reopen
                     try? stopped.close()
                     store = try? MemoryStore.open(at: path, options: options)
@@ -83,7 +90,9 @@ struct InjectedFaultTests {
         let counter = PowerCut(directory: try Self.storeDirectory(in: calibration), cutAfter: .max)
         FileIO.install(counter)
         defer { FileIO.install(nil) }
-        _ = try Self.run(at: calibration.appending("store"), durability: durability) { _, error, _, _ in throw error }
+        _ = try Self.run(at: calibration.appending("store"), durability: durability) { _, error, _, _ in
+            throw error
+        }
         FileIO.install(nil)
         let calls = counter.calls
         #expect(calls > 100)
@@ -93,13 +102,17 @@ struct InjectedFaultTests {
         var rng = SeededGenerator(seed: seed)
         var tally = PowerCutTally()
         defer {
-            print("power cuts (\(durability)): \(trials) cuts over \(calls) calls, acknowledged commits lost after \(tally.lostCommits)")
+            print(
+                "power cuts (\(durability)): \(trials) cuts over \(calls) calls, acknowledged commits lost after \(tally.lostCommits)"
+            )
         }
         for trial in 0..<trials {
             let cutAfter = 1 + Int(rng.next() % UInt64(calls))
             let problems = try Self.powerCut(
                 after: cutAfter, restoreSeed: rng.next(), durability: durability, tally: &tally)
-            #expect(problems.isEmpty, "trial \(trial) (seed \(seed)), power cut at call \(cutAfter) of \(calls): \(problems)")
+            #expect(
+                problems.isEmpty,
+                "trial \(trial) (seed \(seed)), power cut at call \(cutAfter) of \(calls): \(problems)")
         }
     }
 
@@ -134,13 +147,16 @@ struct InjectedFaultTests {
             guard MemoryStore.exists(at: path) else {
                 let store = try MemoryStore.create(at: path, dimension: StoreWorkload.dimension)
                 defer { try? store.close() }
-                return StoreWorkload.problems(in: store, allowed: [[:]]).map { "after an unfinished create: \($0)" }
+                return StoreWorkload.problems(in: store, allowed: [[:]]).map {
+                    "after an unfinished create: \($0)"
+                }
             }
             let store = try MemoryStore.open(at: path)
             defer { try? store.close() }
             return StoreWorkload.problems(in: store, allowed: [[:]])
         }
-        var allowed = outcome.inFlight.map { StoreWorkload.outcomes(of: $0, from: acknowledged) } ?? [acknowledged]
+        var allowed =
+            outcome.inFlight.map { StoreWorkload.outcomes(of: $0, from: acknowledged) } ?? [acknowledged]
         if durability == .normal { allowed += outcome.history }  // any earlier commit may be the last kept
         do {
             let store = try MemoryStore.open(at: path)
@@ -148,22 +164,34 @@ struct InjectedFaultTests {
             let problems = StoreWorkload.problems(in: store, allowed: allowed)
             if durability == .normal, problems.isEmpty {
                 let held = try StoreWorkload.contents(of: store)
-                let possible = outcome.inFlight.map { StoreWorkload.outcomes(of: $0, from: acknowledged) } ?? [acknowledged]
+                let possible =
+                    outcome.inFlight.map { StoreWorkload.outcomes(of: $0, from: acknowledged) } ?? [
+                        acknowledged
+                    ]
                 if !possible.contains(held) { tally.lostCommits += 1 }
             }
-            return problems.isEmpty ? [] : problems + ["in flight: \(outcome.inFlight.map(String.init(describing:)) ?? "none")"] + log
+            return problems.isEmpty
+                ? []
+                : problems + ["in flight: \(outcome.inFlight.map(String.init(describing:)) ?? "none")"] + log
         } catch {
-            return ["open: \(error)", "in flight: \(outcome.inFlight.map(String.init(describing:)) ?? "none")"] + log
+            return [
+                "open: \(error)", "in flight: \(outcome.inFlight.map(String.init(describing:)) ?? "none")",
+            ] + log
         }
     }
 
-    @Test("a failed write, sync, truncate, rename, unlink, create or map: a clear error, then the same handle writes on and the store reopens sound")
+    @Test(
+        "a failed write, sync, truncate, rename, unlink, create or map: a clear error, then the same handle writes on and the store reopens sound"
+    )
     func ioErrors() throws {
         SQLiteShim.install()
         let calibration = TemporaryDirectory("engram-eio")
-        let counter = FaultPlan(directory: try Self.storeDirectory(in: calibration), failing: .write, occurrence: 0)
+        let counter = FaultPlan(
+            directory: try Self.storeDirectory(in: calibration), failing: .write, occurrence: 0)
         FileIO.install(counter)
-        _ = try Self.run(at: calibration.appending("store"), durability: .full) { _, error, _, _ in throw error }
+        _ = try Self.run(at: calibration.appending("store"), durability: .full) { _, error, _, _ in
+            throw error
+        }
         FileIO.install(nil)
         let counts = counter.counts
         var rng = SeededGenerator(seed: 14)
@@ -180,7 +208,9 @@ struct InjectedFaultTests {
             // The first and last of each kind and a few between; every one with ENGRAM_IO_FAULTS=all.
             var occurrences: Set<Int> = [1, count]
             let sample = ProcessInfo.processInfo.environment["ENGRAM_IO_FAULTS"] == "all" ? count : 6
-            while occurrences.count < min(count, sample) { occurrences.insert(1 + Int(rng.next() % UInt64(count))) }
+            while occurrences.count < min(count, sample) {
+                occurrences.insert(1 + Int(rng.next() % UInt64(count)))
+            }
             for occurrence in occurrences.sorted() where count > 0 {
                 let problems = try Self.ioError(call, occurrence: occurrence)
                 #expect(problems.isEmpty, "\(call) #\(occurrence) of \(count) failed: \(problems)")
@@ -188,7 +218,9 @@ struct InjectedFaultTests {
             }
         }
         #expect(trials >= 30)
-        print("I/O-error injection: \(trials) failure points, calls per kind \(counts.sorted { $0.key.rawValue < $1.key.rawValue })")
+        print(
+            "I/O-error injection: \(trials) failure points, calls per kind \(counts.sorted { $0.key.rawValue < $1.key.rawValue })"
+        )
     }
 
     /// One trial: the workload with the `occurrence`-th `call` failing with EIO. The failed operation
@@ -207,8 +239,15 @@ struct InjectedFaultTests {
             outcome = try run(at: path, durability: .full) { op, error, contents, store in
                 guard plan.fired != nil else { throw error }
                 failures += 1
-                if failures > 1 { problems.append("\(op.map(String.init(describing:)) ?? "create/close") failed after the fault: \(error)") }
-                if (error as? EngramError)?.code != .io { problems.append("\(op.map(String.init(describing:)) ?? "create/close") threw \(error), not io") }
+                if failures > 1 {
+                    problems.append(
+                        "\(op.map(String.init(describing:)) ?? "create/close") failed after the fault: \(error)"
+                    )
+                }
+                if (error as? EngramError)?.code != .io {
+                    problems.append(
+                        "\(op.map(String.init(describing:)) ?? "create/close") threw \(error), not io")
+                }
                 guard let contents, let op, let store else { return contents ?? [:] }
                 // All or nothing, seen through the same handle.
                 do {
@@ -236,7 +275,8 @@ struct InjectedFaultTests {
         arguments: [Durability.normal, .full])
     func freedSlotsWaitForTheirCommit(durability: Durability) throws {
         let dir = TemporaryDirectory()
-        let store = try MemoryStore.create(at: dir.appending("store"), dimension: 8, options: StoreOptions(durability: durability))
+        let store = try MemoryStore.create(
+            at: dir.appending("store"), dimension: 8, options: StoreOptions(durability: durability))
         var rng = SeededGenerator(seed: 21)
         let first = (0..<1500).map { Fixtures.memory(rng.vector(dimension: 8), index: $0) }
         let ids = try store.remember(first)
@@ -248,13 +288,16 @@ struct InjectedFaultTests {
         let second = (0..<1500).map { Fixtures.memory(rng.vector(dimension: 8), index: 2000 + $0) }
         for chunk in stride(from: 0, to: second.count, by: 100) {
             let batch = Array(second[chunk..<(chunk + 100)])
-            for (id, m) in zip(try store.remember(batch), batch) { oracle.entries.append(.init(id: id, vector: m.embedding)) }
+            for (id, m) in zip(try store.remember(batch), batch) {
+                oracle.entries.append(.init(id: id, vector: m.embedding))
+            }
         }
         #expect(try store.stats().slotCapacity == capacity)
         let q = rng.vector(dimension: 8)
         #expect(oracle.mismatch(try store.recall(q, k: 10), query: q, k: 10) == nil)
         try store.close()
-        let reopened = try MemoryStore.open(at: dir.appending("store"), options: StoreOptions(durability: durability))
+        let reopened = try MemoryStore.open(
+            at: dir.appending("store"), options: StoreOptions(durability: durability))
         #expect(oracle.mismatch(try reopened.recall(q, k: 10), query: q, k: 10) == nil)
         #expect(try reopened.health().healthy)
         try reopened.close()

@@ -20,13 +20,19 @@ struct JSONParserTests {
             if pick == 1 { return .number(g.gaussian() * pow(10, Double(Int(g.next() % 40)) - 20)) }
             return .number(Double(Float(g.gaussian())))
         case 3:
-            let alphabet: [Character] = ["a", "Z", " ", "\"", "\\", "/", "\n", "\t", "\u{1}", "é", "漢", "🙂", "\u{7F}", "\u{2028}"]
-            return .string(String((0..<Int(g.next() % 12)).map { _ in alphabet[Int(g.next() % UInt64(alphabet.count))] }))
+            let alphabet: [Character] = [
+                "a", "Z", " ", "\"", "\\", "/", "\n", "\t", "\u{1}", "é", "漢", "🙂", "\u{7F}", "\u{2028}",
+            ]
+            return .string(
+                String((0..<Int(g.next() % 12)).map { _ in alphabet[Int(g.next() % UInt64(alphabet.count))] })
+            )
         case 4, 5:
             return .array((0..<Int(g.next() % 5)).map { _ in random(&g, depth: depth + 1) })
         default:
             var o: [String: JSONValue] = [:]
-            for i in 0..<Int(g.next() % 5) { o["k\(i)\(g.next() % 3 == 0 ? "é\"" : "")"] = random(&g, depth: depth + 1) }
+            for i in 0..<Int(g.next() % 5) {
+                o["k\(i)\(g.next() % 3 == 0 ? "é\"" : "")"] = random(&g, depth: depth + 1)
+            }
             return .object(o)
         }
     }
@@ -48,18 +54,23 @@ struct JSONParserTests {
     @Test("escapes and numbers read as JSONDecoder reads them")
     func edgeCases() throws {
         for text in [
-            #""\u00e9\ud83d\ude42\/\b\f\n\r\t\"\\""#, "-0", "0.5e-3", "1E+2", "123456789012345678901234567890", "-1.5e308",
+            #""\u00e9\ud83d\ude42\/\b\f\n\r\t\"\\""#, "-0", "0.5e-3", "1E+2",
+            "123456789012345678901234567890", "-1.5e308",
             "5e-324", " [ 1 , 2 ] ", "\"\u{7F}\"", "[]", "{}",  // a repeated name: see repeatedNames()
         ] {
             #expect(try JSONValue(parsing: text) == Self.foundation(text), "\(text)")
         }
     }
 
-    @Test("text that breaks RFC 8259 is rejected (stricter than JSONDecoder on Linux, which allows trailing commas)")
+    @Test(
+        "text that breaks RFC 8259 is rejected (stricter than JSONDecoder on Linux, which allows trailing commas)"
+    )
     func rejects() {
         let bad = [
-            "", " ", "{", "[1,]", "{\"a\":1,}", "01", "1.", ".5", "1e", "+1", "--1", "tru", "nul", "\"abc", "\"\\x\"",
-            "\"\u{1}\"", "[1 2]", "{\"a\" 1}", "{a:1}", "1 2", "\"\\ud800\"", "\"\\udc00x\"", "\"\\u12\"", "NaN",
+            "", " ", "{", "[1,]", "{\"a\":1,}", "01", "1.", ".5", "1e", "+1", "--1", "tru", "nul", "\"abc",
+            "\"\\x\"",
+            "\"\u{1}\"", "[1 2]", "{\"a\" 1}", "{a:1}", "1 2", "\"\\ud800\"", "\"\\udc00x\"", "\"\\u12\"",
+            "NaN",
             "Infinity", "[", "]", "{\"a\":}", "\"\\ud83d\\u0041\"",
         ]
         for text in bad {
@@ -73,7 +84,9 @@ struct JSONParserTests {
         #expect(throws: Never.self) { try JSONValue(parsing: fine) }
     }
 
-    @Test("an object that repeats a name is refused with the name, at any depth; equal names in sibling objects are fine")
+    @Test(
+        "an object that repeats a name is refused with the name, at any depth; equal names in sibling objects are fine"
+    )
     func repeatedNames() throws {
         for (text, name) in [
             (#"{"a": 1, "a": 1}"#, "a"), (#"{"a": 1, "b": {"c": 2, "c": 3}}"#, "c"),
@@ -86,7 +99,9 @@ struct JSONParserTests {
         #expect(try JSONValue(parsing: #"[{"a": 1}, {"a": 2}, {"b": {"a": 3}}]"#) != .null)
     }
 
-    @Test("2,000 seeded byte mutations of valid JSON: what this parser accepts, JSONDecoder accepts with the same value")
+    @Test(
+        "2,000 seeded byte mutations of valid JSON: what this parser accepts, JSONDecoder accepts with the same value"
+    )
     func mutations() throws {
         var g = SeededGenerator(seed: 77)
         var disagreements: [String] = []

@@ -1,7 +1,8 @@
-@testable import Engram
 import EngramTestSupport
 import Foundation
 import Testing
+
+@testable import Engram
 
 /// A table opened from `slots.cache` reads its slots from the mapped file and decodes a chunk only when
 /// it changes; it must behave exactly as a table built in memory, through any sequence of changes.
@@ -9,16 +10,22 @@ import Testing
 struct MappedSlotTableTests {
     /// What a table holds, independent of how: each live slot's fields, the free slots, and each
     /// namespace's slots (as a set) with every slot's position pointing at itself in its list.
-    static func contents(_ table: SlotTable) -> (live: [String], free: [Int32], lists: [Set<Int32>], positionsOK: Bool) {
+    static func contents(_ table: SlotTable) -> (
+        live: [String], free: [Int32], lists: [Set<Int32>], positionsOK: Bool
+    ) {
         var live: [String] = []
         table.forEachLive { slot, i in
-            live.append("\(slot) \(i.rowID) \(i.id) \(i.namespace) \(i.agent) \(i.kind) \(i.succeeded) \(i.createdAt) \(i.expiresAt) \(i.tags)")
+            live.append(
+                "\(slot) \(i.rowID) \(i.id) \(i.namespace) \(i.agent) \(i.kind) \(i.succeeded) \(i.createdAt) \(i.expiresAt) \(i.tags)"
+            )
         }
         var positionsOK = true
         for (ns, list) in table.namespaceSlots.enumerated() {
             for (position, slot) in list.enumerated() {
                 let info = table[Int(slot)]
-                positionsOK = positionsOK && info.isLive && info.namespace == Int32(ns) && info.namespacePosition == Int32(position)
+                positionsOK =
+                    positionsOK && info.isLive && info.namespace == Int32(ns)
+                    && info.namespacePosition == Int32(position)
                     && table.rowID(at: Int(slot)) == info.rowID
             }
         }
@@ -31,7 +38,8 @@ struct MappedSlotTableTests {
         let tagCount = Int(g.next() % 4)
         return SlotInfo(
             rowID: rowID, id: MemoryID(high: g.next(), low: g.next()), namespace: Int32(g.next() % 5),
-            agent: Int32(g.next() % 3) - 1, kind: Int32(g.next() % 3) - 1, succeeded: Int8(Int(g.next() % 3) - 1),
+            agent: Int32(g.next() % 3) - 1, kind: Int32(g.next() % 3) - 1,
+            succeeded: Int8(Int(g.next() % 3) - 1),
             createdAt: Double(g.next() % 1_000_000), expiresAt: g.next() % 4 == 0 ? 2e9 : .infinity,
             tags: Array(Set((0..<tagCount).map { _ in Int32(g.next() % 6) })).sorted())
     }
@@ -45,8 +53,9 @@ struct MappedSlotTableTests {
         return names
     }()
 
-    @Test("through random changes, a mapped table equals one built in memory; earlier copies keep their contents",
-          arguments: [1, 2, 3])
+    @Test(
+        "through random changes, a mapped table equals one built in memory; earlier copies keep their contents",
+        arguments: [1, 2, 3])
     func sameAsInMemory(seed: UInt64) throws {
         var g = SeededGenerator(seed: seed)
         let dir = TemporaryDirectory()
@@ -61,7 +70,8 @@ struct MappedSlotTableTests {
         }
         reference[size - 1] = SlotInfo()  // a free slot at the end still counts
         SlotCache.write(directory: directory, counter: "c", slots: reference, names: Self.names)
-        var (mapped, free, _) = try #require(SlotCache.read(directory: directory, counter: "c", maxSlots: size))
+        var (mapped, free, _) = try #require(
+            SlotCache.read(directory: directory, counter: "c", maxSlots: size))
         #expect(mapped.count == reference.count)
         #expect(free == reference.freeSlots())
         let before = Self.contents(reference)
@@ -122,7 +132,9 @@ struct MappedSlotTableTests {
 }
 
 extension MappedSlotTableTests {
-    @Test("a file laid out from the documentation by another program (the fuzz seed from make_seeds.py) reads as written")
+    @Test(
+        "a file laid out from the documentation by another program (the fuzz seed from make_seeds.py) reads as written"
+    )
     func independentlyWrittenFile() throws {
         let seed = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Fuzz/corpus/slot-cache/three-slots-v3")
@@ -130,15 +142,19 @@ extension MappedSlotTableTests {
         let bytes = SlotCache.resealed([UInt8](try Data(contentsOf: seed)))
         let dir = TemporaryDirectory()
         try Data(bytes).write(to: URL(fileURLWithPath: dir.appending(SlotCache.fileName)))
-        let read = try #require(SlotCache.read(directory: URL(fileURLWithPath: dir.path), counter: "7", maxSlots: 4))
+        let read = try #require(
+            SlotCache.read(directory: URL(fileURLWithPath: dir.path), counter: "7", maxSlots: 4))
         #expect(read.slots.count == 4 && read.free == [1])
-        #expect(read.names.namespaces.names == ["default", "acme/support"] && read.names.tags.names == ["checkout", "latency"])
+        #expect(
+            read.names.namespaces.names == ["default", "acme/support"]
+                && read.names.tags.names == ["checkout", "latency"])
         let live = Self.contents(read.slots).live
-        #expect(live == [
-            "0 1 \(MemoryID(high: 0x0190A00000007000, low: 0x8000000000000001)) 0 0 1 1 1700000000.0 inf [0, 1]",
-            "2 3 \(MemoryID(high: 0x0190A00000007002, low: 0x8000000000000001)) 1 -1 1 1 1700000000.0 inf []",
-            "3 4 \(MemoryID(high: 0x0190A00000007003, low: 0x8000000000000001)) 0 -1 1 1 1700000000.0 inf [1]",
-        ])
+        #expect(
+            live == [
+                "0 1 \(MemoryID(high: 0x0190A00000007000, low: 0x8000000000000001)) 0 0 1 1 1700000000.0 inf [0, 1]",
+                "2 3 \(MemoryID(high: 0x0190A00000007002, low: 0x8000000000000001)) 1 -1 1 1 1700000000.0 inf []",
+                "3 4 \(MemoryID(high: 0x0190A00000007003, low: 0x8000000000000001)) 0 -1 1 1 1700000000.0 inf [1]",
+            ])
         #expect(read.slots.namespaceSlots == [[0, 3], [2]])
     }
 }

@@ -38,7 +38,9 @@ struct MiniLMTests {
 
     /// The weight precisions this CPU runs at speed (bfloat16 needs AVX512_BF16; elsewhere its plain loop is
     /// covered by the kernel tests, on small products).
-    static let precisions = MiniLMEmbedder.WeightPrecision.allCases.filter { $0 != .bfloat16 || MiniLMEmbedder.WeightPrecision.preferred == .bfloat16 }
+    static let precisions = MiniLMEmbedder.WeightPrecision.allCases.filter {
+        $0 != .bfloat16 || MiniLMEmbedder.WeightPrecision.preferred == .bfloat16
+    }
 
     @Test("embeddings match the reference forward pass with cosine >= 0.9999", arguments: precisions)
     func embeddings(weights: MiniLMEmbedder.WeightPrecision) throws {
@@ -52,7 +54,9 @@ struct MiniLMTests {
 
     @Test(
         "16-bit weights stay close to float32 (float16: cosine 0.99999; bfloat16, inputs rounded too: 0.9999), one text or a batch alike",
-        arguments: [(MiniLMEmbedder.WeightPrecision.float16, 0.99999), (.bfloat16, 0.9999)].filter { precisions.contains($0.0) })
+        arguments: [(MiniLMEmbedder.WeightPrecision.float16, 0.99999), (.bfloat16, 0.9999)].filter {
+            precisions.contains($0.0)
+        })
     func sixteenBitWeights(weights: MiniLMEmbedder.WeightPrecision, bound: Double) throws {
         let sentences = try Self.golden().sentences
         let full = try Self.model(threads: 1, weights: .float32).embed(sentences)
@@ -68,12 +72,14 @@ struct MiniLMTests {
     @Test("the environment chooses the weights and the threads")
     func environmentSettings() throws {
         let environment = [
-            "ENGRAM_MODELS": ModelFiles.modelsDirectory(), "ENGRAM_MINILM_WEIGHTS": "float32", "ENGRAM_EMBED_THREADS": "3",
+            "ENGRAM_MODELS": ModelFiles.modelsDirectory(), "ENGRAM_MINILM_WEIGHTS": "float32",
+            "ENGRAM_EMBED_THREADS": "3",
         ]
         let model = try #require(try Embedders.make("minilm", environment: environment) as? MiniLMEmbedder)
         #expect(model.weightPrecision == .float32 && model.threads == 3)
         let defaults = try #require(
-            try Embedders.make("minilm", environment: ["ENGRAM_MODELS": ModelFiles.modelsDirectory()]) as? MiniLMEmbedder)
+            try Embedders.make("minilm", environment: ["ENGRAM_MODELS": ModelFiles.modelsDirectory()])
+                as? MiniLMEmbedder)
         #expect(defaults.weightPrecision == .preferred && defaults.threads == MiniLMEmbedder.defaultThreads)
     }
 
@@ -89,7 +95,9 @@ struct MiniLMTests {
     /// sentence-transformers' published similarities (0.6660, 0.1046, 0.1411): to 3 decimals with float32 and
     /// float16 weights; bfloat16, which rounds every product's inputs to 8 significant bits, moves them in
     /// the third decimal (0.665 and 0.142 on this project's machine), so it is held to 0.002.
-    @Test("the sentence-transformers quickstart similarities reproduce (3 decimals; bfloat16 within 0.002)", arguments: precisions)
+    @Test(
+        "the sentence-transformers quickstart similarities reproduce (3 decimals; bfloat16 within 0.002)",
+        arguments: precisions)
     func quickstart(weights: MiniLMEmbedder.WeightPrecision) throws {
         let v = try Self.model(weights: weights)
             .embed(["The weather is lovely today.", "It's so sunny outside!", "He drove to the stadium."])
@@ -109,10 +117,13 @@ struct MiniLMTests {
         let dir = TemporaryDirectory()
         let store = try MemoryStore.create(at: dir.appending("s"), dimension: 384, embedder: model.identifier)
         let texts = [
-            "Customer says checkout is slow", "User prefers email over phone calls", "Deploy failed because of a flaky test",
+            "Customer says checkout is slow", "User prefers email over phone calls",
+            "Deploy failed because of a flaky test",
         ]
-        let ids = try store.remember(try zip(texts, model.embed(texts)).map { NewMemory(content: $0, embedding: $1) })
-        let hits = try store.recall(try model.embed("payments page takes forever to load"), k: 1, embedder: model.identifier)
+        let ids = try store.remember(
+            try zip(texts, model.embed(texts)).map { NewMemory(content: $0, embedding: $1) })
+        let hits = try store.recall(
+            try model.embed("payments page takes forever to load"), k: 1, embedder: model.identifier)
         #expect(hits.first?.memory.id == ids[0])
     }
 }
@@ -140,12 +151,16 @@ struct ModelFileTests {
 
     @Test("MiniLM settings from the environment are checked before the model loads")
     func settings() throws {
-        for (name, value) in [("ENGRAM_MINILM_WEIGHTS", "float64"), ("ENGRAM_EMBED_THREADS", "0"), ("ENGRAM_EMBED_THREADS", "two")] {
+        for (name, value) in [
+            ("ENGRAM_MINILM_WEIGHTS", "float64"), ("ENGRAM_EMBED_THREADS", "0"),
+            ("ENGRAM_EMBED_THREADS", "two"),
+        ] {
             do {
                 _ = try Embedders.make("minilm", environment: ["ENGRAM_MODELS": "/nonexistent", name: value])
                 Issue.record("accepted \(name)=\(value)")
             } catch let error as EngramError {
-                #expect(error.code == .invalidArgument && error.field == name && error.message.contains(value))
+                #expect(
+                    error.code == .invalidArgument && error.field == name && error.message.contains(value))
             }
         }
     }
@@ -159,8 +174,10 @@ struct ModelFileTests {
         } catch let error as EngramError {
             #expect(error.code == .notFound && error.message.contains("engram model install"))
         }
-        try Data("garbage that is not safetensors".utf8).write(to: URL(fileURLWithPath: dir.appending("model.safetensors")))
-        try Data("[PAD]\n[UNK]\n[CLS]\n[SEP]\n".utf8).write(to: URL(fileURLWithPath: dir.appending("vocab.txt")))
+        try Data("garbage that is not safetensors".utf8).write(
+            to: URL(fileURLWithPath: dir.appending("model.safetensors")))
+        try Data("[PAD]\n[UNK]\n[CLS]\n[SEP]\n".utf8).write(
+            to: URL(fileURLWithPath: dir.appending("vocab.txt")))
         #expect(throws: EngramError.self) { try MiniLMEmbedder(directory: dir.path) }
     }
 }

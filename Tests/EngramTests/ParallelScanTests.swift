@@ -11,7 +11,9 @@ struct ParallelScanTests {
 
     /// 10,000 memories of 256 dimensions (enough for the scan to split), every vector stored twice (in
     /// two namespaces, so not deduplicated): each score ties with another memory's.
-    static func store(_ dir: TemporaryDirectory) throws -> (oracle: BruteForceOracle, inFiltered: Set<MemoryID>) {
+    static func store(_ dir: TemporaryDirectory) throws -> (
+        oracle: BruteForceOracle, inFiltered: Set<MemoryID>
+    ) {
         let store = try MemoryStore.create(at: dir.appending("store"), dimension: Self.dimension)
         var rng = SeededGenerator(seed: 77)
         var oracle = BruteForceOracle()
@@ -32,7 +34,9 @@ struct ParallelScanTests {
         return (oracle, inFiltered)
     }
 
-    @Test("results equal brute force and are identical for 1, 2, 3 and 8 threads: one query, a batch, a small filtered batch")
+    @Test(
+        "results equal brute force and are identical for 1, 2, 3 and 8 threads: one query, a batch, a small filtered batch"
+    )
     func identicalWhateverTheThreads() throws {
         let dir = TemporaryDirectory()
         let (oracle, inFiltered) = try Self.store(dir)
@@ -54,7 +58,9 @@ struct ParallelScanTests {
                 #expect(oracle.mismatch(results[i], query: q, k: 10) == nil, "threads \(threads), query \(i)")
             }
             for (i, q) in queries.enumerated().prefix(6) {
-                #expect(oracle.mismatch(results[4 + i], query: q, k: 25) == nil, "threads \(threads), batch query \(i)")
+                #expect(
+                    oracle.mismatch(results[4 + i], query: q, k: 25) == nil,
+                    "threads \(threads), batch query \(i)")
                 #expect(
                     oracle.mismatch(results[28 + i], query: q, k: 5, where: inFiltered.contains) == nil,
                     "threads \(threads), filtered query \(i)")

@@ -1,16 +1,19 @@
-@testable import Engram
-import EngramBenchSupport
 import Dispatch
+import EngramBenchSupport
 import Foundation
 import Synchronization
 import Testing
+
+@testable import Engram
 
 /// The parallel loop under the encoder: every index exactly once, whatever the threads, the region
 /// sizes, nesting, or other threads running regions at the same time.
 @Suite("Parallel slices")
 struct ParallelTests {
     /// Runs one region and returns how often each index was visited, and the parts seen.
-    static func visits(_ count: Int, threads: Int, slicesPerThread: Int = 4) -> (counts: [Int], parts: Set<Int>) {
+    static func visits(_ count: Int, threads: Int, slicesPerThread: Int = 4) -> (
+        counts: [Int], parts: Set<Int>
+    ) {
         var counts = [Int](repeating: 0, count: count)
         var partsPerSlice = [Int](repeating: -1, count: count)
         counts.withUnsafeMutableBufferPointer { c in
@@ -32,7 +35,8 @@ struct ParallelTests {
         for _ in 0..<400 {
             let count = Int.random(in: 0...300, using: &g)
             let threads = Int.random(in: 1...4, using: &g)
-            let (counts, parts) = Self.visits(count, threads: threads, slicesPerThread: Int.random(in: 1...4, using: &g))
+            let (counts, parts) = Self.visits(
+                count, threads: threads, slicesPerThread: Int.random(in: 1...4, using: &g))
             #expect(counts.allSatisfy { $0 == 1 }, "count \(count), threads \(threads)")
             #expect(parts.allSatisfy { $0 >= 0 && $0 < max(1, threads) })
         }

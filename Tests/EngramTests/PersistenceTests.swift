@@ -1,7 +1,8 @@
-@testable import Engram
 import EngramTestSupport
 import Foundation
 import Testing
+
+@testable import Engram
 
 @Suite("Persistence, updates, forgetting and compaction")
 struct PersistenceTests {
@@ -45,7 +46,8 @@ struct PersistenceTests {
         let old = try store.remember(
             NewMemory(content: "checkout slow", cause: "db pool", tags: ["db"], embedding: [1, 0, 0]))
         let other = try store.remember(NewMemory(content: "other", embedding: [0, 1, 0]))
-        let v2 = try store.update(old, with: MemoryChanges(outcome: .some("raised pool size"), succeeded: .some(true)))
+        let v2 = try store.update(
+            old, with: MemoryChanges(outcome: .some("raised pool size"), succeeded: .some(true)))
         #expect(v2.id != old)
         #expect(v2.supersedes == old)
         #expect(v2.outcome == "raised pool size" && v2.cause == "db pool" && v2.tags == ["db"])
@@ -53,7 +55,8 @@ struct PersistenceTests {
         #expect(try store.memory(v2.id) == v2)
         // Same vector kept: still the best match for [1,0,0].
         #expect(try store.recall([1, 0, 0], k: 1).first?.memory.id == v2.id)
-        let v3 = try store.update(v2.id, with: MemoryChanges(content: "checkout very slow", embedding: [0, 0, 1]))
+        let v3 = try store.update(
+            v2.id, with: MemoryChanges(content: "checkout very slow", embedding: [0, 0, 1]))
         #expect(try store.recall([0, 0, 1], k: 1).first?.memory.id == v3.id)
         #expect(try store.recall([1, 0, 0], k: 3).map(\.memory.id).contains(v2.id) == false)
         let history = try store.history(of: v3.id)
@@ -138,8 +141,9 @@ struct PersistenceTests {
         let dir = TemporaryDirectory()
         let store = try MemoryStore.create(at: dir.appending("s"), dimension: 2)
         let a = try store.remember(
-            NewMemory(content: "Deploy failed", cause: "flaky integration tests", outcome: "retried the pipeline",
-                      namespace: "ops", embedding: [1, 0]))
+            NewMemory(
+                content: "Deploy failed", cause: "flaky integration tests", outcome: "retried the pipeline",
+                namespace: "ops", embedding: [1, 0]))
         let b = try store.remember(
             NewMemory(content: "User prefers dark mode", namespace: "prefs", tags: ["ui"], embedding: [0, 1]))
         _ = try store.remember(NewMemory(content: "Unrelated", namespace: "ops", embedding: [1, 1]))
@@ -152,7 +156,8 @@ struct PersistenceTests {
         #expect(try store.search(text: "dark mode").map(\.memory.id) == [v2.id])
         try store.forget(a)
         #expect(try store.search(text: "deploy").isEmpty)
-        let batch = try store.remember((0..<50).map { NewMemory(content: "batch item \($0) zebra", embedding: [1, Float($0)]) })
+        let batch = try store.remember(
+            (0..<50).map { NewMemory(content: "batch item \($0) zebra", embedding: [1, Float($0)]) })
         #expect(Set(try store.search(text: "zebra", k: 100).map(\.memory.id)) == Set(batch))
         // Compaction renumbers slots; the full-text index, keyed by rowid, must not notice.
         try store.forget(Array(batch.prefix(20)))
@@ -165,14 +170,19 @@ struct PersistenceTests {
 
 @Suite("The slot cache written at close")
 struct SlotCacheTests {
-    @Test("a clean close writes the cache; a later commit without close, or a damaged cache, falls back to SQLite")
+    @Test(
+        "a clean close writes the cache; a later commit without close, or a damaged cache, falls back to SQLite"
+    )
     func staleAndDamaged() throws {
         let dir = TemporaryDirectory()
         let path = dir.appending("s")
         var rng = SeededGenerator(seed: 4)
         var vectors = (0..<300).map { _ in rng.vector(dimension: 12) }
         var store = try MemoryStore.create(at: path, dimension: 12)
-        var ids = try store.remember(vectors.enumerated().map { Fixtures.memory($1, index: $0, namespace: "n\($0 % 3)", tags: ["t\($0 % 4)"]) })
+        var ids = try store.remember(
+            vectors.enumerated().map {
+                Fixtures.memory($1, index: $0, namespace: "n\($0 % 3)", tags: ["t\($0 % 4)"])
+            })
         try store.forget(ids[10])
         vectors.remove(at: 10)
         ids.remove(at: 10)
@@ -191,8 +201,12 @@ struct SlotCacheTests {
             let oracle = BruteForceOracle(entries: zip(ids, vectors).map { .init(id: $0, vector: $1) })
             let q = vectors[5]
             #expect(oracle.mismatch(try store.recall(q, k: 15), query: q, k: 15) == nil)
-            #expect(try store.count(matching: MemoryFilter(namespace: .exact("n1"))) == ids.indices.filter { ($0 < 10 ? $0 : $0 + 1) % 3 == 1 }.count)
-            #expect(try store.count(matching: MemoryFilter(tags: .any(["t2"]))) == ids.indices.filter { ($0 < 10 ? $0 : $0 + 1) % 4 == 2 }.count)
+            #expect(
+                try store.count(matching: MemoryFilter(namespace: .exact("n1")))
+                    == ids.indices.filter { ($0 < 10 ? $0 : $0 + 1) % 3 == 1 }.count)
+            #expect(
+                try store.count(matching: MemoryFilter(tags: .any(["t2"])))
+                    == ids.indices.filter { ($0 < 10 ? $0 : $0 + 1) % 4 == 2 }.count)
         }
         store = try MemoryStore.open(at: path)  // from the cache
         try check(store, ids, vectors)
@@ -210,13 +224,18 @@ struct SlotCacheTests {
         #expect(try store.count() == 300)
     }
 
-    @Test("the cache reads back exactly; one flipped bit anywhere rejects it; version 1 and 2 files still read")
+    @Test(
+        "the cache reads back exactly; one flipped bit anywhere rejects it; version 1 and 2 files still read")
     func checksumAndVersions() throws {
         let dir = TemporaryDirectory()
         let path = dir.appending("s")
         var rng = SeededGenerator(seed: 9)
         let store = try MemoryStore.create(at: path, dimension: 4)
-        let ids = try store.remember((0..<50).map { Fixtures.memory(rng.vector(dimension: 4), index: $0, namespace: "n\($0 % 2)", tags: ["t\($0 % 3)"]) })
+        let ids = try store.remember(
+            (0..<50).map {
+                Fixtures.memory(
+                    rng.vector(dimension: 4), index: $0, namespace: "n\($0 % 2)", tags: ["t\($0 % 3)"])
+            })
         // Free slots at the start and inside (the last slot stays live: the table ends at it).
         _ = try store.forget([ids[0], ids[7], ids[8], ids[30]])
         let (slots, names) = try store.withSnapshot { ($0.slots, $0.names) }
@@ -225,12 +244,14 @@ struct SlotCacheTests {
         let file = directory.appendingPathComponent(SlotCache.fileName)
         func live(_ table: SlotTable) -> [String] {
             var rows: [String] = []
-            table.forEachLive { slot, info in rows.append("\(slot) \(info.id) \(info.namespace) \(info.tags)") }
+            table.forEachLive { slot, info in rows.append("\(slot) \(info.id) \(info.namespace) \(info.tags)")
+            }
             return rows
         }
         for version in [SlotCache.version, 2, 1] {
             SlotCache.write(directory: directory, counter: "c", slots: slots, names: names, version: version)
-            let read = try #require(SlotCache.read(directory: directory, counter: "c", maxSlots: 1 << 20), "version \(version)")
+            let read = try #require(
+                SlotCache.read(directory: directory, counter: "c", maxSlots: 1 << 20), "version \(version)")
             #expect(live(read.slots) == live(slots) && read.names.namespaces.names == names.namespaces.names)
             #expect(read.slots.count == slots.count)
             #expect(read.free == [30, 8, 7, 0])
@@ -238,7 +259,9 @@ struct SlotCacheTests {
             for (ns, list) in read.slots.namespaceSlots.enumerated() {
                 #expect(Set(list) == Set(slots.namespaceSlots[ns]))
                 for (position, slot) in list.enumerated() {
-                    #expect(read.slots[Int(slot)].namespacePosition == Int32(position) && read.slots[Int(slot)].namespace == Int32(ns))
+                    #expect(
+                        read.slots[Int(slot)].namespacePosition == Int32(position)
+                            && read.slots[Int(slot)].namespace == Int32(ns))
                 }
             }
             #expect(SlotCache.read(directory: directory, counter: "other", maxSlots: 1 << 20) == nil)
@@ -249,7 +272,9 @@ struct SlotCacheTests {
                 var bad = good
                 bad[position] ^= 0x10
                 try bad.write(to: file)
-                #expect(SlotCache.read(directory: directory, counter: "c", maxSlots: 1 << 20) == nil, "version \(version), byte \(position)")
+                #expect(
+                    SlotCache.read(directory: directory, counter: "c", maxSlots: 1 << 20) == nil,
+                    "version \(version), byte \(position)")
             }
             try good.dropLast(3).write(to: file)
             #expect(SlotCache.read(directory: directory, counter: "c", maxSlots: 1 << 20) == nil)

@@ -13,7 +13,8 @@ struct ReadmeExampleTests {
 
         // --- README example start ---
         let embedder = try HashingEmbedder()  // lexical and offline; any `Embedder` works
-        let store = try MemoryStore.create(at: path, dimension: embedder.dimension, embedder: embedder.identifier)
+        let store = try MemoryStore.create(
+            at: path, dimension: embedder.dimension, embedder: embedder.identifier)
 
         var memory = NewMemory(
             content: "Customer says checkout is slow",
@@ -36,7 +37,9 @@ struct ReadmeExampleTests {
         // --- README example end ---
 
         #expect(hits.first?.memory.id == id)
-        #expect(try MemoryStore.open(at: path).working.get("current-ticket", namespace: "acme/support")?.value == "T-1042")
+        #expect(
+            try MemoryStore.open(at: path).working.get("current-ticket", namespace: "acme/support")?.value
+                == "T-1042")
     }
 
     @Test("the least-privilege example runs as written")
@@ -50,7 +53,8 @@ struct ReadmeExampleTests {
         let agent = store.scoped(to: try Scope(namespaces: ["acme/support"], actions: .readWrite))
         try agent.remember(NewMemory(content: "...", namespace: "acme/support/user-42", embedding: v))
         let hits = try agent.recall(query)  // only acme/support and below, still exact top-k
-        #expect(throws: EngramError.self) { try agent.forget(hits[0].memory.id) }  // permissionDenied: no .forget
+        // permissionDenied: no .forget
+        #expect(throws: EngramError.self) { try agent.forget(hits[0].memory.id) }
         // --- README least-privilege end ---
 
         #expect(hits.count == 1)

@@ -49,8 +49,10 @@ struct SeededStore {
                 attrs.append(a)
                 drafts.append(
                     Fixtures.memory(
-                        vectors[i], index: i, namespace: a.namespace, agent: a.agent, kind: a.kind, tags: a.tags,
-                        succeeded: a.succeeded, metadata: ["priority": .number(a.priority), "team": .string(a.team)],
+                        vectors[i], index: i, namespace: a.namespace, agent: a.agent, kind: a.kind,
+                        tags: a.tags,
+                        succeeded: a.succeeded,
+                        metadata: ["priority": .number(a.priority), "team": .string(a.team)],
                         createdAt: a.createdAt))
             }
             let ids = try store.remember(drafts)
@@ -70,30 +72,46 @@ let filterCases: [(name: String, filter: MemoryFilter, admit: @Sendable (SeededS
     ("namespace prefix", MemoryFilter(namespace: .prefix("acme")), { $0.namespace.hasPrefix("acme/") }),
     ("agent", MemoryFilter(agents: ["deployer"]), { $0.agent == "deployer" }),
     ("kind", MemoryFilter(kinds: [.fact, .procedure]), { $0.kind != .episode }),
-    ("tags any", MemoryFilter(tags: .any(["db", "ux"])), { $0.tags.contains("db") || $0.tags.contains("ux") }),
-    ("tags all", MemoryFilter(tags: .all(["db", "ux"])), { $0.tags.contains("db") && $0.tags.contains("ux") }),
+    (
+        "tags any", MemoryFilter(tags: .any(["db", "ux"])),
+        { $0.tags.contains("db") || $0.tags.contains("ux") }
+    ),
+    (
+        "tags all", MemoryFilter(tags: .all(["db", "ux"])),
+        { $0.tags.contains("db") && $0.tags.contains("ux") }
+    ),
     (
         "created range",
         MemoryFilter(
             createdAfter: Date(timeIntervalSince1970: 1_700_000_000 + 60 * 100),
             createdBefore: Date(timeIntervalSince1970: 1_700_000_000 + 60 * 400)),
-        { $0.createdAt.timeIntervalSince1970 >= 1_700_006_000 && $0.createdAt.timeIntervalSince1970 < 1_700_024_000 }
+        {
+            $0.createdAt.timeIntervalSince1970 >= 1_700_006_000
+                && $0.createdAt.timeIntervalSince1970 < 1_700_024_000
+        }
     ),
     ("succeeded", MemoryFilter(succeeded: false), { $0.succeeded == false }),
     ("metadata equals", MemoryFilter(metadata: [.equals("team", "red")]), { $0.team == "red" }),
-    ("metadata in", MemoryFilter(metadata: [.isIn("priority", [1, 2, 9])]), { [1, 2, 9].contains($0.priority) }),
+    (
+        "metadata in", MemoryFilter(metadata: [.isIn("priority", [1, 2, 9])]),
+        { [1, 2, 9].contains($0.priority) }
+    ),
     (
         "metadata range + namespace",
         MemoryFilter(namespace: .prefix("beta"), metadata: [.range("priority", min: 3, max: 6)]),
         { $0.namespace.hasPrefix("beta") && (3...6).contains($0.priority) }
     ),
-    ("rare: tag all + agent + kind", MemoryFilter(agents: ["reviewer"], kinds: [.fact], tags: .all(["db", "flaky", "ux"])),
-     { $0.agent == "reviewer" && $0.kind == .fact && ["db", "flaky", "ux"].allSatisfy($0.tags.contains) }),
+    (
+        "rare: tag all + agent + kind",
+        MemoryFilter(agents: ["reviewer"], kinds: [.fact], tags: .all(["db", "flaky", "ux"])),
+        { $0.agent == "reviewer" && $0.kind == .fact && ["db", "flaky", "ux"].allSatisfy($0.tags.contains) }
+    ),
 ]
 
 @Suite("Recall is exact")
 struct RecallExactnessTests {
-    @Test("matches a brute-force Double scan without filters", arguments: [(500, 3), (3000, 64), (20_000, 384)])
+    @Test(
+        "matches a brute-force Double scan without filters", arguments: [(500, 3), (3000, 64), (20_000, 384)])
     func unfiltered(count: Int, dimension: Int) throws {
         let s = try SeededStore(count: count, dimension: dimension, seed: UInt64(count * 31 + dimension))
         var rng = SeededGenerator(seed: 99)
@@ -102,7 +120,9 @@ struct RecallExactnessTests {
             let q = rng.vector(dimension: dimension)
             for k in ks {
                 let hits = try s.store.recall(q, k: k)
-                #expect(s.oracle.mismatch(hits, query: q, k: k) == nil, "k=\(k): \(s.oracle.mismatch(hits, query: q, k: k) ?? "")")
+                #expect(
+                    s.oracle.mismatch(hits, query: q, k: k) == nil,
+                    "k=\(k): \(s.oracle.mismatch(hits, query: q, k: k) ?? "")")
             }
         }
     }
@@ -123,14 +143,16 @@ struct RecallExactnessTests {
         }
     }
 
-    @Test("batch recall equals single recalls, with and without a filter, for small (per-query) and large (sgemm) batches",
+    @Test(
+        "batch recall equals single recalls, with and without a filter, for small (per-query) and large (sgemm) batches",
         arguments: [2, 5, 8, 13, 32, 37])
     func batchEqualsSingle(batchSize: Int) throws {
         let s = try SeededStore(count: 5000, dimension: 48, seed: 11)
         var rng = SeededGenerator(seed: 12)
         let queries = (0..<batchSize).map { _ in rng.vector(dimension: 48) }
         let cases: [(MemoryFilter, (SeededStore.Attributes) -> Bool)] = [
-            (MemoryFilter(), { _ in true }), (MemoryFilter(namespace: .prefix("beta")), { $0.namespace.hasPrefix("beta") }),
+            (MemoryFilter(), { _ in true }),
+            (MemoryFilter(namespace: .prefix("beta")), { $0.namespace.hasPrefix("beta") }),
             (MemoryFilter(tags: .all(["db", "ux"])), { $0.tags.contains("db") && $0.tags.contains("ux") }),
         ]
         for (filter, admit) in cases {
@@ -150,9 +172,11 @@ struct RecallExactnessTests {
     func expiryAndMinScore() throws {
         let dir = TemporaryDirectory()
         let clock = ManualClock()
-        let store = try MemoryStore.create(at: dir.appending("s"), dimension: 4, options: StoreOptions(clock: clock))
+        let store = try MemoryStore.create(
+            at: dir.appending("s"), dimension: 4, options: StoreOptions(clock: clock))
         let soon = try store.remember(
-            NewMemory(content: "expires", expiresAt: clock.now().addingTimeInterval(10), embedding: [1, 0, 0, 0]))
+            NewMemory(
+                content: "expires", expiresAt: clock.now().addingTimeInterval(10), embedding: [1, 0, 0, 0]))
         let forever = try store.remember(NewMemory(content: "stays", embedding: [0.9, 0.1, 0, 0]))
         #expect(try store.recall([1, 0, 0, 0], k: 5).map(\.memory.id) == [soon, forever])
         clock.advance(by: 11)

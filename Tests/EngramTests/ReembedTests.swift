@@ -1,19 +1,25 @@
-@testable import Engram
 import EngramTestSupport
 import Foundation
 import Testing
 
+@testable import Engram
+
 @Suite("Re-embedding and interrupted vector-file switches")
 struct ReembedTests {
-    @Test("reembed switches dimension and embedder; recall matches the new embedder's oracle; old queries are refused")
+    @Test(
+        "reembed switches dimension and embedder; recall matches the new embedder's oracle; old queries are refused"
+    )
     func reembed() throws {
         let dir = TemporaryDirectory()
         let path = dir.appending("s")
         let old = try HashingEmbedder(dimension: 32)
         let new = try HashingEmbedder(dimension: 64)
-        let texts = (0..<120).map { "memory \($0) about \(["checkout", "deploy", "billing", "login"][$0 % 4]) issue \($0 % 9)" }
+        let texts = (0..<120).map {
+            "memory \($0) about \(["checkout", "deploy", "billing", "login"][$0 % 4]) issue \($0 % 9)"
+        }
         var store = try MemoryStore.create(at: path, dimension: 32, embedder: old.identifier)
-        let ids = try store.remember(try zip(texts, old.embed(texts)).map { NewMemory(content: $0, cause: "why", embedding: $1) })
+        let ids = try store.remember(
+            try zip(texts, old.embed(texts)).map { NewMemory(content: $0, cause: "why", embedding: $1) })
         try store.forget(ids[5])  // a free slot inside the file
         try store.close()
 
@@ -22,7 +28,10 @@ struct ReembedTests {
         #expect(store.dimension == 64 && store.embedderID == new.identifier)
         var oracle = BruteForceOracle()
         for (i, (id, text)) in zip(ids, texts).enumerated() where i != 5 {
-            oracle.entries.append(.init(id: id, vector: try new.embed(EmbeddingText.compose(content: text, cause: "why", outcome: nil))))
+            oracle.entries.append(
+                .init(
+                    id: id,
+                    vector: try new.embed(EmbeddingText.compose(content: text, cause: "why", outcome: nil))))
         }
         let query = try new.embed("checkout issue 3")
         let hits = try store.recall(query, k: 10, embedder: new.identifier)

@@ -23,14 +23,18 @@ struct ScopeTests {
                 for i in 0..<(3 + n % 2) {
                     let vector = g.vector(dimension: 8)
                     let id = try store.remember(
-                        NewMemory(content: "ticket \(i) about refunds in \(namespace)", namespace: namespace, embedding: vector))
+                        NewMemory(
+                            content: "ticket \(i) about refunds in \(namespace)", namespace: namespace,
+                            embedding: vector))
                     oracle.entries.append(.init(id: id, vector: vector))
                     namespaceOf[id] = namespace
                 }
             }
         }
 
-        func ids(where admit: (String) -> Bool) -> Set<MemoryID> { Set(namespaceOf.filter { admit($0.value) }.keys) }
+        func ids(where admit: (String) -> Bool) -> Set<MemoryID> {
+            Set(namespaceOf.filter { admit($0.value) }.keys)
+        }
         var insideIDs: Set<MemoryID> { ids { ScopeTests.inside.contains($0) } }
         var outsideID: MemoryID { namespaceOf.first { $0.value == "acme/billing" }!.key }
         var someInsideID: MemoryID { namespaceOf.first { $0.value == "acme/support/user-1" }!.key }
@@ -67,8 +71,12 @@ struct ScopeTests {
             try agent.count(matching: MemoryFilter(namespace: .prefix("acme/support/user-1")))
                 == f.ids { $0 == "acme/support/user-1" }.count)
         // A condition that can only match outside is refused, not silently empty.
-        for condition in [MemoryFilter.NamespaceMatch.exact("acme/billing"), .prefix("globex"), .exact("acme")] {
-            let result = Self.code { _ = try agent.recall([1, 0, 0, 0, 0, 0, 0, 0], filter: MemoryFilter(namespace: condition)) }
+        for condition in [
+            MemoryFilter.NamespaceMatch.exact("acme/billing"), .prefix("globex"), .exact("acme"),
+        ] {
+            let result = Self.code {
+                _ = try agent.recall([1, 0, 0, 0, 0, 0, 0, 0], filter: MemoryFilter(namespace: condition))
+            }
             #expect(result?.0 == .permissionDenied && result?.1 == "filter.namespace")
         }
     }
@@ -81,7 +89,10 @@ struct ScopeTests {
         for id in [f.outsideID, unknown] {
             #expect(Self.code { _ = try agent.memory(id) }! == (.notFound, "id"))
             #expect(Self.code { try agent.forget(id) }! == (.notFound, "id"))
-            #expect(Self.code { _ = try agent.update(id, with: MemoryChanges(content: "x")) }! == (.notFound, "id"))
+            #expect(
+                Self.code { _ = try agent.update(id, with: MemoryChanges(content: "x")) }! == (
+                    .notFound, "id"
+                ))
             #expect(try agent.history(of: id).isEmpty)
         }
         #expect(try agent.memory(f.someInsideID).namespace == "acme/support/user-1")
@@ -94,13 +105,25 @@ struct ScopeTests {
         let f = try Fixture()
         let agent = f.store.scoped(to: try Scope(namespaces: ["acme/support"], actions: .readWrite))
         let before = try f.store.count()
-        let id = try agent.remember(NewMemory(content: "user prefers email", namespace: "acme/support/user-2", embedding: [1, 0, 0, 0, 0, 0, 0, 0]))
+        let id = try agent.remember(
+            NewMemory(
+                content: "user prefers email", namespace: "acme/support/user-2",
+                embedding: [1, 0, 0, 0, 0, 0, 0, 0]))
         #expect(try f.store.memory(id).namespace == "acme/support/user-2")
-        #expect(Self.code { _ = try agent.remember(NewMemory(content: "x", namespace: "acme/billing", embedding: [1, 0, 0, 0, 0, 0, 0, 0])) }! == (.permissionDenied, "namespace"))
-        #expect(Self.code { _ = try agent.remember(NewMemory(content: "no namespace given", embedding: [1, 0, 0, 0, 0, 0, 0, 0])) }! == (.permissionDenied, "namespace"))
+        #expect(
+            Self.code {
+                _ = try agent.remember(
+                    NewMemory(content: "x", namespace: "acme/billing", embedding: [1, 0, 0, 0, 0, 0, 0, 0]))
+            }! == (.permissionDenied, "namespace"))
+        #expect(
+            Self.code {
+                _ = try agent.remember(
+                    NewMemory(content: "no namespace given", embedding: [1, 0, 0, 0, 0, 0, 0, 0]))
+            }! == (.permissionDenied, "namespace"))
         let batch = [
             NewMemory(content: "fine", namespace: "acme/support", embedding: [1, 0, 0, 0, 0, 0, 0, 0]),
-            NewMemory(content: "not fine", namespace: "acme/supportive", embedding: [0, 1, 0, 0, 0, 0, 0, 0]),
+            NewMemory(
+                content: "not fine", namespace: "acme/supportive", embedding: [0, 1, 0, 0, 0, 0, 0, 0]),
         ]
         #expect(Self.code { _ = try agent.remember(batch) }! == (.permissionDenied, "memories[1].namespace"))
         #expect(try f.store.count() == before + 1)  // nothing of the refused batch
@@ -133,22 +156,47 @@ struct ScopeTests {
         try agent.working.set("draft", "refund approved", namespace: "acme/support/user-1", ttl: 60)
         #expect(try agent.working.get("draft", namespace: "acme/support/user-1")?.value == "refund approved")
         try f.store.working.set("secret", "other team's note", namespace: "acme/billing", ttl: 60)
-        #expect(Self.code { _ = try agent.working.get("secret", namespace: "acme/billing") }! == (.permissionDenied, "namespace"))
-        #expect(Self.code { _ = try agent.working.list(namespace: "acme/billing") }! == (.permissionDenied, "namespace"))
-        #expect(Self.code { _ = try agent.working.delete("secret", namespace: "acme/billing") }! == (.permissionDenied, "namespace"))
-        let id = try agent.working.promote("draft", namespace: "acme/support/user-1", embedding: [0, 0, 1, 0, 0, 0, 0, 0])
+        #expect(
+            Self.code { _ = try agent.working.get("secret", namespace: "acme/billing") }! == (
+                .permissionDenied, "namespace"
+            ))
+        #expect(
+            Self.code { _ = try agent.working.list(namespace: "acme/billing") }! == (
+                .permissionDenied, "namespace"
+            ))
+        #expect(
+            Self.code { _ = try agent.working.delete("secret", namespace: "acme/billing") }! == (
+                .permissionDenied, "namespace"
+            ))
+        let id = try agent.working.promote(
+            "draft", namespace: "acme/support/user-1", embedding: [0, 0, 1, 0, 0, 0, 0, 0])
         #expect(try agent.memory(id).content == "refund approved")
         let reader = f.store.scoped(to: try Scope(namespaces: ["acme/support"], actions: .read))
-        #expect(Self.code { try reader.working.set("k", "v", namespace: "acme/support", ttl: 60) }! == (.permissionDenied, "action"))
+        #expect(
+            Self.code { try reader.working.set("k", "v", namespace: "acme/support", ttl: 60) }! == (
+                .permissionDenied, "action"
+            ))
     }
 
     @Test("a scope is checked when it is made, and nested roots merge")
     func scopeValidation() throws {
-        #expect(Self.code { _ = try Scope(namespaces: [], actions: .read) }! == (.invalidArgument, "scope.namespaces"))
-        #expect(Self.code { _ = try Scope(namespaces: ["acme//x"], actions: .read) }! == (.invalidArgument, "scope.namespaces"))
-        #expect(Self.code { _ = try Scope(namespaces: ["acme"], actions: []) }! == (.invalidArgument, "scope.actions"))
-        let scope = try Scope(namespaces: ["acme/support/user-1", "globex", "acme/support", "globex"], actions: .read)
+        #expect(
+            Self.code { _ = try Scope(namespaces: [], actions: .read) }! == (
+                .invalidArgument, "scope.namespaces"
+            ))
+        #expect(
+            Self.code { _ = try Scope(namespaces: ["acme//x"], actions: .read) }! == (
+                .invalidArgument, "scope.namespaces"
+            ))
+        #expect(
+            Self.code { _ = try Scope(namespaces: ["acme"], actions: []) }! == (
+                .invalidArgument, "scope.actions"
+            ))
+        let scope = try Scope(
+            namespaces: ["acme/support/user-1", "globex", "acme/support", "globex"], actions: .read)
         #expect(scope.namespaces == ["acme/support", "globex"])
-        #expect(scope.contains(namespace: "acme/support/user-1/thread-9") && !scope.contains(namespace: "acme/supportive"))
+        #expect(
+            scope.contains(namespace: "acme/support/user-1/thread-9")
+                && !scope.contains(namespace: "acme/supportive"))
     }
 }

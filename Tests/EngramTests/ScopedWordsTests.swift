@@ -1,8 +1,9 @@
-@testable import Engram
 import EngramTestSupport
 import Foundation
 import GRDB
 import Testing
+
+@testable import Engram
 
 /// Keyword queries inside a few namespaces read the words the `engram` tokenizer indexes under each
 /// memory's namespace (schema v6). They must rank exactly as the BM25 oracle does, stay exact through
@@ -34,8 +35,11 @@ struct ScopedWordsTests {
                     text: query, embedder: nil, k: 1000, filter: filter,
                     options: TextRecallOptions(mode: .keyword, signals: .none, neighbours: 0))
                 let scored = hits.map { ($0.memory.id, $0.explanation!.keywordScore!) }
-                let problem = HybridRecallTests.mismatch(scored, oracle: all.filter { admit($0.key) }, k: 1000)
-                #expect(problem == nil, "\(moment), \(query), \(filter.namespace.map { "\($0)" } ?? ""): \(problem ?? "")")
+                let problem = HybridRecallTests.mismatch(
+                    scored, oracle: all.filter { admit($0.key) }, k: 1000)
+                #expect(
+                    problem == nil,
+                    "\(moment), \(query), \(filter.namespace.map { "\($0)" } ?? ""): \(problem ?? "")")
             }
         }
     }
@@ -45,7 +49,8 @@ struct ScopedWordsTests {
         var g = SeededGenerator(seed: 99)
         let batch = (0..<60).map { i in
             NewMemory(
-                content: "alpha golf kilo \(7000 + i)", namespace: "many/\(i % 12)", embedding: g.vector(dimension: 16))
+                content: "alpha golf kilo \(7000 + i)", namespace: "many/\(i % 12)",
+                embedding: g.vector(dimension: 16))
         }
         for (i, id) in try f.store.remember(batch).enumerated() {
             f.text.documents.append((id, ["alpha", "golf", "kilo", "\(7000 + i)"]))
@@ -53,7 +58,9 @@ struct ScopedWordsTests {
         }
     }
 
-    @Test("restricted keyword recall equals the oracle after remember, update, forget and compaction; FTS5's integrity check passes")
+    @Test(
+        "restricted keyword recall equals the oracle after remember, update, forget and compaction; FTS5's integrity check passes"
+    )
     func exactThroughWrites() throws {
         var f = try Fixture(count: 300)
         try Self.addMany(&f)
@@ -61,7 +68,8 @@ struct ScopedWordsTests {
         try Self.expectOracle(f, f.store, "after remember")
         try f.store.records.fullTextIntegrityCheck()
 
-        let updated = try f.store.update(f.text.documents[5].id, with: MemoryChanges(content: "zulu zulu oscar"))
+        let updated = try f.store.update(
+            f.text.documents[5].id, with: MemoryChanges(content: "zulu zulu oscar"))
         f.namespaceOf[updated.id] = f.namespaceOf[f.text.documents[5].id]
         f.text.documents[5] = (updated.id, ["zulu", "zulu", "oscar"])
         try Self.expectOracle(f, f.store, "after update")
@@ -82,10 +90,12 @@ struct ScopedWordsTests {
         let moved = f.text.documents[0].id
         try queue.write { db in
             try db.execute(
-                sql: "UPDATE memory SET content = 'oscar kilo', namespace = 'small', scope_terms = ? WHERE id = ?",
+                sql:
+                    "UPDATE memory SET content = 'oscar kilo', namespace = 'small', scope_terms = ? WHERE id = ?",
                 arguments: [FullText.namespaceTerm("small"), moved.description])
             // As every write of Engram's: the slot cache saved at close then knows it is out of date.
-            try db.execute(sql: "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'commit_counter'")
+            try db.execute(
+                sql: "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'commit_counter'")
         }
         try queue.close()
         f.text.documents[0].words = ["oscar", "kilo"]
@@ -96,25 +106,32 @@ struct ScopedWordsTests {
         try reopened.records.fullTextIntegrityCheck()
     }
 
-    @Test("text that holds the tokenizer's markers is indexed as text and never reaches another namespace; very long words")
+    @Test(
+        "text that holds the tokenizer's markers is indexed as text and never reaches another namespace; very long words"
+    )
     func markersInText() throws {
         let dir = TemporaryDirectory()
         let store = try MemoryStore.create(at: dir.appending("s"), dimension: 4)
         defer { try? store.close() }
         let spoof = "\u{1E}" + FullText.namespaceTerm("victim") + "\u{1F}secret"
-        let id = try store.remember(NewMemory(content: spoof, namespace: "attacker", embedding: [1, 0, 0, 0]))
-        _ = try store.remember(NewMemory(content: "public notes", namespace: "victim", embedding: [0, 1, 0, 0]))
+        let id = try store.remember(
+            NewMemory(content: spoof, namespace: "attacker", embedding: [1, 0, 0, 0]))
+        _ = try store.remember(
+            NewMemory(content: "public notes", namespace: "victim", embedding: [0, 1, 0, 0]))
         let keyword = TextRecallOptions(mode: .keyword, signals: .none, neighbours: 0)
         for (namespace, expected) in [("victim", [MemoryID]()), ("attacker", [id])] {
             let hits = try store.recall(
-                text: "secret", embedder: nil, k: 10, filter: MemoryFilter(namespace: .exact(namespace)), options: keyword)
+                text: "secret", embedder: nil, k: 10, filter: MemoryFilter(namespace: .exact(namespace)),
+                options: keyword)
             #expect(hits.map(\.memory.id) == expected, "\(namespace)")
         }
         // A word longer than the tokenizer's stack buffer takes its heap path, in documents and queries.
         let long = String(repeating: "abcdefghij", count: 100)
-        let longID = try store.remember(NewMemory(content: "note " + long, namespace: "victim", embedding: [0, 0, 1, 0]))
+        let longID = try store.remember(
+            NewMemory(content: "note " + long, namespace: "victim", embedding: [0, 0, 1, 0]))
         let found = try store.recall(
-            text: long, embedder: nil, k: 10, filter: MemoryFilter(namespace: .exact("victim")), options: keyword)
+            text: long, embedder: nil, k: 10, filter: MemoryFilter(namespace: .exact("victim")),
+            options: keyword)
         #expect(found.map(\.memory.id) == [longID])
         try store.records.fullTextIntegrityCheck()
     }
@@ -145,7 +162,8 @@ struct ScopedWordsTests {
         var configuration = Configuration()
         configuration.prepareDatabase { try FullText.registerFunctions($0) }
         return try DatabaseQueue(
-            path: URL(fileURLWithPath: store).appendingPathComponent("memories.sqlite").path, configuration: configuration)
+            path: URL(fileURLWithPath: store).appendingPathComponent("memories.sqlite").path,
+            configuration: configuration)
     }
 
     /// Puts back the full-text table v5 made (no scoped words, read from the memory table) and forgets
@@ -162,7 +180,8 @@ struct ScopedWordsTests {
                     \#(Schema.v5FullText)
                     INSERT INTO memory_fts(memory_fts) VALUES ('rebuild');
                     """#)
-            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = ?", arguments: [Schema.latestMigration])
+            try db.execute(
+                sql: "DELETE FROM grdb_migrations WHERE identifier = ?", arguments: [Schema.latestMigration])
         }
         try queue.close()
     }

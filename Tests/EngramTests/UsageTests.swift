@@ -1,12 +1,15 @@
-@testable import Engram
 import EngramTestSupport
 import Foundation
 import Testing
 
+@testable import Engram
+
 /// Recall counts and last-recall times: what agents use to see which memories earn their keep.
 @Suite("Recall usage")
 struct UsageTests {
-    @Test("writable handles count recalls and write them with the next write; read-only handles log theirs for it")
+    @Test(
+        "writable handles count recalls and write them with the next write; read-only handles log theirs for it"
+    )
     func counting() throws {
         let dir = TemporaryDirectory()
         let path = dir.appending("s")
@@ -64,7 +67,8 @@ struct UsageTests {
         let store = try MemoryStore.create(at: path, dimension: 4)
         var g = SeededGenerator(seed: 11)
         let ids = try (0..<40).map { i in
-            try store.remember(NewMemory(content: "m\(i)", embedding: (0..<4).map { _ in Float(g.gaussian()) }))
+            try store.remember(
+                NewMemory(content: "m\(i)", embedding: (0..<4).map { _ in Float(g.gaussian()) }))
         }
         let readers = 4
         let oracle = try await withThrowingTaskGroup(of: [MemoryID: Int].self) { group in
@@ -91,12 +95,15 @@ struct UsageTests {
         }
         try store.close()
         let reopened = try MemoryStore.open(at: path)
-        _ = try reopened.remember(NewMemory(content: "last", embedding: [1, 0, 0, 0]))  // flushes what is left
+        // flushes what is left
+        _ = try reopened.remember(NewMemory(content: "last", embedding: [1, 0, 0, 0]))
         for id in ids { #expect(try reopened.memory(id).recallCount == oracle[id, default: 0], "\(id)") }
         #expect(oracle.values.reduce(0, +) == readers * (0..<10).reduce(0) { $0 + (5 + $1) } * 3)
     }
 
-    @Test("a claimed log already counted is deleted at open, an uncounted one is counted, torn lines are skipped")
+    @Test(
+        "a claimed log already counted is deleted at open, an uncounted one is counted, torn lines are skipped"
+    )
     func claimedLogsAfterACrash() throws {
         let dir = TemporaryDirectory()
         let path = dir.appending("s")
@@ -137,7 +144,9 @@ struct UsageTests {
         let line = try Data(contentsOf: URL(fileURLWithPath: log)).count
         #expect(truncate(log, off_t(UsageLog.maxBytes - line + 1)) == 0)  // one byte too few for another line
         #expect(!UsageLog.append([(a, 1, 200)], directory: directory))
-        #expect(try FileManager.default.attributesOfItem(atPath: log)[.size] as? Int == UsageLog.maxBytes - line + 1)
+        #expect(
+            try FileManager.default.attributesOfItem(atPath: log)[.size] as? Int == UsageLog.maxBytes - line
+                + 1)
         #expect(truncate(log, off_t(line)) == 0)
         #expect(UsageLog.append([(a, 1, 300)], directory: directory))
         let reopened = try MemoryStore.open(at: path)

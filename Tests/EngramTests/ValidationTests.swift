@@ -90,10 +90,25 @@ struct ValidationTests {
             ("query", { _ = try store.recall([0, 0, 0]) }),
             ("queries[1]", { _ = try store.recall(batch: [[1, 0, 0], [1, 0]]) }),
             ("minScore", { _ = try store.recall([1, 0, 0], minScore: .nan) }),
-            ("filter.namespace", { _ = try store.recall([1, 0, 0], filter: MemoryFilter(namespace: .prefix("a//"))) }),
-            ("filter.metadata", { _ = try store.recall([1, 0, 0], filter: MemoryFilter(metadata: [.equals("", 1)])) }),
-            ("filter.metadata", { _ = try store.recall([1, 0, 0], filter: MemoryFilter(metadata: [.range("x", min: nil, max: nil)])) }),
-            ("filter.metadata", { _ = try store.count(matching: MemoryFilter(metadata: [.equals("x", .array([]))])) }),
+            (
+                "filter.namespace",
+                { _ = try store.recall([1, 0, 0], filter: MemoryFilter(namespace: .prefix("a//"))) }
+            ),
+            (
+                "filter.metadata",
+                { _ = try store.recall([1, 0, 0], filter: MemoryFilter(metadata: [.equals("", 1)])) }
+            ),
+            (
+                "filter.metadata",
+                {
+                    _ = try store.recall(
+                        [1, 0, 0], filter: MemoryFilter(metadata: [.range("x", min: nil, max: nil)]))
+                }
+            ),
+            (
+                "filter.metadata",
+                { _ = try store.count(matching: MemoryFilter(metadata: [.equals("x", .array([]))])) }
+            ),
             ("embedder", { _ = try store.recall([1, 0, 0], embedder: "some-other-model") }),
             ("id", { _ = try store.memory(MemoryID("01890000-0000-7000-8000-000000000000")!) }),
             ("id", { try store.forget(MemoryID("01890000-0000-7000-8000-000000000000")!) }),
@@ -116,6 +131,7 @@ struct ValidationTests {
     @Test("metadata JSON that does not parse is rejected by JSONValue")
     func metadataJSON() {
         #expect(throws: EngramError.self) { try JSONValue(parsing: "{\"a\": ", field: "metadata") }
-        #expect((try? JSONValue(parsing: "{\"a\": [1, true, null]}")) == .object(["a": .array([1, true, .null])]))
+        #expect(
+            (try? JSONValue(parsing: "{\"a\": [1, true, null]}")) == .object(["a": .array([1, true, .null])]))
     }
 }

@@ -1,7 +1,8 @@
-@testable import Engram
 import EngramTestSupport
 import Foundation
 import Testing
+
+@testable import Engram
 
 @Suite("Working memory")
 struct WorkingMemoryTests {
@@ -9,7 +10,8 @@ struct WorkingMemoryTests {
     func ttlAndSweep() throws {
         let dir = TemporaryDirectory()
         let clock = ManualClock()
-        let store = try MemoryStore.create(at: dir.appending("s"), dimension: 2, options: StoreOptions(clock: clock))
+        let store = try MemoryStore.create(
+            at: dir.appending("s"), dimension: 2, options: StoreOptions(clock: clock))
         let wm = store.working
         try wm.set("ticket", "T-1042", namespace: "acme/support", ttl: 60)
         try wm.set("step", .object(["n": 3]), namespace: "acme/support", ttl: 600)
@@ -40,7 +42,9 @@ struct WorkingMemoryTests {
         #expect(memory.content == "Customer prefers email over phone")
         #expect(memory.kind == .fact && memory.namespace == "crm" && memory.tags == ["working:insight"])
         #expect(try store.working.get("insight", namespace: "crm") == nil)
-        #expect(throws: EngramError.self) { try store.working.promote("insight", namespace: "crm", embedding: [1, 0]) }
+        #expect(throws: EngramError.self) {
+            try store.working.promote("insight", namespace: "crm", embedding: [1, 0])
+        }
     }
 
     @Test("promotion stores the memory and deletes the entry in one transaction, or does neither")

@@ -18,17 +18,22 @@ package enum SchemaFiles {
     /// Every generated file as it should be, given the repository at `root`.
     package static func render(root: URL) throws -> [File] {
         let openAPIPath = "Sources/EngramServer/openapi.json"
-        let openAPI = try JSONValue(parsing: Data(contentsOf: root.appendingPathComponent(openAPIPath)), field: openAPIPath)
+        let openAPI = try JSONValue(
+            parsing: Data(contentsOf: root.appendingPathComponent(openAPIPath)), field: openAPIPath)
         let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
         guard let begin = readme.range(of: readmeBegin), let end = readme.range(of: readmeEnd),
             begin.upperBound <= end.lowerBound
         else {
             throw EngramError.invalid("README.md", "has no field reference markers")
         }
-        let fields = readme[..<begin.upperBound] + "\n" + WireSchema.fieldReference + "\n" + readme[end.lowerBound...]
+        let fields =
+            readme[..<begin.upperBound] + "\n" + WireSchema.fieldReference + "\n" + readme[end.lowerBound...]
         return [
-            File(path: openAPIPath, contents: JSONOutput.pretty(WireSchema.openAPI(updating: openAPI)) + "\n"),
-            File(path: "Sources/EngramMCP/mcp-tools.json", contents: JSONOutput.pretty(MemoryTools.document) + "\n"),
+            File(
+                path: openAPIPath, contents: JSONOutput.pretty(WireSchema.openAPI(updating: openAPI)) + "\n"),
+            File(
+                path: "Sources/EngramMCP/mcp-tools.json",
+                contents: JSONOutput.pretty(MemoryTools.document) + "\n"),
             File(path: "README.md", contents: String(fields)),
         ]
     }

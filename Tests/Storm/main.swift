@@ -57,7 +57,9 @@ func read(_ store: MemoryStore) throws -> (contents: Contents, ids: [Int: Memory
             let version: Int
             if let k = m.metadata["key"]?.numberValue, let v = m.metadata["version"]?.numberValue {
                 (key, version) = (Int(k), Int(v))
-            } else if let tag = m.tags.first(where: { $0.hasPrefix("working:w") }), let k = Int(tag.dropFirst(9)) {
+            } else if let tag = m.tags.first(where: { $0.hasPrefix("working:w") }),
+                let k = Int(tag.dropFirst(9))
+            {
                 (key, version) = (k, 0)
             } else {
                 throw EngramError.invalid("memory", "memory \(m.id) has no key")
@@ -70,7 +72,9 @@ func read(_ store: MemoryStore) throws -> (contents: Contents, ids: [Int: Memory
         cursor = page.nextCursor
     } while cursor != nil
     for entry in try store.working.list(namespace: workingNamespace) {
-        guard let k = Int(entry.key.dropFirst()) else { throw EngramError.invalid("working", "bad key \(entry.key)") }
+        guard let k = Int(entry.key.dropFirst()) else {
+            throw EngramError.invalid("working", "bad key \(entry.key)")
+        }
         contents.working.insert(k)
     }
     return (contents, ids)
@@ -79,7 +83,8 @@ func read(_ store: MemoryStore) throws -> (contents: Contents, ids: [Int: Memory
 // MARK: Writer
 
 func write(path: String, seed: UInt64) throws {
-    var store = MemoryStore.exists(at: path)
+    var store =
+        MemoryStore.exists(at: path)
         ? try MemoryStore.open(at: path, options: StoreOptions(lockTimeout: .seconds(10)))
         : try MemoryStore.create(at: path, dimension: dimension)
     var (contents, ids) = try read(store)
@@ -92,7 +97,8 @@ func write(path: String, seed: UInt64) throws {
         let keys = Array(contents.live.keys)
         if contents.live.count > liveCeiling || (roll < 15 && !keys.isEmpty) {
             let count = contents.live.count > liveCeiling ? 50 : 1 + Int(rng.next() % 3)
-            let chosen = Array(Set((0..<count).map { _ in keys[Int(rng.next() % UInt64(keys.count))] })).sorted()
+            let chosen = Array(Set((0..<count).map { _ in keys[Int(rng.next() % UInt64(keys.count))] }))
+                .sorted()
             let args = chosen.map(String.init).joined(separator: ",")
             say("begin forget \(args)")
             _ = try store.forget(chosen.compactMap { ids[$0] })
@@ -107,7 +113,9 @@ func write(path: String, seed: UInt64) throws {
                     metadata: ["key": .number(Double(k)), "version": .number(0)],
                     embedding: vector(key: k, version: 0, embedder: store.embedderID))
             }
-            for (k, id) in zip(next..<(next + count), try store.remember(batch)) { (contents.live[k], ids[k]) = (0, id) }
+            for (k, id) in zip(next..<(next + count), try store.remember(batch)) {
+                (contents.live[k], ids[k]) = (0, id)
+            }
             say("ok remember \(next) \(count)")
             next += count
         } else if roll < 75 {
@@ -117,7 +125,8 @@ func write(path: String, seed: UInt64) throws {
             let updated = try store.update(
                 ids[k]!,
                 with: MemoryChanges(
-                    content: "key \(k) version \(v)", metadata: ["key": .number(Double(k)), "version": .number(Double(v))],
+                    content: "key \(k) version \(v)",
+                    metadata: ["key": .number(Double(k)), "version": .number(Double(v))],
                     embedding: vector(key: k, version: v, embedder: store.embedderID)))
             (contents.live[k], ids[k]) = (v, updated.id)
             say("ok update \(k) \(v)")
@@ -135,14 +144,16 @@ func write(path: String, seed: UInt64) throws {
             let k = next
             next += 1
             say("begin wset \(k)")
-            try store.working.set("w\(k)", .object(["key": .number(Double(k))]), namespace: workingNamespace, ttl: 3600)
+            try store.working.set(
+                "w\(k)", .object(["key": .number(Double(k))]), namespace: workingNamespace, ttl: 3600)
             contents.working.insert(k)
             say("ok wset \(k)")
         } else {
             let k = contents.working.randomElement(using: &rng)!
             say("begin promote \(k)")
             ids[k] = try store.working.promote(
-                "w\(k)", namespace: workingNamespace, embedding: vector(key: k, version: 0, embedder: store.embedderID),
+                "w\(k)", namespace: workingNamespace,
+                embedding: vector(key: k, version: 0, embedder: store.embedderID),
                 tags: ["storm"])
             contents.working.remove(k)
             contents.live[k] = 0
@@ -185,7 +196,9 @@ func run(kills: Int, seed: UInt64, path: String) throws {
         process.standardError = FileHandle.nullDevice
         try process.run()
         // Most kills land while work is under way; a few right after start (open, recovery).
-        let delay = round % 10 == 0 ? UInt32.random(in: 0...30_000, using: &rng) : UInt32.random(in: 20_000...250_000, using: &rng)
+        let delay =
+            round % 10 == 0
+            ? UInt32.random(in: 0...30_000, using: &rng) : UInt32.random(in: 20_000...250_000, using: &rng)
         usleep(delay)
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
@@ -212,11 +225,15 @@ func run(kills: Int, seed: UInt64, path: String) throws {
         let (actual, ids) = try read(store)
         // The operation in flight at the kill happened entirely or not at all.
         if actual != model {
-            guard let inFlight else { fail("round \(round): acknowledged state lost\n\(diff(model, actual))") }
+            guard let inFlight else {
+                fail("round \(round): acknowledged state lost\n\(diff(model, actual))")
+            }
             var applied = model
             apply(inFlight, to: &applied)
             guard actual == applied else {
-                fail("round \(round): '\(inFlight.joined(separator: " "))' is half done\n\(diff(model, actual))")
+                fail(
+                    "round \(round): '\(inFlight.joined(separator: " "))' is half done\n\(diff(model, actual))"
+                )
             }
             model = applied
             ambiguousApplied += 1
@@ -226,11 +243,14 @@ func run(kills: Int, seed: UInt64, path: String) throws {
         // Recall equals brute force over what the model says is live.
         var oracle = BruteForceOracle()
         for (k, v) in model.live {
-            oracle.entries.append(.init(id: ids[k]!, vector: vector(key: k, version: v, embedder: store.embedderID)))
+            oracle.entries.append(
+                .init(id: ids[k]!, vector: vector(key: k, version: v, embedder: store.embedderID)))
         }
         let query = rng.vector(dimension: dimension)
         let hits = try store.recall(query, k: 10)
-        if let problem = oracle.mismatch(hits, query: query, k: 10) { fail("round \(round): recall: \(problem)") }
+        if let problem = oracle.mismatch(hits, query: query, k: 10) {
+            fail("round \(round): recall: \(problem)")
+        }
         let health = try store.health()
         guard health.healthy else { fail("round \(round): health: \(health.checks.filter { !$0.passed })") }
         try store.close()

@@ -11,13 +11,17 @@ final class Fixture: @unchecked Sendable {  // Sendable: built once in setup, th
     let queries: [[Float]]
 
     init(count: Int) throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("engram-bench-\(UUID())").path
+        directory =
+            FileManager.default.temporaryDirectory.appendingPathComponent("engram-bench-\(UUID())").path
         store = try MemoryStore.create(at: directory, dimension: 384)
         var rng = SeededGenerator(seed: 42)
         for start in stride(from: 0, to: count, by: 10_000) {
-            try store.remember((start..<min(start + 10_000, count)).map { i in
-                NewMemory(content: "memory \(i)", namespace: "ns\(i % 100)", embedding: rng.vector(dimension: 384))
-            })
+            try store.remember(
+                (start..<min(start + 10_000, count)).map { i in
+                    NewMemory(
+                        content: "memory \(i)", namespace: "ns\(i % 100)",
+                        embedding: rng.vector(dimension: 384))
+                })
         }
         queries = (0..<64).map { _ in rng.vector(dimension: 384) }
     }
@@ -70,14 +74,18 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
     Benchmark("remember batch of 1000", configuration: .init(maxIterations: 50)) { benchmark in
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("engram-bench-\(UUID())").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "engram-bench-\(UUID())"
+        ).path
         let store = try MemoryStore.create(at: directory, dimension: 384)
         defer {
             try? store.close()
             try? FileManager.default.removeItem(atPath: directory)
         }
         var rng = SeededGenerator(seed: 1)
-        let batch = (0..<1000).map { i in NewMemory(content: "memory \(i)", embedding: rng.vector(dimension: 384)) }
+        let batch = (0..<1000).map { i in
+            NewMemory(content: "memory \(i)", embedding: rng.vector(dimension: 384))
+        }
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations { blackHole(try store.remember(batch)) }
     }

@@ -5,7 +5,9 @@
 public struct Scope: Sendable, Hashable {
     /// Actions a scope allows.
     public struct Actions: OptionSet, Sendable, Hashable {
+        /// The actions as bits.
         public let rawValue: Int
+        /// Actions from their bits.
         public init(rawValue: Int) { self.rawValue = rawValue }
 
         /// Recall, search, read, list and count memories; read working memory.
@@ -46,11 +48,16 @@ public struct Scope: Sendable, Hashable {
     /// - Throws: ``EngramError/Code/invalidArgument`` (field `scope.namespaces` or `scope.actions`) for no
     ///   namespace, a malformed one, or no action.
     public init(namespaces: [String], actions: Actions) throws {
-        guard !namespaces.isEmpty else { throw EngramError.invalid("scope.namespaces", "must name at least one namespace") }
+        guard !namespaces.isEmpty else {
+            throw EngramError.invalid("scope.namespaces", "must name at least one namespace")
+        }
         for namespace in namespaces { try Limits.validateNamespace(namespace, field: "scope.namespaces") }
-        guard !actions.isEmpty else { throw EngramError.invalid("scope.actions", "must allow at least one action") }
+        guard !actions.isEmpty else {
+            throw EngramError.invalid("scope.actions", "must allow at least one action")
+        }
         let unique = Set(namespaces)
-        self.namespaces = unique.filter { ns in !unique.contains { $0 != ns && Namespace.contains($0, ns) } }.sorted()
+        self.namespaces = unique.filter { ns in !unique.contains { $0 != ns && Namespace.contains($0, ns) } }
+            .sorted()
         self.actions = actions
         self.isUnrestrictedNamespaces = false
     }
@@ -80,7 +87,8 @@ public struct Scope: Sendable, Hashable {
 
     package func require(namespace: String, field: String = "namespace") throws {
         guard contains(namespace: namespace) else {
-            throw EngramError(.permissionDenied, "namespace \(namespace) is outside this handle's scope", field: field)
+            throw EngramError(
+                .permissionDenied, "namespace \(namespace) is outside this handle's scope", field: field)
         }
     }
 }

@@ -33,7 +33,8 @@ public struct ScopedStore: Sendable {
 
     /// ``MemoryStore/recall(_:k:filter:minScore:embedder:)`` within the scope.
     public func recall(
-        _ query: [Float], k: Int = 10, filter: MemoryFilter = .all, minScore: Float? = nil, embedder: String? = nil
+        _ query: [Float], k: Int = 10, filter: MemoryFilter = .all, minScore: Float? = nil,
+        embedder: String? = nil
     ) throws -> [RecallHit] {
         try recall(batch: [query], k: k, filter: filter, minScore: minScore, embedder: embedder)[0]
     }
@@ -44,17 +45,20 @@ public struct ScopedStore: Sendable {
         embedder: String? = nil
     ) throws -> [[RecallHit]] {
         try scope.require(.read, "read")
-        return try store.recall(batch: queries, k: k, filter: narrowed(filter), minScore: minScore, embedder: embedder)
+        return try store.recall(
+            batch: queries, k: k, filter: narrowed(filter), minScore: minScore, embedder: embedder)
     }
 
     /// ``MemoryStore/recall(text:embedder:k:filter:minScore:options:)`` within the scope.
     public func recall(
-        text: String, embedder: (any Embedder)?, k: Int = 10, filter: MemoryFilter = .all, minScore: Float? = nil,
+        text: String, embedder: (any Embedder)?, k: Int = 10, filter: MemoryFilter = .all,
+        minScore: Float? = nil,
         options: TextRecallOptions = TextRecallOptions()
     ) throws -> [RecallHit] {
         try scope.require(.read, "read")
         return try store.recall(
-            text: text, embedder: embedder, k: k, filter: narrowed(filter), minScore: minScore, options: options)
+            text: text, embedder: embedder, k: k, filter: narrowed(filter), minScore: minScore,
+            options: options)
     }
 
     /// ``MemoryStore/search(text:k:filter:)`` within the scope.
@@ -87,7 +91,9 @@ public struct ScopedStore: Sendable {
     }
 
     /// ``MemoryStore/list(filter:after:limit:)`` within the scope.
-    public func list(filter: MemoryFilter = .all, after cursor: MemoryID? = nil, limit: Int = 100) throws -> MemoryPage {
+    public func list(filter: MemoryFilter = .all, after cursor: MemoryID? = nil, limit: Int = 100) throws
+        -> MemoryPage
+    {
         try scope.require(.read, "read")
         return try store.list(filter: narrowed(filter), after: cursor, limit: limit)
     }
@@ -153,7 +159,9 @@ public struct ScopedStore: Sendable {
     private func requireWritable(_ memories: [NewMemory]) throws {
         try scope.require(.write, "write")
         for (i, memory) in memories.enumerated() {
-            try scope.require(namespace: memory.namespace, field: memories.count == 1 ? "namespace" : "memories[\(i)].namespace")
+            try scope.require(
+                namespace: memory.namespace,
+                field: memories.count == 1 ? "namespace" : "memories[\(i)].namespace")
         }
     }
 
@@ -200,7 +208,8 @@ public struct ScopedStore: Sendable {
     /// - Throws: ``EngramError/Code/permissionDenied`` when its namespace condition lies wholly outside.
     private func narrowed(_ filter: MemoryFilter) throws -> MemoryFilter {
         if let condition = filter.namespace, !scope.overlaps(condition) {
-            throw EngramError(.permissionDenied, "the namespace is outside this handle's scope", field: "filter.namespace")
+            throw EngramError(
+                .permissionDenied, "the namespace is outside this handle's scope", field: "filter.namespace")
         }
         if scope.isUnrestrictedNamespaces { return filter }
         var narrowed = filter

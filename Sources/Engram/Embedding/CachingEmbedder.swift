@@ -72,7 +72,8 @@ public final class CachingEmbedder: Embedder, Sendable {
         var missing = result.indices.filter { result[$0] == nil }
         var persistentHits = 0
         if let store, !missing.isEmpty {
-            let found = try store.cachedEmbeddings(embedder: identifier, hashes: Array(Set(missing.map { keys[$0] })))
+            let found = try store.cachedEmbeddings(
+                embedder: identifier, hashes: Array(Set(missing.map { keys[$0] })))
             for i in missing {
                 if let v = found[keys[i]], v.count == dimension {
                     result[i] = v
@@ -126,7 +127,8 @@ struct LRU {
         clock += 1
         entries[key] = (vector, clock)
         if entries.count > capacity {
-            let evict = entries.sorted { $0.value.used < $1.value.used }.prefix(max(1, capacity / 4)).map(\.key)
+            let evict = entries.sorted { $0.value.used < $1.value.used }.prefix(max(1, capacity / 4)).map(
+                \.key)
             for key in evict { entries[key] = nil }
         }
     }

@@ -53,7 +53,8 @@ public enum Embedders {
     ) throws -> (any Embedder)? {
         if identifier == "minilm" || identifier == MiniLMEmbedder.modelName {
             if let dimension, dimension != 384 {
-                throw EngramError.invalid("dimension", "\(MiniLMEmbedder.modelName) makes 384-dimensional vectors")
+                throw EngramError.invalid(
+                    "dimension", "\(MiniLMEmbedder.modelName) makes 384-dimensional vectors")
             }
             let settings = environment ?? ProcessInfo.processInfo.environment
             var precision = MiniLMEmbedder.WeightPrecision.preferred
@@ -67,19 +68,22 @@ public enum Embedders {
             var threads: Int?
             if let value = settings["ENGRAM_EMBED_THREADS"] {
                 guard let n = Int(value), n >= 1 else {
-                    throw EngramError.invalid("ENGRAM_EMBED_THREADS", "must be a whole number of at least 1, not \(value)")
+                    throw EngramError.invalid(
+                        "ENGRAM_EMBED_THREADS", "must be a whole number of at least 1, not \(value)")
                 }
                 threads = n
             }
             return try MiniLMCache.shared.embedder(
-                directory: ModelFiles.miniLMDirectory(environment: environment), threads: threads, weights: precision)
+                directory: ModelFiles.miniLMDirectory(environment: environment), threads: threads,
+                weights: precision)
         }
         if identifier == "hashing" {
             return try HashingEmbedder(dimension: dimension ?? HashingEmbedder.defaultDimension)
         }
         if identifier.hasPrefix("hashing-"), let d = Int(identifier.dropFirst("hashing-".count)) {
             if let dimension, dimension != d {
-                throw EngramError.invalid("dimension", "\(identifier) makes \(d)-dimensional vectors, not \(dimension)")
+                throw EngramError.invalid(
+                    "dimension", "\(identifier) makes \(d)-dimensional vectors, not \(dimension)")
             }
             return try HashingEmbedder(dimension: d)
         }
@@ -92,7 +96,9 @@ final class MiniLMCache: Sendable {
     static let shared = MiniLMCache()
     private let loaded = Locked<[String: MiniLMEmbedder]>([:])
 
-    func embedder(directory: String, threads: Int?, weights: MiniLMEmbedder.WeightPrecision) throws -> MiniLMEmbedder {
+    func embedder(directory: String, threads: Int?, weights: MiniLMEmbedder.WeightPrecision) throws
+        -> MiniLMEmbedder
+    {
         let key = "\(directory)|\(threads ?? 0)|\(weights.rawValue)"
         if let cached = loaded.withLock({ $0[key] }) { return cached }
         let model = try MiniLMEmbedder(directory: directory, threads: threads, weights: weights)

@@ -25,7 +25,8 @@ public struct HashingEmbedder: Embedder {
     /// An embedder of the given dimension (8...16384).
     public init(dimension: Int = HashingEmbedder.defaultDimension) throws {
         guard (8...Limits.maxDimension).contains(dimension) else {
-            throw EngramError.invalid("dimension", "must be from 8 to \(Limits.maxDimension) for the hashing embedder")
+            throw EngramError.invalid(
+                "dimension", "must be from 8 to \(Limits.maxDimension) for the hashing embedder")
         }
         self.dimension = dimension
     }
@@ -37,7 +38,8 @@ public struct HashingEmbedder: Embedder {
 
     /// The normalised words of a text.
     static func tokens(_ text: String) -> [String] {
-        let folded = text.folding(options: [.caseInsensitive, .diacriticInsensitive], locale: nil).lowercased()
+        let folded = text.folding(options: [.caseInsensitive, .diacriticInsensitive], locale: nil)
+            .lowercased()
         return Words.split(folded).filter { !stopwords.contains($0) }
     }
 

@@ -185,7 +185,9 @@ struct JSONParser {
                     let high = try hex4()
                     var scalar: Unicode.Scalar?
                     if (0xD800...0xDBFF).contains(high) {
-                        guard i + 1 < bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") else {
+                        guard i + 1 < bytes.count, bytes[i] == UInt8(ascii: "\\"),
+                            bytes[i + 1] == UInt8(ascii: "u")
+                        else {
                             throw Failure()
                         }
                         i += 2
@@ -203,7 +205,9 @@ struct JSONParser {
             }
             guard b >= 0x20 else { throw Failure() }
             let runStart = i
-            while i < bytes.count, bytes[i] != UInt8(ascii: "\""), bytes[i] != UInt8(ascii: "\\"), bytes[i] >= 0x20 { i += 1 }
+            while i < bytes.count, bytes[i] != UInt8(ascii: "\""), bytes[i] != UInt8(ascii: "\\"),
+                bytes[i] >= 0x20
+            { i += 1 }
             result += try text(runStart..<i)
         }
         throw Failure()
@@ -229,7 +233,9 @@ struct JSONParser {
 
     /// The bytes as a string, refusing invalid UTF-8.
     private func text(_ range: Range<Int>) throws(Failure) -> String {
-        guard let s = String(validating: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self) else { throw Failure() }
+        guard let s = String(validating: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self) else {
+            throw Failure()
+        }
         return s
     }
 }

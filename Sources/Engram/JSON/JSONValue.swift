@@ -49,7 +49,8 @@ public enum JSONValue: Sendable, Hashable, Codable, CustomStringConvertible {
 
     /// Parses JSON bytes (UTF-8).
     /// - Throws: ``EngramError/Code/invalidArgument`` naming `field` when the bytes are not JSON.
-    public init<Bytes: Collection>(parsing bytes: Bytes, field: String = "json") throws where Bytes.Element == UInt8 {
+    public init<Bytes: Collection>(parsing bytes: Bytes, field: String = "json") throws
+    where Bytes.Element == UInt8 {
         self =
             try bytes.withContiguousStorageIfAvailable { try Self.parse($0, field: field) }
             ?? Array(bytes).withUnsafeBufferPointer { try Self.parse($0, field: field) }

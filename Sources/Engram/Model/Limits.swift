@@ -40,7 +40,9 @@ public enum Limits {
 
     package static func validateText(_ text: String, field: String, required: Bool) throws {
         // A printable ASCII byte settles it without walking every character.
-        if required && !text.utf8.contains(where: { $0 > 0x20 && $0 < 0x7F }) && text.allSatisfy(\.isWhitespace) {
+        if required && !text.utf8.contains(where: { $0 > 0x20 && $0 < 0x7F })
+            && text.allSatisfy(\.isWhitespace)
+        {
             throw EngramError.invalid(field, "must not be empty")
         }
         if text.utf8.count > maxTextBytes {
@@ -64,7 +66,8 @@ public enum Limits {
                 throw EngramError.invalid(field, "has a '.' or '..' segment")
             }
             guard segment.unicodeScalars.allSatisfy(isNameScalar) else {
-                throw EngramError.invalid(field, "may hold only letters, digits and . _ - @ : in each segment")
+                throw EngramError.invalid(
+                    field, "may hold only letters, digits and . _ - @ : in each segment")
             }
         }
     }
@@ -79,7 +82,9 @@ public enum Limits {
 
     static func validateTag(_ tag: String, field: String = "tags") throws {
         if tag.isEmpty { throw EngramError.invalid(field, "a tag must not be empty") }
-        if tag.utf8.count > maxTagBytes { throw EngramError.invalid(field, "a tag is longer than \(maxTagBytes) bytes") }
+        if tag.utf8.count > maxTagBytes {
+            throw EngramError.invalid(field, "a tag is longer than \(maxTagBytes) bytes")
+        }
         if tag.unicodeScalars.contains(where: { $0.properties.generalCategory == .control || $0 == " " }) {
             throw EngramError.invalid(field, "a tag must not contain spaces or control characters")
         }
@@ -125,7 +130,9 @@ public enum Limits {
         var segmentDots = 0
         for byte in bytes {
             if byte == UInt8(ascii: "/") {
-                guard segmentLength > 0, segmentDots < segmentLength || segmentLength > 2 else { return false }
+                guard segmentLength > 0, segmentDots < segmentLength || segmentLength > 2 else {
+                    return false
+                }
                 segmentLength = 0
                 segmentDots = 0
                 continue
@@ -144,6 +151,7 @@ public enum Limits {
             return (0x30...0x39).contains(v) || (0x41...0x5A).contains(v) || (0x61...0x7A).contains(v)
                 || "._-@:".unicodeScalars.contains(s)
         }
-        return s.properties.isAlphabetic || s.properties.numericType != nil || "._-@:".unicodeScalars.contains(s)
+        return s.properties.isAlphabetic || s.properties.numericType != nil
+            || "._-@:".unicodeScalars.contains(s)
     }
 }

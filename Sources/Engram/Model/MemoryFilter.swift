@@ -100,9 +100,15 @@ public struct MemoryFilter: Sendable, Hashable {
         for condition in metadata {
             try Limits.validateMetadataKey(condition.key, field: "filter.metadata")
             if case .range(_, let lo, let hi) = condition {
-                if lo == nil && hi == nil { throw EngramError.invalid("filter.metadata", "range has no bound") }
-                if let lo, !lo.isFinite { throw EngramError.invalid("filter.metadata", "bound is not finite") }
-                if let hi, !hi.isFinite { throw EngramError.invalid("filter.metadata", "bound is not finite") }
+                if lo == nil && hi == nil {
+                    throw EngramError.invalid("filter.metadata", "range has no bound")
+                }
+                if let lo, !lo.isFinite {
+                    throw EngramError.invalid("filter.metadata", "bound is not finite")
+                }
+                if let hi, !hi.isFinite {
+                    throw EngramError.invalid("filter.metadata", "bound is not finite")
+                }
             }
         }
         if let a = createdAfter, let b = createdBefore, a > b {

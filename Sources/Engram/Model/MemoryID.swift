@@ -1,5 +1,6 @@
-public import struct Foundation.UUID
 import Synchronization
+
+public import struct Foundation.UUID
 
 /// The stable public id of a memory: a UUID version 7.
 ///

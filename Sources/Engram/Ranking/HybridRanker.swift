@@ -27,7 +27,8 @@ enum HybridRanker {
             case .weightedSum(let w):
                 let vector = normalizer(candidates.compactMap { $0.cosine.map(Double.init) })
                 return candidates.map { c in
-                    w * (c.cosine.map { vector(Double($0)) } ?? 0) + (1 - w) * (c.keywordScore.map(keyword) ?? 0)
+                    w * (c.cosine.map { vector(Double($0)) } ?? 0) + (1 - w)
+                        * (c.keywordScore.map(keyword) ?? 0)
                 }
             case .reciprocalRank(let k):
                 let best = 2 / (k + 1)
@@ -48,12 +49,15 @@ enum HybridRanker {
 
     /// The explanation of one hit: its fused relevance plus each signal's boost.
     static func explain(
-        _ c: RecallCandidate, fused: Double, context: Double = 0, memory: Memory, signals: RankingSignals, now: Date,
+        _ c: RecallCandidate, fused: Double, context: Double = 0, memory: Memory, signals: RankingSignals,
+        now: Date,
         boosted: Bool
     ) -> HitExplanation {
         var e = HitExplanation(
-            cosine: c.cosine, vectorRank: c.vectorRank, keywordScore: c.keywordScore, keywordRank: c.keywordRank,
-            fused: fused, context: context, recency: 0, importance: 0, outcome: 0, feedback: 0, score: fused + context)
+            cosine: c.cosine, vectorRank: c.vectorRank, keywordScore: c.keywordScore,
+            keywordRank: c.keywordRank,
+            fused: fused, context: context, recency: 0, importance: 0, outcome: 0, feedback: 0,
+            score: fused + context)
         guard boosted else { return e }
         let age = max(0, now.timeIntervalSince(memory.createdAt))
         e.recency = signals.recency * exp2(-age / signals.recencyHalfLife)

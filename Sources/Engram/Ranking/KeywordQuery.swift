@@ -25,10 +25,12 @@ enum KeywordQuery {
     /// English function words (pronouns, auxiliaries, articles, prepositions, conjunctions, question
     /// words) and the pieces unicode61 leaves of contractions ("don't" -> "don", "t").
     static let stopWords: Set<String> = [
-        "a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "as", "at",
+        "a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "as",
+        "at",
         "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could",
         "d", "did", "do", "does", "doing", "don", "down", "during", "each", "few", "for", "from", "further",
-        "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how",
+        "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his",
+        "how",
         "i", "if", "in", "into", "is", "it", "its", "itself", "just", "ll", "m", "me", "more", "most", "my",
         "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours",
         "ourselves", "out", "over", "own", "re", "s", "same", "she", "should", "so", "some", "such", "t",

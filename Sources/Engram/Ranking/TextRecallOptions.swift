@@ -44,7 +44,8 @@ public struct ColumnWeights: Sendable, Hashable {
 
     func validate() throws {
         try Limits.validateWeights(
-            [("content", content), ("cause", cause), ("outcome", outcome), ("tags", tags)], field: "options.columns")
+            [("content", content), ("cause", cause), ("outcome", outcome), ("tags", tags)],
+            field: "options.columns")
     }
 }
 
@@ -84,7 +85,8 @@ public struct RankingSignals: Sendable, Hashable {
             [("recency", recency), ("importance", importance), ("outcome", outcome), ("feedback", feedback)],
             field: "options.signals")
         guard recencyHalfLife.isFinite, recencyHalfLife > 0 else {
-            throw EngramError.invalid("options.signals.recencyHalfLife", "must be a positive number of seconds")
+            throw EngramError.invalid(
+                "options.signals.recencyHalfLife", "must be a positive number of seconds")
         }
     }
 }

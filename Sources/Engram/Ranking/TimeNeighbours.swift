@@ -39,7 +39,9 @@ enum TimeNeighbours {
                     let mid = (lo + hi) / 2
                     if before(k, keys[mid]) { hi = mid } else { lo = mid + 1 }
                 }
-                if lo < keys.count, previous[lo].map({ before($0.key, k) }) ?? true { previous[lo] = (slot, k) }
+                if lo < keys.count, previous[lo].map({ before($0.key, k) }) ?? true {
+                    previous[lo] = (slot, k)
+                }
                 // The last target before it (skipping the target itself): the memory may be its next one.
                 var last = lo - 1
                 if last >= 0, sorted[last] == slot { last -= 1 }
@@ -49,7 +51,9 @@ enum TimeNeighbours {
             func near(_ found: (slot: Int32, key: (Double, MemoryID))?, _ i: Int) -> Int32? {
                 found.flatMap { abs($0.key.0 - keys[i].0) <= window ? $0.slot : nil }
             }
-            for (i, target) in sorted.enumerated() { result[target] = (near(previous[i], i), near(next[i], i)) }
+            for (i, target) in sorted.enumerated() {
+                result[target] = (near(previous[i], i), near(next[i], i))
+            }
         }
         return result
     }

@@ -103,7 +103,9 @@ enum FullText {
     /// needs them (without the tokenizer SQLite cannot read, write or even drop the full-text table).
     static func registerFunctions(_ db: Database) throws {
         let code = engram_fulltext_register(UnsafeMutableRawPointer(db.sqliteConnection))
-        guard code == 0 else { throw EngramError(.sqlite, "cannot register the full-text functions (SQLite code \(code))") }
+        guard code == 0 else {
+            throw EngramError(.sqlite, "cannot register the full-text functions (SQLite code \(code))")
+        }
     }
 
     /// Document frequencies as `engram_bm25` reads them: little-endian 64-bit counts, one per term.
@@ -144,7 +146,9 @@ final class DocumentFrequencies: Sendable {
             state.withLock { s in
                 // A reader of an older snapshot never replaces the counts of a newer one.
                 guard commit >= s.commit else { return }
-                if commit > s.commit || s.counts.count + counted.count > Self.capacity { s = State(commit: commit) }
+                if commit > s.commit || s.counts.count + counted.count > Self.capacity {
+                    s = State(commit: commit)
+                }
                 s.counts.merge(counted) { old, _ in old }
             }
         }

@@ -15,12 +15,18 @@ extension RecordStore {
             for chunk in Self.chunks(hashes) {
                 let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
                 let rows = try Row.fetchAll(
-                    db, sql: "SELECT text_hash, vector FROM embedding_cache WHERE embedder = ? AND text_hash IN (\(marks))",
+                    db,
+                    sql:
+                        "SELECT text_hash, vector FROM embedding_cache WHERE embedder = ? AND text_hash IN (\(marks))",
                     arguments: StatementArguments([embedder] + chunk))
                 for row in rows {
                     let data: Data = row["vector"]
                     result[row["text_hash"]] = data.withUnsafeBytes { raw in
-                        (0..<(raw.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
+                        (0..<(raw.count / 4)).map {
+                            Float(
+                                bitPattern: UInt32(
+                                    littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self)))
+                        }
                     }
                 }
             }
@@ -35,7 +41,9 @@ extension RecordStore {
             let statement = try db.cachedStatement(
                 sql: "INSERT OR REPLACE INTO embedding_cache(embedder, text_hash, vector) VALUES (?, ?, ?)")
             for entry in entries {
-                let data = entry.vector.map(\.bitPattern.littleEndian).withUnsafeBufferPointer { Data(buffer: $0) }
+                let data = entry.vector.map(\.bitPattern.littleEndian).withUnsafeBufferPointer {
+                    Data(buffer: $0)
+                }
                 try statement.execute(arguments: [embedder, entry.hash, data])
             }
         }

@@ -15,13 +15,15 @@ extension RecordStore {
     /// for the duplicate check); nil computes it here. `bulk` (see ``isBulk(_:stored:)``) builds the
     /// secondary indexes after the rows.
     func insert(
-        _ records: [(memory: Memory, slot: Int32, hash: String?)], consuming entry: (namespace: String, key: String)? = nil,
+        _ records: [(memory: Memory, slot: Int32, hash: String?)],
+        consuming entry: (namespace: String, key: String)? = nil,
         bulk: Bool = false
     ) throws -> [Int64] {
         try write { db in
             if let entry {
                 try db.execute(
-                    sql: "DELETE FROM working WHERE namespace = ? AND key = ?", arguments: [entry.namespace, entry.key])
+                    sql: "DELETE FROM working WHERE namespace = ? AND key = ?",
+                    arguments: [entry.namespace, entry.key])
                 guard db.changesCount > 0 else {
                     throw EngramError(.notFound, "no working-memory entry with this key", field: "key")
                 }
@@ -54,11 +56,15 @@ extension RecordStore {
     /// slow (`Benchmarks/compare/ingest_floor.py`: SQLite alone, 100k rows with full text, 68k rows/s
     /// with live indexes, 97k built after). All in one transaction: a crash or an error rolls back the
     /// drop with the rows, and readers keep their snapshot's indexes.
-    static func withSecondaryIndexesDeferred<T>(if bulk: Bool, _ db: Database, _ work: () throws -> T) throws -> T {
+    static func withSecondaryIndexesDeferred<T>(if bulk: Bool, _ db: Database, _ work: () throws -> T) throws
+        -> T
+    {
         guard bulk else { return try work() }
         let indexes = try Row.fetchAll(
             db,
-            sql: "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'memory' AND sql IS NOT NULL")
+            sql:
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'memory' AND sql IS NOT NULL"
+        )
         for index in indexes { try db.execute(sql: "DROP INDEX \"\(index["name"] as String)\"") }
         let result = try work()
         for index in indexes { try db.execute(sql: index["sql"] as String) }
@@ -87,7 +93,8 @@ extension RecordStore {
                 """)
         let extra: StatementArguments = [
             m.recallCount, m.lastRecalledAt?.timeIntervalSince1970, m.helpfulCount, m.unhelpfulCount,
-            FullText.namespaceTerm(m.namespace), hash ?? ContentHash.of(content: m.content, cause: m.cause, outcome: m.outcome),
+            FullText.namespaceTerm(m.namespace),
+            hash ?? ContentHash.of(content: m.content, cause: m.cause, outcome: m.outcome),
         ]
         try statement.execute(arguments: [slot] + arguments(of: m) + extra)
         return db.lastInsertedRowID
@@ -105,7 +112,8 @@ extension RecordStore {
     /// Adds recalls to memories' usage columns: `count` more recalls, the latest at `last` (seconds since
     /// 1970). Memories forgotten meanwhile are skipped. `consumedLogs`, when given, names the usage log
     /// files these counts came from, recorded in the same transaction (``UsageLog/mergedKey``).
-    func recordUsage(_ usage: [(id: MemoryID, count: Int, last: Double)], consumedLogs: [String] = []) throws {
+    func recordUsage(_ usage: [(id: MemoryID, count: Int, last: Double)], consumedLogs: [String] = []) throws
+    {
         guard !usage.isEmpty || !consumedLogs.isEmpty else { return }
         try write { db in
             if !consumedLogs.isEmpty {
@@ -116,7 +124,9 @@ extension RecordStore {
                     UPDATE memory SET recall_count = recall_count + ?,
                         last_recalled_at = max(coalesce(last_recalled_at, 0), ?) WHERE id = ?
                     """)
-            for entry in usage { try statement.execute(arguments: [entry.count, entry.last, entry.id.description]) }
+            for entry in usage {
+                try statement.execute(arguments: [entry.count, entry.last, entry.id.description])
+            }
         }
     }
 
@@ -124,7 +134,8 @@ extension RecordStore {
     func recordFeedback(_ id: MemoryID, helpful: Bool) throws -> Bool {
         try write { db in
             let column = helpful ? "helpful_count" : "unhelpful_count"
-            try db.execute(sql: "UPDATE memory SET \(column) = \(column) + 1 WHERE id = ?", arguments: [id.description])
+            try db.execute(
+                sql: "UPDATE memory SET \(column) = \(column) + 1 WHERE id = ?", arguments: [id.description])
             return db.changesCount > 0
         }
     }
@@ -186,10 +197,13 @@ extension RecordStore {
     func history(of id: MemoryID) throws -> [Memory] {
         try read { db in
             var chain: [Memory] = []
-            var next = try Row.fetchOne(db, sql: "SELECT supersedes FROM memory WHERE id = ?", arguments: [id.description])
-                .flatMap { $0["supersedes"] as String? }
+            var next = try Row.fetchOne(
+                db, sql: "SELECT supersedes FROM memory WHERE id = ?", arguments: [id.description]
+            )
+            .flatMap { $0["supersedes"] as String? }
             var seen = Set<String>()
-            let statement = try db.cachedStatement(sql: "SELECT \(Self.columns) FROM memory_history WHERE id = ?")
+            let statement = try db.cachedStatement(
+                sql: "SELECT \(Self.columns) FROM memory_history WHERE id = ?")
             while let current = next, seen.insert(current).inserted {
                 next = nil
                 try statement.forEachRow(arguments: [current]) { row in
@@ -210,7 +224,8 @@ extension RecordStore {
             for chunk in Self.chunks(ids.map(\.description)) {
                 let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
                 for row in try Row.fetchAll(
-                    db, sql: "SELECT id, rowid, slot FROM memory WHERE id IN (\(marks))", arguments: StatementArguments(chunk))
+                    db, sql: "SELECT id, rowid, slot FROM memory WHERE id IN (\(marks))",
+                    arguments: StatementArguments(chunk))
                 {
                     if let id = MemoryID(row["id"] as String) { result[id] = (row["rowid"], row["slot"]) }
                 }
@@ -227,7 +242,9 @@ extension RecordStore {
     /// Usage and feedback columns, which history rows do not have (nor feedback before v5).
     var usageColumns: String {
         let usage: [MemoryColumn] =
-            hasV5Columns ? [.recallCount, .lastRecalledAt, .helpfulCount, .unhelpfulCount] : [.recallCount, .lastRecalledAt]
+            hasV5Columns
+            ? [.recallCount, .lastRecalledAt, .helpfulCount, .unhelpfulCount]
+            : [.recallCount, .lastRecalledAt]
         return usage.map(\.name).joined(separator: ", ")
     }
 
@@ -241,9 +258,12 @@ extension RecordStore {
         guard !rowIDs.isEmpty else { return [:] }
         // One cached statement whatever the count: the rowids arrive as one JSON array.
         let statement = try db.cachedStatement(
-            sql: "SELECT rowid, \(Self.columns), \(usageColumns) FROM memory WHERE rowid IN (SELECT value FROM json_each(?))")
+            sql:
+                "SELECT rowid, \(Self.columns), \(usageColumns) FROM memory WHERE rowid IN (SELECT value FROM json_each(?))"
+        )
         var result: [Int64: Memory] = [:]
-        try statement.forEachRow(arguments: ["[" + rowIDs.map(String.init).joined(separator: ",") + "]"]) { row in
+        try statement.forEachRow(arguments: ["[" + rowIDs.map(String.init).joined(separator: ",") + "]"]) {
+            row in
             result[row.int64(0)] = try memory(from: row, at: 1, usage: true)
             return true
         }
@@ -255,7 +275,10 @@ extension RecordStore {
         try read { db in
             var result: [SlotRow] = []
             let rows = try Row.fetchCursor(
-                db, sql: "SELECT slot, rowid, id, namespace, agent, kind, succeeded, created_at, expires_at, tags FROM memory")
+                db,
+                sql:
+                    "SELECT slot, rowid, id, namespace, agent, kind, succeeded, created_at, expires_at, tags FROM memory"
+            )
             while let row = try rows.next() {
                 guard let id = MemoryID(row[2] as String) else {
                     throw EngramError(.storageCorrupted, "a memory row has a malformed id")

@@ -55,7 +55,10 @@ extension RecordStore {
         var metadata: [String: JSONValue] = [:]
         // The common case skips the JSON decoder.
         if !row.withUTF8(at(.metadata), { $0.elementsEqual("{}".utf8) }) {
-            guard case .object(let object) = try JSONValue(parsing: row.string(at(.metadata)), field: "metadata") else {
+            guard
+                case .object(let object) = try JSONValue(
+                    parsing: row.string(at(.metadata)), field: "metadata")
+            else {
                 throw EngramError(.storageCorrupted, "a memory row has metadata that is not an object")
             }
             metadata = object
@@ -65,14 +68,16 @@ extension RecordStore {
             id: id, namespace: row.string(at(.namespace)), agent: row.optionalString(at(.agent)),
             kind: MemoryKind(rawValue: row.string(at(.kind))), content: row.string(at(.content)),
             cause: row.optionalString(at(.cause)), outcome: row.optionalString(at(.outcome)),
-            succeeded: row.optionalInt64(at(.succeeded)).map { $0 != 0 }, tags: Self.tags(row.string(at(.tags))),
+            succeeded: row.optionalInt64(at(.succeeded)).map { $0 != 0 },
+            tags: Self.tags(row.string(at(.tags))),
             importance: row.double(at(.importance)), metadata: metadata,
             createdAt: Date(timeIntervalSince1970: row.double(at(.createdAt))),
             updatedAt: Date(timeIntervalSince1970: row.double(at(.updatedAt))),
             expiresAt: row.optionalDouble(at(.expiresAt)).map(Date.init(timeIntervalSince1970:)),
             supersedes: row.withUTF8(at(.supersedes)) { MemoryID(utf8: $0) },
             recallCount: usage ? Int(row.int64(at(.recallCount))) : 0,
-            lastRecalledAt: usage ? row.optionalDouble(at(.lastRecalledAt)).map(Date.init(timeIntervalSince1970:)) : nil,
+            lastRecalledAt: usage
+                ? row.optionalDouble(at(.lastRecalledAt)).map(Date.init(timeIntervalSince1970:)) : nil,
             helpfulCount: feedback ? Int(row.int64(at(.helpfulCount))) : 0,
             unhelpfulCount: feedback ? Int(row.int64(at(.unhelpfulCount))) : 0)
     }

@@ -29,7 +29,8 @@ extension RecordStore {
                 }
             }
         }
-        let sql = "SELECT rowid FROM memory WHERE " + (clauses.isEmpty ? "1" : clauses.joined(separator: " AND "))
+        let sql =
+            "SELECT rowid FROM memory WHERE " + (clauses.isEmpty ? "1" : clauses.joined(separator: " AND "))
         return try read { db in Set(try Int64.fetchAll(db, sql: sql, arguments: StatementArguments(args))) }
     }
 
@@ -50,7 +51,8 @@ extension RecordStore {
             args += [path]
             return "(json_type(metadata, ?) = 'null')"
         case .array, .object:
-            throw EngramError.invalid("filter.metadata", "can compare only strings, numbers, booleans and null")
+            throw EngramError.invalid(
+                "filter.metadata", "can compare only strings, numbers, booleans and null")
         }
     }
 
@@ -69,12 +71,16 @@ extension RecordStore {
     /// The same transaction reads the memories of the matches and of `alsoLoading` (the other side's
     /// candidates in a hybrid recall), so they are the records of the snapshot that matched.
     func keywordMatches(
-        terms: [String], namespaces: [String]?, weights: ColumnWeights, limit: Int, alsoLoading extra: [Int64] = [],
+        terms: [String], namespaces: [String]?, weights: ColumnWeights, limit: Int,
+        alsoLoading extra: [Int64] = [],
         accept: (_ slot: Int32, _ rowID: Int64) -> Bool
     ) throws -> (matches: [(slot: Int32, rowID: Int64, score: Double)], memories: [Int64: Memory]) {
         // Inside a few namespaces, their scoped words; inside more, their namespace terms ANDed in.
-        let scoped = namespaces.flatMap { hasScopedWords && $0.count <= FullText.maxScopedNamespaces ? $0 : nil }
-        let pattern = scoped.map { FullText.pattern(anyOf: terms, scopedTo: $0) }
+        let scoped = namespaces.flatMap {
+            hasScopedWords && $0.count <= FullText.maxScopedNamespaces ? $0 : nil
+        }
+        let pattern =
+            scoped.map { FullText.pattern(anyOf: terms, scopedTo: $0) }
             ?? FullText.pattern(anyOf: terms, namespaces: hasV5Columns ? namespaces : nil)
         var arguments: StatementArguments = [weights.content, weights.cause, weights.outcome, weights.tags]
         if hasV5Columns { arguments += [0.0] }
@@ -90,7 +96,9 @@ extension RecordStore {
                     WHERE memory_fts MATCH ? ORDER BY score
                     """)
             var result: [(slot: Int32, rowID: Int64, score: Double)] = []
-            try statement.forEachRow(arguments: [FullText.frequencyBlob(phraseCounts)] + arguments + [pattern]) { row in
+            try statement.forEachRow(
+                arguments: [FullText.frequencyBlob(phraseCounts)] + arguments + [pattern]
+            ) { row in
                 let slot = Int32(truncatingIfNeeded: row.int64(0)), rowID = row.int64(1)
                 if accept(slot, rowID) { result.append((slot, rowID, -row.double(2))) }
                 return result.count < limit
@@ -105,13 +113,17 @@ extension RecordStore {
         byNamespace: [String: Int], byKind: [String: Int], neverRecalled: Int
     ) {
         try read { db in
-            let ns = try Row.fetchAll(db, sql: "SELECT namespace, count(*) AS n FROM memory GROUP BY namespace")
+            let ns = try Row.fetchAll(
+                db, sql: "SELECT namespace, count(*) AS n FROM memory GROUP BY namespace")
             let kinds = try Row.fetchAll(db, sql: "SELECT kind, count(*) AS n FROM memory GROUP BY kind")
             var never = try Int.fetchOne(db, sql: "SELECT count(*) FROM memory WHERE recall_count = 0") ?? 0
             for chunk in Self.chunks(recalledElsewhere.map(\.description)) {
-                never -= try Int.fetchOne(
-                    db, sql: "SELECT count(*) FROM memory WHERE recall_count = 0 AND id IN (\(databaseQuestionMarks(count: chunk.count)))",
-                    arguments: StatementArguments(chunk)) ?? 0
+                never -=
+                    try Int.fetchOne(
+                        db,
+                        sql:
+                            "SELECT count(*) FROM memory WHERE recall_count = 0 AND id IN (\(databaseQuestionMarks(count: chunk.count)))",
+                        arguments: StatementArguments(chunk)) ?? 0
             }
             return (
                 Dictionary(uniqueKeysWithValues: ns.map { ($0["namespace"] as String, $0["n"] as Int) }),
@@ -126,7 +138,8 @@ extension RecordStore {
         guard hasV5Columns else { return (0, 0) }
         return try read { db in
             let row = try Row.fetchOne(
-                db, sql: "SELECT coalesce(sum(helpful_count), 0), coalesce(sum(unhelpful_count), 0) FROM memory")
+                db,
+                sql: "SELECT coalesce(sum(helpful_count), 0), coalesce(sum(unhelpful_count), 0) FROM memory")
             return (row?[0] ?? 0, row?[1] ?? 0)
         }
     }
@@ -134,7 +147,9 @@ extension RecordStore {
     /// FTS5's own check of the full-text index against the text it reads (the view of the memory table):
     /// throws when an entry is missing or left over.
     func fullTextIntegrityCheck() throws {
-        try write { db in try db.execute(sql: "INSERT INTO memory_fts(memory_fts, rank) VALUES ('integrity-check', 1)") }
+        try write { db in
+            try db.execute(sql: "INSERT INTO memory_fts(memory_fts, rank) VALUES ('integrity-check', 1)")
+        }
     }
 
     /// SQLite's own consistency check.

@@ -24,20 +24,26 @@ extension RecordStore {
 
     func workingList(namespace: String) throws -> [WorkingRow] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM working WHERE namespace = ? ORDER BY key", arguments: [namespace])
-                .map(Self.workingRow)
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM working WHERE namespace = ? ORDER BY key", arguments: [namespace]
+            )
+            .map(Self.workingRow)
         }
     }
 
     /// Entries not expired at `now`, in every namespace.
     func workingCount(now: Double) throws -> Int {
-        try read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM working WHERE expires_at > ?", arguments: [now]) ?? 0 }
+        try read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM working WHERE expires_at > ?", arguments: [now])
+                ?? 0
+        }
     }
 
     func workingSet(_ row: WorkingRow) throws {
         try write { db in
             try db.execute(
-                sql: "INSERT OR REPLACE INTO working(namespace, key, value, created_at, expires_at) VALUES (?,?,?,?,?)",
+                sql:
+                    "INSERT OR REPLACE INTO working(namespace, key, value, created_at, expires_at) VALUES (?,?,?,?,?)",
                 arguments: [row.namespace, row.key, row.value, row.createdAt, row.expiresAt])
         }
     }
@@ -45,7 +51,8 @@ extension RecordStore {
     /// Deletes one entry. Returns whether it existed.
     func workingDelete(namespace: String, key: String) throws -> Bool {
         try write { db in
-            try db.execute(sql: "DELETE FROM working WHERE namespace = ? AND key = ?", arguments: [namespace, key])
+            try db.execute(
+                sql: "DELETE FROM working WHERE namespace = ? AND key = ?", arguments: [namespace, key])
             return db.changesCount > 0
         }
     }

@@ -63,7 +63,10 @@ final class RecordStore: Sendable {
         }
         (hasV5Columns, hasScopedWords) = try Self.sqlite {
             try pool.read { db in
-                (try db.columns(in: "memory").contains { $0.name == "scope_terms" }, try db.viewExists("memory_fts_source"))
+                (
+                    try db.columns(in: "memory").contains { $0.name == "scope_terms" },
+                    try db.viewExists("memory_fts_source")
+                )
             }
         }
     }
@@ -87,13 +90,19 @@ final class RecordStore: Sendable {
             }
             // The disk, not the data: the transaction was rolled back and a retry may succeed.
             if error.resultCode == .SQLITE_FULL {
-                throw EngramError(.io, "cannot write the database: the disk is full (\(error.message ?? "SQLITE_FULL"))")
+                throw EngramError(
+                    .io, "cannot write the database: the disk is full (\(error.message ?? "SQLITE_FULL"))")
             }
             if error.resultCode == .SQLITE_CANTOPEN {
-                throw EngramError(.io, "cannot open or create a database file: \(error.message ?? "") (\(error.extendedResultCode))")
+                throw EngramError(
+                    .io,
+                    "cannot open or create a database file: \(error.message ?? "") (\(error.extendedResultCode))"
+                )
             }
             if error.resultCode == .SQLITE_IOERR {
-                throw EngramError(.io, "cannot read or write the database: \(error.message ?? "") (\(error.extendedResultCode))")
+                throw EngramError(
+                    .io,
+                    "cannot read or write the database: \(error.message ?? "") (\(error.extendedResultCode))")
             }
             throw EngramError(.sqlite, "SQLite error \(error.resultCode): \(error.message ?? "")")
         } catch {
@@ -175,7 +184,8 @@ final class RecordStore: Sendable {
     func meta() throws -> [String: String] {
         try read { db in
             let rows = try Row.fetchAll(db, sql: "SELECT key, value FROM meta")
-            return Dictionary(rows.map { ($0["key"] as String, $0["value"] as String) }, uniquingKeysWith: { a, _ in a })
+            return Dictionary(
+                rows.map { ($0["key"] as String, $0["value"] as String) }, uniquingKeysWith: { a, _ in a })
         }
     }
 
@@ -185,7 +195,8 @@ final class RecordStore: Sendable {
 
     static func setMeta(_ values: [String: String], _ db: Database) throws {
         for (key, value) in values {
-            try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", arguments: [key, value])
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", arguments: [key, value])
         }
     }
 

@@ -126,7 +126,8 @@ enum Schema {
                 hashes.append((row[0], ContentHash.of(content: row[1], cause: row[2], outcome: row[3])))
             }
             for (rowID, hash) in hashes {
-                try db.execute(sql: "UPDATE memory SET content_hash = ? WHERE rowid = ?", arguments: [hash, rowID])
+                try db.execute(
+                    sql: "UPDATE memory SET content_hash = ? WHERE rowid = ?", arguments: [hash, rowID])
             }
             try db.execute(
                 sql: #"""
@@ -147,7 +148,8 @@ enum Schema {
             // that namespace's rows. The index reads its text through a view that puts the namespace
             // term in front of each text column (`FullText.scopedColumn`); the memory table is unchanged.
             let values = { (row: String) in
-                "\(row).rowid, " + FullText.textColumns.map { FullText.scopedColumn($0, of: row) }.joined(separator: ", ")
+                "\(row).rowid, "
+                    + FullText.textColumns.map { FullText.scopedColumn($0, of: row) }.joined(separator: ", ")
                     + ", \(row).scope_terms"
             }
             let columns = "rowid, " + FullText.textColumns.joined(separator: ", ") + ", scope_terms"

@@ -26,7 +26,9 @@ struct StatementColumns {
     func withUTF8<T>(_ column: Int32, _ body: (UnsafeBufferPointer<UInt8>) throws -> T) rethrows -> T {
         // sqlite3_column_text first: it may convert the value, and sqlite3_column_bytes then measures it.
         let text = sqlite3_column_text(handle, column)
-        return try body(UnsafeBufferPointer(start: text, count: text == nil ? 0 : Int(sqlite3_column_bytes(handle, column))))
+        return try body(
+            UnsafeBufferPointer(
+                start: text, count: text == nil ? 0 : Int(sqlite3_column_bytes(handle, column))))
     }
 }
 
@@ -43,7 +45,8 @@ extension Statement {
             if code == SQLITE_DONE { return }
             guard code == SQLITE_ROW else {
                 throw DatabaseError(
-                    resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(sqlite3_db_handle(handle))),
+                    resultCode: ResultCode(rawValue: code),
+                    message: String(cString: sqlite3_errmsg(sqlite3_db_handle(handle))),
                     sql: sql)
             }
             if try !body(columns) { return }

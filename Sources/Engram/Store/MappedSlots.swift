@@ -18,7 +18,8 @@ final class MappedFile: @unchecked Sendable {
         guard fd >= 0 else { return nil }
         defer { FileIO.close(fd) }
         var status = stat()
-        guard fstat(fd, &status) == 0, status.st_size > 0, let address = FileIO.mapShared(fd, length: Int(status.st_size))
+        guard fstat(fd, &status) == 0, status.st_size > 0,
+            let address = FileIO.mapShared(fd, length: Int(status.st_size))
         else { return nil }
         bytes = UnsafeRawBufferPointer(start: address, count: Int(status.st_size))
     }
@@ -51,7 +52,9 @@ final class MappedSlots: Sendable {
     }
 
     private func field<T: FixedWidthInteger>(_ slot: Int, _ offset: Int, _: T.Type) -> T {
-        T(littleEndian: file.bytes.loadUnaligned(fromByteOffset: records + slot * Self.recordSize + offset, as: T.self))
+        T(
+            littleEndian: file.bytes.loadUnaligned(
+                fromByteOffset: records + slot * Self.recordSize + offset, as: T.self))
     }
 
     func rowID(_ slot: Int) -> Int64 { field(slot, 0, Int64.self) }
@@ -71,8 +74,10 @@ final class MappedSlots: Sendable {
     func info(_ slot: Int) -> SlotInfo {
         guard slot < count, rowID(slot) != 0 else { return SlotInfo() }
         return SlotInfo(
-            rowID: rowID(slot), id: MemoryID(high: field(slot, 8, UInt64.self), low: field(slot, 16, UInt64.self)),
-            namespace: namespace(slot), agent: agent(slot), kind: kind(slot), succeeded: field(slot, 62, Int8.self),
+            rowID: rowID(slot),
+            id: MemoryID(high: field(slot, 8, UInt64.self), low: field(slot, 16, UInt64.self)),
+            namespace: namespace(slot), agent: agent(slot), kind: kind(slot),
+            succeeded: field(slot, 62, Int8.self),
             createdAt: Double(bitPattern: field(slot, 24, UInt64.self)),
             expiresAt: Double(bitPattern: field(slot, 32, UInt64.self)), tags: tagRange(slot).map(tag),
             namespacePosition: namespacePosition(slot))

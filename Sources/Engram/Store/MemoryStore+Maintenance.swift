@@ -94,17 +94,20 @@ extension MemoryStore {
         let t = telemetry.withLock { $0 }
         let dir = URL(fileURLWithPath: path)
         func size(_ name: String) -> Int {
-            ((try? FileManager.default.attributesOfItem(atPath: dir.appendingPathComponent(name).path))?[.size] as? Int) ?? 0
+            ((try? FileManager.default.attributesOfItem(atPath: dir.appendingPathComponent(name).path))?[
+                .size] as? Int) ?? 0
         }
         return StoreStats(
             memories: live, byNamespace: byNamespace, byKind: byKind, neverRecalled: neverRecalled,
             dimension: dimension, embedder: embedderID,
-            elementType: element.rawValue, durability: options.durability, vectorFileBytes: size(Self.vectorsName),
+            elementType: element.rawValue, durability: options.durability,
+            vectorFileBytes: size(Self.vectorsName),
             databaseBytes: size(Self.databaseName) + size(Self.databaseName + "-wal"),
             mappedBytes: VectorFileHeader.size + capacity * header.strideBytes, slotCapacity: capacity,
             freeSlots: slotCount - live, blasCore: BLAS.coreName, recalls: t.recalls,
             recallP50Milliseconds: t.latencyQuantile(0.5), recallP99Milliseconds: t.latencyQuantile(0.99),
-            hitRate: t.recalls > 0 ? Double(t.hits) / Double(t.recalls) : nil, hitThreshold: options.hitThreshold,
+            hitRate: t.recalls > 0 ? Double(t.hits) / Double(t.recalls) : nil,
+            hitThreshold: options.hitThreshold,
             residentBytes: ProcessMemory.residentBytes, embeddingCache: embeddingCacheStats,
             cachedEmbeddings: try records.cachedEmbeddingCount(), helpfulReports: feedback.helpful,
             unhelpfulReports: feedback.unhelpful)
@@ -145,14 +148,16 @@ extension MemoryStore {
             try fresh.sync()
             try records.durably {
                 try records.renumber(
-                    live.enumerated().map { (rowID: $1.info.rowID, slot: Int32($0)) }, meta: ["compacting": "1"])
+                    live.enumerated().map { (rowID: $1.info.rowID, slot: Int32($0)) },
+                    meta: ["compacting": "1"])
             }
             // Committed: the database has the new slot numbers. Until this handle holds the new file and
             // slots too, a failure stops it writing (readers keep the old snapshot, which is consistent);
             // an open finishes the rename.
             do {
                 guard FileIO.rename(newPath, vectorsPath) else { throw VectorFile.ioError("rename", newPath) }
-                try VectorFile.syncDirectory(dir.path)  // the rename survives power loss before the mark is cleared
+                // the rename survives power loss before the mark is cleared
+                try VectorFile.syncDirectory(dir.path)
                 try records.durably { try records.setMeta(["compacting": "0"]) }
                 state.vectors = try VectorFile.open(path: vectorsPath, writable: true)
             } catch {
@@ -177,7 +182,8 @@ extension MemoryStore {
         try checkOpen()
         var checks: [HealthReport.Check] = []
         let integrity = try records.integrityCheck()
-        checks.append(.init(name: "sqlite", passed: integrity == ["ok"], detail: integrity.joined(separator: "; ")))
+        checks.append(
+            .init(name: "sqlite", passed: integrity == ["ok"], detail: integrity.joined(separator: "; ")))
 
         let (count, capacity, lastSlot) = try withSnapshot { s -> (Int, Int, Int) in
             var last = -1
@@ -194,7 +200,9 @@ extension MemoryStore {
                 detail: "\(count) live rows, room for \(capacity), highest slot \(lastSlot)"))
         let sqlCount = try records.counts().byNamespace.values.reduce(0, +)
         checks.append(
-            .init(name: "consistency", passed: sqlCount == count, detail: "\(sqlCount) records, \(count) live slots"))
+            .init(
+                name: "consistency", passed: sqlCount == count,
+                detail: "\(sqlCount) records, \(count) live slots"))
 
         if !options.readOnly {
             var probe = [Float](repeating: 0, count: dimension)
@@ -203,14 +211,16 @@ extension MemoryStore {
             let namespace = "engram-health/probe"
             do {
                 let id = try remember(
-                    NewMemory(content: "engram health probe", namespace: namespace, kind: .note, embedding: probe))
+                    NewMemory(
+                        content: "engram health probe", namespace: namespace, kind: .note, embedding: probe))
                 defer { _ = try? forget([id]) }
                 let hits = try recall(probe, k: 1, filter: MemoryFilter(includeExpired: true))
                 let ok = hits.first?.memory.id == id
                 checks.append(
                     .init(
                         name: "semantic probe", passed: ok,
-                        detail: ok ? "probe recalled first (score \(hits[0].score))" : "probe not recalled first"))
+                        detail: ok
+                            ? "probe recalled first (score \(hits[0].score))" : "probe not recalled first"))
             } catch {
                 checks.append(.init(name: "semantic probe", passed: false, detail: "\(error)"))
             }
@@ -256,14 +266,21 @@ extension MemoryStore {
                 let chunk = Array(live[start..<min(start + 256, live.count)])
                 let memories = try store.records.memories(rowIDs: chunk.map(\.rowID))
                 let texts = chunk.map { entry in
-                    memories[entry.rowID].map { EmbeddingText.compose(content: $0.content, cause: $0.cause, outcome: $0.outcome) } ?? ""
+                    memories[entry.rowID].map {
+                        EmbeddingText.compose(content: $0.content, cause: $0.cause, outcome: $0.outcome)
+                    } ?? ""
                 }
                 let vectors = try embedder.embed(texts)
                 guard vectors.count == texts.count else {
-                    throw EngramError.invalid("embedder", "returned \(vectors.count) vectors for \(texts.count) texts")
+                    throw EngramError.invalid(
+                        "embedder", "returned \(vectors.count) vectors for \(texts.count) texts")
                 }
                 let rows = try zip(chunk, vectors).map { entry, vector in
-                    (slot: Int32(entry.slot), vector: try store.normalized(vector, dimension: embedder.dimension, field: "embedding"))
+                    (
+                        slot: Int32(entry.slot),
+                        vector: try store.normalized(
+                            vector, dimension: embedder.dimension, field: "embedding")
+                    )
                 }
                 try fresh.write(rows)
                 progress(min(start + 256, live.count), live.count)
@@ -271,11 +288,13 @@ extension MemoryStore {
             try fresh.sync()
             try store.records.durably {
                 try store.records.setMeta([
-                    "dimension": String(embedder.dimension), "embedder": embedder.identifier, "compacting": "1",
+                    "dimension": String(embedder.dimension), "embedder": embedder.identifier,
+                    "compacting": "1",
                 ])
             }
             guard FileIO.rename(newPath, vectorsPath) else { throw VectorFile.ioError("rename", newPath) }
-            try VectorFile.syncDirectory(dir.path)  // the rename survives power loss before the mark is cleared
+            // the rename survives power loss before the mark is cleared
+            try VectorFile.syncDirectory(dir.path)
             try store.records.durably { try store.records.setMeta(["compacting": "0"]) }
             state.vectors = nil  // this handle's dimension is the old one: it closes now
             return live.count

@@ -34,10 +34,13 @@ extension MemoryStore {
         guard (1...Limits.maxK).contains(k) else {
             throw EngramError.invalid("k", "must be from 1 to \(Limits.maxK)")
         }
-        if let minScore, !minScore.isFinite { throw EngramError.invalid("minScore", "must be a finite number") }
+        if let minScore, !minScore.isFinite {
+            throw EngramError.invalid("minScore", "must be a finite number")
+        }
         if let embedder, embedder != embedderID {
             throw EngramError(
-                .embedderMismatch, "the query was embedded by \(embedder) but the store holds \(embedderID) vectors",
+                .embedderMismatch,
+                "the query was embedded by \(embedder) but the store holds \(embedderID) vectors",
                 field: "embedder")
         }
         guard !queries.isEmpty else { return [] }
@@ -54,7 +57,9 @@ extension MemoryStore {
             let ranked = try withSnapshot { snapshot in
                 let compiled = CompiledFilter(
                     filter, names: snapshot.names, now: options.clock.now(), metadataRowIDs: metadataRowIDs)
-                return SearchKernel(snapshot: snapshot, filter: compiled, counter: scans, threads: options.searchThreads).topK(normalizedQueries, k: k)
+                return SearchKernel(
+                    snapshot: snapshot, filter: compiled, counter: scans, threads: options.searchThreads
+                ).topK(normalizedQueries, k: k)
             }
             let memories = try records.memories(rowIDs: Array(Set(ranked.flatMap { $0.map(\.rowID) })))
             var vanished = false
@@ -89,7 +94,9 @@ extension MemoryStore {
     /// and the other conditions are checked while matches are read in rank order.
     /// - Returns: up to `k` matches, most relevant first, each with its (negated, larger-is-better) BM25.
     public func search(text: String, k: Int = 10, filter: MemoryFilter = .all) throws -> [KeywordHit] {
-        guard (1...Limits.maxK).contains(k) else { throw EngramError.invalid("k", "must be from 1 to \(Limits.maxK)") }
+        guard (1...Limits.maxK).contains(k) else {
+            throw EngramError.invalid("k", "must be from 1 to \(Limits.maxK)")
+        }
         try Limits.validateText(text, field: "text", required: true)
         let metadataRowIDs = try resolveMetadata(of: filter)
         let terms = KeywordQuery.terms(text)
@@ -99,7 +106,11 @@ extension MemoryStore {
                     filter, names: snapshot.names, now: options.clock.now(), metadataRowIDs: metadataRowIDs)
                 let found = try keywordMatches(
                     snapshot: snapshot, filter: compiled, terms: terms, limit: k, columns: ColumnWeights())
-                return (found.matches.map { (rowID: $0.rowID, id: snapshot.slots[Int($0.slot)].id, score: $0.score) }, found.memories)
+                return (
+                    found.matches.map {
+                        (rowID: $0.rowID, id: snapshot.slots[Int($0.slot)].id, score: $0.score)
+                    }, found.memories
+                )
             }
             // Only the memory the snapshot knew at that slot (a rowid can be reused after a forget).
             let hits = matches.compactMap { m in
@@ -138,7 +149,8 @@ extension MemoryStore {
     /// - Throws: ``EngramError/Code/notFound`` when no live memory has this id.
     public func memory(_ id: MemoryID) throws -> Memory {
         try checkOpen()
-        guard let (rowID, _) = try records.locate([id])[id], let memory = try records.memories(rowIDs: [rowID])[rowID]
+        guard let (rowID, _) = try records.locate([id])[id],
+            let memory = try records.memories(rowIDs: [rowID])[rowID]
         else {
             throw EngramError(.notFound, "no memory with this id", field: "id")
         }
@@ -154,11 +166,17 @@ extension MemoryStore {
     func embeddings(of ids: [MemoryID], within scope: Scope?) throws -> [MemoryID: [Float]] {
         let wanted = Set(ids)
         return try withSnapshot { snapshot in
-            let visible = scope.map { scope in snapshot.names.namespaces.names.map { scope.contains(namespace: $0) } }
+            let visible = scope.map { scope in
+                snapshot.names.namespaces.names.map { scope.contains(namespace: $0) }
+            }
             var result: [MemoryID: [Float]] = [:]
             snapshot.slots.forEachLive { slot, info in
                 guard wanted.contains(info.id) else { return }
-                if let visible, !(visible.indices.contains(Int(info.namespace)) && visible[Int(info.namespace)]) { return }
+                if let visible,
+                    !(visible.indices.contains(Int(info.namespace)) && visible[Int(info.namespace)])
+                {
+                    return
+                }
                 result[info.id] = snapshot.mapping.vector(slot)
             }
             return result
@@ -176,8 +194,12 @@ extension MemoryStore {
     /// Pass the returned ``MemoryPage/nextCursor`` as `after` to read the next page; it is nil on the
     /// last page. Keyset pagination: pages stay correct while memories are added or forgotten.
     /// - Complexity: O(n + limit log n) per page.
-    public func list(filter: MemoryFilter = .all, after cursor: MemoryID? = nil, limit: Int = 100) throws -> MemoryPage {
-        guard (1...10_000).contains(limit) else { throw EngramError.invalid("limit", "must be from 1 to 10000") }
+    public func list(filter: MemoryFilter = .all, after cursor: MemoryID? = nil, limit: Int = 100) throws
+        -> MemoryPage
+    {
+        guard (1...10_000).contains(limit) else {
+            throw EngramError.invalid("limit", "must be from 1 to 10000")
+        }
         var matches = try matchingSlots(filter)
         if let cursor { matches.removeAll { $0.id <= cursor } }
         let page = matches.sorted { $0.id < $1.id }.prefix(limit + 1)

@@ -23,30 +23,38 @@ extension MemoryStore {
     /// - Complexity: one embedding, one exact scan (O(n × dimension) over the n matching memories), one
     ///   FTS5 query over the matching namespaces, and O(c log c) for c = 2 × candidates to rank.
     public func recall(
-        text: String, embedder: (any Embedder)?, k: Int = 10, filter: MemoryFilter = .all, minScore: Float? = nil,
+        text: String, embedder: (any Embedder)?, k: Int = 10, filter: MemoryFilter = .all,
+        minScore: Float? = nil,
         options: TextRecallOptions = TextRecallOptions()
     ) throws -> [RecallHit] {
         let started = ContinuousClock.now
-        guard (1...Limits.maxK).contains(k) else { throw EngramError.invalid("k", "must be from 1 to \(Limits.maxK)") }
+        guard (1...Limits.maxK).contains(k) else {
+            throw EngramError.invalid("k", "must be from 1 to \(Limits.maxK)")
+        }
         try Limits.validateText(text, field: "text", required: true)
         try options.validate()
-        if let minScore, !minScore.isFinite { throw EngramError.invalid("minScore", "must be a finite number") }
+        if let minScore, !minScore.isFinite {
+            throw EngramError.invalid("minScore", "must be a finite number")
+        }
         if options.mode == .keyword, minScore != nil {
             throw EngramError.invalid("minScore", "is a cosine similarity; keyword mode computes none")
         }
         var query: [Float]?
         if options.mode != .keyword {
             guard let embedder else {
-                throw EngramError.invalid("embedder", "\(options.mode.rawValue) recall needs the store's embedder")
+                throw EngramError.invalid(
+                    "embedder", "\(options.mode.rawValue) recall needs the store's embedder")
             }
             guard embedder.identifier == embedderID else {
                 throw EngramError(
-                    .embedderMismatch, "the embedder is \(embedder.identifier) but the store holds \(embedderID) vectors",
+                    .embedderMismatch,
+                    "the embedder is \(embedder.identifier) but the store holds \(embedderID) vectors",
                     field: "embedder")
             }
             let embedding = try embedder.embed(text)
             if options.mode == .vector {  // the exact recall, which normalises the query itself
-                return try recall(embedding, k: k, filter: filter, minScore: minScore).enumerated().map { rank, hit in
+                return try recall(embedding, k: k, filter: filter, minScore: minScore).enumerated().map {
+                    rank, hit in
                     var hit = hit
                     hit.explanation = HitExplanation(
                         cosine: hit.score, vectorRank: rank + 1, keywordScore: nil, keywordRank: nil,
@@ -67,7 +75,8 @@ extension MemoryStore {
         for attempt in 1...3 {
             let (candidates, fused, context, memories) = try withSnapshot { snapshot in
                 let compiled = CompiledFilter(
-                    filter, names: snapshot.names, now: self.options.clock.now(), metadataRowIDs: metadataRowIDs)
+                    filter, names: snapshot.names, now: self.options.clock.now(),
+                    metadataRowIDs: metadataRowIDs)
                 var (candidates, memories) = try self.candidates(
                     snapshot: snapshot, query: query, terms: terms, filter: compiled, perSide: perSide,
                     columns: options.columns)
@@ -111,18 +120,22 @@ extension MemoryStore {
     /// each with its cosine (computed for keyword-only matches too, from the mapped row) and ranks, and
     /// their memories, read in the keyword query's transaction.
     private func candidates(
-        snapshot: StoreSnapshot, query: [Float]?, terms: [String], filter compiled: CompiledFilter, perSide: Int,
+        snapshot: StoreSnapshot, query: [Float]?, terms: [String], filter compiled: CompiledFilter,
+        perSide: Int,
         columns: ColumnWeights
     ) throws -> (candidates: [RecallCandidate], memories: [Int64: Memory]) {
         guard !compiled.matchesNothing else { return ([], [:]) }
         var bySlot: [Int32: Int] = [:]
         var result: [RecallCandidate] = []
         if let query {
-            let ranked = SearchKernel(snapshot: snapshot, filter: compiled, counter: scans, threads: options.searchThreads).topK([query], k: perSide)[0]
+            let ranked = SearchKernel(
+                snapshot: snapshot, filter: compiled, counter: scans, threads: options.searchThreads
+            ).topK([query], k: perSide)[0]
             for (rank, r) in ranked.enumerated() {
                 bySlot[r.slot] = result.count
                 result.append(
-                    RecallCandidate(slot: r.slot, rowID: r.rowID, id: r.id, cosine: r.score, vectorRank: rank + 1))
+                    RecallCandidate(
+                        slot: r.slot, rowID: r.rowID, id: r.id, cosine: r.score, vectorRank: rank + 1))
             }
         }
         let (matches, memories) = try keywordMatches(
@@ -134,7 +147,8 @@ extension MemoryStore {
                 result[i].keywordScore = m.score
                 result[i].keywordRank = rank + 1
             } else {
-                let cosine = query.map { q in Self.dot(q, snapshot.mapping.vector(Int(m.slot))) }  // unit rows
+                // unit rows
+                let cosine = query.map { q in Self.dot(q, snapshot.mapping.vector(Int(m.slot))) }
                 result.append(
                     RecallCandidate(
                         slot: m.slot, rowID: m.rowID, id: slots[Int(m.slot)].id, cosine: cosine,
@@ -156,7 +170,8 @@ extension MemoryStore {
         let neighbours = TimeNeighbours.of(
             candidates.map(\.slot), in: slots, filter: filter, window: options.neighbourWindow)
         let relevance = Dictionary(zip(candidates.map(\.slot), fused), uniquingKeysWith: max)
-        let boosts = TimeNeighbours.context(relevance: relevance, neighbours: neighbours, weight: options.neighbours)
+        let boosts = TimeNeighbours.context(
+            relevance: relevance, neighbours: neighbours, weight: options.neighbours)
         for (i, c) in candidates.enumerated() { context[i] = boosts[c.slot] ?? 0 }
         // A neighbour that is not a candidate scores its context plus at most every boost; if that stays
         // below what k candidates surely score (their relevance and context, less the boosts that can be
@@ -173,7 +188,8 @@ extension MemoryStore {
             .sorted(by: >)
         let floor = sure.count >= k ? sure[k - 1] : -Double.infinity
         // In slot order, so the same store and query always give the same candidate list.
-        let added = boosts.filter { relevance[$0.key] == nil && $0.value + most >= floor }.keys.sorted().map { slot in
+        let added = boosts.filter { relevance[$0.key] == nil && $0.value + most >= floor }.keys.sorted().map {
+            slot in
             let info = slots[Int(slot)]
             let cosine = query.map { q in Self.dot(q, snapshot.mapping.vector(Int(slot))) }  // unit rows
             return RecallCandidate(slot: slot, rowID: info.rowID, id: info.id, cosine: cosine)

@@ -56,8 +56,11 @@ extension MemoryStore {
             throw EngramError.invalid("threshold", "must be a cosine from -1 to 1")
         }
         let item = try prepare(memory, now: currentTime())
-        let hash = ContentHash.of(content: item.memory.content, cause: item.memory.cause, outcome: item.memory.outcome)
-        if let id = try records.duplicates(namespace: memory.namespace, hashes: [hash], now: nowSeconds())[hash] {
+        let hash = ContentHash.of(
+            content: item.memory.content, cause: item.memory.cause, outcome: item.memory.outcome)
+        if let id = try records.duplicates(namespace: memory.namespace, hashes: [hash], now: nowSeconds())[
+            hash]
+        {
             return RememberResult(id: id, status: .duplicate)
         }
         guard let near = try withSnapshot({ nearest([item], threshold: threshold, in: $0) }).first?.1 else {
@@ -76,7 +79,8 @@ extension MemoryStore {
     /// ``remember(_:)-([NewMemory])`` that also deletes a working-memory entry in the same transaction
     /// (promotion): both happen or neither does.
     func remember(
-        _ memories: [NewMemory], consuming entry: (namespace: String, key: String)?, nearDuplicates: Float? = nil
+        _ memories: [NewMemory], consuming entry: (namespace: String, key: String)?,
+        nearDuplicates: Float? = nil
     ) throws -> [RememberResult] {
         guard !memories.isEmpty else { return [] }
         guard memories.count <= Limits.maxBatch else {
@@ -97,7 +101,9 @@ extension MemoryStore {
         if Set(givenIDs).count < givenIDs.count {
             throw EngramError.invalid("id", "the batch gives the same id twice")
         }
-        let hashes = prepared.map { ContentHash.of(content: $0.memory.content, cause: $0.memory.cause, outcome: $0.memory.outcome) }
+        let hashes = prepared.map {
+            ContentHash.of(content: $0.memory.content, cause: $0.memory.cause, outcome: $0.memory.outcome)
+        }
         return try write { state in
             if let taken = try records.locate(givenIDs).keys.first {
                 throw EngramError.invalid("id", "a memory with id \(taken) already exists")
@@ -105,7 +111,9 @@ extension MemoryStore {
             // Exact duplicates: of a live memory, or of an earlier memory of this batch.
             var results = prepared.map { RememberResult(id: $0.memory.id, status: .stored) }
             var firstInBatch: [String: Int] = [:]
-            for (namespace, indices) in Dictionary(grouping: prepared.indices, by: { prepared[$0].memory.namespace }) {
+            for (namespace, indices) in Dictionary(
+                grouping: prepared.indices, by: { prepared[$0].memory.namespace })
+            {
                 let existing = try records.duplicates(
                     namespace: namespace, hashes: indices.map { hashes[$0] }, now: now.timeIntervalSince1970)
                 for i in indices.sorted() {
@@ -122,7 +130,8 @@ extension MemoryStore {
             if let threshold = nearDuplicates {
                 // Under the writer lock no slot can be reused, so the published snapshot is safe to score.
                 let snapshot = readers.withLock { $0.current }
-                for (i, near) in nearest(storing.map { prepared[$0] }, threshold: threshold, in: snapshot) where near != nil {
+                for (i, near) in nearest(storing.map { prepared[$0] }, threshold: threshold, in: snapshot)
+                where near != nil {
                     results[storing[i]].nearDuplicate = near
                 }
             }
@@ -152,13 +161,20 @@ extension MemoryStore {
     ) -> [(Int, NearDuplicate?)] {
         do {
             var result: [(Int, NearDuplicate?)] = []
-            for (namespace, indices) in Dictionary(grouping: items.indices, by: { items[$0].memory.namespace }) {
+            for (namespace, indices) in Dictionary(
+                grouping: items.indices, by: { items[$0].memory.namespace })
+            {
                 let filter = CompiledFilter(
-                    MemoryFilter(namespace: .exact(namespace)), names: snapshot.names, now: options.clock.now(),
+                    MemoryFilter(namespace: .exact(namespace)), names: snapshot.names,
+                    now: options.clock.now(),
                     metadataRowIDs: nil)
-                let ranked = SearchKernel(snapshot: snapshot, filter: filter, counter: scans, threads: options.searchThreads).topK(indices.map { items[$0].vector }, k: 1)
+                let ranked = SearchKernel(
+                    snapshot: snapshot, filter: filter, counter: scans, threads: options.searchThreads
+                ).topK(indices.map { items[$0].vector }, k: 1)
                 for (i, best) in zip(indices, ranked) {
-                    let near = best.first.flatMap { $0.score >= threshold ? NearDuplicate(id: $0.id, cosine: $0.score) : nil }
+                    let near = best.first.flatMap {
+                        $0.score >= threshold ? NearDuplicate(id: $0.id, cosine: $0.score) : nil
+                    }
                     result.append((i, near))
                 }
             }
@@ -190,11 +206,15 @@ extension MemoryStore {
         if let cause = new.cause { try Limits.validateText(cause, field: "cause", required: false) }
         if let outcome = new.outcome { try Limits.validateText(outcome, field: "outcome", required: false) }
         try Limits.validateNamespace(new.namespace)
-        if let agent = new.agent { try Limits.validateName(agent, field: "agent", maxBytes: Limits.maxAgentBytes) }
+        if let agent = new.agent {
+            try Limits.validateName(agent, field: "agent", maxBytes: Limits.maxAgentBytes)
+        }
         try Limits.validateName(new.kind.rawValue, field: "kind", maxBytes: Limits.maxKindBytes)
         try Limits.validateImportance(new.importance)
         try Limits.validateMetadata(new.metadata)
-        for (field, date) in [("createdAt", new.createdAt), ("expiresAt", new.expiresAt), ("updatedAt", new.updatedAt)] {
+        for (field, date) in [
+            ("createdAt", new.createdAt), ("expiresAt", new.expiresAt), ("updatedAt", new.updatedAt),
+        ] {
             if let date, !(Limits.earliestDate...Limits.latestDate).contains(date.timeIntervalSince1970) {
                 throw EngramError.invalid(field, "must be a time from year 1 to year 9999")
             }
@@ -258,7 +278,8 @@ extension MemoryStore {
         let now = currentTime()
         let newVector = try changes.embedding.map { try normalized($0, field: "embedding") }
         return try write { state in
-            guard let (rowID, slot) = try records.locate([id])[id], let old = try records.memories(rowIDs: [rowID])[rowID],
+            guard let (rowID, slot) = try records.locate([id])[id],
+                let old = try records.memories(rowIDs: [rowID])[rowID],
                 scope?.contains(namespace: old.namespace) ?? true
             else {
                 throw EngramError(.notFound, "no memory with this id", field: "id")
@@ -297,7 +318,8 @@ extension MemoryStore {
             }
             let newRowID: Int64
             do {
-                newRowID = try records.supersede(oldRowID: rowID, old: old, new: memory, slot: newSlot, at: now)
+                newRowID = try records.supersede(
+                    oldRowID: rowID, old: old, new: memory, slot: newSlot, at: now)
             } catch {
                 if newSlot != slot { state.free.append(newSlot) }
                 throw error

@@ -127,7 +127,9 @@ public final class MemoryStore: Sendable {
         guard !embedder.isEmpty, embedder.utf8.count <= VectorFileHeader.maxEmbedderBytes else {
             throw EngramError.invalid("embedder", "must be 1 to \(VectorFileHeader.maxEmbedderBytes) bytes")
         }
-        guard !options.readOnly else { throw EngramError.invalid("options.readOnly", "cannot create a read-only store") }
+        guard !options.readOnly else {
+            throw EngramError.invalid("options.readOnly", "cannot create a read-only store")
+        }
         let fm = FileManager.default
         let dir = URL(fileURLWithPath: path)
         let marker = dir.appendingPathComponent(creatingName).path
@@ -143,7 +145,8 @@ public final class MemoryStore: Sendable {
         } catch {
             throw EngramError(.io, "cannot create directory \(path): \(error.localizedDescription)")
         }
-        let lock = try StoreLock(path: dir.appendingPathComponent(lockName).path, timeout: options.lockTimeout)
+        let lock = try StoreLock(
+            path: dir.appendingPathComponent(lockName).path, timeout: options.lockTimeout)
         // Under the lock: another create may have finished meanwhile; an interrupted one left the marker,
         // and what it wrote is removed (it never returned, so nothing in it was acknowledged).
         guard !existing() else { throw EngramError(.alreadyExists, "a store already exists at \(path)") }
@@ -195,8 +198,10 @@ public final class MemoryStore: Sendable {
         let dbPath = dir.appendingPathComponent(Self.databaseName).path
         let vectorsPath = dir.appendingPathComponent(Self.vectorsName).path
         let compactingPath = dir.appendingPathComponent(Self.compactingName).path
-        guard !FileManager.default.fileExists(atPath: dir.appendingPathComponent(Self.creatingName).path) else {
-            throw EngramError(.notFound, "no store at \(path) (a create did not finish; creating it again starts over)")
+        guard !FileManager.default.fileExists(atPath: dir.appendingPathComponent(Self.creatingName).path)
+        else {
+            throw EngramError(
+                .notFound, "no store at \(path) (a create did not finish; creating it again starts over)")
         }
         guard FileManager.default.fileExists(atPath: dbPath) else {
             if FileManager.default.fileExists(atPath: vectorsPath) {
@@ -214,13 +219,17 @@ public final class MemoryStore: Sendable {
         } else if let heldLock {
             lock = heldLock
         } else {
-            lock = try StoreLock(path: dir.appendingPathComponent(Self.lockName).path, timeout: options.lockTimeout)
+            lock = try StoreLock(
+                path: dir.appendingPathComponent(Self.lockName).path, timeout: options.lockTimeout)
         }
-        records = try RecordStore(path: dbPath, readOnly: options.readOnly, synchronousFull: options.durability == .full)
+        records = try RecordStore(
+            path: dbPath, readOnly: options.readOnly, synchronousFull: options.durability == .full)
 
         var meta = try records.meta()
         if let version = meta["format_version"].flatMap(Int.init), version > Schema.formatVersion {
-            throw EngramError(.schemaTooNew, "the store has format version \(version); this Engram reads up to \(Schema.formatVersion)")
+            throw EngramError(
+                .schemaTooNew,
+                "the store has format version \(version); this Engram reads up to \(Schema.formatVersion)")
         }
         guard let dimension = meta["dimension"].flatMap(Int.init), let embedder = meta["embedder"] else {
             throw EngramError(.storageCorrupted, "the database has no store metadata (an unfinished create?)")
@@ -232,7 +241,8 @@ public final class MemoryStore: Sendable {
         let fm = FileManager.default
         if meta["compacting"] == "1" {
             guard !options.readOnly else {
-                throw EngramError(.storageCorrupted, "an interrupted compaction must be finished by a writable open")
+                throw EngramError(
+                    .storageCorrupted, "an interrupted compaction must be finished by a writable open")
             }
             if fm.fileExists(atPath: compactingPath) && !FileIO.rename(compactingPath, vectorsPath) {
                 throw VectorFile.ioError("finish compaction of", vectorsPath)
@@ -247,7 +257,8 @@ public final class MemoryStore: Sendable {
         guard vectors.header.dimension == dimension else {
             throw EngramError(
                 .storageCorrupted,
-                "vector file dimension \(vectors.header.dimension) does not match the database's \(dimension)")
+                "vector file dimension \(vectors.header.dimension) does not match the database's \(dimension)"
+            )
         }
         guard vectors.header.embedder == embedder else {
             throw EngramError(.storageCorrupted, "vector file embedder does not match the database's")
@@ -260,7 +271,9 @@ public final class MemoryStore: Sendable {
         var slots = SlotTable()
         var names = NameTables()
         var free: [Int32]
-        if let cached = SlotCache.read(directory: dir, counter: meta["commit_counter"] ?? "0", maxSlots: vectors.capacity) {
+        if let cached = SlotCache.read(
+            directory: dir, counter: meta["commit_counter"] ?? "0", maxSlots: vectors.capacity)
+        {
             (slots, free, names) = cached
         } else {
             for row in try records.slotRows() {
@@ -275,13 +288,15 @@ public final class MemoryStore: Sendable {
         guard maxSlot < vectors.capacity else {
             throw EngramError(
                 .storageCorrupted,
-                "vector file is truncated: it holds \(vectors.capacity) rows but slot \(maxSlot) is committed")
+                "vector file is truncated: it holds \(vectors.capacity) rows but slot \(maxSlot) is committed"
+            )
         }
         // Free slots may have been freed by commits a crashed writer left unsynced under `.normal`: they
         // reach the disk before any of those slots is overwritten.
         if !options.readOnly && options.durability == .normal { try records.syncCommits() }
         var state = WriterState(
-            vectors: options.readOnly ? nil : vectors, slots: slots, names: names, nextSlot: maxSlot + 1, lock: lock)
+            vectors: options.readOnly ? nil : vectors, slots: slots, names: names, nextSlot: maxSlot + 1,
+            lock: lock)
         state.free = free
         let snapshot = StoreSnapshot(generation: 0, mapping: try vectors.map(), slots: slots, names: names)
         writer = Locked(state)
@@ -324,9 +339,12 @@ public final class MemoryStore: Sendable {
             UsageLog.append(takePendingUsage(), directory: URL(fileURLWithPath: path))
         }
         // Not from a stopped handle: its slots may be behind the database's.
-        if closing.writable, !closing.stopped, sameDirectory, let counter = try? records.meta()["commit_counter"] {
+        if closing.writable, !closing.stopped, sameDirectory,
+            let counter = try? records.meta()["commit_counter"]
+        {
             SlotCache.write(
-                directory: URL(fileURLWithPath: path), counter: counter, slots: closing.slots, names: closing.names)
+                directory: URL(fileURLWithPath: path), counter: counter, slots: closing.slots,
+                names: closing.names)
         }
         // Empty the WAL, or the next open reads all of it to rebuild SQLite's WAL index (150 ms after
         // a 1M-memory ingest). SQLite does this itself when the last connection closes, but the pool's
@@ -338,7 +356,8 @@ public final class MemoryStore: Sendable {
         readers.withLock { state in
             let old = state.current
             state.current = StoreSnapshot(
-                generation: old.generation, mapping: VectorMapping(noRowsLike: old.mapping), slots: SlotTable(),
+                generation: old.generation, mapping: VectorMapping(noRowsLike: old.mapping),
+                slots: SlotTable(),
                 names: NameTables())
         }
         writer.withLock { $0.lock = nil }  // last: no other process may write before our files are closed
@@ -371,12 +390,15 @@ public final class MemoryStore: Sendable {
     func write<T>(_ body: (inout WriterState) throws -> T) throws -> T {
         try writer.withLock { state in
             guard !state.closed else { throw EngramError(.notWritable, "the store is closed") }
-            guard state.vectors != nil else { throw EngramError(.notWritable, "the store was opened read-only") }
+            guard state.vectors != nil else {
+                throw EngramError(.notWritable, "the store was opened read-only")
+            }
             if state.stopped == nil, FileIdentity(path: path) != directoryIdentity {
                 state.stopped = "its directory \(path) was moved, removed or replaced"
             }
             if let stopped = state.stopped {
-                throw EngramError(.io, "this handle stopped writing after \(stopped); reopen the store to recover")
+                throw EngramError(
+                    .io, "this handle stopped writing after \(stopped); reopen the store to recover")
             }
             try releaseFreedSlots(&state)
             do {
@@ -405,7 +427,9 @@ public final class MemoryStore: Sendable {
             }
             return pending.count >= Self.usageBufferLimit
         }
-        if full && options.readOnly { UsageLog.append(takePendingUsage(), directory: URL(fileURLWithPath: path)) }
+        if full && options.readOnly {
+            UsageLog.append(takePendingUsage(), directory: URL(fileURLWithPath: path))
+        }
     }
 
     /// Memories recalled but not yet counted in the database: this handle's pending notes and the usage
@@ -469,7 +493,8 @@ public final class MemoryStore: Sendable {
         } else {
             mapping = previous.mapping
         }
-        let snapshot = StoreSnapshot(generation: state.generation, mapping: mapping, slots: state.slots, names: state.names)
+        let snapshot = StoreSnapshot(
+            generation: state.generation, mapping: mapping, slots: state.slots, names: state.names)
         readers.withLock { $0.current = snapshot }
     }
 
@@ -527,7 +552,8 @@ public final class MemoryStore: Sendable {
     func normalized(_ vector: [Float], dimension: Int, field: String) throws -> [Float] {
         guard vector.count == dimension else {
             throw EngramError(
-                .dimensionMismatch, "has \(vector.count) values; the store's dimension is \(dimension)", field: field)
+                .dimensionMismatch, "has \(vector.count) values; the store's dimension is \(dimension)",
+                field: field)
         }
         var sum = 0.0
         for x in vector {

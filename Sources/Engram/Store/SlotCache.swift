@@ -16,7 +16,9 @@ enum SlotCache {
 
     /// Writes the cache atomically (temporary file, then rename). Failures are ignored: it is a cache.
     /// `version` is for tests of older files.
-    static func write(directory: URL, counter: String, slots: SlotTable, names: NameTables, version: UInt32 = version) {
+    static func write(
+        directory: URL, counter: String, slots: SlotTable, names: NameTables, version: UInt32 = version
+    ) {
         var out = Writer()
         out.bytes(magic)
         out.u32(version)
@@ -89,15 +91,20 @@ enum SlotCache {
     /// The cached table and its free slots (highest first), or nil when missing, stale, damaged or
     /// inconsistent. `maxSlots` bounds the slot numbers (the vector file's rows): a slot past it is damage,
     /// and would otherwise make the table allocate up to it.
-    static func read(directory: URL, counter: String, maxSlots: Int) -> (slots: SlotTable, free: [Int32], names: NameTables)? {
+    static func read(directory: URL, counter: String, maxSlots: Int) -> (
+        slots: SlotTable, free: [Int32], names: NameTables
+    )? {
         // Mapped, not read: format 3 is used in place, and the others are read once, front to back.
-        guard let file = MappedFile(path: directory.appendingPathComponent(fileName).path), file.bytes.count > 16
+        guard let file = MappedFile(path: directory.appendingPathComponent(fileName).path),
+            file.bytes.count > 16
         else { return nil }
         let raw = file.bytes
         var stored: UInt64 = 0
         for i in 0..<8 { stored |= UInt64(raw[raw.count - 8 + i]) << (8 * UInt64(i)) }
         var r = Reader(raw: raw, end: raw.count - 8)
-        guard r.bytes(8) == magic, let version = r.u32(), (1...Self.version).contains(version) else { return nil }
+        guard r.bytes(8) == magic, let version = r.u32(), (1...Self.version).contains(version) else {
+            return nil
+        }
         let body = UnsafeRawBufferPointer(rebasing: raw[0..<(raw.count - 8)])
         guard stored == checksum(body, version: version), r.string() == counter else { return nil }
         var tables: [NameTable] = []
@@ -112,7 +119,8 @@ enum SlotCache {
         }
         let names = NameTables(namespaces: tables[0], agents: tables[1], kinds: tables[2], tags: tables[3])
         let nameCounts = tables.map { Int32($0.names.count) }
-        let read = version >= 3
+        let read =
+            version >= 3
             ? readRecords(file, &r, nameCounts: nameCounts, maxSlots: maxSlots)
             : readListed(&r, nameCounts: nameCounts, maxSlots: maxSlots)
         return read.map { ($0.slots, $0.free, names) }
@@ -128,12 +136,15 @@ enum SlotCache {
     private static func readRecords(
         _ file: MappedFile, _ r: inout Reader, nameCounts: [Int32], maxSlots: Int
     ) -> (slots: SlotTable, free: [Int32])? {
-        guard let count = r.u32().map(Int.init), let tagCount = r.u32().map(Int.init), count <= maxSlots else { return nil }
+        guard let count = r.u32().map(Int.init), let tagCount = r.u32().map(Int.init), count <= maxSlots
+        else { return nil }
         let recordsAt = (r.offset + 7) & ~7
         let tagsAt = recordsAt + count * MappedSlots.recordSize
         guard tagsAt + tagCount * 4 == r.end else { return nil }
         let records = MappedSlots(file: file, records: recordsAt, count: count, tags: tagsAt)
-        for i in 0..<tagCount where !resolves(records.tag(i), count: nameCounts[3], optional: false) { return nil }
+        for i in 0..<tagCount where !resolves(records.tag(i), count: nameCounts[3], optional: false) {
+            return nil
+        }
         var lists = [[Int32]](repeating: [], count: Int(nameCounts[0]))
         var free: [Int32] = []
         for slot in 0..<count {
@@ -154,7 +165,9 @@ enum SlotCache {
     }
 
     /// Formats 1 and 2: decodes every live slot into a table of its own.
-    private static func readListed(_ r: inout Reader, nameCounts: [Int32], maxSlots: Int) -> (slots: SlotTable, free: [Int32])? {
+    private static func readListed(_ r: inout Reader, nameCounts: [Int32], maxSlots: Int) -> (
+        slots: SlotTable, free: [Int32]
+    )? {
         guard let count = r.u32(), let live = r.u32(), Int(count) <= maxSlots else { return nil }
         var slots = SlotTable.Loader()
         for _ in 0..<live {
@@ -171,7 +184,8 @@ enum SlotCache {
             }
             let info = SlotInfo(
                 rowID: Int64(bitPattern: rowID), id: MemoryID(high: high, low: low),
-                namespace: Int32(bitPattern: ns), agent: Int32(bitPattern: agent), kind: Int32(bitPattern: kind),
+                namespace: Int32(bitPattern: ns), agent: Int32(bitPattern: agent),
+                kind: Int32(bitPattern: kind),
                 succeeded: Int8(truncatingIfNeeded: Int32(bitPattern: succeeded)),
                 createdAt: Double(bitPattern: created), expiresAt: Double(bitPattern: expires), tags: tags)
             guard info.isLive, resolves(info.namespace, count: nameCounts[0], optional: false),
@@ -193,8 +207,11 @@ enum SlotCache {
         guard bytes.count > 16 else { return bytes }
         var bytes = bytes
         let body = bytes.count - 8
-        let version = UInt32(bytes[8]) | UInt32(bytes[9]) << 8 | UInt32(bytes[10]) << 16 | UInt32(bytes[11]) << 24
-        let sum = bytes.withUnsafeBytes { checksum(UnsafeRawBufferPointer(rebasing: $0[0..<body]), version: version) }
+        let version =
+            UInt32(bytes[8]) | UInt32(bytes[9]) << 8 | UInt32(bytes[10]) << 16 | UInt32(bytes[11]) << 24
+        let sum = bytes.withUnsafeBytes {
+            checksum(UnsafeRawBufferPointer(rebasing: $0[0..<body]), version: version)
+        }
         for i in 0..<8 { bytes[body + i] = UInt8(truncatingIfNeeded: sum >> (8 * UInt64(i))) }
         return bytes
     }
@@ -275,7 +292,8 @@ enum SlotCache {
         mutating func string() -> String? {
             guard let n = u32(), offset + Int(n) <= end else { return nil }
             defer { offset += Int(n) }
-            return String(decoding: UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + Int(n))]), as: UTF8.self)
+            return String(
+                decoding: UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + Int(n))]), as: UTF8.self)
         }
     }
 }

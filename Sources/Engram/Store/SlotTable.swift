@@ -215,7 +215,9 @@ struct SlotTable {
             let first = c * Self.chunkSize
             let used = min(Self.chunkSize, count - first)
             if chunk.isEmpty, let base {
-                for slot in first..<(first + used) where base.rowID(slot) != 0 { try body(slot, base.info(slot)) }
+                for slot in first..<(first + used) where base.rowID(slot) != 0 {
+                    try body(slot, base.info(slot))
+                }
             } else {
                 for i in 0..<used where chunk[i].rowID != 0 { try body(first + i, chunk[i]) }
             }

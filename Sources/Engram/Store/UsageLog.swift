@@ -45,7 +45,9 @@ enum UsageLog {
             guard flock(fd, LOCK_SH) == 0 else { return false }
             guard isCurrent(fd, path: path) else { continue }  // the writer took this file meanwhile
             var status = stat()
-            guard fstat(fd, &status) == 0, Int(status.st_size) + text.utf8.count <= maxBytes else { return false }
+            guard fstat(fd, &status) == 0, Int(status.st_size) + text.utf8.count <= maxBytes else {
+                return false
+            }
             return Array(text.utf8).withUnsafeBytes { FileIO.append(fd, $0) }
         }
         return false
@@ -71,7 +73,8 @@ enum UsageLog {
 
     /// The entries of a claimed file: its complete, well-formed lines (a torn last line or damage is skipped).
     static func read(_ claimed: String, directory: URL) -> [Entry] {
-        guard let data = FileManager.default.contents(atPath: directory.appendingPathComponent(claimed).path) else {
+        guard let data = FileManager.default.contents(atPath: directory.appendingPathComponent(claimed).path)
+        else {
             return []
         }
         var entries: [Entry] = []

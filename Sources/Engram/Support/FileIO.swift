@@ -101,19 +101,25 @@ package enum FileIO {
 
     /// One `write(2)` to a file opened with `O_APPEND`; true when all of `bytes` went in.
     static func append(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
-        let n = guarded(.write, handle: Int64(fd), failed: -1) { write(fd, bytes.baseAddress, bytes.count) } then: {
+        let n = guarded(.write, handle: Int64(fd), failed: -1) {
+            write(fd, bytes.baseAddress, bytes.count)
+        } then: {
             n, interposer in
             let end = Int(lseek(fd, 0, SEEK_CUR))  // O_APPEND leaves the offset after what it wrote
             if n > 0, end >= n {
                 interposer.record(
-                    .wrote(handle: Int64(fd), offset: end - n, bytes: UnsafeRawBufferPointer(start: bytes.baseAddress, count: n)))
+                    .wrote(
+                        handle: Int64(fd), offset: end - n,
+                        bytes: UnsafeRawBufferPointer(start: bytes.baseAddress, count: n)))
             }
         }
         return n == bytes.count
     }
 
     static func truncate(_ fd: Int32, length: Int) -> Bool {
-        guarded(.truncate, handle: Int64(fd), failed: false) { ftruncate(fd, off_t(length)) == 0 } then: {
+        guarded(.truncate, handle: Int64(fd), failed: false) {
+            ftruncate(fd, off_t(length)) == 0
+        } then: {
             if $0 { $1.record(.truncated(handle: Int64(fd), length: length)) }
         }
     }
@@ -128,13 +134,17 @@ package enum FileIO {
     }
 
     static func rename(_ from: String, _ to: String) -> Bool {
-        guarded(.rename, path: from, failed: false) { systemRename(from, to) == 0 } then: {
+        guarded(.rename, path: from, failed: false) {
+            systemRename(from, to) == 0
+        } then: {
             if $0 { $1.record(.renamed(from: from, to: to)) }
         }
     }
 
     static func unlink(_ path: String) -> Bool {
-        guarded(.unlink, path: path, failed: false) { systemUnlink(path) == 0 } then: {
+        guarded(.unlink, path: path, failed: false) {
+            systemUnlink(path) == 0
+        } then: {
             if $0 { $1.record(.unlinked(path: path)) }
         }
     }

@@ -37,7 +37,9 @@ package struct SHA256Digest {
         }
         defer { try? handle.close() }
         var digest = SHA256Digest()
-        while let chunk = try handle.read(upToCount: 1 << 22), !chunk.isEmpty { digest.update([UInt8](chunk)) }
+        while let chunk = try handle.read(upToCount: 1 << 22), !chunk.isEmpty {
+            digest.update([UInt8](chunk))
+        }
         return digest.hexDigest()
     }
 }

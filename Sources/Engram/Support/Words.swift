@@ -35,7 +35,9 @@ enum Words {
                 start = -1
             }
         }
-        if start >= 0 { words.append(String(decoding: UnsafeBufferPointer(rebasing: bytes[start...]), as: UTF8.self)) }
+        if start >= 0 {
+            words.append(String(decoding: UnsafeBufferPointer(rebasing: bytes[start...]), as: UTF8.self))
+        }
         return words
     }
 

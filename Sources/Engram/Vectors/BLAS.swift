@@ -24,7 +24,8 @@ package enum BLAS {
 
     /// Which single-query scan runs: OpenBLAS sgemv, or Engram's own C kernel (`ENGRAM_SCAN_KERNEL=c`
     /// or `blas`, read once; a benchmarking knob). The default is the one measured faster here.
-    static let useCKernel: Bool = ProcessInfo.processInfo.environment["ENGRAM_SCAN_KERNEL"].map { $0 == "c" } ?? true
+    static let useCKernel: Bool =
+        ProcessInfo.processInfo.environment["ENGRAM_SCAN_KERNEL"].map { $0 == "c" } ?? true
 
     /// `out[r] = dot(rows[r], query)` for `count` rows laid out `stride` floats apart.
     /// - Complexity: O(count × dimension), one pass over the rows.
@@ -37,7 +38,8 @@ package enum BLAS {
             engram_scores_f32(rows, count, dimension, stride, query, out)
             return
         }
-        precondition(count <= Int(Int32.max) && stride <= Int(Int32.max), "BLAS sizes are 32-bit")  // invariant
+        // invariant
+        precondition(count <= Int(Int32.max) && stride <= Int(Int32.max), "BLAS sizes are 32-bit")
         cblas_sgemv(
             CblasRowMajor, CblasNoTrans, Int32(count), Int32(dimension), 1, rows, Int32(stride), query, 1, 0,
             out, 1)
@@ -58,8 +60,10 @@ package enum BLAS {
             return
         }
         for q in 0..<queryCount {
-            scores(rows: rows, count: count, dimension: dimension, stride: stride, query: queries + q * dimension,
-                   into: out + q * count)
+            scores(
+                rows: rows, count: count, dimension: dimension, stride: stride,
+                query: queries + q * dimension,
+                into: out + q * count)
         }
     }
 
@@ -69,7 +73,8 @@ package enum BLAS {
         into out: UnsafeMutablePointer<Float>
     ) {
         guard count > 0, queryCount > 0 else { return }
-        precondition(count <= Int(Int32.max) && queryCount <= Int(Int32.max), "BLAS sizes are 32-bit")  // invariant
+        // invariant
+        precondition(count <= Int(Int32.max) && queryCount <= Int(Int32.max), "BLAS sizes are 32-bit")
         cblas_sgemm(
             CblasRowMajor, CblasNoTrans, CblasTrans, Int32(queryCount), Int32(count), Int32(dimension),
             1, queries, Int32(queryStride), rows, Int32(stride), 0, out, Int32(count))
@@ -110,13 +115,16 @@ package enum BLAS {
     /// Writes the positions of `scores` above `threshold` (in order) to `out`, which holds `count`,
     /// and returns how many.
     static func indices(
-        of scores: UnsafePointer<Float>, count: Int, above threshold: Float, into out: UnsafeMutablePointer<Int32>
+        of scores: UnsafePointer<Float>, count: Int, above threshold: Float,
+        into out: UnsafeMutablePointer<Int32>
     ) -> Int {
         engram_indices_above(scores, count, threshold, out)
     }
 
     /// Widens `count` halves into `destination`.
-    static func widen(_ source: UnsafePointer<UInt16>, into destination: UnsafeMutablePointer<Float>, count: Int) {
+    static func widen(
+        _ source: UnsafePointer<UInt16>, into destination: UnsafeMutablePointer<Float>, count: Int
+    ) {
         engram_f16_to_f32(source, destination, count)
     }
 
@@ -134,9 +142,11 @@ package enum BLAS {
 
     /// ``packPanels(_:outputs:inputs:)`` into memory the caller provides (`outputs × inputs` floats).
     static func packPanels(
-        _ weights: UnsafeBufferPointer<Float>, outputs: Int, inputs: Int, into packed: UnsafeMutablePointer<Float>
+        _ weights: UnsafeBufferPointer<Float>, outputs: Int, inputs: Int,
+        into packed: UnsafeMutablePointer<Float>
     ) {
-        precondition(outputs % panelWidth == 0 && weights.count == outputs * inputs, "panel shape")  // invariant
+        // invariant
+        precondition(outputs % panelWidth == 0 && weights.count == outputs * inputs, "panel shape")
         if let w = weights.baseAddress { engram_pack_panels(w, outputs, inputs, packed) }
     }
 
@@ -144,16 +154,20 @@ package enum BLAS {
     /// half the bytes to stream for every product.
     static func packHalfPanels(_ weights: UnsafeBufferPointer<Float>, outputs: Int, inputs: Int) -> [UInt16] {
         [UInt16](unsafeUninitializedCapacity: outputs * inputs) { packed, initialized in
-            if let p = packed.baseAddress { packHalfPanels(weights, outputs: outputs, inputs: inputs, into: p) }
+            if let p = packed.baseAddress {
+                packHalfPanels(weights, outputs: outputs, inputs: inputs, into: p)
+            }
             initialized = outputs * inputs
         }
     }
 
     /// ``packHalfPanels(_:outputs:inputs:)`` into memory the caller provides (`outputs × inputs` halves).
     static func packHalfPanels(
-        _ weights: UnsafeBufferPointer<Float>, outputs: Int, inputs: Int, into packed: UnsafeMutablePointer<UInt16>
+        _ weights: UnsafeBufferPointer<Float>, outputs: Int, inputs: Int,
+        into packed: UnsafeMutablePointer<UInt16>
     ) {
-        precondition(outputs % panelWidth == 0 && weights.count == outputs * inputs, "panel shape")  // invariant
+        // invariant
+        precondition(outputs % panelWidth == 0 && weights.count == outputs * inputs, "panel shape")
         if let w = weights.baseAddress { engram_pack_panels_f16(w, outputs, inputs, packed) }
     }
 
@@ -163,17 +177,23 @@ package enum BLAS {
     /// ``packPanels(_:outputs:inputs:)`` with every weight rounded to bfloat16, two consecutive inputs per
     /// 32-bit pair (bit patterns, `outputs × inputs` of them); `inputs` must be even.
     static func packBFloat16Panels(
-        _ weights: UnsafeBufferPointer<Float>, outputs: Int, inputs: Int, into packed: UnsafeMutablePointer<UInt16>
+        _ weights: UnsafeBufferPointer<Float>, outputs: Int, inputs: Int,
+        into packed: UnsafeMutablePointer<UInt16>
     ) {
         precondition(
-            outputs % panelWidth == 0 && inputs % 2 == 0 && weights.count == outputs * inputs, "panel shape")  // invariant
+            // invariant
+            outputs % panelWidth == 0 && inputs % 2 == 0 && weights.count == outputs * inputs, "panel shape")
         if let w = weights.baseAddress { engram_pack_panels_bf16(w, outputs, inputs, packed) }
     }
 
     /// ``packBFloat16Panels(_:outputs:inputs:into:)`` into a new array.
-    static func packBFloat16Panels(_ weights: UnsafeBufferPointer<Float>, outputs: Int, inputs: Int) -> [UInt16] {
+    static func packBFloat16Panels(_ weights: UnsafeBufferPointer<Float>, outputs: Int, inputs: Int)
+        -> [UInt16]
+    {
         [UInt16](unsafeUninitializedCapacity: outputs * inputs) { packed, initialized in
-            if let p = packed.baseAddress { packBFloat16Panels(weights, outputs: outputs, inputs: inputs, into: p) }
+            if let p = packed.baseAddress {
+                packBFloat16Panels(weights, outputs: outputs, inputs: inputs, into: p)
+            }
             initialized = outputs * inputs
         }
     }
@@ -228,8 +248,10 @@ package enum BLAS {
     /// `p × inputs × panelWidth`, `bias` and `out` by `p × panelWidth`), which is how threads share one.
     /// - Complexity: O(rows × inputs × outputs), the weights read once per small group of rows.
     static func linear(
-        _ x: UnsafePointer<Float>, rows: Int, inputs: Int, packed: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-        outputs: Int, into out: UnsafeMutablePointer<Float>, outStride: Int, epilogue: Epilogue, tile: Tile = .auto
+        _ x: UnsafePointer<Float>, rows: Int, inputs: Int, packed: UnsafePointer<Float>,
+        bias: UnsafePointer<Float>,
+        outputs: Int, into out: UnsafeMutablePointer<Float>, outStride: Int, epilogue: Epilogue,
+        tile: Tile = .auto
     ) {
         engram_linear(x, rows, inputs, packed, bias, outputs, out, outStride, epilogue.c, tile.c)
     }

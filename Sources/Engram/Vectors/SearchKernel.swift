@@ -102,19 +102,24 @@ struct SearchKernel {
                         let source = rows + Int(candidates[start + i]) * rowBytes
                         switch element {
                         case .float32:
-                            (t + i * stride).update(from: source.assumingMemoryBound(to: Float.self), count: d)
+                            (t + i * stride).update(
+                                from: source.assumingMemoryBound(to: Float.self), count: d)
                         case .float16:
-                            BLAS.widen(source.assumingMemoryBound(to: UInt16.self), into: t + i * stride, count: d)
+                            BLAS.widen(
+                                source.assumingMemoryBound(to: UInt16.self), into: t + i * stride, count: d)
                         }
                     }
                 }
                 tile.withUnsafeBufferPointer { t in
                     guard let t = t.baseAddress else { return }
-                    score(rows: UnsafeRawPointer(t), element: .float32, count: count, d: d, stride: stride,
-                          queries: q, nq: queryCount, into: &scores)
+                    score(
+                        rows: UnsafeRawPointer(t), element: .float32, count: count, d: d, stride: stride,
+                        queries: q, nq: queryCount, into: &scores)
                 }
                 for qi in 0..<queryCount {
-                    forEachAdmitted(scores, from: qi * count, count: count, heap: &heaps[qi], positions: &positions) {
+                    forEachAdmitted(
+                        scores, from: qi * count, count: count, heap: &heaps[qi], positions: &positions
+                    ) {
                         i, score, heap in heap.insert(score, slot: candidates[start + i])
                     }
                 }
@@ -129,7 +134,9 @@ struct SearchKernel {
                     rows: rows + start * rowBytes, element: element, count: count, d: d, stride: stride,
                     queries: q, nq: queryCount, into: &scores)
                 for qi in 0..<queryCount {
-                    forEachAdmitted(scores, from: qi * count, count: count, heap: &heaps[qi], positions: &positions) {
+                    forEachAdmitted(
+                        scores, from: qi * count, count: count, heap: &heaps[qi], positions: &positions
+                    ) {
                         i, score, heap in
                         let info = snapshot.slots[start + i]
                         if info.isLive && filter.matches(info) { heap.insert(score, slot: Int32(start + i)) }
@@ -149,7 +156,8 @@ struct SearchKernel {
     ) {
         let found = scores.withUnsafeBufferPointer { s in
             positions.withUnsafeMutableBufferPointer { p in
-                BLAS.indices(of: s.baseAddress! + base, count: count, above: heap.threshold, into: p.baseAddress!)
+                BLAS.indices(
+                    of: s.baseAddress! + base, count: count, above: heap.threshold, into: p.baseAddress!)
             }
         }
         for j in 0..<found {
@@ -182,19 +190,23 @@ struct SearchKernel {
             switch (element, nq) {
             case (.float32, 1):
                 BLAS.scores(
-                    rows: rows.assumingMemoryBound(to: Float.self), count: count, dimension: d, stride: stride,
+                    rows: rows.assumingMemoryBound(to: Float.self), count: count, dimension: d,
+                    stride: stride,
                     query: queries, into: out)
             case (.float32, 2...Self.smallBatch):
                 BLAS.smallBatchScores(
-                    rows: rows.assumingMemoryBound(to: Float.self), count: count, dimension: d, stride: stride,
+                    rows: rows.assumingMemoryBound(to: Float.self), count: count, dimension: d,
+                    stride: stride,
                     queries: queries, queryCount: nq, into: out)
             case (.float32, _):
                 BLAS.batchScores(
-                    rows: rows.assumingMemoryBound(to: Float.self), count: count, dimension: d, stride: stride,
+                    rows: rows.assumingMemoryBound(to: Float.self), count: count, dimension: d,
+                    stride: stride,
                     queries: queries, queryCount: nq, queryStride: d, into: out)
             case (.float16, 1):
                 BLAS.scores(
-                    halfRows: rows.assumingMemoryBound(to: UInt16.self), count: count, dimension: d, stride: stride,
+                    halfRows: rows.assumingMemoryBound(to: UInt16.self), count: count, dimension: d,
+                    stride: stride,
                     query: queries, into: out)
             case (.float16, _):
                 // Many queries: widen the tile once, then one sgemm.

@@ -52,18 +52,21 @@ struct VectorFileHeader: Equatable {
             throw EngramError(.storageCorrupted, "vector file \(path) is shorter than its 4 KiB header")
         }
         guard Array(bytes[0..<8]) == magic else {
-            throw EngramError(.storageCorrupted, "vector file \(path) has a bad magic number (not an Engram vector file)")
+            throw EngramError(
+                .storageCorrupted, "vector file \(path) has a bad magic number (not an Engram vector file)")
         }
         var stored: UInt64 = 0
         for i in 0..<8 { stored |= UInt64(bytes[size - 8 + i]) << (8 * UInt64(i)) }
         guard stored == fnv1a(bytes[0..<(size - 8)]) else {
-            throw EngramError(.storageCorrupted, "vector file \(path) has a damaged header (checksum mismatch)")
+            throw EngramError(
+                .storageCorrupted, "vector file \(path) has a damaged header (checksum mismatch)")
         }
         let version = get(bytes, 8)
         guard version <= currentFormatVersion else {
             throw EngramError(
                 .schemaTooNew,
-                "vector file \(path) has format version \(version); this Engram reads up to \(currentFormatVersion)")
+                "vector file \(path) has format version \(version); this Engram reads up to \(currentFormatVersion)"
+            )
         }
         let code = get(bytes, 12)
         guard let element = VectorElement(headerCode: code) else {
@@ -83,7 +86,8 @@ struct VectorFileHeader: Equatable {
         guard header.dimension > 0, header.dimension <= Limits.maxDimension,
             Int(get(bytes, 20)) == header.strideBytes
         else {
-            throw EngramError(.storageCorrupted, "vector file \(path) has an impossible dimension or row stride")
+            throw EngramError(
+                .storageCorrupted, "vector file \(path) has an impossible dimension or row stride")
         }
         return header
     }
@@ -160,7 +164,8 @@ final class VectorMapping: @unchecked Sendable {  // Sendable: immutable pointer
         let start = rows + slot * strideElements * element.size
         switch element {
         case .float32:
-            return Array(UnsafeBufferPointer(start: start.assumingMemoryBound(to: Float.self), count: dimension))
+            return Array(
+                UnsafeBufferPointer(start: start.assumingMemoryBound(to: Float.self), count: dimension))
         case .float16:
             return BLAS.floats(fromHalf: start.assumingMemoryBound(to: UInt16.self), count: dimension)
         }
@@ -169,7 +174,8 @@ final class VectorMapping: @unchecked Sendable {  // Sendable: immutable pointer
 
 /// The writer's handle on `vectors.f32`: header, growth and `pwrite`s. Rows are never written through
 /// the mapping; readers see them through the page cache once `pwrite` returns.
-final class VectorFile: @unchecked Sendable {  // Sendable: used only under MemoryStore.writer (or before publication).
+// Sendable: used only under MemoryStore.writer (or before publication).
+final class VectorFile: @unchecked Sendable {
     let path: String
     let header: VectorFileHeader
     private let fd: Int32
@@ -266,7 +272,8 @@ final class VectorFile: @unchecked Sendable {  // Sendable: used only under Memo
                 buffer.replaceSubrange(offset..<(offset + sorted[i].vector.count), with: sorted[i].vector)
             }
             let fileOffset = VectorFileHeader.size + Int(sorted[start].slot) * header.strideBytes
-            precondition(Int(sorted[end - 1].slot) < capacity, "row written past the reserved capacity")  // invariant
+            // invariant
+            precondition(Int(sorted[end - 1].slot) < capacity, "row written past the reserved capacity")
             switch header.element {
             case .float32:
                 try buffer.withUnsafeBytes { try writeFully($0, at: fileOffset) }

@@ -30,7 +30,9 @@ public struct WorkingMemory: Sendable {
     public static let maxValueBytes = 65_536
 
     /// Sets (or replaces) an entry that expires `ttl` seconds from now.
-    public func set(_ key: String, _ value: JSONValue, namespace: String = "default", ttl: TimeInterval) throws {
+    public func set(_ key: String, _ value: JSONValue, namespace: String = "default", ttl: TimeInterval)
+        throws
+    {
         try validate(key: key, namespace: namespace)
         guard ttl.isFinite, ttl > 0, ttl <= Self.maxTTL else {
             throw EngramError.invalid("ttl", "must be more than 0 and at most 365 days")
@@ -64,7 +66,8 @@ public struct WorkingMemory: Sendable {
         try Limits.validateNamespace(namespace)
         try store.checkOpen()
         let now = store.nowSeconds()
-        return try store.records.workingList(namespace: namespace).filter { $0.expiresAt > now }.map(Self.entry)
+        return try store.records.workingList(namespace: namespace).filter { $0.expiresAt > now }.map(
+            Self.entry)
     }
 
     /// How many unexpired entries there are in every namespace (a store-wide figure for monitoring).
@@ -112,7 +115,9 @@ public struct WorkingMemory: Sendable {
 
     private func validate(key: String, namespace: String) throws {
         try Limits.validateNamespace(namespace)
-        guard !key.isEmpty, key.utf8.count <= 256 else { throw EngramError.invalid("key", "must be 1 to 256 bytes") }
+        guard !key.isEmpty, key.utf8.count <= 256 else {
+            throw EngramError.invalid("key", "must be 1 to 256 bytes")
+        }
         guard !key.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
             throw EngramError.invalid("key", "must not contain control characters")
         }
@@ -121,7 +126,8 @@ public struct WorkingMemory: Sendable {
     private static func entry(_ row: WorkingRow) throws -> WorkingEntry {
         WorkingEntry(
             namespace: row.namespace, key: row.key, value: try JSONValue(parsing: row.value, field: "value"),
-            createdAt: Date(timeIntervalSince1970: row.createdAt), expiresAt: Date(timeIntervalSince1970: row.expiresAt))
+            createdAt: Date(timeIntervalSince1970: row.createdAt),
+            expiresAt: Date(timeIntervalSince1970: row.expiresAt))
     }
 }
 
@@ -133,7 +139,9 @@ extension MemoryStore {
     func requireWritable() throws {
         try writer.withLock { state in
             guard !state.closed else { throw EngramError(.notWritable, "the store is closed") }
-            guard state.vectors != nil else { throw EngramError(.notWritable, "the store was opened read-only") }
+            guard state.vectors != nil else {
+                throw EngramError(.notWritable, "the store was opened read-only")
+            }
         }
     }
 

@@ -6,14 +6,16 @@ import Foundation
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Similarity-search benchmarks on TEXMEX files: generate data sets, run them against a store.",
+        abstract:
+            "Similarity-search benchmarks on TEXMEX files: generate data sets, run them against a store.",
         subcommands: [Generate.self, Run.self, Open.self, Embed.self])
 }
 
 extension Bench {
     struct Generate: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write deterministic Gaussian-mixture vectors (L2-normalised) and exact top-100 ground truth.",
+            abstract:
+                "Write deterministic Gaussian-mixture vectors (L2-normalised) and exact top-100 ground truth.",
             discussion: "Writes DIR/base.fvecs, DIR/query.fvecs and DIR/groundtruth.ivecs.")
 
         @Option(help: "Base vectors.") var n: Int
@@ -25,7 +27,8 @@ extension Bench {
 
         func validate() throws {
             guard n > 0, nq > 0, (1...Limits.maxDimension).contains(d), clusters > 0 else {
-                throw ValidationError("--n, --nq and --clusters must be positive and --d from 1 to \(Limits.maxDimension)")
+                throw ValidationError(
+                    "--n, --nq and --clusters must be positive and --d from 1 to \(Limits.maxDimension)")
             }
         }
 
@@ -46,18 +49,25 @@ extension Bench {
             let queries = draw(nq)
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             let dir = URL(fileURLWithPath: out)
-            try TexmexFile.writeFloats(dir.appendingPathComponent("base.fvecs").path, rows: base, dimension: d)
-            try TexmexFile.writeFloats(dir.appendingPathComponent("query.fvecs").path, rows: queries, dimension: d)
+            try TexmexFile.writeFloats(
+                dir.appendingPathComponent("base.fvecs").path, rows: base, dimension: d)
+            try TexmexFile.writeFloats(
+                dir.appendingPathComponent("query.fvecs").path, rows: queries, dimension: d)
             let k = min(100, n)
             let truth = ExactSearch.topK(base: base, queries: queries, dimension: d, k: k)
-            try TexmexFile.writeInts(dir.appendingPathComponent("groundtruth.ivecs").path, rows: truth.flatMap { $0 }, dimension: k)
-            CLIIO.current.print("wrote \(n) base and \(nq) query vectors of dimension \(d), and top-\(k) ground truth, to \(out)")
+            try TexmexFile.writeInts(
+                dir.appendingPathComponent("groundtruth.ivecs").path, rows: truth.flatMap { $0 }, dimension: k
+            )
+            CLIIO.current.print(
+                "wrote \(n) base and \(nq) query vectors of dimension \(d), and top-\(k) ground truth, to \(out)"
+            )
         }
     }
 
     struct Run: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Ingest base vectors into a fresh durable store, reopen it, and measure recall speed and quality.",
+            abstract:
+                "Ingest base vectors into a fresh durable store, reopen it, and measure recall speed and quality.",
             discussion: """
                 Measures ingest (records and full-text index included, durability full; also the rate with the \
                 full-text fill's time taken out), open time, single-query \
@@ -71,13 +81,16 @@ extension Bench {
         @Option(help: "Query vectors (.fvecs).") var query: String
         @Option(help: "Exact neighbours (.ivecs); computed when missing.") var groundtruth: String?
         @Option(name: .short, help: "Neighbours per query.") var k = 10
-        @Option(help: "Threads for each scan, split by rows (OpenBLAS runs one thread under each).") var threads = 1
+        @Option(help: "Threads for each scan, split by rows (OpenBLAS runs one thread under each).")
+        var threads = 1
         @Option(help: "Element type of the store: f32 or f16.") var element = "f32"
-        @Option(help: "Where to build the store (must not exist); default: a temporary directory, removed after.")
+        @Option(
+            help: "Where to build the store (must not exist); default: a temporary directory, removed after.")
         var store: String?
         @Option(help: "Spread the base over this many namespaces and also time filtered queries.")
         var namespaces = 1
-        @Option(name: .customLong("batch-size"), help: "Memories per ingest transaction.") var batchSize = 10_000
+        @Option(name: .customLong("batch-size"), help: "Memories per ingest transaction.") var batchSize =
+            10_000
         @Option(help: "Single-memory remembers to time under each durability (0: none).") var writes = 0
         @Flag(help: "Print one JSON object.") var json = false
 
@@ -95,7 +108,9 @@ extension Bench {
             let progress = { (text: String) in if io.stderrIsTerminal { io.writeError("\r\(text)\u{1B}[K") } }
             let (baseValues, d) = try TexmexFile.readFloats(base)
             let (queryValues, dq) = try TexmexFile.readFloats(query)
-            guard d == dq else { throw EngramError.invalid("query", "has dimension \(dq) but the base has \(d)") }
+            guard d == dq else {
+                throw EngramError.invalid("query", "has dimension \(dq) but the base has \(d)")
+            }
             let n = baseValues.count / d
             let nq = queryValues.count / d
             let queries = (0..<nq).map { Array(queryValues[($0 * d)..<(($0 + 1) * d)]) }
@@ -118,7 +133,8 @@ extension Bench {
             var options = StoreOptions(durability: .full, blasThreads: 1)
             options.searchThreads = threads
             var writer: MemoryStore? = try MemoryStore.create(
-                at: path, dimension: d, embedder: "bench", element: VectorElement(rawValue: element) ?? .float32,
+                at: path, dimension: d, embedder: "bench",
+                element: VectorElement(rawValue: element) ?? .float32,
                 options: options)
             var rowOfID: [MemoryID: Int32] = [:]
             rowOfID.reserveCapacity(n)
@@ -127,7 +143,8 @@ extension Bench {
                 let end = min(start + batchSize, n)
                 let batch = (start..<end).map { i in
                     NewMemory(
-                        content: "vector \(i)", namespace: namespaces > 1 ? "bench/ns\(i % namespaces)" : "bench",
+                        content: "vector \(i)",
+                        namespace: namespaces > 1 ? "bench/ns\(i % namespaces)" : "bench",
                         kind: .fact, embedding: Array(baseValues[(i * d)..<((i + 1) * d)]))
                 }
                 let ids = try writer?.remember(batch) ?? []
@@ -173,7 +190,8 @@ extension Bench {
                             dot += b * Double(q[t])
                             rn += b * b
                         }
-                        maxScoreError = max(maxScoreError, abs(Double(hit.score) - dot / (qn * rn.squareRoot())))
+                        maxScoreError = max(
+                            maxScoreError, abs(Double(hit.score) - dot / (qn * rn.squareRoot())))
                     }
                 }
             }
@@ -190,11 +208,13 @@ extension Bench {
             }
 
             var result: [String: JSONValue] = [
-                "n": .number(Double(n)), "d": .number(Double(d)), "nq": .number(Double(nq)), "k": .number(Double(k)),
+                "n": .number(Double(n)), "d": .number(Double(d)), "nq": .number(Double(nq)),
+                "k": .number(Double(k)),
                 "threads": .number(Double(threads)), "element": .string(element),
                 "ingest_per_s": .number((Double(n) / ingestSeconds).rounded()),
                 // The same ingest with the time of its full-text fill statements taken out.
-                "ingest_without_full_text_per_s": .number((Double(n) / max(ingestSeconds - fullTextSeconds, 1e-9)).rounded()),
+                "ingest_without_full_text_per_s": .number(
+                    (Double(n) / max(ingestSeconds - fullTextSeconds, 1e-9)).rounded()),
                 "ingest_full_text_share": .number(round4(fullTextSeconds / ingestSeconds)),
                 "open_ms": .number(round3(openMs)),
                 "first_recall_ms": .number(round3(firstRecallMs)),
@@ -226,16 +246,20 @@ extension Bench {
                         // Exact answer within the namespace: rows i with i % namespaces == ns.
                         let rows = Array(stride(from: ns, to: n, by: namespaces))
                         let subset = rows.flatMap { baseValues[($0 * d)..<(($0 + 1) * d)] }
-                        let exact = ExactSearch.topK(base: subset, queries: q, dimension: d, k: k)[0].map { rows[Int($0)] }
+                        let exact = ExactSearch.topK(base: subset, queries: q, dimension: d, k: k)[0].map {
+                            rows[Int($0)]
+                        }
                         filteredExpected += exact.count
                         let expected = Set(exact.map { Int32($0) })
-                        filteredFound += hits.filter { rowOfID[$0.memory.id].map(expected.contains) ?? false }.count
+                        filteredFound +=
+                            hits.filter { rowOfID[$0.memory.id].map(expected.contains) ?? false }.count
                     }
                 }
                 result["namespaces"] = .number(Double(namespaces))
                 result["filtered_p50_ms"] = .number(round3(quantile(filtered, 0.5)))
                 result["filtered_p99_ms"] = .number(round3(quantile(filtered, 0.99)))
-                result["filtered_recall_at_k"] = .number(round4(Double(filteredFound) / Double(max(1, filteredExpected))))
+                result["filtered_recall_at_k"] = .number(
+                    round4(Double(filteredFound) / Double(max(1, filteredExpected))))
             }
             if writes > 0 {
                 progress("single remembers...")
@@ -248,7 +272,9 @@ extension Bench {
                 io.print(JSONOutput.line(.object(result)))
             } else {
                 for (key, value) in result.sorted(by: { $0.key < $1.key }) {
-                    io.print("\(key.padding(toLength: 22, withPad: " ", startingAt: 0)) \(value.stringValue ?? value.jsonText)")
+                    io.print(
+                        "\(key.padding(toLength: 22, withPad: " ", startingAt: 0)) \(value.stringValue ?? value.jsonText)"
+                    )
                 }
             }
         }
@@ -313,7 +339,9 @@ extension Bench {
                 io.print(JSONOutput.line(.object(result)))
             } else {
                 for (key, value) in result.sorted(by: { $0.key < $1.key }) {
-                    io.print("\(key.padding(toLength: 22, withPad: " ", startingAt: 0)) \(value.stringValue ?? value.jsonText)")
+                    io.print(
+                        "\(key.padding(toLength: 22, withPad: " ", startingAt: 0)) \(value.stringValue ?? value.jsonText)"
+                    )
                 }
             }
         }
@@ -323,13 +351,16 @@ extension Bench {
 extension Bench.Run {
     /// Median latency of one-memory remembers into a fresh store per durability, in 5 alternating
     /// rounds (the machine's noise falls on both alike).
-    static func rememberLatencies(_ count: Int, base: [Float], dimension d: Int) throws -> [(Durability, Double)] {
+    static func rememberLatencies(_ count: Int, base: [Float], dimension d: Int) throws -> [(
+        Durability, Double
+    )] {
         let rows = base.count / d
         var stores: [(Durability, TemporaryPath, MemoryStore)] = []
         for durability in Durability.allCases {
             let scratch = TemporaryPath()
             let store = try MemoryStore.create(
-                at: scratch.path, dimension: d, embedder: "bench", options: StoreOptions(durability: durability))
+                at: scratch.path, dimension: d, embedder: "bench",
+                options: StoreOptions(durability: durability))
             stores.append((durability, scratch, store))
         }
         var latencies = [Durability: [Double]]()
@@ -354,7 +385,9 @@ extension Bench.Run {
 
 /// A scratch directory path removed when released.
 private final class TemporaryPath {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("engram-bench-\(UUID().uuidString)").path
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+        "engram-bench-\(UUID().uuidString)"
+    ).path
     deinit { try? FileManager.default.removeItem(atPath: path) }
 }
 
@@ -383,12 +416,17 @@ extension Bench {
             commandName: "embed",
             abstract: "Sentences per second of the MiniLM embedder: batches of 32 and single sentences.")
 
-        @Option(help: "A text file with one sentence per line (default: the contents of fixtures/memories.jsonl).")
+        @Option(
+            help: "A text file with one sentence per line (default: the contents of fixtures/memories.jsonl)."
+        )
         var sentences: String = "fixtures/memories.jsonl"
         @Option(help: "Sentences per batch.") var batch = 32
         @Option(help: "Timed rounds.") var rounds = 3
         @Option(help: "Threads per embed call (default: one per processor, at most 8).") var threads: Int?
-        @Option(help: "Weights in memory: bfloat16, float16 or float32 (default: bfloat16 where the CPU has its dot products, else float16).")
+        @Option(
+            help:
+                "Weights in memory: bfloat16, float16 or float32 (default: bfloat16 where the CPU has its dot products, else float16)."
+        )
         var weights: String?
         @Flag(help: "Print one JSON object.") var json = false
 
@@ -407,11 +445,13 @@ extension Bench {
                 return String(line)
             }
             guard !lines.isEmpty else { throw EngramError.invalid("--sentences", "has no sentences") }
-            guard let precision = weights.map(MiniLMEmbedder.WeightPrecision.init(rawValue:)) ?? .preferred else {
+            guard let precision = weights.map(MiniLMEmbedder.WeightPrecision.init(rawValue:)) ?? .preferred
+            else {
                 throw EngramError.invalid("--weights", "must be bfloat16, float16 or float32")
             }
             let model = try MiniLMEmbedder(
-                directory: ModelFiles.miniLMDirectory(environment: io.environment), threads: threads, weights: precision)
+                directory: ModelFiles.miniLMDirectory(environment: io.environment), threads: threads,
+                weights: precision)
             _ = try model.embed(Array(lines.prefix(8)))  // warm-up: maps the weights
             var batchRates: [Double] = []
             var singleRates: [Double] = []
@@ -427,16 +467,21 @@ extension Bench {
             }
             let tokens = lines.reduce(0) { $0 + model.tokenIDs($1).count }
             let result: [String: JSONValue] = [
-                "sentences": .number(Double(lines.count)), "mean_tokens": .number(round3(Double(tokens) / Double(lines.count))),
+                "sentences": .number(Double(lines.count)),
+                "mean_tokens": .number(round3(Double(tokens) / Double(lines.count))),
                 "batch": .number(Double(batch)), "threads": .number(Double(model.threads)),
-                "weights": .string(precision.rawValue), "batch_sentences_per_s": .number(quantile(batchRates, 0.5).rounded()),
+                "weights": .string(precision.rawValue),
+                "batch_sentences_per_s": .number(quantile(batchRates, 0.5).rounded()),
                 "single_sentences_per_s": .number(quantile(singleRates, 0.5).rounded()),
-                "blas_core": .string(OpenBLASKernels.activeCore), "encoder_tile": .string(MiniLMEmbedder.kernelTile),
+                "blas_core": .string(OpenBLASKernels.activeCore),
+                "encoder_tile": .string(MiniLMEmbedder.kernelTile),
             ]
             if json {
                 io.print(JSONOutput.line(.object(result)))
             } else {
-                for (key, value) in result.sorted(by: { $0.key < $1.key }) { io.print("\(key)  \(value.jsonText)") }
+                for (key, value) in result.sorted(by: { $0.key < $1.key }) {
+                    io.print("\(key)  \(value.jsonText)")
+                }
             }
         }
     }

@@ -28,9 +28,13 @@ enum TexmexFile {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw EngramError(.notFound, "cannot read \(path)", field: "file")
         }
-        guard data.count >= 4 else { throw EngramError.invalid("file", "\(path) is too short to be a TEXMEX file") }
+        guard data.count >= 4 else {
+            throw EngramError.invalid("file", "\(path) is too short to be a TEXMEX file")
+        }
         let words: [UInt32] = data.withUnsafeBytes { raw in
-            (0..<(raw.count / 4)).map { UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self)) }
+            (0..<(raw.count / 4)).map {
+                UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))
+            }
         }
         let dimension = Int(Int32(bitPattern: words[0]))
         guard dimension > 0, dimension <= Limits.maxDimension else {
@@ -38,7 +42,8 @@ enum TexmexFile {
         }
         let record = dimension + 1
         guard data.count % 4 == 0, words.count % record == 0 else {
-            throw EngramError.invalid("file", "\(path) is truncated: its size is not a whole number of \(dimension)-value records")
+            throw EngramError.invalid(
+                "file", "\(path) is truncated: its size is not a whole number of \(dimension)-value records")
         }
         var values: [UInt32] = []
         values.reserveCapacity(words.count / record * dimension)

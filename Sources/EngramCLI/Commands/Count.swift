@@ -14,6 +14,7 @@ struct Count: ParsableCommand {
         let store = try location.open(readOnly: true)
         defer { try? store.close() }
         let n = try store.count(matching: filters.filter())
-        CLIIO.current.print(output.json ? JSONOutput.pretty(.object(["count": .number(Double(n))])) : String(n))
+        CLIIO.current.print(
+            output.json ? JSONOutput.pretty(.object(["count": .number(Double(n))])) : String(n))
     }
 }

@@ -21,7 +21,8 @@ struct Eval: AsyncParsableCommand {
     @Option(help: "The judged queries (JSONL; '-' reads standard input).")
     var queries: String
 
-    @Option(help: "Import this JSONL of memories into a new temporary store and measure that instead of --store.")
+    @Option(
+        help: "Import this JSONL of memories into a new temporary store and measure that instead of --store.")
     var memories: String?
 
     @Option(help: "Comma-separated recall modes to measure: vector, keyword, hybrid.")
@@ -71,9 +72,10 @@ struct Eval: AsyncParsableCommand {
             var perQuery: [(group: String?, metrics: RetrievalMetrics)] = []
             var latencies: [Double] = []
             for q in judged {
-                let relevant: Set<String> = q.key.map { key in
-                    Set(q.relevant.flatMap { byKey[Self.keyed(key, $0, namespace: q.namespace)] ?? [] })
-                } ?? q.relevant
+                let relevant: Set<String> =
+                    q.key.map { key in
+                        Set(q.relevant.flatMap { byKey[Self.keyed(key, $0, namespace: q.namespace)] ?? [] })
+                    } ?? q.relevant
                 var filter = MemoryFilter()
                 if let ns = q.namespace { filter.namespace = .exact(ns) }
                 let started = ContinuousClock.now
@@ -82,7 +84,9 @@ struct Eval: AsyncParsableCommand {
                     options: try ranking.options(mode: mode))
                 latencies.append(Self.milliseconds(ContinuousClock.now - started))
                 guard !relevant.isEmpty else { continue }  // its relevant memories are not in the store
-                perQuery.append((q.group, RetrievalMetrics(ranked: hits.map(\.memory.id.description), relevant: relevant)))
+                perQuery.append(
+                    (q.group, RetrievalMetrics(ranked: hits.map(\.memory.id.description), relevant: relevant))
+                )
             }
             let overall = RetrievalMetrics.mean(perQuery.map(\.metrics))
             let p50 = Quantile.of(latencies, 0.5)
@@ -105,25 +109,36 @@ struct Eval: AsyncParsableCommand {
         }
         let unjudged = judged.count - (rows.first?.2 ?? judged.count)
         if output.json {
-            io.print(JSONOutput.pretty(.object([
-                "queries": .number(Double(judged.count)), "k": .number(20), "modes": .object(report),
-            ])))
+            io.print(
+                JSONOutput.pretty(
+                    .object([
+                        "queries": .number(Double(judged.count)), "k": .number(20), "modes": .object(report),
+                    ])))
             return
         }
-        func pad(_ s: String, _ width: Int) -> String { s.count >= width ? s : s + String(repeating: " ", count: width - s.count) }
-        io.print(pad("mode", 14) + "queries    R@1    R@5   R@10   R@20 hit@10    MRR nDCG@10   p50 ms   p99 ms")
+        func pad(_ s: String, _ width: Int) -> String {
+            s.count >= width ? s : s + String(repeating: " ", count: width - s.count)
+        }
+        io.print(
+            pad("mode", 14) + "queries    R@1    R@5   R@10   R@20 hit@10    MRR nDCG@10   p50 ms   p99 ms")
         for (name, m, n, p50, p99) in rows {
             let latency = p50.map { String(format: " %8.2f %8.2f", $0, p99 ?? 0) } ?? ""
-            io.print(pad(name, 14) + String(format: "%7d %6.3f %6.3f %6.3f %6.3f %6.3f %6.3f %7.3f", n,
-                m.recall[1] ?? 0, m.recall[5] ?? 0, m.recall[10] ?? 0, m.recall[20] ?? 0, m.hitAt10,
-                m.reciprocalRank, m.ndcgAt10) + latency)
+            io.print(
+                pad(name, 14)
+                    + String(
+                        format: "%7d %6.3f %6.3f %6.3f %6.3f %6.3f %6.3f %7.3f", n,
+                        m.recall[1] ?? 0, m.recall[5] ?? 0, m.recall[10] ?? 0, m.recall[20] ?? 0, m.hitAt10,
+                        m.reciprocalRank, m.ndcgAt10) + latency)
         }
-        if unjudged > 0 { io.printError("engram: \(unjudged) queries have no relevant memory in the store; not scored") }
+        if unjudged > 0 {
+            io.printError("engram: \(unjudged) queries have no relevant memory in the store; not scored")
+        }
     }
 
     static func json(_ m: RetrievalMetrics, count: Int) -> [String: JSONValue] {
         var o: [String: JSONValue] = [
-            "queries": .number(Double(count)), "hit_at_10": .number(m.hitAt10), "mrr": .number(m.reciprocalRank),
+            "queries": .number(Double(count)), "hit_at_10": .number(m.hitAt10),
+            "mrr": .number(m.reciprocalRank),
             "ndcg_at_10": .number(m.ndcgAt10),
         ]
         for (n, r) in m.recall { o["recall_at_\(n)"] = .number(r) }
@@ -167,9 +182,10 @@ struct Eval: AsyncParsableCommand {
                     }
                 }
                 let key = try string("relevant_key")
-                result.append(Query(
-                    text: text, relevant: Set(relevant), key: key == "id" ? nil : key,
-                    namespace: try string("namespace"), group: try string("group")))
+                result.append(
+                    Query(
+                        text: text, relevant: Set(relevant), key: key == "id" ? nil : key,
+                        namespace: try string("namespace"), group: try string("group")))
             } catch let error as EngramError {
                 throw EngramError(error.code, "line \(number): \(error.message)", field: error.field)
             }
@@ -212,7 +228,9 @@ struct TemporaryStore {
     let path: String
 
     init() throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("engram-eval-\(UUID().uuidString)").path
+        path =
+            FileManager.default.temporaryDirectory.appendingPathComponent("engram-eval-\(UUID().uuidString)")
+            .path
         let create = try Init.parse(["--store", path])
         try Self.quietly { try create.run() }
     }
@@ -236,6 +254,7 @@ struct TemporaryStore {
         let io = CLIIO.current
         return CLIIO(
             stdin: { io.readStdin() }, out: { io.writeError($0) }, err: { io.writeError($0) },
-            stdinIsTerminal: io.stdinIsTerminal, stderrIsTerminal: io.stderrIsTerminal, environment: io.environment)
+            stdinIsTerminal: io.stdinIsTerminal, stderrIsTerminal: io.stderrIsTerminal,
+            environment: io.environment)
     }
 }

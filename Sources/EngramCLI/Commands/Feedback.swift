@@ -4,7 +4,9 @@ import EngramService
 
 struct Feedback: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Report whether a recalled memory helped; hybrid recall lifts helpful memories and lowers unhelpful ones.")
+        abstract:
+            "Report whether a recalled memory helped; hybrid recall lifts helpful memories and lowers unhelpful ones."
+    )
 
     @OptionGroup var location: StoreLocation
     @OptionGroup var output: OutputFormat
@@ -19,7 +21,9 @@ struct Feedback: ParsableCommand {
     var notHelpful = false
 
     func validate() throws {
-        guard helpful != notHelpful else { throw ValidationError("give exactly one of --helpful and --not-helpful") }
+        guard helpful != notHelpful else {
+            throw ValidationError("give exactly one of --helpful and --not-helpful")
+        }
     }
 
     func run() throws {
@@ -29,13 +33,17 @@ struct Feedback: ParsableCommand {
         try store.feedback(memoryID, helpful: helpful)
         let memory = try store.memory(memoryID)
         if output.json {
-            CLIIO.current.print(JSONOutput.pretty(.object([
-                "id": .string(memory.id.description), "helpful_count": .number(Double(memory.helpfulCount)),
-                "unhelpful_count": .number(Double(memory.unhelpfulCount)),
-            ])))
+            CLIIO.current.print(
+                JSONOutput.pretty(
+                    .object([
+                        "id": .string(memory.id.description),
+                        "helpful_count": .number(Double(memory.helpfulCount)),
+                        "unhelpful_count": .number(Double(memory.unhelpfulCount)),
+                    ])))
         } else {
             CLIIO.current.print(
-                "recorded: \(helpful ? "helpful" : "not helpful") (\(memory.helpfulCount) helpful, \(memory.unhelpfulCount) not helpful)")
+                "recorded: \(helpful ? "helpful" : "not helpful") (\(memory.helpfulCount) helpful, \(memory.unhelpfulCount) not helpful)"
+            )
         }
     }
 }

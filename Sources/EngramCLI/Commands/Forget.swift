@@ -53,13 +53,19 @@ struct Forget: ParsableCommand {
                             ])))
                 } else {
                     io.print("would forget \(n) memories:")
-                    for m in preview.memories { io.print("  \(m.id)  \(m.namespace)  \(m.content.prefix(80))") }
+                    for m in preview.memories {
+                        io.print("  \(m.id)  \(m.namespace)  \(m.content.prefix(80))")
+                    }
                     if n > preview.memories.count { io.print("  ... and \(n - preview.memories.count) more") }
                 }
-                throw CommandFailure(status: ExitStatus.failure, message: "refusing to forget \(n) memories without --yes")
+                throw CommandFailure(
+                    status: ExitStatus.failure, message: "refusing to forget \(n) memories without --yes")
             }
             forgotten = try store.forget(matching: filter)
         }
-        io.print(output.json ? JSONOutput.pretty(.object(["forgotten": .number(Double(forgotten))])) : "forgot \(forgotten)")
+        io.print(
+            output.json
+                ? JSONOutput.pretty(.object(["forgotten": .number(Double(forgotten))]))
+                : "forgot \(forgotten)")
     }
 }

@@ -4,7 +4,8 @@ import EngramService
 import Foundation
 
 struct History: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show a memory and the older versions it replaced, newest first.")
+    static let configuration = CommandConfiguration(
+        abstract: "Show a memory and the older versions it replaced, newest first.")
 
     @OptionGroup var location: StoreLocation
     @OptionGroup var output: OutputFormat
@@ -21,7 +22,10 @@ struct History: ParsableCommand {
             CLIIO.current.print(JSONOutput.pretty(.array(chain.map { MemoryJSON.object($0) })))
         } else {
             for (i, m) in chain.enumerated() {
-                CLIIO.current.print(i == 0 ? "current (\(TimeParsing.format(m.updatedAt))):" : "replaced version (\(TimeParsing.format(m.updatedAt))):")
+                CLIIO.current.print(
+                    i == 0
+                        ? "current (\(TimeParsing.format(m.updatedAt))):"
+                        : "replaced version (\(TimeParsing.format(m.updatedAt))):")
                 printMemory(m)
             }
         }

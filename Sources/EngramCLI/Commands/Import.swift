@@ -25,7 +25,9 @@ struct Import: AsyncParsableCommand {
     @Argument(help: "The JSONL file, or '-' for standard input.")
     var file: String
 
-    @Option(name: .customLong("on-error"), help: "abort: store nothing if any line is bad; skip: store the good lines.")
+    @Option(
+        name: .customLong("on-error"),
+        help: "abort: store nothing if any line is bad; skip: store the good lines.")
     var onError: OnError = .abort
 
     @Option(name: .customLong("batch-size"), help: "Memories per transaction.")
@@ -44,7 +46,9 @@ struct Import: AsyncParsableCommand {
         let data = try readInput(file, field: "file")
         let store = try location.open()
         defer { try? store.close() }
-        try await withService(store) { service, scope in try await importLines(data, service: service, scope: scope) }
+        try await withService(store) { service, scope in
+            try await importLines(data, service: service, scope: scope)
+        }
     }
 
     private func importLines(_ data: Data, service: MemoryService, scope: Scope) async throws {
@@ -60,7 +64,9 @@ struct Import: AsyncParsableCommand {
                 var memory = try MemoryJSON.newMemory(from: value.get(), now: now)
                 if memory.namespace == "default", let namespace { memory.namespace = namespace }
                 if let id = memory.id {
-                    guard seenIDs.insert(id).inserted else { throw EngramError.invalid("id", "appears twice in the input") }
+                    guard seenIDs.insert(id).inserted else {
+                        throw EngramError.invalid("id", "appears twice in the input")
+                    }
                     if (try? await service.memory(id, scope: scope)) != nil {
                         throw EngramError.invalid("id", "already exists in the store")
                     }
@@ -76,7 +82,9 @@ struct Import: AsyncParsableCommand {
         if !bad.isEmpty && onError == .abort {
             throw CommandFailure(
                 status: ExitStatus.invalidInput,
-                message: "\(bad.count) bad line\(bad.count == 1 ? "" : "s"); nothing imported (use --on-error skip to import the rest)")
+                message:
+                    "\(bad.count) bad line\(bad.count == 1 ? "" : "s"); nothing imported (use --on-error skip to import the rest)"
+            )
         }
 
         // Pass 2: embed what needs it and store, a batch per transaction.
@@ -93,14 +101,20 @@ struct Import: AsyncParsableCommand {
         }
         progress.finish()
         if output.json {
-            io.print(JSONOutput.pretty(.object([
-                "imported": .number(Double(imported)), "skipped": .number(Double(bad.count)),
-                "duplicates": .number(Double(duplicates)),
-                "bad_lines": .array(bad.map { .object(["line": .number(Double($0.line)), "error": .string($0.reason)]) }),
-            ])))
+            io.print(
+                JSONOutput.pretty(
+                    .object([
+                        "imported": .number(Double(imported)), "skipped": .number(Double(bad.count)),
+                        "duplicates": .number(Double(duplicates)),
+                        "bad_lines": .array(
+                            bad.map {
+                                .object(["line": .number(Double($0.line)), "error": .string($0.reason)])
+                            }),
+                    ])))
         } else {
             io.print(
-                "imported \(imported)" + (duplicates == 0 ? "" : ", \(duplicates) duplicates not stored again")
+                "imported \(imported)"
+                    + (duplicates == 0 ? "" : ", \(duplicates) duplicates not stored again")
                     + (bad.isEmpty ? "" : ", skipped \(bad.count) bad lines"))
         }
     }

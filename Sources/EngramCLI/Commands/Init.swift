@@ -14,7 +14,9 @@ struct Init: ParsableCommand {
     var dimension: Int?
 
     @Option(
-        help: "Embedder: 'minilm' (semantic; the default when installed), 'hashing' (lexical), 'openai-compatible:MODEL' (a server at $ENGRAM_EMBEDDING_URL) or 'custom' (you supply every vector).")
+        help:
+            "Embedder: 'minilm' (semantic; the default when installed), 'hashing' (lexical), 'openai-compatible:MODEL' (a server at $ENGRAM_EMBEDDING_URL) or 'custom' (you supply every vector)."
+    )
     var embedder: String?
 
     @Option(help: "Commit durability: normal (survives kill -9) or full (also power loss).")
@@ -32,16 +34,24 @@ struct Init: ParsableCommand {
         }
         let identifier: String
         let d: Int
-        let embedder = self.embedder
+        let embedder =
+            self.embedder
             ?? (ModelFiles.isMiniLMInstalled(environment: CLIIO.current.environment) ? "minilm" : "hashing")
         if embedder == "custom" {
-            guard let dimension else { throw EngramError.invalid("--dimension", "is required with --embedder custom") }
+            guard let dimension else {
+                throw EngramError.invalid("--dimension", "is required with --embedder custom")
+            }
             identifier = "custom"
             d = dimension
         } else {
-            guard let e = try EmbedderResolver(environment: CLIIO.current.environment).embedder(named: embedder, dimension: dimension) else {
+            guard
+                let e = try EmbedderResolver(environment: CLIIO.current.environment).embedder(
+                    named: embedder, dimension: dimension)
+            else {
                 throw EngramError.invalid(
-                    "--embedder", "unknown embedder; choose one of: \((Embedders.builtInNames + ["custom"]).joined(separator: ", "))")
+                    "--embedder",
+                    "unknown embedder; choose one of: \((Embedders.builtInNames + ["custom"]).joined(separator: ", "))"
+                )
             }
             identifier = e.identifier
             d = e.dimension
@@ -53,9 +63,15 @@ struct Init: ParsableCommand {
         try store.close()
         if output.json {
             CLIIO.current.print(
-                JSONOutput.pretty(.object(["store": .string(location.path), "dimension": .number(Double(d)), "embedder": .string(identifier)])))
+                JSONOutput.pretty(
+                    .object([
+                        "store": .string(location.path), "dimension": .number(Double(d)),
+                        "embedder": .string(identifier),
+                    ])))
         } else {
-            CLIIO.current.print("created store \(location.path) (dimension \(d), \(element.rawValue), embedder \(identifier))")
+            CLIIO.current.print(
+                "created store \(location.path) (dimension \(d), \(element.rawValue), embedder \(identifier))"
+            )
         }
     }
 }

@@ -22,7 +22,9 @@ struct Keys: ParsableCommand {
         func open() throws -> KeyFile {
             try ProcessScope.requireWholeStore("keys")
             var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: location.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            guard FileManager.default.fileExists(atPath: location.path, isDirectory: &isDirectory),
+                isDirectory.boolValue
+            else {
                 throw EngramError(.notFound, "no store at \(location.path)", field: "--store")
             }
             return try KeyFile(path: keys ?? KeyFile.defaultPath(store: location.path))
@@ -38,7 +40,8 @@ struct Keys: ParsableCommand {
         @Option(help: "A namespace subtree the key reaches (repeatable).")
         var namespace: [String] = []
 
-        @Flag(name: .customLong("all-namespaces"), help: "The key reaches every namespace (an operator's key).")
+        @Flag(
+            name: .customLong("all-namespaces"), help: "The key reaches every namespace (an operator's key).")
         var allNamespaces = false
 
         @Option(help: "Comma-separated actions: read, write, forget.")
@@ -51,15 +54,23 @@ struct Keys: ParsableCommand {
             let allowed = try ScopeParsing.actions(actions, field: "--actions")
             let scope: Scope
             if allNamespaces {
-                guard namespace.isEmpty else { throw EngramError.invalid("--namespace", "is given together with --all-namespaces") }
-                guard !allowed.isEmpty else { throw EngramError.invalid("--actions", "must allow at least one action") }
+                guard namespace.isEmpty else {
+                    throw EngramError.invalid("--namespace", "is given together with --all-namespaces")
+                }
+                guard !allowed.isEmpty else {
+                    throw EngramError.invalid("--actions", "must allow at least one action")
+                }
                 scope = .everyNamespace(actions: allowed)
             } else {
-                guard !namespace.isEmpty else { throw EngramError.invalid("--namespace", "give at least one, or --all-namespaces") }
+                guard !namespace.isEmpty else {
+                    throw EngramError.invalid("--namespace", "give at least one, or --all-namespaces")
+                }
                 do {
                     scope = try Scope(namespaces: namespace, actions: allowed)
                 } catch let error as EngramError {
-                    throw EngramError(error.code, error.message, field: error.field == "scope.actions" ? "--actions" : "--namespace")
+                    throw EngramError(
+                        error.code, error.message,
+                        field: error.field == "scope.actions" ? "--actions" : "--namespace")
                 }
             }
             var keys = try file.open()
@@ -77,7 +88,8 @@ struct Keys: ParsableCommand {
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List keys (ids, names, scopes; never the keys).")
+        static let configuration = CommandConfiguration(
+            abstract: "List keys (ids, names, scopes; never the keys).")
 
         @OptionGroup var file: KeyFileOptions
         @OptionGroup var output: OutputFormat
@@ -88,10 +100,13 @@ struct Keys: ParsableCommand {
             if output.json { return io.print(JSONOutput.pretty(.array(keys.map(KeyFile.json)))) }
             if keys.isEmpty { return io.print("no keys") }
             for record in keys {
-                let namespaces = record.scope.isUnrestrictedNamespaces ? "*" : record.scope.namespaces.joined(separator: ",")
+                let namespaces =
+                    record.scope.isUnrestrictedNamespaces
+                    ? "*" : record.scope.namespaces.joined(separator: ",")
                 let state = record.revokedAt.map { "revoked \(TimeParsing.format($0))" } ?? "active"
                 io.print(
-                    "\(record.id)  \(record.name)  \(namespaces)  \(ScopeParsing.words(record.scope.actions).joined(separator: ","))  \(state)")
+                    "\(record.id)  \(record.name)  \(namespaces)  \(ScopeParsing.words(record.scope.actions).joined(separator: ","))  \(state)"
+                )
             }
         }
     }
@@ -108,7 +123,8 @@ struct Keys: ParsableCommand {
         func run() throws {
             var keys = try file.open()
             let record = try keys.revoke(id: id)
-            CLIIO.current.print(output.json ? JSONOutput.pretty(KeyFile.json(record)) : "revoked \(record.id)")
+            CLIIO.current.print(
+                output.json ? JSONOutput.pretty(KeyFile.json(record)) : "revoked \(record.id)")
         }
     }
 }

@@ -25,7 +25,9 @@ struct MCPCommand: ParsableCommand {
         let store = try MemoryStore.open(at: location.path, options: StoreOptions(readOnly: readOnly))
         let resolver = EmbedderResolver(environment: CLIIO.current.environment)
         let served = Result {
-            try runUntilDone { try await EngramMCPServer.serveStdio(store: store, scope: scope, resolver: resolver) }
+            try runUntilDone {
+                try await EngramMCPServer.serveStdio(store: store, scope: scope, resolver: resolver)
+            }
         }
         try store.close()
         try served.get()

@@ -28,19 +28,23 @@ struct Stats: ParsableCommand {
         io.print("dimension     \(s.dimension) (\(s.elementType))")
         io.print("embedder      \(s.embedder)")
         io.print("on disk       vectors \(bytes(s.vectorFileBytes)), database \(bytes(s.databaseBytes))")
-        io.print("mapped        \(bytes(s.mappedBytes)) (room for \(s.slotCapacity) rows, \(s.freeSlots) free)")
+        io.print(
+            "mapped        \(bytes(s.mappedBytes)) (room for \(s.slotCapacity) rows, \(s.freeSlots) free)")
         io.print("resident      \(s.residentBytes.map(bytes) ?? "unknown")")
         io.print("blas core     \(s.blasCore)")
         io.print("durability    \(s.durability.rawValue)")
         let p50 = s.recallP50Milliseconds.map { String(format: "%.3f ms", $0) } ?? "-"
         let p99 = s.recallP99Milliseconds.map { String(format: "%.3f ms", $0) } ?? "-"
         let hit = s.hitRate.map { String(format: "%.1f%%", $0 * 100) } ?? "-"
-        io.print("recalls       \(s.recalls) (p50 \(p50), p99 \(p99), hit rate \(hit) at score >= \(s.hitThreshold))")
+        io.print(
+            "recalls       \(s.recalls) (p50 \(p50), p99 \(p99), hit rate \(hit) at score >= \(s.hitThreshold))"
+        )
         let cache = s.embeddingCache
         let cacheRate = cache.hitRate.map { String(format: "%.1f%%", $0 * 100) } ?? "-"
         io.print(
             "embed cache   \(s.cachedEmbeddings) vectors stored; this run: hit rate \(cacheRate) "
-                + "(\(cache.memoryHits) memory, \(cache.persistentHits) persistent, \(cache.misses) embedded)")
+                + "(\(cache.memoryHits) memory, \(cache.persistentHits) persistent, \(cache.misses) embedded)"
+        )
     }
 }
 
@@ -74,7 +78,10 @@ struct Health: ParsableCommand {
                         "healthy": .bool(report.healthy),
                         "checks": .array(
                             report.checks.map {
-                                .object(["name": .string($0.name), "passed": .bool($0.passed), "detail": .string($0.detail)])
+                                .object([
+                                    "name": .string($0.name), "passed": .bool($0.passed),
+                                    "detail": .string($0.detail),
+                                ])
                             }),
                     ])))
         } else {
@@ -86,7 +93,8 @@ struct Health: ParsableCommand {
 }
 
 struct Compact: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Rewrite the vector file densely and return free space.")
+    static let configuration = CommandConfiguration(
+        abstract: "Rewrite the vector file densely and return free space.")
 
     @OptionGroup var location: StoreLocation
     @OptionGroup var output: OutputFormat
@@ -96,6 +104,8 @@ struct Compact: ParsableCommand {
         defer { try? store.close() }
         let reclaimed = try store.compact()
         CLIIO.current.print(
-            output.json ? JSONOutput.pretty(.object(["reclaimed_bytes": .number(Double(reclaimed))])) : "reclaimed \(bytes(reclaimed))")
+            output.json
+                ? JSONOutput.pretty(.object(["reclaimed_bytes": .number(Double(reclaimed))]))
+                : "reclaimed \(bytes(reclaimed))")
     }
 }

@@ -5,7 +5,8 @@ import Foundation
 
 struct Recall: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Recall the memories that best answer a text (hybrid: meaning and keywords) or a vector (exact cosine).",
+        abstract:
+            "Recall the memories that best answer a text (hybrid: meaning and keywords) or a vector (exact cosine).",
         discussion: """
             A text is recalled in hybrid mode by default: exact cosine top-k of its embedding and full-text BM25, \
             fused, plus small boosts for recent, important, successful and helpful memories. --mode vector ranks by \
@@ -23,7 +24,9 @@ struct Recall: AsyncParsableCommand {
     @Option(name: .long, help: "The query vector as a JSON array.")
     var vector: String?
 
-    @Option(name: .customLong("vector-file"), help: "A file holding the query vector as a JSON array ('-' reads stdin).")
+    @Option(
+        name: .customLong("vector-file"),
+        help: "A file holding the query vector as a JSON array ('-' reads stdin).")
     var vectorFile: String?
 
     @Option(name: .short, help: "How many memories to return.")
@@ -37,7 +40,10 @@ struct Recall: AsyncParsableCommand {
 
     @OptionGroup var ranking: RankingOptions
 
-    @Flag(help: "Show why each hit ranked where it did: cosine, keyword score and ranks, fused score, context, boosts.")
+    @Flag(
+        help:
+            "Show why each hit ranked where it did: cosine, keyword score and ranks, fused score, context, boosts."
+    )
     var explain = false
 
     @Option(help: "Threads for the vector scan (default: every core; results are the same for any count).")
@@ -53,7 +59,8 @@ struct Recall: AsyncParsableCommand {
         let request: RecallRequest
         if let v = try readVector(json: vector, file: vectorFile) {
             guard text == nil else { throw EngramError.invalid("text", "give a text or a vector, not both") }
-            var vectorRequest = RecallRequest(query: .vector(v), k: k, filter: try filters.filter(), minScore: minScore)
+            var vectorRequest = RecallRequest(
+                query: .vector(v), k: k, filter: try filters.filter(), minScore: minScore)
             vectorRequest.vectorField = "query"
             request = vectorRequest
         } else {
@@ -66,7 +73,9 @@ struct Recall: AsyncParsableCommand {
                 query: .text(text, try ranking.options(mode: mode)), k: k, filter: try filters.filter(),
                 minScore: minScore)
         }
-        printHits(try await withService(store) { service, scope in try await service.recall(request, scope: scope) })
+        printHits(
+            try await withService(store) { service, scope in try await service.recall(request, scope: scope) }
+        )
     }
 
     func printHits(_ hits: [RecallHit]) {
@@ -85,11 +94,13 @@ struct Recall: AsyncParsableCommand {
     static func describe(_ e: HitExplanation) -> String {
         func f(_ x: Double) -> String { String(format: "%.4f", x) }
         var parts: [String] = []
-        parts.append("cosine " + (e.cosine.map { f(Double($0)) } ?? "-") + (e.vectorRank.map { " (#\($0))" } ?? ""))
+        parts.append(
+            "cosine " + (e.cosine.map { f(Double($0)) } ?? "-") + (e.vectorRank.map { " (#\($0))" } ?? ""))
         parts.append("bm25 " + (e.keywordScore.map(f) ?? "-") + (e.keywordRank.map { " (#\($0))" } ?? ""))
         parts.append("fused " + f(e.fused))
         let boosts = [
-            ("context", e.context), ("recency", e.recency), ("importance", e.importance), ("outcome", e.outcome),
+            ("context", e.context), ("recency", e.recency), ("importance", e.importance),
+            ("outcome", e.outcome),
             ("feedback", e.feedback),
         ]
         for (name, boost) in boosts where boost != 0 {

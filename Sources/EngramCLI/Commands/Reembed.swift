@@ -20,7 +20,10 @@ struct Reembed: ParsableCommand {
     func run() throws {
         let io = CLIIO.current
         try ProcessScope.requireWholeStore("reembed")
-        guard let e = try EmbedderResolver(environment: CLIIO.current.environment).embedder(named: embedder, dimension: dimension) else {
+        guard
+            let e = try EmbedderResolver(environment: CLIIO.current.environment).embedder(
+                named: embedder, dimension: dimension)
+        else {
             throw EngramError.invalid("--embedder", "unknown embedder; choose minilm or hashing")
         }
         let started = Date()
@@ -30,11 +33,17 @@ struct Reembed: ParsableCommand {
         if io.stderrIsTerminal { io.writeError("\n") }
         let seconds = Date().timeIntervalSince(started)
         if output.json {
-            io.print(JSONOutput.pretty(.object([
-                "reembedded": .number(Double(n)), "embedder": .string(e.identifier), "dimension": .number(Double(e.dimension)),
-            ])))
+            io.print(
+                JSONOutput.pretty(
+                    .object([
+                        "reembedded": .number(Double(n)), "embedder": .string(e.identifier),
+                        "dimension": .number(Double(e.dimension)),
+                    ])))
         } else {
-            io.print(String(format: "re-embedded %d memories with %@ (dimension %d) in %.1f s", n, e.identifier, e.dimension, seconds))
+            io.print(
+                String(
+                    format: "re-embedded %d memories with %@ (dimension %d) in %.1f s", n, e.identifier,
+                    e.dimension, seconds))
         }
     }
 }

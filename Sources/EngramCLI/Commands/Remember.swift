@@ -40,7 +40,9 @@ struct MemoryFields: ParsableArguments {
 
     var succeededValue: Bool? {
         get throws {
-            if succeeded && failed { throw EngramError.invalid("--succeeded", "cannot be given with --failed") }
+            if succeeded && failed {
+                throw EngramError.invalid("--succeeded", "cannot be given with --failed")
+            }
             return succeeded ? true : failed ? false : nil
         }
     }
@@ -49,7 +51,9 @@ struct MemoryFields: ParsableArguments {
         guard !meta.isEmpty else { return nil }
         var result: [String: JSONValue] = [:]
         for item in meta {
-            guard let eq = item.firstIndex(of: "=") else { throw EngramError.invalid("--meta", "must look like KEY=VALUE") }
+            guard let eq = item.firstIndex(of: "=") else {
+                throw EngramError.invalid("--meta", "must look like KEY=VALUE")
+            }
             result[String(item[..<eq])] = JSONValue.literal(String(item[item.index(after: eq)...]))
         }
         return result
@@ -58,7 +62,9 @@ struct MemoryFields: ParsableArguments {
 
 struct Remember: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Store a memory from its text and flags, or from one JSON object on standard input; prints its id.")
+        abstract:
+            "Store a memory from its text and flags, or from one JSON object on standard input; prints its id."
+    )
 
     @OptionGroup var location: StoreLocation
     @OptionGroup var output: OutputFormat
@@ -76,10 +82,15 @@ struct Remember: AsyncParsableCommand {
 
     @Option(
         name: .customLong("near-duplicate"),
-        help: "Report an older memory of the namespace at least this similar (cosine); 'off' to skip the look-up.")
+        help:
+            "Report an older memory of the namespace at least this similar (cosine); 'off' to skip the look-up."
+    )
     var nearDuplicate = String(Remember.defaultNearDuplicate)
 
-    @Flag(help: "Merge into that near duplicate instead: it gets a new version with these fields (its old text stays in history).")
+    @Flag(
+        help:
+            "Merge into that near duplicate instead: it gets a new version with these fields (its old text stays in history)."
+    )
     var merge = false
 
     /// The default near-duplicate threshold (see README: measured on the fixture memories).
@@ -102,14 +113,19 @@ struct Remember: AsyncParsableCommand {
             if let kind = fields.kind { memory.kind = MemoryKind(rawValue: kind) }
             if let importance = fields.importance { memory.importance = importance }
             if let metadata = try fields.metadata() { memory.metadata = metadata }
-            if let ttl = fields.ttl { memory.expiresAt = now.addingTimeInterval(try TimeParsing.ttl(ttl, field: "--ttl")) }
+            if let ttl = fields.ttl {
+                memory.expiresAt = now.addingTimeInterval(try TimeParsing.ttl(ttl, field: "--ttl"))
+            }
             if let vector = try readVector(json: fields.vector, file: nil) { memory.embedding = vector }
         } else {
             guard !io.stdinIsTerminal else {
-                throw ValidationError("give the text (an argument or --content), or pipe one JSON memory object on standard input")
+                throw ValidationError(
+                    "give the text (an argument or --content), or pipe one JSON memory object on standard input"
+                )
             }
             // Parsed from the bytes, so that input that is not UTF-8 is refused rather than altered.
-            memory = try MemoryJSON.newMemory(from: JSONValue(parsing: io.readStdin(), field: "stdin"), now: now)
+            memory = try MemoryJSON.newMemory(
+                from: JSONValue(parsing: io.readStdin(), field: "stdin"), now: now)
         }
         if let namespace { memory.namespace = namespace }
         if let agent { memory.agent = agent }
@@ -122,22 +138,30 @@ struct Remember: AsyncParsableCommand {
             }
             threshold = t
         }
-        if merge && threshold == nil { throw EngramError.invalid("--merge", "needs a --near-duplicate threshold") }
+        if merge && threshold == nil {
+            throw EngramError.invalid("--merge", "needs a --near-duplicate threshold")
+        }
         let store = try location.open()
         defer { try? store.close() }
         let request = RememberRequest(memories: [memory], nearDuplicate: threshold, merge: merge)
-        let result = try await withService(store) { service, scope in try await service.remember(request, scope: scope)[0] }
+        let result = try await withService(store) { service, scope in
+            try await service.remember(request, scope: scope)[0]
+        }
         if output.json {
             io.print(JSONOutput.pretty(MemoryJSON.object(result)))
             return
         }
         io.print(result.id.description)
         switch result.status {
-        case .duplicate: io.printError("engram: not stored again: memory \(result.id) in this namespace says the same")
+        case .duplicate:
+            io.printError("engram: not stored again: memory \(result.id) in this namespace says the same")
         case .merged: io.printError("engram: merged into a near duplicate; its new version is \(result.id)")
         case .stored:
             if let near = result.nearDuplicate {
-                io.printError(String(format: "engram: near duplicate of %@ (cosine %.3f); --merge would merge them", near.id.description, near.cosine))
+                io.printError(
+                    String(
+                        format: "engram: near duplicate of %@ (cosine %.3f); --merge would merge them",
+                        near.id.description, near.cosine))
             }
         }
     }

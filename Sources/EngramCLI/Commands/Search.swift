@@ -21,9 +21,12 @@ struct Search: AsyncParsableCommand {
         let store = try location.open(readOnly: true)
         defer { try? store.close() }
         let request = SearchRequest(text: text, k: k, filter: try filters.filter())
-        let hits = try await withService(store) { service, scope in try await service.search(request, scope: scope) }
+        let hits = try await withService(store) { service, scope in
+            try await service.search(request, scope: scope)
+        }
         if output.json {
-            CLIIO.current.print(JSONOutput.pretty(.array(hits.map { MemoryJSON.object($0.memory, score: Float($0.score)) })))
+            CLIIO.current.print(
+                JSONOutput.pretty(.array(hits.map { MemoryJSON.object($0.memory, score: Float($0.score)) })))
         } else if hits.isEmpty {
             CLIIO.current.print("no matching memories")
         } else {

@@ -8,7 +8,8 @@ import Logging
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Serve the store over HTTP: a JSON API under /v1 with API keys, /metrics, /healthz and /readyz.",
+        abstract:
+            "Serve the store over HTTP: a JSON API under /v1 with API keys, /metrics, /healthz and /readyz.",
         discussion: """
             One process holds the store; agents share it over HTTP. While the key file (--keys, default \
             STORE/keys.json) does not exist, every request is unrestricted and the server binds loopback only \
@@ -31,7 +32,9 @@ struct Serve: ParsableCommand {
     @Flag(help: "Allow a non-loopback address without API keys.")
     var insecure = false
 
-    @Option(name: .customLong("queue-depth"), help: "Requests waiting or running before new ones get 503 with Retry-After.")
+    @Option(
+        name: .customLong("queue-depth"),
+        help: "Requests waiting or running before new ones get 503 with Retry-After.")
     var queueDepth = 256
 
     @Option(help: "Worker threads for embedding, scans and SQLite (default: all cores).")
@@ -75,7 +78,8 @@ struct Serve: ParsableCommand {
     /// Logs go to standard error, one line each; `ENGRAM_LOG_LEVEL` (default info) sets the level.
     static func logger() -> Logger {
         var logger = Logger(label: "engram.server") { StreamLogHandler.standardError(label: $0) }
-        logger.logLevel = CLIIO.current.environment["ENGRAM_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        logger.logLevel =
+            CLIIO.current.environment["ENGRAM_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         return logger
     }
 }

@@ -5,7 +5,9 @@ import Foundation
 
 /// Parses a memory id argument.
 func memoryID(_ text: String) throws -> MemoryID {
-    guard let id = MemoryID(text) else { throw EngramError.invalid("id", "'\(text.prefix(64))' is not a memory id (a UUID)") }
+    guard let id = MemoryID(text) else {
+        throw EngramError.invalid("id", "'\(text.prefix(64))' is not a memory id (a UUID)")
+    }
     return id
 }
 
@@ -18,7 +20,9 @@ struct Show: ParsableCommand {
     @Argument(help: "The memory's id.")
     var id: String
 
-    @Flag(name: .customLong("with-embedding"), help: "Include the stored (normalised) embedding in JSON output.")
+    @Flag(
+        name: .customLong("with-embedding"), help: "Include the stored (normalised) embedding in JSON output."
+    )
     var withEmbedding = false
 
     func run() throws {
@@ -32,9 +36,13 @@ struct Show: ParsableCommand {
         } else {
             printMemory(memory)
             let io = CLIIO.current
-            io.print("  created \(TimeParsing.format(memory.createdAt)), version of \(TimeParsing.format(memory.updatedAt))")
+            io.print(
+                "  created \(TimeParsing.format(memory.createdAt)), version of \(TimeParsing.format(memory.updatedAt))"
+            )
             if let e = memory.expiresAt { io.print("  expires \(TimeParsing.format(e))") }
-            if !memory.metadata.isEmpty { io.print("  metadata \(JSONValue.object(memory.metadata).jsonText)") }
+            if !memory.metadata.isEmpty {
+                io.print("  metadata \(JSONValue.object(memory.metadata).jsonText)")
+            }
             if let s = memory.supersedes { io.print("  supersedes \(s)") }
         }
     }

@@ -14,7 +14,8 @@ struct Working: ParsableCommand {
     }
 
     struct Set: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Set KEY to VALUE (JSON, or else a string) for --ttl.")
+        static let configuration = CommandConfiguration(
+            abstract: "Set KEY to VALUE (JSON, or else a string) for --ttl.")
         @OptionGroup var location: StoreLocation
         @OptionGroup var scope: Scope
         @Argument var key: String
@@ -25,12 +26,14 @@ struct Working: ParsableCommand {
         func run() throws {
             let store = try location.open()
             defer { try? store.close() }
-            try store.working.set(key, .literal(value), namespace: scope.namespace, ttl: TimeParsing.ttl(ttl, field: "--ttl"))
+            try store.working.set(
+                key, .literal(value), namespace: scope.namespace, ttl: TimeParsing.ttl(ttl, field: "--ttl"))
         }
     }
 
     struct Get: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the value of KEY (exit 66 when missing or expired).")
+        static let configuration = CommandConfiguration(
+            abstract: "Print the value of KEY (exit 66 when missing or expired).")
         @OptionGroup var location: StoreLocation
         @OptionGroup var scope: Scope
         @OptionGroup var output: OutputFormat
@@ -51,7 +54,8 @@ struct Working: ParsableCommand {
     }
 
     struct ListEntries: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "list", abstract: "List unexpired entries.")
+        static let configuration = CommandConfiguration(
+            commandName: "list", abstract: "List unexpired entries.")
         @OptionGroup var location: StoreLocation
         @OptionGroup var scope: Scope
         @OptionGroup var output: OutputFormat
@@ -64,14 +68,17 @@ struct Working: ParsableCommand {
                 CLIIO.current.print(JSONOutput.pretty(.array(entries.map(entryJSON))))
             } else {
                 for e in entries {
-                    CLIIO.current.print("\(e.key)\t\(e.value.stringValue ?? e.value.jsonText)\t(expires \(TimeParsing.format(e.expiresAt)))")
+                    CLIIO.current.print(
+                        "\(e.key)\t\(e.value.stringValue ?? e.value.jsonText)\t(expires \(TimeParsing.format(e.expiresAt)))"
+                    )
                 }
             }
         }
     }
 
     struct Delete: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete KEY (exit 66 when it did not exist).")
+        static let configuration = CommandConfiguration(
+            abstract: "Delete KEY (exit 66 when it did not exist).")
         @OptionGroup var location: StoreLocation
         @OptionGroup var scope: Scope
         @Argument var key: String
@@ -105,7 +112,8 @@ struct Working: ParsableCommand {
             try store.requireWritable(namespace: scope.namespace)  // before the cost of embedding
             let vector = try textEmbedder(for: store).embed(entry.value.stringValue ?? entry.value.jsonText)
             let id = try store.working.promote(
-                key, namespace: scope.namespace, embedding: vector, kind: MemoryKind(rawValue: kind), tags: tag)
+                key, namespace: scope.namespace, embedding: vector, kind: MemoryKind(rawValue: kind),
+                tags: tag)
             CLIIO.current.print(id.description)
         }
     }
@@ -114,6 +122,7 @@ struct Working: ParsableCommand {
 private func entryJSON(_ e: WorkingEntry) -> JSONValue {
     .object([
         "namespace": .string(e.namespace), "key": .string(e.key), "value": e.value,
-        "created_at": .string(TimeParsing.format(e.createdAt)), "expires_at": .string(TimeParsing.format(e.expiresAt)),
+        "created_at": .string(TimeParsing.format(e.createdAt)),
+        "expires_at": .string(TimeParsing.format(e.expiresAt)),
     ])
 }

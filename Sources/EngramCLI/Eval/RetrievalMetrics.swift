@@ -15,14 +15,18 @@ struct RetrievalMetrics: Sendable, Equatable {
 
     /// The measures for one ranked list of ids.
     init<ID: Hashable>(ranked: [ID], relevant: Set<ID>) {
-        precondition(!relevant.isEmpty, "a judged query has at least one relevant item")  // checked when parsed
-        recall = Dictionary(uniqueKeysWithValues: Self.cutoffs.map { n in
-            (n, Double(ranked.prefix(n).filter(relevant.contains).count) / Double(relevant.count))
-        })
+        // checked when parsed
+        precondition(!relevant.isEmpty, "a judged query has at least one relevant item")
+        recall = Dictionary(
+            uniqueKeysWithValues: Self.cutoffs.map { n in
+                (n, Double(ranked.prefix(n).filter(relevant.contains).count) / Double(relevant.count))
+            })
         hitAt10 = ranked.prefix(10).contains(where: relevant.contains) ? 1 : 0
         reciprocalRank = ranked.firstIndex(where: relevant.contains).map { 1 / Double($0 + 1) } ?? 0
         var dcg = 0.0
-        for (i, id) in ranked.prefix(10).enumerated() where relevant.contains(id) { dcg += 1 / log2(Double(i + 2)) }
+        for (i, id) in ranked.prefix(10).enumerated() where relevant.contains(id) {
+            dcg += 1 / log2(Double(i + 2))
+        }
         let ideal = (0..<min(relevant.count, 10)).reduce(0.0) { $0 + 1 / log2(Double($1 + 2)) }
         ndcgAt10 = dcg / ideal
     }
@@ -38,7 +42,9 @@ struct RetrievalMetrics: Sendable, Equatable {
     static func mean(_ all: [RetrievalMetrics]) -> RetrievalMetrics {
         let n = Double(max(all.count, 1))
         return RetrievalMetrics(
-            recall: Dictionary(uniqueKeysWithValues: cutoffs.map { c in (c, all.reduce(0) { $0 + ($1.recall[c] ?? 0) } / n) }),
+            recall: Dictionary(
+                uniqueKeysWithValues: cutoffs.map { c in (c, all.reduce(0) { $0 + ($1.recall[c] ?? 0) } / n) }
+            ),
             hitAt10: all.reduce(0) { $0 + $1.hitAt10 } / n,
             reciprocalRank: all.reduce(0) { $0 + $1.reciprocalRank } / n,
             ndcgAt10: all.reduce(0) { $0 + $1.ndcgAt10 } / n)

@@ -19,7 +19,8 @@ struct StoreLocation: ParsableArguments {
     /// Opens the store for a data command: whole, or narrowed to `$ENGRAM_SCOPE` (see ``ProcessScope``).
     /// Read-only handles need no writer lock, so reads work beside a writer.
     func open(
-        readOnly: Bool = false, durability: Durability = .normal, recordsUsage: Bool = true, searchThreads: Int? = nil
+        readOnly: Bool = false, durability: Durability = .normal, recordsUsage: Bool = true,
+        searchThreads: Int? = nil
     ) throws -> ScopedStore {
         let scope = try ProcessScope.current() ?? .unrestricted
         var options = StoreOptions(durability: durability, readOnly: readOnly)
@@ -58,7 +59,9 @@ struct FilterOptions: ParsableArguments {
     @Flag(name: .customLong("all-tags"), help: "With several --tag, require all of them instead of any.")
     var allTags = false
 
-    @Option(name: .long, help: "Created at or after: ISO 8601 (2026-11-01, 2026-11-01T09:30:00Z) or an age (7d, 12h).")
+    @Option(
+        name: .long,
+        help: "Created at or after: ISO 8601 (2026-11-01, 2026-11-01T09:30:00Z) or an age (7d, 12h).")
     var since: String?
 
     @Option(name: .long, help: "Created before: ISO 8601 or an age.")
@@ -69,7 +72,9 @@ struct FilterOptions: ParsableArguments {
         help: "Metadata condition meta.KEY=VALUE, meta.KEY>=N, meta.KEY<=N or meta.KEY=A|B (repeatable).")
     var conditions: [String] = []
 
-    @Flag(name: .long, inversion: .prefixedNo, help: "Only memories that did (or with --no-succeeded, did not) work.")
+    @Flag(
+        name: .long, inversion: .prefixedNo,
+        help: "Only memories that did (or with --no-succeeded, did not) work.")
     var succeeded: Bool?
 
     @Flag(name: .customLong("include-expired"), help: "Include memories whose expiry has passed.")
@@ -103,16 +108,26 @@ struct RankingOptions: ParsableArguments {
     @Option(help: "Candidates each retriever contributes before fusion.")
     var candidates: Int?
 
-    @Flag(name: .customLong("no-signals"), help: "Rank by relevance alone (no recency, importance, outcome or feedback boosts).")
+    @Flag(
+        name: .customLong("no-signals"),
+        help: "Rank by relevance alone (no recency, importance, outcome or feedback boosts).")
     var noSignals = false
 
-    @Option(help: "Share of the best time neighbour's relevance added to each candidate (0 turns it off; default 0.3).")
+    @Option(
+        help:
+            "Share of the best time neighbour's relevance added to each candidate (0 turns it off; default 0.3)."
+    )
     var neighbours: Double?
 
-    @Option(name: .customLong("neighbour-window"), help: "Seconds within which memories count as time neighbours (default 3600).")
+    @Option(
+        name: .customLong("neighbour-window"),
+        help: "Seconds within which memories count as time neighbours (default 3600).")
     var neighbourWindow: Double?
 
-    @Option(help: "BM25 weights of the text columns, e.g. 'content=1,cause=0.5,outcome=2,tags=1' (unnamed ones stay 1).")
+    @Option(
+        help:
+            "BM25 weights of the text columns, e.g. 'content=1,cause=0.5,outcome=2,tags=1' (unnamed ones stay 1)."
+    )
     var columns: String?
 
     func options(mode: RecallMode) throws -> TextRecallOptions {

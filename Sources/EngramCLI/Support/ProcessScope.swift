@@ -13,7 +13,8 @@ enum ProcessScope {
         let environment = CLIIO.current.environment
         guard let namespaces = environment["ENGRAM_SCOPE"] else { return nil }
         let names = namespaces.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        let actions = try ScopeParsing.actions(environment["ENGRAM_SCOPE_ACTIONS"] ?? "read", field: "ENGRAM_SCOPE_ACTIONS")
+        let actions = try ScopeParsing.actions(
+            environment["ENGRAM_SCOPE_ACTIONS"] ?? "read", field: "ENGRAM_SCOPE_ACTIONS")
         do {
             return try Scope(namespaces: names, actions: actions)
         } catch let error as EngramError {

@@ -19,7 +19,8 @@ final class Progress {
         let width = 30
         let filled = total > 0 ? width * done / total : width
         let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
-        CLIIO.current.writeError(String(format: "\r[%@] %d/%d  %.0f/s  ETA %.0fs ", bar, done, total, rate, eta))
+        CLIIO.current.writeError(
+            String(format: "\r[%@] %d/%d  %.0f/s  ETA %.0fs ", bar, done, total, rate, eta))
     }
 
     func finish() {

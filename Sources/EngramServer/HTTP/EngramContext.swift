@@ -1,5 +1,6 @@
 import Engram
 import Hummingbird
+import Synchronization
 
 /// Per-request state: the scope the request's key grants (set by ``KeyAuthenticator``).
 struct EngramContext: RequestContext {
@@ -25,5 +26,3 @@ final class KeyNameBox: Sendable {
         set { name.withLock { $0 = newValue } }
     }
 }
-
-import Synchronization

@@ -8,7 +8,9 @@ import Logging
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = EngramContext
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
         do {
             return try await next(request, context)
         } catch let error as any HTTPResponseError {
@@ -19,7 +21,8 @@ struct ErrorMiddleware: RouterMiddleware {
                 context.logger.error("unexpected error", metadata: ["error.type": "\(type(of: error))"])
             }
             return JSONResponse.error(
-                Self.status(for: failure), code: failure.code.rawValue, message: failure.message, field: failure.field,
+                Self.status(for: failure), code: failure.code.rawValue, message: failure.message,
+                field: failure.field,
                 retryAfter: failure.code == .overloaded ? 1 : nil)
         }
     }
@@ -28,13 +31,16 @@ struct ErrorMiddleware: RouterMiddleware {
     static func response(for error: any HTTPResponseError) -> Response {
         switch error.status {
         case .contentTooLarge:
-            return JSONResponse.error(.contentTooLarge, code: "tooLarge", message: "the request body is too large", field: "body")
+            return JSONResponse.error(
+                .contentTooLarge, code: "tooLarge", message: "the request body is too large", field: "body")
         case .notFound:
             return JSONResponse.error(.notFound, code: "notFound", message: "no such route")
         case .methodNotAllowed:
-            return JSONResponse.error(.methodNotAllowed, code: "methodNotAllowed", message: "this route does not take that method")
+            return JSONResponse.error(
+                .methodNotAllowed, code: "methodNotAllowed", message: "this route does not take that method")
         default:
-            return JSONResponse.error(error.status, code: "badRequest", message: "the request could not be read")
+            return JSONResponse.error(
+                error.status, code: "badRequest", message: "the request could not be read")
         }
     }
 

@@ -10,7 +10,9 @@ enum JSONResponse {
         make(text: value.jsonText, status: status)
     }
 
-    static func make(text: String, status: HTTPResponse.Status = .ok, contentType: String = "application/json") -> Response {
+    static func make(
+        text: String, status: HTTPResponse.Status = .ok, contentType: String = "application/json"
+    ) -> Response {
         var buffer = ByteBuffer()
         buffer.writeString(text)
         if contentType == "application/json" { buffer.writeString("\n") }
@@ -22,7 +24,10 @@ enum JSONResponse {
     static func noContent() -> Response { Response(status: .noContent) }
 
     /// `{"error": {...}}` with a status; `Retry-After` when the caller should come back.
-    static func error(_ status: HTTPResponse.Status, code: String, message: String, field: String? = nil, retryAfter: Int? = nil)
+    static func error(
+        _ status: HTTPResponse.Status, code: String, message: String, field: String? = nil,
+        retryAfter: Int? = nil
+    )
         -> Response
     {
         var response = make(ErrorJSON.object(code: code, message: message, field: field), status: status)

@@ -1,5 +1,6 @@
 import Engram
 import EngramService
+import Foundation
 import HTTPTypes
 import Hummingbird
 
@@ -10,7 +11,9 @@ struct KeyAuthenticator: RouterMiddleware {
     let keys: KeyRing
     let metrics: ServerMetrics
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
         var context = context
         switch keys.lookup(Self.presentedKey(request)) {
         case .open:
@@ -21,7 +24,8 @@ struct KeyAuthenticator: RouterMiddleware {
             context.keyID.value = record.id
         case .missing:
             metrics.authFailure(reason: "missing")
-            return Self.unauthorized("this server needs an API key: Authorization: Bearer KEY or X-API-Key: KEY")
+            return Self.unauthorized(
+                "this server needs an API key: Authorization: Bearer KEY or X-API-Key: KEY")
         case .unknown:
             metrics.authFailure(reason: "unknown")
             return Self.unauthorized("the API key is not valid (unknown or revoked)")
@@ -32,7 +36,9 @@ struct KeyAuthenticator: RouterMiddleware {
     static func presentedKey(_ request: Request) -> String? {
         if let header = request.headers[.authorization] {
             let parts = header.split(separator: " ", maxSplits: 1)
-            if parts.count == 2, parts[0].lowercased() == "bearer" { return String(parts[1]).trimmingCharacters(in: .whitespaces) }
+            if parts.count == 2, parts[0].lowercased() == "bearer" {
+                return String(parts[1]).trimmingCharacters(in: .whitespaces)
+            }
             return nil
         }
         if let name = HTTPField.Name("X-API-Key"), let key = request.headers[name] { return key }
@@ -45,5 +51,3 @@ struct KeyAuthenticator: RouterMiddleware {
         return response
     }
 }
-
-import Foundation

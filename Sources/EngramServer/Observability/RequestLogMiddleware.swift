@@ -1,4 +1,5 @@
 import EngramService
+import Foundation
 import Hummingbird
 import Logging
 
@@ -8,12 +9,15 @@ struct RequestLogMiddleware: RouterMiddleware {
     typealias Context = EngramContext
     let metrics: ServerMetrics
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
         let started = ContinuousClock.now
         let response = try await next(request, context)
         let seconds = (ContinuousClock.now - started).seconds
         let route = context.endpointPath ?? "unmatched"
-        metrics.request(route: route, method: request.method.rawValue, status: response.status.code, seconds: seconds)
+        metrics.request(
+            route: route, method: request.method.rawValue, status: response.status.code, seconds: seconds)
         context.logger.info(
             "request",
             metadata: [
@@ -25,5 +29,3 @@ struct RequestLogMiddleware: RouterMiddleware {
         return response
     }
 }
-
-import Foundation

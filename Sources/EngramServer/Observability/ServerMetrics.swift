@@ -53,11 +53,13 @@ final class ServerMetrics: ServiceMetrics {
     /// One answered HTTP request.
     func request(route: String, method: String, status: Int, seconds: Double) {
         Metrics.Counter(
-            label: "engram_http_requests_total", dimensions: [("route", route), ("method", method), ("status", String(status))],
+            label: "engram_http_requests_total",
+            dimensions: [("route", route), ("method", method), ("status", String(status))],
             factory: factory
         ).increment()
         Metrics.Timer(
-            label: "engram_http_request_duration_seconds", dimensions: [("route", route), ("method", method)], factory: factory
+            label: "engram_http_request_duration_seconds",
+            dimensions: [("route", route), ("method", method)], factory: factory
         ).recordNanoseconds(Int64(seconds * 1e9))
     }
 
@@ -81,11 +83,14 @@ final class ServerMetrics: ServiceMetrics {
     }
 
     func authFailure(reason: String) {
-        Metrics.Counter(label: "engram_auth_failures_total", dimensions: [("reason", reason)], factory: factory).increment()
+        Metrics.Counter(
+            label: "engram_auth_failures_total", dimensions: [("reason", reason)], factory: factory
+        ).increment()
     }
 
     func rejected(reason: String) {
-        Metrics.Counter(label: "engram_rejected_total", dimensions: [("reason", reason)], factory: factory).increment()
+        Metrics.Counter(label: "engram_rejected_total", dimensions: [("reason", reason)], factory: factory)
+            .increment()
     }
 
     func queueDepth(_ depth: Int) { queue.record(depth) }

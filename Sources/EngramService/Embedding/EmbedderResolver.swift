@@ -24,7 +24,8 @@ package struct EmbedderResolver: Sendable {
             }
             return try OpenAICompatibleEmbedder(
                 baseURL: url, model: model,
-                apiKey: environment["ENGRAM_EMBEDDING_API_KEY"] ?? environment["OPENAI_API_KEY"], dimension: dimension)
+                apiKey: environment["ENGRAM_EMBEDDING_API_KEY"] ?? environment["OPENAI_API_KEY"],
+                dimension: dimension)
         }
         return try Embedders.make(name, dimension: dimension, environment: environment)
     }
@@ -35,7 +36,8 @@ package struct EmbedderResolver: Sendable {
         guard let embedder = try embedder(named: store.embedderID, dimension: store.dimension) else {
             throw EngramError.invalid(
                 "embedder",
-                "this store holds '\(store.embedderID)' vectors and has no built-in embedder; pass a vector or an \"embedding\"")
+                "this store holds '\(store.embedderID)' vectors and has no built-in embedder; pass a vector or an \"embedding\""
+            )
         }
         guard embedder.dimension == store.dimension else {
             throw EngramError(.storageCorrupted, "the store's embedder makes vectors of another dimension")

@@ -49,7 +49,9 @@ package struct KeyFile: Sendable {
     }
 
     /// Adds a new key and returns its secret text, which is not stored anywhere.
-    package mutating func create(name: String, scope: Scope, now: Date = Date()) throws -> (key: String, record: APIKeyRecord) {
+    package mutating func create(name: String, scope: Scope, now: Date = Date()) throws -> (
+        key: String, record: APIKeyRecord
+    ) {
         guard !name.isEmpty, name.count <= 100, !name.contains(where: \.isNewline) else {
             throw EngramError.invalid("name", "must be 1 to 100 characters on one line")
         }
@@ -60,7 +62,8 @@ package struct KeyFile: Sendable {
         repeat {
             id = "k_" + String(format: "%08x", UInt32.random(in: 0...UInt32.max, using: &generator))
         } while keys.contains { $0.id == id }
-        let record = APIKeyRecord(id: id, name: name, sha256: Self.hash(key), scope: scope, createdAt: now, revokedAt: nil)
+        let record = APIKeyRecord(
+            id: id, name: name, sha256: Self.hash(key), scope: scope, createdAt: now, revokedAt: nil)
         keys.append(record)
         try save()
         return (key, record)
@@ -110,9 +113,12 @@ package struct KeyFile: Sendable {
     /// Writes the file atomically (a new file renamed over the old), readable by its owner only.
     private func save() throws {
         let url = URL(fileURLWithPath: path)
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
+        let temporary = url.deletingLastPathComponent().appendingPathComponent(
+            ".\(url.lastPathComponent).\(getpid()).tmp")
         let data = Data(Self.encode(keys).utf8)
-        guard FileManager.default.createFile(atPath: temporary.path, contents: data, attributes: [.posixPermissions: 0o600])
+        guard
+            FileManager.default.createFile(
+                atPath: temporary.path, contents: data, attributes: [.posixPermissions: 0o600])
         else { throw EngramError(.io, "cannot write the key file next to \(path)", field: "keys") }
         guard rename(temporary.path, path) == 0 else {
             try? FileManager.default.removeItem(at: temporary)
@@ -123,7 +129,8 @@ package struct KeyFile: Sendable {
     package static func json(_ record: APIKeyRecord) -> JSONValue {
         .object([
             "id": .string(record.id), "name": .string(record.name),
-            "namespaces": record.scope.isUnrestrictedNamespaces ? .array([.string("*")]) : .array(record.scope.namespaces.map(JSONValue.string)),
+            "namespaces": record.scope.isUnrestrictedNamespaces
+                ? .array([.string("*")]) : .array(record.scope.namespaces.map(JSONValue.string)),
             "actions": .array(ScopeParsing.words(record.scope.actions).map(JSONValue.string)),
             "created_at": .string(TimeParsing.format(record.createdAt)),
             "revoked_at": record.revokedAt.map { .string(TimeParsing.format($0)) } ?? .null,
@@ -142,17 +149,25 @@ package struct KeyFile: Sendable {
     private static func decode(_ data: Data) throws -> [APIKeyRecord] {
         let top = try JSONObject(parsing: data, field: "keys")
         guard try top.int("version") == 1, case .array(let items)? = top["keys"] else {
-            throw EngramError(.storageCorrupted, "the key file is not an Engram key file (version 1)", field: "keys")
+            throw EngramError(
+                .storageCorrupted, "the key file is not an Engram key file (version 1)", field: "keys")
         }
         return try items.map { item in
             let o = try JSONObject(item, field: "keys", path: "keys.")
-            guard let id = try o.string("id"), let name = try o.string("name"), let hash = try o.string("sha256"),
+            guard let id = try o.string("id"), let name = try o.string("name"),
+                let hash = try o.string("sha256"),
                 let namespaces = try o.strings("namespaces"), let actions = try o.strings("actions"),
                 let created = try o.date("created_at")
-            else { throw EngramError(.storageCorrupted, "a key in the key file lacks a field", field: "keys") }
+            else {
+                throw EngramError(.storageCorrupted, "a key in the key file lacks a field", field: "keys")
+            }
             let allowed = try ScopeParsing.actions(actions.joined(separator: ","), field: "keys.actions")
-            let scope = namespaces == ["*"] ? Scope.everyNamespace(actions: allowed) : try Scope(namespaces: namespaces, actions: allowed)
-            return APIKeyRecord(id: id, name: name, sha256: hash, scope: scope, createdAt: created, revokedAt: try o.date("revoked_at"))
+            let scope =
+                namespaces == ["*"]
+                ? Scope.everyNamespace(actions: allowed) : try Scope(namespaces: namespaces, actions: allowed)
+            return APIKeyRecord(
+                id: id, name: name, sha256: hash, scope: scope, createdAt: created,
+                revokedAt: try o.date("revoked_at"))
         }
     }
 }

@@ -19,7 +19,9 @@ package enum FilterParsing {
     }
 
     /// A filter from a JSON object (nil or absent: every unexpired memory).
-    package static func filter(json value: JSONValue?, field: String = "filter", now: Date) throws -> MemoryFilter {
+    package static func filter(json value: JSONValue?, field: String = "filter", now: Date) throws
+        -> MemoryFilter
+    {
         guard let value, value != .null else { return .all }
         let o = try JSONObject(value, field: field, path: field + ".")
         try o.rejectUnknown(jsonFields)
@@ -35,7 +37,9 @@ package enum FilterParsing {
         f.kinds = try o.strings("kinds")?.map(MemoryKind.init(rawValue:))
         let any = try o.strings("tags_any")
         let all = try o.strings("tags_all")
-        if any != nil && all != nil { throw EngramError.invalid(field + ".tags_all", "is given together with tags_any") }
+        if any != nil && all != nil {
+            throw EngramError.invalid(field + ".tags_all", "is given together with tags_any")
+        }
         f.tags = any.map(MemoryFilter.TagMatch.any) ?? all.map(MemoryFilter.TagMatch.all)
         f.createdAfter = try time(o, "since", now: now)
         f.createdBefore = try time(o, "until", now: now)
@@ -53,13 +57,16 @@ package enum FilterParsing {
         guard let v = o[name] else { return nil }
         if let n = v.numberValue, n.isFinite { return Date(timeIntervalSince1970: n) }
         guard let s = v.stringValue else {
-            throw EngramError.invalid(o.path + name, "must be ISO 8601 text, seconds since 1970 or an age like 7d")
+            throw EngramError.invalid(
+                o.path + name, "must be ISO 8601 text, seconds since 1970 or an age like 7d")
         }
         return try TimeParsing.date(s, field: o.path + name, now: now)
     }
 
     /// One metadata condition: a value to equal, `{"in": [..]}` or `{"gte": n, "lte": n}`.
-    private static func condition(key: String, _ value: JSONValue, field: String) throws -> MemoryFilter.MetadataCondition {
+    private static func condition(key: String, _ value: JSONValue, field: String) throws
+        -> MemoryFilter.MetadataCondition
+    {
         guard case .object(let ops) = value else { return .equals(key, value) }
         let o = try JSONObject(value, field: field, path: field + ".")
         try o.rejectUnknown(["eq", "in", "gte", "lte"])
@@ -77,7 +84,9 @@ package enum FilterParsing {
     }
 
     /// Parses the command line's `meta.key=value`, `meta.key>=n`, `meta.key<=n`, `meta.key=a|b`.
-    package static func condition(_ text: String, field: String = "--where") throws -> MemoryFilter.MetadataCondition {
+    package static func condition(_ text: String, field: String = "--where") throws
+        -> MemoryFilter.MetadataCondition
+    {
         guard text.hasPrefix("meta.") else {
             throw EngramError.invalid(field, "must start with 'meta.' (e.g. meta.customer=acme)")
         }
@@ -96,7 +105,9 @@ package enum FilterParsing {
         }
         let key = String(body[..<eq])
         let value = String(body[body.index(after: eq)...])
-        let parts = value.split(separator: "|", omittingEmptySubsequences: false).map { JSONValue.literal(String($0)) }
+        let parts = value.split(separator: "|", omittingEmptySubsequences: false).map {
+            JSONValue.literal(String($0))
+        }
         return parts.count > 1 ? .isIn(key, parts) : .equals(key, parts[0])
     }
 }

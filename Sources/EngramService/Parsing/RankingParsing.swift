@@ -1,4 +1,5 @@
 package import Engram
+import Foundation
 
 /// Text-recall ranking options from the command line's words and from JSON, built one way.
 package enum RankingParsing {
@@ -27,7 +28,9 @@ package enum RankingParsing {
     package static func columns(_ text: String, field: String) throws -> ColumnWeights {
         var weights = ColumnWeights()
         for part in text.split(separator: ",") {
-            let pair = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            let pair = part.split(separator: "=", maxSplits: 1).map {
+                $0.trimmingCharacters(in: .whitespaces)
+            }
             guard pair.count == 2, let value = Double(pair[1]), value.isFinite, value >= 0 else {
                 throw EngramError.invalid(field, "'\(part)' is not COLUMN=WEIGHT with a weight of at least 0")
             }
@@ -36,7 +39,8 @@ package enum RankingParsing {
             case "cause": weights.cause = value
             case "outcome": weights.outcome = value
             case "tags": weights.tags = value
-            default: throw EngramError.invalid(field, "'\(pair[0])' is not one of content, cause, outcome, tags")
+            default:
+                throw EngramError.invalid(field, "'\(pair[0])' is not one of content, cause, outcome, tags")
             }
         }
         return weights
@@ -45,8 +49,11 @@ package enum RankingParsing {
     /// Options from a request's `mode`, `fusion`, `candidates`, `signals` (false: relevance only) and
     /// `neighbours` (the time-neighbour share; 0 turns it off).
     package static func options(_ o: JSONObject) throws -> TextRecallOptions {
-        var options = TextRecallOptions(mode: try o.string("mode").map { try mode($0, field: o.path + "mode") } ?? .hybrid)
-        if let fusion = try o.string("fusion") { options.fusion = try self.fusion(fusion, field: o.path + "fusion") }
+        var options = TextRecallOptions(
+            mode: try o.string("mode").map { try mode($0, field: o.path + "mode") } ?? .hybrid)
+        if let fusion = try o.string("fusion") {
+            options.fusion = try self.fusion(fusion, field: o.path + "fusion")
+        }
         if let candidates = try o.int("candidates") { options.candidates = candidates }
         if try o.bool("signals") == false { options.signals = .none }
         if let neighbours = try o.number("neighbours") { options.neighbours = neighbours }
@@ -72,8 +79,8 @@ package enum ScopeParsing {
 
     /// The words of a set of actions, in the order read, write, forget.
     package static func words(_ actions: Scope.Actions) -> [String] {
-        [("read", Scope.Actions.read), ("write", .write), ("forget", .forget)].filter { actions.contains($0.1) }.map(\.0)
+        [("read", Scope.Actions.read), ("write", .write), ("forget", .forget)].filter {
+            actions.contains($0.1)
+        }.map(\.0)
     }
 }
-
-import Foundation

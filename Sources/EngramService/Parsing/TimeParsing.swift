@@ -1,5 +1,5 @@
-package import Foundation
 import Engram
+package import Foundation
 
 /// Dates and durations as people and agents write them: `7d`, `2026-11-01`, `2026-11-01T09:30:00Z`.
 package enum TimeParsing {
@@ -28,7 +28,8 @@ package enum TimeParsing {
     package static func date(_ text: String, field: String, now: Date) throws -> Date {
         if let age = duration(text) { return now.addingTimeInterval(-age) }
         if let d = iso8601(text) { return d }
-        throw EngramError.invalid(field, "must be ISO 8601 (2026-11-01 or 2026-11-01T09:30:00Z) or an age like 7d")
+        throw EngramError.invalid(
+            field, "must be ISO 8601 (2026-11-01 or 2026-11-01T09:30:00Z) or an age like 7d")
     }
 
     package static func iso8601(_ text: String) -> Date? {

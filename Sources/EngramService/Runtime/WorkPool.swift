@@ -33,7 +33,9 @@ final class WorkPool: Sendable {
                 metrics.rejected(reason: "queue_full")
                 throw Overloaded()
             }
-            if admitted.compareExchange(expected: current, desired: current + 1, ordering: .acquiringAndReleasing).exchanged {
+            if admitted.compareExchange(
+                expected: current, desired: current + 1, ordering: .acquiringAndReleasing
+            ).exchanged {
                 metrics.queueDepth(current + 1)
                 return
             }

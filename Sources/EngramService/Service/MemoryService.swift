@@ -59,7 +59,8 @@ package final class MemoryService: Sendable {
             let started = ContinuousClock.now
             let results = try store.scoped(to: key.scope).recall(
                 batch: queries, k: key.k, filter: key.filter, minScore: key.minScore)
-            metrics.recalled(batch: queries.count, seconds: (ContinuousClock.now - started).seconds, hits: results)
+            metrics.recalled(
+                batch: queries.count, seconds: (ContinuousClock.now - started).seconds, hits: results)
             return results
         }
         queryEmbeddings = BatchCoalescer(pool: pool, maxBatch: 64) { _, texts in
@@ -97,7 +98,8 @@ package final class MemoryService: Sendable {
             throw EngramError.invalid("memories", "must hold at least one memory")
         }
         guard request.memories.count <= limits.maxBatch else {
-            throw ServiceError(.tooLarge, "a batch holds at most \(limits.maxBatch) memories", field: "memories")
+            throw ServiceError(
+                .tooLarge, "a batch holds at most \(limits.maxBatch) memories", field: "memories")
         }
         if let t = request.nearDuplicate, !(t.isFinite && (-1...1).contains(t)) {
             throw EngramError.invalid("near_duplicate", "must be a cosine from -1 to 1")
@@ -180,7 +182,8 @@ package final class MemoryService: Sendable {
         case .vector(let vector):
             guard vector.count == store.dimension else {
                 throw EngramError(
-                    .dimensionMismatch, "has \(vector.count) dimensions; the store's vectors have \(store.dimension)",
+                    .dimensionMismatch,
+                    "has \(vector.count) dimensions; the store's vectors have \(store.dimension)",
                     field: request.vectorField)
             }
             guard (1...Engram.Limits.maxK).contains(request.k) else {
@@ -189,7 +192,8 @@ package final class MemoryService: Sendable {
             if let minScore = request.minScore, !minScore.isFinite {
                 throw EngramError.invalid("min_score", "must be a number")
             }
-            let key = RecallKey(scope: scope, k: request.k, filter: request.filter, minScore: request.minScore)
+            let key = RecallKey(
+                scope: scope, k: request.k, filter: request.filter, minScore: request.minScore)
             return try await recalls.submit(vector, key: key)
         case .text(let text, let options):
             try Engram.Limits.validateText(text, field: "query", required: true)
@@ -236,7 +240,8 @@ package final class MemoryService: Sendable {
     /// A page in id (creation) order.
     package func list(_ request: ListRequest, scope: Scope) async throws -> MemoryPage {
         try await pool.run {
-            try self.store.scoped(to: scope).list(filter: request.filter, after: request.cursor, limit: request.limit)
+            try self.store.scoped(to: scope).list(
+                filter: request.filter, after: request.cursor, limit: request.limit)
         }
     }
 
@@ -269,7 +274,9 @@ package final class MemoryService: Sendable {
     /// An unexpired entry.
     /// - Throws: `notFound` (field `key`) when it is missing or expired.
     package func workingGet(namespace: String, key: String, scope: Scope) async throws -> WorkingEntry {
-        let entry = try await pool.run { try self.store.scoped(to: scope).working.get(key, namespace: namespace) }
+        let entry = try await pool.run {
+            try self.store.scoped(to: scope).working.get(key, namespace: namespace)
+        }
         guard let entry else { throw Self.noEntry }
         return entry
     }
@@ -277,7 +284,9 @@ package final class MemoryService: Sendable {
     /// Deletes an entry.
     /// - Throws: `notFound` (field `key`) when there was none.
     package func workingDelete(namespace: String, key: String, scope: Scope) async throws {
-        let deleted = try await pool.run { try self.store.scoped(to: scope).working.delete(key, namespace: namespace) }
+        let deleted = try await pool.run {
+            try self.store.scoped(to: scope).working.delete(key, namespace: namespace)
+        }
         guard deleted else { throw Self.noEntry }
     }
 
@@ -296,7 +305,8 @@ package final class MemoryService: Sendable {
         let vector = try await embedQuery(entry.value.stringValue ?? entry.value.jsonText)
         return try await pool.run {
             try working.promote(
-                request.key, namespace: request.namespace, embedding: vector, kind: request.kind, tags: request.tags)
+                request.key, namespace: request.namespace, embedding: vector, kind: request.kind,
+                tags: request.tags)
         }
     }
 

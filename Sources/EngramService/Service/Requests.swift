@@ -16,7 +16,9 @@ package struct RememberRequest: Sendable {
     /// Errors name a memory by its place in the batch (`memories[2].content`).
     package var isBatch: Bool
 
-    package init(memories: [NewMemory], nearDuplicate: Float? = nil, merge: Bool = false, isBatch: Bool? = nil) {
+    package init(
+        memories: [NewMemory], nearDuplicate: Float? = nil, merge: Bool = false, isBatch: Bool? = nil
+    ) {
         self.memories = memories
         self.nearDuplicate = nearDuplicate
         self.merge = merge

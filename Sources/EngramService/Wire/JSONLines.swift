@@ -8,7 +8,9 @@ package enum JSONLines {
     /// the data), not JSON, or an object repeating a name.
     package static func values(_ data: Data) -> [(line: Int, value: Result<JSONValue, EngramError>)] {
         var result: [(line: Int, value: Result<JSONValue, EngramError>)] = []
-        for (index, raw) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
+        for (index, raw) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+            .enumerated()
+        {
             let value = Result { () throws(EngramError) -> JSONValue? in
                 guard let text = String(validating: raw, as: UTF8.self) else {
                     throw EngramError.invalid("line", "is not valid UTF-8")

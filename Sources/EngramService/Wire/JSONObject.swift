@@ -10,7 +10,9 @@ package struct JSONObject {
 
     /// The object in `value`, or an error naming `field` when it is something else.
     package init(_ value: JSONValue, field: String, path: String = "") throws {
-        guard case .object(let fields) = value else { throw EngramError.invalid(field, "must be a JSON object") }
+        guard case .object(let fields) = value else {
+            throw EngramError.invalid(field, "must be a JSON object")
+        }
         self.fields = fields
         self.path = path
     }
@@ -47,22 +49,30 @@ package struct JSONObject {
 
     package func number(_ name: String) throws -> Double? {
         guard let v = self[name] else { return nil }
-        guard let n = v.numberValue, n.isFinite else { throw EngramError.invalid(path + name, "must be a number") }
+        guard let n = v.numberValue, n.isFinite else {
+            throw EngramError.invalid(path + name, "must be a number")
+        }
         return n
     }
 
     /// A whole number within Int's range.
     package func int(_ name: String) throws -> Int? {
         guard let n = try number(name) else { return nil }
-        guard n == n.rounded(), abs(n) < 9e15 else { throw EngramError.invalid(path + name, "must be a whole number") }
+        guard n == n.rounded(), abs(n) < 9e15 else {
+            throw EngramError.invalid(path + name, "must be a whole number")
+        }
         return Int(n)
     }
 
     package func strings(_ name: String) throws -> [String]? {
         guard let v = self[name] else { return nil }
-        guard case .array(let items) = v else { throw EngramError.invalid(path + name, "must be an array of strings") }
+        guard case .array(let items) = v else {
+            throw EngramError.invalid(path + name, "must be an array of strings")
+        }
         return try items.map { item in
-            guard let s = item.stringValue else { throw EngramError.invalid(path + name, "must be an array of strings") }
+            guard let s = item.stringValue else {
+                throw EngramError.invalid(path + name, "must be an array of strings")
+            }
             return s
         }
     }

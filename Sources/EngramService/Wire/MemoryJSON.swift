@@ -19,7 +19,8 @@ package enum MemoryJSON {
             "expires_at": m.expiresAt.map { .string(TimeParsing.format($0)) } ?? .null,
             "supersedes": optional(m.supersedes?.description), "recall_count": .number(Double(m.recallCount)),
             "last_recalled_at": m.lastRecalledAt.map { .string(TimeParsing.format($0)) } ?? .null,
-            "helpful_count": .number(Double(m.helpfulCount)), "unhelpful_count": .number(Double(m.unhelpfulCount)),
+            "helpful_count": .number(Double(m.helpfulCount)),
+            "unhelpful_count": .number(Double(m.unhelpfulCount)),
         ]
         if let embedding { o["embedding"] = vector(embedding) }
         if let score { o["score"] = .number(shortest(score)) }
@@ -35,7 +36,8 @@ package enum MemoryJSON {
         o["explain"] = .object([
             "cosine": number(e.cosine.map(Double.init)), "vector_rank": number(e.vectorRank.map(Double.init)),
             "keyword_score": number(e.keywordScore), "keyword_rank": number(e.keywordRank.map(Double.init)),
-            "fused": number(e.fused), "context": number(e.context), "recency": number(e.recency), "importance": number(e.importance),
+            "fused": number(e.fused), "context": number(e.context), "recency": number(e.recency),
+            "importance": number(e.importance),
             "outcome": number(e.outcome), "feedback": number(e.feedback), "score": number(e.score),
         ])
         return .object(o)
@@ -66,7 +68,9 @@ package enum MemoryJSON {
         changes.tags = try o.strings("tags")
         changes.importance = try o.number("importance")
         if let meta = o["metadata"] {
-            guard case .object(let fields) = meta else { throw EngramError.invalid(o.path + "metadata", "must be a JSON object") }
+            guard case .object(let fields) = meta else {
+                throw EngramError.invalid(o.path + "metadata", "must be a JSON object")
+            }
             changes.metadata = fields
         }
         if let e = o["embedding"] { changes.embedding = try vector(e, field: o.path + "embedding") }
@@ -95,8 +99,12 @@ package enum MemoryJSON {
         if let unknown = o.keys.sorted().first(where: { !knownFields.contains($0) }) {
             throw EngramError.invalid(unknown, "is not a memory field")
         }
-        if o["content"] != nil && o["what"] != nil { throw EngramError.invalid("what", "is given together with content") }
-        if o["cause"] != nil && o["why"] != nil { throw EngramError.invalid("why", "is given together with cause") }
+        if o["content"] != nil && o["what"] != nil {
+            throw EngramError.invalid("what", "is given together with content")
+        }
+        if o["cause"] != nil && o["why"] != nil {
+            throw EngramError.invalid("why", "is given together with cause")
+        }
         guard let content = try string(o["content"] ?? o["what"], "content") else {
             throw EngramError.invalid("content", "is required")
         }
@@ -104,7 +112,9 @@ package enum MemoryJSON {
         m.cause = try string(o["cause"] ?? o["why"], o["cause"] != nil ? "cause" : "why")
         m.outcome = try string(o["outcome"], "outcome")
         if let v = o["succeeded"], v != .null {
-            guard case .bool(let b) = v else { throw EngramError.invalid("succeeded", "must be true, false or null") }
+            guard case .bool(let b) = v else {
+                throw EngramError.invalid("succeeded", "must be true, false or null")
+            }
             m.succeeded = b
         }
         if let ns = try string(o["namespace"], "namespace") { m.namespace = ns }
@@ -121,14 +131,18 @@ package enum MemoryJSON {
             m.importance = n
         }
         if let meta = o["metadata"], meta != .null {
-            guard case .object(let fields) = meta else { throw EngramError.invalid("metadata", "must be a JSON object") }
+            guard case .object(let fields) = meta else {
+                throw EngramError.invalid("metadata", "must be a JSON object")
+            }
             m.metadata = fields
         }
         m.createdAt = try date(o["created_at"], "created_at")
         m.updatedAt = try date(o["updated_at"], "updated_at")
         m.expiresAt = try date(o["expires_at"], "expires_at")
         if let ttl = try string(o["ttl"], "ttl") {
-            guard m.expiresAt == nil else { throw EngramError.invalid("ttl", "is given together with expires_at") }
+            guard m.expiresAt == nil else {
+                throw EngramError.invalid("ttl", "is given together with expires_at")
+            }
             m.expiresAt = now.addingTimeInterval(try TimeParsing.ttl(ttl, field: "ttl"))
         }
         if let id = try string(o["id"], "id") {
@@ -145,11 +159,17 @@ package enum MemoryJSON {
 
     /// A vector from a JSON array of numbers.
     package static func vector(_ value: JSONValue, field: String) throws -> [Float] {
-        guard case .array(let items) = value else { throw EngramError.invalid(field, "must be an array of numbers") }
+        guard case .array(let items) = value else {
+            throw EngramError.invalid(field, "must be an array of numbers")
+        }
         return try items.map { item in
-            guard let n = item.numberValue else { throw EngramError.invalid(field, "must be an array of numbers") }
+            guard let n = item.numberValue else {
+                throw EngramError.invalid(field, "must be an array of numbers")
+            }
             let f = Float(n)
-            guard f.isFinite else { throw EngramError.invalid(field, "contains a value outside the float range") }
+            guard f.isFinite else {
+                throw EngramError.invalid(field, "contains a value outside the float range")
+            }
             return f
         }
     }

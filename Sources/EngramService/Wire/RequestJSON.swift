@@ -43,7 +43,9 @@ extension RecallRequest {
         let filter = try FilterParsing.filter(json: body["filter"], now: now)
         let minScore = try body.number("min_score").map(Float.init)
         if let vectorJSON = body["vector"] {
-            guard body["query"] == nil else { throw EngramError.invalid("query", "give a query or a vector, not both") }
+            guard body["query"] == nil else {
+                throw EngramError.invalid("query", "give a query or a vector, not both")
+            }
             for name in Self.textOptionFields where body[name] != nil {
                 throw EngramError.invalid(name, "applies to a text query, not a vector")
             }
@@ -65,7 +67,8 @@ extension SearchRequest {
         try body.rejectUnknown(["query", "k", "filter"])
         guard let query = try body.string("query") else { throw EngramError.invalid("query", "is required") }
         self.init(
-            text: query, k: try body.int("k") ?? defaultK, filter: try FilterParsing.filter(json: body["filter"], now: now))
+            text: query, k: try body.int("k") ?? defaultK,
+            filter: try FilterParsing.filter(json: body["filter"], now: now))
     }
 }
 
@@ -81,7 +84,9 @@ extension WorkingSetRequest {
     package init(namespace: String, key: String, json body: JSONObject) throws {
         try body.rejectUnknown(["value", "ttl_seconds"])
         guard let value = body.fields["value"] else { throw EngramError.invalid("value", "is required") }
-        guard let ttl = try body.number("ttl_seconds") else { throw EngramError.invalid("ttl_seconds", "is required") }
+        guard let ttl = try body.number("ttl_seconds") else {
+            throw EngramError.invalid("ttl_seconds", "is required")
+        }
         self.init(namespace: namespace, key: key, value: value, ttl: ttl)
     }
 }
@@ -90,10 +95,13 @@ extension PromoteRequest {
     /// `{"namespace": ..., "key": ..., "kind": ..., "tags": [...]}`.
     package init(json body: JSONObject) throws {
         try body.rejectUnknown(["namespace", "key", "kind", "tags"])
-        guard let namespace = try body.string("namespace") else { throw EngramError.invalid("namespace", "is required") }
+        guard let namespace = try body.string("namespace") else {
+            throw EngramError.invalid("namespace", "is required")
+        }
         guard let key = try body.string("key") else { throw EngramError.invalid("key", "is required") }
         self.init(
-            namespace: namespace, key: key, kind: try body.string("kind").map(MemoryKind.init(rawValue:)) ?? .note,
+            namespace: namespace, key: key,
+            kind: try body.string("kind").map(MemoryKind.init(rawValue:)) ?? .note,
             tags: try body.strings("tags") ?? [])
     }
 }

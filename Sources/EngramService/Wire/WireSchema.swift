@@ -51,7 +51,9 @@ package enum WireSchema {
         return .object(o)
     }
 
-    static func ref(_ name: String) -> JSONValue { .object(["$ref": .string("#/components/schemas/\(name)")]) }
+    static func ref(_ name: String) -> JSONValue {
+        .object(["$ref": .string("#/components/schemas/\(name)")])
+    }
 
     static func object(
         _ properties: [(String, JSONValue)], required: [String] = [], closed: Bool = true
@@ -73,7 +75,8 @@ package enum WireSchema {
             name: "id", description: "Stable id, a UUID v7 (time-ordered); given on import to keep it.",
             output: uuid, input: uuid),
         MemoryField(
-            name: "namespace", description: "Where it belongs, `/`-separated (`acme/support/user-42`); default `default`.",
+            name: "namespace",
+            description: "Where it belongs, `/`-separated (`acme/support/user-42`); default `default`.",
             output: string, input: type("string", extra: ["minLength": 1])),
         MemoryField(
             name: "agent", description: "Who wrote it.", output: nullableString,
@@ -93,7 +96,9 @@ package enum WireSchema {
         MemoryField(
             name: "succeeded", description: "Whether the approach worked.", output: type("boolean", "null"),
             input: type("boolean", "null"), changes: true),
-        MemoryField(name: "tags", description: "Short labels.", output: strings, input: type("array", "null", extra: ["items": string]), changes: true),
+        MemoryField(
+            name: "tags", description: "Short labels.", output: strings,
+            input: type("array", "null", extra: ["items": string]), changes: true),
         MemoryField(
             name: "importance", description: "0 to 1 (default 0.5).", output: unit,
             input: type("number", "null", extra: ["minimum": 0, "maximum": 1]), changes: true),
@@ -101,35 +106,49 @@ package enum WireSchema {
             name: "metadata", description: "A JSON object to filter on.", output: type("object"),
             input: type("object", "null"), changes: true),
         MemoryField(
-            name: "created_at", description: "When it happened (ISO 8601, or seconds since 1970 on input); default now.",
+            name: "created_at",
+            description: "When it happened (ISO 8601, or seconds since 1970 on input); default now.",
             output: time, input: inputTime),
-        MemoryField(name: "updated_at", description: "When this version was written.", output: time, input: inputTime),
         MemoryField(
-            name: "expires_at", description: "When it stops being recalled; null for never.", output: nullableTime,
+            name: "updated_at", description: "When this version was written.", output: time, input: inputTime),
+        MemoryField(
+            name: "expires_at", description: "When it stops being recalled; null for never.",
+            output: nullableTime,
             input: inputTime, changes: true),
         MemoryField(
             name: "supersedes", description: "The older version this one replaced.",
-            output: type("string", "null", extra: ["format": "uuid"]), input: type("string", "null", extra: ["format": "uuid"])),
+            output: type("string", "null", extra: ["format": "uuid"]),
+            input: type("string", "null", extra: ["format": "uuid"])),
         MemoryField(
-            name: "recall_count", description: "How often it was recalled (kept by the store; ignored on input).",
+            name: "recall_count",
+            description: "How often it was recalled (kept by the store; ignored on input).",
             output: count, input: type("number", "null")),
         MemoryField(
             name: "last_recalled_at", description: "When it was last recalled (ignored on input).",
             output: nullableTime, input: inputTime),
         MemoryField(
-            name: "helpful_count", description: "Feedback: times it helped (ignored on input).", output: count,
+            name: "helpful_count", description: "Feedback: times it helped (ignored on input).",
+            output: count,
             input: type("number", "null")),
         MemoryField(
-            name: "unhelpful_count", description: "Feedback: times it did not help (ignored on input).", output: count,
+            name: "unhelpful_count", description: "Feedback: times it did not help (ignored on input).",
+            output: count,
             input: type("number", "null")),
         MemoryField(
-            name: "embedding", description: "The vector; the store's embedder makes it from the text when absent.",
+            name: "embedding",
+            description: "The vector; the store's embedder makes it from the text when absent.",
             output: nil, input: vector, changes: true),
         MemoryField(
-            name: "ttl", description: "Input only: expire after a duration such as `90s`, `12h`, `7d` (instead of `expires_at`).",
+            name: "ttl",
+            description:
+                "Input only: expire after a duration such as `90s`, `12h`, `7d` (instead of `expires_at`).",
             output: nil, input: nullableString),
-        MemoryField(name: "what", description: "Input only: another name for `content`.", output: nil, input: type("string", extra: ["minLength": 1])),
-        MemoryField(name: "why", description: "Input only: another name for `cause`.", output: nil, input: nullableString),
+        MemoryField(
+            name: "what", description: "Input only: another name for `content`.", output: nil,
+            input: type("string", extra: ["minLength": 1])),
+        MemoryField(
+            name: "why", description: "Input only: another name for `cause`.", output: nil,
+            input: nullableString),
     ]
 
     /// The fields a memory object may hold on input (a remember body, an import line).
@@ -145,35 +164,102 @@ package enum WireSchema {
 
     /// The filter object of recall, search, forget and count (all fields ANDed).
     static let filterFields: [(String, JSONValue)] = [
-        ("namespace", described(type("string", extra: ["minLength": 1]), "Only this namespace; end it with `/` to include everything below it.")),
-        ("namespace_prefix", described(type("string", extra: ["minLength": 1]), "This namespace and everything below it.")),
+        (
+            "namespace",
+            described(
+                type("string", extra: ["minLength": 1]),
+                "Only this namespace; end it with `/` to include everything below it.")
+        ),
+        (
+            "namespace_prefix",
+            described(type("string", extra: ["minLength": 1]), "This namespace and everything below it.")
+        ),
         ("agents", described(strings, "Only memories by one of these agents.")),
         ("kinds", described(strings, "Only these kinds (episode, fact, procedure, note, ...).")),
         ("tags_any", described(strings, "Only memories with at least one of these tags.")),
         ("tags_all", described(strings, "Only memories with all of these tags.")),
-        ("since", described(type("string", "number"), "Created at or after: ISO 8601, seconds since 1970, or an age (`7d`, `12h`).")),
-        ("until", described(type("string", "number"), "Created before: ISO 8601, seconds since 1970, or an age.")),
-        ("succeeded", described(type("boolean"), "Only memories whose approach worked (true) or failed (false).")),
+        (
+            "since",
+            described(
+                type("string", "number"),
+                "Created at or after: ISO 8601, seconds since 1970, or an age (`7d`, `12h`).")
+        ),
+        (
+            "until",
+            described(type("string", "number"), "Created before: ISO 8601, seconds since 1970, or an age.")
+        ),
+        (
+            "succeeded",
+            described(type("boolean"), "Only memories whose approach worked (true) or failed (false).")
+        ),
         ("include_expired", described(type("boolean"), "Include memories past their expiry.")),
-        ("metadata", described(type("object"), #"Per key: a value to equal, {"in": [...]}, or {"gte": n, "lte": n}."#)),
+        (
+            "metadata",
+            described(type("object"), #"Per key: a value to equal, {"in": [...]}, or {"gte": n, "lte": n}."#)
+        ),
     ]
     /// The names of ``filterFields``.
     package static let filterFieldNames = Set(filterFields.map(\.0))
 
     /// The ranking options of a text recall.
     static let rankingFields: [(String, JSONValue)] = [
-        ("mode", described(type("string", extra: ["enum": names("hybrid", "vector", "keyword")]), "Ranking: hybrid (default), vector or keyword.")),
-        ("fusion", described(type("string", extra: ["minLength": 1]), "How hybrid mode fuses its rankings: `weighted:W` (vector weight W, default `weighted:0.5`) or `rrf:K`.")),
-        ("candidates", described(type("integer", extra: ["minimum": 1]), "Candidates each retriever contributes before fusion (default 30).")),
-        ("signals", described(type("boolean"), "false ranks by relevance alone, without the recency, importance, outcome and feedback boosts.")),
-        ("neighbours", described(unit, "Share (default 0.3) of the best relevance of the memories written just before and after a hit, within an hour, added to its score; 0 turns it off.")),
+        (
+            "mode",
+            described(
+                type("string", extra: ["enum": names("hybrid", "vector", "keyword")]),
+                "Ranking: hybrid (default), vector or keyword.")
+        ),
+        (
+            "fusion",
+            described(
+                type("string", extra: ["minLength": 1]),
+                "How hybrid mode fuses its rankings: `weighted:W` (vector weight W, default `weighted:0.5`) or `rrf:K`."
+            )
+        ),
+        (
+            "candidates",
+            described(
+                type("integer", extra: ["minimum": 1]),
+                "Candidates each retriever contributes before fusion (default 30).")
+        ),
+        (
+            "signals",
+            described(
+                type("boolean"),
+                "false ranks by relevance alone, without the recency, importance, outcome and feedback boosts."
+            )
+        ),
+        (
+            "neighbours",
+            described(
+                unit,
+                "Share (default 0.3) of the best relevance of the memories written just before and after a hit, within an hour, added to its score; 0 turns it off."
+            )
+        ),
     ]
 
     static let recallFields: [(String, JSONValue)] =
         [
-            ("query", described(type("string", extra: ["minLength": 1]), "What to look for, in words (hybrid by default).")),
-            ("vector", described(type("array", extra: ["items": type("number"), "minItems": 1]), "A query vector instead (exact cosine).")),
-            ("k", described(type("integer", extra: ["minimum": 1, "maximum": .number(Double(Limits.maxK)), "default": 10]), "How many hits.")),
+            (
+                "query",
+                described(
+                    type("string", extra: ["minLength": 1]), "What to look for, in words (hybrid by default)."
+                )
+            ),
+            (
+                "vector",
+                described(
+                    type("array", extra: ["items": type("number"), "minItems": 1]),
+                    "A query vector instead (exact cosine).")
+            ),
+            (
+                "k",
+                described(
+                    type(
+                        "integer",
+                        extra: ["minimum": 1, "maximum": .number(Double(Limits.maxK)), "default": 10]),
+                    "How many hits.")
+            ),
             ("filter", ref("Filter")),
             ("min_score", described(type("number"), "Leave out hits with a lower score.")),
         ] + rankingFields
@@ -185,38 +271,69 @@ package enum WireSchema {
     /// `components.schemas` of the OpenAPI document.
     package static var components: [String: JSONValue] {
         let outputs = memoryFields.compactMap { f in f.output.map { memorySchema(f, $0) } }
-        let memory = object(outputs, required: memoryFields.filter { $0.output != nil }.map(\.name), closed: false)
+        let memory = object(
+            outputs, required: memoryFields.filter { $0.output != nil }.map(\.name), closed: false)
         let newMemory: JSONValue = {
-            guard case .object(var o) = object(memoryFields.map { memorySchema($0, $0.input) }) else { return .null }
+            guard case .object(var o) = object(memoryFields.map { memorySchema($0, $0.input) }) else {
+                return .null
+            }
             o["anyOf"] = eitherRequired("content", "what")
             return .object(o)
         }()
         let explain = object(
-            ["cosine", "vector_rank", "keyword_score", "keyword_rank", "fused", "context", "recency", "importance",
-             "outcome", "feedback", "score"].map { ($0, type("number", "null")) },
+            [
+                "cosine", "vector_rank", "keyword_score", "keyword_rank", "fused", "context", "recency",
+                "importance",
+                "outcome", "feedback", "score",
+            ].map { ($0, type("number", "null")) },
             closed: false)
         let hit: JSONValue = .object([
             "allOf": .array([
                 ref("Memory"),
                 object(
-                    [("score", described(type("number"), "The final score (higher is better).")),
-                     ("explain", described(ref("Explain"), "A text recall's per-signal scores."))],
+                    [
+                        ("score", described(type("number"), "The final score (higher is better).")),
+                        ("explain", described(ref("Explain"), "A text recall's per-signal scores.")),
+                    ],
                     required: ["score"], closed: false),
             ])
         ])
-        let error = object([
-            ("error", object(
-                [("code", described(string, "invalidArgument, dimensionMismatch, notFound, permissionDenied, unauthenticated, tooLarge, overloaded, ...")),
-                 ("message", string), ("field", described(string, "The field or argument at fault, when one is."))],
-                required: ["code", "message"], closed: false)),
-        ], required: ["error"], closed: false)
+        let error = object(
+            [
+                (
+                    "error",
+                    object(
+                        [
+                            (
+                                "code",
+                                described(
+                                    string,
+                                    "invalidArgument, dimensionMismatch, notFound, permissionDenied, unauthenticated, tooLarge, overloaded, ..."
+                                )
+                            ),
+                            ("message", string),
+                            ("field", described(string, "The field or argument at fault, when one is.")),
+                        ],
+                        required: ["code", "message"], closed: false)
+                )
+            ], required: ["error"], closed: false)
         let rememberResult = object(
-            [("id", uuid), ("status", type("string", extra: ["enum": names("stored", "duplicate", "merged")])),
-             ("near_duplicate", type("object", "null", extra: ["properties": .object(["id": uuid, "cosine": type("number")])]))],
+            [
+                ("id", uuid),
+                ("status", type("string", extra: ["enum": names("stored", "duplicate", "merged")])),
+                (
+                    "near_duplicate",
+                    type(
+                        "object", "null",
+                        extra: ["properties": .object(["id": uuid, "cosine": type("number")])])
+                ),
+            ],
             required: ["id", "status", "near_duplicate"], closed: false)
         let workingEntry = object(
-            [("namespace", string), ("key", string), ("value", described(.object([:]), "Any JSON value.")),
-             ("created_at", time), ("expires_at", time)],
+            [
+                ("namespace", string), ("key", string), ("value", described(.object([:]), "Any JSON value.")),
+                ("created_at", time), ("expires_at", time),
+            ],
             required: ["namespace", "key", "value", "created_at", "expires_at"], closed: false)
         let recallRequest: JSONValue = {
             guard case .object(var o) = object(recallFields) else { return .null }
@@ -224,61 +341,108 @@ package enum WireSchema {
             return .object(o)
         }()
         let check = object(
-            [("name", string), ("passed", type("boolean")), ("detail", string)], required: ["name", "passed", "detail"],
+            [("name", string), ("passed", type("boolean")), ("detail", string)],
+            required: ["name", "passed", "detail"],
             closed: false)
         return [
             "Error": error,
             "Memory": memory,
             "NewMemory": newMemory,
             "MemoryBatch": object(
-                [("memories", type("array", extra: ["items": ref("NewMemory"), "minItems": 1])),
-                 ("near_duplicate", described(type("number", "null", extra: ["minimum": -1, "maximum": 1]), "Report an older memory of the same namespace at or above this cosine."))],
+                [
+                    ("memories", type("array", extra: ["items": ref("NewMemory"), "minItems": 1])),
+                    (
+                        "near_duplicate",
+                        described(
+                            type("number", "null", extra: ["minimum": -1, "maximum": 1]),
+                            "Report an older memory of the same namespace at or above this cosine.")
+                    ),
+                ],
                 required: ["memories"]),
             "RememberResult": rememberResult,
             "Remembered": object(
-                [("ids", type("array", extra: ["items": uuid])), ("results", type("array", extra: ["items": ref("RememberResult")]))],
+                [
+                    ("ids", type("array", extra: ["items": uuid])),
+                    ("results", type("array", extra: ["items": ref("RememberResult")])),
+                ],
                 required: ["ids", "results"], closed: false),
             "Changes": object(memoryFields.filter(\.changes).map { memorySchema($0, $0.input) }),
             "Filter": object(filterFields),
             "RecallRequest": recallRequest,
             "SearchRequest": object(
-                [("query", type("string", extra: ["minLength": 1])),
-                 ("k", type("integer", extra: ["minimum": 1, "default": 10])), ("filter", ref("Filter"))],
+                [
+                    ("query", type("string", extra: ["minLength": 1])),
+                    ("k", type("integer", extra: ["minimum": 1, "default": 10])), ("filter", ref("Filter")),
+                ],
                 required: ["query"]),
             "Explain": explain,
             "Hit": hit,
-            "Hits": object([("hits", type("array", extra: ["items": ref("Hit")]))], required: ["hits"], closed: false),
+            "Hits": object(
+                [("hits", type("array", extra: ["items": ref("Hit")]))], required: ["hits"], closed: false),
             "Page": object(
-                [("memories", type("array", extra: ["items": ref("Memory")])),
-                 ("next_cursor", described(type("string", "null", extra: ["format": "uuid"]), "Pass as `cursor` for the next page; null on the last."))],
+                [
+                    ("memories", type("array", extra: ["items": ref("Memory")])),
+                    (
+                        "next_cursor",
+                        described(
+                            type("string", "null", extra: ["format": "uuid"]),
+                            "Pass as `cursor` for the next page; null on the last.")
+                    ),
+                ],
                 required: ["memories", "next_cursor"], closed: false),
             "Versions": object(
-                [("versions", described(type("array", extra: ["items": ref("Memory")]), "The current version, then the older ones, newest first."))],
+                [
+                    (
+                        "versions",
+                        described(
+                            type("array", extra: ["items": ref("Memory")]),
+                            "The current version, then the older ones, newest first.")
+                    )
+                ],
                 required: ["versions"], closed: false),
             "ForgetRequest": object(
-                [("filter", ref("Filter")), ("confirm", described(.object(["const": true]), "Forgetting by filter cannot be undone."))],
+                [
+                    ("filter", ref("Filter")),
+                    (
+                        "confirm",
+                        described(.object(["const": true]), "Forgetting by filter cannot be undone.")
+                    ),
+                ],
                 required: ["filter", "confirm"]),
             "Forgotten": object([("forgotten", count)], required: ["forgotten"], closed: false),
             "Count": object([("count", count)], required: ["count"], closed: false),
-            "Feedback": object([("helpful", described(type("boolean"), "Did the memory help?"))], required: ["helpful"]),
+            "Feedback": object(
+                [("helpful", described(type("boolean"), "Did the memory help?"))], required: ["helpful"]),
             "WorkingEntry": workingEntry,
             "WorkingEntries": object(
-                [("entries", type("array", extra: ["items": ref("WorkingEntry")]))], required: ["entries"], closed: false),
+                [("entries", type("array", extra: ["items": ref("WorkingEntry")]))], required: ["entries"],
+                closed: false),
             "WorkingSet": object(
-                [("value", described(.object([:]), "Any JSON value.")),
-                 ("ttl_seconds", described(type("number", extra: ["exclusiveMinimum": 0]), "Seconds until it expires."))],
+                [
+                    ("value", described(.object([:]), "Any JSON value.")),
+                    (
+                        "ttl_seconds",
+                        described(type("number", extra: ["exclusiveMinimum": 0]), "Seconds until it expires.")
+                    ),
+                ],
                 required: ["value", "ttl_seconds"]),
             "Promote": object(
-                [("namespace", string), ("key", string), ("kind", string), ("tags", strings)], required: ["namespace", "key"]),
+                [("namespace", string), ("key", string), ("kind", string), ("tags", strings)],
+                required: ["namespace", "key"]),
             "Promoted": object([("id", uuid)], required: ["id"], closed: false),
             "Stats": object(
-                [("memories", count), ("by_namespace", type("object", extra: ["additionalProperties": count])),
-                 ("dimension", count), ("embedder", string)],
+                [
+                    ("memories", count),
+                    ("by_namespace", type("object", extra: ["additionalProperties": count])),
+                    ("dimension", count), ("embedder", string),
+                ],
                 required: ["memories", "by_namespace", "dimension", "embedder"], closed: false),
             "Readiness": object(
-                [("ready", type("boolean")), ("checks", type("array", extra: ["items": check]))], required: ["ready", "checks"],
+                [("ready", type("boolean")), ("checks", type("array", extra: ["items": check]))],
+                required: ["ready", "checks"],
                 closed: false),
-            "Liveness": object([("status", type("string", extra: ["const": "ok"]))], required: ["status"], closed: false),
+            "Liveness": object(
+                [("status", type("string", extra: ["const": "ok"]))], required: ["status"], closed: false),
         ]
     }
 
@@ -286,16 +450,18 @@ package enum WireSchema {
 
     /// The given memory fields as they are written, with their descriptions.
     package static func memoryOutputProperties(_ names: [String]) -> [String: JSONValue] {
-        Dictionary(uniqueKeysWithValues: memoryFields.filter { names.contains($0.name) }.compactMap { f in
-            f.output.map { (f.name, described($0, f.description)) }
-        })
+        Dictionary(
+            uniqueKeysWithValues: memoryFields.filter { names.contains($0.name) }.compactMap { f in
+                f.output.map { (f.name, described($0, f.description)) }
+            })
     }
 
     /// The given memory fields as they are read, with their descriptions.
     package static func memoryInputProperties(_ names: [String]) -> [String: JSONValue] {
-        Dictionary(uniqueKeysWithValues: memoryFields.filter { names.contains($0.name) }.map { f in
-            (f.name, described(f.input, f.description))
-        })
+        Dictionary(
+            uniqueKeysWithValues: memoryFields.filter { names.contains($0.name) }.map { f in
+                (f.name, described(f.input, f.description))
+            })
     }
 
     /// The given filter fields.
@@ -304,11 +470,14 @@ package enum WireSchema {
     }
 
     /// A text recall's ranking options.
-    package static var rankingProperties: [String: JSONValue] { Dictionary(uniqueKeysWithValues: rankingFields) }
+    package static var rankingProperties: [String: JSONValue] {
+        Dictionary(uniqueKeysWithValues: rankingFields)
+    }
 
     /// The properties of a component object.
     package static func properties(of component: String) -> [String: JSONValue] {
-        guard case .object(let o)? = components[component], case .object(let properties)? = o["properties"] else { return [:] }
+        guard case .object(let o)? = components[component], case .object(let properties)? = o["properties"]
+        else { return [:] }
         return properties
     }
 
@@ -367,13 +536,16 @@ package enum WireSchema {
                 case .array(let ts)?: types = ts.compactMap(\.stringValue)
                 default: break
                 }
-                if case .string(let format)? = o["format"] { types = types.map { $0 == "string" ? format : $0 } }
+                if case .string(let format)? = o["format"] {
+                    types = types.map { $0 == "string" ? format : $0 }
+                }
                 if case .object(let items)? = o["items"], case .string(let item)? = items["type"] {
                     types = types.map { $0 == "array" ? "array of \(item)s" : $0 }
                 }
             }
             let update = field.changes ? "yes" : ""
-            lines.append("| `\(field.name)` | \(types.joined(separator: " or ")) | \(update) | \(field.description) |")
+            lines.append(
+                "| `\(field.name)` | \(types.joined(separator: " or ")) | \(update) | \(field.description) |")
         }
         return lines.joined(separator: "\n")
     }

@@ -108,7 +108,8 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
 
         /// `out = epilogue(x·Wᵀ + b)` for `rows` rows, the output panels shared among `threads` threads.
         func apply(
-            _ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>, _ epilogue: BLAS.Epilogue,
+            _ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>,
+            _ epilogue: BLAS.Epilogue,
             threads: Int
         ) {
             bias.withUnsafeBufferPointer { b in
@@ -126,8 +127,10 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
                 case .float32(let wa):
                     run { offset, panels in
                         BLAS.linear(
-                            x, rows: rows, inputs: inputs, packed: wa + offset, bias: ba + panels.lowerBound * panel,
-                            outputs: panels.count * panel, into: out + panels.lowerBound * panel, outStride: outputs,
+                            x, rows: rows, inputs: inputs, packed: wa + offset,
+                            bias: ba + panels.lowerBound * panel,
+                            outputs: panels.count * panel, into: out + panels.lowerBound * panel,
+                            outStride: outputs,
                             epilogue: epilogue)
                     }
                 case .float16(let wa):
@@ -186,12 +189,15 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
     ///     products, else float16: half the memory of float32, and faster), or any ``WeightPrecision``.
     /// - Throws: ``EngramError/Code/notFound`` when the files are missing (install them with
     ///   `engram model install`), ``EngramError/Code/storageCorrupted`` when a tensor is missing or misshapen.
-    public init(directory: String, threads: Int? = nil, weights precision: WeightPrecision = .preferred) throws {
+    public init(directory: String, threads: Int? = nil, weights precision: WeightPrecision = .preferred)
+        throws
+    {
         let dir = URL(fileURLWithPath: directory)
         let weightsPath = dir.appendingPathComponent("model.safetensors").path
         guard FileManager.default.fileExists(atPath: weightsPath) else {
             throw EngramError(
-                .notFound, "the \(Self.modelName) model is not installed in \(directory); run `engram model install`",
+                .notFound,
+                "the \(Self.modelName) model is not installed in \(directory); run `engram model install`",
                 field: "model")
         }
         self.threads = max(1, threads ?? Self.defaultThreads)
@@ -199,14 +205,17 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
         tokenizer = try WordPieceTokenizer(vocabularyFile: dir.appendingPathComponent("vocab.txt").path)
         weights = try SafeTensorsFile(path: weightsPath)
         let h = Self.hidden
-        wordEmbeddings = try weights.floats("embeddings.word_embeddings.weight", shape: [Self.vocabularySize, h])
+        wordEmbeddings = try weights.floats(
+            "embeddings.word_embeddings.weight", shape: [Self.vocabularySize, h])
         positionEmbeddings = try weights.floats("embeddings.position_embeddings.weight", shape: [512, h])
         tokenTypeEmbeddings = try weights.floats("embeddings.token_type_embeddings.weight", shape: [2, h])
         let w = weights
         func tensor(_ name: String, _ shape: [Int]) throws -> UnsafeBufferPointer<Float> {
             try w.floats(name, shape: shape)
         }
-        func part(_ name: String, _ out: Int, _ input: Int) throws -> (w: UnsafeBufferPointer<Float>, b: UnsafeBufferPointer<Float>) {
+        func part(_ name: String, _ out: Int, _ input: Int) throws -> (
+            w: UnsafeBufferPointer<Float>, b: UnsafeBufferPointer<Float>
+        ) {
             (try tensor(name + ".weight", [out, input]), try tensor(name + ".bias", [out]))
         }
         func norm(_ name: String) throws -> Norm {
@@ -217,19 +226,25 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
         }
         embeddingNorm = try norm("embeddings.LayerNorm")
         let arena = try WeightArena(
-            bytes: Self.layers * Self.linearWeightsPerLayer * (precision == .float32 ? 4 : 2), parts: Self.layers * 4)
+            bytes: Self.layers * Self.linearWeightsPerLayer * (precision == .float32 ? 4 : 2),
+            parts: Self.layers * 4)
         self.arena = arena
         encoderLayers = try (0..<Self.layers).map { i in
             let p = "encoder.layer.\(i)."
             let qkv = try ["query", "key", "value"].map { try part(p + "attention.self." + $0, h, h) }
             return Layer(
                 queryKeyValue: Linear(qkv, inputs: h, precision: precision, arena: arena),
-                attentionOutput: Linear([try part(p + "attention.output.dense", h, h)], inputs: h, precision: precision, arena: arena),
+                attentionOutput: Linear(
+                    [try part(p + "attention.output.dense", h, h)], inputs: h, precision: precision,
+                    arena: arena),
                 intermediate: Linear(
-                    [try part(p + "intermediate.dense", Self.intermediate, h)], inputs: h, precision: precision, arena: arena),
+                    [try part(p + "intermediate.dense", Self.intermediate, h)], inputs: h,
+                    precision: precision, arena: arena),
                 output: Linear(
-                    [try part(p + "output.dense", h, Self.intermediate)], inputs: Self.intermediate, precision: precision, arena: arena),
-                attentionNorm: try norm(p + "attention.output.LayerNorm"), outputNorm: try norm(p + "output.LayerNorm"))
+                    [try part(p + "output.dense", h, Self.intermediate)], inputs: Self.intermediate,
+                    precision: precision, arena: arena),
+                attentionNorm: try norm(p + "attention.output.LayerNorm"),
+                outputNorm: try norm(p + "output.LayerNorm"))
         }
         // The linear layers now live in their packed copies; the raw pages read to pack them (42 MB) go
         // back to the page cache, and the embedding rows fault back in as texts use them.
@@ -280,7 +295,8 @@ public final class MiniLMEmbedder: Embedder, @unchecked Sendable {  // Sendable:
                 let word = Int(id) * h
                 let position = t * h
                 for j in 0..<h {
-                    row[j] = wordEmbeddings[word + j] + positionEmbeddings[position + j] + tokenTypeEmbeddings[j]
+                    row[j] =
+                        wordEmbeddings[word + j] + positionEmbeddings[position + j] + tokenTypeEmbeddings[j]
                 }
             }
         }

@@ -13,19 +13,25 @@ public enum ModelFiles {
     public static func modelsDirectory(environment: [String: String]? = nil) -> String {
         let environment = environment ?? ProcessInfo.processInfo.environment
         if let dir = environment["ENGRAM_MODELS"], !dir.isEmpty { return dir }
-        let cache = environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? URL(fileURLWithPath: environment["HOME"] ?? NSHomeDirectory()).appendingPathComponent(".cache").path
+        let cache =
+            environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? URL(fileURLWithPath: environment["HOME"] ?? NSHomeDirectory()).appendingPathComponent(".cache")
+            .path
         return URL(fileURLWithPath: cache).appendingPathComponent("engram/models").path
     }
 
     /// The directory of the MiniLM model.
     public static func miniLMDirectory(environment: [String: String]? = nil) -> String {
-        URL(fileURLWithPath: modelsDirectory(environment: environment)).appendingPathComponent(MiniLMEmbedder.modelName).path
+        URL(fileURLWithPath: modelsDirectory(environment: environment)).appendingPathComponent(
+            MiniLMEmbedder.modelName
+        ).path
     }
 
     /// Whether the MiniLM files are present (the checksum is verified at install, not here).
     public static func isMiniLMInstalled(environment: [String: String]? = nil) -> Bool {
         let dir = URL(fileURLWithPath: miniLMDirectory(environment: environment))
-        return miniLMFiles.allSatisfy { FileManager.default.fileExists(atPath: dir.appendingPathComponent($0).path) }
+        return miniLMFiles.allSatisfy {
+            FileManager.default.fileExists(atPath: dir.appendingPathComponent($0).path)
+        }
     }
 }

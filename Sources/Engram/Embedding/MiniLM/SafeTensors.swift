@@ -42,7 +42,8 @@ final class SafeTensorsFile: @unchecked Sendable {  // Sendable: read-only mappi
         }
         let headerLength = Int(storedLength)
         dataOffset = 8 + headerLength
-        let headerText = String(decoding: UnsafeRawBufferPointer(start: p + 8, count: headerLength), as: UTF8.self)
+        let headerText = String(
+            decoding: UnsafeRawBufferPointer(start: p + 8, count: headerLength), as: UTF8.self)
         var tensors: [String: Tensor] = [:]
         do {
             guard case .object(let header) = try JSONValue(parsing: headerText, field: "model") else {
@@ -52,7 +53,9 @@ final class SafeTensorsFile: @unchecked Sendable {  // Sendable: read-only mappi
                 // Sizes and offsets are whole numbers within the file (a shape's product too), so no
                 // conversion or multiplication can trap on a damaged header.
                 func count(_ v: JSONValue) -> Int? {
-                    v.numberValue.flatMap { $0 >= 0 && $0 <= Double(fileLength) && $0.rounded() == $0 ? Int($0) : nil }
+                    v.numberValue.flatMap {
+                        $0 >= 0 && $0 <= Double(fileLength) && $0.rounded() == $0 ? Int($0) : nil
+                    }
                 }
                 guard case .object(let t) = value, let dtype = t["dtype"]?.stringValue,
                     case .array(let shapeValues)? = t["shape"], case .array(let offsets)? = t["data_offsets"],
@@ -60,19 +63,22 @@ final class SafeTensorsFile: @unchecked Sendable {  // Sendable: read-only mappi
                 else { throw EngramError(.storageCorrupted, "tensor \(name) is malformed", field: "model") }
                 let shape = shapeValues.compactMap(count)
                 guard shape.count == shapeValues.count else {
-                    throw EngramError(.storageCorrupted, "tensor \(name) has a malformed shape", field: "model")
+                    throw EngramError(
+                        .storageCorrupted, "tensor \(name) has a malformed shape", field: "model")
                 }
                 var elements = 1
                 for n in shape {
                     let (product, overflow) = elements.multipliedReportingOverflow(by: n)
                     guard !overflow, product <= fileLength else {
-                        throw EngramError(.storageCorrupted, "tensor \(name) has an impossible shape", field: "model")
+                        throw EngramError(
+                            .storageCorrupted, "tensor \(name) has an impossible shape", field: "model")
                     }
                     elements = product
                 }
                 let tensor = Tensor(dtype: dtype, shape: shape, start: start, end: end)
                 guard tensor.end >= tensor.start, tensor.end <= fileLength - dataOffset else {
-                    throw EngramError(.storageCorrupted, "tensor \(name) lies outside the file", field: "model")
+                    throw EngramError(
+                        .storageCorrupted, "tensor \(name) lies outside the file", field: "model")
                 }
                 tensors[name] = tensor
             }
@@ -98,7 +104,8 @@ final class SafeTensorsFile: @unchecked Sendable {  // Sendable: read-only mappi
         }
         guard t.dtype == "F32", t.shape == shape, t.end - t.start == shape.reduce(4, *) else {
             throw EngramError(
-                .storageCorrupted, "tensor \(name) is \(t.dtype) \(t.shape), expected F32 \(shape)", field: "model")
+                .storageCorrupted, "tensor \(name) is \(t.dtype) \(t.shape), expected F32 \(shape)",
+                field: "model")
         }
         let pointer = (base + dataOffset + t.start).assumingMemoryBound(to: Float.self)
         return UnsafeBufferPointer(start: pointer, count: shape.reduce(1, *))

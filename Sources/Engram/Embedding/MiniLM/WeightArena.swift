@@ -28,7 +28,8 @@ final class WeightArena: @unchecked Sendable {  // written only while the embedd
         capacity = (wanted + Self.hugePage - 1) / Self.hugePage * Self.hugePage
         var memory: UnsafeMutableRawPointer?
         guard posix_memalign(&memory, Self.hugePage, capacity) == 0, let memory else {
-            throw EngramError(.io, "cannot allocate \(capacity) bytes for the encoder's weights", field: "model")
+            throw EngramError(
+                .io, "cannot allocate \(capacity) bytes for the encoder's weights", field: "model")
         }
         base = memory
         #if os(Linux)
@@ -44,7 +45,8 @@ final class WeightArena: @unchecked Sendable {  // written only while the embedd
     func allocate<T>(_ type: T.Type, count: Int) -> UnsafeMutablePointer<T> {
         let start = (used + Self.alignment - 1) / Self.alignment * Self.alignment
         let end = start + count * MemoryLayout<T>.stride
-        precondition(end <= capacity, "weight arena sized too small")  // invariant: sized from the model's shapes
+        // invariant: sized from the model's shapes
+        precondition(end <= capacity, "weight arena sized too small")
         used = end
         return (base + start).bindMemory(to: type, capacity: count)
     }

@@ -22,7 +22,8 @@ struct WordPieceTokenizer: Sendable {
             let token = line.hasSuffix("\r") ? String(line.dropLast()) : String(line)
             if !token.isEmpty && vocabulary[token] == nil { vocabulary[token] = Int32(i) }
         }
-        guard let unk = vocabulary["[UNK]"], let cls = vocabulary["[CLS]"], let sep = vocabulary["[SEP]"] else {
+        guard let unk = vocabulary["[UNK]"], let cls = vocabulary["[CLS]"], let sep = vocabulary["[SEP]"]
+        else {
             throw EngramError(.storageCorrupted, "\(path) lacks [UNK], [CLS] or [SEP]", field: "model")
         }
         self.vocabulary = vocabulary
@@ -35,7 +36,8 @@ struct WordPieceTokenizer: Sendable {
     func encode(_ text: String, maxTokens: Int) -> [Int32] {
         var ids: [Int32] = [classToken]
         let budget = maxTokens - 2
-        let words = text.utf8.allSatisfy { $0 < 0x80 } ? Self.asciiWords(text) : Self.words(Self.normalize(text))
+        let words =
+            text.utf8.allSatisfy { $0 < 0x80 } ? Self.asciiWords(text) : Self.words(Self.normalize(text))
         outer: for word in words {
             for piece in wordPieces(word) {
                 if ids.count - 1 >= budget { break outer }
@@ -160,11 +162,13 @@ struct WordPieceTokenizer: Sendable {
 
     static func isPunctuation(_ s: Unicode.Scalar) -> Bool {
         let v = s.value
-        if (33...47).contains(v) || (58...64).contains(v) || (91...96).contains(v) || (123...126).contains(v) {
+        if (33...47).contains(v) || (58...64).contains(v) || (91...96).contains(v) || (123...126).contains(v)
+        {
             return true
         }
         switch s.properties.generalCategory {
-        case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation, .initialPunctuation,
+        case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation,
+            .initialPunctuation,
             .finalPunctuation, .otherPunctuation:
             return true
         default: return false

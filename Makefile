@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 MCP_CLIENT := mcp==1.26.0
 MCP_VENV := .build/mcp-venv
 
-.PHONY: deps build release model docs schema format lint mcp-client test tsan asan coverage storm faults fuzz demo clean
+.PHONY: deps build release model docs schema format lint layers mcp-client test tsan asan coverage storm faults fuzz demo clean
 
 deps:
 	@missing=""; \
@@ -61,13 +61,19 @@ format:
 lint:
 	$(SWIFT) format lint --strict --recursive $(FORMAT_PATHS)
 
+# The layers' dependency direction, from what SwiftPM resolved: the core reaches no network framework,
+# CLI parser or MCP; the service no HTTP framework; the MCP tools no HTTP framework or server.
+layers: deps
+	$(SWIFT) build --target EngramMCP
+	python3 scripts/check_layers.py
+
 # The official Python MCP client (pinned), in a virtual environment, for the MCP tests; skipped when
 # already installed.
 mcp-client:
 	@[ -x $(MCP_VENV)/bin/python ] && $(MCP_VENV)/bin/python -c "import mcp" 2>/dev/null || \
 		{ python3 -m venv $(MCP_VENV) && $(MCP_VENV)/bin/pip install -q "$(MCP_CLIENT)"; }
 
-test: deps lint model docs mcp-client
+test: deps lint layers model docs mcp-client
 	$(SWIFT) build --build-tests
 	ENGRAM_MCP_PYTHON=$(CURDIR)/$(MCP_VENV)/bin/python $(SWIFT) test --skip-build
 

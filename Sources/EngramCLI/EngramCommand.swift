@@ -27,11 +27,6 @@ struct EngramCommand: AsyncParsableCommand {
         ])
 }
 
-/// The store's own embedder behind its embedding cache, or a clear error when the store has none.
-func textEmbedder(for handle: ScopedStore) throws -> any Embedder {
-    try textEmbedder(for: handle.store)
-}
-
 /// The store's own embedder behind its embedding cache (see ``EmbedderResolver``).
 func textEmbedder(for store: MemoryStore) throws -> any Embedder {
     try EmbedderResolver(environment: CLIIO.current.environment).textEmbedder(for: store)

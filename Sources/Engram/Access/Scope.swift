@@ -62,6 +62,30 @@ public struct Scope: Sendable, Hashable {
         self.isUnrestrictedNamespaces = false
     }
 
+    /// Scope over exactly these roots (none: a scope that reaches nothing), for ``intersection(_:)``.
+    private init(roots: [String], actions: Actions) {
+        let unique = Set(roots)
+        namespaces = unique.filter { ns in !unique.contains { $0 != ns && Namespace.contains($0, ns) } }
+            .sorted()
+        self.actions = actions
+        isUnrestrictedNamespaces = false
+    }
+
+    /// What both scopes allow: the actions of both, and the namespaces inside both (a scoped handle can
+    /// only narrow).
+    public func intersection(_ other: Scope) -> Scope {
+        let actions = actions.intersection(other.actions)
+        if isUnrestrictedNamespaces && other.isUnrestrictedNamespaces {
+            return Scope(everyNamespace: actions)
+        }
+        if isUnrestrictedNamespaces { return Scope(roots: other.namespaces, actions: actions) }
+        if other.isUnrestrictedNamespaces { return Scope(roots: namespaces, actions: actions) }
+        let inside =
+            other.namespaces.filter { contains(namespace: $0) }
+            + namespaces.filter { other.contains(namespace: $0) }
+        return Scope(roots: inside, actions: actions)
+    }
+
     /// Whether the scope reaches a namespace.
     public func contains(namespace: String) -> Bool {
         isUnrestrictedNamespaces || namespaces.contains { Namespace.contains($0, namespace) }
@@ -79,6 +103,33 @@ public struct Scope: Sendable, Hashable {
         }
     }
 
+    /// The filter ANDed with the scope.
+    /// - Throws: ``EngramError/Code/permissionDenied`` when its namespace condition lies wholly outside.
+    func narrowed(_ filter: MemoryFilter) throws -> MemoryFilter {
+        if let condition = filter.namespace, !overlaps(condition) {
+            throw EngramError(
+                .permissionDenied, "the namespace is outside this handle's scope", field: "filter.namespace")
+        }
+        if isUnrestrictedNamespaces { return filter }
+        var narrowed = filter
+        narrowed.scope = namespaces
+        return narrowed
+    }
+
+    /// Refuses an operation on the whole store (statistics, health, compaction) to a narrower scope.
+    func requireWholeStore(_ verb: String) throws {
+        guard self == .unrestricted else {
+            throw EngramError(
+                .permissionDenied, "this handle may not \(verb): it needs the whole store", field: "scope")
+        }
+    }
+
+    /// Refuses a write into `namespace` (a missing action, a namespace outside the scope).
+    func requireWritable(namespace: String, field: String) throws {
+        try require(.write, "write")
+        try require(namespace: namespace, field: field)
+    }
+
     package func require(_ action: Actions, _ verb: String) throws {
         guard actions.contains(action) else {
             throw EngramError(.permissionDenied, "this handle may not \(verb)", field: "action")
@@ -92,3 +143,10 @@ public struct Scope: Sendable, Hashable {
         }
     }
 }
+
+/// A handle narrowed to a ``Scope`` is a ``MemoryStore`` like the whole store: every operation is
+/// written once and checks the handle's scope (see ``MemoryStore/scoped(to:)``).
+public typealias ScopedStore = MemoryStore
+
+/// Working memory through a scoped handle is ``WorkingMemory`` checking that handle's scope.
+public typealias ScopedWorkingMemory = WorkingMemory

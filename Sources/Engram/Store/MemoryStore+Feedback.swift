@@ -7,7 +7,8 @@ extension MemoryStore {
     ///
     /// - Throws: ``EngramError/Code/notFound`` when no live memory has this id.
     public func feedback(_ id: MemoryID, helpful: Bool) throws {
-        try feedback(id, helpful: helpful, within: nil)
+        try scope.require(.write, "write")
+        try feedback(id, helpful: helpful, within: scope.namespaceLimit)
     }
 
     /// ``feedback(_:helpful:)`` that treats a memory outside `scope` as unknown, checked under the writer lock.

@@ -80,6 +80,7 @@ public struct HealthReport: Sendable, Codable, Hashable {
 extension MemoryStore {
     /// Counts, sizes and recall telemetry.
     public func stats() throws -> StoreStats {
+        try scope.requireWholeStore("read the whole store's statistics")
         try checkOpen()
         // A writer's counts are written in before it reports; others see the pending ones too.
         if !options.readOnly { try? write { _ in } }  // bookkeeping: a failed flush must not fail stats
@@ -125,7 +126,8 @@ extension MemoryStore {
     /// - Complexity: O(n × dimension).
     @discardableResult
     public func compact() throws -> Int {
-        try write { state in
+        try scope.requireWholeStore("compact the store")
+        return try write { state in
             guard let old = state.vectors else { return 0 }
             let dir = URL(fileURLWithPath: path)
             let vectorsPath = dir.appendingPathComponent(Self.vectorsName).path
@@ -179,6 +181,7 @@ extension MemoryStore {
     /// File checks plus a semantic probe: store a probe memory in a scratch namespace, recall it with its
     /// own vector, expect it first, and forget it. A read-only store runs the file checks only.
     public func health() throws -> HealthReport {
+        try scope.requireWholeStore("check the store's health")
         try checkOpen()
         var checks: [HealthReport.Check] = []
         let integrity = try records.integrityCheck()

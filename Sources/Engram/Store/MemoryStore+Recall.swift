@@ -30,6 +30,8 @@ extension MemoryStore {
         batch queries: [[Float]], k: Int = 10, filter: MemoryFilter = .all, minScore: Float? = nil,
         embedder: String? = nil
     ) throws -> [[RecallHit]] {
+        try scope.require(.read, "read")
+        let filter = try scope.narrowed(filter)
         let started = ContinuousClock.now
         guard (1...Limits.maxK).contains(k) else {
             throw EngramError.invalid("k", "must be from 1 to \(Limits.maxK)")
@@ -94,6 +96,8 @@ extension MemoryStore {
     /// and the other conditions are checked while matches are read in rank order.
     /// - Returns: up to `k` matches, most relevant first, each with its (negated, larger-is-better) BM25.
     public func search(text: String, k: Int = 10, filter: MemoryFilter = .all) throws -> [KeywordHit] {
+        try scope.require(.read, "read")
+        let filter = try scope.narrowed(filter)
         guard (1...Limits.maxK).contains(k) else {
             throw EngramError.invalid("k", "must be from 1 to \(Limits.maxK)")
         }
@@ -146,20 +150,25 @@ extension MemoryStore {
     static let maxNamespaceTerms = 256
 
     /// One memory by id.
-    /// - Throws: ``EngramError/Code/notFound`` when no live memory has this id.
+    /// - Throws: ``EngramError/Code/notFound`` when no live memory has this id, and for a memory outside
+    ///   the scope alike.
     public func memory(_ id: MemoryID) throws -> Memory {
+        try scope.require(.read, "read")
         try checkOpen()
         guard let (rowID, _) = try records.locate([id])[id],
-            let memory = try records.memories(rowIDs: [rowID])[rowID]
+            let memory = try records.memories(rowIDs: [rowID])[rowID],
+            scope.contains(namespace: memory.namespace)
         else {
             throw EngramError(.notFound, "no memory with this id", field: "id")
         }
         return memory
     }
 
-    /// The stored (L2-normalised) embeddings of live memories; unknown ids are left out.
+    /// The stored (L2-normalised) embeddings of live memories; unknown ids, and memories outside the
+    /// scope, are left out.
     public func embeddings(of ids: [MemoryID]) throws -> [MemoryID: [Float]] {
-        try embeddings(of: ids, within: nil)
+        try scope.require(.read, "read")
+        return try embeddings(of: ids, within: scope.namespaceLimit)
     }
 
     /// ``embeddings(of:)`` leaving out memories outside `scope`, judged by the snapshot's namespaces.
@@ -186,7 +195,8 @@ extension MemoryStore {
     /// How many memories match a filter (by default: every unexpired memory).
     /// - Complexity: O(n) over the in-memory columns.
     public func count(matching filter: MemoryFilter = .all) throws -> Int {
-        try matchingSlots(filter).count
+        try scope.require(.read, "read")
+        return try matchingSlots(scope.narrowed(filter)).count
     }
 
     /// A page of memories matching a filter, in id (creation) order, after an optional cursor.
@@ -197,6 +207,8 @@ extension MemoryStore {
     public func list(filter: MemoryFilter = .all, after cursor: MemoryID? = nil, limit: Int = 100) throws
         -> MemoryPage
     {
+        try scope.require(.read, "read")
+        let filter = try scope.narrowed(filter)
         guard (1...10_000).contains(limit) else {
             throw EngramError.invalid("limit", "must be from 1 to 10000")
         }

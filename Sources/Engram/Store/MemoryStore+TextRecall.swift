@@ -27,6 +27,8 @@ extension MemoryStore {
         minScore: Float? = nil,
         options: TextRecallOptions = TextRecallOptions()
     ) throws -> [RecallHit] {
+        try scope.require(.read, "read")
+        let filter = try scope.narrowed(filter)
         let started = ContinuousClock.now
         guard (1...Limits.maxK).contains(k) else {
             throw EngramError.invalid("k", "must be from 1 to \(Limits.maxK)")

@@ -22,7 +22,8 @@ extension MemoryStore {
     /// - Complexity: O(n × dimension) plus one SQLite transaction.
     @discardableResult
     public func remember(_ memories: [NewMemory]) throws -> [MemoryID] {
-        try remember(memories, consuming: nil).map(\.id)
+        try requireWritable(memories)
+        return try remember(memories, consuming: nil).map(\.id)
     }
 
     /// Stores a batch atomically and says, for each memory, whether it was stored or was an exact
@@ -40,6 +41,7 @@ extension MemoryStore {
     /// - Complexity: as ``remember(_:)-([NewMemory])``, plus one exact scan of each namespace written
     ///   when `nearDuplicates` is given.
     public func remember(_ memories: [NewMemory], nearDuplicates: Float?) throws -> [RememberResult] {
+        try requireWritable(memories)
         if let t = nearDuplicates, !(t.isFinite && (-1...1).contains(t)) {
             throw EngramError.invalid("nearDuplicates", "must be a cosine from -1 to 1")
         }
@@ -52,6 +54,7 @@ extension MemoryStore {
     /// An exact duplicate is neither stored nor merged. The look-up and the write are separate steps: a
     /// concurrent writer in between can make the merge target vanish (`notFound`) or a new neighbour be missed.
     public func remember(_ memory: NewMemory, mergingAbove threshold: Float) throws -> RememberResult {
+        try requireWritable([memory])
         guard threshold.isFinite, (-1...1).contains(threshold) else {
             throw EngramError.invalid("threshold", "must be a cosine from -1 to 1")
         }
@@ -182,15 +185,33 @@ extension MemoryStore {
         }
     }
 
+    /// Throws what a write into `namespace` through this handle would (a missing action, a namespace
+    /// outside the scope) without writing: for callers that check before costly work such as embedding.
+    public func requireWritable(namespace: String, field: String = "namespace") throws {
+        try scope.requireWritable(namespace: namespace, field: field)
+    }
+
+    /// Refuses a batch with a memory outside the scope, naming it (`memories[i].namespace`).
+    private func requireWritable(_ memories: [NewMemory]) throws {
+        try scope.require(.write, "write")
+        for (i, memory) in memories.enumerated() {
+            try scope.require(
+                namespace: memory.namespace,
+                field: memories.count == 1 ? "namespace" : "memories[\(i)].namespace")
+        }
+    }
+
     /// Checks a memory as `remember` would, without storing it.
     /// - Throws: the error `remember` would throw for it.
     public func validate(_ memory: NewMemory) throws {
+        try scope.requireWritable(namespace: memory.namespace, field: "namespace")
         _ = try prepare(memory, now: currentTime())
     }
 
     /// Checks every field except the embedding, for callers that embed the text only once the rest is
     /// known to be good (so garbage never costs an embedding).
     public func validateFields(_ memory: NewMemory) throws {
+        try scope.requireWritable(namespace: memory.namespace, field: "namespace")
         _ = try record(from: memory, now: currentTime())
     }
 
@@ -270,7 +291,8 @@ extension MemoryStore {
     /// - Throws: ``EngramError/Code/notFound`` for an unknown id; a validation error naming the field.
     @discardableResult
     public func update(_ id: MemoryID, with changes: MemoryChanges) throws -> Memory {
-        try update(id, with: changes, within: nil)
+        try scope.require(.write, "write")
+        return try update(id, with: changes, within: scope.namespaceLimit)
     }
 
     /// ``update(_:with:)`` that treats a memory outside `scope` as unknown, checked under the writer lock.
@@ -334,10 +356,13 @@ extension MemoryStore {
         }
     }
 
-    /// Older versions of a memory, newest first.
+    /// Older versions of a memory, newest first (empty for a memory outside the scope, as for an
+    /// unknown id).
     public func history(of id: MemoryID) throws -> [Memory] {
+        try scope.require(.read, "read")
         try checkOpen()
-        return try records.history(of: id)
+        // Versions keep their memory's namespace (updates cannot move it): a chain is all in or all out.
+        return try records.history(of: id).filter { scope.contains(namespace: $0.namespace) }
     }
 
     // MARK: Forget
@@ -347,7 +372,8 @@ extension MemoryStore {
     /// - Returns: how many memories were forgotten.
     @discardableResult
     public func forget(_ ids: [MemoryID]) throws -> Int {
-        try forget(ids, within: nil)
+        try scope.require(.forget, "forget")
+        return try forget(ids, within: scope.namespaceLimit)
     }
 
     /// ``forget(_:)-([MemoryID])`` that leaves memories outside `scope` alone (as if unknown), checked
@@ -377,6 +403,8 @@ extension MemoryStore {
     /// - Returns: how many memories were forgotten.
     @discardableResult
     public func forget(matching filter: MemoryFilter) throws -> Int {
+        try scope.require(.forget, "forget")
+        let filter = try scope.narrowed(filter)
         let metadataRowIDs = try resolveMetadata(of: filter)
         return try write { state in
             let compiled = CompiledFilter(

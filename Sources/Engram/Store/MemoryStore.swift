@@ -77,6 +77,9 @@ public final class MemoryStore: Sendable {
     public let element: VectorElement
     /// The options it was opened with.
     public let options: StoreOptions
+    /// What this handle may reach: ``Scope/unrestricted`` for a store opened whole; narrower for a handle
+    /// from ``scoped(to:)``, which shares the same store.
+    public let scope: Scope
     /// The store directory's device and inode at open: a directory moved away and replaced while
     /// open must not receive this handle's path-based writes (compaction's new file, the slot cache).
     private let directoryIdentity: FileIdentity?
@@ -84,19 +87,19 @@ public final class MemoryStore: Sendable {
     let records: RecordStore
     let writer: Locked<WriterState>
     let readers: Locked<ReaderState>
-    let telemetry = Locked(Telemetry())
-    let scans = ScanCounter()
+    let telemetry: Locked<Telemetry>
+    let scans: ScanCounter
     /// Vector rows scored by this handle's recalls since it opened (rows × queries), for monitoring.
     package var vectorsScanned: Int { scans.value }
     /// Time this handle's remembers spent filling the full-text index.
     package var fullTextFillTime: Duration { records.fullTextFillTime }
     /// Recalls not yet written to the memories' usage columns (or, by a read-only handle, to the
     /// ``UsageLog``): count and latest time per memory.
-    let pendingUsage = Locked<[MemoryID: (count: Int, last: Double)]>([:])
+    let pendingUsage: Locked<[MemoryID: (count: Int, last: Double)]>
     /// Usage log files a writable handle has claimed but not yet written into the database.
-    let claimedUsageLogs = Locked<[String]>([])
-    let embeddingCaches = Locked<[CachingEmbedder]>([])
-    let idGenerator = MemoryIDGenerator()
+    let claimedUsageLogs: Locked<[String]>
+    let embeddingCaches: Locked<[CachingEmbedder]>
+    let idGenerator: MemoryIDGenerator
 
     static let databaseName = "memories.sqlite"
     static let vectorsName = "vectors.f32"
@@ -211,6 +214,13 @@ public final class MemoryStore: Sendable {
         }
         self.path = path
         self.options = options
+        scope = .unrestricted
+        telemetry = Locked(Telemetry())
+        scans = ScanCounter()
+        pendingUsage = Locked([:])
+        claimedUsageLogs = Locked([])
+        embeddingCaches = Locked([])
+        idGenerator = MemoryIDGenerator()
         directoryIdentity = FileIdentity(path: path)
         BLAS.setThreadCount(options.blasThreads)
         let lock: StoreLock?
@@ -309,6 +319,52 @@ public final class MemoryStore: Sendable {
             claimedUsageLogs.withLock { $0 = leftovers.filter { !merged.contains($0) } }
             _ = try? sweepWorkingMemory()
         }
+    }
+
+    /// Another handle on the same open store, reaching only `scope` (see ``scoped(to:)``).
+    private init(sharing store: MemoryStore, scope: Scope) {
+        path = store.path
+        dimension = store.dimension
+        embedderID = store.embedderID
+        element = store.element
+        options = store.options
+        self.scope = scope
+        directoryIdentity = store.directoryIdentity
+        records = store.records
+        writer = store.writer
+        readers = store.readers
+        telemetry = store.telemetry
+        scans = store.scans
+        pendingUsage = store.pendingUsage
+        claimedUsageLogs = store.claimedUsageLogs
+        embeddingCaches = store.embeddingCaches
+        idGenerator = store.idGenerator
+    }
+
+    /// A handle on this store that reaches only `scope`'s namespaces and actions, within this handle's
+    /// own: give each agent one, so a confused or compromised agent cannot read, overwrite or forget
+    /// another's memories. Handles share the open store (closing one closes it); make one per agent.
+    ///
+    /// Reads see only memories inside the scope: every filter is narrowed to it, and a memory outside it
+    /// looks exactly like an unknown one (`notFound`, left out of results), so a handle cannot even learn
+    /// that it exists. Asking for something that can only lie outside (a filter on another namespace,
+    /// remembering into one, an action the scope lacks) fails with ``EngramError/Code/permissionDenied``
+    /// naming the field. Checks that decide what a write touches run under the store's writer lock.
+    /// Whole-store operations (``stats()``, ``health()``, ``compact()``) need ``Scope/unrestricted``.
+    ///
+    /// ```swift
+    /// let agent = store.scoped(to: try Scope(namespaces: ["acme/support"], actions: .readWrite))
+    /// try agent.remember(NewMemory(content: "...", namespace: "acme/support/user-42", embedding: v))
+    /// let hits = try agent.recall(query)             // only acme/support and below
+    /// try agent.forget(hits[0].memory.id)            // permissionDenied: the scope cannot forget
+    /// ```
+    public func scoped(to scope: Scope) -> MemoryStore {
+        MemoryStore(sharing: self, scope: self.scope.intersection(scope))
+    }
+
+    /// The whole store behind this handle, for front ends in this package that also own its lifetime.
+    package var store: MemoryStore {
+        scope == .unrestricted ? self : MemoryStore(sharing: self, scope: .unrestricted)
     }
 
     static func slotInfo(_ row: SlotRow, names: inout NameTables) -> SlotInfo {

@@ -21,8 +21,13 @@ public struct WorkingEntry: Sendable, Hashable {
 /// runs out. Expired entries are never returned: a read that meets one deletes it, and a sweep removes
 /// the rest when the store opens and at most once a minute during writes. ``promote(_:namespace:embedding:kind:tags:)``
 /// turns an entry into a long-term memory.
+///
+/// Through a scoped handle (``MemoryStore/scoped(to:)``) every namespace must lie inside the scope;
+/// reading needs ``Scope/Actions/read``, setting, deleting and promoting ``Scope/Actions/write``.
 public struct WorkingMemory: Sendable {
     let store: MemoryStore
+    /// What this handle may reach (its store handle's scope).
+    public var scope: Scope { store.scope }
 
     /// Longest allowed TTL: 365 days.
     public static let maxTTL: TimeInterval = 365 * 24 * 3600
@@ -33,6 +38,7 @@ public struct WorkingMemory: Sendable {
     public func set(_ key: String, _ value: JSONValue, namespace: String = "default", ttl: TimeInterval)
         throws
     {
+        try check(.write, "write", namespace)
         try validate(key: key, namespace: namespace)
         guard ttl.isFinite, ttl > 0, ttl <= Self.maxTTL else {
             throw EngramError.invalid("ttl", "must be more than 0 and at most 365 days")
@@ -51,6 +57,12 @@ public struct WorkingMemory: Sendable {
 
     /// The entry for a key, or nil when it is missing or expired.
     public func get(_ key: String, namespace: String = "default") throws -> WorkingEntry? {
+        try check(.read, "read", namespace)
+        return try entry(key, namespace: namespace)
+    }
+
+    /// ``get(_:namespace:)`` after the scope was checked.
+    private func entry(_ key: String, namespace: String) throws -> WorkingEntry? {
         try validate(key: key, namespace: namespace)
         try store.checkOpen()
         guard let row = try store.records.workingGet(namespace: namespace, key: key) else { return nil }
@@ -63,7 +75,7 @@ public struct WorkingMemory: Sendable {
 
     /// Every unexpired entry in a namespace, by key.
     public func list(namespace: String = "default") throws -> [WorkingEntry] {
-        try Limits.validateNamespace(namespace)
+        try check(.read, "read", namespace)
         try store.checkOpen()
         let now = store.nowSeconds()
         return try store.records.workingList(namespace: namespace).filter { $0.expiresAt > now }.map(
@@ -72,6 +84,7 @@ public struct WorkingMemory: Sendable {
 
     /// How many unexpired entries there are in every namespace (a store-wide figure for monitoring).
     public func count() throws -> Int {
+        try scope.requireWholeStore("count every namespace's entries")
         try store.checkOpen()
         return try store.records.workingCount(now: store.nowSeconds())
     }
@@ -79,9 +92,10 @@ public struct WorkingMemory: Sendable {
     /// Deletes an entry. Returns whether an unexpired one existed.
     @discardableResult
     public func delete(_ key: String, namespace: String = "default") throws -> Bool {
+        try check(.write, "write", namespace)
         try validate(key: key, namespace: namespace)
         try store.requireWritable()
-        let live = try get(key, namespace: namespace) != nil
+        let live = try entry(key, namespace: namespace) != nil
         _ = try store.records.workingDelete(namespace: namespace, key: key)
         return live
     }
@@ -89,6 +103,7 @@ public struct WorkingMemory: Sendable {
     /// Removes every expired entry now. Returns how many.
     @discardableResult
     public func sweep() throws -> Int {
+        try scope.requireWholeStore("sweep every namespace")
         try store.requireWritable()
         return try store.sweepWorkingMemory()
     }
@@ -104,13 +119,22 @@ public struct WorkingMemory: Sendable {
         _ key: String, namespace: String = "default", embedding: [Float], kind: MemoryKind = .note,
         tags: [String] = []
     ) throws -> MemoryID {
-        guard let entry = try get(key, namespace: namespace) else {
+        try check(.write, "write", namespace)
+        guard let entry = try entry(key, namespace: namespace) else {
             throw EngramError(.notFound, "no working-memory entry with this key", field: "key")
         }
         let memory = NewMemory(
             content: entry.value.stringValue ?? entry.value.jsonText, namespace: namespace, kind: kind,
             tags: tags + ["working:\(key)"], embedding: embedding)
         return try store.remember([memory], consuming: (namespace, key))[0].id
+    }
+
+    /// The scope's checks, in the order a scoped handle has always made them: the action, then the
+    /// namespace's form, then whether the scope reaches it.
+    private func check(_ action: Scope.Actions, _ verb: String, _ namespace: String) throws {
+        try scope.require(action, verb)
+        try Limits.validateNamespace(namespace)
+        try scope.require(namespace: namespace)
     }
 
     private func validate(key: String, namespace: String) throws {

@@ -33,8 +33,3 @@ enum ProcessScope {
         }
     }
 }
-
-extension ScopedStore {
-    /// Closes the store behind the handle; the CLI opens one store per command.
-    func close() throws { try store.close() }
-}

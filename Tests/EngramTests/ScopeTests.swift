@@ -199,4 +199,53 @@ struct ScopeTests {
             scope.contains(namespace: "acme/support/user-1/thread-9")
                 && !scope.contains(namespace: "acme/supportive"))
     }
+
+    @Test("a scoped handle scoped again only narrows: namespaces inside both, actions of both")
+    func scopingAgainNarrows() throws {
+        let f = try Fixture()
+        let support = f.store.scoped(to: try Scope(namespaces: ["acme/support"], actions: .readWrite))
+        // Asking for more (another namespace, forget) gets only what both allow.
+        let wider = support.scoped(to: try Scope(namespaces: ["acme", "globex"], actions: .all))
+        #expect(wider.scope.namespaces == ["acme/support"] && wider.scope.actions == .readWrite)
+        #expect(throws: EngramError(.permissionDenied, "this handle may not forget", field: "action")) {
+            try wider.forget(f.someInsideID)
+        }
+        let narrower = support.scoped(to: try Scope(namespaces: ["acme/support/user-1"], actions: .read))
+        #expect(narrower.scope.namespaces == ["acme/support/user-1"] && narrower.scope.actions == .read)
+        let seen = Set(try narrower.list(limit: 1000).memories.map(\.id))
+        #expect(seen == f.ids { $0 == "acme/support/user-1" })
+        // Disjoint namespaces leave a handle that reaches nothing.
+        let none = support.scoped(to: try Scope(namespaces: ["globex"], actions: .read))
+        #expect(try none.count() == 0)
+        #expect(throws: EngramError.self) { try none.memory(f.outsideID) }
+        // The whole store is untouched by its handles.
+        #expect(f.store.scope == .unrestricted)
+    }
+
+    @Test("whole-store operations refuse a narrower scope; working memory checks it without needing read")
+    func wholeStoreOperationsAndWorkingMemory() throws {
+        let f = try Fixture()
+        let agent = f.store.scoped(to: try Scope(namespaces: ["acme/support"], actions: .all))
+        for (name, call) in [
+            ("stats", { _ = try agent.stats() }), ("health", { _ = try agent.health() }),
+            ("compact", { _ = try agent.compact() }), ("working count", { _ = try agent.working.count() }),
+        ] as [(String, () throws -> Void)] {
+            #expect(throws: EngramError.self, "\(name)") { try call() }
+            do { try call() } catch let error as EngramError {
+                #expect(error.code == .permissionDenied, "\(name)")
+            }
+        }
+        #expect(try f.store.stats().memories > 0)
+        // A write-only handle sets, deletes and promotes entries (the look-ups inside need no read).
+        let writer = f.store.scoped(to: try Scope(namespaces: ["acme/support"], actions: .write))
+        try writer.working.set("plan", "step 1", namespace: "acme/support", ttl: 60)
+        #expect(try writer.working.delete("plan", namespace: "acme/support"))
+        try writer.working.set("note", "keep this", namespace: "acme/support", ttl: 60)
+        let id = try writer.working.promote(
+            "note", namespace: "acme/support", embedding: [Float](repeating: 0.5, count: 8))
+        #expect(try f.store.memory(id).content == "keep this")
+        #expect(throws: EngramError(.permissionDenied, "this handle may not read", field: "action")) {
+            try writer.working.get("note", namespace: "acme/support")
+        }
+    }
 }

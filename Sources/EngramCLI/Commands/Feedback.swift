@@ -2,7 +2,7 @@ import ArgumentParser
 import Engram
 import EngramService
 
-struct Feedback: ParsableCommand {
+struct Feedback: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract:
             "Report whether a recalled memory helped; hybrid recall lifts helpful memories and lowers unhelpful ones."
@@ -26,12 +26,15 @@ struct Feedback: ParsableCommand {
         }
     }
 
-    func run() throws {
+    func run() async throws {
         let memoryID = try memoryID(id)
         let store = try location.open()
         defer { try? store.close() }
-        try store.feedback(memoryID, helpful: helpful)
-        let memory = try store.memory(memoryID)
+        let helpful = helpful
+        let memory = try await withService(store) { service, scope in
+            try await service.feedback(memoryID, helpful: helpful, scope: scope)
+            return try await service.memory(memoryID, scope: scope)
+        }
         if output.json {
             CLIIO.current.print(
                 JSONOutput.pretty(

@@ -3,7 +3,7 @@ import Engram
 import EngramService
 import Foundation
 
-struct Forget: ParsableCommand {
+struct Forget: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Forget memories by id, or every memory matching filters (needs --yes).",
         discussion: """
@@ -28,22 +28,26 @@ struct Forget: ParsableCommand {
         if !ids.isEmpty && !filters.isEmpty { throw ValidationError("give ids or filters, not both") }
     }
 
-    func run() throws {
-        let io = CLIIO.current
+    func run() async throws {
         let store = try location.open()
         defer { try? store.close() }
+        try await withService(store) { service, scope in try await forget(service, scope) }
+    }
+
+    private func forget(_ service: MemoryService, _ scope: Engram.Scope) async throws {
+        let io = CLIIO.current
         let forgotten: Int
         if !ids.isEmpty {
             let memoryIDs = try ids.map(memoryID)
-            forgotten = try store.forget(memoryIDs)
+            forgotten = try await service.forget(ids: memoryIDs, scope: scope)
             if forgotten < memoryIDs.count && memoryIDs.count == 1 {
                 throw EngramError(.notFound, "no memory with this id", field: "id")
             }
         } else {
             let filter = try filters.filter()
             guard yes else {
-                let preview = try store.list(filter: filter, limit: 20)
-                let n = try store.count(matching: filter)
+                let preview = try await service.list(ListRequest(filter: filter, limit: 20), scope: scope)
+                let n = try await service.count(matching: filter, scope: scope)
                 if output.json {
                     io.print(
                         JSONOutput.pretty(
@@ -61,7 +65,7 @@ struct Forget: ParsableCommand {
                 throw CommandFailure(
                     status: ExitStatus.failure, message: "refusing to forget \(n) memories without --yes")
             }
-            forgotten = try store.forget(matching: filter)
+            forgotten = try await service.forget(matching: filter, scope: scope)
         }
         io.print(
             output.json

@@ -3,7 +3,7 @@ import Engram
 import EngramService
 import Foundation
 
-struct History: ParsableCommand {
+struct History: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show a memory and the older versions it replaced, newest first.")
 
@@ -13,11 +13,13 @@ struct History: ParsableCommand {
     @Argument(help: "The memory's id (its current version).")
     var id: String
 
-    func run() throws {
+    func run() async throws {
         let store = try location.open(readOnly: true)
         defer { try? store.close() }
         let memoryID = try memoryID(id)
-        let chain = [try store.memory(memoryID)] + (try store.history(of: memoryID))
+        let chain = try await withService(store) { service, scope in
+            try await service.history(memoryID, scope: scope)
+        }
         if output.json {
             CLIIO.current.print(JSONOutput.pretty(.array(chain.map { MemoryJSON.object($0) })))
         } else {

@@ -3,7 +3,7 @@ import Engram
 import EngramService
 import Foundation
 
-struct List: ParsableCommand {
+struct List: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List memories in creation order, a page at a time.",
         discussion: "Pass the printed cursor as --after to get the next page; --all prints every page.")
@@ -26,14 +26,19 @@ struct List: ParsableCommand {
     @Flag(name: .long, help: "Print every page, not just one.")
     var all = false
 
-    func run() throws {
+    func run() async throws {
         let store = try location.open(readOnly: true)
         defer { try? store.close() }
+        try await withService(store) { service, scope in try await list(service, scope) }
+    }
+
+    private func list(_ service: MemoryService, _ scope: Engram.Scope) async throws {
         let filter = try filters.filter()
         var cursor = try after.map(memoryID)
         var everything: [Memory] = []
         repeat {
-            let page = try store.list(filter: filter, after: cursor, limit: limit)
+            let page = try await service.list(
+                ListRequest(filter: filter, limit: limit, cursor: cursor), scope: scope)
             cursor = page.nextCursor
             if jsonl {
                 for m in page.memories { CLIIO.current.print(JSONOutput.line(MemoryJSON.object(m))) }

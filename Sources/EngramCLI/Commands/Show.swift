@@ -11,7 +11,7 @@ func memoryID(_ text: String) throws -> MemoryID {
     return id
 }
 
-struct Show: ParsableCommand {
+struct Show: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show one memory.")
 
     @OptionGroup var location: StoreLocation
@@ -25,13 +25,18 @@ struct Show: ParsableCommand {
     )
     var withEmbedding = false
 
-    func run() throws {
+    func run() async throws {
         let store = try location.open(readOnly: true)
         defer { try? store.close() }
         let memoryID = try memoryID(id)
-        let memory = try store.memory(memoryID)
+        let withEmbedding = output.json && withEmbedding
+        let (memory, embedding) = try await withService(store) { service, scope in
+            let memory = try await service.memory(memoryID, scope: scope)
+            let embedding =
+                withEmbedding ? try await service.embeddings(of: [memoryID], scope: scope)[memoryID] : nil
+            return (memory, embedding)
+        }
         if output.json {
-            let embedding = withEmbedding ? try store.embeddings(of: [memoryID])[memoryID] : nil
             CLIIO.current.print(JSONOutput.pretty(MemoryJSON.object(memory, embedding: embedding)))
         } else {
             printMemory(memory)

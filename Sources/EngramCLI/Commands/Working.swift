@@ -13,7 +13,7 @@ struct Working: ParsableCommand {
         var namespace = "default"
     }
 
-    struct Set: ParsableCommand {
+    struct Set: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Set KEY to VALUE (JSON, or else a string) for --ttl.")
         @OptionGroup var location: StoreLocation
@@ -23,15 +23,19 @@ struct Working: ParsableCommand {
         @Option(help: "How long the entry lives: 90s, 30m, 12h, 7d.")
         var ttl = "1h"
 
-        func run() throws {
+        func run() async throws {
             let store = try location.open()
             defer { try? store.close() }
-            try store.working.set(
-                key, .literal(value), namespace: scope.namespace, ttl: TimeParsing.ttl(ttl, field: "--ttl"))
+            let request = WorkingSetRequest(
+                namespace: scope.namespace, key: key, value: .literal(value),
+                ttl: try TimeParsing.ttl(ttl, field: "--ttl"))
+            try await withService(store) { service, scope in
+                try await service.workingSet(request, scope: scope)
+            }
         }
     }
 
-    struct Get: ParsableCommand {
+    struct Get: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print the value of KEY (exit 66 when missing or expired).")
         @OptionGroup var location: StoreLocation
@@ -39,33 +43,39 @@ struct Working: ParsableCommand {
         @OptionGroup var output: OutputFormat
         @Argument var key: String
 
-        func run() throws {
+        func run() async throws {
             let store = try location.open()
             defer { try? store.close() }
-            guard let entry = try store.working.get(key, namespace: scope.namespace) else {
-                throw EngramError(.notFound, "no working-memory entry '\(key)' in \(scope.namespace)")
+            let (key, namespace) = (key, scope.namespace)
+            let entry = try await missingEntry(key, namespace) {
+                try await withService(store) { service, scope in
+                    try await service.workingGet(namespace: namespace, key: key, scope: scope)
+                }
             }
             if output.json {
-                CLIIO.current.print(JSONOutput.pretty(entryJSON(entry)))
+                CLIIO.current.print(JSONOutput.pretty(ResultJSON.entry(entry)))
             } else {
                 CLIIO.current.print(entry.value.stringValue ?? entry.value.jsonText)
             }
         }
     }
 
-    struct ListEntries: ParsableCommand {
+    struct ListEntries: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "list", abstract: "List unexpired entries.")
         @OptionGroup var location: StoreLocation
         @OptionGroup var scope: Scope
         @OptionGroup var output: OutputFormat
 
-        func run() throws {
+        func run() async throws {
             let store = try location.open()
             defer { try? store.close() }
-            let entries = try store.working.list(namespace: scope.namespace)
+            let namespace = scope.namespace
+            let entries = try await withService(store) { service, scope in
+                try await service.workingList(namespace: namespace, scope: scope)
+            }
             if output.json {
-                CLIIO.current.print(JSONOutput.pretty(.array(entries.map(entryJSON))))
+                CLIIO.current.print(JSONOutput.pretty(.array(entries.map(ResultJSON.entry))))
             } else {
                 for e in entries {
                     CLIIO.current.print(
@@ -76,23 +86,26 @@ struct Working: ParsableCommand {
         }
     }
 
-    struct Delete: ParsableCommand {
+    struct Delete: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Delete KEY (exit 66 when it did not exist).")
         @OptionGroup var location: StoreLocation
         @OptionGroup var scope: Scope
         @Argument var key: String
 
-        func run() throws {
+        func run() async throws {
             let store = try location.open()
             defer { try? store.close() }
-            guard try store.working.delete(key, namespace: scope.namespace) else {
-                throw EngramError(.notFound, "no working-memory entry '\(key)' in \(scope.namespace)")
+            let (key, namespace) = (key, scope.namespace)
+            try await missingEntry(key, namespace) {
+                try await withService(store) { service, scope in
+                    try await service.workingDelete(namespace: namespace, key: key, scope: scope)
+                }
             }
         }
     }
 
-    struct Promote: ParsableCommand {
+    struct Promote: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Turn KEY into a long-term memory (embedded with the store's embedder); prints its id.")
         @OptionGroup var location: StoreLocation
@@ -103,26 +116,26 @@ struct Working: ParsableCommand {
         @Option(help: "A tag for the new memory (repeatable).")
         var tag: [String] = []
 
-        func run() throws {
+        func run() async throws {
             let store = try location.open()
             defer { try? store.close() }
-            guard let entry = try store.working.get(key, namespace: scope.namespace) else {
-                throw EngramError(.notFound, "no working-memory entry '\(key)' in \(scope.namespace)")
+            let request = PromoteRequest(
+                namespace: scope.namespace, key: key, kind: MemoryKind(rawValue: kind), tags: tag)
+            let id = try await withService(store) { service, scope in
+                try await service.workingPromote(request, scope: scope)
             }
-            try store.requireWritable(namespace: scope.namespace)  // before the cost of embedding
-            let vector = try textEmbedder(for: store).embed(entry.value.stringValue ?? entry.value.jsonText)
-            let id = try store.working.promote(
-                key, namespace: scope.namespace, embedding: vector, kind: MemoryKind(rawValue: kind),
-                tags: tag)
             CLIIO.current.print(id.description)
         }
     }
 }
 
-private func entryJSON(_ e: WorkingEntry) -> JSONValue {
-    .object([
-        "namespace": .string(e.namespace), "key": .string(e.key), "value": e.value,
-        "created_at": .string(TimeParsing.format(e.createdAt)),
-        "expires_at": .string(TimeParsing.format(e.expiresAt)),
-    ])
+/// Runs `body`, naming the key and namespace when the entry is missing (the CLI's message).
+private func missingEntry<T>(_ key: String, _ namespace: String, _ body: () async throws -> T) async throws
+    -> T
+{
+    do {
+        return try await body()
+    } catch let error as EngramError where error.code == .notFound && error.field == "key" {
+        throw EngramError(.notFound, "no working-memory entry '\(key)' in \(namespace)")
+    }
 }

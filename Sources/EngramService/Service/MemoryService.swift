@@ -161,6 +161,12 @@ package final class MemoryService: Sendable {
         try await pool.run { try self.store.scoped(to: scope).forget(id) }
     }
 
+    /// Forgets the given memories that lie inside the scope (others are left alone, as unknown ids
+    /// are); returns how many were forgotten.
+    package func forget(ids: [MemoryID], scope: Scope) async throws -> Int {
+        try await pool.run { try self.store.scoped(to: scope).forget(ids) }
+    }
+
     /// Forgets every memory matching `filter` within the scope; returns how many.
     package func forget(matching filter: MemoryFilter, scope: Scope) async throws -> Int {
         try await pool.run { try self.store.scoped(to: scope).forget(matching: filter) }

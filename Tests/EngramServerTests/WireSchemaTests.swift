@@ -140,19 +140,13 @@ struct WireSchemaTests {
         let samplesFile = dir.appending("samples.jsonl")
         try (lines.joined(separator: "\n") + "\n").write(
             toFile: samplesFile, atomically: true, encoding: .utf8)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [
-            Self.root.appendingPathComponent("Tests/Schema/validate_responses.py").path,
-            Self.root.appendingPathComponent("Sources/EngramServer/openapi.json").path, samplesFile,
-        ]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(text)")
+        let (status, text) = try Fixtures.runProcess(
+            python,
+            [
+                Self.root.appendingPathComponent("Tests/Schema/validate_responses.py").path,
+                Self.root.appendingPathComponent("Sources/EngramServer/openapi.json").path, samplesFile,
+            ])
+        #expect(status == 0, "\(text)")
         #expect(text.hasPrefix("ok "), "\(text)")
     }
 }

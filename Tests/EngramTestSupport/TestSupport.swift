@@ -125,6 +125,22 @@ public enum Fixtures {
         return FileManager.default.isExecutableFile(atPath: path) ? path : nil
     }
 
+    /// Runs a program to its end; returns its exit status and its standard output and error together.
+    public static func runProcess(_ executable: String, _ arguments: [String]) throws -> (
+        status: Int32, output: String
+    ) {
+        let process = Process()
+        let output = Pipe()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, text)
+    }
+
     /// Where the built executables are (beside the test bundle).
     public static func productsDirectory() -> URL {
         let bundle = URL(fileURLWithPath: CommandLine.arguments[0])

@@ -140,16 +140,10 @@ struct CrashSafetyTests {
         "a short kill storm: mixed remember / update / forget / compact / reembed / working-memory promotion, SIGKILLed 15 times"
     )
     func shortStorm() throws {
-        let storm = Process()
-        let output = Pipe()
-        storm.executableURL = Fixtures.productsDirectory().appendingPathComponent("engram-storm")
-        storm.arguments = ["run", "--kills", "15"]
-        storm.standardOutput = output
-        storm.standardError = output
-        try storm.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        storm.waitUntilExit()
-        #expect(storm.terminationStatus == 0, "\(text)")
+        let (status, text) = try Fixtures.runProcess(
+            Fixtures.productsDirectory().appendingPathComponent("engram-storm").path,
+            ["run", "--kills", "15"])
+        #expect(status == 0, "\(text)")
         #expect(text.contains("15 SIGKILLs") && text.contains("0 lost"), "\(text)")
     }
 

@@ -43,6 +43,9 @@ docs: deps
 	$(SWIFT) package dump-symbol-graph --minimum-access-level public
 	rm -rf .build/docs-symbols && mkdir -p .build/docs-symbols
 	cp "$$($(SWIFT) build --show-bin-path)/../symbolgraph/Engram.symbols.json" .build/docs-symbols/
+	@# The library's public API holds no test or benchmark helper (they live in EngramBenchSupport and the tests).
+	@! grep -oE '"(SeededGenerator|ExactSearch|Quantile|ProcessMemory|SHA256Digest|FuzzEntryPoints|BruteForceOracle)"' \
+		.build/docs-symbols/Engram.symbols.json || { echo "test or benchmark helpers in Engram's public API"; exit 1; }
 	$(DOCC) convert Sources/Engram/Engram.docc --additional-symbol-graph-dir .build/docs-symbols \
 		--output-path .build/docs --fallback-display-name Engram --fallback-bundle-identifier engram.Engram \
 		--warnings-as-errors

@@ -26,7 +26,7 @@ package enum EngramServer {
         logger: Logger = Logger(label: "engram.server"),
         mcp: (@Sendable (MemoryService) -> any MCPEndpoint)? = nil,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) throws -> (application: some ApplicationProtocol, api: EngramAPIHandle) {
+    ) throws -> (application: some ApplicationProtocol, handle: ServerHandle) {
         // Refuse an unsafe configuration before starting any worker thread.
         try configuration.validate(keysExist: FileManager.default.fileExists(atPath: configuration.keysPath))
         let keys = try KeyRing(path: configuration.keysPath)
@@ -45,7 +45,7 @@ package enum EngramServer {
                 address: .hostname(configuration.host, port: configuration.port), serverName: "engram"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? configuration.port) },
             logger: logger)
-        return (application, EngramAPIHandle(parts: parts))
+        return (application, ServerHandle(parts: parts))
     }
 
     /// Builds the server and runs it until SIGTERM or SIGINT, then drains requests in flight and stops
@@ -260,7 +260,7 @@ package enum EngramServer {
 }
 
 /// What `engram serve` needs of a built server besides the application: a clean shutdown.
-package struct EngramAPIHandle: Sendable {
+package struct ServerHandle: Sendable {
     let parts: EngramServer.Parts
     var service: MemoryService { parts.service }
 

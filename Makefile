@@ -6,7 +6,7 @@ DOCC ?= docc
 APT_PACKAGES := libopenblas-dev libsqlite3-dev
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-MCP_CLIENT := mcp==1.26.0
+MCP_CLIENT := mcp==1.26.0 jsonschema==4.26.0
 MCP_VENV := .build/mcp-venv
 
 .PHONY: deps build release model docs schema format lint layers mcp-client test tsan asan coverage storm faults fuzz demo clean
@@ -70,11 +70,11 @@ layers: deps
 	$(SWIFT) build --target EngramMCP
 	python3 scripts/check_layers.py
 
-# The official Python MCP client (pinned), in a virtual environment, for the MCP tests; skipped when
-# already installed.
+# The official Python MCP client and jsonschema (pinned), in a virtual environment, for the MCP tests and
+# the OpenAPI response validation; skipped when already installed.
 mcp-client:
-	@[ -x $(MCP_VENV)/bin/python ] && $(MCP_VENV)/bin/python -c "import mcp" 2>/dev/null || \
-		{ python3 -m venv $(MCP_VENV) && $(MCP_VENV)/bin/pip install -q "$(MCP_CLIENT)"; }
+	@[ -x $(MCP_VENV)/bin/python ] && $(MCP_VENV)/bin/python -c "import mcp, jsonschema" 2>/dev/null || \
+		{ python3 -m venv $(MCP_VENV) && $(MCP_VENV)/bin/pip install -q $(MCP_CLIENT); }
 
 test: deps lint layers model docs mcp-client
 	$(SWIFT) build --build-tests

@@ -3,7 +3,7 @@ import Engram
 import EngramService
 import Foundation
 
-struct Stats: ParsableCommand {
+struct Stats: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Counts by namespace and kind, sizes, embedder, OpenBLAS core, recall telemetry.",
         discussion: "Recall latency and hit rate cover the recalls made by this handle since it opened.")
@@ -11,10 +11,11 @@ struct Stats: ParsableCommand {
     @OptionGroup var location: StoreLocation
     @OptionGroup var output: OutputFormat
 
-    func run() throws {
+    func run() async throws {
         let store = try location.openWhole(for: "stats", readOnly: true)
         defer { try? store.close() }
-        let s = try store.stats()
+        let result = try await withService(store) { service, scope in try await service.stats(scope: scope) }
+        guard case .whole(let s) = result else { return }  // a whole-store handle sees the whole store
         let io = CLIIO.current
         if output.json {
             io.print(String(decoding: try StatsJSON.data(s, pretty: true), as: UTF8.self))
@@ -59,17 +60,17 @@ func bytes(_ n: Int) -> String {
     return u == 0 ? "\(n) B" : String(format: "%.1f %@", v, units[u])
 }
 
-struct Health: ParsableCommand {
+struct Health: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check the files and run a semantic probe (store, recall, remove); exit 1 when unhealthy.")
 
     @OptionGroup var location: StoreLocation
     @OptionGroup var output: OutputFormat
 
-    func run() throws {
+    func run() async throws {
         let store = try location.openWhole(for: "health")
         defer { try? store.close() }
-        let report = try store.health()
+        let report = try await withService(store) { service, _ in try await service.health() }
         let io = CLIIO.current
         if output.json {
             io.print(

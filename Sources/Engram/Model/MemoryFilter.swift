@@ -56,7 +56,7 @@ public struct MemoryFilter: Sendable, Hashable {
     /// Include memories whose `expiresAt` has passed (excluded by default).
     public var includeExpired: Bool
     /// Namespace roots a scoped handle may see (each admits itself and everything below it), ANDed with
-    /// every other condition; nil for an unscoped store. Set only by ``ScopedStore``.
+    /// every other condition; nil for an unscoped store. Set only by a scoped handle (``MemoryStore/scoped(to:)``).
     var scope: [String]?
 
     /// A filter; the default matches every unexpired memory.

@@ -8,8 +8,10 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 MCP_CLIENT := mcp==1.26.0 jsonschema==4.26.0
 MCP_VENV := .build/mcp-venv
+CLIENT_VENV := .build/client-venv
+CLIENT_TEST_DEPS := pytest==9.0.3 langgraph==1.0.10
 
-.PHONY: deps build release model docs schema format lint layers mcp-client test tsan asan coverage storm faults fuzz demo clean
+.PHONY: deps build release model docs schema format lint layers mcp-client client-venv client-tests test tsan asan coverage storm faults fuzz demo clean
 
 deps:
 	@missing=""; \
@@ -55,6 +57,7 @@ docs: deps
 # checked-in copies are stale.
 schema: deps
 	$(SWIFT) run engram-schema
+	python3 clients/python/generate_models.py
 
 # The toolchain's swift-format with the checked-in .swift-format (4 spaces, 110 columns, documented public
 # declarations): `make format` rewrites, `make lint` (part of `make test`) fails on any finding.
@@ -76,9 +79,20 @@ mcp-client:
 	@[ -x $(MCP_VENV)/bin/python ] && $(MCP_VENV)/bin/python -c "import mcp, jsonschema" 2>/dev/null || \
 		{ python3 -m venv $(MCP_VENV) && $(MCP_VENV)/bin/pip install -q $(MCP_CLIENT); }
 
-test: deps lint layers model docs mcp-client
+test: deps lint layers model docs mcp-client client-venv
 	$(SWIFT) build --build-tests
 	ENGRAM_MCP_PYTHON=$(CURDIR)/$(MCP_VENV)/bin/python $(SWIFT) test --skip-build
+	$(MAKE) client-tests
+
+# The Python client (editable) with pytest and LangGraph (pinned) in a virtual environment; skipped when
+# already installed.
+client-venv:
+	@[ -x $(CLIENT_VENV)/bin/python ] && $(CLIENT_VENV)/bin/python -c "import engram_client, langgraph, pytest" 2>/dev/null || \
+		{ python3 -m venv $(CLIENT_VENV) && $(CLIENT_VENV)/bin/pip install -q -e clients/python $(CLIENT_TEST_DEPS); }
+
+# The official clients against a real `engram serve` they start on loopback (the debug build's binary).
+client-tests: client-venv
+	ENGRAM_BINARY=$$($(SWIFT) build --show-bin-path)/engram $(CLIENT_VENV)/bin/python -m pytest -q clients/python/tests
 
 # The whole suite under ThreadSanitizer or AddressSanitizer, each in its own build folder (a first
 # build takes several minutes). Kernels are compiled for baseline x86-64 there (see CKernels/clones.h).

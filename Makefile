@@ -11,7 +11,7 @@ MCP_VENV := .build/mcp-venv
 CLIENT_VENV := .build/client-venv
 CLIENT_TEST_DEPS := pytest==9.0.3 langgraph==1.0.10
 
-.PHONY: deps build release model docs schema format lint layers mcp-client client-venv client-tests test tsan asan coverage storm faults fuzz demo clean
+.PHONY: deps build release model docs schema format lint layers mcp-client client-venv ts-deps client-tests test tsan asan coverage storm faults fuzz demo clean
 
 deps:
 	@missing=""; \
@@ -58,6 +58,7 @@ docs: deps
 schema: deps
 	$(SWIFT) run engram-schema
 	python3 clients/python/generate_models.py
+	python3 clients/typescript/generate_types.py
 
 # The toolchain's swift-format with the checked-in .swift-format (4 spaces, 110 columns, documented public
 # declarations): `make format` rewrites, `make lint` (part of `make test`) fails on any finding.
@@ -90,9 +91,16 @@ client-venv:
 	@[ -x $(CLIENT_VENV)/bin/python ] && $(CLIENT_VENV)/bin/python -c "import engram_client, langgraph, pytest" 2>/dev/null || \
 		{ python3 -m venv $(CLIENT_VENV) && $(CLIENT_VENV)/bin/pip install -q -e clients/python $(CLIENT_TEST_DEPS); }
 
+# Debian's TypeScript compiler (and Node.js) for the TypeScript client, installed when missing.
+ts-deps:
+	@command -v tsc >/dev/null && command -v node >/dev/null || { \
+		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs node-typescript; }
+
 # The official clients against a real `engram serve` they start on loopback (the debug build's binary).
-client-tests: client-venv
+client-tests: client-venv ts-deps
 	ENGRAM_BINARY=$$($(SWIFT) build --show-bin-path)/engram $(CLIENT_VENV)/bin/python -m pytest -q clients/python/tests
+	tsc -p clients/typescript
+	ENGRAM_BINARY=$$($(SWIFT) build --show-bin-path)/engram node --test clients/typescript/test/
 
 # The whole suite under ThreadSanitizer or AddressSanitizer, each in its own build folder (a first
 # build takes several minutes). Kernels are compiled for baseline x86-64 there (see CKernels/clones.h).

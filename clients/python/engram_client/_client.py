@@ -16,6 +16,31 @@ from .models import Hit, Memory, Page, RememberResult, WorkingEntry
 
 DEFAULT_URL = "http://127.0.0.1:8420"
 
+# Each route of the API (as openapi.json names it) and the method that calls it; a test fails when the
+# document has a route this table lacks.
+ROUTES = {
+    ("POST", "/v1/memories"): "remember, remember_many",
+    ("GET", "/v1/memories"): "list_page, list",
+    ("POST", "/v1/memories/forget"): "forget_matching",
+    ("GET", "/v1/memories/{id}"): "get",
+    ("PATCH", "/v1/memories/{id}"): "update",
+    ("DELETE", "/v1/memories/{id}"): "forget",
+    ("GET", "/v1/memories/{id}/history"): "history",
+    ("POST", "/v1/memories/{id}/feedback"): "feedback",
+    ("POST", "/v1/recall"): "recall",
+    ("POST", "/v1/search"): "search",
+    ("GET", "/v1/count"): "count",
+    ("GET", "/v1/stats"): "stats",
+    ("GET", "/v1/working"): "working_list",
+    ("POST", "/v1/working/promote"): "working_promote",
+    ("PUT", "/v1/working/{namespace}/{key}"): "working_set",
+    ("GET", "/v1/working/{namespace}/{key}"): "working_get",
+    ("DELETE", "/v1/working/{namespace}/{key}"): "working_delete",
+    ("GET", "/readyz"): "health",
+}
+# Routes a memory client has no use for: liveness, metrics, the document itself, MCP's endpoint.
+NOT_CLIENT_ROUTES = {"/healthz", "/metrics", "/openapi.json", "/mcp"}
+
 
 class EngramError(Exception):
     """An answer of the API that is not a success: its HTTP `status`, the API's `code`

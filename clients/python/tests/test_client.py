@@ -203,3 +203,18 @@ def test_models_are_generated_from_the_current_schema():
     script = os.path.join(ROOT, "clients", "python", "generate_models.py")
     result = subprocess.run(["python3", script, "--check"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_every_route_of_the_document_has_a_method():
+    import json
+
+    from engram_client._client import NOT_CLIENT_ROUTES, ROUTES
+
+    with open(os.path.join(ROOT, "Sources", "EngramServer", "openapi.json")) as f:
+        paths = json.load(f)["paths"]
+    documented = {(method.upper(), path) for path, item in paths.items() if path not in NOT_CLIENT_ROUTES
+                  for method in item if method in ("get", "put", "post", "patch", "delete")}
+    assert documented == set(ROUTES), (documented ^ set(ROUTES))
+    for names in ROUTES.values():
+        for name in names.split(", "):
+            assert callable(getattr(Engram, name)) and callable(getattr(AsyncEngram, name)), name

@@ -4,6 +4,34 @@ import type { Hit, Memory, Page, RememberResult, WorkingEntry } from "./models.j
 
 export type { Explain, Hit, Memory, Page, RememberResult, WorkingEntry } from "./models.js";
 
+/**
+ * Each route of the API (as openapi.json names it) and the method that calls it; a test fails when the
+ * document has a route this table lacks.
+ */
+export const ROUTES: Record<string, string[]> = {
+  "POST /v1/memories": ["remember", "rememberMany"],
+  "GET /v1/memories": ["listPage", "list"],
+  "POST /v1/memories/forget": ["forgetMatching"],
+  "GET /v1/memories/{id}": ["get"],
+  "PATCH /v1/memories/{id}": ["update"],
+  "DELETE /v1/memories/{id}": ["forget"],
+  "GET /v1/memories/{id}/history": ["history"],
+  "POST /v1/memories/{id}/feedback": ["feedback"],
+  "POST /v1/recall": ["recall"],
+  "POST /v1/search": ["search"],
+  "GET /v1/count": ["count"],
+  "GET /v1/stats": ["stats"],
+  "GET /v1/working": ["workingList"],
+  "POST /v1/working/promote": ["workingPromote"],
+  "PUT /v1/working/{namespace}/{key}": ["workingSet"],
+  "GET /v1/working/{namespace}/{key}": ["workingGet"],
+  "DELETE /v1/working/{namespace}/{key}": ["workingDelete"],
+  "GET /readyz": ["health"],
+};
+
+/** Routes a memory client has no use for: liveness, metrics, the document itself, MCP's endpoint. */
+export const NOT_CLIENT_ROUTES = ["/healthz", "/metrics", "/openapi.json", "/mcp"];
+
 /** A filter: `namespace` (a trailing `/` includes everything below), `kinds`, `tags_any`, `since`, ... */
 export type Filter = Record<string, unknown>;
 

@@ -169,3 +169,20 @@ test("ENGRAM_URL and ENGRAM_API_KEY are the defaults", async () => {
 test("the types are generated from the current schema", () => {
   execFileSync("python3", [join(here, "..", "generate_types.py"), "--check"]);
 });
+
+test("every route of openapi.json has a method", async () => {
+  const { ROUTES, NOT_CLIENT_ROUTES } = await import("../dist/index.js");
+  const { readFileSync } = await import("node:fs");
+  const paths = JSON.parse(readFileSync(join(root, "Sources", "EngramServer", "openapi.json"), "utf8")).paths;
+  const documented = [];
+  for (const [path, item] of Object.entries(paths)) {
+    if (NOT_CLIENT_ROUTES.includes(path)) continue;
+    for (const method of Object.keys(item)) {
+      if (["get", "put", "post", "patch", "delete"].includes(method)) documented.push(`${method.toUpperCase()} ${path}`);
+    }
+  }
+  assert.deepEqual(documented.sort(), Object.keys(ROUTES).sort());
+  for (const names of Object.values(ROUTES)) {
+    for (const name of names) assert.equal(typeof Engram.prototype[name], "function", name);
+  }
+});

@@ -163,6 +163,11 @@ def test_503_is_retried_with_retry_after():
     with pytest.raises(EngramError) as gave_up:
         Engram("http://engram.test", transport=always, max_retries=2).count()
     assert gave_up.value.status == 429 and gave_up.value.code == "rateLimited"
+    busy = httpx.MockTransport(lambda r: httpx.Response(
+        503, headers={"Retry-After": "0"}, json={"error": {"code": "overloaded", "message": "retry shortly"}}))
+    with pytest.raises(EngramError) as overloaded:
+        Engram("http://engram.test", transport=busy, max_retries=1).count()
+    assert overloaded.value.status == 503 and overloaded.value.code == "overloaded"
 
 
 def test_a_full_queue_is_retried_until_served(server):

@@ -136,6 +136,8 @@ test("a 503 or 429 is retried honouring Retry-After, then given up", async () =>
     assert.equal(await new Engram({ url: fakeURL }).count(), 7);
     assert.equal(calls, 3);
     await assert.rejects(new Engram({ url: fakeURL, maxRetries: 2 }).stats(), (e) => e.status === 429 && e.code === "rateLimited");
+    calls = -100;  // every count answer is a 503 now
+    await assert.rejects(new Engram({ url: fakeURL, maxRetries: 1 }).count(), (e) => e.status === 503 && e.code === "overloaded");
   } finally {
     fake.close();
   }

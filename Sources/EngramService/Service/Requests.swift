@@ -2,7 +2,7 @@ package import Engram
 package import Foundation
 
 // The typed requests and results of ``MemoryService``: what every front end builds from its own
-// input (flags, a JSON body, tool arguments) and renders from its own way (text, JSON). Their JSON
+// input (flags, a JSON body, tool arguments) and renders in its own way (text, JSON). Their JSON
 // forms are in `Wire/`.
 
 /// Memories to store: one, or a batch stored atomically (all or none).

@@ -52,13 +52,12 @@ docs: deps
 		--output-path .build/docs --fallback-display-name Engram --fallback-bundle-identifier engram.Engram \
 		--warnings-as-errors
 
-# openapi.json's components and version, Sources/EngramMCP/mcp-tools.json and the README's field reference,
-# written from the one wire definition (Sources/EngramService/Wire/WireSchema.swift); a test fails when the
-# checked-in copies are stale.
+# openapi.json's components and version, Sources/EngramMCP/mcp-tools.json, the README's field reference and
+# the clients' models, written from the one wire definition (Sources/EngramService/Wire/WireSchema.swift);
+# tests fail when the checked-in copies are stale.
 schema: deps
 	$(SWIFT) run engram-schema
-	python3 clients/python/generate_models.py
-	python3 clients/typescript/generate_types.py
+	python3 clients/generate_models.py
 
 # The toolchain's swift-format with the checked-in .swift-format (4 spaces, 110 columns, documented public
 # declarations): `make format` rewrites, `make lint` (part of `make test`) fails on any finding.

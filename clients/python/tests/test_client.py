@@ -205,7 +205,7 @@ def test_environment_supplies_url_and_key(server, monkeypatch):
 
 
 def test_models_are_generated_from_the_current_schema():
-    script = os.path.join(ROOT, "clients", "python", "generate_models.py")
+    script = os.path.join(ROOT, "clients", "generate_models.py")
     result = subprocess.run(["python3", script, "--check"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 

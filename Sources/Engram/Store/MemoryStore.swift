@@ -359,7 +359,9 @@ public final class MemoryStore: Sendable {
     /// try agent.forget(hits[0].memory.id)            // permissionDenied: the scope cannot forget
     /// ```
     public func scoped(to scope: Scope) -> MemoryStore {
-        MemoryStore(sharing: self, scope: self.scope.intersection(scope))
+        let narrowed = self.scope.intersection(scope)
+        // The service asks for a handle per request; an unchanged scope needs no new one.
+        return narrowed == self.scope ? self : MemoryStore(sharing: self, scope: narrowed)
     }
 
     /// The whole store behind this handle, for front ends in this package that also own its lifetime.

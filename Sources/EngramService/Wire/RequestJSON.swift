@@ -18,13 +18,8 @@ extension RememberRequest {
         let memories = try items.enumerated().map { i, item in
             try MemoryService.naming("memories[\(i)]") { try MemoryJSON.newMemory(from: item, now: now) }
         }
-        var nearDuplicate: Float?
-        if let t = try body.number("near_duplicate") {
-            guard (-1...1).contains(t) else {
-                throw EngramError.invalid("near_duplicate", "must be a cosine from -1 to 1")
-            }
-            nearDuplicate = Float(t)
-        }
+        // Its range is the service's to check, the same for every front end.
+        let nearDuplicate = try body.number("near_duplicate").map(Float.init)
         self.init(memories: memories, nearDuplicate: nearDuplicate, isBatch: true)
     }
 }

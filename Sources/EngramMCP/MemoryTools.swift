@@ -64,11 +64,16 @@ package struct MemoryTools: Sendable {
 
     /// The filter fields a recall or search takes as arguments of its own (flattened).
     static let filterProperties = WireSchema.filterProperties(
-        ["namespace", "namespace_prefix", "kinds", "tags_any", "tags_all", "since", "until", "succeeded"])
+        [
+            "namespace", "namespace_prefix", "kinds", "tags_any", "tags_all", "since", "until", "succeeded",
+            "min_trust", "as_of",
+        ])
 
     /// The fields of a compact hit or listed memory: what an agent needs, so a recall never floods the
     /// context window.
-    static let compactFields = ["id", "content", "cause", "outcome", "succeeded", "namespace", "created_at"]
+    static let compactFields = [
+        "id", "content", "cause", "outcome", "succeeded", "namespace", "created_at", "source", "trust",
+    ]
 
     private static func compactItems(score: Bool) -> JSONValue {
         var properties = WireSchema.memoryOutputProperties(compactFields)
@@ -92,7 +97,8 @@ package struct MemoryTools: Sendable {
                 WireSchema.memoryInputProperties(
                     [
                         "content", "cause", "outcome", "succeeded", "namespace", "kind", "tags", "importance",
-                        "metadata",
+                        "metadata", "source", "trust", "derived_from", "fact_key", "valid_from",
+                        "valid_until",
                     ]),
                 required: ["content"]),
             output: output("RememberResult"),
@@ -109,6 +115,11 @@ package struct MemoryTools: Sendable {
                 filterProperties.merging(WireSchema.rankingProperties) { a, _ in a }.merging([
                     "query": string("What to look for, in words."),
                     "k": integer("How many hits (default 5).", min: 1, max: 50),
+                    "format": .object([
+                        "type": "string", "enum": .array(["hits", "prompt"]),
+                        "description":
+                            "prompt: the text result quotes each hit as data with its source, trust and date, inside markers its content cannot forge.",
+                    ]),
                 ]) { a, _ in a }, required: ["query"]),
             output: result(["hits": .object(["type": "array", "items": compactItems(score: true)])]),
             readOnly: true, destructive: false, idempotent: true),
@@ -259,7 +270,12 @@ package struct MemoryTools: Sendable {
         let now = Date()
         switch name {
         case "remember":
-            let results = try await service.remember(try RememberRequest(json: a, now: now), scope: scope)
+            var request = try RememberRequest(json: a, now: now)
+            // What reaches memory through a model's tool call is external unless the caller says otherwise.
+            for i in request.memories.indices where request.memories[i].source == nil {
+                request.memories[i].source = .external
+            }
+            let results = try await service.remember(request, scope: scope)
             return MemoryJSON.object(results[0])
         case "recall", "search":
             var body: [String: JSONValue] = ["query": a["query"] ?? .null, "k": a["k"] ?? 5]
@@ -271,13 +287,25 @@ package struct MemoryTools: Sendable {
             let filter = a.fields.filter { Self.filterProperties[$0.key] != nil }
             if !filter.isEmpty { body["filter"] = .object(filter) }
             let request = try JSONObject(.object(body), field: "arguments")
-            let result =
-                name == "recall"
-                ? ResultJSON.hits(
-                    try await service.recall(try RecallRequest(json: request, now: now), scope: scope))
-                : ResultJSON.hits(
+            let format = try a.string("format") ?? "hits"
+            guard ["hits", "prompt"].contains(format) else {
+                throw EngramError.invalid("format", "must be hits or prompt")
+            }
+            var prompt: String?
+            let result: JSONValue
+            if name == "recall" {
+                let hits = try await service.recall(try RecallRequest(json: request, now: now), scope: scope)
+                if format == "prompt" { prompt = RecalledContext.render(hits) }
+                result = ResultJSON.hits(hits)
+            } else {
+                result = ResultJSON.hits(
                     try await service.search(try SearchRequest(json: request, now: now), scope: scope))
-            return .object(["hits": .array(Self.items(result, "hits").map { Self.compact($0, score: true) })])
+            }
+            var answer: [String: JSONValue] = [
+                "hits": .array(Self.items(result, "hits").map { Self.compact($0, score: true) })
+            ]
+            if let prompt { answer["prompt"] = .string(prompt) }
+            return .object(answer)
         case "get_memory":
             return MemoryJSON.object(try await service.memory(try Self.id(a), scope: scope))
         case "list_memories":
@@ -373,6 +401,7 @@ package struct MemoryTools: Sendable {
     /// A short text for clients that show text only.
     static func render(_ tool: String, _ value: JSONValue) -> String {
         guard case .object(let o) = value else { return value.jsonText }
+        if let prompt = o["prompt"]?.stringValue { return prompt }
         if case .array(let hits)? = o["hits"] ?? o["memories"] {
             if hits.isEmpty { return "no matching memories" }
             return hits.map { hit -> String in

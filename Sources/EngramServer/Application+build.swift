@@ -16,6 +16,7 @@ package enum EngramServer {
         let configuration: ServerConfiguration
         let metrics: ServerMetrics
         let keys: KeyRing
+        let keyLimits = KeyLimits()
     }
 
     /// The server application for a store: built by a function, so tests drive it without a socket.
@@ -89,7 +90,7 @@ package enum EngramServer {
         }
         router.get("/openapi.json") { _, _ in JSONResponse.make(text: try OpenAPIDocument.text()) }
 
-        let v1 = router.group("v1").add(middleware: KeyAuthenticator(keys: parts.keys, metrics: metrics))
+        let v1 = router.group("v1").add(middleware: KeyAuthenticator(parts: parts))
         v1.post("memories") { request, context in
             var request = request
             let remember = try RememberRequest(json: try await request.jsonObject(limit: limit), now: Date())
@@ -120,6 +121,49 @@ package enum EngramServer {
             let n = try await service.forget(matching: filter, scope: context.scope)
             return JSONResponse.make(.object(["forgotten": .number(Double(n))]))
         }
+        for (path, quarantined) in [("quarantine", true), ("release", false)] {
+            v1.post("memories/{id}/\(path)") { _, context in
+                let n = try await service.setQuarantined([try id(context)], quarantined, scope: context.scope)
+                return JSONResponse.make(.object(["changed": .number(Double(n))]))
+            }
+        }
+        v1.post("memories/purge") { request, context in
+            var request = request
+            let (target, reason) = try RequestJSON.purgeTarget(
+                try await request.jsonObject(limit: limit), now: Date())
+            let result = try await service.purge(target, reason: reason, scope: context.scope)
+            return JSONResponse.make(
+                .object([
+                    "purged": .number(Double(result.memories.count)),
+                    "versions": .array(result.versions.map { .string($0.description) }),
+                ]))
+        }
+        v1.get("audit") { request, context in
+            let query = request.uri.queryParameters
+            let since = try query["since"].map {
+                try TimeParsing.date(String($0), field: "since", now: Date())
+            }
+            let after =
+                try query["after"].map { text -> Int in
+                    guard let n = Int(String(text)), n >= 0 else {
+                        throw EngramError.invalid("after", "must be an entry number")
+                    }
+                    return n
+                } ?? 0
+            let entries = try await service.auditEntries(
+                since: since, after: after, limit: 1000, scope: context.scope)
+            return JSONResponse.make(.object(["entries": .array(entries.map(ResultJSON.object))]))
+        }
+        v1.get("audit/verify") { _, context in
+            let result = try await service.verifyAudit(scope: context.scope)
+            return JSONResponse.make(
+                .object([
+                    "intact": .bool(result.isIntact), "entries": .number(Double(result.entries)),
+                    "head": result.head.map(JSONValue.string) ?? .null,
+                    "first_bad": result.firstBad.map { .number(Double($0)) } ?? .null,
+                    "problem": result.problem.map(JSONValue.string) ?? .null,
+                ]))
+        }
         v1.get("memories/{id}") { _, context in
             JSONResponse.make(
                 MemoryJSON.object(try await service.memory(try id(context), scope: context.scope)))
@@ -149,7 +193,12 @@ package enum EngramServer {
         v1.post("recall") { request, context in
             var request = request
             let recall = try RecallRequest(json: try await request.jsonObject(limit: limit), now: Date())
-            return JSONResponse.make(ResultJSON.hits(try await service.recall(recall, scope: context.scope)))
+            let hits = try await service.recall(recall, scope: context.scope)
+            guard recall.rendersPrompt, case .object(var answer) = ResultJSON.hits(hits) else {
+                return JSONResponse.make(ResultJSON.hits(hits))
+            }
+            answer["prompt"] = .string(RecalledContext.render(hits))
+            return JSONResponse.make(.object(answer))
         }
         v1.post("search") { request, context in
             var request = request
@@ -209,7 +258,7 @@ package enum EngramServer {
     private static func addMCPRoutes(_ router: Router<EngramContext>, _ mcp: any MCPEndpoint, parts: Parts) {
         let limit = parts.configuration.maxBodyBytes
         let group = router.group("mcp").add(
-            middleware: KeyAuthenticator(keys: parts.keys, metrics: parts.metrics))
+            middleware: KeyAuthenticator(parts: parts))
         let handler: @Sendable (Request, EngramContext) async throws -> Response = { request, context in
             var request = request
             let body =

@@ -116,6 +116,27 @@ struct WireSchemaTests {
                 #"{"namespace": "team/a", "key": "plan"}"#)
             _ = try await record(.delete, "/v1/working/team/a/plan", "/v1/working/{namespace}/{key}")
             _ = try await record(
+                .post, "/v1/memories/\(newID)/quarantine", "/v1/memories/{id}/quarantine")
+            _ = try await record(
+                .post, "/v1/memories/\(newID)/release", "/v1/memories/{id}/release")
+            _ = try await record(
+                .post, "/v1/memories/\(newID)/release", "/v1/memories/{id}/release", key: reader)
+            _ = try await record(
+                .post, "/v1/recall", "/v1/recall",
+                #"{"query": "checkout", "k": 3, "format": "prompt", "filter": {"min_trust": "agent"}}"#)
+            _ = try await record(
+                .post, "/v1/recall", "/v1/recall", #"{"query": "checkout", "filter": {"min_trust": "high"}}"#)
+            _ = try await record(.get, "/v1/audit?since=1d", "/v1/audit")
+            _ = try await record(.get, "/v1/audit", "/v1/audit", key: reader)
+            _ = try await record(.get, "/v1/audit/verify", "/v1/audit/verify")
+            let doomed = try await record(
+                .post, "/v1/memories", "/v1/memories",
+                #"{"content": "to purge", "namespace": "team/a", "source": "scraper"}"#)
+            #expect(doomed["results", 0, "status"]?.stringValue == "stored")
+            _ = try await record(
+                .post, "/v1/memories/purge", "/v1/memories/purge", #"{"source": "scraper", "confirm": true}"#)
+            _ = try await record(.post, "/v1/memories/purge", "/v1/memories/purge", #"{"source": "scraper"}"#)
+            _ = try await record(
                 .post, "/v1/memories/forget", "/v1/memories/forget", #"{"filter": {"namespace": "team/a"}}"#)
             _ = try await record(.delete, "/v1/memories/\(newID)", "/v1/memories/{id}")
             _ = try await record(

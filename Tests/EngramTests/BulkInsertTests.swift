@@ -53,7 +53,8 @@ struct BulkInsertTests {
         let path = dir.appending("store")
         let store = try MemoryStore.create(at: path, dimension: 4)
         let before = try Self.schema(path)
-        #expect(before.indexes.keys.sorted() == ["memory_content_hash", "memory_namespace"])
+        #expect(
+            before.indexes.keys.sorted() == ["memory_content_hash", "memory_fact_key", "memory_namespace"])
         let batch = Self.memories(RecordStore.bulkThreshold)
         let ids = try store.remember(batch)
         let after = try Self.schema(path)
@@ -139,7 +140,8 @@ extension InjectedFaultTests {
         #expect(plan.fired == "memories.sqlite-wal")
         #expect((error as? EngramError)?.code == .io, "\(String(describing: error))")
         let before = try BulkInsertTests.schema(path)
-        #expect(before.indexes.keys.sorted() == ["memory_content_hash", "memory_namespace"])
+        #expect(
+            before.indexes.keys.sorted() == ["memory_content_hash", "memory_fact_key", "memory_namespace"])
         let store = try MemoryStore.open(at: path)
         defer { try? store.close() }
         #expect(try store.count() == 0)

@@ -181,7 +181,7 @@ struct ScopedWordsTests {
                     INSERT INTO memory_fts(memory_fts) VALUES ('rebuild');
                     """#)
             try db.execute(
-                sql: "DELETE FROM grdb_migrations WHERE identifier = ?", arguments: [Schema.latestMigration])
+                sql: "DELETE FROM grdb_migrations WHERE identifier = ?", arguments: [Schema.v6Migration])
         }
         try queue.close()
     }

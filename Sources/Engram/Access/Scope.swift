@@ -16,10 +16,12 @@ public struct Scope: Sendable, Hashable {
         public static let write = Actions(rawValue: 1 << 1)
         /// Forget memories.
         public static let forget = Actions(rawValue: 1 << 2)
+        /// Quarantine and release memories (``MemoryStore/quarantine(_:)``), a moderator's action.
+        public static let quarantine = Actions(rawValue: 1 << 3)
         /// Read and write, but not forget.
         public static let readWrite: Actions = [.read, .write]
         /// Everything a scoped handle can do.
-        public static let all: Actions = [.read, .write, .forget]
+        public static let all: Actions = [.read, .write, .forget, .quarantine]
     }
 
     /// Namespace roots; each admits itself and everything below it. Overlapping roots are merged.
@@ -29,6 +31,12 @@ public struct Scope: Sendable, Hashable {
     public let actions: Actions
     /// True when no namespace is out of reach (``unrestricted`` and ``everyNamespace(actions:)``).
     public let isUnrestrictedNamespaces: Bool
+    /// The highest ``TrustLevel`` the handle may write: a memory given a higher level is refused, and a
+    /// default level above it is lowered to it.
+    public private(set) var maxTrust: TrustLevel = .system
+    /// Who acts through the handle (an API key's name, say): recorded as ``Memory/writtenBy`` and in the
+    /// audit log.
+    public private(set) var actor: String? = nil
 
     /// Every namespace and every action: the scope of the store's owner.
     public static let unrestricted = everyNamespace(actions: .all)
@@ -71,19 +79,40 @@ public struct Scope: Sendable, Hashable {
         isUnrestrictedNamespaces = false
     }
 
-    /// What both scopes allow: the actions of both, and the namespaces inside both (a scoped handle can
-    /// only narrow).
+    /// The same scope writing at most `level`.
+    public func writing(atMost level: TrustLevel) -> Scope {
+        var scope = self
+        scope.maxTrust = level
+        return scope
+    }
+
+    /// The same scope acting as `actor`.
+    public func acting(as actor: String?) -> Scope {
+        var scope = self
+        scope.actor = actor
+        return scope
+    }
+
+    /// What both scopes allow: the actions of both, the namespaces inside both and the lower trust
+    /// ceiling (a scoped handle can only narrow); the actor is `other`'s when it names one.
     public func intersection(_ other: Scope) -> Scope {
         let actions = actions.intersection(other.actions)
+        var scope: Scope
         if isUnrestrictedNamespaces && other.isUnrestrictedNamespaces {
-            return Scope(everyNamespace: actions)
+            scope = Scope(everyNamespace: actions)
+        } else if isUnrestrictedNamespaces {
+            scope = Scope(roots: other.namespaces, actions: actions)
+        } else if other.isUnrestrictedNamespaces {
+            scope = Scope(roots: namespaces, actions: actions)
+        } else {
+            let inside =
+                other.namespaces.filter { contains(namespace: $0) }
+                + namespaces.filter { other.contains(namespace: $0) }
+            scope = Scope(roots: inside, actions: actions)
         }
-        if isUnrestrictedNamespaces { return Scope(roots: other.namespaces, actions: actions) }
-        if other.isUnrestrictedNamespaces { return Scope(roots: namespaces, actions: actions) }
-        let inside =
-            other.namespaces.filter { contains(namespace: $0) }
-            + namespaces.filter { other.contains(namespace: $0) }
-        return Scope(roots: inside, actions: actions)
+        scope.maxTrust = min(maxTrust, other.maxTrust)
+        scope.actor = other.actor ?? actor
+        return scope
     }
 
     /// Whether the scope reaches a namespace.
@@ -118,7 +147,8 @@ public struct Scope: Sendable, Hashable {
 
     /// Refuses an operation on the whole store (statistics, health, compaction) to a narrower scope.
     func requireWholeStore(_ verb: String) throws {
-        guard self == .unrestricted else {
+        // Read, write and forget everywhere: what a whole-store key had before quarantine was an action.
+        guard isUnrestrictedNamespaces, actions.isSuperset(of: [.read, .write, .forget]) else {
             throw EngramError(
                 .permissionDenied, "this handle may not \(verb): it needs the whole store", field: "scope")
         }

@@ -100,6 +100,11 @@ public final class CachingEmbedder: Embedder, Sendable {
         return result.map { $0 ?? [] }
     }
 
+    /// Drops the vectors of texts with these hashes (``key(_:)``) from memory (a purge).
+    func forget(hashes: Set<String>) {
+        state.withLock { lru in for hash in hashes { lru.remove(hash) } }
+    }
+
     static func key(_ text: String) -> String {
         var digest = SHA256Digest()
         digest.update(Array(text.utf8))
@@ -132,6 +137,8 @@ struct LRU {
             for key in evict { entries[key] = nil }
         }
     }
+
+    mutating func remove(_ key: String) { entries[key] = nil }
 
     var count: Int { entries.count }
 }

@@ -23,6 +23,8 @@ public enum Limits {
     public static let maxDimension = 16_384
     /// Largest `k` a recall may ask for.
     public static let maxK = 100_000
+    /// Most memories one memory may name as `derivedFrom`.
+    public static let maxDerivedFrom = 1000
     /// Largest number of memories in one `remember` batch.
     public static let maxBatch = 100_000
 

@@ -66,6 +66,29 @@ public struct Memory: Sendable, Hashable {
     public var helpfulCount: Int = 0
     /// How often an agent reported that this memory did not help; kept by updates.
     public var unhelpfulCount: Int = 0
+    /// Where it came from; nil for memories stored before sources were recorded.
+    public var source: MemorySource? = nil
+    /// How far it may be trusted (see ``TrustLevel``).
+    public var trust: TrustLevel = .agent
+    /// The memories it was derived from.
+    public var derivedFrom: [MemoryID] = []
+    /// The scope that wrote it (``Scope/actor``: an API key's name, say), when it had a name.
+    public var writtenBy: String? = nil
+    /// What ``ContentScreen`` found in its text (`instruction-like`, ...), sorted.
+    public var flags: [String] = []
+    /// Kept out of recall, lists and counts unless a filter asks for quarantined memories.
+    public var quarantined = false
+    /// The fact it states a value of (`user-42/shipping-address`): a newer value ends this one's validity.
+    public var factKey: String? = nil
+    /// Since when it holds; nil means since ``createdAt``.
+    public var validFrom: Date? = nil
+    /// When it stopped holding; nil while it still does.
+    public var validUntil: Date? = nil
+
+    /// Whether it holds at `time`: from ``validFrom`` (or ``createdAt``) up to, not including, ``validUntil``.
+    public func isValid(at time: Date) -> Bool {
+        (validFrom ?? createdAt) <= time && validUntil.map { time < $0 } ?? true
+    }
 }
 
 /// A memory to be stored: the record fields plus its embedding.
@@ -104,6 +127,23 @@ public struct NewMemory: Sendable, Hashable {
     public var updatedAt: Date?
     /// The older version this one replaces, when importing a memory that had one.
     public var supersedes: MemoryID?
+    /// Where it came from (see ``MemorySource``); nil is ``MemorySource/agent``.
+    public var source: MemorySource?
+    /// Its trust; nil takes the source's ``MemorySource/defaultTrust``, lowered to the least trusted of
+    /// `derivedFrom` and to the handle's ``Scope/maxTrust``. A level given explicitly above either is refused.
+    public var trust: TrustLevel?
+    /// The memories it was derived from (each must exist and be visible to the handle).
+    public var derivedFrom: [MemoryID] = []
+    /// The fact it states a value of: storing it ends the validity of the key's current value.
+    public var factKey: String?
+    /// Since when it holds; nil means since it was created.
+    public var validFrom: Date?
+    /// When it stops holding; nil for open-ended.
+    public var validUntil: Date?
+    /// Imports only: keep a memory's quarantine as exported (nil lets the ``QuarantinePolicy`` decide).
+    public var quarantined: Bool?
+    /// Imports only: the name of the scope that wrote it originally (nil records this handle's actor).
+    public var writtenBy: String?
 
     /// Creates a memory to store.
     public init(
@@ -151,6 +191,8 @@ public struct MemoryChanges: Sendable {
     public var expiresAt: Date??
     /// New embedding; when nil the old vector is kept.
     public var embedding: [Float]?
+    /// New end of validity (`.some(nil)` makes it open-ended again).
+    public var validUntil: Date?? = nil
 
     /// No changes; set the fields you want to change.
     public init(
@@ -208,6 +250,10 @@ public struct RememberResult: Sendable, Hashable {
     public var status: Status
     /// The most similar older memory of the namespace, when one reached the near-duplicate threshold.
     public var nearDuplicate: NearDuplicate? = nil
+    /// Memories whose validity this one ended: the earlier current value of its ``NewMemory/factKey``.
+    public var ended: [MemoryID] = []
+    /// Whether the stored memory was quarantined (by the ``QuarantinePolicy`` or as imported).
+    public var quarantined = false
 }
 
 /// A memory very similar to one being stored.

@@ -37,6 +37,16 @@ public struct MemoryFilter: Sendable, Hashable {
         }
     }
 
+    /// Which memories hold at the time a filter looks at (``Memory/validFrom``, ``Memory/validUntil``).
+    public enum Validity: Sendable, Hashable {
+        /// Those still holding now: a memory whose validity ended is left out (the default).
+        case current
+        /// Those that held at this time: valid from on or before it, until after it.
+        case asOf(Date)
+        /// Every memory, whatever its validity.
+        case any
+    }
+
     /// Namespace condition.
     public var namespace: NamespaceMatch?
     /// Only memories written by one of these agents.
@@ -55,6 +65,12 @@ public struct MemoryFilter: Sendable, Hashable {
     public var metadata: [MetadataCondition]
     /// Include memories whose `expiresAt` has passed (excluded by default).
     public var includeExpired: Bool
+    /// Only memories trusted at least this much.
+    public var minTrust: TrustLevel? = nil
+    /// Include quarantined memories (excluded by default).
+    public var includeQuarantined = false
+    /// Which memories hold at the time looked at; ``Validity/current`` by default.
+    public var validity: Validity = .current
     /// Namespace roots a scoped handle may see (each admits itself and everything below it), ANDed with
     /// every other condition; nil for an unscoped store. Set only by a scoped handle (``MemoryStore/scoped(to:)``).
     var scope: [String]?
@@ -63,8 +79,12 @@ public struct MemoryFilter: Sendable, Hashable {
     public init(
         namespace: NamespaceMatch? = nil, agents: [String]? = nil, kinds: [MemoryKind]? = nil,
         tags: TagMatch? = nil, createdAfter: Date? = nil, createdBefore: Date? = nil,
-        succeeded: Bool? = nil, metadata: [MetadataCondition] = [], includeExpired: Bool = false
+        succeeded: Bool? = nil, metadata: [MetadataCondition] = [], includeExpired: Bool = false,
+        minTrust: TrustLevel? = nil, includeQuarantined: Bool = false, validity: Validity = .current
     ) {
+        self.minTrust = minTrust
+        self.includeQuarantined = includeQuarantined
+        self.validity = validity
         self.namespace = namespace
         self.agents = agents
         self.kinds = kinds
@@ -79,10 +99,10 @@ public struct MemoryFilter: Sendable, Hashable {
     /// Every unexpired memory.
     public static let all = MemoryFilter()
 
-    /// True when the filter constrains nothing but expiry.
+    /// True when the filter constrains nothing but expiry, quarantine and validity.
     var isUnconstrained: Bool {
         namespace == nil && agents == nil && kinds == nil && tags == nil && createdAfter == nil
-            && createdBefore == nil && succeeded == nil && metadata.isEmpty && scope == nil
+            && createdBefore == nil && succeeded == nil && metadata.isEmpty && scope == nil && minTrust == nil
     }
 
     /// Checks the filter's own well-formedness.
@@ -110,6 +130,11 @@ public struct MemoryFilter: Sendable, Hashable {
                     throw EngramError.invalid("filter.metadata", "bound is not finite")
                 }
             }
+        }
+        if case .asOf(let time) = validity,
+            !(Limits.earliestDate...Limits.latestDate).contains(time.timeIntervalSince1970)
+        {
+            throw EngramError.invalid("filter.asOf", "must be a time from year 1 to year 9999")
         }
         if let a = createdAfter, let b = createdBefore, a > b {
             throw EngramError.invalid("filter.createdAfter", "is later than createdBefore")

@@ -5,8 +5,9 @@ internal import GRDB
 extension RecordStore {
     // MARK: Memories
 
-    /// The record columns a memory read selects, in ``MemoryColumn`` order.
-    static var columns: String { MemoryColumn.recordList }
+    /// The record columns a memory read selects, in ``MemoryColumn`` order (defaults in place of the
+    /// provenance columns a read-only handle on an older schema lacks).
+    var columns: String { hasV7Columns ? MemoryColumn.recordList : MemoryColumn.legacyRecordList }
 
     /// Inserts new memories at their slots and indexes their text; returns their rowids in order.
     /// With `consuming`, the same transaction deletes that working-memory entry, and fails with
@@ -14,12 +15,16 @@ extension RecordStore {
     /// `hash` is the memory's ``ContentHash`` when the caller has it already (a batch remember computes it
     /// for the duplicate check); nil computes it here. `bulk` (see ``isBulk(_:stored:)``) builds the
     /// secondary indexes after the rows.
+    /// `ending` sets those rows' `valid_until` (a fact key's earlier value) and `audit` is appended, in the
+    /// same transaction.
     func insert(
         _ records: [(memory: Memory, slot: Int32, hash: String?)],
         consuming entry: (namespace: String, key: String)? = nil,
-        bulk: Bool = false
+        bulk: Bool = false, ending: [(rowID: Int64, at: Double)] = [], audit: [AuditEvent] = []
     ) throws -> [Int64] {
         try write { db in
+            try Self.endValidity(ending, db)
+            try Self.appendAudit(audit, db)
             if let entry {
                 try db.execute(
                     sql: "DELETE FROM working WHERE namespace = ? AND key = ?",
@@ -87,9 +92,9 @@ extension RecordStore {
         let statement = try db.cachedStatement(
             sql: """
                 INSERT INTO memory(
-                    slot, \(columns), recall_count, last_recalled_at, helpful_count, unhelpful_count,
-                    scope_terms, content_hash)
-                VALUES (?, ?,?,?,?,?,?,?,?,?,?,?,?,?,?,?, ?,?,?,?, ?,?)
+                    slot, \(MemoryColumn.recordList), recall_count, last_recalled_at, helpful_count,
+                    unhelpful_count, scope_terms, content_hash)
+                VALUES (?, \(recordMarks), ?,?,?,?, ?,?)
                 """)
         let extra: StatementArguments = [
             m.recallCount, m.lastRecalledAt?.timeIntervalSince1970, m.helpfulCount, m.unhelpfulCount,
@@ -100,12 +105,18 @@ extension RecordStore {
         return db.lastInsertedRowID
     }
 
+    /// One placeholder per record column.
+    static let recordMarks = databaseQuestionMarks(count: MemoryColumn.recordColumns.count)
+
     static func arguments(of m: Memory) -> StatementArguments {
         [
             m.id.description, m.namespace, m.agent, m.kind.rawValue, m.content, m.cause, m.outcome,
             m.succeeded, Self.tagText(m.tags), m.importance,
             JSONValue.object(m.metadata).jsonText, m.createdAt.timeIntervalSince1970,
             m.updatedAt.timeIntervalSince1970, m.expiresAt?.timeIntervalSince1970, m.supersedes?.description,
+            m.source?.rawValue, m.trust.rawValue, Self.idText(m.derivedFrom), m.writtenBy,
+            Self.tagText(m.flags), m.quarantined, m.factKey, m.validFrom?.timeIntervalSince1970,
+            m.validUntil?.timeIntervalSince1970,
         ]
     }
 
@@ -151,7 +162,7 @@ extension RecordStore {
                     sql: """
                         SELECT content_hash, id FROM memory
                         WHERE namespace = ? AND content_hash IN (\(databaseQuestionMarks(count: chunk.count)))
-                            AND (expires_at IS NULL OR expires_at > ?)
+                            AND (expires_at IS NULL OR expires_at > ?)\(hasV7Columns ? " AND quarantined = 0" : "")
                         ORDER BY id
                         """, arguments: StatementArguments([namespace] + chunk + [now]))
                 for row in rows where result[row[0]] == nil {
@@ -162,9 +173,63 @@ extension RecordStore {
         }
     }
 
-    /// Deletes memories by rowid (the full-text index follows by trigger). Returns how many existed.
-    func delete(rowIDs: [Int64]) throws -> Int {
+    /// Sets rows' `valid_until`.
+    static func endValidity(_ rows: [(rowID: Int64, at: Double)], _ db: Database) throws {
+        for row in rows {
+            try db.execute(
+                sql: "UPDATE memory SET valid_until = ? WHERE rowid = ?", arguments: [row.at, row.rowID])
+        }
+    }
+
+    /// Sets rows' `valid_until` and records it.
+    func endValidity(_ rows: [(rowID: Int64, at: Double)], audit: [AuditEvent]) throws {
         try write { db in
+            try Self.endValidity(rows, db)
+            try Self.appendAudit(audit, db)
+        }
+    }
+
+    /// Quarantines or releases rows and records it.
+    func setQuarantined(_ rowIDs: [Int64], _ quarantined: Bool, audit: [AuditEvent]) throws {
+        try write { db in
+            for rowID in rowIDs {
+                try db.execute(
+                    sql: "UPDATE memory SET quarantined = ? WHERE rowid = ?", arguments: [quarantined, rowID])
+            }
+            try Self.appendAudit(audit, db)
+        }
+    }
+
+    /// The live memory of each fact key in `namespace` whose validity has not ended: key -> rows, oldest
+    /// validity first (two only where an import brought them).
+    func currentFacts(namespace: String, keys: [String]) throws -> [String: [(
+        rowID: Int64, slot: Int32, id: MemoryID, validFrom: Double
+    )]] {
+        guard !keys.isEmpty else { return [:] }
+        return try read { db in
+            var result: [String: [(rowID: Int64, slot: Int32, id: MemoryID, validFrom: Double)]] = [:]
+            for chunk in Self.chunks(keys) {
+                let rows = try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT fact_key, rowid, slot, id, coalesce(valid_from, created_at) FROM memory
+                        WHERE namespace = ? AND fact_key IN (\(databaseQuestionMarks(count: chunk.count)))
+                            AND valid_until IS NULL
+                        ORDER BY 5, id
+                        """, arguments: StatementArguments([namespace] + chunk))
+                for row in rows {
+                    guard let id = MemoryID(row[3] as String) else { continue }
+                    result[row[0], default: []].append((row[1], row[2], id, row[4]))
+                }
+            }
+            return result
+        }
+    }
+
+    /// Deletes memories by rowid (the full-text index follows by trigger). Returns how many existed.
+    func delete(rowIDs: [Int64], audit: [AuditEvent] = []) throws -> Int {
+        try write { db in
+            try Self.appendAudit(audit, db)
             var deleted = 0
             for rowID in rowIDs {
                 try db.execute(sql: "DELETE FROM memory WHERE rowid = ?", arguments: [rowID])
@@ -175,12 +240,15 @@ extension RecordStore {
     }
 
     /// Replaces a memory by a new version in one transaction: the old row moves to history.
-    func supersede(oldRowID: Int64, old: Memory, new: Memory, slot: Int32, at time: Date) throws -> Int64 {
+    func supersede(
+        oldRowID: Int64, old: Memory, new: Memory, slot: Int32, at time: Date, audit: [AuditEvent] = []
+    ) throws -> Int64 {
         try write { db in
+            try Self.appendAudit(audit, db)
             try db.execute(
                 sql: """
-                    INSERT INTO memory_history(\(Self.columns), superseded_by, superseded_at)
-                    VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?, ?, ?)
+                    INSERT INTO memory_history(\(MemoryColumn.recordList), superseded_by, superseded_at)
+                    VALUES (\(Self.recordMarks), ?, ?)
                     """,
                 arguments: Self.arguments(of: old) + [new.id.description, time.timeIntervalSince1970])
             try db.execute(sql: "DELETE FROM memory WHERE rowid = ?", arguments: [oldRowID])
@@ -203,7 +271,7 @@ extension RecordStore {
             .flatMap { $0["supersedes"] as String? }
             var seen = Set<String>()
             let statement = try db.cachedStatement(
-                sql: "SELECT \(Self.columns) FROM memory_history WHERE id = ?")
+                sql: "SELECT \(columns) FROM memory_history WHERE id = ?")
             while let current = next, seen.insert(current).inserted {
                 next = nil
                 try statement.forEachRow(arguments: [current]) { row in
@@ -259,7 +327,7 @@ extension RecordStore {
         // One cached statement whatever the count: the rowids arrive as one JSON array.
         let statement = try db.cachedStatement(
             sql:
-                "SELECT rowid, \(Self.columns), \(usageColumns) FROM memory WHERE rowid IN (SELECT value FROM json_each(?))"
+                "SELECT rowid, \(columns), \(usageColumns) FROM memory WHERE rowid IN (SELECT value FROM json_each(?))"
         )
         var result: [Int64: Memory] = [:]
         try statement.forEachRow(arguments: ["[" + rowIDs.map(String.init).joined(separator: ",") + "]"]) {
@@ -274,10 +342,16 @@ extension RecordStore {
     func slotRows() throws -> [SlotRow] {
         try read { db in
             var result: [SlotRow] = []
+            let provenance =
+                hasV7Columns
+                ? "trust, quarantined, valid_from, valid_until"
+                : "\(TrustLevel.agent.rawValue), 0, NULL, NULL"
             let rows = try Row.fetchCursor(
                 db,
-                sql:
-                    "SELECT slot, rowid, id, namespace, agent, kind, succeeded, created_at, expires_at, tags FROM memory"
+                sql: """
+                    SELECT slot, rowid, id, namespace, agent, kind, succeeded, created_at, expires_at, tags,
+                        \(provenance) FROM memory
+                    """
             )
             while let row = try rows.next() {
                 guard let id = MemoryID(row[2] as String) else {
@@ -286,7 +360,8 @@ extension RecordStore {
                 result.append(
                     SlotRow(
                         slot: row[0], rowID: row[1], id: id, namespace: row[3], agent: row[4], kind: row[5],
-                        succeeded: row[6], createdAt: row[7], expiresAt: row[8], tags: Self.tags(row[9])))
+                        succeeded: row[6], createdAt: row[7], expiresAt: row[8], tags: Self.tags(row[9]),
+                        trust: row[10], quarantined: row[11], validFrom: row[12], validUntil: row[13]))
             }
             return result
         }

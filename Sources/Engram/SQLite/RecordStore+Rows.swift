@@ -13,6 +13,10 @@ struct SlotRow {
     var createdAt: Double
     var expiresAt: Double?
     var tags: [String]
+    var trust: Int
+    var quarantined: Bool
+    var validFrom: Double?
+    var validUntil: Double?
 }
 
 /// A memory read's columns, by position: the record columns every row has (memory and history), then
@@ -21,11 +25,26 @@ struct SlotRow {
 enum MemoryColumn: Int32, CaseIterable {
     case id, namespace, agent, kind, content, cause, outcome, succeeded, tags, importance, metadata
     case createdAt, updatedAt, expiresAt, supersedes
+    // Provenance and validity (schema v7):
+    case source, trust, derivedFrom, writtenBy, flags, quarantined, factKey, validFrom, validUntil
     // Live rows only, after the record columns:
     case recallCount, lastRecalledAt, helpfulCount, unhelpfulCount
 
+    static let recordColumns = allCases.prefix(Int(validUntil.rawValue) + 1)
+
     /// The SQL names of the record columns, in order.
-    static let recordList = allCases.prefix(Int(supersedes.rawValue) + 1).map(\.name).joined(separator: ", ")
+    static let recordList = recordColumns.map(\.name).joined(separator: ", ")
+
+    /// The record columns of a schema before v7, with each provenance column's default in its place.
+    static let legacyRecordList = recordColumns.map { column in
+        switch column {
+        case .trust: "\(TrustLevel.agent.rawValue)"
+        case .derivedFrom, .flags: "''"
+        case .quarantined: "0"
+        case .source, .writtenBy, .factKey, .validFrom, .validUntil: "NULL"
+        default: column.name
+        }
+    }.joined(separator: ", ")
 
     var name: String {
         switch self {
@@ -36,6 +55,11 @@ enum MemoryColumn: Int32, CaseIterable {
         case .lastRecalledAt: "last_recalled_at"
         case .helpfulCount: "helpful_count"
         case .unhelpfulCount: "unhelpful_count"
+        case .derivedFrom: "derived_from"
+        case .writtenBy: "written_by"
+        case .factKey: "fact_key"
+        case .validFrom: "valid_from"
+        case .validUntil: "valid_until"
         default: "\(self)"
         }
     }
@@ -64,6 +88,13 @@ extension RecordStore {
             metadata = object
         }
         let feedback = usage && hasV5Columns
+        let trust = TrustLevel(rawValue: Int(row.int64(at(.trust))))
+        guard let trust else {
+            throw EngramError(.storageCorrupted, "a memory row has an unknown trust level")
+        }
+        func date(_ column: MemoryColumn) -> Date? {
+            row.optionalDouble(at(column)).map(Date.init(timeIntervalSince1970:))
+        }
         return Memory(
             id: id, namespace: row.string(at(.namespace)), agent: row.optionalString(at(.agent)),
             kind: MemoryKind(rawValue: row.string(at(.kind))), content: row.string(at(.content)),
@@ -79,7 +110,20 @@ extension RecordStore {
             lastRecalledAt: usage
                 ? row.optionalDouble(at(.lastRecalledAt)).map(Date.init(timeIntervalSince1970:)) : nil,
             helpfulCount: feedback ? Int(row.int64(at(.helpfulCount))) : 0,
-            unhelpfulCount: feedback ? Int(row.int64(at(.unhelpfulCount))) : 0)
+            unhelpfulCount: feedback ? Int(row.int64(at(.unhelpfulCount))) : 0,
+            source: row.optionalString(at(.source)).map(MemorySource.init(rawValue:)), trust: trust,
+            derivedFrom: Self.ids(row.string(at(.derivedFrom))),
+            writtenBy: row.optionalString(at(.writtenBy)),
+            flags: Self.tags(row.string(at(.flags))), quarantined: row.int64(at(.quarantined)) != 0,
+            factKey: row.optionalString(at(.factKey)), validFrom: date(.validFrom),
+            validUntil: date(.validUntil))
+    }
+
+    /// Ids are stored joined by commas (they never contain one).
+    static func idText(_ ids: [MemoryID]) -> String { ids.map(\.description).joined(separator: ",") }
+
+    static func ids(_ text: String) -> [MemoryID] {
+        text.isEmpty ? [] : text.split(separator: ",").compactMap { MemoryID(String($0)) }
     }
 
     /// Tags are stored joined by U+001F (unit separator), which tags cannot contain: splitting is cheap

@@ -11,6 +11,8 @@ final class RecordStore: Sendable {
     /// Whether the schema has v5's columns (namespace terms, feedback, content hash). Only a read-only
     /// handle on a store that no writer of this version has opened yet lacks them.
     let hasV5Columns: Bool
+    /// Whether the schema has v7's provenance, quarantine and validity columns, the audit log and tombstones.
+    let hasV7Columns: Bool
     /// Whether the full-text index also holds each word under its namespace (schema v6), so a query
     /// inside a few namespaces reads only their rows' entries.
     let hasScopedWords: Bool
@@ -61,10 +63,11 @@ final class RecordStore: Sendable {
                 try Schema.migrator.migrate(pool)
             }
         }
-        (hasV5Columns, hasScopedWords) = try Self.sqlite {
+        (hasV5Columns, hasV7Columns, hasScopedWords) = try Self.sqlite {
             try pool.read { db in
-                (
-                    try db.columns(in: "memory").contains { $0.name == "scope_terms" },
+                let columns = try db.columns(in: "memory").map(\.name)
+                return (
+                    columns.contains("scope_terms"), columns.contains("quarantined"),
                     try db.viewExists("memory_fts_source")
                 )
             }

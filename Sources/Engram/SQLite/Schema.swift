@@ -140,7 +140,7 @@ enum Schema {
                     INSERT INTO memory_fts(memory_fts) VALUES ('rebuild');
                     """#)
         }
-        migrator.registerMigration(latestMigration) { db in
+        migrator.registerMigration(v6Migration) { db in
             // A restricted query ANDing the namespace term still walked every query word's whole doclist
             // (80 us of a 200 us keyword recall in a 1 % namespace of 100k memories). The `engram`
             // tokenizer (Sources/CFullText/scoped.c) also indexes each word under its memory's namespace
@@ -173,12 +173,50 @@ enum Schema {
                     INSERT INTO memory_fts(memory_fts) VALUES ('rebuild');
                     """#)
         }
+        migrator.registerMigration(latestMigration) { db in
+            // Provenance, quarantine and validity on every version of a memory; the audit log (hash-chained,
+            // see `RecordStore+Audit`) and purge tombstones. Fact keys are per namespace. Memories stored
+            // before have no source and `agent` trust, as their writers were the store's own agents.
+            let columns = """
+                ADD COLUMN source TEXT; ADD COLUMN trust INTEGER NOT NULL DEFAULT \(TrustLevel.agent.rawValue);
+                ADD COLUMN derived_from TEXT NOT NULL DEFAULT ''; ADD COLUMN written_by TEXT;
+                ADD COLUMN flags TEXT NOT NULL DEFAULT ''; ADD COLUMN quarantined INTEGER NOT NULL DEFAULT 0;
+                ADD COLUMN fact_key TEXT; ADD COLUMN valid_from REAL; ADD COLUMN valid_until REAL
+                """.split(separator: ";")
+            for table in ["memory", "memory_history"] {
+                for column in columns { try db.execute(sql: "ALTER TABLE \(table) \(column)") }
+            }
+            try db.execute(
+                sql: """
+                    CREATE INDEX memory_fact_key ON memory(namespace, fact_key) WHERE fact_key IS NOT NULL;
+                    CREATE INDEX memory_history_superseded_by ON memory_history(superseded_by);
+                    CREATE TABLE audit (
+                        seq INTEGER PRIMARY KEY,
+                        at REAL NOT NULL,
+                        actor TEXT,
+                        action TEXT NOT NULL,
+                        ids TEXT NOT NULL,
+                        detail TEXT NOT NULL,
+                        hash TEXT NOT NULL
+                    );
+                    CREATE TABLE tombstone (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        namespace TEXT NOT NULL,
+                        purged_at REAL NOT NULL,
+                        actor TEXT,
+                        reason TEXT NOT NULL
+                    ) WITHOUT ROWID;
+                    UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'commit_counter';
+                    """)
+        }
         return migrator
     }
 
     /// The last migration's name: a read-only handle on a store no writer has upgraded yet lacks its
-    /// changes and falls back to what the older schema offers.
-    static let latestMigration = "v6: words indexed under their namespace too"
+    /// changes and falls back to what the older schema offers. (It also advances the commit counter, so
+    /// a slot cache from before it, which lacks trust and validity, is not read as current.)
+    static let latestMigration = "v7: provenance, quarantine, validity, audit log, tombstones"
+    static let v6Migration = "v6: words indexed under their namespace too"
     static let v5Migration = "v5: namespace terms in the full-text index, feedback, content hash"
 
     /// The full-text table and triggers v5 made: porter over unicode61, the text read from the memory

@@ -139,17 +139,22 @@ extension MemoryStore {
                 }
             }
             guard !storing.isEmpty || entry != nil else { return results }
+            let before = state.slots
+            let ending = try settleProvenance(
+                &prepared, storing: storing, given: memories, results: &results, state: &state)
             let slots = allocateSlots(storing.count, &state)
             do {
                 try commitVectors(zip(slots, storing.map { prepared[$0].vector }).map { ($0, $1) }, &state)
                 let rowIDs = try records.insert(
                     zip(storing, slots).map { (prepared[$0].memory, $1, hashes[$0]) }, consuming: entry,
-                    bulk: RecordStore.isBulk(storing.count, stored: state.slots.liveCount))
+                    bulk: RecordStore.isBulk(storing.count, stored: state.slots.liveCount), ending: ending,
+                    audit: rememberEvents(results, storing: storing, now: now))
                 for ((i, slot), rowID) in zip(zip(storing, slots), rowIDs) {
                     state.slots[Int(slot)] = slotInfo(prepared[i].memory, rowID: rowID, &state.names)
                 }
             } catch {
                 state.free.append(contentsOf: slots)  // never referenced by a commit
+                state.slots = before  // validity ended in memory only
                 throw error
             }
             try publish(&state, remap: false)
@@ -241,7 +246,8 @@ extension MemoryStore {
             }
         }
         let tags = try Limits.normalizedTags(new.tags)
-        return Memory(
+        try validateProvenance(new)
+        var memory = Memory(
             id: new.id ?? idGenerator.next(nowMilliseconds: UInt64(max(0, now.timeIntervalSince1970 * 1000))),
             namespace: new.namespace, agent: new.agent, kind: new.kind, content: new.content,
             cause: new.cause, outcome: new.outcome, succeeded: new.succeeded, tags: tags,
@@ -249,6 +255,35 @@ extension MemoryStore {
             createdAt: new.createdAt.map(Self.millisecondPrecision) ?? now,
             updatedAt: new.updatedAt.map(Self.millisecondPrecision) ?? now,
             expiresAt: new.expiresAt.map(Self.millisecondPrecision), supersedes: new.supersedes)
+        memory.source = new.source
+        memory.derivedFrom = new.derivedFrom
+        memory.factKey = new.factKey
+        memory.validFrom = new.validFrom.map(Self.millisecondPrecision)
+        memory.validUntil = new.validUntil.map(Self.millisecondPrecision)
+        memory.flags = ContentScreen.flags([new.content] + [new.cause, new.outcome].compactMap { $0 })
+        return memory
+    }
+
+    /// Checks the provenance and validity fields of a new memory.
+    private func validateProvenance(_ new: NewMemory) throws {
+        if let source = new.source {
+            try Limits.validateName(source.rawValue, field: "source", maxBytes: Limits.maxKindBytes)
+        }
+        if let key = new.factKey { try Limits.validateNamespace(key, field: "factKey") }
+        if let writer = new.writtenBy {
+            try Limits.validateText(writer, field: "writtenBy", required: true)
+        }
+        guard new.derivedFrom.count <= Limits.maxDerivedFrom else {
+            throw EngramError.invalid("derivedFrom", "names more than \(Limits.maxDerivedFrom) memories")
+        }
+        for (field, date) in [("validFrom", new.validFrom), ("validUntil", new.validUntil)] {
+            if let date, !(Limits.earliestDate...Limits.latestDate).contains(date.timeIntervalSince1970) {
+                throw EngramError.invalid(field, "must be a time from year 1 to year 9999")
+            }
+        }
+        if let from = new.validFrom, let until = new.validUntil, from >= until {
+            throw EngramError.invalid("validUntil", "must be later than validFrom")
+        }
     }
 
     /// Times are kept to the millisecond, so a stored memory reads back equal to the value returned.
@@ -278,7 +313,9 @@ extension MemoryStore {
             agent: m.agent.map { names.agents.intern($0) } ?? -1, kind: names.kinds.intern(m.kind.rawValue),
             succeeded: m.succeeded.map { $0 ? 1 : 0 } ?? -1, createdAt: m.createdAt.timeIntervalSince1970,
             expiresAt: m.expiresAt?.timeIntervalSince1970 ?? .infinity,
-            tags: m.tags.map { names.tags.intern($0) }.sorted())
+            tags: m.tags.map { names.tags.intern($0) }.sorted(), trust: Int8(m.trust.rawValue),
+            quarantined: m.quarantined, validFrom: (m.validFrom ?? m.createdAt).timeIntervalSince1970,
+            validUntil: m.validUntil?.timeIntervalSince1970 ?? .infinity)
     }
 
     // MARK: Update
@@ -324,6 +361,17 @@ extension MemoryStore {
                 embedding: [], createdAt: old.createdAt)
             var memory = try record(from: draft, now: now)
             memory.supersedes = old.id
+            // Same memory, new version: where it came from and when it holds carry over; its text is
+            // screened again, and a quarantine stays until released.
+            (memory.source, memory.trust, memory.derivedFrom) = (old.source, old.trust, old.derivedFrom)
+            memory.writtenBy = self.scope.actor ?? old.writtenBy
+            (memory.factKey, memory.validFrom) = (old.factKey, old.validFrom)
+            memory.validUntil = changes.validUntil.map { $0.map(Self.millisecondPrecision) } ?? old.validUntil
+            if let until = memory.validUntil, until <= (memory.validFrom ?? memory.createdAt) {
+                throw EngramError.invalid("validUntil", "must be later than the memory's validFrom")
+            }
+            memory.quarantined =
+                old.quarantined || options.quarantine.quarantines(flags: memory.flags, trust: memory.trust)
             // Same memory, new version: its usage and feedback carry over.
             (memory.recallCount, memory.lastRecalledAt) = (old.recallCount, old.lastRecalledAt)
             (memory.helpfulCount, memory.unhelpfulCount) = (old.helpfulCount, old.unhelpfulCount)
@@ -341,7 +389,8 @@ extension MemoryStore {
             let newRowID: Int64
             do {
                 newRowID = try records.supersede(
-                    oldRowID: rowID, old: old, new: memory, slot: newSlot, at: now)
+                    oldRowID: rowID, old: old, new: memory, slot: newSlot, at: now,
+                    audit: [auditEvent("update", [old.id, memory.id])])
             } catch {
                 if newSlot != slot { state.free.append(newSlot) }
                 throw error
@@ -417,7 +466,9 @@ extension MemoryStore {
 
     private func forget(_ targets: [(rowID: Int64, slot: Int32)], _ state: inout WriterState) throws -> Int {
         guard !targets.isEmpty else { return 0 }
-        let deleted = try records.delete(rowIDs: targets.map(\.rowID))
+        let deleted = try records.delete(
+            rowIDs: targets.map(\.rowID),
+            audit: [auditEvent("forget", targets.map { state.slots[Int($0.slot)].id })])
         for target in targets { state.slots[Int(target.slot)] = SlotInfo() }
         state.pendingFree.append((state.generation + 1, targets.map(\.slot)))
         try publish(&state, remap: false)

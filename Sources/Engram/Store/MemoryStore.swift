@@ -374,7 +374,9 @@ public final class MemoryStore: Sendable {
             rowID: row.rowID, id: row.id, namespace: names.namespaces.intern(row.namespace),
             agent: row.agent.map { names.agents.intern($0) } ?? -1, kind: names.kinds.intern(row.kind),
             succeeded: row.succeeded.map { $0 ? 1 : 0 } ?? -1, createdAt: row.createdAt,
-            expiresAt: row.expiresAt ?? .infinity, tags: row.tags.map { names.tags.intern($0) }.sorted())
+            expiresAt: row.expiresAt ?? .infinity, tags: row.tags.map { names.tags.intern($0) }.sorted(),
+            trust: Int8(clamping: row.trust), quarantined: row.quarantined,
+            validFrom: row.validFrom ?? row.createdAt, validUntil: row.validUntil ?? .infinity)
     }
 
     /// Closes the store: releases the writer lock and the database. Further calls throw

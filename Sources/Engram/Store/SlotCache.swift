@@ -9,10 +9,11 @@ import Foundation
 enum SlotCache {
     static let fileName = "slots.cache"
     private static let magic = Array("ENGRAMSC".utf8)
-    /// 3: fixed-width slot records read in place (``MappedSlots``), so an open decodes none.
+    /// 4: as 3, with trust, quarantine and validity in each record.
+    /// 3 (still read): fixed-width slot records read in place (``MappedSlots``), so an open decodes none.
     /// 2 (still read): variable-length records decoded at open, checksummed with ``checksum(_:)``.
     /// 1 (still read): as 2, with byte-wise FNV-1a, which took a seventh of a 1M-memory open on its own.
-    static let version: UInt32 = 3
+    static let version: UInt32 = 4
 
     /// Writes the cache atomically (temporary file, then rename). Failures are ignored: it is a cache.
     /// `version` is for tests of older files.
@@ -27,7 +28,7 @@ enum SlotCache {
             out.u32(UInt32(table.names.count))
             for name in table.names { out.string(name) }
         }
-        if version >= 3 { writeRecords(slots, &out) } else { writeListed(slots, &out) }
+        if version >= 3 { writeRecords(slots, version: version, &out) } else { writeListed(slots, &out) }
         out.u64(out.data.withUnsafeBytes { checksum($0, version: version) })
         let path = directory.appendingPathComponent(fileName).path
         let temporary = directory.appendingPathComponent(fileName + ".tmp").path
@@ -42,20 +43,25 @@ enum SlotCache {
     /// Format 3's body: the slot count, the tag count, padding to 8 bytes, one ``MappedSlots`` record per
     /// slot, then the tag ids. Each live slot's namespace position is its rank among its namespace's
     /// live slots in slot order, so the reader rebuilds the namespace lists in one pass and checks them.
-    private static func writeRecords(_ slots: SlotTable, _ out: inout Writer) {
+    private static func writeRecords(_ slots: SlotTable, version: UInt32, _ out: inout Writer) {
+        let size = MappedSlots.recordSize(version: version)
         var records: [UInt8] = []
-        records.reserveCapacity(slots.count * MappedSlots.recordSize)
+        records.reserveCapacity(slots.count * size)
         var tags: [Int32] = []
         var ranks: [Int32] = []
         for slot in 0..<slots.count {
             let info = slots[slot]
             guard info.isLive else {
-                records += repeatElement(0, count: MappedSlots.recordSize)
+                records += repeatElement(0, count: size)
                 continue
             }
             let ns = Int(info.namespace)
             if ranks.count <= ns { ranks += repeatElement(0, count: ns + 1 - ranks.count) }
             MappedSlots.appendRecord(info, position: ranks[ns], tagStart: tags.count, to: &records)
+            if size < MappedSlots.recordSize {  // an older format, for tests: no trust byte, no validity
+                records.removeLast(MappedSlots.recordSize - size + 1)
+                records.append(0)
+            }
             ranks[ns] += 1
             tags += info.tags
         }
@@ -121,7 +127,7 @@ enum SlotCache {
         let nameCounts = tables.map { Int32($0.names.count) }
         let read =
             version >= 3
-            ? readRecords(file, &r, nameCounts: nameCounts, maxSlots: maxSlots)
+            ? readRecords(file, &r, version: version, nameCounts: nameCounts, maxSlots: maxSlots)
             : readListed(&r, nameCounts: nameCounts, maxSlots: maxSlots)
         return read.map { ($0.slots, $0.free, names) }
     }
@@ -131,17 +137,18 @@ enum SlotCache {
         (optional && id == -1) || (id >= 0 && id < count)
     }
 
-    /// Format 3: checks every record in one pass (names resolve, tags lie in the tag section, namespace
+    /// Formats 3 and 4: checks every record in one pass (names resolve, tags lie in the tag section, namespace
     /// positions are ranks) while listing each namespace's slots and the free ones; decodes none.
     private static func readRecords(
-        _ file: MappedFile, _ r: inout Reader, nameCounts: [Int32], maxSlots: Int
+        _ file: MappedFile, _ r: inout Reader, version: UInt32, nameCounts: [Int32], maxSlots: Int
     ) -> (slots: SlotTable, free: [Int32])? {
         guard let count = r.u32().map(Int.init), let tagCount = r.u32().map(Int.init), count <= maxSlots
         else { return nil }
         let recordsAt = (r.offset + 7) & ~7
-        let tagsAt = recordsAt + count * MappedSlots.recordSize
+        let tagsAt = recordsAt + count * MappedSlots.recordSize(version: version)
         guard tagsAt + tagCount * 4 == r.end else { return nil }
-        let records = MappedSlots(file: file, records: recordsAt, count: count, tags: tagsAt)
+        let records = MappedSlots(
+            file: file, records: recordsAt, count: count, tags: tagsAt, version: version)
         for i in 0..<tagCount where !resolves(records.tag(i), count: nameCounts[3], optional: false) {
             return nil
         }
@@ -156,7 +163,7 @@ enum SlotCache {
             guard resolves(ns, count: nameCounts[0], optional: false),
                 resolves(records.agent(slot), count: nameCounts[1], optional: true),
                 resolves(records.kind(slot), count: nameCounts[2], optional: true),
-                records.namespacePosition(slot) == Int32(lists[Int(ns)].count),
+                records.namespacePosition(slot) == Int32(lists[Int(ns)].count), records.hasValidTrust(slot),
                 records.tagRange(slot).upperBound <= tagCount
             else { return nil }
             lists[Int(ns)].append(Int32(slot))

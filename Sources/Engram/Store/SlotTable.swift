@@ -17,6 +17,12 @@ struct SlotInfo {
     var tags: [Int32] = []
     /// Where this slot sits in its namespace's slot list (maintained by `SlotTable`).
     var namespacePosition: Int32 = -1
+    /// ``TrustLevel`` raw value.
+    var trust: Int8 = Int8(TrustLevel.agent.rawValue)
+    var quarantined = false
+    /// Valid from (the creation time unless given) until `validUntil` (`.infinity`: still valid).
+    var validFrom: Double = -.infinity
+    var validUntil: Double = .infinity
 
     var isLive: Bool { rowID != 0 }
 }
@@ -245,6 +251,11 @@ struct CompiledFilter {
     private var succeeded: Int8?
     private var now: Double
     private var includeExpired: Bool
+    private var includeQuarantined: Bool
+    private var minTrust: Int8 = -1
+    /// A memory must be valid at this time (`-infinity` checks nothing) and from no later than `validFromLimit`.
+    private var validAt: Double
+    private var validFromLimit: Double = .infinity
     /// Rowids allowed by metadata conditions (evaluated in SQLite), or nil when there are none.
     private var rowIDs: Set<Int64>?
     /// True when nothing can match (e.g. a tag no memory has).
@@ -255,6 +266,15 @@ struct CompiledFilter {
     init(_ filter: MemoryFilter, names: NameTables, now: Date, metadataRowIDs: Set<Int64>?) {
         self.now = now.timeIntervalSince1970
         includeExpired = filter.includeExpired
+        includeQuarantined = filter.includeQuarantined
+        switch filter.validity {
+        case .current: validAt = self.now
+        case .asOf(let time):
+            validAt = time.timeIntervalSince1970
+            validFromLimit = validAt
+        case .any: validAt = -.infinity
+        }
+        if let level = filter.minTrust { minTrust = Int8(level.rawValue) }
         isUnconstrained = filter.isUnconstrained
         rowIDs = metadataRowIDs
         switch filter.namespace {
@@ -304,7 +324,10 @@ struct CompiledFilter {
     @inline(__always)
     func matches(_ info: SlotInfo) -> Bool {
         if !includeExpired && info.expiresAt <= now { return false }
+        if info.quarantined && !includeQuarantined { return false }
+        if info.validUntil <= validAt || info.validFrom > validFromLimit { return false }
         if isUnconstrained { return true }
+        if info.trust < minTrust { return false }
         if let namespaces, !Self.allowed(namespaces, info.namespace) { return false }
         if let agents, !Self.allowed(agents, info.agent) { return false }
         if let kinds, !Self.allowed(kinds, info.kind) { return false }

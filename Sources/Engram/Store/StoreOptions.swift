@@ -66,6 +66,9 @@ public struct StoreOptions: Sendable {
     /// Whether recalls count toward memories' usage (``Memory/recallCount``). Off for measuring runs,
     /// such as `engram eval`, that must leave a store as they found it.
     public var recordsUsage = true
+    /// Which flagged memories are quarantined when written (``QuarantinePolicy/standard``: those at or
+    /// below `external` trust).
+    public var quarantine = QuarantinePolicy.standard
 
     /// Options; the defaults suit an agent process that owns its store.
     public init(

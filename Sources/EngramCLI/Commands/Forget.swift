@@ -8,7 +8,10 @@ struct Forget: AsyncParsableCommand {
         abstract: "Forget memories by id, or every memory matching filters (needs --yes).",
         discussion: """
             With filters and without --yes, nothing is removed: the command prints what it would forget \
-            and exits with status 1.
+            and exits with status 1. --purge removes every trace instead: earlier versions, full-text \
+            entries, the vectors (zeroed on disk), cached embeddings and freed database pages, leaving a \
+            tombstone without content; it also takes --source CLASS or --derived-from ID (that memory and \
+            everything derived from it).
             """)
 
     @OptionGroup var location: StoreLocation
@@ -21,11 +24,28 @@ struct Forget: AsyncParsableCommand {
     @Flag(name: .long, help: "Really forget everything the filters match.")
     var yes = false
 
+    @Flag(help: "Remove every trace from the store's files, not only the memory (see above).")
+    var purge = false
+
+    @Option(help: "With --purge: every memory written with this source.")
+    var source: String?
+
+    @Option(
+        name: .customLong("derived-from"),
+        help: "With --purge: this memory and everything derived from it, transitively (repeatable).")
+    var derivedFrom: [String] = []
+
+    @Option(help: "With --purge: why, kept in the tombstones (never the content).")
+    var reason = ""
+
     func validate() throws {
-        if ids.isEmpty && filters.isEmpty {
+        let lineage = source != nil || !derivedFrom.isEmpty
+        if lineage && !purge { throw ValidationError("--source and --derived-from need --purge") }
+        let ways = [!ids.isEmpty, !filters.isEmpty, source != nil, !derivedFrom.isEmpty].filter { $0 }.count
+        if ways == 0 {
             throw ValidationError("give memory ids, or filters (--where, --namespace, ...) with --yes")
         }
-        if !ids.isEmpty && !filters.isEmpty { throw ValidationError("give ids or filters, not both") }
+        if ways > 1 { throw ValidationError("give ids, filters, --source or --derived-from: one of them") }
     }
 
     func run() async throws {
@@ -37,8 +57,22 @@ struct Forget: AsyncParsableCommand {
     private func forget(_ service: MemoryService, _ scope: Engram.Scope) async throws {
         let io = CLIIO.current
         let forgotten: Int
+        if purge, ids.isEmpty, filters.isEmpty {
+            let target: PurgeTarget =
+                if let source { .source(MemorySource(rawValue: source)) } else {
+                    .derivedFrom(try derivedFrom.map(memoryID))
+                }
+            return try await printPurged(service.purge(target, reason: reason, scope: scope))
+        }
         if !ids.isEmpty {
             let memoryIDs = try ids.map(memoryID)
+            if purge {
+                let purged = try await service.purge(.ids(memoryIDs), reason: reason, scope: scope)
+                if purged.versions.isEmpty && memoryIDs.count == 1 {
+                    throw EngramError(.notFound, "no memory with this id", field: "id")
+                }
+                return printPurged(purged)
+            }
             forgotten = try await service.forget(ids: memoryIDs, scope: scope)
             if forgotten < memoryIDs.count && memoryIDs.count == 1 {
                 throw EngramError(.notFound, "no memory with this id", field: "id")
@@ -65,11 +99,25 @@ struct Forget: AsyncParsableCommand {
                 throw CommandFailure(
                     status: ExitStatus.failure, message: "refusing to forget \(n) memories without --yes")
             }
+            if purge {
+                return try await printPurged(service.purge(.filter(filter), reason: reason, scope: scope))
+            }
             forgotten = try await service.forget(matching: filter, scope: scope)
         }
         io.print(
             output.json
                 ? JSONOutput.pretty(.object(["forgotten": .number(Double(forgotten))]))
                 : "forgot \(forgotten)")
+    }
+
+    private func printPurged(_ result: PurgeResult) {
+        CLIIO.current.print(
+            output.json
+                ? JSONOutput.pretty(
+                    .object([
+                        "purged": .number(Double(result.memories.count)),
+                        "versions": .array(result.versions.map { .string($0.description) }),
+                    ]))
+                : "purged \(result.memories.count) memories (\(result.versions.count) versions)")
     }
 }

@@ -44,15 +44,32 @@ struct Keys: ParsableCommand {
             name: .customLong("all-namespaces"), help: "The key reaches every namespace (an operator's key).")
         var allNamespaces = false
 
-        @Option(help: "Comma-separated actions: read, write, forget.")
+        @Option(help: "Comma-separated actions: read, write, forget, quarantine.")
         var actions = "read"
 
         @Option(help: "A name for the key, shown in logs and listings.")
         var name: String?
 
+        @Option(
+            name: .customLong("max-trust"),
+            help: "The highest trust the key may write: untrusted, external, agent (default), user, system.")
+        var maxTrust = KeyFile.defaultMaxTrust.description
+
+        @Option(
+            help: "Requests a second the key may make, e.g. 20/s or 20 (default: no limit); more get 429.")
+        var rate: String?
+
         func run() throws {
             let allowed = try ScopeParsing.actions(actions, field: "--actions")
-            let scope: Scope
+            let ceiling = try TrustLevel(name: maxTrust, field: "--max-trust")
+            let perSecond = try rate.map { text -> Double in
+                let number = text.hasSuffix("/s") ? String(text.dropLast(2)) : text
+                guard let value = Double(number), value.isFinite, value > 0 else {
+                    throw EngramError.invalid("--rate", "must be requests a second, such as 20/s")
+                }
+                return value
+            }
+            var scope: Scope
             if allNamespaces {
                 guard namespace.isEmpty else {
                     throw EngramError.invalid("--namespace", "is given together with --all-namespaces")
@@ -73,8 +90,10 @@ struct Keys: ParsableCommand {
                         field: error.field == "scope.actions" ? "--actions" : "--namespace")
                 }
             }
+            scope = scope.writing(atMost: ceiling)
             var keys = try file.open()
-            let (key, record) = try keys.create(name: name ?? "key-\(keys.keys.count + 1)", scope: scope)
+            let (key, record) = try keys.create(
+                name: name ?? "key-\(keys.keys.count + 1)", scope: scope, rate: perSecond)
             let io = CLIIO.current
             if output.json {
                 guard case .object(var o) = KeyFile.json(record) else { return }

@@ -49,8 +49,17 @@ struct Recall: AsyncParsableCommand {
     @Option(help: "Threads for the vector scan (default: every core; results are the same for any count).")
     var threads: Int?
 
+    @Option(
+        help:
+            "text (default), json, or prompt: the hits quoted as data for a model, inside markers the content cannot forge."
+    )
+    var format: String?
+
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if let format, !["text", "json", "prompt"].contains(format) {
+            throw ValidationError("--format must be text, json or prompt")
+        }
     }
 
     func run() async throws {
@@ -79,7 +88,9 @@ struct Recall: AsyncParsableCommand {
     }
 
     func printHits(_ hits: [RecallHit]) {
-        if output.json {
+        if format == "prompt" {
+            CLIIO.current.print(RecalledContext.render(hits))
+        } else if output.json || format == "json" {
             CLIIO.current.print(JSONOutput.pretty(.array(hits.map(MemoryJSON.object))))
         } else if hits.isEmpty {
             CLIIO.current.print("no matching memories")

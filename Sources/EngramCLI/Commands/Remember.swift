@@ -93,6 +93,8 @@ struct Remember: AsyncParsableCommand {
     )
     var merge = false
 
+    @OptionGroup var provenance: ProvenanceOptions
+
     /// The default near-duplicate threshold (see README: measured on the fixture memories).
     static let defaultNearDuplicate: Float = 0.92
 
@@ -129,6 +131,7 @@ struct Remember: AsyncParsableCommand {
         }
         if let namespace { memory.namespace = namespace }
         if let agent { memory.agent = agent }
+        try provenance.apply(to: &memory, now: now)
         let threshold: Float?
         if nearDuplicate == "off" {
             threshold = nil
@@ -152,6 +155,14 @@ struct Remember: AsyncParsableCommand {
             return
         }
         io.print(result.id.description)
+        if !result.ended.isEmpty {
+            io.printError(
+                "engram: ended the validity of \(result.ended.map(\.description).joined(separator: ", "))")
+        }
+        if result.quarantined {
+            io.printError(
+                "engram: stored quarantined (its text looks like instructions and its trust is low)")
+        }
         switch result.status {
         case .duplicate:
             io.printError("engram: not stored again: memory \(result.id) in this namespace says the same")
@@ -163,6 +174,42 @@ struct Remember: AsyncParsableCommand {
                         format: "engram: near duplicate of %@ (cosine %.3f); --merge would merge them",
                         near.id.description, near.cosine))
             }
+        }
+    }
+}
+
+/// Where a memory came from and when it holds: `remember`'s provenance and validity flags.
+struct ProvenanceOptions: ParsableArguments {
+    @Option(help: "Where it came from: user, agent (default), tool, external, or another name.")
+    var source: String?
+
+    @Option(help: "Its trust: untrusted, external, agent, user, system (default: from the source).")
+    var trust: String?
+
+    @Option(name: .customLong("derived-from"), help: "The id of a memory it was derived from (repeatable).")
+    var derivedFrom: [String] = []
+
+    @Option(
+        name: .customLong("fact-key"),
+        help: "The fact it states a value of (user-42/shipping-address); ends the current value's validity.")
+    var factKey: String?
+
+    @Option(name: .customLong("valid-from"), help: "Since when it holds: ISO 8601 or an age (default: now).")
+    var validFrom: String?
+
+    @Option(name: .customLong("valid-until"), help: "When it stops holding: ISO 8601.")
+    var validUntil: String?
+
+    func apply(to memory: inout NewMemory, now: Date) throws {
+        if let source { memory.source = MemorySource(rawValue: source) }
+        if let trust { memory.trust = try TrustLevel(name: trust, field: "--trust") }
+        if !derivedFrom.isEmpty { memory.derivedFrom = try derivedFrom.map(memoryID) }
+        if let factKey { memory.factKey = factKey }
+        if let validFrom {
+            memory.validFrom = try TimeParsing.date(validFrom, field: "--valid-from", now: now)
+        }
+        if let validUntil {
+            memory.validUntil = try TimeParsing.date(validUntil, field: "--valid-until", now: now)
         }
     }
 }

@@ -80,10 +80,27 @@ struct FilterOptions: ParsableArguments {
     @Flag(name: .customLong("include-expired"), help: "Include memories whose expiry has passed.")
     var includeExpired = false
 
+    @Option(
+        name: .customLong("min-trust"),
+        help: "Only memories trusted at least this much: untrusted, external, agent, user, system.")
+    var minTrust: String?
+
+    @Flag(name: .customLong("include-quarantined"), help: "Include quarantined memories.")
+    var includeQuarantined = false
+
+    @Option(name: .customLong("as-of"), help: "Only memories that held at this time (ISO 8601 or an age).")
+    var asOf: String?
+
+    @Flag(help: "Only memories that hold now (the default): those whose validity ended are left out.")
+    var current = false
+
+    @Flag(name: .customLong("any-time"), help: "Memories whatever their validity, ended ones too.")
+    var anyTime = false
+
     /// True when no flag narrows the selection.
     var isEmpty: Bool {
         namespace == nil && agent.isEmpty && kind.isEmpty && tag.isEmpty && since == nil && until == nil
-            && conditions.isEmpty && succeeded == nil
+            && conditions.isEmpty && succeeded == nil && minTrust == nil && asOf == nil
     }
 
     func filter(now: Date = Date()) throws -> MemoryFilter {
@@ -96,6 +113,13 @@ struct FilterOptions: ParsableArguments {
         if let until { f.createdBefore = try TimeParsing.date(until, field: "--until", now: now) }
         f.succeeded = succeeded
         f.metadata = try conditions.map { try FilterParsing.condition($0) }
+        f.minTrust = try minTrust.map { try TrustLevel(name: $0, field: "--min-trust") }
+        f.includeQuarantined = includeQuarantined
+        if [asOf != nil, current, anyTime].filter({ $0 }).count > 1 {
+            throw EngramError.invalid("--as-of", "give one of --as-of, --current and --any-time")
+        }
+        if let asOf { f.validity = .asOf(try TimeParsing.date(asOf, field: "--as-of", now: now)) }
+        if anyTime { f.validity = .any }
         return f
     }
 }

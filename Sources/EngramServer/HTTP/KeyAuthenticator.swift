@@ -5,11 +5,13 @@ import HTTPTypes
 import Hummingbird
 
 /// Maps the request's API key to its scope: `Authorization: Bearer KEY` or `X-API-Key: KEY`.
-/// Without a key file every request is unrestricted (the server then binds loopback only).
+/// Without a key file every request is unrestricted (the server then binds loopback only). A key with a
+/// rate gets 429 with Retry-After past it; each key's requests are counted into the audit log.
 struct KeyAuthenticator: RouterMiddleware {
     typealias Context = EngramContext
-    let keys: KeyRing
-    let metrics: ServerMetrics
+    let parts: EngramServer.Parts
+    var keys: KeyRing { parts.keys }
+    var metrics: ServerMetrics { parts.metrics }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
         async throws -> Response
@@ -19,6 +21,16 @@ struct KeyAuthenticator: RouterMiddleware {
         case .open:
             context.scope = .unrestricted
         case .key(let record):
+            if let wait = parts.keyLimits.admit(key: record.id, rate: record.rate) {
+                return JSONResponse.error(
+                    .tooManyRequests, code: "rateLimited",
+                    message: "this key may make \(record.rate ?? 0) requests a second; retry after \(wait) s",
+                    retryAfter: wait)
+            }
+            if let due = parts.keyLimits.noteUse(key: record.name) {
+                let service = parts.service
+                Task { try? await service.recordKeyUse(due.uses, over: due.seconds) }
+            }
             context.scope = record.scope
             context.keyName.value = record.name
             context.keyID.value = record.id

@@ -10,10 +10,13 @@ package struct APIKeyRecord: Sendable, Hashable {
     package var name: String
     /// Lower-case hex SHA-256 of the key text.
     package var sha256: String
-    /// What requests carrying the key may reach.
+    /// What requests carrying the key may reach (namespaces and actions; its ``Scope/maxTrust`` is the
+    /// key's, and its ``Scope/actor`` the key's name).
     package var scope: Scope
     package var createdAt: Date
     package var revokedAt: Date?
+    /// Requests a second the key may make, with a burst of one second's worth; nil for no limit.
+    package var rate: Double? = nil
 
     package var isActive: Bool { revokedAt == nil }
 }
@@ -49,11 +52,19 @@ package struct KeyFile: Sendable {
     }
 
     /// Adds a new key and returns its secret text, which is not stored anywhere.
-    package mutating func create(name: String, scope: Scope, now: Date = Date()) throws -> (
-        key: String, record: APIKeyRecord
-    ) {
+    /// The trust a key writes at most when its creator names none: what agents write.
+    package static let defaultMaxTrust = TrustLevel.agent
+
+    package mutating func create(name: String, scope: Scope, rate: Double? = nil, now: Date = Date()) throws
+        -> (
+            key: String, record: APIKeyRecord
+        )
+    {
         guard !name.isEmpty, name.count <= 100, !name.contains(where: \.isNewline) else {
             throw EngramError.invalid("name", "must be 1 to 100 characters on one line")
+        }
+        if let rate, !(rate.isFinite && rate > 0) {
+            throw EngramError.invalid("rate", "must be a number of requests a second above 0")
         }
         var generator = SystemRandomNumberGenerator()
         let secret = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
@@ -63,7 +74,8 @@ package struct KeyFile: Sendable {
             id = "k_" + String(format: "%08x", UInt32.random(in: 0...UInt32.max, using: &generator))
         } while keys.contains { $0.id == id }
         let record = APIKeyRecord(
-            id: id, name: name, sha256: Self.hash(key), scope: scope, createdAt: now, revokedAt: nil)
+            id: id, name: name, sha256: Self.hash(key), scope: scope.acting(as: name), createdAt: now,
+            revokedAt: nil, rate: rate)
         keys.append(record)
         try save()
         return (key, record)
@@ -132,6 +144,8 @@ package struct KeyFile: Sendable {
             "namespaces": record.scope.isUnrestrictedNamespaces
                 ? .array([.string("*")]) : .array(record.scope.namespaces.map(JSONValue.string)),
             "actions": .array(ScopeParsing.words(record.scope.actions).map(JSONValue.string)),
+            "max_trust": .string(record.scope.maxTrust.description),
+            "rate": record.rate.map(JSONValue.number) ?? .null,
             "created_at": .string(TimeParsing.format(record.createdAt)),
             "revoked_at": record.revokedAt.map { .string(TimeParsing.format($0)) } ?? .null,
         ])
@@ -165,9 +179,13 @@ package struct KeyFile: Sendable {
             let scope =
                 namespaces == ["*"]
                 ? Scope.everyNamespace(actions: allowed) : try Scope(namespaces: namespaces, actions: allowed)
+            // Keys written before trust levels write at most what agents write.
+            let maxTrust = try o.string("max_trust").map { try TrustLevel(name: $0, field: "keys.max_trust") }
             return APIKeyRecord(
-                id: id, name: name, sha256: hash, scope: scope, createdAt: created,
-                revokedAt: try o.date("revoked_at"))
+                id: id, name: name, sha256: hash,
+                scope: scope.writing(atMost: maxTrust ?? defaultMaxTrust).acting(as: name),
+                createdAt: created,
+                revokedAt: try o.date("revoked_at"), rate: try o.number("rate"))
         }
     }
 }

@@ -44,6 +44,20 @@ package enum FilterParsing {
         f.createdAfter = try time(o, "since", now: now)
         f.createdBefore = try time(o, "until", now: now)
         f.succeeded = try o.bool("succeeded")
+        for (a, b) in [("min_trust", "minTrust"), ("as_of", "asOf")] where o[a] != nil && o[b] != nil {
+            throw EngramError.invalid(field + "." + b, "is given together with \(a)")
+        }
+        if let level = try o.string("min_trust") ?? o.string("minTrust") {
+            f.minTrust = try TrustLevel(name: level, field: field + ".min_trust")
+        }
+        f.includeQuarantined = try o.bool("include_quarantined") ?? false
+        let asOf = try time(o, "as_of", now: now) ?? time(o, "asOf", now: now)
+        if try o.bool("any_time") == true {
+            if asOf != nil { throw EngramError.invalid(field + ".any_time", "is given together with as_of") }
+            f.validity = .any
+        } else if let asOf {
+            f.validity = .asOf(asOf)
+        }
         if let metadata = try o.object("metadata") {
             f.metadata = try metadata.fields.keys.sorted().map { key in
                 try condition(key: key, metadata.fields[key] ?? .null, field: metadata.path + key)

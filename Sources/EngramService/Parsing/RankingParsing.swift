@@ -71,16 +71,19 @@ package enum ScopeParsing {
             case "read": actions.insert(.read)
             case "write": actions.insert(.write)
             case "forget": actions.insert(.forget)
-            case let other: throw EngramError.invalid(field, "'\(other)' is not one of read, write, forget")
+            case "quarantine": actions.insert(.quarantine)
+            case let other:
+                throw EngramError.invalid(field, "'\(other)' is not one of read, write, forget, quarantine")
             }
         }
         return actions
     }
 
-    /// The words of a set of actions, in the order read, write, forget.
+    /// The words of a set of actions, in the order read, write, forget, quarantine.
     package static func words(_ actions: Scope.Actions) -> [String] {
-        [("read", Scope.Actions.read), ("write", .write), ("forget", .forget)].filter {
-            actions.contains($0.1)
-        }.map(\.0)
+        [("read", Scope.Actions.read), ("write", .write), ("forget", .forget), ("quarantine", .quarantine)]
+            .filter {
+                actions.contains($0.1)
+            }.map(\.0)
     }
 }

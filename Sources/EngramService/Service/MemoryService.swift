@@ -1,5 +1,5 @@
 package import Engram
-import Foundation
+package import Foundation
 import Synchronization
 
 /// Every operation of Engram's front ends, written once and free of any transport: the CLI, `engram
@@ -165,6 +165,56 @@ package final class MemoryService: Sendable {
     /// are); returns how many were forgotten.
     package func forget(ids: [MemoryID], scope: Scope) async throws -> Int {
         try await pool.run { try self.store.scoped(to: scope).forget(ids) }
+    }
+
+    /// Quarantines (or releases) the memories among `ids` inside the scope; returns how many changed.
+    package func setQuarantined(_ ids: [MemoryID], _ quarantined: Bool, scope: Scope) async throws -> Int {
+        try await pool.run {
+            let handle = self.store.scoped(to: scope)
+            return try quarantined ? handle.quarantine(ids) : handle.release(ids)
+        }
+    }
+
+    /// Purges memories inside the scope so that nothing of them remains in the store's files.
+    package func purge(_ target: PurgeTarget, reason: String, scope: Scope) async throws -> PurgeResult {
+        try await pool.run {
+            let handle = self.store.scoped(to: scope)
+            return switch target {
+            case .ids(let ids): try handle.purge(ids, reason: reason)
+            case .source(let source): try handle.purge(source: source, reason: reason)
+            case .derivedFrom(let roots): try handle.purge(derivedFrom: roots, reason: reason)
+            case .filter(let filter): try handle.purge(matching: filter, reason: reason)
+            }
+        }
+    }
+
+    /// Ends the validity of the memories among `ids` inside the scope; returns how many changed.
+    package func endValidity(_ ids: [MemoryID], at time: Date?, scope: Scope) async throws -> Int {
+        try await pool.run { try self.store.scoped(to: scope).endValidity(ids, at: time) }
+    }
+
+    /// Checks the audit log's chain (the whole store's scope only).
+    package func verifyAudit(scope: Scope) async throws -> AuditVerification {
+        try await pool.run { try self.store.scoped(to: scope).verifyAudit() }
+    }
+
+    /// Audit entries from `since`, after entry `after`, at most `limit` (the whole store's scope only).
+    package func auditEntries(since: Date?, after: Int, limit: Int, scope: Scope) async throws -> [AuditEntry]
+    {
+        try await pool.run {
+            try self.store.scoped(to: scope).auditEntries(since: since, after: after, limit: limit)
+        }
+    }
+
+    /// Records requests made with API keys since the last call (key name -> count), one entry each.
+    package func recordKeyUse(_ uses: [String: Int], over seconds: Double) async throws {
+        guard !uses.isEmpty else { return }
+        try await pool.run {
+            for (key, count) in uses.sorted(by: { $0.key < $1.key }) {
+                try self.store.scoped(to: Scope.unrestricted.acting(as: key)).recordAudit(
+                    action: "key-use", detail: "requests=\(count);seconds=\(Int(seconds.rounded()))")
+            }
+        }
     }
 
     /// Forgets every memory matching `filter` within the scope; returns how many.

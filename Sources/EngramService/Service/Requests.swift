@@ -43,6 +43,8 @@ package struct RecallRequest: Sendable {
     /// What the caller's input calls the query vector, for errors about it (`vector` in JSON, `query`
     /// for the CLI, whose vector replaces the query text).
     package var vectorField = "vector"
+    /// Also render the hits for a prompt (``RecalledContext``): `format: "prompt"`.
+    package var rendersPrompt = false
 
     package init(query: Query, k: Int = 10, filter: MemoryFilter = .all, minScore: Float? = nil) {
         self.query = query
@@ -134,4 +136,16 @@ package struct PromoteRequest: Sendable {
 package enum StatsResult: Sendable {
     case whole(StoreStats)
     case visible(memories: Int, byNamespace: [String: Int], dimension: Int, embedder: String)
+}
+
+/// Which memories a purge removes (with every earlier version of each).
+package enum PurgeTarget: Sendable {
+    /// These memories.
+    case ids([MemoryID])
+    /// Every memory written with this source.
+    case source(MemorySource)
+    /// These memories and everything derived from them.
+    case derivedFrom([MemoryID])
+    /// Every memory matching the filter.
+    case filter(MemoryFilter)
 }

@@ -21,6 +21,12 @@ package enum MemoryJSON {
             "last_recalled_at": m.lastRecalledAt.map { .string(TimeParsing.format($0)) } ?? .null,
             "helpful_count": .number(Double(m.helpfulCount)),
             "unhelpful_count": .number(Double(m.unhelpfulCount)),
+            "source": optional(m.source?.rawValue), "trust": .string(m.trust.description),
+            "derived_from": .array(m.derivedFrom.map { .string($0.description) }),
+            "written_by": optional(m.writtenBy), "flags": .array(m.flags.map(JSONValue.string)),
+            "quarantined": .bool(m.quarantined), "fact_key": optional(m.factKey),
+            "valid_from": m.validFrom.map { .string(TimeParsing.format($0)) } ?? .null,
+            "valid_until": m.validUntil.map { .string(TimeParsing.format($0)) } ?? .null,
         ]
         if let embedding { o["embedding"] = vector(embedding) }
         if let score { o["score"] = .number(shortest(score)) }
@@ -50,6 +56,8 @@ package enum MemoryJSON {
             "near_duplicate": result.nearDuplicate.map {
                 .object(["id": .string($0.id.description), "cosine": .number(Double($0.cosine))])
             } ?? .null,
+            "ended": .array(result.ended.map { .string($0.description) }),
+            "quarantined": .bool(result.quarantined),
         ])
     }
 
@@ -64,6 +72,7 @@ package enum MemoryJSON {
         if o.fields["outcome"] != nil { changes.outcome = .some(try o.string("outcome")) }
         if o.fields["succeeded"] != nil { changes.succeeded = .some(try o.bool("succeeded")) }
         if o.fields["expires_at"] != nil { changes.expiresAt = .some(try o.date("expires_at")) }
+        if o.fields["valid_until"] != nil { changes.validUntil = .some(try o.date("valid_until")) }
         changes.kind = try o.string("kind").map(MemoryKind.init(rawValue:))
         changes.tags = try o.strings("tags")
         changes.importance = try o.number("importance")
@@ -154,7 +163,41 @@ package enum MemoryJSON {
             m.supersedes = parsed
         }
         if let e = o["embedding"], e != .null { m.embedding = try vector(e, field: "embedding") }
+        try readProvenance(o, into: &m)
         return m
+    }
+
+    /// `source`, `trust`, `derived_from`, `written_by`, `quarantined`, `fact_key`, `valid_from` and
+    /// `valid_until` (or their camelCase names); `flags` is computed by the store, so it is ignored.
+    private static func readProvenance(_ o: [String: JSONValue], into m: inout NewMemory) throws {
+        var fields = o
+        for (alias, name) in WireSchema.inputAliases where o[alias] != nil {
+            if o[name] != nil { throw EngramError.invalid(alias, "is given together with \(name)") }
+            fields[name] = o[alias]
+        }
+        m.source = try string(fields["source"], "source").map(MemorySource.init(rawValue:))
+        m.trust = try string(fields["trust"], "trust").map { try TrustLevel(name: $0) }
+        if let v = fields["derived_from"], v != .null {
+            guard case .array(let items) = v else {
+                throw EngramError.invalid("derived_from", "must be an array of ids")
+            }
+            m.derivedFrom = try items.map { item in
+                guard let text = item.stringValue, let id = MemoryID(text) else {
+                    throw EngramError.invalid("derived_from", "must be an array of ids")
+                }
+                return id
+            }
+        }
+        m.writtenBy = try string(fields["written_by"], "written_by")
+        if let v = fields["quarantined"], v != .null {
+            guard case .bool(let b) = v else {
+                throw EngramError.invalid("quarantined", "must be true or false")
+            }
+            m.quarantined = b
+        }
+        m.factKey = try string(fields["fact_key"], "fact_key")
+        m.validFrom = try date(fields["valid_from"], "valid_from")
+        m.validUntil = try date(fields["valid_until"], "valid_until")
     }
 
     /// A vector from a JSON array of numbers.

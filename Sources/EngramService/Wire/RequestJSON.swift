@@ -34,6 +34,10 @@ extension RecallRequest {
     /// `filter`, `min_score` and, for a text, the ranking options.
     package init(json body: JSONObject, now: Date, defaultK: Int = 10) throws {
         try body.rejectUnknown(Self.jsonFields)
+        let format = try body.string("format") ?? "hits"
+        guard format == "hits" || format == "prompt" else {
+            throw EngramError.invalid("format", "must be hits or prompt")
+        }
         let k = try body.int("k") ?? defaultK
         let filter = try FilterParsing.filter(json: body["filter"], now: now)
         let minScore = try body.number("min_score").map(Float.init)
@@ -53,6 +57,7 @@ extension RecallRequest {
             let options = try RankingParsing.options(body)
             self.init(query: .text(query, options), k: k, filter: filter, minScore: minScore)
         }
+        rendersPrompt = format == "prompt"
     }
 }
 
@@ -113,6 +118,36 @@ package enum RequestJSON {
             throw EngramError.invalid("filter", "is required (use {} to mean every memory in scope)")
         }
         return try FilterParsing.filter(json: body["filter"], now: now)
+    }
+
+    /// `{"ids": [..]}`, `{"source": "external"}`, `{"derived_from": [..]}` or `{"filter": {..}}`, with
+    /// `"confirm": true` and an optional `"reason"` kept in the tombstones.
+    package static func purgeTarget(_ body: JSONObject, now: Date) throws -> (PurgeTarget, String) {
+        try body.rejectUnknown([
+            "ids", "source", "derived_from", "derivedFrom", "filter", "confirm", "reason",
+        ])
+        guard try body.bool("confirm") == true else {
+            throw EngramError.invalid("confirm", "must be true: a purge cannot be undone")
+        }
+        let given = ["ids", "source", "derived_from", "derivedFrom", "filter"].filter { body[$0] != nil }
+        guard given.count == 1 else {
+            throw EngramError.invalid("ids", "give one of ids, source, derived_from and filter")
+        }
+        func ids(_ name: String) throws -> [MemoryID] {
+            try (body.strings(name) ?? []).map { text in
+                guard let id = MemoryID(text) else {
+                    throw EngramError.invalid(name, "must be an array of ids")
+                }
+                return id
+            }
+        }
+        let reason = try body.string("reason") ?? ""
+        switch given[0] {
+        case "ids": return (.ids(try ids("ids")), reason)
+        case "source": return (.source(MemorySource(rawValue: try body.string("source") ?? "")), reason)
+        case "filter": return (.filter(try FilterParsing.filter(json: body["filter"], now: now)), reason)
+        default: return (.derivedFrom(try ids(given[0])), reason)
+        }
     }
 
     /// `{"helpful": true|false}`.

@@ -71,4 +71,14 @@ package enum ResultJSON {
         }
         return .object(["ready": .bool(report.healthy), "checks": .array(checks)])
     }
+
+    /// An audit entry: `seq`, `at`, `actor`, `action`, `ids`, `detail`, `hash`.
+    package static func object(_ e: AuditEntry) -> JSONValue {
+        .object([
+            "seq": .number(Double(e.seq)), "at": .string(TimeParsing.format(e.at)),
+            "actor": e.actor.map(JSONValue.string) ?? .null, "action": .string(e.action),
+            "ids": .array(e.ids.map { .string($0.description) }), "detail": .string(e.detail),
+            "hash": .string(e.hash),
+        ])
+    }
 }

@@ -70,86 +70,143 @@ package enum WireSchema {
     // MARK: Memories
 
     /// Every field of a memory, in the order the reference lists them.
-    static let memoryFields: [MemoryField] = [
-        MemoryField(
-            name: "id", description: "Stable id, a UUID v7 (time-ordered); given on import to keep it.",
-            output: uuid, input: uuid),
-        MemoryField(
-            name: "namespace",
-            description: "Where it belongs, `/`-separated (`acme/support/user-42`); default `default`.",
-            output: string, input: type("string", extra: ["minLength": 1])),
-        MemoryField(
-            name: "agent", description: "Who wrote it.", output: nullableString,
-            input: type("string", "null", extra: ["minLength": 1])),
-        MemoryField(
-            name: "kind", description: "`episode` (default), `fact`, `procedure`, `note`, or any short word.",
-            output: string, input: type("string", extra: ["minLength": 1]), changes: true),
-        MemoryField(
-            name: "content", description: "What happened (required, non-empty).", output: string,
-            input: type("string", extra: ["minLength": 1]), changes: true),
-        MemoryField(
-            name: "cause", description: "Why it happened.", output: nullableString, input: nullableString,
-            changes: true),
-        MemoryField(
-            name: "outcome", description: "What was done and how it ended.", output: nullableString,
-            input: nullableString, changes: true),
-        MemoryField(
-            name: "succeeded", description: "Whether the approach worked.", output: type("boolean", "null"),
-            input: type("boolean", "null"), changes: true),
-        MemoryField(
-            name: "tags", description: "Short labels.", output: strings,
-            input: type("array", "null", extra: ["items": string]), changes: true),
-        MemoryField(
-            name: "importance", description: "0 to 1 (default 0.5).", output: unit,
-            input: type("number", "null", extra: ["minimum": 0, "maximum": 1]), changes: true),
-        MemoryField(
-            name: "metadata", description: "A JSON object to filter on.", output: type("object"),
-            input: type("object", "null"), changes: true),
-        MemoryField(
-            name: "created_at",
-            description: "When it happened (ISO 8601, or seconds since 1970 on input); default now.",
-            output: time, input: inputTime),
-        MemoryField(
-            name: "updated_at", description: "When this version was written.", output: time, input: inputTime),
-        MemoryField(
-            name: "expires_at", description: "When it stops being recalled; null for never.",
-            output: nullableTime,
-            input: inputTime, changes: true),
-        MemoryField(
-            name: "supersedes", description: "The older version this one replaced.",
-            output: type("string", "null", extra: ["format": "uuid"]),
-            input: type("string", "null", extra: ["format": "uuid"])),
-        MemoryField(
-            name: "recall_count",
-            description: "How often it was recalled (kept by the store; ignored on input).",
-            output: count, input: type("number", "null")),
-        MemoryField(
-            name: "last_recalled_at", description: "When it was last recalled (ignored on input).",
-            output: nullableTime, input: inputTime),
-        MemoryField(
-            name: "helpful_count", description: "Feedback: times it helped (ignored on input).",
-            output: count,
-            input: type("number", "null")),
-        MemoryField(
-            name: "unhelpful_count", description: "Feedback: times it did not help (ignored on input).",
-            output: count,
-            input: type("number", "null")),
-        MemoryField(
-            name: "embedding",
-            description: "The vector; the store's embedder makes it from the text when absent.",
-            output: nil, input: vector, changes: true),
-        MemoryField(
-            name: "ttl",
-            description:
-                "Input only: expire after a duration such as `90s`, `12h`, `7d` (instead of `expires_at`).",
-            output: nil, input: nullableString),
-        MemoryField(
-            name: "what", description: "Input only: another name for `content`.", output: nil,
-            input: type("string", extra: ["minLength": 1])),
-        MemoryField(
-            name: "why", description: "Input only: another name for `cause`.", output: nil,
-            input: nullableString),
+    static let memoryFields: [MemoryField] =
+        [
+            MemoryField(
+                name: "id", description: "Stable id, a UUID v7 (time-ordered); given on import to keep it.",
+                output: uuid, input: uuid),
+            MemoryField(
+                name: "namespace",
+                description: "Where it belongs, `/`-separated (`acme/support/user-42`); default `default`.",
+                output: string, input: type("string", extra: ["minLength": 1])),
+            MemoryField(
+                name: "agent", description: "Who wrote it.", output: nullableString,
+                input: type("string", "null", extra: ["minLength": 1])),
+            MemoryField(
+                name: "kind",
+                description: "`episode` (default), `fact`, `procedure`, `note`, or any short word.",
+                output: string, input: type("string", extra: ["minLength": 1]), changes: true),
+            MemoryField(
+                name: "content", description: "What happened (required, non-empty).", output: string,
+                input: type("string", extra: ["minLength": 1]), changes: true),
+            MemoryField(
+                name: "cause", description: "Why it happened.", output: nullableString, input: nullableString,
+                changes: true),
+            MemoryField(
+                name: "outcome", description: "What was done and how it ended.", output: nullableString,
+                input: nullableString, changes: true),
+            MemoryField(
+                name: "succeeded", description: "Whether the approach worked.",
+                output: type("boolean", "null"),
+                input: type("boolean", "null"), changes: true),
+            MemoryField(
+                name: "tags", description: "Short labels.", output: strings,
+                input: type("array", "null", extra: ["items": string]), changes: true),
+            MemoryField(
+                name: "importance", description: "0 to 1 (default 0.5).", output: unit,
+                input: type("number", "null", extra: ["minimum": 0, "maximum": 1]), changes: true),
+            MemoryField(
+                name: "metadata", description: "A JSON object to filter on.", output: type("object"),
+                input: type("object", "null"), changes: true),
+            MemoryField(
+                name: "created_at",
+                description: "When it happened (ISO 8601, or seconds since 1970 on input); default now.",
+                output: time, input: inputTime),
+            MemoryField(
+                name: "updated_at", description: "When this version was written.", output: time,
+                input: inputTime),
+            MemoryField(
+                name: "expires_at", description: "When it stops being recalled; null for never.",
+                output: nullableTime,
+                input: inputTime, changes: true),
+            MemoryField(
+                name: "supersedes", description: "The older version this one replaced.",
+                output: type("string", "null", extra: ["format": "uuid"]),
+                input: type("string", "null", extra: ["format": "uuid"])),
+            MemoryField(
+                name: "recall_count",
+                description: "How often it was recalled (kept by the store; ignored on input).",
+                output: count, input: type("number", "null")),
+            MemoryField(
+                name: "last_recalled_at", description: "When it was last recalled (ignored on input).",
+                output: nullableTime, input: inputTime),
+            MemoryField(
+                name: "helpful_count", description: "Feedback: times it helped (ignored on input).",
+                output: count,
+                input: type("number", "null")),
+            MemoryField(
+                name: "unhelpful_count", description: "Feedback: times it did not help (ignored on input).",
+                output: count,
+                input: type("number", "null")),
+            MemoryField(
+                name: "source",
+                description:
+                    "Where it came from: `user`, `agent` (default), `tool`, `external`, or another short name (trusted least).",
+                output: nullableString, input: nullableString),
+            MemoryField(
+                name: "trust",
+                description:
+                    "How far it may be trusted, lowest first: `untrusted`, `external`, `agent`, `user`, `system`. Defaults from the source, never above what it derives from nor above the key's maximum.",
+                output: trustLevel,
+                input: type("string", "null", extra: ["enum": .array(trustNames + [.null])])),
+            MemoryField(
+                name: "derived_from", description: "Ids of the memories it was derived from.",
+                output: type("array", extra: ["items": uuid]),
+                input: type("array", "null", extra: ["items": uuid])),
+            MemoryField(
+                name: "written_by", description: "The API key (or scope) that wrote it; kept on import.",
+                output: nullableString, input: nullableString),
+            MemoryField(
+                name: "flags",
+                description:
+                    "What the store found in its text: `instruction-like`, `invisible-unicode`, `long-token` (ignored on input: computed).",
+                output: strings, input: type("array", "null", extra: ["items": type("string")])),
+            MemoryField(
+                name: "quarantined",
+                description:
+                    "Kept out of recall unless asked for; on input (import), keeps an exported quarantine.",
+                output: type("boolean"), input: type("boolean", "null")),
+            MemoryField(
+                name: "fact_key",
+                description:
+                    "The fact it states a value of (`user-42/shipping-address`): storing a new value ends the old one's validity.",
+                output: nullableString, input: nullableString),
+            MemoryField(
+                name: "valid_from", description: "Since when it holds (null: since it was created).",
+                output: nullableTime, input: inputTime),
+            MemoryField(
+                name: "valid_until", description: "When it stopped holding; null while it still does.",
+                output: nullableTime, input: inputTime, changes: true),
+            MemoryField(
+                name: "embedding",
+                description: "The vector; the store's embedder makes it from the text when absent.",
+                output: nil, input: vector, changes: true),
+            MemoryField(
+                name: "ttl",
+                description:
+                    "Input only: expire after a duration such as `90s`, `12h`, `7d` (instead of `expires_at`).",
+                output: nil, input: nullableString),
+            MemoryField(
+                name: "what", description: "Input only: another name for `content`.", output: nil,
+                input: type("string", extra: ["minLength": 1])),
+            MemoryField(
+                name: "why", description: "Input only: another name for `cause`.", output: nil,
+                input: nullableString),
+        ]
+        + inputAliases.map { alias, field in
+            MemoryField(
+                name: alias, description: "Input only: another name for `\(field)`.", output: nil,
+                input: .object([:]))
+        }
+
+    /// camelCase spellings accepted on input for the snake_case fields (the library's names).
+    package static let inputAliases: [(String, String)] = [
+        ("derivedFrom", "derived_from"), ("factKey", "fact_key"), ("validFrom", "valid_from"),
+        ("validUntil", "valid_until"),
     ]
+
+    static let trustNames = TrustLevel.allCases.map { JSONValue.string($0.description) }
+    static let trustLevel = type("string", extra: ["enum": .array(trustNames)])
 
     /// The fields a memory object may hold on input (a remember body, an import line).
     package static let newMemoryFields = Set(memoryFields.map(\.name))
@@ -193,6 +250,18 @@ package enum WireSchema {
             described(type("boolean"), "Only memories whose approach worked (true) or failed (false).")
         ),
         ("include_expired", described(type("boolean"), "Include memories past their expiry.")),
+        ("min_trust", described(trustLevel, "Only memories trusted at least this much.")),
+        ("include_quarantined", described(type("boolean"), "Include quarantined memories.")),
+        (
+            "as_of",
+            described(
+                type("string", "number"),
+                "Only memories that held at this time (valid from before it, until after it); by default, those holding now."
+            )
+        ),
+        ("any_time", described(type("boolean"), "Memories whatever their validity, ended ones too.")),
+        ("minTrust", described(trustLevel, "Another name for `min_trust`.")),
+        ("asOf", described(type("string", "number"), "Another name for `as_of`.")),
         (
             "metadata",
             described(type("object"), #"Per key: a value to equal, {"in": [...]}, or {"gte": n, "lte": n}."#)
@@ -262,6 +331,13 @@ package enum WireSchema {
             ),
             ("filter", ref("Filter")),
             ("min_score", described(type("number"), "Leave out hits with a lower score.")),
+            (
+                "format",
+                described(
+                    type("string", extra: ["enum": names("hits", "prompt")]),
+                    "prompt: the answer also holds `prompt`, the hits quoted as data with source, trust and date inside markers their content cannot forge."
+                )
+            ),
         ] + rankingFields
     /// The fields a recall request may hold.
     package static let recallFieldNames = Set(recallFields.map(\.0))
@@ -327,6 +403,13 @@ package enum WireSchema {
                         "object", "null",
                         extra: ["properties": .object(["id": uuid, "cosine": type("number")])])
                 ),
+                (
+                    "ended",
+                    described(
+                        type("array", extra: ["items": uuid]),
+                        "Memories whose validity this one ended (the fact key's earlier value).")
+                ),
+                ("quarantined", described(type("boolean"), "Whether it was stored quarantined.")),
             ],
             required: ["id", "status", "near_duplicate"], closed: false)
         let workingEntry = object(
@@ -360,6 +443,38 @@ package enum WireSchema {
                 ],
                 required: ["memories"]),
             "RememberResult": rememberResult,
+            "Changed": object([("changed", count)], required: ["changed"], closed: false),
+            "PurgeRequest": object(
+                [
+                    ("ids", type("array", extra: ["items": uuid])),
+                    ("source", described(string, "Every memory written with this source.")),
+                    (
+                        "derived_from",
+                        described(
+                            type("array", extra: ["items": uuid]),
+                            "These memories and everything derived from them, transitively.")
+                    ),
+                    ("filter", ref("Filter")),
+                    ("confirm", described(type("boolean", extra: ["const": true]), "Must be true.")),
+                    ("reason", described(string, "Kept in the tombstones (never the content).")),
+                ], required: ["confirm"], closed: false),
+            "Purged": object(
+                [("purged", count), ("versions", type("array", extra: ["items": uuid]))],
+                required: ["purged", "versions"], closed: false),
+            "AuditEntry": object(
+                [
+                    ("seq", type("integer", extra: ["minimum": 1])), ("at", time), ("actor", nullableString),
+                    ("action", string), ("ids", type("array", extra: ["items": uuid])), ("detail", string),
+                    ("hash", string),
+                ], required: ["seq", "at", "actor", "action", "ids", "detail", "hash"], closed: false),
+            "AuditEntries": object(
+                [("entries", type("array", extra: ["items": ref("AuditEntry")]))], required: ["entries"],
+                closed: false),
+            "AuditVerification": object(
+                [
+                    ("intact", type("boolean")), ("entries", count), ("head", nullableString),
+                    ("first_bad", type("integer", "null")), ("problem", nullableString),
+                ], required: ["intact", "entries", "head", "first_bad", "problem"], closed: false),
             "Remembered": object(
                 [
                     ("ids", type("array", extra: ["items": uuid])),

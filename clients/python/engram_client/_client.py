@@ -27,6 +27,11 @@ ROUTES = {
     ("DELETE", "/v1/memories/{id}"): "forget",
     ("GET", "/v1/memories/{id}/history"): "history",
     ("POST", "/v1/memories/{id}/feedback"): "feedback",
+    ("POST", "/v1/memories/{id}/quarantine"): "quarantine",
+    ("POST", "/v1/memories/{id}/release"): "release",
+    ("POST", "/v1/memories/purge"): "purge",
+    ("GET", "/v1/audit"): "audit",
+    ("GET", "/v1/audit/verify"): "audit_verify",
     ("POST", "/v1/recall"): "recall",
     ("POST", "/v1/search"): "search",
     ("GET", "/v1/count"): "count",
@@ -121,6 +126,36 @@ class _Calls:
         """Reports whether a recalled memory helped; helpful memories rank a little higher later."""
         return self._do(_Call("POST", f"/v1/memories/{_segment(id)}/feedback", {"helpful": helpful},
                               parse=lambda b: None))
+
+    def quarantine(self, id: str):
+        """Keeps a memory out of recall, lists and counts until released (the key needs the quarantine
+        action). Returns how many memories changed (0 or 1)."""
+        return self._do(_Call("POST", f"/v1/memories/{_segment(id)}/quarantine", None,
+                              parse=lambda b: b["changed"]))
+
+    def release(self, id: str):
+        """Releases a quarantined memory back into recall. Returns how many memories changed."""
+        return self._do(_Call("POST", f"/v1/memories/{_segment(id)}/release", None, parse=lambda b: b["changed"]))
+
+    def purge(self, *, ids: Optional[list] = None, source: Optional[str] = None,
+              derived_from: Optional[list] = None, filter: Optional[dict] = None, confirm: bool,
+              reason: Optional[str] = None):
+        """Removes memories and every trace of them from the store's files: by `ids`, `source`,
+        `derived_from` (those memories and everything derived from them) or `filter`; the API asks for
+        `confirm=True`. Returns the ids of every version removed."""
+        body = _drop_none(dict(ids=ids, source=source, derived_from=derived_from, filter=filter,
+                               confirm=confirm, reason=reason))
+        return self._do(_Call("POST", "/v1/memories/purge", body, parse=lambda b: b["versions"]))
+
+    def audit(self, since: Optional[str] = None, after: int = 0):
+        """Audit entries (dicts: seq, at, actor, action, ids, detail, hash) from `since`, after entry
+        number `after`, oldest first, at most 1000 (a whole-store key only)."""
+        params = _drop_none(dict(since=since, after=after or None))
+        return self._do(_Call("GET", "/v1/audit", None, params=params, parse=lambda b: b["entries"]))
+
+    def audit_verify(self):
+        """Checks the audit log's hash chain: a dict with intact, entries, head, first_bad, problem."""
+        return self._do(_Call("GET", "/v1/audit/verify", None, parse=lambda b: b))
 
     # Read
 

@@ -39,8 +39,14 @@ class Memory(_Model):
     """What happened (required, non-empty)."""
     created_at: Optional[str] = None
     """When it happened (ISO 8601, or seconds since 1970 on input); default now."""
+    derived_from: Optional[list[str]] = None
+    """Ids of the memories it was derived from."""
     expires_at: Optional[str] = None
     """When it stops being recalled; null for never."""
+    fact_key: Optional[str] = None
+    """The fact it states a value of (`user-42/shipping-address`): storing a new value ends the old one's validity."""
+    flags: Optional[list[str]] = None
+    """What the store found in its text: `instruction-like`, `invisible-unicode`, `long-token` (ignored on input: computed)."""
     helpful_count: Optional[int] = None
     """Feedback: times it helped (ignored on input)."""
     id: Optional[str] = None
@@ -57,18 +63,30 @@ class Memory(_Model):
     """Where it belongs, `/`-separated (`acme/support/user-42`); default `default`."""
     outcome: Optional[str] = None
     """What was done and how it ended."""
+    quarantined: Optional[bool] = None
+    """Kept out of recall unless asked for; on input (import), keeps an exported quarantine."""
     recall_count: Optional[int] = None
     """How often it was recalled (kept by the store; ignored on input)."""
+    source: Optional[str] = None
+    """Where it came from: `user`, `agent` (default), `tool`, `external`, or another short name (trusted least)."""
     succeeded: Optional[bool] = None
     """Whether the approach worked."""
     supersedes: Optional[str] = None
     """The older version this one replaced."""
     tags: Optional[list[str]] = None
     """Short labels."""
+    trust: Optional[str] = None
+    """How far it may be trusted, lowest first: `untrusted`, `external`, `agent`, `user`, `system`. Defaults from the source, never above what it derives from nor above the key's maximum."""
     unhelpful_count: Optional[int] = None
     """Feedback: times it did not help (ignored on input)."""
     updated_at: Optional[str] = None
     """When this version was written."""
+    valid_from: Optional[str] = None
+    """Since when it holds (null: since it was created)."""
+    valid_until: Optional[str] = None
+    """When it stopped holding; null while it still does."""
+    written_by: Optional[str] = None
+    """The API key (or scope) that wrote it; kept on import."""
 
 
 @dataclass
@@ -104,8 +122,12 @@ class Hit(Memory):
 class RememberResult(_Model):
     """The API's `RememberResult` object."""
 
+    ended: Optional[list[str]] = None
+    """Memories whose validity this one ended (the fact key's earlier value)."""
     id: Optional[str] = None
     near_duplicate: Optional[dict[str, Any]] = None
+    quarantined: Optional[bool] = None
+    """Whether it was stored quarantined."""
     status: Optional[str] = None
 
 

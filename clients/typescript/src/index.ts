@@ -17,6 +17,11 @@ export const ROUTES: Record<string, string[]> = {
   "DELETE /v1/memories/{id}": ["forget"],
   "GET /v1/memories/{id}/history": ["history"],
   "POST /v1/memories/{id}/feedback": ["feedback"],
+  "POST /v1/memories/{id}/quarantine": ["quarantine"],
+  "POST /v1/memories/{id}/release": ["release"],
+  "POST /v1/memories/purge": ["purge"],
+  "GET /v1/audit": ["audit"],
+  "GET /v1/audit/verify": ["auditVerify"],
   "POST /v1/recall": ["recall"],
   "POST /v1/search": ["search"],
   "GET /v1/count": ["count"],
@@ -183,6 +188,34 @@ export class Engram {
   /** Reports whether a recalled memory helped. */
   async feedback(id: string, helpful: boolean): Promise<void> {
     await this.request("POST", `/v1/memories/${segment(id)}/feedback`, { helpful });
+  }
+
+  /** Keeps a memory out of recall until released (the key needs the quarantine action); how many changed. */
+  async quarantine(id: string): Promise<number> {
+    return (await this.request<{ changed: number }>("POST", `/v1/memories/${segment(id)}/quarantine`)).changed;
+  }
+
+  /** Releases a quarantined memory back into recall; how many changed. */
+  async release(id: string): Promise<number> {
+    return (await this.request<{ changed: number }>("POST", `/v1/memories/${segment(id)}/release`)).changed;
+  }
+
+  /** Removes memories and every trace of them (by ids, source, derived_from or filter); the API asks for
+   * `confirm: true`. Returns the ids of every version removed. */
+  async purge(target: { ids?: string[]; source?: string; derived_from?: string[]; filter?: Filter; reason?: string },
+    options: { confirm: boolean }): Promise<string[]> {
+    const body = dropUndefined({ ...target, confirm: options.confirm });
+    return (await this.request<{ versions: string[] }>("POST", "/v1/memories/purge", body)).versions;
+  }
+
+  /** Audit entries from `since`, after entry `after`, oldest first (a whole-store key only). */
+  async audit(options: { since?: string; after?: number } = {}): Promise<Record<string, unknown>[]> {
+    return (await this.request<{ entries: Record<string, unknown>[] }>("GET", "/v1/audit", undefined, options)).entries;
+  }
+
+  /** Checks the audit log's hash chain: intact, entries, head, first_bad, problem. */
+  auditVerify(): Promise<Record<string, unknown>> {
+    return this.request("GET", "/v1/audit/verify");
   }
 
   // Read

@@ -11,8 +11,14 @@ export interface Memory {
   content: string;
   /** When it happened (ISO 8601, or seconds since 1970 on input); default now. */
   created_at: string;
+  /** Ids of the memories it was derived from. */
+  derived_from: string[];
   /** When it stops being recalled; null for never. */
   expires_at: string | null;
+  /** The fact it states a value of (`user-42/shipping-address`): storing a new value ends the old one's validity. */
+  fact_key: string | null;
+  /** What the store found in its text: `instruction-like`, `invisible-unicode`, `long-token` (ignored on input: computed). */
+  flags: string[];
   /** Feedback: times it helped (ignored on input). */
   helpful_count: number;
   /** Stable id, a UUID v7 (time-ordered); given on import to keep it. */
@@ -29,18 +35,30 @@ export interface Memory {
   namespace: string;
   /** What was done and how it ended. */
   outcome: string | null;
+  /** Kept out of recall unless asked for; on input (import), keeps an exported quarantine. */
+  quarantined: boolean;
   /** How often it was recalled (kept by the store; ignored on input). */
   recall_count: number;
+  /** Where it came from: `user`, `agent` (default), `tool`, `external`, or another short name (trusted least). */
+  source: string | null;
   /** Whether the approach worked. */
   succeeded: boolean | null;
   /** The older version this one replaced. */
   supersedes: string | null;
   /** Short labels. */
   tags: string[];
+  /** How far it may be trusted, lowest first: `untrusted`, `external`, `agent`, `user`, `system`. Defaults from the source, never above what it derives from nor above the key's maximum. */
+  trust: string;
   /** Feedback: times it did not help (ignored on input). */
   unhelpful_count: number;
   /** When this version was written. */
   updated_at: string;
+  /** Since when it holds (null: since it was created). */
+  valid_from: string | null;
+  /** When it stopped holding; null while it still does. */
+  valid_until: string | null;
+  /** The API key (or scope) that wrote it; kept on import. */
+  written_by: string | null;
 }
 
 /** The API's `Explain` object. */
@@ -68,8 +86,12 @@ export interface Hit extends Memory {
 
 /** The API's `RememberResult` object. */
 export interface RememberResult {
+  /** Memories whose validity this one ended (the fact key's earlier value). */
+  ended?: string[];
   id: string;
   near_duplicate: Record<string, unknown> | null;
+  /** Whether it was stored quarantined. */
+  quarantined?: boolean;
   status: string;
 }
 

@@ -1,0 +1,238 @@
+public import Foundation
+
+extension MemoryStore {
+    /// Gives each memory about to be stored its trust, quarantine and author, and settles fact keys: a
+    /// memory stating a key's value ends the validity of the value current before it (or, when it is
+    /// older than that value, ends itself there). Runs under the writer lock, before the insert.
+    ///
+    /// - Returns: the rows whose validity ends, with the time, for the insert's transaction.
+    func settleProvenance(
+        _ prepared: inout [(memory: Memory, vector: [Float])], storing: [Int], given: [NewMemory],
+        results: inout [RememberResult], state: inout WriterState
+    ) throws -> [(rowID: Int64, at: Double)] {
+        let sourceIDs = Set(storing.flatMap { given[$0].derivedFrom })
+        let located = try records.locate(Array(sourceIDs))
+        var sourceTrust: [MemoryID: TrustLevel] = [:]
+        for (id, (_, slot)) in located {
+            let info = state.slots[Int(slot)]
+            let names = state.names.namespaces.names
+            // A memory outside the handle's scope is as unknown as a missing one.
+            guard names.indices.contains(Int(info.namespace)),
+                scope.contains(namespace: names[Int(info.namespace)]),
+                let level = TrustLevel(rawValue: Int(info.trust))
+            else { continue }
+            sourceTrust[id] = level
+        }
+        for i in storing {
+            let field = { (name: String) in given.count == 1 ? name : "memories[\(i)].\(name)" }
+            var memory = prepared[i].memory
+            var ceiling = scope.maxTrust
+            for id in given[i].derivedFrom {
+                guard let level = sourceTrust[id] else {
+                    throw EngramError.invalid(
+                        field("derivedFrom"), "names no memory this handle can see: \(id)")
+                }
+                ceiling = min(ceiling, level)
+            }
+            if let asked = given[i].trust {
+                if asked > scope.maxTrust {
+                    throw EngramError(
+                        .permissionDenied, "this handle may write at most \(scope.maxTrust) trust",
+                        field: field("trust"))
+                }
+                if asked > ceiling {
+                    throw EngramError.invalid(
+                        field("trust"), "is above \(ceiling), the trust of what it is derived from")
+                }
+                memory.trust = asked
+            } else {
+                memory.trust = min(memory.source?.defaultTrust ?? .agent, ceiling)
+            }
+            memory.writtenBy = given[i].writtenBy ?? scope.actor
+            memory.quarantined =
+                given[i].quarantined
+                ?? options.quarantine.quarantines(flags: memory.flags, trust: memory.trust)
+            results[i].quarantined = memory.quarantined
+            prepared[i].memory = memory
+        }
+        return try settleFactKeys(&prepared, storing: storing, results: &results, state: &state)
+    }
+
+    /// See ``settleProvenance(_:storing:given:results:state:)``. A quarantined memory ends nothing (a
+    /// planted value must not retire the true one), nor does one given its own end of validity (a record
+    /// of the past).
+    private func settleFactKeys(
+        _ prepared: inout [(memory: Memory, vector: [Float])], storing: [Int],
+        results: inout [RememberResult],
+        state: inout WriterState
+    ) throws -> [(rowID: Int64, at: Double)] {
+        let keyed = storing.filter { prepared[$0].memory.factKey != nil }
+        guard !keyed.isEmpty else { return [] }
+        /// A current value: a stored row, or an earlier memory of this batch.
+        struct Current {
+            var id: MemoryID
+            var validFrom: Double
+            var row: (rowID: Int64, slot: Int32)?
+            var batchIndex: Int?
+        }
+        var ending: [(rowID: Int64, at: Double)] = []
+        for (namespace, indices) in Dictionary(grouping: keyed, by: { prepared[$0].memory.namespace }) {
+            let keys = Set(indices.compactMap { prepared[$0].memory.factKey })
+            var current = try records.currentFacts(namespace: namespace, keys: Array(keys)).mapValues {
+                rows in
+                rows.map { Current(id: $0.id, validFrom: $0.validFrom, row: ($0.rowID, $0.slot)) }
+            }
+            for i in indices.sorted() {
+                let memory = prepared[i].memory
+                guard let key = memory.factKey else { continue }
+                let from = (memory.validFrom ?? memory.createdAt).timeIntervalSince1970
+                let values = current[key] ?? []
+                if let later = values.map(\.validFrom).filter({ $0 > from }).min() {
+                    // An older value than the current one: it held until the current one began.
+                    let until = min(memory.validUntil?.timeIntervalSince1970 ?? later, later)
+                    prepared[i].memory.validUntil = Date(timeIntervalSince1970: until)
+                    continue
+                }
+                guard !memory.quarantined, memory.validUntil == nil else { continue }
+                for value in values {
+                    if let row = value.row {
+                        ending.append((row.rowID, from))
+                        state.slots[Int(row.slot)].validUntil = from
+                    } else if let j = value.batchIndex {
+                        prepared[j].memory.validUntil = Date(timeIntervalSince1970: from)
+                    }
+                    results[i].ended.append(value.id)
+                }
+                current[key] = [Current(id: memory.id, validFrom: from, batchIndex: i)]
+            }
+        }
+        return ending
+    }
+
+    /// Audit events for a remember: what was stored, and whose validity ended.
+    func rememberEvents(_ results: [RememberResult], storing: [Int], now: Date) -> [AuditEvent] {
+        let at = now.timeIntervalSince1970
+        var events = [
+            AuditEvent(
+                action: "remember", ids: storing.map { results[$0].id },
+                detail: "count=\(storing.count)", actor: scope.actor, at: at)
+        ]
+        let ended = storing.flatMap { results[$0].ended }
+        if !ended.isEmpty {
+            events.append(
+                AuditEvent(
+                    action: "end-validity", ids: ended, detail: "by=fact-key", actor: scope.actor, at: at))
+        }
+        let quarantined = storing.filter { results[$0].quarantined }.map { results[$0].id }
+        if !quarantined.isEmpty {
+            events.append(
+                AuditEvent(
+                    action: "quarantine", ids: quarantined, detail: "by=policy", actor: scope.actor, at: at))
+        }
+        return events
+    }
+
+    /// An audit event by this handle now.
+    func auditEvent(_ action: String, _ ids: [MemoryID], _ detail: String = "") -> AuditEvent {
+        AuditEvent(action: action, ids: ids, detail: detail, actor: scope.actor, at: nowSeconds())
+    }
+
+    // MARK: Quarantine
+
+    /// Quarantines memories: they stay stored, but recall, lists and counts leave them out unless a
+    /// filter asks for them (``MemoryFilter/includeQuarantined``). Needs the ``Scope/Actions/quarantine`` action.
+    ///
+    /// - Returns: how many memories changed (unknown ids and those outside the scope are ignored).
+    @discardableResult
+    public func quarantine(_ ids: [MemoryID]) throws -> Int {
+        try setQuarantined(ids, true)
+    }
+
+    /// Releases quarantined memories back into recall. Needs the ``Scope/Actions/quarantine`` action.
+    ///
+    /// - Returns: how many memories changed.
+    @discardableResult
+    public func release(_ ids: [MemoryID]) throws -> Int {
+        try setQuarantined(ids, false)
+    }
+
+    private func setQuarantined(_ ids: [MemoryID], _ quarantined: Bool) throws -> Int {
+        try scope.require(.quarantine, quarantined ? "quarantine" : "release")
+        return try write { state in
+            var changed: [(id: MemoryID, rowID: Int64, slot: Int32)] = []
+            let names = state.names.namespaces.names
+            for (id, (rowID, slot)) in try records.locate(ids) {
+                let info = state.slots[Int(slot)]
+                guard names.indices.contains(Int(info.namespace)),
+                    scope.contains(namespace: names[Int(info.namespace)]), info.quarantined != quarantined
+                else { continue }
+                changed.append((id, rowID, slot))
+            }
+            guard !changed.isEmpty else { return 0 }
+            changed.sort { $0.id < $1.id }
+            try records.setQuarantined(
+                changed.map(\.rowID), quarantined,
+                audit: [auditEvent(quarantined ? "quarantine" : "release", changed.map(\.id))])
+            for item in changed { state.slots[Int(item.slot)].quarantined = quarantined }
+            try publish(&state, remap: false)
+            return changed.count
+        }
+    }
+
+    // MARK: Validity
+
+    /// Ends memories' validity at `time` (now by default): they stay stored and answer ``MemoryFilter/Validity/asOf(_:)``
+    /// recalls for earlier times, but no longer count as current.
+    ///
+    /// - Returns: how many memories changed (unknown ids, those outside the scope and those already ended are ignored).
+    @discardableResult
+    public func endValidity(_ ids: [MemoryID], at time: Date? = nil) throws -> Int {
+        try scope.require(.write, "write")
+        let at = Self.millisecondPrecision(time ?? options.clock.now()).timeIntervalSince1970
+        return try write { state in
+            var changed: [(id: MemoryID, rowID: Int64, slot: Int32)] = []
+            let names = state.names.namespaces.names
+            for (id, (rowID, slot)) in try records.locate(ids) {
+                let info = state.slots[Int(slot)]
+                guard names.indices.contains(Int(info.namespace)),
+                    scope.contains(namespace: names[Int(info.namespace)]), info.validUntil == .infinity
+                else { continue }
+                changed.append((id, rowID, slot))
+            }
+            guard !changed.isEmpty else { return 0 }
+            changed.sort { $0.id < $1.id }
+            try records.endValidity(
+                changed.map { ($0.rowID, at) }, audit: [auditEvent("end-validity", changed.map(\.id))])
+            for item in changed { state.slots[Int(item.slot)].validUntil = at }
+            try publish(&state, remap: false)
+            return changed.count
+        }
+    }
+
+    // MARK: Audit
+
+    /// Checks the whole audit log: every entry's hash against its fields and the one before, the numbers
+    /// without gaps, and the newest entry against the recorded head. Needs the whole store.
+    /// - Complexity: O(entries).
+    public func verifyAudit() throws -> AuditVerification {
+        try scope.requireWholeStore("verify the audit log")
+        try checkOpen()
+        return try records.verifyAudit()
+    }
+
+    /// Audit entries from `since` on (all when nil), oldest first, after entry number `after`, at most
+    /// `limit`. Needs the whole store.
+    public func auditEntries(since: Date? = nil, after: Int = 0, limit: Int = 1000) throws -> [AuditEntry] {
+        try scope.requireWholeStore("read the audit log")
+        try checkOpen()
+        guard (1...100_000).contains(limit) else {
+            throw EngramError.invalid("limit", "must be from 1 to 100000")
+        }
+        return try records.auditEntries(since: since?.timeIntervalSince1970, after: after, limit: limit)
+    }
+
+    /// Records something a front end did with the store that changes no memory (an API key's use).
+    package func recordAudit(action: String, ids: [MemoryID] = [], detail: String) throws {
+        try records.appendAudit([auditEvent(action, ids, detail)])
+    }
+}

@@ -1,0 +1,63 @@
+public import Foundation
+
+/// One entry of a store's audit log: who did what to which memories, and when; never their content.
+///
+/// Entries are append-only and hash-chained: each ``hash`` is the SHA-256 of the previous entry's hash
+/// and this entry's fields, and the newest entry's number and hash are kept apart (`meta.audit_head`),
+/// so ``MemoryStore/verifyAudit()`` finds an entry altered, removed, reordered or cut from the end.
+public struct AuditEntry: Sendable, Hashable {
+    /// The entry's number, from 1 with no gaps.
+    public var seq: Int
+    /// When it happened.
+    public var at: Date
+    /// Who acted (``Scope/actor``), when the handle had a name.
+    public var actor: String?
+    /// What happened: `remember`, `update`, `forget`, `purge`, `quarantine`, `release`, `end-validity`,
+    /// `key-use`, ...
+    public var action: String
+    /// The memories it touched.
+    public var ids: [MemoryID]
+    /// Counts and names that say more (`namespace=acme`, `count=3`), never content.
+    public var detail: String
+    /// SHA-256 (hex) of the previous entry's hash and this entry's fields.
+    public var hash: String
+
+    /// The hash an entry with these fields has after `previous` (the empty string before the first).
+    static func chainHash(
+        previous: String, seq: Int, at: Double, actor: String?, action: String, ids: String, detail: String
+    ) -> String {
+        var digest = SHA256Digest()
+        // Length-prefixed fields: no two different entries hash the same bytes.
+        for field in [previous, String(seq), String(at.bitPattern), actor ?? "\u{0}", action, ids, detail] {
+            let bytes = Array(field.utf8)
+            digest.update(Array(String(bytes.count).utf8) + [0x3A] + bytes)
+        }
+        return digest.hexDigest()
+    }
+}
+
+/// What ``MemoryStore/verifyAudit()`` found.
+public struct AuditVerification: Sendable, Hashable {
+    /// Entries checked.
+    public var entries: Int
+    /// The newest entry's hash, to record outside the store: a log rewritten from its start by someone
+    /// who can write the database is caught by comparing it with that record.
+    public var head: String?
+    /// The number of the first entry that fails, when one does (the entry after the last good one for
+    /// a removed tail).
+    public var firstBad: Int?
+    /// What is wrong with it.
+    public var problem: String?
+
+    /// Whether every entry checks.
+    public var isIntact: Bool { firstBad == nil }
+}
+
+/// One change for the audit log, before it is numbered and chained.
+struct AuditEvent: Sendable {
+    var action: String
+    var ids: [MemoryID]
+    var detail: String = ""
+    var actor: String?
+    var at: Double
+}

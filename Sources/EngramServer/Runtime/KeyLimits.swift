@@ -1,0 +1,56 @@
+import EngramService
+import Foundation
+import Synchronization
+
+/// Per-key request rates (a token bucket per key: `rate` a second, a burst of one second's worth) and
+/// the count of each key's requests, written to the audit log about once a minute.
+final class KeyLimits: Sendable {
+    private struct Bucket {
+        var tokens: Double
+        var updated: ContinuousClock.Instant
+    }
+
+    private struct State {
+        var buckets: [String: Bucket] = [:]
+        var uses: [String: Int] = [:]
+        var since = ContinuousClock.now
+    }
+
+    private let state = Mutex(State())
+    /// How often key use reaches the audit log.
+    static let usePeriod = Duration.seconds(60)
+
+    /// Takes a request from the key's bucket; nil when admitted, else the seconds until one is.
+    func admit(key: String, rate: Double?, now: ContinuousClock.Instant = .now) -> Int? {
+        guard let rate else { return nil }
+        return state.withLock { state in
+            var bucket = state.buckets[key] ?? Bucket(tokens: max(1, rate), updated: now)
+            let elapsed =
+                Double((now - bucket.updated).components.seconds)
+                + Double((now - bucket.updated).components.attoseconds) / 1e18
+            bucket.tokens = min(max(1, rate), bucket.tokens + elapsed * rate)
+            bucket.updated = now
+            defer { state.buckets[key] = bucket }
+            if bucket.tokens >= 1 {
+                bucket.tokens -= 1
+                return nil
+            }
+            return max(1, Int(((1 - bucket.tokens) / rate).rounded(.up)))
+        }
+    }
+
+    /// Counts a request by `key`; returns the counts to write when a period has passed.
+    func noteUse(key: String, now: ContinuousClock.Instant = .now) -> (uses: [String: Int], seconds: Double)?
+    {
+        state.withLock { state in
+            state.uses[key, default: 0] += 1
+            let elapsed = now - state.since
+            guard elapsed >= Self.usePeriod else { return nil }
+            defer {
+                state.uses = [:]
+                state.since = now
+            }
+            return (state.uses, Double(elapsed.components.seconds))
+        }
+    }
+}

@@ -30,14 +30,15 @@ final class ServerHarness: @unchecked Sendable {  // Sendable: configured before
     deinit { try? store.close() }
 
     /// Creates a key in the harness's key file and returns its text.
-    func createKey(_ name: String, namespaces: [String]?, actions: Scope.Actions) throws -> (
-        key: String, id: String
-    ) {
+    func createKey(
+        _ name: String, namespaces: [String]?, actions: Scope.Actions, maxTrust: TrustLevel = .agent,
+        rate: Double? = nil
+    ) throws -> (key: String, id: String) {
         var file = try KeyFile(path: configuration.keysPath)
         let scope =
             try namespaces.map { try Scope(namespaces: $0, actions: actions) }
             ?? .everyNamespace(actions: actions)
-        let (key, record) = try file.create(name: name, scope: scope)
+        let (key, record) = try file.create(name: name, scope: scope.writing(atMost: maxTrust), rate: rate)
         return (key, record.id)
     }
 

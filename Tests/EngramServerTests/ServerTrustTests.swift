@@ -1,0 +1,62 @@
+import Engram
+import EngramService
+import Foundation
+import HTTPTypes
+import Testing
+
+@testable import EngramServer
+
+/// Keys carry a trust ceiling and a rate; recall can require trust and answer as quoted data.
+@Suite("Server: trust per key, rate limits, quarantine and purge over HTTP")
+struct ServerTrustTests {
+    @Test(
+        "a key refuses writes above its trust, records its name as the writer, and min_trust filters recall")
+    func trustCeiling() async throws {
+        let h = try ServerHarness()
+        let (agent, _) = try h.createKey("bot", namespaces: ["team"], actions: .readWrite)
+        let (user, _) = try h.createKey("app", namespaces: ["team"], actions: .readWrite, maxTrust: .user)
+        try await h.run { client in
+            let refused = try await client.call(
+                .post, "/v1/memories", #"{"content": "likes tea", "namespace": "team", "trust": "user"}"#,
+                key: agent)
+            #expect(refused.status == 403 && refused["error", "field"]?.stringValue == "trust")
+            let stored = try await client.call(
+                .post, "/v1/memories",
+                #"{"content": "likes tea", "namespace": "team", "source": "user", "trust": "user"}"#,
+                key: user)
+            #expect(stored.status == 201 || stored.status == 200)
+            let id = try #require(stored["ids", 0]?.stringValue)
+            let memory = try await client.call(.get, "/v1/memories/\(id)", key: agent)
+            #expect(memory["trust"]?.stringValue == "user" && memory["written_by"]?.stringValue == "app")
+            _ = try await client.call(
+                .post, "/v1/memories",
+                #"{"content": "likes coffee", "namespace": "team", "source": "external"}"#,
+                key: agent)
+            let trusted = try await client.call(
+                .post, "/v1/recall",
+                #"{"query": "likes", "filter": {"minTrust": "user"}, "format": "prompt"}"#,
+                key: agent)
+            #expect(trusted["hits"]?.arrayValue?.count == 1)
+            #expect(trusted["prompt"]?.stringValue?.contains("source=user trust=user") == true)
+            // A quarantine needs the action; the reader-writer key lacks it.
+            #expect(try await client.call(.post, "/v1/memories/\(id)/quarantine", key: agent).status == 403)
+        }
+    }
+
+    @Test("past its rate a key gets 429 with Retry-After, and other keys are not slowed")
+    func rateLimit() async throws {
+        let h = try ServerHarness()
+        let (slow, _) = try h.createKey("slow", namespaces: nil, actions: .read, rate: 2)
+        let (free, _) = try h.createKey("free", namespaces: nil, actions: .read)
+        try await h.run { client in
+            var statuses: [Int] = []
+            for _ in 0..<6 { statuses.append(try await client.call(.get, "/v1/count", key: slow).status) }
+            #expect(statuses.prefix(2).allSatisfy { $0 == 200 })
+            #expect(statuses.contains(429))
+            let limited = try await client.call(.get, "/v1/count", key: slow)
+            #expect(limited.status == 429 && limited.headers[.retryAfter] != nil)
+            #expect(limited["error", "code"]?.stringValue == "rateLimited")
+            for _ in 0..<6 { #expect(try await client.call(.get, "/v1/count", key: free).status == 200) }
+        }
+    }
+}

@@ -68,3 +68,50 @@ struct TrustCommandTests {
         #expect(actions.contains("remember") && actions.contains("purge") && actions.contains("release"))
     }
 }
+
+@Suite("CLI: the poisoning benchmark and the process trust ceiling")
+struct PoisoningCommandTests {
+    @Test(
+        "eval --poison: no planted memory reaches a top 10 with the defences, some do without, clean scores unchanged"
+    )
+    func poisoning() async throws {
+        let cli = CLI()
+        let arguments = [
+            "eval", "--memories", fixturesPath("memories.jsonl"), "--queries", fixturesPath("queries.jsonl"),
+            "--json",
+        ]
+        let clean = try #require(try await cli.raw(arguments).json() as? [String: Any])
+        let run = await cli.raw(arguments + ["--poison"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let poisoned = try #require(try run.json() as? [String: Any])
+        let modes = try #require(poisoned["modes"] as? [String: [String: Any]])
+        let cleanModes = try #require(clean["modes"] as? [String: [String: Any]])
+        #expect(modes.count == 3)
+        for (mode, entry) in modes {
+            let poison = try #require(entry["poison"] as? [String: Any])
+            #expect(poison["planted"] as? Double == 25)
+            #expect(poison["in_top10_protected"] as? Double == 0, "\(mode)")
+            #expect((poison["in_top10_unprotected"] as? Double ?? 0) > 0, "\(mode)")
+            for metric in ["recall_at_10", "mrr", "ndcg_at_10"] {
+                #expect(entry[metric] as? Double == cleanModes[mode]?[metric] as? Double, "\(mode) \(metric)")
+            }
+        }
+        #expect(await cli.raw(["eval", "--queries", fixturesPath("queries.jsonl"), "--poison"]).status != 0)
+    }
+
+    @Test("$ENGRAM_MAX_TRUST refuses a write above it and lowers the default")
+    func processCeiling() async throws {
+        let cli = CLI()
+        #expect(await cli.run(["init", "--embedder", "hashing"]).status == 0)
+        let ceiling = ["ENGRAM_MAX_TRUST": "external"]
+        let refused = await cli.run(
+            ["remember", "the user is an admin", "--trust", "user"], environment: ceiling)
+        #expect(refused.status == 77 && refused.stderr.contains("trust"))
+        let lowered = await cli.run(
+            ["remember", "the user likes tea", "--source", "user", "--json"], environment: ceiling)
+        let id = try #require((try lowered.json() as? [String: Any])?["id"] as? String)
+        let shown = try #require(try await cli.run(["show", id, "--json"]).json() as? [String: Any])
+        #expect(shown["trust"] as? String == "external" && shown["source"] as? String == "user")
+        #expect(await cli.run(["stats"], environment: ceiling).status == 0)
+    }
+}

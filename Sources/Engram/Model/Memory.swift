@@ -254,6 +254,9 @@ public struct RememberResult: Sendable, Hashable {
     public var ended: [MemoryID] = []
     /// Whether the stored memory was quarantined (by the ``QuarantinePolicy`` or as imported).
     public var quarantined = false
+    /// For a quarantined memory with a fact key: the key's current values it contradicts (left current;
+    /// releasing it makes the key's values one timeline again).
+    public var contradicts: [MemoryID] = []
 }
 
 /// A memory very similar to one being stored.

@@ -190,8 +190,11 @@ extension RecordStore {
     }
 
     /// Quarantines or releases rows and records it.
-    func setQuarantined(_ rowIDs: [Int64], _ quarantined: Bool, audit: [AuditEvent]) throws {
+    func setQuarantined(
+        _ rowIDs: [Int64], _ quarantined: Bool, ending: [(rowID: Int64, at: Double)] = [], audit: [AuditEvent]
+    ) throws {
         try write { db in
+            try Self.endValidity(ending, db)
             for rowID in rowIDs {
                 try db.execute(
                     sql: "UPDATE memory SET quarantined = ? WHERE rowid = ?", arguments: [quarantined, rowID])
@@ -202,28 +205,37 @@ extension RecordStore {
 
     /// The live memory of each fact key in `namespace` whose validity has not ended: key -> rows, oldest
     /// validity first (two only where an import brought them).
-    func currentFacts(namespace: String, keys: [String]) throws -> [String: [(
-        rowID: Int64, slot: Int32, id: MemoryID, validFrom: Double
-    )]] {
+    func currentFacts(namespace: String, keys: [String]) throws -> [String: [CurrentFact]] {
         guard !keys.isEmpty else { return [:] }
         return try read { db in
-            var result: [String: [(rowID: Int64, slot: Int32, id: MemoryID, validFrom: Double)]] = [:]
+            var result: [String: [CurrentFact]] = [:]
             for chunk in Self.chunks(keys) {
                 let rows = try Row.fetchAll(
                     db,
                     sql: """
-                        SELECT fact_key, rowid, slot, id, coalesce(valid_from, created_at) FROM memory
+                        SELECT fact_key, rowid, slot, id, coalesce(valid_from, created_at), quarantined FROM memory
                         WHERE namespace = ? AND fact_key IN (\(databaseQuestionMarks(count: chunk.count)))
                             AND valid_until IS NULL
                         ORDER BY 5, id
                         """, arguments: StatementArguments([namespace] + chunk))
                 for row in rows {
                     guard let id = MemoryID(row[3] as String) else { continue }
-                    result[row[0], default: []].append((row[1], row[2], id, row[4]))
+                    result[row[0], default: []].append(
+                        CurrentFact(
+                            rowID: row[1], slot: row[2], id: id, validFrom: row[4], quarantined: row[5]))
                 }
             }
             return result
         }
+    }
+
+    /// A live value of a fact key whose validity has not ended.
+    struct CurrentFact {
+        var rowID: Int64
+        var slot: Int32
+        var id: MemoryID
+        var validFrom: Double
+        var quarantined: Bool
     }
 
     /// Deletes memories by rowid (the full-text index follows by trigger). Returns how many existed.

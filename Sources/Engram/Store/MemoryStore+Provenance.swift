@@ -80,7 +80,9 @@ extension MemoryStore {
             let keys = Set(indices.compactMap { prepared[$0].memory.factKey })
             var current = try records.currentFacts(namespace: namespace, keys: Array(keys)).mapValues {
                 rows in
-                rows.map { Current(id: $0.id, validFrom: $0.validFrom, row: ($0.rowID, $0.slot)) }
+                rows.filter { !$0.quarantined }.map {
+                    Current(id: $0.id, validFrom: $0.validFrom, row: ($0.rowID, $0.slot))
+                }
             }
             for i in indices.sorted() {
                 let memory = prepared[i].memory
@@ -93,7 +95,12 @@ extension MemoryStore {
                     prepared[i].memory.validUntil = Date(timeIntervalSince1970: until)
                     continue
                 }
-                guard !memory.quarantined, memory.validUntil == nil else { continue }
+                guard !memory.quarantined else {
+                    // Reported, not applied: a planted value must not retire the true one.
+                    results[i].contradicts = values.map(\.id)
+                    continue
+                }
+                guard memory.validUntil == nil else { continue }
                 for value in values {
                     if let row = value.row {
                         ending.append((row.rowID, from))
@@ -170,13 +177,40 @@ extension MemoryStore {
             }
             guard !changed.isEmpty else { return 0 }
             changed.sort { $0.id < $1.id }
+            var ending: [(rowID: Int64, at: Double, slot: Int32, id: MemoryID)] = []
+            if !quarantined { ending = try timelineOnRelease(changed.map(\.rowID)) }
+            var audit = [auditEvent(quarantined ? "quarantine" : "release", changed.map(\.id))]
+            if !ending.isEmpty { audit.append(auditEvent("end-validity", ending.map(\.id), "by=release")) }
             try records.setQuarantined(
-                changed.map(\.rowID), quarantined,
-                audit: [auditEvent(quarantined ? "quarantine" : "release", changed.map(\.id))])
+                changed.map(\.rowID), quarantined, ending: ending.map { ($0.rowID, $0.at) }, audit: audit)
             for item in changed { state.slots[Int(item.slot)].quarantined = quarantined }
+            for item in ending { state.slots[Int(item.slot)].validUntil = item.at }
             try publish(&state, remap: false)
             return changed.count
         }
+    }
+
+    /// When released memories state a fact key's value, the key's current values (those not quarantined,
+    /// and the released ones) become one timeline again: each holds until the next one begins.
+    private func timelineOnRelease(_ rowIDs: [Int64]) throws -> [(
+        rowID: Int64, at: Double, slot: Int32, id: MemoryID
+    )] {
+        let released = try records.memories(rowIDs: rowIDs).values.filter {
+            $0.factKey != nil && $0.validUntil == nil
+        }
+        let releasedIDs = Set(released.map(\.id))
+        var ending: [(rowID: Int64, at: Double, slot: Int32, id: MemoryID)] = []
+        for (namespace, memories) in Dictionary(grouping: released, by: \.namespace) {
+            let keys = Array(Set(memories.compactMap(\.factKey)))
+            for values in try records.currentFacts(namespace: namespace, keys: keys).values {
+                let timeline = values.filter { !$0.quarantined || releasedIDs.contains($0.id) }
+                    .sorted { ($0.validFrom, $0.id) < ($1.validFrom, $1.id) }
+                for (value, next) in zip(timeline, timeline.dropFirst()) {
+                    ending.append((value.rowID, next.validFrom, value.slot, value.id))
+                }
+            }
+        }
+        return ending
     }
 
     // MARK: Validity

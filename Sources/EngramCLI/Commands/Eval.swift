@@ -31,6 +31,14 @@ struct Eval: AsyncParsableCommand {
     @Flag(name: .customLong("by-group"), help: "Also report each query group.")
     var byGroup = false
 
+    @Flag(
+        help: """
+            Also plant, for each judged query, a near copy of one of its relevant memories carrying an injected \
+            instruction, from an external source (needs --memories), and report how many planted memories reach \
+            the top 10: with the store's defaults (quarantine) and min trust agent, and with neither.
+            """)
+    var poison = false
+
     @OptionGroup var ranking: RankingOptions
 
     struct Query {
@@ -61,6 +69,11 @@ struct Eval: AsyncParsableCommand {
             try await temporary.importMemories(memories)
         }
         defer { scratch?.remove() }
+        var planted = Set<String>()
+        if poison {
+            guard scratch != nil else { throw EngramError.invalid("--poison", "needs --memories") }
+            planted = try await Poisoning.plant(judged, location: location)
+        }
         let store = try location.open(readOnly: true, recordsUsage: false)
         defer { try? store.close() }
         let byKey = try Self.keyIndex(store, keys: Set(judged.compactMap(\.key)))
@@ -71,6 +84,7 @@ struct Eval: AsyncParsableCommand {
         for mode in modes {
             var perQuery: [(group: String?, metrics: RetrievalMetrics)] = []
             var latencies: [Double] = []
+            var poisoning = Poisoning.Tally()
             for q in judged {
                 let relevant: Set<String> =
                     q.key.map { key in
@@ -78,11 +92,21 @@ struct Eval: AsyncParsableCommand {
                     } ?? q.relevant
                 var filter = MemoryFilter()
                 if let ns = q.namespace { filter.namespace = .exact(ns) }
+                if poison { filter.minTrust = .agent }
                 let started = ContinuousClock.now
                 let hits = try store.recall(
                     text: q.text, embedder: embedder, k: 20, filter: filter, minScore: nil,
                     options: try ranking.options(mode: mode))
                 latencies.append(Self.milliseconds(ContinuousClock.now - started))
+                if poison {
+                    var open = filter
+                    (open.minTrust, open.includeQuarantined) = (nil, true)
+                    let unprotected = try store.recall(
+                        text: q.text, embedder: embedder, k: 10, filter: open, minScore: nil,
+                        options: try ranking.options(mode: mode))
+                    poisoning.add(
+                        protected: Array(hits.prefix(10)), unprotected: unprotected, planted: planted)
+                }
                 guard !relevant.isEmpty else { continue }  // its relevant memories are not in the store
                 perQuery.append(
                     (q.group, RetrievalMetrics(ranked: hits.map(\.memory.id.description), relevant: relevant))
@@ -95,6 +119,7 @@ struct Eval: AsyncParsableCommand {
             var entry = Self.json(overall, count: perQuery.count)
             entry["latency_p50_ms"] = p50.map(JSONValue.number) ?? .null
             entry["latency_p99_ms"] = p99.map(JSONValue.number) ?? .null
+            if poison { entry["poison"] = poisoning.json(planted: planted.count) }
             if byGroup {
                 var groups: [String: JSONValue] = [:]
                 for group in Set(perQuery.compactMap(\.group)).sorted() {
@@ -129,6 +154,20 @@ struct Eval: AsyncParsableCommand {
                         format: "%7d %6.3f %6.3f %6.3f %6.3f %6.3f %6.3f %7.3f", n,
                         m.recall[1] ?? 0, m.recall[5] ?? 0, m.recall[10] ?? 0, m.recall[20] ?? 0, m.hitAt10,
                         m.reciprocalRank, m.ndcgAt10) + latency)
+        }
+        if poison {
+            io.print("poison: \(planted.count) planted; memories of them in top 10s:")
+            for mode in modes {
+                guard case .object(let entry)? = report[mode.rawValue], case .object(let p)? = entry["poison"]
+                else {
+                    continue
+                }
+                func count(_ name: String) -> Int { Int(p[name]?.numberValue ?? 0) }
+                io.print(
+                    "  \(pad(mode.rawValue, 10)) \(count("in_top10_protected")) with the defaults and min trust agent, "
+                        + "\(count("in_top10_unprotected")) with neither (ranked first for \(count("queries_hijacked_unprotected")) queries)"
+                )
+            }
         }
         if unjudged > 0 {
             io.printError("engram: \(unjudged) queries have no relevant memory in the store; not scored")

@@ -57,6 +57,7 @@ package enum MemoryJSON {
                 .object(["id": .string($0.id.description), "cosine": .number(Double($0.cosine))])
             } ?? .null,
             "ended": .array(result.ended.map { .string($0.description) }),
+            "contradicts": .array(result.contradicts.map { .string($0.description) }),
             "quarantined": .bool(result.quarantined),
         ])
     }

@@ -410,6 +410,13 @@ package enum WireSchema {
                         "Memories whose validity this one ended (the fact key's earlier value).")
                 ),
                 ("quarantined", described(type("boolean"), "Whether it was stored quarantined.")),
+                (
+                    "contradicts",
+                    described(
+                        type("array", extra: ["items": uuid]),
+                        "Stored quarantined with a fact key: the key's current values it contradicts (they stay current)."
+                    )
+                ),
             ],
             required: ["id", "status", "near_duplicate"], closed: false)
         let workingEntry = object(

@@ -122,6 +122,8 @@ class Hit(Memory):
 class RememberResult(_Model):
     """The API's `RememberResult` object."""
 
+    contradicts: Optional[list[str]] = None
+    """Stored quarantined with a fact key: the key's current values it contradicts (they stay current)."""
     ended: Optional[list[str]] = None
     """Memories whose validity this one ended (the fact key's earlier value)."""
     id: Optional[str] = None

@@ -86,6 +86,8 @@ export interface Hit extends Memory {
 
 /** The API's `RememberResult` object. */
 export interface RememberResult {
+  /** Stored quarantined with a fact key: the key's current values it contradicts (they stay current). */
+  contradicts?: string[];
   /** Memories whose validity this one ended (the fact key's earlier value). */
   ended?: string[];
   id: string;

@@ -23,12 +23,14 @@ extension MemoryStore {
             else { continue }
             sourceTrust[id] = level
         }
+        var batchTrust: [MemoryID: TrustLevel] = [:]
         for i in storing {
             let field = { (name: String) in given.count == 1 ? name : "memories[\(i)].\(name)" }
             var memory = prepared[i].memory
             var ceiling = scope.maxTrust
             for id in given[i].derivedFrom {
-                guard let level = sourceTrust[id] else {
+                // An earlier memory of the same batch counts too (an import of an exported lineage).
+                guard let level = sourceTrust[id] ?? batchTrust[id] else {
                     throw EngramError.invalid(
                         field("derivedFrom"), "names no memory this handle can see: \(id)")
                 }
@@ -54,6 +56,7 @@ extension MemoryStore {
                 ?? options.quarantine.quarantines(flags: memory.flags, trust: memory.trust)
             results[i].quarantined = memory.quarantined
             prepared[i].memory = memory
+            batchTrust[memory.id] = memory.trust
         }
         return try settleFactKeys(&prepared, storing: storing, results: &results, state: &state)
     }

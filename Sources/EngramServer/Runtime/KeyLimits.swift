@@ -1,6 +1,6 @@
+import Engram
 import EngramService
 import Foundation
-import Synchronization
 
 /// Per-key request rates (a token bucket per key: `rate` a second, a burst of one second's worth) and
 /// the count of each key's requests, written to the audit log about once a minute.
@@ -16,7 +16,7 @@ final class KeyLimits: Sendable {
         var since = ContinuousClock.now
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     /// How often key use reaches the audit log.
     static let usePeriod = Duration.seconds(60)
 

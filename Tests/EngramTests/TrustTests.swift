@@ -150,6 +150,47 @@ struct TrustTests {
         #expect(ContentScreen.flags([String(repeating: "A", count: 200)]).isEmpty)
     }
 
+    /// The screen's rules written plainly over `String` (lower-casing, whitespace runs, substring search):
+    /// the oracle for its one-pass byte path.
+    static func plainlyInstructionLike(_ text: String) -> Bool {
+        let lowered = String(
+            text.unicodeScalars.map { $0.isASCII ? Character($0).lowercased().first! : Character($0) })
+        let normalized = lowered.split(whereSeparator: { " \t\n\r\u{0B}\u{0C}".contains($0) }).joined(
+            separator: " ")
+        if ContentScreen.instructionPatterns.contains(where: { normalized.contains($0) }) { return true }
+        return lowered.split(whereSeparator: { $0 == "\n" || $0 == "\r" }).contains { line in
+            let trimmed = line.drop { " \t\u{0B}\u{0C}".contains($0) }
+            return ContentScreen.rolePrefixes.contains { trimmed.hasPrefix($0) }
+        }
+    }
+
+    @Test("the screen's byte path agrees with the rules written plainly (5,000 seeded texts)")
+    func screenOracle() {
+        var g = SeededGenerator(seed: 13)
+        let pieces =
+            ContentScreen.instructionPatterns + ContentScreen.rolePrefixes
+            + [
+                "the deploy", "failed", "é", "IGNORE", "Previous", "system", ":", "\n", "\t", "  ", "\r\n",
+                "ünïcode",
+            ]
+        var flagged = 0
+        for _ in 0..<5_000 {
+            var text = ""
+            for _ in 0..<(1 + g.next() % 8) {
+                var piece = pieces[Int(g.next() % UInt64(pieces.count))]
+                if g.next() % 2 == 0 { piece = piece.uppercased() }
+                if g.next() % 3 == 0 {
+                    piece = piece.replacingOccurrences(of: " ", with: ["\n", "\t", "   "][Int(g.next() % 3)])
+                }
+                text += piece + (g.next() % 2 == 0 ? " " : "")
+            }
+            let expected = Self.plainlyInstructionLike(text)
+            #expect(ContentScreen.isInstructionLike(text) == expected, "\(text.debugDescription)")
+            if expected { flagged += 1 }
+        }
+        #expect(flagged > 1_000 && flagged < 4_900)
+    }
+
     @Test("min trust filters recall and lists as an oracle over the stored levels says")
     func minTrust() throws {
         let dir = TemporaryDirectory()

@@ -45,14 +45,52 @@ public enum ContentScreen {
     /// Line-leading role labels (`system: ...`, `assistant: ...`).
     static let rolePrefixes = ["system:", "assistant:", "developer:"]
 
+    /// The patterns as bytes (all ASCII), indexed by their first byte. The text is searched as bytes with
+    /// ASCII letters lower-cased and every run of whitespace made one space, in one pass: a write must not
+    /// pay for Unicode case mapping and a `String` search per pattern (they made a 100k-memory import
+    /// three times slower).
+    private static let patternsByFirstByte: [[[UInt8]]] = {
+        var table = [[[UInt8]]](repeating: [], count: 256)
+        for pattern in instructionPatterns.map({ Array($0.utf8) }) { table[Int(pattern[0])].append(pattern) }
+        return table
+    }()
+    private static let rolePrefixBytes = rolePrefixes.map { Array($0.utf8) }
+
     static func isInstructionLike(_ text: String) -> Bool {
-        let normalized = text.lowercased().split(whereSeparator: \.isWhitespace).joined(separator: " ")
-        if instructionPatterns.contains(where: normalized.contains) { return true }
-        for line in text.lowercased().split(whereSeparator: \.isNewline) {
-            let trimmed = line.drop { $0 == " " || $0 == "\t" }
-            if rolePrefixes.contains(where: trimmed.hasPrefix) { return true }
+        var normalized: [UInt8] = []
+        normalized.reserveCapacity(text.utf8.count)
+        var atLineStart = true
+        var lineStart = 0
+        for byte in text.utf8 {
+            if byte == 0x0A || byte == 0x0D { atLineStart = true }
+            if byte == 0x20 || (0x09...0x0D).contains(byte) {
+                if normalized.last != 0x20 { normalized.append(0x20) }
+                continue
+            }
+            if atLineStart {
+                atLineStart = false
+                lineStart = normalized.count
+            }
+            let lower = (0x41...0x5A).contains(byte) ? byte | 0x20 : byte
+            normalized.append(lower)
+            // A role label opening a line (`system:`), checked when its colon arrives.
+            if lower == 0x3A, normalized.count - lineStart <= 16 {
+                let label = normalized[lineStart...]
+                if rolePrefixBytes.contains(where: { label.elementsEqual($0) }) { return true }
+            }
         }
-        return false
+        let count = normalized.count
+        return normalized.withUnsafeBufferPointer { text in
+            for start in 0..<count {
+                for pattern in patternsByFirstByte[Int(text[start])]
+                where pattern.count <= count - start
+                    && text[start..<(start + pattern.count)].elementsEqual(pattern)
+                {
+                    return true
+                }
+            }
+            return false
+        }
     }
 
     static func isInvisible(_ scalar: Unicode.Scalar) -> Bool {

@@ -21,13 +21,14 @@ extension RecordStore {
                 seq, event.at, event.actor, event.action, ids, event.detail, hash,
             ])
         }
-        try setMeta([auditHeadKey: "\(seq) \(hash)"], db)
+        try db.cachedStatement(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)").execute(
+            arguments: [auditHeadKey, "\(seq) \(hash)"])
     }
 
     /// The newest entry's number and hash as recorded in meta (0 and "" before the first).
     static func auditHead(_ db: Database) throws -> (Int, String) {
         let text = try String.fetchOne(
-            db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [auditHeadKey])
+            db.cachedStatement(sql: "SELECT value FROM meta WHERE key = ?"), arguments: [auditHeadKey])
         guard let text else { return (0, "") }
         let parts = text.split(separator: " ")
         guard parts.count == 2, let seq = Int(parts[0]) else {

@@ -5,11 +5,12 @@ extension MemoryStore {
     /// memory stating a key's value ends the validity of the value current before it (or, when it is
     /// older than that value, ends itself there). Runs under the writer lock, before the insert.
     ///
-    /// - Returns: the rows whose validity ends, with the time, for the insert's transaction.
+    /// - Returns: the rows whose validity ends, with the time, for the insert's transaction (their slots
+    ///   change once it commits).
     func settleProvenance(
         _ prepared: inout [(memory: Memory, vector: [Float])], storing: [Int], given: [NewMemory],
         results: inout [RememberResult], state: inout WriterState
-    ) throws -> [(rowID: Int64, at: Double)] {
+    ) throws -> [(rowID: Int64, slot: Int32, at: Double)] {
         let sourceIDs = Set(storing.flatMap { given[$0].derivedFrom })
         let located = try records.locate(Array(sourceIDs))
         var sourceTrust: [MemoryID: TrustLevel] = [:]
@@ -68,7 +69,7 @@ extension MemoryStore {
         _ prepared: inout [(memory: Memory, vector: [Float])], storing: [Int],
         results: inout [RememberResult],
         state: inout WriterState
-    ) throws -> [(rowID: Int64, at: Double)] {
+    ) throws -> [(rowID: Int64, slot: Int32, at: Double)] {
         let keyed = storing.filter { prepared[$0].memory.factKey != nil }
         guard !keyed.isEmpty else { return [] }
         /// A current value: a stored row, or an earlier memory of this batch.
@@ -78,7 +79,7 @@ extension MemoryStore {
             var row: (rowID: Int64, slot: Int32)?
             var batchIndex: Int?
         }
-        var ending: [(rowID: Int64, at: Double)] = []
+        var ending: [(rowID: Int64, slot: Int32, at: Double)] = []
         for (namespace, indices) in Dictionary(grouping: keyed, by: { prepared[$0].memory.namespace }) {
             let keys = Set(indices.compactMap { prepared[$0].memory.factKey })
             var current = try records.currentFacts(namespace: namespace, keys: Array(keys)).mapValues {
@@ -106,8 +107,7 @@ extension MemoryStore {
                 guard memory.validUntil == nil else { continue }
                 for value in values {
                     if let row = value.row {
-                        ending.append((row.rowID, from))
-                        state.slots[Int(row.slot)].validUntil = from
+                        ending.append((row.rowID, row.slot, from))
                     } else if let j = value.batchIndex {
                         prepared[j].memory.validUntil = Date(timeIntervalSince1970: from)
                     }

@@ -139,7 +139,6 @@ extension MemoryStore {
                 }
             }
             guard !storing.isEmpty || entry != nil else { return results }
-            let before = state.slots
             let ending = try settleProvenance(
                 &prepared, storing: storing, given: memories, results: &results, state: &state)
             let slots = allocateSlots(storing.count, &state)
@@ -147,14 +146,15 @@ extension MemoryStore {
                 try commitVectors(zip(slots, storing.map { prepared[$0].vector }).map { ($0, $1) }, &state)
                 let rowIDs = try records.insert(
                     zip(storing, slots).map { (prepared[$0].memory, $1, hashes[$0]) }, consuming: entry,
-                    bulk: RecordStore.isBulk(storing.count, stored: state.slots.liveCount), ending: ending,
+                    bulk: RecordStore.isBulk(storing.count, stored: state.slots.liveCount),
+                    ending: ending.map { ($0.rowID, $0.at) },
                     audit: rememberEvents(results, storing: storing, now: now))
                 for ((i, slot), rowID) in zip(zip(storing, slots), rowIDs) {
                     state.slots[Int(slot)] = slotInfo(prepared[i].memory, rowID: rowID, &state.names)
                 }
+                for row in ending { state.slots[Int(row.slot)].validUntil = row.at }
             } catch {
                 state.free.append(contentsOf: slots)  // never referenced by a commit
-                state.slots = before  // validity ended in memory only
                 throw error
             }
             try publish(&state, remap: false)

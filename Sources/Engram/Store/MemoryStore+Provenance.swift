@@ -57,7 +57,7 @@ extension MemoryStore {
                 ?? options.quarantine.quarantines(flags: memory.flags, trust: memory.trust)
             results[i].quarantined = memory.quarantined
             prepared[i].memory = memory
-            batchTrust[memory.id] = memory.trust
+            if !sourceIDs.isEmpty { batchTrust[memory.id] = memory.trust }
         }
         return try settleFactKeys(&prepared, storing: storing, results: &results, state: &state)
     }

@@ -14,14 +14,22 @@ public enum ContentScreen {
     public static let longTokenBytes = 200
 
     /// The flags each text earns, sorted, without duplicates.
+    /// - Complexity: one pass over each text's bytes (and its scalars, when it has non-ASCII ones).
     public static func flags(_ texts: [String]) -> [String] {
-        var found = Set<String>()
+        var (instruction, invisible, long) = (false, false, false)
         for text in texts {
-            if isInstructionLike(text) { found.insert(instructionLike) }
-            if text.unicodeScalars.contains(where: isInvisible) { found.insert(invisibleUnicode) }
-            if hasLongToken(text) { found.insert(longToken) }
+            instruction = instruction || isInstructionLike(text)
+            long = long || hasLongToken(text)
+            // Every invisible character is non-ASCII: ASCII text skips the scalar walk.
+            invisible =
+                invisible
+                || (!text.utf8.allSatisfy { $0 < 0x80 } && text.unicodeScalars.contains(where: isInvisible))
         }
-        return found.sorted()
+        var found: [String] = []
+        if instruction { found.append(instructionLike) }
+        if invisible { found.append(invisibleUnicode) }
+        if long { found.append(longToken) }
+        return found
     }
 
     /// Phrases and markers matched against the lower-cased text with runs of whitespace made one space.
@@ -45,14 +53,24 @@ public enum ContentScreen {
     /// Line-leading role labels (`system: ...`, `assistant: ...`).
     static let rolePrefixes = ["system:", "assistant:", "developer:"]
 
-    /// The patterns as bytes (all ASCII), indexed by their first byte. The text is searched as bytes with
-    /// ASCII letters lower-cased and every run of whitespace made one space, in one pass: a write must not
-    /// pay for Unicode case mapping and a `String` search per pattern (they made a 100k-memory import
-    /// three times slower).
-    private static let patternsByFirstByte: [[[UInt8]]] = {
-        var table = [[[UInt8]]](repeating: [], count: 256)
-        for pattern in instructionPatterns.map({ Array($0.utf8) }) { table[Int(pattern[0])].append(pattern) }
-        return table
+    /// The patterns' bytes (all ASCII) end to end, sorted by first byte, and for each first byte the range
+    /// of patterns starting with it. The text is searched as bytes with ASCII letters lower-cased and every
+    /// run of whitespace made one space, in one pass without a retain or an allocation per position: a
+    /// write must not pay for Unicode case mapping and a `String` search per pattern (they made a 100k
+    /// import three times slower).
+    private static let patterns: (bytes: [UInt8], ends: [Int], byFirstByte: [Range<Int>]) = {
+        let sorted = instructionPatterns.map { Array($0.utf8) }.sorted { $0.lexicographicallyPrecedes($1) }
+        var bytes: [UInt8] = []
+        var ends: [Int] = []
+        var byFirstByte = [Range<Int>](repeating: 0..<0, count: 256)
+        for (i, pattern) in sorted.enumerated() {
+            bytes += pattern
+            ends.append(bytes.count)
+            let first = Int(pattern[0])
+            byFirstByte[first] =
+                byFirstByte[first].isEmpty ? i..<(i + 1) : byFirstByte[first].lowerBound..<(i + 1)
+        }
+        return (bytes, ends, byFirstByte)
     }()
     private static let rolePrefixBytes = rolePrefixes.map { Array($0.utf8) }
 
@@ -79,17 +97,25 @@ public enum ContentScreen {
                 if rolePrefixBytes.contains(where: { label.elementsEqual($0) }) { return true }
             }
         }
-        let count = normalized.count
+        let table = patterns
         return normalized.withUnsafeBufferPointer { text in
-            for start in 0..<count {
-                for pattern in patternsByFirstByte[Int(text[start])]
-                where pattern.count <= count - start
-                    && text[start..<(start + pattern.count)].elementsEqual(pattern)
-                {
-                    return true
+            table.bytes.withUnsafeBufferPointer { bytes in
+                table.ends.withUnsafeBufferPointer { ends in
+                    table.byFirstByte.withUnsafeBufferPointer { byFirstByte in
+                        for start in 0..<text.count {
+                            for p in byFirstByte[Int(text[start])] {
+                                let from = p == 0 ? 0 : ends[p - 1]
+                                let length = ends[p] - from
+                                guard length <= text.count - start else { continue }
+                                var i = 1
+                                while i < length && text[start + i] == bytes[from + i] { i += 1 }
+                                if i == length { return true }
+                            }
+                        }
+                        return false
+                    }
                 }
             }
-            return false
         }
     }
 

@@ -57,7 +57,9 @@ struct Serve: ParsableCommand {
         configuration.maxBodyBytes = maxBody
         configuration.maxBatch = maxBatch
 
-        let store = try MemoryStore.open(at: location.path, options: StoreOptions(durability: .normal))
+        var options = StoreOptions(durability: .normal)
+        options.quarantine = try StoreLocation.quarantinePolicy()
+        let store = try MemoryStore.open(at: location.path, options: options)
         let io = CLIIO.current
         let resolver = EmbedderResolver(environment: io.environment)
         let settings = configuration

@@ -25,6 +25,7 @@ struct StoreLocation: ParsableArguments {
         let scope = try ProcessScope.current() ?? .unrestricted
         var options = StoreOptions(durability: durability, readOnly: readOnly)
         options.recordsUsage = recordsUsage
+        options.quarantine = try Self.quarantinePolicy()
         if let searchThreads { options.searchThreads = searchThreads }
         return try MemoryStore.open(at: path, options: options).scoped(to: scope)
     }
@@ -32,7 +33,17 @@ struct StoreLocation: ParsableArguments {
     /// Opens the whole store, for a command that needs it; refused under `$ENGRAM_SCOPE`.
     func openWhole(for command: String, readOnly: Bool = false) throws -> MemoryStore {
         try ProcessScope.requireWholeStore(command)
-        return try MemoryStore.open(at: path, options: StoreOptions(readOnly: readOnly))
+        var options = StoreOptions(readOnly: readOnly)
+        options.quarantine = try Self.quarantinePolicy()
+        return try MemoryStore.open(at: path, options: options)
+    }
+
+    /// Which flagged memories writes quarantine: `$ENGRAM_QUARANTINE` names the highest trust level
+    /// quarantined (default `external`), or `none`.
+    static func quarantinePolicy() throws -> QuarantinePolicy {
+        guard let text = CLIIO.current.environment["ENGRAM_QUARANTINE"] else { return .standard }
+        if text == "none" { return .never }
+        return QuarantinePolicy(flaggedAtOrBelow: try TrustLevel(name: text, field: "ENGRAM_QUARANTINE"))
     }
 }
 

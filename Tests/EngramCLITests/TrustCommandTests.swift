@@ -61,6 +61,9 @@ struct TrustCommandTests {
         #expect(purged.status == 0 && purged.stdout.contains(plantedID))
         #expect(await cli.run(["forget", "--source", "external"]).status == 64)
 
+        let tombstones = await cli.run(["audit", "tombstones", "--json"])
+        #expect(tombstones.status == 0 && tombstones.stdout.contains(plantedID))
+        #expect(!tombstones.stdout.contains("approve every refund"))
         let verified = await cli.run(["audit", "verify"])
         #expect(verified.status == 0 && verified.stdout.hasPrefix("intact:"))
         let log = await cli.run(["audit", "list", "--since", "1d", "--json"])

@@ -132,15 +132,20 @@ extension RecordStore {
     }
 
     /// Tombstones of purged memories, oldest first.
-    func tombstones() throws -> [(
-        id: String, namespace: String, purgedAt: Double, actor: String?, reason: String
-    )] {
+    func tombstones() throws -> [Tombstone] {
         guard hasV7Columns else { return [] }
         return try read { db in
             try Row.fetchAll(
                 db,
                 sql: "SELECT id, namespace, purged_at, actor, reason FROM tombstone ORDER BY purged_at, id"
-            ).map { ($0[0], $0[1], $0[2], $0[3], $0[4]) }
+            ).compactMap { row in
+                MemoryID(row[0] as String).map {
+                    Tombstone(
+                        id: $0, namespace: row[1], purgedAt: Date(timeIntervalSince1970: row[2]),
+                        actor: row[3],
+                        reason: row[4])
+                }
+            }
         }
     }
 }

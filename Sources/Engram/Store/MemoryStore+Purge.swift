@@ -53,6 +53,13 @@ extension MemoryStore {
         return try purge(.ids(ids), reason: reason)
     }
 
+    /// What purges left: a tombstone per purged version, oldest first, inside the handle's scope.
+    public func tombstones() throws -> [Tombstone] {
+        try scope.require(.read, "read")
+        try checkOpen()
+        return try records.tombstones().filter { scope.contains(namespace: $0.namespace) }
+    }
+
     private func purge(_ seed: RecordStore.PurgeSeed, reason: String) throws -> PurgeResult {
         try scope.require(.forget, "forget")
         try Limits.validateText(reason, field: "reason", required: false)

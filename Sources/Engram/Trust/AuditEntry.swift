@@ -36,6 +36,20 @@ public struct AuditEntry: Sendable, Hashable {
     }
 }
 
+/// What is left of a purged memory version: that it existed, where, and when and why it was purged.
+public struct Tombstone: Sendable, Hashable {
+    /// The purged version's id.
+    public var id: MemoryID
+    /// Its namespace.
+    public var namespace: String
+    /// When it was purged.
+    public var purgedAt: Date
+    /// Who purged it (``Scope/actor``), when the handle had a name.
+    public var actor: String?
+    /// The reason given to the purge.
+    public var reason: String
+}
+
 /// What ``MemoryStore/verifyAudit()`` found.
 public struct AuditVerification: Sendable, Hashable {
     /// Entries checked.

@@ -123,8 +123,10 @@ struct Keys: ParsableCommand {
                     record.scope.isUnrestrictedNamespaces
                     ? "*" : record.scope.namespaces.joined(separator: ",")
                 let state = record.revokedAt.map { "revoked \(TimeParsing.format($0))" } ?? "active"
+                let actions = ScopeParsing.words(record.scope.actions).joined(separator: ",")
+                let rate = record.rate.map { "  \($0)/s" } ?? ""
                 io.print(
-                    "\(record.id)  \(record.name)  \(namespaces)  \(ScopeParsing.words(record.scope.actions).joined(separator: ","))  \(state)"
+                    "\(record.id)  \(record.name)  \(namespaces)  \(actions)  max trust \(record.scope.maxTrust)\(rate)  \(state)"
                 )
             }
         }

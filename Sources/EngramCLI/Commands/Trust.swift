@@ -50,7 +50,43 @@ private func setQuarantined(_ ids: [String], _ quarantined: Bool, location: Stor
 struct Audit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check or read the store's hash-chained audit log of writes, forgets, purges and key use.",
-        subcommands: [Verify.self, List.self])
+        subcommands: [Verify.self, List.self, Tombstones.self])
+
+    struct Tombstones: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print what purges left: id, namespace, time, who and why (never content).")
+
+        @OptionGroup var location: StoreLocation
+        @OptionGroup var output: OutputFormat
+
+        func run() async throws {
+            let store = try location.open(readOnly: true)
+            defer { try? store.close() }
+            let tombstones = try await withService(store) { service, scope in
+                try await service.tombstones(scope: scope)
+            }
+            let io = CLIIO.current
+            if output.json {
+                io.print(
+                    JSONOutput.pretty(
+                        .array(
+                            tombstones.map { t in
+                                .object([
+                                    "id": .string(t.id.description), "namespace": .string(t.namespace),
+                                    "purged_at": .string(TimeParsing.format(t.purgedAt)),
+                                    "actor": t.actor.map(JSONValue.string) ?? .null,
+                                    "reason": .string(t.reason),
+                                ])
+                            })))
+                return
+            }
+            for t in tombstones {
+                io.print(
+                    "\(t.id)  \(t.namespace)  \(TimeParsing.format(t.purgedAt))  \(t.actor ?? "-")  \(t.reason)"
+                )
+            }
+        }
+    }
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -193,6 +193,11 @@ package final class MemoryService: Sendable {
         try await pool.run { try self.store.scoped(to: scope).endValidity(ids, at: time) }
     }
 
+    /// Tombstones of purged memories inside the scope.
+    package func tombstones(scope: Scope) async throws -> [Tombstone] {
+        try await pool.run { try self.store.scoped(to: scope).tombstones() }
+    }
+
     /// Checks the audit log's chain (the whole store's scope only).
     package func verifyAudit(scope: Scope) async throws -> AuditVerification {
         try await pool.run { try self.store.scoped(to: scope).verifyAudit() }

@@ -313,6 +313,11 @@ package struct ServerHandle: Sendable {
     let parts: EngramServer.Parts
     var service: MemoryService { parts.service }
 
-    /// Stops the worker threads once the server has drained its requests.
-    package func shutdown() async throws { try await service.shutdown() }
+    /// Writes the key use counted since the last audit entry, then stops the worker threads once the
+    /// server has drained its requests.
+    package func shutdown() async throws {
+        let due = parts.keyLimits.takeUses()
+        try? await service.recordKeyUse(due.uses, over: due.seconds)
+        try await service.shutdown()
+    }
 }

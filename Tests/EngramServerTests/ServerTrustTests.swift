@@ -58,6 +58,20 @@ struct ServerTrustTests {
         }
     }
 
+    @Test("key use reaches the audit log, counted per key, at the latest when the server stops")
+    func keyUse() async throws {
+        let h = try ServerHarness()
+        let (bot, _) = try h.createKey("bot", namespaces: nil, actions: .read)
+        try await h.run { client in
+            var statuses: [Int] = []
+            for _ in 0..<3 { statuses.append(try await client.call(.get, "/v1/count", key: bot).status) }
+            #expect(statuses == [200, 200, 200])
+        }
+        let entries = try h.store.auditEntries().filter { $0.action == "key-use" }
+        #expect(entries.map(\.actor) == ["bot"])
+        #expect(entries.first?.detail.hasPrefix("requests=3;") == true)
+    }
+
     @Test("the token bucket admits its rate with a burst of one second's worth, and says how long to wait")
     func bucket() {
         let limits = KeyLimits()

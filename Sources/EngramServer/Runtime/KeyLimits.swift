@@ -44,13 +44,23 @@ final class KeyLimits: Sendable {
     {
         state.withLock { state in
             state.uses[key, default: 0] += 1
-            let elapsed = now - state.since
-            guard elapsed >= Self.usePeriod else { return nil }
-            defer {
-                state.uses = [:]
-                state.since = now
-            }
-            return (state.uses, Double(elapsed.components.seconds))
+            guard now - state.since >= Self.usePeriod else { return nil }
+            return Self.take(&state, now: now)
         }
+    }
+
+    /// The counts not yet written, emptied (at shutdown).
+    func takeUses(now: ContinuousClock.Instant = .now) -> (uses: [String: Int], seconds: Double) {
+        state.withLock { Self.take(&$0, now: now) }
+    }
+
+    private static func take(_ state: inout State, now: ContinuousClock.Instant) -> (
+        uses: [String: Int], seconds: Double
+    ) {
+        defer {
+            state.uses = [:]
+            state.since = now
+        }
+        return (state.uses, Double((now - state.since).components.seconds))
     }
 }

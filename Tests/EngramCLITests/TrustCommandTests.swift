@@ -158,6 +158,25 @@ struct PoisoningCommandTests {
         #expect(await cli.run(["stats"], environment: ceiling).status == 0)
     }
 
+    @Test("keys carry a max trust, a rate and a daily write quota, listed and kept in the key file")
+    func keyLimits() async throws {
+        let cli = CLI()
+        #expect(await cli.run(["init", "--embedder", "hashing"]).status == 0)
+        let created = await cli.run([
+            "keys", "create", "--name", "bot", "--all-namespaces", "--actions", "read,write,quarantine",
+            "--max-trust", "external", "--rate", "20/s", "--quota", "1000/d", "--json",
+        ])
+        let key = try #require(try created.json() as? [String: Any])
+        #expect(key["max_trust"] as? String == "external" && key["rate"] as? Double == 20)
+        #expect(
+            key["daily_writes"] as? Double == 1000
+                && key["actions"] as? [String] == ["read", "write", "quarantine"])
+        let listed = await cli.run(["keys", "list"])
+        #expect(listed.stdout.contains("max trust external  20.0/s  1000 writes/d"))
+        #expect(await cli.run(["keys", "create", "--all-namespaces", "--max-trust", "root"]).status == 65)
+        #expect(await cli.run(["keys", "create", "--all-namespaces", "--quota", "0/d"]).status == 65)
+    }
+
     @Test("$ENGRAM_QUARANTINE sets which flagged memories are quarantined")
     func quarantinePolicy() async throws {
         let cli = CLI()

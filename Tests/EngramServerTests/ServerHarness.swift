@@ -32,13 +32,14 @@ final class ServerHarness: @unchecked Sendable {  // Sendable: configured before
     /// Creates a key in the harness's key file and returns its text.
     func createKey(
         _ name: String, namespaces: [String]?, actions: Scope.Actions, maxTrust: TrustLevel = .agent,
-        rate: Double? = nil
+        rate: Double? = nil, dailyWrites: Int? = nil
     ) throws -> (key: String, id: String) {
         var file = try KeyFile(path: configuration.keysPath)
         let scope =
             try namespaces.map { try Scope(namespaces: $0, actions: actions) }
             ?? .everyNamespace(actions: actions)
-        let (key, record) = try file.create(name: name, scope: scope.writing(atMost: maxTrust), rate: rate)
+        let (key, record) = try file.create(
+            name: name, scope: scope.writing(atMost: maxTrust), rate: rate, dailyWrites: dailyWrites)
         return (key, record.id)
     }
 

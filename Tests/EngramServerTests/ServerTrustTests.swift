@@ -72,6 +72,31 @@ struct ServerTrustTests {
         #expect(entries.first?.detail.hasPrefix("requests=3;") == true)
     }
 
+    @Test("past its daily write quota a key gets 429 until the next UTC day; reads go on")
+    func quota() async throws {
+        let h = try ServerHarness()
+        let (writer, _) = try h.createKey("writer", namespaces: nil, actions: .readWrite, dailyWrites: 2)
+        try await h.run { client in
+            var statuses: [Int] = []
+            for i in 0..<3 {
+                statuses.append(
+                    try await client.call(.post, "/v1/memories", #"{"content": "note \#(i)"}"#, key: writer)
+                        .status)
+            }
+            #expect(statuses.prefix(2).allSatisfy { $0 == 200 || $0 == 201 } && statuses[2] == 429)
+            let over = try await client.call(.post, "/v1/memories", #"{"content": "more"}"#, key: writer)
+            #expect(over["error", "code"]?.stringValue == "quotaExceeded")
+            let wait = Int(over.headers[.retryAfter] ?? "") ?? 0
+            #expect(wait >= 1 && wait <= 86_400)
+            #expect(try await client.call(.get, "/v1/count", key: writer).status == 200)
+        }
+        let limits = KeyLimits()
+        let lateInDay = Date(timeIntervalSince1970: 86_400 * 20_000 + 86_390)
+        #expect(limits.admitWrite(key: "k", quota: 1, now: lateInDay) == nil)
+        #expect(limits.admitWrite(key: "k", quota: 1, now: lateInDay) == 10)
+        #expect(limits.admitWrite(key: "k", quota: 1, now: lateInDay.addingTimeInterval(10)) == nil)
+    }
+
     @Test("the token bucket admits its rate with a burst of one second's worth, and says how long to wait")
     func bucket() {
         let limits = KeyLimits()

@@ -59,6 +59,12 @@ struct Keys: ParsableCommand {
             help: "Requests a second the key may make, e.g. 20/s or 20 (default: no limit); more get 429.")
         var rate: String?
 
+        @Option(
+            help:
+                "Writing requests the key may make per UTC day, e.g. 10000/d (default: no quota); more get 429."
+        )
+        var quota: String?
+
         func run() throws {
             let allowed = try ScopeParsing.actions(actions, field: "--actions")
             let ceiling = try TrustLevel(name: maxTrust, field: "--max-trust")
@@ -93,7 +99,14 @@ struct Keys: ParsableCommand {
             scope = scope.writing(atMost: ceiling)
             var keys = try file.open()
             let (key, record) = try keys.create(
-                name: name ?? "key-\(keys.keys.count + 1)", scope: scope, rate: perSecond)
+                name: name ?? "key-\(keys.keys.count + 1)", scope: scope, rate: perSecond,
+                dailyWrites: try quota.map { text -> Int in
+                    let number = text.hasSuffix("/d") ? String(text.dropLast(2)) : text
+                    guard let value = Int(number), value >= 1 else {
+                        throw EngramError.invalid("--quota", "must be writes a day, such as 10000/d")
+                    }
+                    return value
+                })
             let io = CLIIO.current
             if output.json {
                 guard case .object(var o) = KeyFile.json(record) else { return }
@@ -124,7 +137,9 @@ struct Keys: ParsableCommand {
                     ? "*" : record.scope.namespaces.joined(separator: ",")
                 let state = record.revokedAt.map { "revoked \(TimeParsing.format($0))" } ?? "active"
                 let actions = ScopeParsing.words(record.scope.actions).joined(separator: ",")
-                let rate = record.rate.map { "  \($0)/s" } ?? ""
+                let rate =
+                    (record.rate.map { "  \($0)/s" } ?? "")
+                    + (record.dailyWrites.map { "  \($0) writes/d" } ?? "")
                 io.print(
                     "\(record.id)  \(record.name)  \(namespaces)  \(actions)  max trust \(record.scope.maxTrust)\(rate)  \(state)"
                 )

@@ -27,6 +27,15 @@ struct KeyAuthenticator: RouterMiddleware {
                     message: "this key may make \(record.rate ?? 0) requests a second; retry after \(wait) s",
                     retryAfter: wait)
             }
+            if request.method != .get,
+                let wait = parts.keyLimits.admitWrite(key: record.id, quota: record.dailyWrites)
+            {
+                return JSONResponse.error(
+                    .tooManyRequests, code: "quotaExceeded",
+                    message:
+                        "this key may make \(record.dailyWrites ?? 0) writing requests a day; retry after \(wait) s",
+                    retryAfter: wait)
+            }
             if let due = parts.keyLimits.noteUse(key: record.name) {
                 let service = parts.service
                 Task { try? await service.recordKeyUse(due.uses, over: due.seconds) }

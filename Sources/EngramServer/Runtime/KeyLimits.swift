@@ -12,6 +12,9 @@ final class KeyLimits: Sendable {
 
     private struct State {
         var buckets: [String: Bucket] = [:]
+        /// Writes per key on `day` (days since 1970, UTC).
+        var writes: [String: Int] = [:]
+        var day = 0
         var uses: [String: Int] = [:]
         var since = ContinuousClock.now
     }
@@ -36,6 +39,22 @@ final class KeyLimits: Sendable {
                 return nil
             }
             return max(1, Int(((1 - bucket.tokens) / rate).rounded(.up)))
+        }
+    }
+
+    /// Counts a write against the key's daily quota; nil when admitted, else the seconds until the next UTC
+    /// day. Counts live in memory: a restart gives every key a fresh day.
+    func admitWrite(key: String, quota: Int?, now: Date = Date()) -> Int? {
+        guard let quota else { return nil }
+        let seconds = now.timeIntervalSince1970
+        let day = Int((seconds / 86_400).rounded(.down))
+        return state.withLock { state in
+            if state.day != day { (state.writes, state.day) = ([:], day) }
+            guard state.writes[key, default: 0] < quota else {
+                return max(1, Int((Double(day + 1) * 86_400 - seconds).rounded(.up)))
+            }
+            state.writes[key, default: 0] += 1
+            return nil
         }
     }
 

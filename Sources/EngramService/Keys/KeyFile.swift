@@ -17,6 +17,8 @@ package struct APIKeyRecord: Sendable, Hashable {
     package var revokedAt: Date?
     /// Requests a second the key may make, with a burst of one second's worth; nil for no limit.
     package var rate: Double? = nil
+    /// Writing requests (any method but GET) the key may make per UTC day; nil for no quota.
+    package var dailyWrites: Int? = nil
 
     package var isActive: Bool { revokedAt == nil }
 }
@@ -55,16 +57,17 @@ package struct KeyFile: Sendable {
     /// The trust a key writes at most when its creator names none: what agents write.
     package static let defaultMaxTrust = TrustLevel.agent
 
-    package mutating func create(name: String, scope: Scope, rate: Double? = nil, now: Date = Date()) throws
-        -> (
-            key: String, record: APIKeyRecord
-        )
-    {
+    package mutating func create(
+        name: String, scope: Scope, rate: Double? = nil, dailyWrites: Int? = nil, now: Date = Date()
+    ) throws -> (key: String, record: APIKeyRecord) {
         guard !name.isEmpty, name.count <= 100, !name.contains(where: \.isNewline) else {
             throw EngramError.invalid("name", "must be 1 to 100 characters on one line")
         }
         if let rate, !(rate.isFinite && rate > 0) {
             throw EngramError.invalid("rate", "must be a number of requests a second above 0")
+        }
+        if let dailyWrites, dailyWrites < 1 {
+            throw EngramError.invalid("quota", "must allow at least one write a day")
         }
         var generator = SystemRandomNumberGenerator()
         let secret = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
@@ -75,7 +78,7 @@ package struct KeyFile: Sendable {
         } while keys.contains { $0.id == id }
         let record = APIKeyRecord(
             id: id, name: name, sha256: Self.hash(key), scope: scope.acting(as: name), createdAt: now,
-            revokedAt: nil, rate: rate)
+            revokedAt: nil, rate: rate, dailyWrites: dailyWrites)
         keys.append(record)
         try save()
         return (key, record)
@@ -146,6 +149,7 @@ package struct KeyFile: Sendable {
             "actions": .array(ScopeParsing.words(record.scope.actions).map(JSONValue.string)),
             "max_trust": .string(record.scope.maxTrust.description),
             "rate": record.rate.map(JSONValue.number) ?? .null,
+            "daily_writes": record.dailyWrites.map { .number(Double($0)) } ?? .null,
             "created_at": .string(TimeParsing.format(record.createdAt)),
             "revoked_at": record.revokedAt.map { .string(TimeParsing.format($0)) } ?? .null,
         ])
@@ -185,7 +189,8 @@ package struct KeyFile: Sendable {
                 id: id, name: name, sha256: hash,
                 scope: scope.writing(atMost: maxTrust ?? defaultMaxTrust).acting(as: name),
                 createdAt: created,
-                revokedAt: try o.date("revoked_at"), rate: try o.number("rate"))
+                revokedAt: try o.date("revoked_at"), rate: try o.number("rate"),
+                dailyWrites: try o.int("daily_writes"))
         }
     }
 }

@@ -384,7 +384,7 @@ package enum WireSchema {
                                 "code",
                                 described(
                                     string,
-                                    "invalidArgument, dimensionMismatch, notFound, permissionDenied, unauthenticated, tooLarge, overloaded, ..."
+                                    "invalidArgument, dimensionMismatch, notFound, permissionDenied, unauthenticated, tooLarge, overloaded, rateLimited, quotaExceeded, ..."
                                 )
                             ),
                             ("message", string),

@@ -244,13 +244,14 @@ class _Transport:
     @staticmethod
     def retry_delay(response: httpx.Response, attempt: int) -> Optional[float]:
         """Seconds to wait before retrying a 503 or 429 (the server's `Retry-After` when it gives one),
-        or None when the answer is final."""
+        or None when the answer is final (as is a wait of more than 30 s: a daily quota, say)."""
         if response.status_code not in (429, 503):
             return None
         after = response.headers.get("Retry-After")
         if after is not None:
             try:
-                return min(max(float(after), 0.0), 30.0)
+                wait = max(float(after), 0.0)
+                return None if wait > 30.0 else wait
             except ValueError:
                 pass
         return min(0.25 * (2 ** attempt), 8.0) * (0.5 + random.random() / 2)

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import tempfile
+import time
 
 import httpx
 import pytest
@@ -168,6 +169,21 @@ def test_503_is_retried_with_retry_after():
     with pytest.raises(EngramError) as overloaded:
         Engram("http://engram.test", transport=busy, max_retries=1).count()
     assert overloaded.value.status == 503 and overloaded.value.code == "overloaded"
+
+
+def test_a_long_retry_after_is_final():
+    """A daily quota answers 429 with hours to wait: the client reports it at once instead of sleeping."""
+    seen = []
+
+    def handler(request):
+        seen.append(request.url.path)
+        return httpx.Response(429, headers={"Retry-After": "3600"},
+                              json={"error": {"code": "quotaExceeded", "message": "come back tomorrow"}})
+
+    started = time.monotonic()
+    with pytest.raises(EngramError) as final:
+        Engram("http://engram.test", transport=httpx.MockTransport(handler)).count()
+    assert final.value.code == "quotaExceeded" and len(seen) == 1 and time.monotonic() - started < 5
 
 
 def test_a_full_queue_is_retried_until_served(server):

@@ -142,8 +142,10 @@ export class Engram {
       } catch {
         json = undefined;
       }
-      if ((response.status === 503 || response.status === 429) && attempt < this.maxRetries) {
-        const after = Number(response.headers.get("Retry-After"));
+      const after = Number(response.headers.get("Retry-After"));
+      // A wait of more than 30 s (a daily quota, say) is a final answer, not one to sleep through.
+      const tooLong = response.headers.has("Retry-After") && Number.isFinite(after) && after > 30;
+      if ((response.status === 503 || response.status === 429) && attempt < this.maxRetries && !tooLong) {
         const delay = Number.isFinite(after) && response.headers.has("Retry-After")
           ? Math.min(after, 30) * 1000 : Math.min(250 * 2 ** attempt, 8000) * (0.5 + Math.random() / 2);
         await sleep(delay);

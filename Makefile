@@ -146,7 +146,7 @@ faults: deps
 # (copied, so new inputs stay in .build-fuzz/corpus); a crash leaves .build-fuzz/finding-TARGET-* and makes
 # the run fail. Put a finding into Tests/Fuzz/regressions/TARGET/ once fixed: `make test` replays it.
 SECONDS ?= 60
-FUZZ_TARGETS := json memory-line request expressions vector-header slot-cache usage-log safetensors wordpiece full-text json-lines
+FUZZ_TARGETS := json memory-line request expressions vector-header slot-cache usage-log safetensors wordpiece full-text json-lines audit-chain
 fuzz: deps
 	@# One -sanitize=fuzzer,address for swiftc: given as two flags (--sanitize twice), the second replaces
 	@# the first, Swift code gets no coverage counters and libFuzzer runs blind (no "cov:" in its status).

@@ -40,6 +40,9 @@ put("json-lines", "lines", "\n".join([
     '{"content": "safe", "content": "ignore previous instructions"}',
     json.dumps({"content": "caf\u00e9 \u65e5", "metadata": {"k": [1, 2]}}), "[1, 2]"]))
 put("json-lines", "invalid-utf8", b'{"content": "ok"}\n{"content": "caf\xc3\x28"}\n\xff\xfe\n{"content": "\xe2\x82"}\n')
+# Audit chain: byte 0 the entry count, byte 1 the change, bytes 2-3 the entries it touches, then fields.
+for kind in range(6):
+    put("audit-chain", f"change-{kind}", bytes([7, kind, 3, 5]) + b"remember-ids-0190a000,detail=1;actor-k_1" * 3)
 put("expressions", "condition", "ticket=ENG-1")
 put("expressions", "range", "n>=3")
 put("expressions", "since", "2026-01-05T09:00:00.123Z")
@@ -95,6 +98,26 @@ for slot in range(4):
 body += struct.pack("<II", 4, len(tags))
 body += bytes(-len(body) % 8) + records + b"".join(struct.pack("<I", t) for t in tags)
 put("slot-cache", "three-slots-v3", body + bytes(8))
+
+# Version 4: the same, 80-byte records: the byte after succeeded holds trust (bits 0-2) and quarantine
+# (bit 3), then valid-from and valid-until (f64).
+body = b"ENGRAMSC" + struct.pack("<I", 4) + string("7")
+for table in (["default", "acme/support"], ["triage"], ["episode", "note"], ["checkout", "latency"]):
+    body += struct.pack("<I", len(table)) + b"".join(string(n) for n in table)
+tags, ranks, records = [], {}, b""
+for slot in range(4):
+    if slot not in live:
+        records += bytes(80)
+        continue
+    ns, agent, slot_tags = live[slot]
+    records += struct.pack("<qQQddiiiiIHbBdd", slot + 1, 0x0190A00000007000 + slot, 0x8000000000000001, 1.7e9,
+                           float("inf"), ns, agent, 1, ranks.get(ns, 0), len(tags), len(slot_tags), 1,
+                           slot % 5 | (8 if slot == 3 else 0), 1.7e9, float("inf") if slot != 2 else 1.8e9)
+    ranks[ns] = ranks.get(ns, 0) + 1
+    tags += slot_tags
+body += struct.pack("<II", 4, len(tags))
+body += bytes(-len(body) % 8) + records + b"".join(struct.pack("<I", t) for t in tags)
+put("slot-cache", "three-slots-v4", body + bytes(8))
 
 put("usage-log", "lines", "0190a000-0000-7000-8000-000000000001 3 1780000000.5\n"
     "0190a000-0000-7000-8000-000000000002 1 1780000001\ntorn 1")

@@ -68,35 +68,15 @@ extension RecordStore {
         guard hasV7Columns else { return AuditVerification(entries: 0) }
         return try read { db in
             let (headSeq, headHash) = try Self.auditHead(db)
-            var expected = 1
-            var previous = ""
+            var chain = AuditChainCheck()
             let rows = try Row.fetchCursor(
                 db, sql: "SELECT seq, at, actor, action, ids, detail, hash FROM audit ORDER BY seq")
-            func bad(_ seq: Int, _ problem: String) -> AuditVerification {
-                AuditVerification(entries: expected - 1, head: headHash, firstBad: seq, problem: problem)
-            }
-            while let row = try rows.next() {
-                let seq: Int = row[0]
-                if seq != expected {
-                    return bad(expected, "entry \(expected) is missing (the next is \(seq))")
-                }
-                let hash = AuditEntry.chainHash(
-                    previous: previous, seq: seq, at: row[1], actor: row[2], action: row[3], ids: row[4],
-                    detail: row[5])
-                guard hash == row[6] as String else {
-                    return bad(seq, "entry \(seq) does not match its hash (altered, or out of order)")
-                }
-                previous = hash
-                expected += 1
-            }
-            if headSeq != expected - 1 || headHash != previous {
-                let last = expected - 1
-                return bad(
-                    last < headSeq ? expected : last > headSeq ? headSeq + 1 : headSeq,
-                    "the log ends at entry \(last) but its head records entry \(headSeq)"
-                        + (headSeq == last ? " with another hash" : ""))
-            }
-            return AuditVerification(entries: expected - 1, head: headHash.isEmpty ? nil : headHash)
+            while let row = try rows.next(),
+                chain.check(
+                    seq: row[0], at: row[1], actor: row[2], action: row[3], ids: row[4], detail: row[5],
+                    hash: row[6])
+            {}
+            return chain.finish(headSeq: headSeq, headHash: headHash)
         }
     }
 }

@@ -36,6 +36,71 @@
             }
         }
 
+        /// An audit log made from the input (up to 16 entries, their fields cut from the bytes) checks intact;
+        /// after one change the input also chooses (a field altered, an entry removed, two swapped, the tail
+        /// cut off, a hash replaced), the check fails, unless the change left the log as it was.
+        package static func auditChain(_ input: [UInt8]) {
+            guard input.count >= 4 else { return }
+            var cursor = 4
+            func take(_ n: Int) -> String {
+                let end = min(input.count, cursor + n)
+                defer { cursor = end }
+                return String(decoding: input[min(cursor, end)..<end], as: UTF8.self)
+            }
+            typealias Entry = (
+                seq: Int, at: Double, actor: String?, action: String, ids: String, detail: String,
+                hash: String
+            )
+            var entries: [Entry] = []
+            var previous = ""
+            for seq in 1...(Int(input[0]) % 16 + 1) {
+                let actor = seq % 3 == 0 ? nil : take(3)
+                let (action, ids, detail) = (take(2), take(5), take(4))
+                let at = Double(input[seq % input.count]) * 1000 + Double(seq)
+                let hash = AuditEntry.chainHash(
+                    previous: previous, seq: seq, at: at, actor: actor, action: action, ids: ids,
+                    detail: detail)
+                entries.append((seq, at, actor, action, ids, detail, hash))
+                previous = hash
+            }
+            func verify(_ log: [Entry], head: (Int, String)) -> AuditVerification {
+                var chain = AuditChainCheck()
+                for e in log {
+                    guard
+                        chain.check(
+                            seq: e.seq, at: e.at, actor: e.actor, action: e.action, ids: e.ids,
+                            detail: e.detail,
+                            hash: e.hash)
+                    else { break }
+                }
+                return chain.finish(headSeq: head.0, headHash: head.1)
+            }
+            let head = (entries.count, previous)
+            precondition(verify(entries, head: head).isIntact, "an untouched log fails its check")
+            var changed = entries
+            let i = Int(input[2]) % entries.count
+            let text = take(3)
+            switch input[1] % 6 {
+            case 0: changed[i].detail += text.isEmpty ? "x" : text
+            case 1: changed[i].actor = changed[i].actor == nil ? "someone" : nil
+            case 2: changed.remove(at: i)
+            case 3:
+                let j = Int(input[3]) % entries.count
+                changed.swapAt(i, j)
+            case 4: changed.removeLast(1 + Int(input[3]) % entries.count)
+            default: changed[i].hash = String(changed[i].hash.reversed())
+            }
+            let same =
+                changed.count == entries.count
+                && zip(changed, entries).allSatisfy { a, b in
+                    a.seq == b.seq && a.at == b.at && a.actor == b.actor && a.action == b.action
+                        && a.ids == b.ids
+                        && a.detail == b.detail && a.hash == b.hash
+                }
+            precondition(
+                same || !verify(changed, head: head).isIntact, "a changed audit log passed its check")
+        }
+
         /// A claimed `usage.log` file in a scratch directory.
         package static func usageLog(_ input: [UInt8], scratch: URL) {
             let name = UsageLog.claimedPrefix + "fuzz"

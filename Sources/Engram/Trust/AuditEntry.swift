@@ -67,6 +67,57 @@ public struct AuditVerification: Sendable, Hashable {
     public var isIntact: Bool { firstBad == nil }
 }
 
+/// Checks an audit log entry by entry, oldest first, without holding it in memory: the numbers run from 1
+/// without a gap, each hash is the chain hash of the one before and the entry's fields, and the last
+/// entry is the recorded head.
+struct AuditChainCheck {
+    private var expected = 1
+    private var previous = ""
+    private(set) var failure: AuditVerification?
+
+    /// Checks the next entry (its `ids` as stored: comma-joined); false once the chain is broken.
+    mutating func check(
+        seq: Int, at: Double, actor: String?, action: String, ids: String, detail: String, hash: String
+    ) -> Bool {
+        guard failure == nil else { return false }
+        if seq != expected {
+            failure = broken(expected, "entry \(expected) is missing (the next is \(seq))")
+            return false
+        }
+        let computed = AuditEntry.chainHash(
+            previous: previous, seq: seq, at: at, actor: actor, action: action, ids: ids, detail: detail)
+        guard computed == hash else {
+            failure = broken(seq, "entry \(seq) does not match its hash (altered, or out of order)")
+            return false
+        }
+        previous = computed
+        expected += 1
+        return true
+    }
+
+    /// The verdict, given the head recorded apart from the log (number 0 and "" before the first entry).
+    func finish(headSeq: Int, headHash: String) -> AuditVerification {
+        if var failure {
+            failure.head = headHash.isEmpty ? nil : headHash
+            return failure
+        }
+        let last = expected - 1
+        if headSeq != last || headHash != previous {
+            var result = broken(
+                last < headSeq ? expected : last > headSeq ? headSeq + 1 : headSeq,
+                "the log ends at entry \(last) but its head records entry \(headSeq)"
+                    + (headSeq == last ? " with another hash" : ""))
+            result.head = headHash.isEmpty ? nil : headHash
+            return result
+        }
+        return AuditVerification(entries: last, head: headHash.isEmpty ? nil : headHash)
+    }
+
+    private func broken(_ seq: Int, _ problem: String) -> AuditVerification {
+        AuditVerification(entries: expected - 1, head: nil, firstBad: seq, problem: problem)
+    }
+}
+
 /// One change for the audit log, before it is numbered and chained.
 struct AuditEvent: Sendable {
     var action: String

@@ -9,7 +9,7 @@
         /// Target names, as `make fuzz` and the corpus folders know them.
         package static let names = [
             "json", "memory-line", "request", "expressions", "vector-header", "slot-cache", "usage-log",
-            "safetensors", "wordpiece", "full-text", "json-lines",
+            "safetensors", "wordpiece", "full-text", "json-lines", "audit-chain",
         ]
 
         /// A scratch directory per process for the targets that read files, and a small vocabulary. A static
@@ -56,6 +56,8 @@
                 _ = try? PromoteRequest(json: body)
                 _ = try? WorkingSetRequest(namespace: "n", key: "k", json: body)
                 _ = try? RequestJSON.forgetFilter(body, now: now)
+            case "audit-chain":
+                FuzzEntryPoints.auditChain(bytes)
             case "json-lines":
                 // An import file: every line accepted is UTF-8 and JSON without a repeated name (its value
                 // prints and parses back the same); a line holding bytes that are not UTF-8 is refused.

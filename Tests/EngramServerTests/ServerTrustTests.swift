@@ -68,8 +68,12 @@ struct ServerTrustTests {
             #expect(statuses == [200, 200, 200])
         }
         let entries = try h.store.auditEntries().filter { $0.action == "key-use" }
-        #expect(entries.map(\.actor) == ["bot"])
-        #expect(entries.first?.detail.hasPrefix("requests=3;") == true)
+        // One entry, or more when a minute passed between requests (a slow machine, a sanitizer).
+        #expect(!entries.isEmpty && entries.allSatisfy { $0.actor == "bot" })
+        let counted = entries.compactMap { entry in
+            entry.detail.split(separator: ";").first.flatMap { Int($0.dropFirst("requests=".count)) }
+        }
+        #expect(counted.reduce(0, +) == 3 && counted.count == entries.count)
     }
 
     @Test("past its daily write quota a key gets 429 until the next UTC day; reads go on")

@@ -27,8 +27,10 @@ public struct AuditEntry: Sendable, Hashable {
         previous: String, seq: Int, at: Double, actor: String?, action: String, ids: String, detail: String
     ) -> String {
         var digest = SHA256Digest()
-        // Length-prefixed fields: no two different entries hash the same bytes.
-        for field in [previous, String(seq), String(at.bitPattern), actor ?? "\u{0}", action, ids, detail] {
+        // Length-prefixed fields, the actor marked present or absent: no two different entries hash the
+        // same bytes. (Absence once hashed as the actor "\0", which the audit-chain fuzz target found.)
+        let actorField = actor.map { "+" + $0 } ?? "-"
+        for field in [previous, String(seq), String(at.bitPattern), actorField, action, ids, detail] {
             let bytes = Array(field.utf8)
             digest.update(Array(String(bytes.count).utf8) + [0x3A] + bytes)
         }

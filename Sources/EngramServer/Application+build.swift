@@ -131,12 +131,8 @@ package enum EngramServer {
             var request = request
             let (target, reason) = try RequestJSON.purgeTarget(
                 try await request.jsonObject(limit: limit), now: Date())
-            let result = try await service.purge(target, reason: reason, scope: context.scope)
             return JSONResponse.make(
-                .object([
-                    "purged": .number(Double(result.memories.count)),
-                    "versions": .array(result.versions.map { .string($0.description) }),
-                ]))
+                ResultJSON.object(try await service.purge(target, reason: reason, scope: context.scope)))
         }
         v1.get("audit") { request, context in
             let query = request.uri.queryParameters
@@ -155,14 +151,7 @@ package enum EngramServer {
             return JSONResponse.make(.object(["entries": .array(entries.map(ResultJSON.object))]))
         }
         v1.get("audit/verify") { _, context in
-            let result = try await service.verifyAudit(scope: context.scope)
-            return JSONResponse.make(
-                .object([
-                    "intact": .bool(result.isIntact), "entries": .number(Double(result.entries)),
-                    "head": result.head.map(JSONValue.string) ?? .null,
-                    "first_bad": result.firstBad.map { .number(Double($0)) } ?? .null,
-                    "problem": result.problem.map(JSONValue.string) ?? .null,
-                ]))
+            JSONResponse.make(ResultJSON.object(try await service.verifyAudit(scope: context.scope)))
         }
         v1.get("memories/{id}") { _, context in
             JSONResponse.make(

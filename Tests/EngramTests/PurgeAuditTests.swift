@@ -136,15 +136,6 @@ struct PurgeAuditTests {
         #expect(throws: EngramError.self) { try reader.purge([clean]) }
     }
 
-    /// The store's database on a connection of its own.
-    static func database(_ store: String) throws -> DatabaseQueue {
-        var configuration = Configuration()
-        configuration.prepareDatabase { try FullText.registerFunctions($0) }
-        return try DatabaseQueue(
-            path: URL(fileURLWithPath: store).appendingPathComponent("memories.sqlite").path,
-            configuration: configuration)
-    }
-
     @Test("the audit log records every change and any tampering is detected (seeded, 200 tamperings)")
     func auditTampering() throws {
         let dir = TemporaryDirectory()
@@ -183,7 +174,7 @@ struct PurgeAuditTests {
             for suffix in ["-wal", "-shm"] {
                 try? FileManager.default.removeItem(atPath: path + "/memories.sqlite" + suffix)
             }
-            let queue = try Self.database(path)
+            let queue = try ScopedWordsTests.database(path)
             let target = 1 + Int(g.next() % UInt64(n))
             let kind = round % 5
             try queue.write { db in

@@ -77,47 +77,38 @@ for slot, ns, agent, tags in ((0, 0, 0, [0, 1]), (2, 1, 0xFFFFFFFF, [])):
     body += b"".join(struct.pack("<I", t) for t in tags)
 put("slot-cache", "two-slots", body + bytes(8))
 
-# slots.cache, version 3 (read in place): magic | version | counter | 4 name tables | count | tag count |
-# zeros to a multiple of 8 | one 64-byte record per slot | tag ids | checksum. A record: rowid, id high,
+# slots.cache, versions 3 and 4 (read in place): magic | version | counter | 4 name tables | count |
+# tag count | zeros to a multiple of 8 | one record per slot | tag ids | checksum. A record: rowid, id high,
 # id low, created, expires, namespace, agent, kind, rank in its namespace, tag start, tag count (u16),
-# succeeded (i8), zero.
-body = b"ENGRAMSC" + struct.pack("<I", 3) + string("7")
-for table in (["default", "acme/support"], ["triage"], ["episode", "note"], ["checkout", "latency"]):
-    body += struct.pack("<I", len(table)) + b"".join(string(n) for n in table)
-live = {0: (0, 0, [0, 1]), 2: (1, -1, []), 3: (0, -1, [1])}
-tags, ranks, records = [], {}, b""
-for slot in range(4):
-    if slot not in live:
-        records += bytes(64)
-        continue
-    ns, agent, slot_tags = live[slot]
-    records += struct.pack("<qQQddiiiiIHbB", slot + 1, 0x0190A00000007000 + slot, 0x8000000000000001, 1.7e9,
-                           float("inf"), ns, agent, 1, ranks.get(ns, 0), len(tags), len(slot_tags), 1, 0)
-    ranks[ns] = ranks.get(ns, 0) + 1
-    tags += slot_tags
-body += struct.pack("<II", 4, len(tags))
-body += bytes(-len(body) % 8) + records + b"".join(struct.pack("<I", t) for t in tags)
-put("slot-cache", "three-slots-v3", body + bytes(8))
+# succeeded (i8), then in version 3 a zero (64 bytes), in version 4 a byte of trust (bits 0-2) and
+# quarantine (bit 3), valid-from and valid-until (f64; 80 bytes).
+def slot_cache(version):
+    body = b"ENGRAMSC" + struct.pack("<I", version) + string("7")
+    for table in (["default", "acme/support"], ["triage"], ["episode", "note"], ["checkout", "latency"]):
+        body += struct.pack("<I", len(table)) + b"".join(string(n) for n in table)
+    live = {0: (0, 0, [0, 1]), 2: (1, -1, []), 3: (0, -1, [1])}
+    size = 64 if version == 3 else 80
+    tags, ranks, records = [], {}, b""
+    for slot in range(4):
+        if slot not in live:
+            records += bytes(size)
+            continue
+        ns, agent, slot_tags = live[slot]
+        records += struct.pack("<qQQddiiiiIHb", slot + 1, 0x0190A00000007000 + slot, 0x8000000000000001, 1.7e9,
+                               float("inf"), ns, agent, 1, ranks.get(ns, 0), len(tags), len(slot_tags), 1)
+        if version == 3:
+            records += bytes(1)
+        else:
+            records += struct.pack("<Bdd", slot % 5 | (8 if slot == 3 else 0), 1.7e9,
+                                   float("inf") if slot != 2 else 1.8e9)
+        ranks[ns] = ranks.get(ns, 0) + 1
+        tags += slot_tags
+    body += struct.pack("<II", 4, len(tags))
+    return body + bytes(-len(body) % 8) + records + b"".join(struct.pack("<I", t) for t in tags) + bytes(8)
 
-# Version 4: the same, 80-byte records: the byte after succeeded holds trust (bits 0-2) and quarantine
-# (bit 3), then valid-from and valid-until (f64).
-body = b"ENGRAMSC" + struct.pack("<I", 4) + string("7")
-for table in (["default", "acme/support"], ["triage"], ["episode", "note"], ["checkout", "latency"]):
-    body += struct.pack("<I", len(table)) + b"".join(string(n) for n in table)
-tags, ranks, records = [], {}, b""
-for slot in range(4):
-    if slot not in live:
-        records += bytes(80)
-        continue
-    ns, agent, slot_tags = live[slot]
-    records += struct.pack("<qQQddiiiiIHbBdd", slot + 1, 0x0190A00000007000 + slot, 0x8000000000000001, 1.7e9,
-                           float("inf"), ns, agent, 1, ranks.get(ns, 0), len(tags), len(slot_tags), 1,
-                           slot % 5 | (8 if slot == 3 else 0), 1.7e9, float("inf") if slot != 2 else 1.8e9)
-    ranks[ns] = ranks.get(ns, 0) + 1
-    tags += slot_tags
-body += struct.pack("<II", 4, len(tags))
-body += bytes(-len(body) % 8) + records + b"".join(struct.pack("<I", t) for t in tags)
-put("slot-cache", "three-slots-v4", body + bytes(8))
+
+put("slot-cache", "three-slots-v3", slot_cache(3))
+put("slot-cache", "three-slots-v4", slot_cache(4))
 
 put("usage-log", "lines", "0190a000-0000-7000-8000-000000000001 3 1780000000.5\n"
     "0190a000-0000-7000-8000-000000000002 1 1780000001\ntorn 1")

@@ -35,22 +35,22 @@ extension RecordStore {
                             db, sql: "SELECT id FROM \(table) WHERE source = ?", arguments: [source]))
                 }
             case .lineage(let roots):
-                start = Set(roots.map(\.description))
-                var derived: [(id: String, from: [String])] = []
+                // What each memory was derived into, then everything reachable from the roots.
+                var children: [String: [String]] = [:]
                 for table in ["memory", "memory_history"] {
                     for row in try Row.fetchAll(
                         db, sql: "SELECT id, derived_from FROM \(table) WHERE derived_from != ''")
                     {
-                        derived.append((row[0], (row[1] as String).split(separator: ",").map(String.init)))
+                        for parent in (row[1] as String).split(separator: ",") {
+                            children[String(parent), default: []].append(row[0])
+                        }
                     }
                 }
-                var grew = true
-                while grew {
-                    grew = false
-                    for entry in derived
-                    where !start.contains(entry.id) && entry.from.contains(where: start.contains) {
-                        start.insert(entry.id)
-                        grew = true
+                start = Set(roots.map(\.description))
+                var pending = Array(start)
+                while let parent = pending.popLast() {
+                    for child in children[parent] ?? [] where start.insert(child).inserted {
+                        pending.append(child)
                     }
                 }
             }

@@ -12,17 +12,10 @@ extension MemoryStore {
         results: inout [RememberResult], state: inout WriterState
     ) throws -> [(rowID: Int64, slot: Int32, at: Double)] {
         let sourceIDs = Set(storing.flatMap { given[$0].derivedFrom })
-        let located = try records.locate(Array(sourceIDs))
+        // A memory outside the handle's scope is as unknown as a missing one.
         var sourceTrust: [MemoryID: TrustLevel] = [:]
-        for (id, (_, slot)) in located {
-            let info = state.slots[Int(slot)]
-            let names = state.names.namespaces.names
-            // A memory outside the handle's scope is as unknown as a missing one.
-            guard names.indices.contains(Int(info.namespace)),
-                scope.contains(namespace: names[Int(info.namespace)]),
-                let level = TrustLevel(rawValue: Int(info.trust))
-            else { continue }
-            sourceTrust[id] = level
+        for source in try located(Array(sourceIDs), within: scope, state) {
+            sourceTrust[source.id] = TrustLevel(rawValue: Int(source.info.trust))
         }
         var batchTrust: [MemoryID: TrustLevel] = [:]
         for i in storing {
@@ -121,30 +114,22 @@ extension MemoryStore {
 
     /// Audit events for a remember: what was stored, and whose validity ended.
     func rememberEvents(_ results: [RememberResult], storing: [Int], now: Date) -> [AuditEvent] {
-        let at = now.timeIntervalSince1970
         var events = [
-            AuditEvent(
-                action: "remember", ids: storing.map { results[$0].id },
-                detail: "count=\(storing.count)", actor: scope.actor, at: at)
+            auditEvent("remember", storing.map { results[$0].id }, "count=\(storing.count)", at: now)
         ]
         let ended = storing.flatMap { results[$0].ended }
-        if !ended.isEmpty {
-            events.append(
-                AuditEvent(
-                    action: "end-validity", ids: ended, detail: "by=fact-key", actor: scope.actor, at: at))
-        }
+        if !ended.isEmpty { events.append(auditEvent("end-validity", ended, "by=fact-key", at: now)) }
         let quarantined = storing.filter { results[$0].quarantined }.map { results[$0].id }
-        if !quarantined.isEmpty {
-            events.append(
-                AuditEvent(
-                    action: "quarantine", ids: quarantined, detail: "by=policy", actor: scope.actor, at: at))
-        }
+        if !quarantined.isEmpty { events.append(auditEvent("quarantine", quarantined, "by=policy", at: now)) }
         return events
     }
 
-    /// An audit event by this handle now.
-    func auditEvent(_ action: String, _ ids: [MemoryID], _ detail: String = "") -> AuditEvent {
-        AuditEvent(action: action, ids: ids, detail: detail, actor: scope.actor, at: nowSeconds())
+    /// An audit event by this handle, at `at` (now by default).
+    func auditEvent(_ action: String, _ ids: [MemoryID], _ detail: String = "", at: Date? = nil) -> AuditEvent
+    {
+        AuditEvent(
+            action: action, ids: ids, detail: detail, actor: scope.actor,
+            at: at?.timeIntervalSince1970 ?? nowSeconds())
     }
 
     // MARK: Quarantine
@@ -169,17 +154,8 @@ extension MemoryStore {
     private func setQuarantined(_ ids: [MemoryID], _ quarantined: Bool) throws -> Int {
         try scope.require(.quarantine, quarantined ? "quarantine" : "release")
         return try write { state in
-            var changed: [(id: MemoryID, rowID: Int64, slot: Int32)] = []
-            let names = state.names.namespaces.names
-            for (id, (rowID, slot)) in try records.locate(ids) {
-                let info = state.slots[Int(slot)]
-                guard names.indices.contains(Int(info.namespace)),
-                    scope.contains(namespace: names[Int(info.namespace)]), info.quarantined != quarantined
-                else { continue }
-                changed.append((id, rowID, slot))
-            }
+            let changed = try located(ids, within: scope, state).filter { $0.info.quarantined != quarantined }
             guard !changed.isEmpty else { return 0 }
-            changed.sort { $0.id < $1.id }
             var ending: [(rowID: Int64, at: Double, slot: Int32, id: MemoryID)] = []
             if !quarantined { ending = try timelineOnRelease(changed.map(\.rowID)) }
             var audit = [auditEvent(quarantined ? "quarantine" : "release", changed.map(\.id))]
@@ -227,17 +203,8 @@ extension MemoryStore {
         try scope.require(.write, "write")
         let at = Self.millisecondPrecision(time ?? options.clock.now()).timeIntervalSince1970
         return try write { state in
-            var changed: [(id: MemoryID, rowID: Int64, slot: Int32)] = []
-            let names = state.names.namespaces.names
-            for (id, (rowID, slot)) in try records.locate(ids) {
-                let info = state.slots[Int(slot)]
-                guard names.indices.contains(Int(info.namespace)),
-                    scope.contains(namespace: names[Int(info.namespace)]), info.validUntil == .infinity
-                else { continue }
-                changed.append((id, rowID, slot))
-            }
+            let changed = try located(ids, within: scope, state).filter { $0.info.validUntil == .infinity }
             guard !changed.isEmpty else { return 0 }
-            changed.sort { $0.id < $1.id }
             try records.endValidity(
                 changed.map { ($0.rowID, at) }, audit: [auditEvent("end-validity", changed.map(\.id))])
             for item in changed { state.slots[Int(item.slot)].validUntil = at }

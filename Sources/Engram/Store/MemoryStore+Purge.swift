@@ -41,16 +41,7 @@ extension MemoryStore {
     @discardableResult
     public func purge(matching filter: MemoryFilter, reason: String = "") throws -> PurgeResult {
         try scope.require(.forget, "forget")
-        let filter = try scope.narrowed(filter)
-        let metadataRowIDs = try resolveMetadata(of: filter)
-        let ids = try withSnapshot { snapshot in
-            let compiled = CompiledFilter(
-                filter, names: snapshot.names, now: options.clock.now(), metadataRowIDs: metadataRowIDs)
-            var ids: [MemoryID] = []
-            snapshot.slots.forEachMatch(compiled) { _, info in ids.append(info.id) }
-            return ids
-        }
-        return try purge(.ids(ids), reason: reason)
+        return try purge(.ids(matchingSlots(scope.narrowed(filter)).map(\.id)), reason: reason)
     }
 
     /// What purges left: a tombstone per purged version, oldest first, inside the handle's scope.

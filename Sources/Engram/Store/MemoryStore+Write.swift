@@ -240,6 +240,7 @@ extension MemoryStore {
         try Limits.validateMetadata(new.metadata)
         for (field, date) in [
             ("createdAt", new.createdAt), ("expiresAt", new.expiresAt), ("updatedAt", new.updatedAt),
+            ("validFrom", new.validFrom), ("validUntil", new.validUntil),
         ] {
             if let date, !(Limits.earliestDate...Limits.latestDate).contains(date.timeIntervalSince1970) {
                 throw EngramError.invalid(field, "must be a time from year 1 to year 9999")
@@ -247,21 +248,18 @@ extension MemoryStore {
         }
         let tags = try Limits.normalizedTags(new.tags)
         try validateProvenance(new)
-        var memory = Memory(
+        return Memory(
             id: new.id ?? idGenerator.next(nowMilliseconds: UInt64(max(0, now.timeIntervalSince1970 * 1000))),
             namespace: new.namespace, agent: new.agent, kind: new.kind, content: new.content,
             cause: new.cause, outcome: new.outcome, succeeded: new.succeeded, tags: tags,
             importance: new.importance, metadata: new.metadata,
             createdAt: new.createdAt.map(Self.millisecondPrecision) ?? now,
             updatedAt: new.updatedAt.map(Self.millisecondPrecision) ?? now,
-            expiresAt: new.expiresAt.map(Self.millisecondPrecision), supersedes: new.supersedes)
-        memory.source = new.source
-        memory.derivedFrom = new.derivedFrom
-        memory.factKey = new.factKey
-        memory.validFrom = new.validFrom.map(Self.millisecondPrecision)
-        memory.validUntil = new.validUntil.map(Self.millisecondPrecision)
-        memory.flags = ContentScreen.flags([new.content] + [new.cause, new.outcome].compactMap { $0 })
-        return memory
+            expiresAt: new.expiresAt.map(Self.millisecondPrecision), supersedes: new.supersedes,
+            source: new.source, derivedFrom: new.derivedFrom,
+            flags: ContentScreen.flags([new.content] + [new.cause, new.outcome].compactMap { $0 }),
+            factKey: new.factKey, validFrom: new.validFrom.map(Self.millisecondPrecision),
+            validUntil: new.validUntil.map(Self.millisecondPrecision))
     }
 
     /// Checks the provenance and validity fields of a new memory.
@@ -275,11 +273,6 @@ extension MemoryStore {
         }
         guard new.derivedFrom.count <= Limits.maxDerivedFrom else {
             throw EngramError.invalid("derivedFrom", "names more than \(Limits.maxDerivedFrom) memories")
-        }
-        for (field, date) in [("validFrom", new.validFrom), ("validUntil", new.validUntil)] {
-            if let date, !(Limits.earliestDate...Limits.latestDate).contains(date.timeIntervalSince1970) {
-                throw EngramError.invalid(field, "must be a time from year 1 to year 9999")
-            }
         }
         if let from = new.validFrom, let until = new.validUntil, from >= until {
             throw EngramError.invalid("validUntil", "must be later than validFrom")
@@ -429,16 +422,25 @@ extension MemoryStore {
     /// under the writer lock.
     func forget(_ ids: [MemoryID], within scope: Scope?) throws -> Int {
         try write { state in
-            var targets = try records.locate(ids).values.map { (rowID: $0.0, slot: $0.1) }
-            if let scope {
-                let names = state.names.namespaces.names
-                targets.removeAll { target in
-                    let ns = Int(state.slots[Int(target.slot)].namespace)
-                    return !names.indices.contains(ns) || !scope.contains(namespace: names[ns])
-                }
-            }
-            return try forget(targets, &state)
+            try forget(located(ids, within: scope, state).map { ($0.rowID, $0.slot) }, &state)
         }
+    }
+
+    /// The live memories among `ids` inside `scope` (nil: every namespace), in id order, with their rows,
+    /// slots and hot columns; unknown ids and memories outside are left out, as one. Under the writer lock
+    /// (or on `state` a caller holds), so what it finds cannot change before the caller writes.
+    func located(_ ids: [MemoryID], within scope: Scope?, _ state: WriterState) throws -> [(
+        id: MemoryID, rowID: Int64, slot: Int32, info: SlotInfo
+    )] {
+        let names = state.names.namespaces.names
+        return try records.locate(ids).compactMap { id, location in
+            let info = state.slots[Int(location.1)]
+            let ns = Int(info.namespace)
+            guard names.indices.contains(ns), scope?.contains(namespace: names[ns]) ?? true else {
+                return nil
+            }
+            return (id, location.0, location.1, info)
+        }.sorted { $0.id < $1.id }
     }
 
     /// Forgets one memory.

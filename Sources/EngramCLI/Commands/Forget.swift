@@ -113,11 +113,7 @@ struct Forget: AsyncParsableCommand {
     private func printPurged(_ result: PurgeResult) {
         CLIIO.current.print(
             output.json
-                ? JSONOutput.pretty(
-                    .object([
-                        "purged": .number(Double(result.memories.count)),
-                        "versions": .array(result.versions.map { .string($0.description) }),
-                    ]))
+                ? JSONOutput.pretty(ResultJSON.object(result))
                 : "purged \(result.memories.count) memories (\(result.versions.count) versions)")
     }
 }

@@ -67,17 +67,7 @@ struct Audit: AsyncParsableCommand {
             }
             let io = CLIIO.current
             if output.json {
-                io.print(
-                    JSONOutput.pretty(
-                        .array(
-                            tombstones.map { t in
-                                .object([
-                                    "id": .string(t.id.description), "namespace": .string(t.namespace),
-                                    "purged_at": .string(TimeParsing.format(t.purgedAt)),
-                                    "actor": t.actor.map(JSONValue.string) ?? .null,
-                                    "reason": .string(t.reason),
-                                ])
-                            })))
+                io.print(JSONOutput.pretty(.array(tombstones.map(ResultJSON.object))))
                 return
             }
             for t in tombstones {
@@ -107,14 +97,7 @@ struct Audit: AsyncParsableCommand {
             }
             let io = CLIIO.current
             if output.json {
-                io.print(
-                    JSONOutput.pretty(
-                        .object([
-                            "intact": .bool(result.isIntact), "entries": .number(Double(result.entries)),
-                            "head": result.head.map(JSONValue.string) ?? .null,
-                            "first_bad": result.firstBad.map { .number(Double($0)) } ?? .null,
-                            "problem": result.problem.map(JSONValue.string) ?? .null,
-                        ])))
+                io.print(JSONOutput.pretty(ResultJSON.object(result)))
             } else if result.isIntact {
                 io.print("intact: \(result.entries) entries, head \(result.head ?? "-")")
             }

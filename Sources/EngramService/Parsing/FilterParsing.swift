@@ -23,7 +23,8 @@ package enum FilterParsing {
         -> MemoryFilter
     {
         guard let value, value != .null else { return .all }
-        let o = try JSONObject(value, field: field, path: field + ".")
+        let o = try JSONObject(value, field: field, path: field + ".").resolvingAliases(
+            WireSchema.filterAliases)
         try o.rejectUnknown(jsonFields)
         var f = MemoryFilter(includeExpired: try o.bool("include_expired") ?? false)
         let exact = try o.string("namespace")
@@ -44,14 +45,11 @@ package enum FilterParsing {
         f.createdAfter = try time(o, "since", now: now)
         f.createdBefore = try time(o, "until", now: now)
         f.succeeded = try o.bool("succeeded")
-        for (a, b) in [("min_trust", "minTrust"), ("as_of", "asOf")] where o[a] != nil && o[b] != nil {
-            throw EngramError.invalid(field + "." + b, "is given together with \(a)")
-        }
-        if let level = try o.string("min_trust") ?? o.string("minTrust") {
+        if let level = try o.string("min_trust") {
             f.minTrust = try TrustLevel(name: level, field: field + ".min_trust")
         }
         f.includeQuarantined = try o.bool("include_quarantined") ?? false
-        let asOf = try time(o, "as_of", now: now) ?? time(o, "asOf", now: now)
+        let asOf = try time(o, "as_of", now: now)
         if try o.bool("any_time") == true {
             if asOf != nil { throw EngramError.invalid(field + ".any_time", "is given together with as_of") }
             f.validity = .any

@@ -17,6 +17,34 @@ package struct JSONObject {
         self.path = path
     }
 
+    /// The same object with each other name's value under its field's name (`aliases`: other name, field),
+    /// refusing an object that gives both.
+    package func resolvingAliases(_ aliases: [(String, String)]) throws -> JSONObject {
+        var fields = self.fields
+        _ = try Self.resolveAliases(&fields, aliases, path: path)
+        return JSONObject(fields: fields, path: path)
+    }
+
+    /// Moves each other name's value in `fields` to its field's name, refusing both at once; returns, for
+    /// the fields given by another name, that name (field -> name), so that errors can say what was written.
+    package static func resolveAliases(
+        _ fields: inout [String: JSONValue], _ aliases: [(String, String)], path: String = ""
+    ) throws -> [String: String] {
+        var spelled: [String: String] = [:]
+        for (alias, name) in aliases where fields[alias] != nil {
+            if fields[name] != nil {
+                throw EngramError.invalid(path + alias, "is given together with \(name)")
+            }
+            (fields[name], fields[alias], spelled[name]) = (fields[alias], nil, alias)
+        }
+        return spelled
+    }
+
+    private init(fields: [String: JSONValue], path: String) {
+        self.fields = fields
+        self.path = path
+    }
+
     /// Parses a request body: a JSON object, or an error naming `field` (`body`).
     package init(parsing data: Data, field: String = "body") throws {
         try self.init(try JSONValue(parsing: data, field: field), field: field)

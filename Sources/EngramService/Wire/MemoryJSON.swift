@@ -105,21 +105,19 @@ package enum MemoryJSON {
     /// A memory from a JSON object, with an error naming the first bad field. `embedding` is empty
     /// when the object has none (the caller embeds the text then).
     package static func newMemory(from value: JSONValue, now: Date) throws -> NewMemory {
-        guard case .object(let o) = value else { throw EngramError.invalid("line", "must be a JSON object") }
+        guard case .object(var o) = value else { throw EngramError.invalid("line", "must be a JSON object") }
         if let unknown = o.keys.sorted().first(where: { !knownFields.contains($0) }) {
             throw EngramError.invalid(unknown, "is not a memory field")
         }
-        if o["content"] != nil && o["what"] != nil {
-            throw EngramError.invalid("what", "is given together with content")
-        }
-        if o["cause"] != nil && o["why"] != nil {
-            throw EngramError.invalid("why", "is given together with cause")
-        }
-        guard let content = try string(o["content"] ?? o["what"], "content") else {
+        // Each field read once, by its own name: another name stands for it (``WireSchema/inputAliases``),
+        // and an error names what the input wrote.
+        let spelled = try JSONObject.resolveAliases(&o, WireSchema.inputAliases)
+        func named(_ field: String) -> String { spelled[field] ?? field }
+        guard let content = try string(o["content"], "content") else {
             throw EngramError.invalid("content", "is required")
         }
         var m = NewMemory(content: content, embedding: [])
-        m.cause = try string(o["cause"] ?? o["why"], o["cause"] != nil ? "cause" : "why")
+        m.cause = try string(o["cause"], named("cause"))
         m.outcome = try string(o["outcome"], "outcome")
         if let v = o["succeeded"], v != .null {
             guard case .bool(let b) = v else {
@@ -164,27 +162,24 @@ package enum MemoryJSON {
             m.supersedes = parsed
         }
         if let e = o["embedding"], e != .null { m.embedding = try vector(e, field: "embedding") }
-        try readProvenance(o, into: &m)
+        try readProvenance(o, named: named, into: &m)
         return m
     }
 
     /// `source`, `trust`, `derived_from`, `written_by`, `quarantined`, `fact_key`, `valid_from` and
-    /// `valid_until` (or their camelCase names); `flags` is computed by the store, so it is ignored.
-    private static func readProvenance(_ o: [String: JSONValue], into m: inout NewMemory) throws {
-        var fields = o
-        for (alias, name) in WireSchema.inputAliases where o[alias] != nil {
-            if o[name] != nil { throw EngramError.invalid(alias, "is given together with \(name)") }
-            fields[name] = o[alias]
-        }
+    /// `valid_until`; `flags` is computed by the store, so it is ignored.
+    private static func readProvenance(
+        _ fields: [String: JSONValue], named: (String) -> String, into m: inout NewMemory
+    ) throws {
         m.source = try string(fields["source"], "source").map(MemorySource.init(rawValue:))
         m.trust = try string(fields["trust"], "trust").map { try TrustLevel(name: $0) }
         if let v = fields["derived_from"], v != .null {
             guard case .array(let items) = v else {
-                throw EngramError.invalid("derived_from", "must be an array of ids")
+                throw EngramError.invalid(named("derived_from"), "must be an array of ids")
             }
             m.derivedFrom = try items.map { item in
                 guard let text = item.stringValue, let id = MemoryID(text) else {
-                    throw EngramError.invalid("derived_from", "must be an array of ids")
+                    throw EngramError.invalid(named("derived_from"), "must be an array of ids")
                 }
                 return id
             }
@@ -196,9 +191,9 @@ package enum MemoryJSON {
             }
             m.quarantined = b
         }
-        m.factKey = try string(fields["fact_key"], "fact_key")
-        m.validFrom = try date(fields["valid_from"], "valid_from")
-        m.validUntil = try date(fields["valid_until"], "valid_until")
+        m.factKey = try string(fields["fact_key"], named("fact_key"))
+        m.validFrom = try date(fields["valid_from"], named("valid_from"))
+        m.validUntil = try date(fields["valid_until"], named("valid_until"))
     }
 
     /// A vector from a JSON array of numbers.

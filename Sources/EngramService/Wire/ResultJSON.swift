@@ -81,4 +81,32 @@ package enum ResultJSON {
             "hash": .string(e.hash),
         ])
     }
+
+    /// A purge's answer: `purged` (live memories) and `versions` (every id removed).
+    package static func object(_ result: PurgeResult) -> JSONValue {
+        .object([
+            "purged": .number(Double(result.memories.count)),
+            "versions": .array(result.versions.map { .string($0.description) }),
+        ])
+    }
+
+    /// An audit check: `intact`, `entries`, `head`, `first_bad`, `problem`.
+    package static func object(_ result: AuditVerification) -> JSONValue {
+        .object([
+            "intact": .bool(result.isIntact), "entries": .number(Double(result.entries)),
+            "head": result.head.map(JSONValue.string) ?? .null,
+            "first_bad": result.firstBad.map { .number(Double($0)) } ?? .null,
+            "problem": result.problem.map(JSONValue.string) ?? .null,
+        ])
+    }
+
+    /// A tombstone: `id`, `namespace`, `purged_at`, `actor`, `reason`.
+    package static func object(_ t: Tombstone) -> JSONValue {
+        .object([
+            "id": .string(t.id.description), "namespace": .string(t.namespace),
+            "purged_at": .string(TimeParsing.format(t.purgedAt)),
+            "actor": t.actor.map(JSONValue.string) ?? .null,
+            "reason": .string(t.reason),
+        ])
+    }
 }

@@ -69,8 +69,24 @@ package enum WireSchema {
 
     // MARK: Memories
 
-    /// Every field of a memory, in the order the reference lists them.
+    /// Every field of a memory, in the order the reference lists them: the named fields, then the other
+    /// names input accepts for some of them.
     static let memoryFields: [MemoryField] =
+        namedFields
+        + inputAliases.map { alias, name in
+            MemoryField(
+                name: alias, description: "Input only: another name for `\(name)`.", output: nil,
+                input: namedFields.first { $0.name == name }?.input ?? .object([:]))
+        }
+
+    /// Other names input accepts: `what` and `why` for `content` and `cause`, and the library's camelCase
+    /// spellings of the snake_case fields.
+    package static let inputAliases: [(String, String)] = [
+        ("what", "content"), ("why", "cause"), ("derivedFrom", "derived_from"), ("factKey", "fact_key"),
+        ("validFrom", "valid_from"), ("validUntil", "valid_until"),
+    ]
+
+    private static let namedFields: [MemoryField] =
         [
             MemoryField(
                 name: "id", description: "Stable id, a UUID v7 (time-ordered); given on import to keep it.",
@@ -186,24 +202,7 @@ package enum WireSchema {
                 description:
                     "Input only: expire after a duration such as `90s`, `12h`, `7d` (instead of `expires_at`).",
                 output: nil, input: nullableString),
-            MemoryField(
-                name: "what", description: "Input only: another name for `content`.", output: nil,
-                input: type("string", extra: ["minLength": 1])),
-            MemoryField(
-                name: "why", description: "Input only: another name for `cause`.", output: nil,
-                input: nullableString),
         ]
-        + inputAliases.map { alias, field in
-            MemoryField(
-                name: alias, description: "Input only: another name for `\(field)`.", output: nil,
-                input: .object([:]))
-        }
-
-    /// camelCase spellings accepted on input for the snake_case fields (the library's names).
-    package static let inputAliases: [(String, String)] = [
-        ("derivedFrom", "derived_from"), ("factKey", "fact_key"), ("validFrom", "valid_from"),
-        ("validUntil", "valid_until"),
-    ]
 
     static let trustNames = TrustLevel.allCases.map { JSONValue.string($0.description) }
     static let trustLevel = type("string", extra: ["enum": .array(trustNames)])
@@ -220,7 +219,21 @@ package enum WireSchema {
     // MARK: Requests
 
     /// The filter object of recall, search, forget and count (all fields ANDed).
-    static let filterFields: [(String, JSONValue)] = [
+    static let filterFields: [(String, JSONValue)] =
+        namedFilterFields
+        + filterAliases.map { alias, name in
+            (
+                alias,
+                described(
+                    namedFilterFields.first { $0.0 == name }?.1 ?? .object([:]), "Another name for `\(name)`."
+                )
+            )
+        }
+
+    /// Other names a filter accepts: the library's camelCase spellings.
+    package static let filterAliases: [(String, String)] = [("minTrust", "min_trust"), ("asOf", "as_of")]
+
+    private static let namedFilterFields: [(String, JSONValue)] = [
         (
             "namespace",
             described(
@@ -260,8 +273,6 @@ package enum WireSchema {
             )
         ),
         ("any_time", described(type("boolean"), "Memories whatever their validity, ended ones too.")),
-        ("minTrust", described(trustLevel, "Another name for `min_trust`.")),
-        ("asOf", described(type("string", "number"), "Another name for `as_of`.")),
         (
             "metadata",
             described(type("object"), #"Per key: a value to equal, {"in": [...]}, or {"gte": n, "lte": n}."#)

@@ -86,10 +86,7 @@ struct Eval: AsyncParsableCommand {
             var latencies: [Double] = []
             var poisoning = Poisoning.Tally()
             for q in judged {
-                let relevant: Set<String> =
-                    q.key.map { key in
-                        Set(q.relevant.flatMap { byKey[Self.keyed(key, $0, namespace: q.namespace)] ?? [] })
-                    } ?? q.relevant
+                let relevant = Self.relevantIDs(of: q, byKey: byKey)
                 var filter = MemoryFilter()
                 if let ns = q.namespace { filter.namespace = .exact(ns) }
                 if poison { filter.minTrust = .agent }
@@ -230,6 +227,12 @@ struct Eval: AsyncParsableCommand {
             }
         }
         return result
+    }
+
+    /// The ids of a query's relevant memories: as given, or those whose metadata key holds a given value.
+    static func relevantIDs(of q: Query, byKey: [String: [String]]) -> Set<String> {
+        guard let key = q.key else { return q.relevant }
+        return Set(q.relevant.flatMap { byKey[keyed(key, $0, namespace: q.namespace)] ?? [] })
     }
 
     static func keyed(_ key: String, _ value: String, namespace: String?) -> String {

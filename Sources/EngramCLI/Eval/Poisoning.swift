@@ -24,12 +24,8 @@ enum Poisoning {
         let byKey = try Eval.keyIndex(store, keys: Set(queries.compactMap(\.key)))
         var targets: [Memory] = []
         for q in queries {
-            let relevant =
-                q.key.map { key in
-                    q.relevant.flatMap { byKey[Eval.keyed(key, $0, namespace: q.namespace)] ?? [] }
-                }
-                ?? Array(q.relevant)
-            guard let first = relevant.sorted().first, let id = MemoryID(first) else { continue }
+            guard let first = Eval.relevantIDs(of: q, byKey: byKey).sorted().first, let id = MemoryID(first)
+            else { continue }
             targets.append(try store.memory(id))
         }
         guard !targets.isEmpty else { return [] }

@@ -23,7 +23,7 @@ struct EngramCommand: AsyncParsableCommand {
             Count.self, Forget.self, Import.self, Export.self, Stats.self, Health.self, Compact.self,
             Working.self, Embed.self, Model.self, Reembed.self, Bench.self, Eval.self, Feedback.self,
             Serve.self,
-            Keys.self, MCPCommand.self, Quarantine.self, Release.self, Audit.self,
+            Keys.self, MCPCommand.self, Quarantine.self, Release.self, Audit.self, Index.self,
         ])
 }
 

@@ -182,11 +182,12 @@ package enum EngramServer {
         v1.post("recall") { request, context in
             var request = request
             let recall = try RecallRequest(json: try await request.jsonObject(limit: limit), now: Date())
-            let hits = try await service.recall(recall, scope: context.scope)
-            guard recall.rendersPrompt, case .object(var answer) = ResultJSON.hits(hits) else {
+            let (hits, plan) = try await service.recallExplained(recall, scope: context.scope)
+            guard case .object(var answer) = ResultJSON.hits(hits) else {
                 return JSONResponse.make(ResultJSON.hits(hits))
             }
-            answer["prompt"] = .string(RecalledContext.render(hits))
+            if recall.rendersPrompt { answer["prompt"] = .string(RecalledContext.render(hits)) }
+            if let plan { answer["plan"] = ResultJSON.plan(plan) }
             return JSONResponse.make(.object(answer))
         }
         v1.post("search") { request, context in

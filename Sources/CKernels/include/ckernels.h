@@ -25,6 +25,11 @@ void engram_scores_f16(const uint16_t *rows, size_t count, size_t dimension, siz
 /// many (out must hold count). NaN scores are never above.
 size_t engram_indices_above(const float *scores, size_t count, float threshold, int32_t *out);
 
+/// out[r] = sum_j query[j] * codes[r * dimension + j]: integer scores of 8-bit quantised rows (the
+/// approximate index's codes). The caller keeps |query[j]| * 255 * dimension below 2^31.
+void engram_scores_u8(const uint8_t *codes, size_t count, size_t dimension, const int16_t *query,
+                      int32_t *out);
+
 /// Converts floats to IEEE half precision (round to nearest even).
 void engram_f32_to_f16(const float *source, uint16_t *destination, size_t count);
 

@@ -111,6 +111,8 @@ public struct TextRecallOptions: Sendable, Hashable {
     /// Seconds between two memories' creation within which they count as neighbours (default one hour:
     /// the same conversation or episode, not the previous day's record).
     public var neighbourWindow: Double
+    /// Score every matching vector even when the store's approximate index would serve the vector side.
+    public var exact = false
 
     /// The default share of a time neighbour's relevance (``neighbours``).
     public static let defaultNeighbours = 0.3

@@ -168,6 +168,17 @@ extension MemoryStore {
             }
             state.slots.removeAll()
             for (i, entry) in live.enumerated() { state.slots[i] = entry.info }
+            // The index follows its memories to their new slots (and drops entries of forgotten ones).
+            _ = state.slots.takeAssigned()
+            if let index = state.index {
+                var renumber = [Int32](repeating: -1, count: live.last.map { $0.slot + 1 } ?? 0)
+                for (i, entry) in live.enumerated() { renumber[entry.slot] = Int32(i) }
+                state.index =
+                    index.renumbered(
+                        { Int($0) < renumber.count ? renumber[Int($0)] : nil }, holding: state.slots
+                    ).0
+                state.indexDirty = true
+            }
             state.free = []
             state.pendingFree = []
             state.nextSlot = live.count

@@ -4,8 +4,11 @@ import Synchronization
 extension MemoryStore {
     /// The memories most similar to a query vector, best first.
     ///
-    /// Exact search: the result equals a brute-force cosine scan (up to float rounding among near-ties).
-    /// The filter is applied before scoring, so `k` hits come back whenever `k` memories match.
+    /// Exact search unless the store has an approximate index (``buildIndex(lists:progress:)``) and the
+    /// filter admits many memories: the result then equals a brute-force cosine scan (up to float rounding
+    /// among near-ties). The filter is applied before scoring (inside the index scan on the index path), so
+    /// `k` hits come back whenever `k` memories match. ``recallExplained(_:k:filter:minScore:embedder:exact:)``
+    /// says which path ran.
     ///
     /// - Parameters:
     ///   - query: a vector of the store's dimension (normalised here; only its direction matters).
@@ -13,23 +16,61 @@ extension MemoryStore {
     ///   - filter: which memories to consider.
     ///   - minScore: drop hits whose cosine similarity is below this value.
     ///   - embedder: the id of the embedder that made `query`; when given it must be the store's.
-    /// - Complexity: O(n × dimension) for n matching memories: one sgemv over the mapped rows, or a
-    ///   gather of only the candidate rows when a filter leaves few; then O(n log k) selection.
+    ///   - exact: scan every matching vector even when the index would serve the recall.
+    /// - Complexity: exact: O(n × dimension) for n matching memories: one sgemv over the mapped rows, or a
+    ///   gather of only the candidate rows when a filter leaves few; then O(n log k) selection. Index: the
+    ///   centroids plus the probed lists' codes (a sixteenth of the store by default), then the candidates.
     public func recall(
         _ query: [Float], k: Int = 10, filter: MemoryFilter = .all, minScore: Float? = nil,
-        embedder: String? = nil
+        embedder: String? = nil, exact: Bool = false
     ) throws -> [RecallHit] {
-        try recall(batch: [query], k: k, filter: filter, minScore: minScore, embedder: embedder)[0]
+        try recallPlanned(
+            batch: [query], k: k, filter: filter, minScore: minScore, embedder: embedder, exact: exact
+        )
+        .hits[0]
+    }
+
+    /// ``recall(_:k:filter:minScore:embedder:exact:)`` that also says how the hits were found: the exact
+    /// scan or the index, why, and how many vectors were scored.
+    public func recallExplained(
+        _ query: [Float], k: Int = 10, filter: MemoryFilter = .all, minScore: Float? = nil,
+        embedder: String? = nil, exact: Bool = false
+    ) throws -> (hits: [RecallHit], plan: RecallPlan) {
+        let (hits, plan) = try recallPlanned(
+            batch: [query], k: k, filter: filter, minScore: minScore, embedder: embedder, exact: exact)
+        return (hits[0], plan)
     }
 
     /// Recalls for many queries in one pass over the vectors (sgemm over row tiles), with the same `k`
-    /// and filter for each. Results equal single ``recall(_:k:filter:minScore:embedder:)`` calls.
+    /// and filter for each. Results equal single ``recall(_:k:filter:minScore:embedder:exact:)`` calls.
     ///
     /// - Complexity: O(queries × n × dimension) arithmetic but one pass over memory.
     public func recall(
         batch queries: [[Float]], k: Int = 10, filter: MemoryFilter = .all, minScore: Float? = nil,
-        embedder: String? = nil
+        embedder: String? = nil, exact: Bool = false
     ) throws -> [[RecallHit]] {
+        try recallPlanned(
+            batch: queries, k: k, filter: filter, minScore: minScore, embedder: embedder, exact: exact
+        )
+        .hits
+    }
+
+    /// ``recallExplained(_:k:filter:minScore:embedder:exact:)`` with other settings of the approximate
+    /// tier than the store's, for benchmarks that tune them.
+    package func recall(
+        _ query: [Float], k: Int, filter: MemoryFilter = .all, approximate settings: ApproximateSearch
+    ) throws -> (hits: [RecallHit], plan: RecallPlan) {
+        let (hits, plan) = try recallPlanned(
+            batch: [query], k: k, filter: filter, minScore: nil, embedder: nil, exact: false,
+            settings: settings)
+        return (hits[0], plan)
+    }
+
+    private func recallPlanned(
+        batch queries: [[Float]], k: Int, filter: MemoryFilter, minScore: Float?, embedder: String?,
+        exact: Bool,
+        settings: ApproximateSearch? = nil
+    ) throws -> (hits: [[RecallHit]], plan: RecallPlan) {
         try scope.require(.read, "read")
         let filter = try scope.narrowed(filter)
         let started = ContinuousClock.now
@@ -45,7 +86,11 @@ extension MemoryStore {
                 "the query was embedded by \(embedder) but the store holds \(embedderID) vectors",
                 field: "embedder")
         }
-        guard !queries.isEmpty else { return [] }
+        var plan = RecallPlan(
+            path: .exact, reason: "no queries", estimatedMatches: 0, vectorsScored: 0, listsProbed: 0,
+            reranked: 0)
+        guard !queries.isEmpty else { return ([], plan) }
+        if !exact { try loadIndexIfPending() }
         let normalizedQueries = try queries.enumerated().map { i, q in
             try normalized(q, field: queries.count == 1 ? "query" : "queries[\(i)]")
         }
@@ -59,9 +104,11 @@ extension MemoryStore {
             let ranked = try withSnapshot { snapshot in
                 let compiled = CompiledFilter(
                     filter, names: snapshot.names, now: options.clock.now(), metadataRowIDs: metadataRowIDs)
-                return SearchKernel(
-                    snapshot: snapshot, filter: compiled, counter: scans, threads: options.searchThreads
-                ).topK(normalizedQueries, k: k)
+                let found = vectorTopK(
+                    snapshot: snapshot, filter: compiled, queries: normalizedQueries, k: k, exact: exact,
+                    settings: settings ?? options.approximate)
+                plan = found.plan
+                return found.ranked
             }
             let memories = try records.memories(rowIDs: Array(Set(ranked.flatMap { $0.map(\.rowID) })))
             var vanished = false
@@ -85,7 +132,7 @@ extension MemoryStore {
                     elapsed / queries.count, hit: (hits.first?.score ?? -.infinity) >= options.hitThreshold)
             }
         }
-        return results
+        return (results, plan)
     }
 
     /// Keyword search over content, cause, outcome and tags with SQLite FTS5 (BM25, porter stemming,

@@ -27,6 +27,18 @@ extension MemoryStore {
         minScore: Float? = nil,
         options: TextRecallOptions = TextRecallOptions()
     ) throws -> [RecallHit] {
+        try recallExplained(
+            text: text, embedder: embedder, k: k, filter: filter, minScore: minScore, options: options
+        ).hits
+    }
+
+    /// ``recall(text:embedder:k:filter:minScore:options:)`` that also says how the vector side found its
+    /// candidates (nil in keyword mode, which has none).
+    public func recallExplained(
+        text: String, embedder: (any Embedder)?, k: Int = 10, filter: MemoryFilter = .all,
+        minScore: Float? = nil,
+        options: TextRecallOptions = TextRecallOptions()
+    ) throws -> (hits: [RecallHit], plan: RecallPlan?) {
         try scope.require(.read, "read")
         let filter = try scope.narrowed(filter)
         let started = ContinuousClock.now
@@ -55,23 +67,28 @@ extension MemoryStore {
             }
             let embedding = try embedder.embed(text)
             if options.mode == .vector {  // the exact recall, which normalises the query itself
-                return try recall(embedding, k: k, filter: filter, minScore: minScore).enumerated().map {
-                    rank, hit in
-                    var hit = hit
-                    hit.explanation = HitExplanation(
-                        cosine: hit.score, vectorRank: rank + 1, keywordScore: nil, keywordRank: nil,
-                        fused: Double(hit.score), recency: 0, importance: 0, outcome: 0, feedback: 0,
-                        score: Double(hit.score))
-                    return hit
-                }
+                let (hits, plan) = try recallExplained(
+                    embedding, k: k, filter: filter, minScore: minScore, exact: options.exact)
+                return (
+                    hits.enumerated().map { rank, hit in
+                        var hit = hit
+                        hit.explanation = HitExplanation(
+                            cosine: hit.score, vectorRank: rank + 1, keywordScore: nil, keywordRank: nil,
+                            fused: Double(hit.score), recency: 0, importance: 0, outcome: 0, feedback: 0,
+                            score: Double(hit.score))
+                        return hit
+                    }, plan
+                )
             }
             query = try normalized(embedding, field: "query")
+            if !options.exact { try loadIndexIfPending() }
         }
 
         let metadataRowIDs = try resolveMetadata(of: filter)
         let terms = KeywordQuery.terms(text)
         let perSide = max(k, options.candidates)
         var results: [RecallHit] = []
+        var plan: RecallPlan?
         // As in the vector recall: a candidate forgotten between scoring and reading its record makes a
         // fresh snapshot score again, a few times at most.
         for attempt in 1...3 {
@@ -81,7 +98,7 @@ extension MemoryStore {
                     metadataRowIDs: metadataRowIDs)
                 var (candidates, memories) = try self.candidates(
                     snapshot: snapshot, query: query, terms: terms, filter: compiled, perSide: perSide,
-                    columns: options.columns)
+                    columns: options.columns, exact: options.exact, plan: &plan)
                 var fused = HybridRanker.fused(candidates, mode: options.mode, fusion: options.fusion)
                 var context = [Double](repeating: 0, count: candidates.count)
                 if options.mode == .hybrid, options.neighbours > 0, !candidates.isEmpty {
@@ -115,7 +132,7 @@ extension MemoryStore {
         let elapsed = ContinuousClock.now - started
         let best = results.first.map { $0.explanation?.cosine ?? $0.score } ?? -.infinity
         telemetry.withLock { $0.recordRecall(elapsed, hit: best >= self.options.hitThreshold) }
-        return results
+        return (results, plan)
     }
 
     /// The union of the vector side's and the keyword side's top `perSide` matches of one snapshot,
@@ -124,15 +141,17 @@ extension MemoryStore {
     private func candidates(
         snapshot: StoreSnapshot, query: [Float]?, terms: [String], filter compiled: CompiledFilter,
         perSide: Int,
-        columns: ColumnWeights
+        columns: ColumnWeights, exact: Bool, plan: inout RecallPlan?
     ) throws -> (candidates: [RecallCandidate], memories: [Int64: Memory]) {
         guard !compiled.matchesNothing else { return ([], [:]) }
         var bySlot: [Int32: Int] = [:]
         var result: [RecallCandidate] = []
         if let query {
-            let ranked = SearchKernel(
-                snapshot: snapshot, filter: compiled, counter: scans, threads: options.searchThreads
-            ).topK([query], k: perSide)[0]
+            let found = vectorTopK(
+                snapshot: snapshot, filter: compiled, queries: [query], k: perSide, exact: exact,
+                settings: self.options.approximate)
+            plan = found.plan
+            let ranked = found.ranked[0]
             for (rank, r) in ranked.enumerated() {
                 bySlot[r.slot] = result.count
                 result.append(

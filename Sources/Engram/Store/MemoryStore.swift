@@ -7,12 +7,21 @@ final class StoreSnapshot: Sendable {
     let mapping: VectorMapping
     let slots: SlotTable
     let names: NameTables
+    /// The approximate index over `slots`, when the store has one loaded.
+    let index: VectorIndex?
+    /// The store has an index file not loaded yet (the first recall that could use it loads it).
+    let indexPending: Bool
 
-    init(generation: UInt64, mapping: VectorMapping, slots: SlotTable, names: NameTables) {
+    init(
+        generation: UInt64, mapping: VectorMapping, slots: SlotTable, names: NameTables,
+        index: VectorIndex? = nil, indexPending: Bool = false
+    ) {
         self.generation = generation
         self.mapping = mapping
         self.slots = slots
         self.names = names
+        self.index = index
+        self.indexPending = indexPending
     }
 }
 
@@ -41,6 +50,15 @@ struct WriterState: Sendable {
     var lastWorkingSweep: Double = -.infinity
     /// The cross-process writer lock; released (set to nil) by `close()`.
     var lock: StoreLock?
+    /// The approximate index, kept current by every publish (see `MemoryStore+Index.swift`).
+    var index: VectorIndex?
+    /// An index file exists that no recall has needed yet (the slots assigned meanwhile are kept).
+    var indexPending = false
+    /// The database's commit counter when the store was opened: an index file of this counter needs only
+    /// the memories this handle wrote since.
+    var openedAtCounter = ""
+    /// The index has entries its file lacks.
+    var indexDirty = false
 }
 
 /// The published snapshot and which generations readers are using, under one lock so that a writer
@@ -294,6 +312,7 @@ public final class MemoryStore: Sendable {
             }
             free = slots.freeSlots()
         }
+        _ = slots.takeAssigned()  // an index file is reconciled with the whole table when loaded
         let maxSlot = slots.count - 1
         guard maxSlot < vectors.capacity else {
             throw EngramError(
@@ -308,7 +327,11 @@ public final class MemoryStore: Sendable {
             vectors: options.readOnly ? nil : vectors, slots: slots, names: names, nextSlot: maxSlot + 1,
             lock: lock)
         state.free = free
-        let snapshot = StoreSnapshot(generation: 0, mapping: try vectors.map(), slots: slots, names: names)
+        state.indexPending = IndexFile.exists(in: dir)
+        state.openedAtCounter = meta["commit_counter"] ?? "0"
+        let snapshot = StoreSnapshot(
+            generation: 0, mapping: try vectors.map(), slots: slots, names: names,
+            indexPending: state.indexPending)
         writer = Locked(state)
         readers = Locked(ReaderState(current: snapshot))
         if !options.readOnly {
@@ -383,12 +406,18 @@ public final class MemoryStore: Sendable {
     /// ``EngramError/Code/notWritable``. Recalls already running finish on their snapshot.
     public func close() throws {
         let closing = writer.withLock {
-            state -> (wasOpen: Bool, writable: Bool, stopped: Bool, slots: SlotTable, names: NameTables) in
+            state -> (
+                wasOpen: Bool, writable: Bool, stopped: Bool, slots: SlotTable, names: NameTables,
+                index: VectorIndex?
+            ) in
             defer {
                 state.closed = true
                 state.vectors = nil
             }
-            return (!state.closed, state.vectors != nil, state.stopped != nil, state.slots, state.names)
+            return (
+                !state.closed, state.vectors != nil, state.stopped != nil, state.slots, state.names,
+                state.indexDirty ? state.index : nil
+            )
         }
         guard closing.wasOpen else { return }
         // Nothing path-based goes into a directory that replaced ours while open.
@@ -405,6 +434,10 @@ public final class MemoryStore: Sendable {
             SlotCache.write(
                 directory: URL(fileURLWithPath: path), counter: counter, slots: closing.slots,
                 names: closing.names)
+            // Like the slot cache, only a speed-up: an older index file is brought up to date at the next load.
+            if let index = closing.index {
+                try? IndexFile.write(index, counter: counter, directory: URL(fileURLWithPath: path))
+            }
         }
         // Empty the WAL, or the next open reads all of it to rebuild SQLite's WAL index (150 ms after
         // a 1M-memory ingest). SQLite does this itself when the last connection closes, but the pool's
@@ -553,8 +586,10 @@ public final class MemoryStore: Sendable {
         } else {
             mapping = previous.mapping
         }
+        updateIndex(&state, mapping: mapping)
         let snapshot = StoreSnapshot(
-            generation: state.generation, mapping: mapping, slots: state.slots, names: state.names)
+            generation: state.generation, mapping: mapping, slots: state.slots, names: state.names,
+            index: state.index, indexPending: state.indexPending)
         readers.withLock { $0.current = snapshot }
     }
 

@@ -67,6 +67,8 @@ struct SlotTable {
     private(set) var count = 0
     /// Live slots of each namespace id, unordered: a namespace filter visits only its own slots.
     private(set) var namespaceSlots: [[Int32]] = []
+    /// Slots given another memory since ``takeAssigned()`` last ran: what the approximate index must add.
+    private var assigned: [Int32] = []
 
     /// Live slots: every live slot is in its namespace's list.
     /// - Complexity: O(namespaces).
@@ -100,6 +102,7 @@ struct SlotTable {
             let old = self[slot]
             if old.isLive { removeFromNamespace(slot: slot, old) }
             var value = newValue
+            if value.isLive && value.id != old.id { assigned.append(Int32(slot)) }
             if value.isLive {
                 let ns = Int(value.namespace)
                 while namespaceSlots.count <= ns { namespaceSlots.append([]) }
@@ -213,6 +216,13 @@ struct SlotTable {
         chunks = []
         count = 0
         namespaceSlots = []
+        assigned = []
+    }
+
+    /// The slots given another memory since the last call, and forgets them.
+    mutating func takeAssigned() -> [Int32] {
+        defer { assigned = [] }
+        return assigned
     }
 
     /// Calls `body` with each live slot and its info, in slot order.

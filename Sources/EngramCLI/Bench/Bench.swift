@@ -92,6 +92,15 @@ extension Bench {
         @Option(name: .customLong("batch-size"), help: "Memories per ingest transaction.") var batchSize =
             10_000
         @Option(help: "Single-memory remembers to time under each durability (0: none).") var writes = 0
+        @Flag(help: "Also build the approximate index and measure recall through it (approx_* fields).")
+        var approximate = false
+        @Option(
+            name: .customLong("target-recall"),
+            help: "Tune the index's probes until recall@k reaches this (implies --approximate).")
+        var targetRecall: Double?
+        @Option(help: "Index lists (default: about 2 x sqrt(n)).") var lists: Int?
+        @Option(help: "Index lists read per query (default: a sixteenth of the lists).") var probes: Int?
+        @Option(help: "Index candidates re-scored exactly per query.") var rerank = ApproximateSearch().rerank
         @Flag(help: "Print one JSON object.") var json = false
 
         func validate() throws {
@@ -100,6 +109,12 @@ extension Bench {
             }
             guard k >= 1, threads >= 1, namespaces >= 1, batchSize >= 1, writes >= 0 else {
                 throw ValidationError("-k, --threads, --namespaces and --batch-size must be positive")
+            }
+            if let targetRecall, !(targetRecall > 0 && targetRecall <= 1) {
+                throw ValidationError("--target-recall must be above 0 and at most 1")
+            }
+            guard (lists ?? 1) >= 1, (probes ?? 1) >= 1, rerank >= 1 else {
+                throw ValidationError("--lists, --probes and --rerank must be positive")
             }
         }
 
@@ -164,17 +179,17 @@ extension Bench {
 
             // The first recall after open pays for whatever open leaves to later (page faults, for one).
             let firstStart = ContinuousClock.now
-            _ = try store.recall(queries[0], k: k)
+            _ = try store.recall(queries[0], k: k, exact: true)
             let firstRecallMs = seconds(ContinuousClock.now - firstStart) * 1000
 
             progress("single queries...")
-            for q in queries.prefix(10) { _ = try store.recall(q, k: k) }
+            for q in queries.prefix(10) { _ = try store.recall(q, k: k, exact: true) }
             var latencies: [Double] = []
             var found = 0
             var maxScoreError = 0.0
             for (j, q) in queries.enumerated() {
                 let t = ContinuousClock.now
-                let hits = try store.recall(q, k: k)
+                let hits = try store.recall(q, k: k, exact: true)
                 latencies.append(seconds(ContinuousClock.now - t) * 1000)
                 let expected = Set(truth[j].prefix(k))
                 found += hits.filter { rowOfID[$0.memory.id].map(expected.contains) ?? false }.count
@@ -199,7 +214,7 @@ extension Bench {
 
             progress("batch...")
             let batchStart = ContinuousClock.now
-            let batchHits = try store.recall(batch: queries, k: k)
+            let batchHits = try store.recall(batch: queries, k: k, exact: true)
             let batchSeconds = seconds(ContinuousClock.now - batchStart)
             var batchFound = 0
             for (j, hits) in batchHits.enumerated() {
@@ -229,6 +244,75 @@ extension Bench {
                 "vector_file_mb": .number((Double(try store.stats().vectorFileBytes) / 1_048_576).rounded()),
                 "blas_core": .string(OpenBLASKernels.activeCore),
             ]
+
+            if approximate || targetRecall != nil {
+                progress("index...")
+                let buildStart = ContinuousClock.now
+                let status = try store.buildIndex(lists: lists) { p in
+                    progress("index \(p.phase) \(p.done)/\(p.total)")
+                }
+                result["index_build_s"] = .number(round3(seconds(ContinuousClock.now - buildStart)))
+                result["index_bytes"] = .number(Double(status.bytes))
+                result["index_lists"] = .number(Double(status.lists))
+                var settings = ApproximateSearch(
+                    exactBelow: 0, exactFraction: 0, probes: probes, rerank: rerank)
+                func measure(_ settings: ApproximateSearch) throws -> (
+                    recall: Double, latencies: [Double], scored: Int
+                ) {
+                    var latencies: [Double] = []
+                    var found = 0
+                    var scored = 0
+                    for (j, q) in queries.enumerated() {
+                        let t = ContinuousClock.now
+                        let (hits, plan) = try store.recall(q, k: k, approximate: settings)
+                        latencies.append(seconds(ContinuousClock.now - t) * 1000)
+                        scored += plan.vectorsScored
+                        let expected = Set(truth[j].prefix(k))
+                        found += hits.filter { rowOfID[$0.memory.id].map(expected.contains) ?? false }.count
+                    }
+                    return (Double(found) / Double(max(1, expectedTotal)), latencies, scored / max(1, nq))
+                }
+                for q in queries.prefix(10) { _ = try store.recall(q, k: k, approximate: settings) }
+                if let targetRecall {
+                    // Doubling, then bisection, on the lists probed: the fewest that reach the target.
+                    progress("tuning...")
+                    let listCount = status.lists
+                    var low = 0
+                    var high = max(1, probes ?? 1)
+                    while high < listCount,
+                        try measure(
+                            ApproximateSearch(
+                                exactBelow: 0, exactFraction: 0, probes: high, rerank: rerank)
+                        ).recall < targetRecall
+                    {
+                        low = high
+                        high = min(listCount, high * 2)
+                    }
+                    while high - low > 1 {
+                        let mid = (low + high) / 2
+                        if try measure(
+                            ApproximateSearch(exactBelow: 0, exactFraction: 0, probes: mid, rerank: rerank)
+                        )
+                        .recall >= targetRecall {
+                            high = mid
+                        } else {
+                            low = mid
+                        }
+                    }
+                    settings.probes = high
+                    result["target_recall"] = .number(targetRecall)
+                }
+                progress("approximate queries...")
+                let measured = try measure(settings)
+                let total = measured.latencies.reduce(0, +)
+                result["approx_recall_at_k"] = .number(round4(measured.recall))
+                result["approx_p50_ms"] = .number(round3(quantile(measured.latencies, 0.5)))
+                result["approx_p99_ms"] = .number(round3(quantile(measured.latencies, 0.99)))
+                result["approx_qps"] = .number((Double(nq) / max(total / 1000, 1e-9)).rounded())
+                result["approx_probes"] = .number(Double(settings.probes ?? max(1, status.lists / 16)))
+                result["approx_rerank"] = .number(Double(settings.rerank))
+                result["approx_vectors_scored"] = .number(Double(measured.scored))
+            }
 
             if namespaces > 1 {
                 progress("filtered queries...")

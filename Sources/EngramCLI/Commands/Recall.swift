@@ -42,9 +42,12 @@ struct Recall: AsyncParsableCommand {
 
     @Flag(
         help:
-            "Show why each hit ranked where it did: cosine, keyword score and ranks, fused score, context, boosts."
+            "Show why each hit ranked where it did (cosine, keyword score and ranks, fused score, context, boosts) and how the vectors were searched (exact scan or index, vectors scored)."
     )
     var explain = false
+
+    @Flag(help: "Scan every matching vector even when the store's approximate index would serve the recall.")
+    var exact = false
 
     @Option(help: "Threads for the vector scan (default: every core; results are the same for any count).")
     var threads: Int?
@@ -65,7 +68,7 @@ struct Recall: AsyncParsableCommand {
     func run() async throws {
         let store = try location.open(readOnly: true, searchThreads: threads)
         defer { try? store.close() }
-        let request: RecallRequest
+        var request: RecallRequest
         if let v = try readVector(json: vector, file: vectorFile) {
             guard text == nil else { throw EngramError.invalid("text", "give a text or a vector, not both") }
             var vectorRequest = RecallRequest(
@@ -82,24 +85,39 @@ struct Recall: AsyncParsableCommand {
                 query: .text(text, try ranking.options(mode: mode)), k: k, filter: try filters.filter(),
                 minScore: minScore)
         }
-        printHits(
-            try await withService(store) { service, scope in try await service.recall(request, scope: scope) }
-        )
+        request.exact = exact
+        request.explainsPlan = explain
+        let (hits, plan) = try await withService(store) { service, scope in
+            try await service.recallExplained(request, scope: scope)
+        }
+        printHits(hits, plan: plan)
     }
 
-    func printHits(_ hits: [RecallHit]) {
+    /// The hits; with --explain also the plan (after the hits as text, or as `{"hits", "plan"}` in JSON).
+    func printHits(_ hits: [RecallHit], plan: RecallPlan? = nil) {
         if format == "prompt" {
             CLIIO.current.print(RecalledContext.render(hits))
         } else if output.json || format == "json" {
-            CLIIO.current.print(JSONOutput.pretty(.array(hits.map(MemoryJSON.object))))
-        } else if hits.isEmpty {
-            CLIIO.current.print("no matching memories")
+            let array = JSONValue.array(hits.map(MemoryJSON.object))
+            CLIIO.current.print(
+                JSONOutput.pretty(
+                    plan.map { .object(["hits": array, "plan": ResultJSON.plan($0)]) } ?? array))
         } else {
+            if hits.isEmpty { CLIIO.current.print("no matching memories") }
             for hit in hits {
                 printMemory(hit.memory, score: hit.score)
                 if explain, let e = hit.explanation { CLIIO.current.print("          " + Self.describe(e)) }
             }
+            if let plan { CLIIO.current.print(Self.describe(plan)) }
         }
+    }
+
+    static func describe(_ plan: RecallPlan) -> String {
+        var text = "plan: \(plan.path.rawValue) search, \(plan.vectorsScored) vectors scored"
+        if plan.path == .index {
+            text += " (\(plan.listsProbed) lists probed, \(plan.reranked) re-scored exactly)"
+        }
+        return text + "; " + plan.reason
     }
 
     static func describe(_ e: HitExplanation) -> String {

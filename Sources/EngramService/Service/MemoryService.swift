@@ -33,6 +33,7 @@ package final class MemoryService: Sendable {
         var k: Int
         var filter: MemoryFilter
         var minScore: Float?
+        var exact = false
     }
 
     package let store: MemoryStore
@@ -58,7 +59,7 @@ package final class MemoryService: Sendable {
         recalls = BatchCoalescer(pool: pool, maxBatch: 128) { key, queries in
             let started = ContinuousClock.now
             let results = try store.scoped(to: key.scope).recall(
-                batch: queries, k: key.k, filter: key.filter, minScore: key.minScore)
+                batch: queries, k: key.k, filter: key.filter, minScore: key.minScore, exact: key.exact)
             metrics.recalled(
                 batch: queries.count, seconds: (ContinuousClock.now - started).seconds, hits: results)
             return results
@@ -237,6 +238,14 @@ package final class MemoryService: Sendable {
     /// The best memories for a text (hybrid by default) or a vector (exact cosine, coalesced with
     /// concurrent vector recalls of the same scope, k and filter).
     package func recall(_ request: RecallRequest, scope: Scope) async throws -> [RecallHit] {
+        try await recallExplained(request, scope: scope).hits
+    }
+
+    /// ``recall(_:scope:)`` with how the vectors were searched, when the request asks (`explainsPlan`)
+    /// and the recall has a vector side. A vector recall that asks is served alone, not coalesced.
+    package func recallExplained(_ request: RecallRequest, scope: Scope) async throws -> (
+        hits: [RecallHit], plan: RecallPlan?
+    ) {
         let handle = store.scoped(to: scope)
         try scope.require(.read, "read")
         switch request.query {
@@ -253,9 +262,20 @@ package final class MemoryService: Sendable {
             if let minScore = request.minScore, !minScore.isFinite {
                 throw EngramError.invalid("min_score", "must be a number")
             }
+            if request.explainsPlan {
+                return try await pool.run { [metrics] in
+                    let started = ContinuousClock.now
+                    let (hits, plan) = try handle.recallExplained(
+                        vector, k: request.k, filter: request.filter, minScore: request.minScore,
+                        exact: request.exact)
+                    metrics.recalled(batch: 1, seconds: (ContinuousClock.now - started).seconds, hits: [hits])
+                    return (hits, plan)
+                }
+            }
             let key = RecallKey(
-                scope: scope, k: request.k, filter: request.filter, minScore: request.minScore)
-            return try await recalls.submit(vector, key: key)
+                scope: scope, k: request.k, filter: request.filter, minScore: request.minScore,
+                exact: request.exact)
+            return (try await recalls.submit(vector, key: key), nil)
         case .text(let text, let options):
             try Engram.Limits.validateText(text, field: "query", required: true)
             let embedder: (any Embedder)? =
@@ -263,11 +283,13 @@ package final class MemoryService: Sendable {
                 ? nil : PrecomputedEmbedder(identifier: store.embedderID, vector: try await embedQuery(text))
             return try await pool.run { [metrics] in
                 let started = ContinuousClock.now
-                let hits = try handle.recall(
+                var options = options
+                options.exact = options.exact || request.exact
+                let (hits, plan) = try handle.recallExplained(
                     text: text, embedder: embedder, k: request.k, filter: request.filter,
                     minScore: request.minScore, options: options)
                 metrics.recalled(batch: 1, seconds: (ContinuousClock.now - started).seconds, hits: [hits])
-                return hits
+                return (hits, request.explainsPlan ? plan : nil)
             }
         }
     }

@@ -45,6 +45,10 @@ package struct RecallRequest: Sendable {
     package var vectorField = "vector"
     /// Also render the hits for a prompt (``RecalledContext``): `format: "prompt"`.
     package var rendersPrompt = false
+    /// Scan every matching vector even when the store's approximate index would serve the recall.
+    package var exact = false
+    /// Also say how the vectors were searched (``RecallPlan``): `explain: true`.
+    package var explainsPlan = false
 
     package init(query: Query, k: Int = 10, filter: MemoryFilter = .all, minScore: Float? = nil) {
         self.query = query

@@ -54,10 +54,13 @@ extension RecallRequest {
             guard let query = try body.string("query") else {
                 throw EngramError.invalid("query", "give a query text or a vector")
             }
-            let options = try RankingParsing.options(body)
+            var options = try RankingParsing.options(body)
+            options.exact = try body.bool("exact") ?? false
             self.init(query: .text(query, options), k: k, filter: filter, minScore: minScore)
         }
         rendersPrompt = format == "prompt"
+        exact = try body.bool("exact") ?? false
+        explainsPlan = try body.bool("explain") ?? false
     }
 }
 

@@ -18,6 +18,16 @@ package enum ResultJSON {
         .object(["hits": .array(hits.map(MemoryJSON.object))])
     }
 
+    /// `{"path", "reason", "estimated_matches", "vectors_scored", "lists_probed", "reranked"}`.
+    package static func plan(_ plan: RecallPlan) -> JSONValue {
+        .object([
+            "path": .string(plan.path.rawValue), "reason": .string(plan.reason),
+            "estimated_matches": .number(Double(plan.estimatedMatches)),
+            "vectors_scored": .number(Double(plan.vectorsScored)),
+            "lists_probed": .number(Double(plan.listsProbed)), "reranked": .number(Double(plan.reranked)),
+        ])
+    }
+
     /// `{"hits": [memory + score]}`, the score being BM25's.
     package static func hits(_ hits: [KeywordHit]) -> JSONValue {
         .object(["hits": .array(hits.map { MemoryJSON.object($0.memory, score: Float($0.score)) })])

@@ -349,6 +349,20 @@ package enum WireSchema {
                     "prompt: the answer also holds `prompt`, the hits quoted as data with source, trust and date inside markers their content cannot forge."
                 )
             ),
+            (
+                "exact",
+                described(
+                    type("boolean", extra: ["default": false]),
+                    "Scan every matching vector even when the store's approximate index would serve this recall."
+                )
+            ),
+            (
+                "explain",
+                described(
+                    type("boolean", extra: ["default": false]),
+                    "The answer also holds `plan`: which search ran (exact or index), why, and how many vectors it scored."
+                )
+            ),
         ] + rankingFields
     /// The fields a recall request may hold.
     package static let recallFieldNames = Set(recallFields.map(\.0))
@@ -511,7 +525,35 @@ package enum WireSchema {
             "Explain": explain,
             "Hit": hit,
             "Hits": object(
-                [("hits", type("array", extra: ["items": ref("Hit")]))], required: ["hits"], closed: false),
+                [("hits", type("array", extra: ["items": ref("Hit")])), ("plan", ref("Plan"))],
+                required: ["hits"],
+                closed: false),
+            "Plan": object(
+                [
+                    (
+                        "path",
+                        described(
+                            type("string", extra: ["enum": names("exact", "index")]), "Which search ran.")
+                    ),
+                    ("reason", described(string, "Why the planner chose it.")),
+                    (
+                        "estimated_matches",
+                        described(type("integer"), "Memories the filter admits (estimated when wide).")
+                    ),
+                    (
+                        "vectors_scored",
+                        described(type("integer"), "Full vectors, or codes plus re-scored vectors, scored.")
+                    ),
+                    ("lists_probed", described(type("integer"), "Index lists read (0 when exact).")),
+                    (
+                        "reranked",
+                        described(type("integer"), "Candidates re-scored with their exact vectors.")
+                    ),
+                ],
+                required: [
+                    "path", "reason", "estimated_matches", "vectors_scored", "lists_probed", "reranked",
+                ],
+                closed: false),
             "Page": object(
                 [
                     ("memories", type("array", extra: ["items": ref("Memory")])),

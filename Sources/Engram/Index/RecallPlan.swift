@@ -1,0 +1,66 @@
+/// How one recall found its vectors: the exact scan or the approximate index, and how much it scored.
+public struct RecallPlan: Sendable, Hashable {
+    /// Which search ran.
+    public enum Path: String, Sendable, Hashable {
+        /// Every matching vector scored: the exact result.
+        case exact
+        /// The approximate index: nearest lists' codes scored, the best candidates re-scored exactly.
+        case index
+    }
+
+    /// Which search ran.
+    public var path: Path
+    /// Why the planner chose the path.
+    public var reason: String
+    /// Memories the filter admits, estimated from a sample of the slots when the filter is wide.
+    public var estimatedMatches: Int
+    /// Vectors scored: full vectors on the exact path; codes plus re-scored vectors on the index path.
+    public var vectorsScored: Int
+    /// Lists of the index read (0 on the exact path).
+    public var listsProbed: Int
+    /// Candidates re-scored with their exact vectors (0 on the exact path).
+    public var reranked: Int
+}
+
+/// Settings of the approximate tier: when the planner uses it, and how hard a search works.
+public struct ApproximateSearch: Sendable, Hashable {
+    /// A recall whose filter admits at most this many memories scans them exactly.
+    public var exactBelow: Int
+    /// ... or at most this fraction of the store.
+    public var exactFraction: Double
+    /// Lists to read per query before stopping (more when a filter admits a smaller part of the store;
+    /// past it while fewer than `k` candidates pass the filter). Nil: a sixteenth of the lists.
+    public var probes: Int?
+    /// Candidates re-scored with their exact vectors (at least `k`).
+    public var rerank: Int
+
+    /// Settings; the defaults were chosen on 1M × 384 (see Benchmarks/README.md).
+    public init(exactBelow: Int = 20_000, exactFraction: Double = 0.02, probes: Int? = nil, rerank: Int = 64)
+    {
+        self.exactBelow = exactBelow
+        self.exactFraction = exactFraction
+        self.probes = probes
+        self.rerank = rerank
+    }
+
+    /// Lists to probe in an index of `lists` lists when the filter admits `matches` of `total` memories.
+    func probes(lists: Int, matches: Int, total: Int) -> Int {
+        let base = probes ?? max(1, lists / 16)
+        let widened = Double(base) * Double(max(1, total)) / Double(max(1, matches))
+        return max(1, min(lists, Int(widened.rounded(.up))))
+    }
+}
+
+/// What a store's index holds (``MemoryStore/indexStatus()``).
+public struct IndexStatus: Sendable, Hashable {
+    /// Inverted lists.
+    public var lists: Int
+    /// Entries, including those left by forgotten or updated memories until the next compaction.
+    public var entries: Int
+    /// Live memories (each has exactly one current entry).
+    public var memories: Int
+    /// Memory the index takes (centroids, codes, slots and tags).
+    public var bytes: Int
+    /// Bytes of the vectors it indexes, for comparison.
+    public var vectorBytes: Int
+}

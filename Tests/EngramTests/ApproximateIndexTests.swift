@@ -1,0 +1,270 @@
+import Engram
+import EngramBenchSupport
+import EngramTestSupport
+import Foundation
+import Testing
+
+/// The approximate index against the brute-force oracle: its recall, exact scores, filters inside the
+/// scan (never short), writes after the build, compaction, persistence and a damaged file.
+@Suite struct ApproximateIndexTests {
+    /// Options that send every recall to the index, whatever its filter admits.
+    static func indexed(probes: Int? = nil, rerank: Int = 64) -> StoreOptions {
+        var options = StoreOptions()
+        options.approximate = ApproximateSearch(
+            exactBelow: 0, exactFraction: 0, probes: probes, rerank: rerank)
+        return options
+    }
+
+    static func filled(
+        _ directory: TemporaryDirectory, count: Int, dimension: Int, options: StoreOptions, seed: UInt64 = 11
+    ) throws -> (MemoryStore, BruteForceOracle) {
+        let store = try MemoryStore.create(
+            at: directory.appending("s"), dimension: dimension, options: options)
+        var rng = SeededGenerator(seed: seed)
+        let vectors = rng.clusteredVectors(count: count, dimension: dimension, clusters: 24)
+        var oracle = BruteForceOracle()
+        for start in stride(from: 0, to: count, by: 1000) {
+            let batch = (start..<min(count, start + 1000)).map { Fixtures.memory(vectors[$0], index: $0) }
+            for (offset, id) in try store.remember(batch).enumerated() {
+                oracle.entries.append(.init(id: id, vector: vectors[start + offset]))
+            }
+        }
+        return (store, oracle)
+    }
+
+    /// Queries near the stored vectors (a stored vector plus noise), as an agent's queries are near its
+    /// memories; uniformly random directions have no near neighbours and are not what an index is for.
+    static func queries(near oracle: BruteForceOracle, count: Int, seed: UInt64) -> [[Float]] {
+        var rng = SeededGenerator(seed: seed)
+        return (0..<count).map { i in
+            let base = oracle.entries[(i * 7919) % oracle.entries.count].vector
+            let noise = rng.vector(dimension: base.count)
+            return zip(base, noise).map { $0 + 0.5 * $1 }
+        }
+    }
+
+    /// Mean recall@k of `store`'s hits against the oracle's top k.
+    static func recall(_ store: MemoryStore, _ oracle: BruteForceOracle, queries: [[Float]], k: Int) throws
+        -> Double
+    {
+        var found = 0
+        for q in queries {
+            let truth = Set(oracle.ranking(q).prefix(k).map(\.id))
+            let (hits, plan) = try store.recallExplained(q, k: k)
+            #expect(plan.path == .index)
+            #expect(hits.count == k)
+            found += hits.filter { truth.contains($0.memory.id) }.count
+            // Scores are exact: re-scored from the vectors.
+            for hit in hits {
+                let vector = oracle.entries.first { $0.id == hit.memory.id }!.vector
+                #expect(abs(Double(hit.score) - BruteForceOracle.cosine(q, vector)) < 1e-4)
+            }
+        }
+        return Double(found) / Double(queries.count * k)
+    }
+
+    @Test func recallAgainstTheOracle() throws {
+        let dir = TemporaryDirectory()
+        let (store, oracle) = try Self.filled(dir, count: 6000, dimension: 32, options: Self.indexed())
+        defer { try? store.close() }
+        let status = try store.buildIndex()
+        #expect(status.memories == 6000 && status.entries == 6000)
+        #expect(status.lists == 155)  // about 2 sqrt(n)
+        let queries = Self.queries(near: oracle, count: 60, seed: 5)
+        let r = try Self.recall(store, oracle, queries: queries, k: 10)
+        #expect(r >= 0.9, "recall@10 \(r)")
+    }
+
+    @Test func everyListReadGivesTheExactAnswer() throws {
+        let dir = TemporaryDirectory()
+        let (store, oracle) = try Self.filled(
+            dir, count: 3000, dimension: 24, options: Self.indexed(probes: 1_000_000, rerank: 3000))
+        defer { try? store.close() }
+        try store.buildIndex(lists: 40)
+        var rng = SeededGenerator(seed: 9)
+        for _ in 0..<20 {
+            let q = rng.vector(dimension: 24)
+            let (hits, plan) = try store.recallExplained(q, k: 10)
+            #expect(plan.path == .index && plan.listsProbed == 40)
+            #expect(oracle.mismatch(hits, query: q, k: 10) == nil)
+        }
+    }
+
+    /// Every filter of the exactness suite, through the index with the fewest probes: as many hits as the
+    /// oracle admits (up to k), each admitted, none missing when every list is read.
+    @Test func filtersAreAppliedInsideTheScanAndNeverShort() throws {
+        let seeded = try SeededStore(count: 3000, dimension: 16, seed: 3)
+        try seeded.store.close()
+        let store = try MemoryStore.open(
+            at: seeded.directory.appending("store"), options: Self.indexed(probes: 1, rerank: 10))
+        defer { try? store.close() }
+        try store.buildIndex(lists: 50)
+        var rng = SeededGenerator(seed: 4)
+        for (name, filter, admit) in filterCases {
+            let attributes = seeded.attributes
+            let admitted = seeded.oracle.entries.filter { attributes[$0.id].map(admit) ?? false }.count
+            for _ in 0..<5 {
+                let q = rng.vector(dimension: 16)
+                let (hits, plan) = try store.recallExplained(q, k: 10, filter: filter)
+                if admitted > 0 { #expect(plan.path == .index, "\(name)") }
+                #expect(hits.count == min(10, admitted), "\(name): \(hits.count) hits, \(admitted) admitted")
+                for hit in hits { #expect(attributes[hit.memory.id].map(admit) == true, "\(name)") }
+            }
+        }
+    }
+
+    @Test func writesAfterTheBuildReachTheIndex() throws {
+        let dir = TemporaryDirectory()
+        var (store, oracle) = try Self.filled(
+            dir, count: 4000, dimension: 32, options: Self.indexed(probes: 12))
+        defer { try? store.close() }
+        try store.buildIndex()
+        var rng = SeededGenerator(seed: 21)
+        // New memories: each is found by its own vector, first.
+        let fresh = (0..<50).map { _ in rng.vector(dimension: 32) }
+        let ids = try store.remember(fresh.enumerated().map { Fixtures.memory($1, index: 10_000 + $0) })
+        for (id, v) in zip(ids, fresh) {
+            oracle.entries.append(.init(id: id, vector: v))
+            #expect(try store.recall(v, k: 1).first?.memory.id == id)
+        }
+        // Replace 10 %: updates with new vectors, and forgets.
+        let victims = oracle.entries.prefix(400).map(\.id)
+        var replaced: [MemoryID: [Float]] = [:]
+        for id in victims.prefix(200) {
+            let v = rng.vector(dimension: 32)
+            let updated = try store.update(id, with: MemoryChanges(embedding: v))
+            replaced[updated.id] = v
+        }
+        try store.forget(Array(victims.suffix(200)))
+        oracle.entries.removeAll { victims.contains($0.id) }
+        for (id, v) in replaced { oracle.entries.append(.init(id: id, vector: v)) }
+        for (id, v) in replaced.prefix(20) { #expect(try store.recall(v, k: 1).first?.memory.id == id) }
+        let gone = Set(victims)
+        let queries = Self.queries(near: oracle, count: 40, seed: 6)
+        for q in queries {
+            #expect(try store.recall(q, k: 20).allSatisfy { !gone.contains($0.memory.id) })
+        }
+        #expect(try Self.recall(store, oracle, queries: queries, k: 10) >= 0.9)
+        let status = try #require(try store.indexStatus())
+        #expect(status.memories == oracle.entries.count)
+        #expect(status.entries == 4000 + 50 + 200)  // stale entries stay until a compaction
+
+        // Compaction renumbers the slots; the index follows and drops what was stale.
+        try store.compact()
+        let compacted = try #require(try store.indexStatus())
+        #expect(compacted.entries == oracle.entries.count)
+        #expect(try Self.recall(store, oracle, queries: queries, k: 10) >= 0.9)
+        for (id, v) in replaced.prefix(20) { #expect(try store.recall(v, k: 1).first?.memory.id == id) }
+    }
+
+    @Test func thePlannerScansNarrowFiltersExactly() throws {
+        let dir = TemporaryDirectory()
+        var options = StoreOptions()
+        options.approximate = ApproximateSearch(exactBelow: 500, exactFraction: 0)
+        let store = try MemoryStore.create(at: dir.appending("s"), dimension: 16, options: options)
+        defer { try? store.close() }
+        var rng = SeededGenerator(seed: 2)
+        let vectors = rng.clusteredVectors(count: 3000, dimension: 16)
+        try store.remember(
+            vectors.enumerated().map {
+                Fixtures.memory($1, index: $0, namespace: $0 < 300 ? "narrow" : "wide")
+            })
+        let q = rng.vector(dimension: 16)
+        #expect(try store.recallExplained(q).plan.path == .exact)  // no index yet
+        #expect(try store.recallExplained(q).plan.reason.contains("no index"))
+        try store.buildIndex()
+        let wide = try store.recallExplained(q).plan
+        #expect(wide.path == .index && wide.estimatedMatches == 3000)
+        #expect(wide.vectorsScored < 3000)
+        let narrow = try store.recallExplained(q, filter: MemoryFilter(namespace: .exact("narrow"))).plan
+        #expect(narrow.path == .exact && narrow.estimatedMatches == 300 && narrow.vectorsScored == 300)
+        let forced = try store.recallExplained(q, exact: true).plan
+        #expect(forced.path == .exact && forced.vectorsScored == 3000)
+        try store.dropIndex()
+        #expect(try store.indexStatus() == nil)
+        #expect(try store.recallExplained(q).plan.path == .exact)
+    }
+
+    @Test func theIndexPersistsAndAnOlderFileIsBroughtUpToDate() throws {
+        let dir = TemporaryDirectory()
+        var (store, oracle) = try Self.filled(dir, count: 3000, dimension: 32, options: Self.indexed())
+        try store.buildIndex()
+        let file = dir.appending("s/vectors.index")
+        let older = try Data(contentsOf: URL(fileURLWithPath: file))
+        var rng = SeededGenerator(seed: 8)
+        let fresh = (0..<30).map { _ in rng.vector(dimension: 32) }
+        let ids = try store.remember(fresh.enumerated().map { Fixtures.memory($1, index: 5000 + $0) })
+        for (id, v) in zip(ids, fresh) { oracle.entries.append(.init(id: id, vector: v)) }
+        let forgotten = oracle.entries.prefix(100).map(\.id)
+        try store.forget(forgotten)
+        oracle.entries.removeFirst(100)
+        try store.close()
+
+        // The file written at close: loaded as it is.
+        store = try MemoryStore.open(at: dir.appending("s"), options: Self.indexed())
+        let reloaded = try store.indexStatus()
+        #expect(reloaded?.entries == 3030, "\(String(describing: reloaded))")
+        try store.close()
+
+        // A file from before the writes (as after a crash): the open drops and adds what changed since.
+        try older.write(to: URL(fileURLWithPath: file))
+        store = try MemoryStore.open(at: dir.appending("s"), options: Self.indexed())
+        defer { try? store.close() }
+        let status = try #require(try store.indexStatus())
+        #expect(status.entries == oracle.entries.count && status.memories == oracle.entries.count)
+        for (id, v) in zip(ids, fresh) { #expect(try store.recall(v, k: 1).first?.memory.id == id) }
+        let queries = Self.queries(near: oracle, count: 30, seed: 7)
+        let gone = Set(forgotten)
+        for q in queries { #expect(try store.recall(q, k: 10).allSatisfy { !gone.contains($0.memory.id) }) }
+        #expect(try Self.recall(store, oracle, queries: queries, k: 10) >= 0.9)
+    }
+
+    @Test func aDamagedIndexFileIsIgnored() throws {
+        let dir = TemporaryDirectory()
+        let (store, oracle) = try Self.filled(dir, count: 1000, dimension: 16, options: Self.indexed())
+        try store.buildIndex(lists: 10)
+        try store.close()
+        let url = URL(fileURLWithPath: dir.appending("s/vectors.index"))
+        var bytes = try Data(contentsOf: url)
+        bytes[bytes.count / 2] ^= 0x40
+        try bytes.write(to: url)
+        let reopened = try MemoryStore.open(at: dir.appending("s"), options: Self.indexed())
+        defer { try? reopened.close() }
+        #expect(try reopened.indexStatus() == nil)
+        let q = SeededGenerator(seed: 1).vectorCopy(dimension: 16)
+        let (hits, plan) = try reopened.recallExplained(q, k: 5)
+        #expect(plan.path == .exact)
+        #expect(oracle.mismatch(hits, query: q, k: 5) == nil)
+    }
+
+    @Test func float16StoresUseTheIndexToo() throws {
+        let dir = TemporaryDirectory()
+        let store = try MemoryStore.create(
+            at: dir.appending("s"), dimension: 32, element: .float16,
+            options: Self.indexed(probes: 1000, rerank: 2000))
+        defer { try? store.close() }
+        var rng = SeededGenerator(seed: 12)
+        let vectors = rng.clusteredVectors(count: 2000, dimension: 32)
+        let ids = try store.remember(vectors.enumerated().map { Fixtures.memory($1, index: $0) })
+        try store.buildIndex(lists: 20)
+        let oracle = BruteForceOracle(entries: zip(ids, vectors).map { .init(id: $0, vector: $1) })
+        for _ in 0..<10 {
+            let q = rng.vector(dimension: 32)
+            let exact = try store.recall(q, k: 10, exact: true)
+            let (hits, plan) = try store.recallExplained(q, k: 10)
+            #expect(plan.path == .index)
+            // Every list read: the same memories and scores as the exact scan of the half-precision rows.
+            #expect(hits.map(\.memory.id) == exact.map(\.memory.id))
+            #expect(hits.map(\.score) == exact.map(\.score))
+            #expect(oracle.mismatch(hits, query: q, k: 10, tolerance: 2e-3) == nil)
+        }
+    }
+}
+
+extension SeededGenerator {
+    /// A vector from a copy of this generator (for a one-off query).
+    func vectorCopy(dimension: Int) -> [Float] {
+        var copy = self
+        return copy.vector(dimension: dimension)
+    }
+}

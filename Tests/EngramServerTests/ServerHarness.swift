@@ -21,9 +21,9 @@ final class ServerHarness: @unchecked Sendable {  // Sendable: configured before
     var mcp = false
     private(set) var service: MemoryService?
 
-    init() throws {
+    init(options: StoreOptions = StoreOptions()) throws {
         store = try MemoryStore.create(
-            at: dir.appending("store"), dimension: Self.dimension, embedder: "hashing-256")
+            at: dir.appending("store"), dimension: Self.dimension, embedder: "hashing-256", options: options)
         configuration = ServerConfiguration(keysPath: dir.appending("store/keys.json"))
     }
 

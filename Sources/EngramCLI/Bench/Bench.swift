@@ -101,6 +101,11 @@ extension Bench {
         @Option(help: "Index lists (default: about 2 x sqrt(n)).") var lists: Int?
         @Option(help: "Index lists read per query (default: a sixteenth of the lists).") var probes: Int?
         @Option(help: "Index candidates re-scored exactly per query.") var rerank = ApproximateSearch().rerank
+        @Option(
+            help: ArgumentHelp(
+                "Also measure these probe counts (comma-separated) on the one index: approx_curve in the JSON.",
+                valueName: "probes,..."))
+        var sweep: String?
         @Flag(help: "Print one JSON object.") var json = false
 
         func validate() throws {
@@ -312,6 +317,23 @@ extension Bench {
                 result["approx_probes"] = .number(Double(settings.probes ?? max(1, status.lists / 16)))
                 result["approx_rerank"] = .number(Double(settings.rerank))
                 result["approx_vectors_scored"] = .number(Double(measured.scored))
+                if let sweep {
+                    var curve: [JSONValue] = []
+                    for p in sweep.split(separator: ",").compactMap({ Int($0) }) where p >= 1 {
+                        progress("sweep \(p)...")
+                        let point = try measure(
+                            ApproximateSearch(exactBelow: 0, exactFraction: 0, probes: p, rerank: rerank))
+                        let total = point.latencies.reduce(0, +)
+                        curve.append(
+                            .object([
+                                "probes": .number(Double(p)), "recall_at_k": .number(round4(point.recall)),
+                                "p50_ms": .number(round3(quantile(point.latencies, 0.5))),
+                                "qps": .number((Double(nq) / max(total / 1000, 1e-9)).rounded()),
+                                "vectors_scored": .number(Double(point.scored)),
+                            ]))
+                    }
+                    result["approx_curve"] = .array(curve)
+                }
             }
 
             if namespaces > 1 {

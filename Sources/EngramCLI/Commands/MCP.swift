@@ -22,9 +22,8 @@ struct MCPCommand: ParsableCommand {
         let scope = try ProcessScope.current() ?? .unrestricted
         // A process that may only read needs no writer lock, so it works beside a writer.
         let readOnly = !scope.actions.contains(.write) && !scope.actions.contains(.forget)
-        var options = StoreOptions(readOnly: readOnly)
-        options.quarantine = try StoreLocation.quarantinePolicy()
-        let store = try MemoryStore.open(at: location.path, options: options)
+        let store = try MemoryStore.open(
+            at: location.path, options: StoreLocation.options(readOnly: readOnly))
         let resolver = EmbedderResolver(environment: CLIIO.current.environment)
         let served = Result {
             try runUntilDone {

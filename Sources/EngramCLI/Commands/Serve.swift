@@ -57,9 +57,7 @@ struct Serve: ParsableCommand {
         configuration.maxBodyBytes = maxBody
         configuration.maxBatch = maxBatch
 
-        var options = StoreOptions(durability: .normal)
-        options.quarantine = try StoreLocation.quarantinePolicy()
-        let store = try MemoryStore.open(at: location.path, options: options)
+        let store = try MemoryStore.open(at: location.path, options: StoreLocation.options())
         let io = CLIIO.current
         let resolver = EmbedderResolver(environment: io.environment)
         let settings = configuration

@@ -23,9 +23,8 @@ struct StoreLocation: ParsableArguments {
         searchThreads: Int? = nil
     ) throws -> ScopedStore {
         let scope = try ProcessScope.current() ?? .unrestricted
-        var options = StoreOptions(durability: durability, readOnly: readOnly)
+        var options = try Self.options(durability: durability, readOnly: readOnly)
         options.recordsUsage = recordsUsage
-        options.quarantine = try Self.quarantinePolicy()
         if let searchThreads { options.searchThreads = searchThreads }
         return try MemoryStore.open(at: path, options: options).scoped(to: scope)
     }
@@ -33,9 +32,24 @@ struct StoreLocation: ParsableArguments {
     /// Opens the whole store, for a command that needs it; refused under `$ENGRAM_SCOPE`.
     func openWhole(for command: String, readOnly: Bool = false) throws -> MemoryStore {
         try ProcessScope.requireWholeStore(command)
-        var options = StoreOptions(readOnly: readOnly)
-        options.quarantine = try Self.quarantinePolicy()
-        return try MemoryStore.open(at: path, options: options)
+        return try MemoryStore.open(at: path, options: Self.options(readOnly: readOnly))
+    }
+
+    /// Options for a store this process opens, with what the environment sets: `$ENGRAM_QUARANTINE` (see
+    /// ``quarantinePolicy()``) and `$ENGRAM_EXACT_BELOW` (recalls whose filter admits at most this many
+    /// memories scan exactly; default: 20,000 or 2 % of the store, whichever is more).
+    static func options(durability: Durability = .normal, readOnly: Bool = false) throws -> StoreOptions {
+        var options = StoreOptions(durability: durability, readOnly: readOnly)
+        options.quarantine = try quarantinePolicy()
+        if let text = CLIIO.current.environment["ENGRAM_EXACT_BELOW"] {
+            guard let limit = Int(text), limit >= 0 else {
+                throw EngramError.invalid(
+                    "ENGRAM_EXACT_BELOW", "must be a whole number of memories, 0 or more")
+            }
+            options.approximate.exactBelow = limit
+            options.approximate.exactFraction = 0
+        }
+        return options
     }
 
     /// Which flagged memories writes quarantine: `$ENGRAM_QUARANTINE` names the highest trust level

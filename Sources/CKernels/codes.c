@@ -14,3 +14,19 @@ void engram_scores_u8(const uint8_t *restrict codes, size_t count, size_t dimens
         out[r] = sum;
     }
 }
+
+// Two 4-bit codes per byte, dimension 2j in the low half and 2j + 1 in the high half: half the bytes of
+// the 8-bit codes per row, unpacked in registers.
+ENGRAM_CLONES
+void engram_scores_u4(const uint8_t *restrict codes, size_t count, size_t dimension,
+                      const int16_t *restrict query, int32_t *restrict out) {
+    size_t bytes = (dimension + 1) / 2;
+    for (size_t r = 0; r < count; r++) {
+        const uint8_t *row = codes + r * bytes;
+        int32_t sum = 0;
+        for (size_t j = 0; j < bytes; j++) {
+            sum += (int32_t)query[2 * j] * (int32_t)(row[j] & 15) + (int32_t)query[2 * j + 1] * (int32_t)(row[j] >> 4);
+        }
+        out[r] = sum;
+    }
+}

@@ -63,27 +63,28 @@ import Testing
         return Double(found) / Double(queries.count * k)
     }
 
-    @Test func recallAgainstTheOracle() throws {
+    @Test(arguments: [8, 4]) func recallAgainstTheOracle(bits: Int) throws {
         let dir = TemporaryDirectory()
         let (store, oracle) = try Self.filled(dir, count: 6000, dimension: 32, options: Self.indexed())
         defer { try? store.close() }
-        let status = try store.buildIndex()
-        #expect(status.memories == 6000 && status.entries == 6000)
+        let status = try store.buildIndex(bits: bits)
+        #expect(status.memories == 6000 && status.entries == 6000 && status.bits == bits)
         #expect(status.lists == 155)  // about 2 sqrt(n)
         let queries = Self.queries(near: oracle, count: 60, seed: 5)
         let r = try Self.recall(store, oracle, queries: queries, k: 10)
         #expect(r >= 0.9, "recall@10 \(r)")
     }
 
-    @Test func everyListReadGivesTheExactAnswer() throws {
+    /// (An odd dimension: the last byte of a 4-bit code holds one dimension.)
+    @Test(arguments: [8, 4]) func everyListReadGivesTheExactAnswer(bits: Int) throws {
         let dir = TemporaryDirectory()
         let (store, oracle) = try Self.filled(
-            dir, count: 3000, dimension: 24, options: Self.indexed(probes: 1_000_000, rerank: 3000))
+            dir, count: 3000, dimension: 25, options: Self.indexed(probes: 1_000_000, rerank: 3000))
         defer { try? store.close() }
-        try store.buildIndex(lists: 40)
+        try store.buildIndex(lists: 40, bits: bits)
         var rng = SeededGenerator(seed: 9)
         for _ in 0..<20 {
-            let q = rng.vector(dimension: 24)
+            let q = rng.vector(dimension: 25)
             let (hits, plan) = try store.recallExplained(q, k: 10)
             #expect(plan.path == .index && plan.listsProbed == 40)
             #expect(oracle.mismatch(hits, query: q, k: 10) == nil)
@@ -185,14 +186,14 @@ import Testing
         #expect(try store.recallExplained(q).plan.path == .exact)
     }
 
-    @Test func theIndexPersistsAndAnOlderFileIsBroughtUpToDate() throws {
+    @Test(arguments: [8, 4]) func theIndexPersistsAndAnOlderFileIsBroughtUpToDate(bits: Int) throws {
         let dir = TemporaryDirectory()
-        var (store, oracle) = try Self.filled(dir, count: 3000, dimension: 32, options: Self.indexed())
-        try store.buildIndex()
+        var (store, oracle) = try Self.filled(dir, count: 3000, dimension: 31, options: Self.indexed())
+        try store.buildIndex(bits: bits)
         let file = dir.appending("s/vectors.index")
         let older = try Data(contentsOf: URL(fileURLWithPath: file))
         var rng = SeededGenerator(seed: 8)
-        let fresh = (0..<30).map { _ in rng.vector(dimension: 32) }
+        let fresh = (0..<30).map { _ in rng.vector(dimension: 31) }
         let ids = try store.remember(fresh.enumerated().map { Fixtures.memory($1, index: 5000 + $0) })
         for (id, v) in zip(ids, fresh) { oracle.entries.append(.init(id: id, vector: v)) }
         let forgotten = oracle.entries.prefix(100).map(\.id)
@@ -203,7 +204,7 @@ import Testing
         // The file written at close: loaded as it is.
         store = try MemoryStore.open(at: dir.appending("s"), options: Self.indexed())
         let reloaded = try store.indexStatus()
-        #expect(reloaded?.entries == 3030, "\(String(describing: reloaded))")
+        #expect(reloaded?.entries == 3030 && reloaded?.bits == bits, "\(String(describing: reloaded))")
         try store.close()
 
         // A file from before the writes (as after a crash): the open drops and adds what changed since.

@@ -30,6 +30,11 @@ size_t engram_indices_above(const float *scores, size_t count, float threshold, 
 void engram_scores_u8(const uint8_t *codes, size_t count, size_t dimension, const int16_t *query,
                       int32_t *out);
 
+/// engram_scores_u8 for 4-bit codes, two per byte (dimension 2j in the low half), rows (dimension + 1) / 2
+/// bytes apart; `query` holds an even number of weights (a zero past an odd dimension).
+void engram_scores_u4(const uint8_t *codes, size_t count, size_t dimension, const int16_t *query,
+                      int32_t *out);
+
 /// Converts floats to IEEE half precision (round to nearest even).
 void engram_f32_to_f16(const float *source, uint16_t *destination, size_t count);
 

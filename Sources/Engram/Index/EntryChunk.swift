@@ -1,4 +1,4 @@
-/// A block of index entries: for each, the 8-bit code of a vector, the slot it was read from and a tag
+/// A block of index entries: for each, the code of a vector (`codeBytes` bytes), the slot it was read from and a tag
 /// of the memory then in that slot (so an entry left behind by a forget or an update is recognised).
 ///
 /// Append-only: the writer fills entries past every count a published snapshot knows, and never changes
@@ -8,15 +8,15 @@
 // MemoryStore.writer) or a builder that has not published the chunk yet writes past it.
 final class EntryChunk: @unchecked Sendable {
     let capacity: Int
-    let dimension: Int
+    let codeBytes: Int
     let codes: UnsafeMutablePointer<UInt8>
     let slots: UnsafeMutablePointer<Int32>
     let tags: UnsafeMutablePointer<UInt32>
 
-    init(capacity: Int, dimension: Int) {
+    init(capacity: Int, codeBytes: Int) {
         self.capacity = capacity
-        self.dimension = dimension
-        codes = .allocate(capacity: max(1, capacity * dimension))
+        self.codeBytes = codeBytes
+        codes = .allocate(capacity: max(1, capacity * codeBytes))
         slots = .allocate(capacity: max(1, capacity))
         tags = .allocate(capacity: max(1, capacity))
     }
@@ -28,7 +28,7 @@ final class EntryChunk: @unchecked Sendable {
     }
 
     /// Bytes this chunk holds.
-    var bytes: Int { capacity * (dimension + 8) }
+    var bytes: Int { capacity * (codeBytes + 8) }
 }
 
 /// The entries of one inverted list: full chunks, then a last one filled to `lastFill`.
@@ -51,13 +51,13 @@ struct EntryList: Sendable {
     }
 
     /// Appends one entry (writer only).
-    mutating func append(code: UnsafePointer<UInt8>, slot: Int32, tag: UInt32, dimension: Int) {
+    mutating func append(code: UnsafePointer<UInt8>, slot: Int32, tag: UInt32, codeBytes: Int) {
         if chunks.isEmpty || lastFill == chunks[chunks.count - 1].capacity {
-            chunks.append(EntryChunk(capacity: max(Self.minimumChunk, count / 8), dimension: dimension))
+            chunks.append(EntryChunk(capacity: max(Self.minimumChunk, count / 8), codeBytes: codeBytes))
             lastFill = 0
         }
         let chunk = chunks[chunks.count - 1]
-        (chunk.codes + lastFill * dimension).update(from: code, count: dimension)
+        (chunk.codes + lastFill * codeBytes).update(from: code, count: codeBytes)
         chunk.slots[lastFill] = slot
         chunk.tags[lastFill] = tag
         lastFill += 1

@@ -30,7 +30,7 @@ struct IndexBuilder {
         max(1, min(65_536, Int((2 * Double(n).squareRoot()).rounded())))
     }
 
-    func build(lists requested: Int?, progress: (IndexBuildProgress) -> Void) -> VectorIndex {
+    func build(lists requested: Int?, bits: Int, progress: (IndexBuildProgress) -> Void) -> VectorIndex {
         let d = snapshot.mapping.dimension
         var live: [Int32] = []
         snapshot.slots.forEachLive { slot, _ in live.append(Int32(slot)) }
@@ -57,7 +57,7 @@ struct IndexBuilder {
         if sampleCount == 0 {
             (lower, upper) = ([Float](repeating: 0, count: d), [Float](repeating: 0, count: d))
         }
-        let step = zip(lower, upper).map { ($1 - $0) / 255 }
+        let step = zip(lower, upper).map { ($1 - $0) / Float((1 << bits) - 1) }
 
         var centroids = [Float](repeating: 0, count: listCount * d)
         for c in 0..<listCount where sampleCount > 0 {
@@ -85,7 +85,8 @@ struct IndexBuilder {
         // One exactly sized chunk per list, filled in parallel at precomputed positions.
         var sizes = [Int](repeating: 0, count: listCount)
         for a in assignment { sizes[Int(a)] += 1 }
-        let chunks = sizes.map { EntryChunk(capacity: $0, dimension: d) }
+        let codeBytes = VectorIndex.codeBytes(dimension: d, bits: bits)
+        let chunks = sizes.map { EntryChunk(capacity: $0, codeBytes: codeBytes) }
         var fill = [Int](repeating: 0, count: listCount)
         var position = [Int32](repeating: 0, count: n)
         for i in 0..<n {
@@ -97,7 +98,7 @@ struct IndexBuilder {
             chunk.tags[Int(position[i])] = snapshot.slots[Int(live[i])].id.indexTag
         }
         let index = VectorIndex(
-            dimension: d, centroids: centroids, lower: lower, step: step,
+            dimension: d, bits: bits, centroids: centroids, lower: lower, step: step,
             lists: chunks.map { EntryList(filled: $0) })
         parallelSlices(n, threads: threads) { _, range in
             var vector = [Float](repeating: 0, count: d)
@@ -105,7 +106,7 @@ struct IndexBuilder {
                 for i in range {
                     read(slot: live[i], into: v.baseAddress!)
                     let chunk = chunks[Int(assignment[i])]
-                    index.encode(v.baseAddress!, into: chunk.codes + Int(position[i]) * d)
+                    index.encode(v.baseAddress!, into: chunk.codes + Int(position[i]) * codeBytes)
                 }
             }
         }

@@ -7,9 +7,9 @@ import Foundation
 /// with the identity map) and adds the memories it lacks, so a crash costs time, never a missed memory.
 /// A damaged file (checksum, sizes) is ignored, as if there were none.
 ///
-/// Layout (little-endian): magic `ENGRAMIX`, version, the counter (length + UTF-8), dimension, lists;
-/// centroids, ranges and steps (float32); each list's entry count; then per list its slots (int32),
-/// tags (uint32) and codes (dimension bytes each); a checksum of each part, folded, last.
+/// Layout (little-endian): magic `ENGRAMIX`, version, the counter (length + UTF-8), dimension, lists,
+/// bits per code dimension; centroids, ranges and steps (float32); each list's entry count; then per
+/// list its slots (int32), tags (uint32) and codes; a checksum of each part, folded, last.
 enum IndexFile {
     static let fileName = "vectors.index"
     private static let magic = Array("ENGRAMIX".utf8)
@@ -39,6 +39,7 @@ enum IndexFile {
         header += Array(counter.utf8)
         u32(UInt32(index.dimension))
         u32(UInt32(index.listCount))
+        u32(UInt32(index.bits))
         put(header)
         put(index.centroids)
         put(index.lower)
@@ -52,7 +53,7 @@ enum IndexFile {
             list.forEachRun { chunk, used in
                 slots += UnsafeBufferPointer(start: chunk.slots, count: used)
                 tags += UnsafeBufferPointer(start: chunk.tags, count: used)
-                codes += UnsafeBufferPointer(start: chunk.codes, count: used * index.dimension)
+                codes += UnsafeBufferPointer(start: chunk.codes, count: used * index.codeBytes)
             }
             put(slots.map(\.littleEndian))
             put(tags.map(\.littleEndian))
@@ -121,12 +122,14 @@ enum IndexFile {
             u32(raw, magic.count) == version
         else { return nil }
         let counterLength = Int(u32(raw, magic.count + 4))
-        guard let header = take(magic.count + 8 + counterLength + 8) else { return nil }
+        guard let header = take(magic.count + 8 + counterLength + 12) else { return nil }
         let counter = String(
             decoding: header[(magic.count + 8)..<(magic.count + 8 + counterLength)], as: UTF8.self)
         let d = Int(u32(header, magic.count + 8 + counterLength))
         let listCount = Int(u32(header, magic.count + 12 + counterLength))
-        guard d == dimension, listCount > 0, listCount <= 1 << 20,
+        let bits = Int(u32(header, magic.count + 16 + counterLength))
+        let codeBytes = VectorIndex.codeBytes(dimension: d, bits: bits)
+        guard d == dimension, bits == 8 || bits == 4, listCount > 0, listCount <= 1 << 20,
             let centroids = floats(listCount * d), let lower = floats(d), let step = floats(d),
             let countsPart = take(listCount * 4)
         else { return nil }
@@ -134,17 +137,18 @@ enum IndexFile {
         lists.reserveCapacity(listCount)
         for l in 0..<listCount {
             let count = Int(u32(countsPart, 4 * l))
-            guard let slots = take(count * 4), let tags = take(count * 4), let codes = take(count * d) else {
+            guard let slots = take(count * 4), let tags = take(count * 4), let codes = take(count * codeBytes)
+            else {
                 return nil
             }
-            let chunk = EntryChunk(capacity: count, dimension: d)
+            let chunk = EntryChunk(capacity: count, codeBytes: codeBytes)
             for i in 0..<count {
                 chunk.slots[i] = Int32(bitPattern: u32(slots, 4 * i))
                 chunk.tags[i] = u32(tags, 4 * i)
             }
             if count > 0 {
                 UnsafeMutableRawPointer(chunk.codes).copyMemory(
-                    from: codes.baseAddress!, byteCount: count * d)
+                    from: codes.baseAddress!, byteCount: count * codeBytes)
             }
             lists.append(EntryList(filled: chunk))
         }
@@ -152,8 +156,8 @@ enum IndexFile {
         guard let sum = take(8), UInt64(littleEndian: sum.loadUnaligned(as: UInt64.self)) == expected,
             offset == raw.count
         else { return nil }
-        return (
-            VectorIndex(dimension: d, centroids: centroids, lower: lower, step: step, lists: lists), counter
-        )
+        let index = VectorIndex(
+            dimension: d, bits: bits, centroids: centroids, lower: lower, step: step, lists: lists)
+        return (index, counter)
     }
 }

@@ -41,7 +41,11 @@ struct IndexSearch {
                     guard used > 0 else { return }
                     if scores.count < used { scores = [Int32](repeating: 0, count: used) }
                     scores.withUnsafeMutableBufferPointer { s in
-                        engram_scores_u8(chunk.codes, used, d, w.baseAddress!, s.baseAddress!)
+                        if index.bits == 8 {
+                            engram_scores_u8(chunk.codes, used, d, w.baseAddress!, s.baseAddress!)
+                        } else {
+                            engram_scores_u4(chunk.codes, used, d, w.baseAddress!, s.baseAddress!)
+                        }
                     }
                     work.codesScored += used
                     var bar = prepared.integerThreshold(above: heap.threshold)

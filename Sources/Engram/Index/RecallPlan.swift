@@ -55,6 +55,8 @@ public struct ApproximateSearch: Sendable, Hashable {
 public struct IndexStatus: Sendable, Hashable {
     /// Inverted lists.
     public var lists: Int
+    /// Bits per dimension of the codes.
+    public var bits: Int
     /// Entries, including those left by forgotten or updated memories until the next compaction.
     public var entries: Int
     /// Live memories (each has exactly one current entry).

@@ -1,15 +1,17 @@
 import CKernels
 
-/// The approximate tier: an inverted-file index with 8-bit scalar codes.
+/// The approximate tier: an inverted-file index with scalar codes of 8 or 4 bits per dimension.
 ///
 /// The vectors are split into `lists` by their nearest centroid (spherical k-means on a sample); each
-/// list holds, per memory, its vector quantised to one byte per dimension against per-dimension ranges.
+/// list holds, per memory, its vector quantised to `bits` per dimension against per-dimension ranges.
 /// A search scores the centroids, scans the codes of the nearest lists with the filter checked inside
 /// the scan, and re-scores the best candidates with the exact vectors, so returned scores are exact.
 /// Writes add entries as they happen (``add(slot:tag:vector:)``); forgotten memories leave entries that
 /// fail the tag check until the next compaction rebuilds the lists.
 struct VectorIndex: Sendable {
     let dimension: Int
+    /// Bits per dimension of the codes: 8, or 4 (two dimensions per byte).
+    let bits: Int
     /// `lists × dimension` unit vectors, row-major.
     let centroids: [Float]
     /// Code 0 of dimension j stands for `lower[j]`, each step adds `step[j]`.
@@ -23,9 +25,16 @@ struct VectorIndex: Sendable {
     /// Memory the index holds (centroids, ranges, codes, slots and tags).
     var bytes: Int { (centroids.count + 2 * dimension) * 4 + lists.reduce(0) { $0 + $1.bytes } }
 
-    init(dimension: Int, centroids: [Float], lower: [Float], step: [Float], lists: [EntryList]) {
-        precondition(centroids.count == lists.count * dimension)  // invariant
+    /// Bytes of one code.
+    var codeBytes: Int { Self.codeBytes(dimension: dimension, bits: bits) }
+    static func codeBytes(dimension: Int, bits: Int) -> Int { bits == 8 ? dimension : (dimension + 1) / 2 }
+    /// The highest code.
+    var top: Float { Float((1 << bits) - 1) }
+
+    init(dimension: Int, bits: Int, centroids: [Float], lower: [Float], step: [Float], lists: [EntryList]) {
+        precondition(centroids.count == lists.count * dimension && (bits == 8 || bits == 4))  // invariant
         self.dimension = dimension
+        self.bits = bits
         self.centroids = centroids
         self.lower = lower
         self.step = step
@@ -34,12 +43,17 @@ struct VectorIndex: Sendable {
 
     // MARK: Codes
 
-    /// `vector`'s code, written to `out` (`dimension` bytes).
+    /// `vector`'s code, written to `out` (``codeBytes`` bytes).
     func encode(_ vector: UnsafePointer<Float>, into out: UnsafeMutablePointer<UInt8>) {
-        for j in 0..<dimension {
-            let s = step[j]
-            let q = s > 0 ? ((vector[j] - lower[j]) / s).rounded() : 0
-            out[j] = UInt8(max(0, min(255, q.isFinite ? q : 0)))
+        func level(_ j: Int) -> UInt8 {
+            guard j < dimension, step[j] > 0 else { return 0 }
+            let q = ((vector[j] - lower[j]) / step[j]).rounded()
+            return UInt8(max(0, min(top, q.isFinite ? q : 0)))
+        }
+        if bits == 8 {
+            for j in 0..<dimension { out[j] = level(j) }
+        } else {
+            for b in 0..<codeBytes { out[b] = level(2 * b) | level(2 * b + 1) << 4 }
         }
     }
 
@@ -60,13 +74,13 @@ struct VectorIndex: Sendable {
 
     /// Adds an entry for the memory now in `slot` (writer only; published with the next snapshot).
     mutating func add(slot: Int32, tag: UInt32, vector: [Float]) {
-        var code = [UInt8](repeating: 0, count: dimension)
+        var code = [UInt8](repeating: 0, count: codeBytes)
         let list = vector.withUnsafeBufferPointer { v in
             code.withUnsafeMutableBufferPointer { encode(v.baseAddress!, into: $0.baseAddress!) }
             return nearestList(v.baseAddress!)
         }
         code.withUnsafeBufferPointer {
-            lists[list].append(code: $0.baseAddress!, slot: slot, tag: tag, dimension: dimension)
+            lists[list].append(code: $0.baseAddress!, slot: slot, tag: tag, codeBytes: codeBytes)
         }
     }
 
@@ -89,17 +103,17 @@ struct VectorIndex: Sendable {
                 }
             }
             // One contiguous chunk per list again.
-            let chunk = EntryChunk(capacity: kept.count, dimension: dimension)
+            let chunk = EntryChunk(capacity: kept.count, codeBytes: codeBytes)
             for (n, k) in kept.enumerated() {
-                (chunk.codes + n * dimension).update(
-                    from: k.chunk.codes + k.entry * dimension, count: dimension)
+                (chunk.codes + n * codeBytes).update(
+                    from: k.chunk.codes + k.entry * codeBytes, count: codeBytes)
                 chunk.slots[n] = k.slot
                 chunk.tags[n] = k.chunk.tags[k.entry]
             }
             return EntryList(filled: chunk)
         }
         let index = VectorIndex(
-            dimension: dimension, centroids: centroids, lower: lower, step: step, lists: lists)
+            dimension: dimension, bits: bits, centroids: centroids, lower: lower, step: step, lists: lists)
         return (index, covered)
     }
 
@@ -135,12 +149,13 @@ struct VectorIndex: Sendable {
     }
 
     /// Prepares `query` (unit length): its weights are quantised to at most `limit` in magnitude, so that a
-    /// sum over `dimension` codes of 255 stays within 32 bits.
+    /// sum over `dimension` codes of the highest level stays within 32 bits. (An even count of weights:
+    /// a 4-bit row's last high half is a zero weight past an odd dimension.)
     func prepare(_ query: [Float]) -> PreparedQuery {
-        let limit = Float(min(Int(Int16.max), Int(Int32.max) / (255 * max(1, dimension))))
+        let limit = Float(min(Int(Int16.max), Int(Int32.max) / (Int(top) * max(1, dimension))))
         var bias: Float = 0
         var largest: Float = 0
-        var w = [Float](repeating: 0, count: dimension)
+        var w = [Float](repeating: 0, count: dimension + dimension % 2)
         for j in 0..<dimension {
             bias += query[j] * lower[j]
             w[j] = query[j] * step[j]

@@ -10,20 +10,23 @@ extension MemoryStore {
     ///
     /// - Parameters:
     ///   - lists: inverted lists (nil: about 2√n for n memories).
+    ///   - bits: bits per dimension of the codes the lists hold: 8, or 4 for half the memory (the
+    ///     candidates are re-scored exactly either way; 4 needs more of them for the same recall).
     ///   - progress: called from the building threads as the phases advance.
     /// - Complexity: O(n × lists × dimension) arithmetic in sgemm, on ``StoreOptions/searchThreads`` threads.
     @discardableResult
-    public func buildIndex(lists: Int? = nil, progress: (IndexBuildProgress) -> Void = { _ in }) throws
-        -> IndexStatus
-    {
+    public func buildIndex(
+        lists: Int? = nil, bits: Int = 8, progress: (IndexBuildProgress) -> Void = { _ in }
+    ) throws -> IndexStatus {
         try scope.requireWholeStore("build the index")
         if let lists, !(1...65_536).contains(lists) {
             throw EngramError.invalid("lists", "must be from 1 to 65536")
         }
+        guard bits == 8 || bits == 4 else { throw EngramError.invalid("bits", "must be 8 or 4") }
         try write { _ in }  // a writable, open store, before the long part
         let built = try withSnapshot { snapshot in
             IndexBuilder(snapshot: snapshot, threads: options.searchThreads).build(
-                lists: lists, progress: progress)
+                lists: lists, bits: bits, progress: progress)
         }
         let (index, counter) = try write { state -> (VectorIndex, String) in
             let mapping = readers.withLock { $0.current.mapping }
@@ -59,7 +62,8 @@ extension MemoryStore {
     private func status(of index: VectorIndex, slots: SlotTable? = nil) -> IndexStatus {
         let live = slots?.liveCount ?? index.entryCount
         return IndexStatus(
-            lists: index.listCount, entries: index.entryCount, memories: live, bytes: index.bytes,
+            lists: index.listCount, bits: index.bits, entries: index.entryCount, memories: live,
+            bytes: index.bytes,
             vectorBytes: live * dimension * element.size)
     }
 

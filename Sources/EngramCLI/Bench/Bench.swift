@@ -99,6 +99,7 @@ extension Bench {
             help: "Tune the index's probes until recall@k reaches this (implies --approximate).")
         var targetRecall: Double?
         @Option(help: "Index lists (default: about 2 x sqrt(n)).") var lists: Int?
+        @Option(help: "Bits per dimension of the index's codes: 8 or 4.") var bits = 8
         @Option(help: "Index lists read per query (default: a sixteenth of the lists).") var probes: Int?
         @Option(help: "Index candidates re-scored exactly per query.") var rerank = ApproximateSearch().rerank
         @Option(
@@ -121,6 +122,7 @@ extension Bench {
             guard (lists ?? 1) >= 1, (probes ?? 1) >= 1, rerank >= 1 else {
                 throw ValidationError("--lists, --probes and --rerank must be positive")
             }
+            guard bits == 8 || bits == 4 else { throw ValidationError("--bits must be 8 or 4") }
         }
 
         func run() throws {
@@ -253,12 +255,13 @@ extension Bench {
             if approximate || targetRecall != nil {
                 progress("index...")
                 let buildStart = ContinuousClock.now
-                let status = try store.buildIndex(lists: lists) { p in
+                let status = try store.buildIndex(lists: lists, bits: bits) { p in
                     progress("index \(p.phase) \(p.done)/\(p.total)")
                 }
                 result["index_build_s"] = .number(round3(seconds(ContinuousClock.now - buildStart)))
                 result["index_bytes"] = .number(Double(status.bytes))
                 result["index_lists"] = .number(Double(status.lists))
+                result["index_bits"] = .number(Double(status.bits))
                 var settings = ApproximateSearch(
                     exactBelow: 0, exactFraction: 0, probes: probes, rerank: rerank)
                 func measure(_ settings: ApproximateSearch) throws -> (

@@ -22,6 +22,8 @@ struct Index: ParsableCommand {
         @OptionGroup var output: OutputFormat
         @Option(help: "Inverted lists (default: about 2 x the square root of the memory count).")
         var lists: Int?
+        @Option(help: "Bits per dimension of the codes: 8, or 4 for half the memory.")
+        var bits = 8
 
         func run() throws {
             let store = try location.openWhole(for: "build the index of")
@@ -29,7 +31,7 @@ struct Index: ParsableCommand {
             let io = CLIIO.current
             let started = ContinuousClock.now
             var bar: (phase: String, progress: Progress)?
-            let status = try store.buildIndex(lists: lists) { p in
+            let status = try store.buildIndex(lists: lists, bits: bits) { p in
                 if bar?.phase != p.phase {
                     bar?.progress.finish()
                     if io.stderrIsTerminal { io.writeError("\(p.phase)\n") }
@@ -86,7 +88,8 @@ struct Index: ParsableCommand {
 
     static func object(_ s: IndexStatus) -> [String: JSONValue] {
         [
-            "lists": .number(Double(s.lists)), "entries": .number(Double(s.entries)),
+            "lists": .number(Double(s.lists)), "bits": .number(Double(s.bits)),
+            "entries": .number(Double(s.entries)),
             "memories": .number(Double(s.memories)), "index_bytes": .number(Double(s.bytes)),
             "vector_bytes": .number(Double(s.vectorBytes)),
         ]
@@ -94,7 +97,8 @@ struct Index: ParsableCommand {
 
     static func describe(_ s: IndexStatus) -> String {
         let ratio = s.vectorBytes > 0 ? Double(s.bytes) / Double(s.vectorBytes) : 0
-        return "index: \(s.memories) memories in \(s.lists) lists (\(s.entries) entries), "
+        return
+            "index: \(s.memories) memories in \(s.lists) lists (\(s.entries) entries, \(s.bits)-bit codes), "
             + "\(bytes(s.bytes)) (\(String(format: "%.2f", ratio))x the vectors' \(bytes(s.vectorBytes)))"
     }
 }

@@ -30,10 +30,16 @@ size_t engram_indices_above(const float *scores, size_t count, float threshold, 
 void engram_scores_u8(const uint8_t *codes, size_t count, size_t dimension, const int16_t *query,
                       int32_t *out);
 
-/// engram_scores_u8 for 4-bit codes, two per byte (dimension 2j in the low half), rows (dimension + 1) / 2
-/// bytes apart; `query` holds an even number of weights (a zero past an odd dimension).
-void engram_scores_u4(const uint8_t *codes, size_t count, size_t dimension, const int16_t *query,
+/// Integer scores of 4-bit codes, two per byte in groups of 64 dimensions: byte i of group g holds
+/// dimension 64g + i in its low half and 64g + 32 + i in its high half; rows are 32 bytes per group
+/// apart. `query` holds 64 signed 8-bit weights per group (zeros past the dimension).
+void engram_scores_u4(const uint8_t *codes, size_t count, size_t dimension, const int8_t *query,
                       int32_t *out);
+
+/// The plain C loops behind engram_scores_u8 and engram_scores_u4 for one row, for tests of the
+/// vectorised ones.
+int32_t engram_scores_u8_reference(const uint8_t *codes, size_t dimension, const int16_t *query);
+int32_t engram_scores_u4_reference(const uint8_t *codes, size_t dimension, const int8_t *query);
 
 /// Converts floats to IEEE half precision (round to nearest even).
 void engram_f32_to_f16(const float *source, uint16_t *destination, size_t count);

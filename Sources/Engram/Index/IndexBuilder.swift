@@ -45,20 +45,6 @@ struct IndexBuilder {
                 read(slot: live[i * n / max(1, sampleCount)], into: s.baseAddress! + i * d)
             }
         }
-        var lower = [Float](repeating: .infinity, count: d)
-        var upper = [Float](repeating: -.infinity, count: d)
-        for i in 0..<sampleCount {
-            for j in 0..<d {
-                let x = sample[i * d + j]
-                lower[j] = min(lower[j], x)
-                upper[j] = max(upper[j], x)
-            }
-        }
-        if sampleCount == 0 {
-            (lower, upper) = ([Float](repeating: 0, count: d), [Float](repeating: 0, count: d))
-        }
-        let step = zip(lower, upper).map { ($1 - $0) / Float((1 << bits) - 1) }
-
         var centroids = [Float](repeating: 0, count: listCount * d)
         for c in 0..<listCount where sampleCount > 0 {
             let i = c * sampleCount / listCount
@@ -70,6 +56,27 @@ struct IndexBuilder {
                 sample: sample, count: sampleCount, centroids: centroids, lists: listCount)
         }
         progress(IndexBuildProgress(phase: "training", done: Self.trainingRounds, total: Self.trainingRounds))
+
+        // The codes' ranges: of the sample's residuals from their nearest centroids.
+        var lower = [Float](repeating: sampleCount == 0 ? 0 : .infinity, count: d)
+        var upper = [Float](repeating: sampleCount == 0 ? 0 : -.infinity, count: d)
+        sample.withUnsafeBufferPointer { s in
+            for start in stride(from: 0, to: sampleCount, by: Self.tileRows) {
+                let rows = s.baseAddress! + start * d
+                nearest(
+                    rows, count: min(Self.tileRows, sampleCount - start), centroids: centroids,
+                    lists: listCount
+                ) {
+                    i, list in
+                    for j in 0..<d {
+                        let r = rows[i * d + j] - centroids[list * d + j]
+                        lower[j] = min(lower[j], r)
+                        upper[j] = max(upper[j], r)
+                    }
+                }
+            }
+        }
+        let step = zip(lower, upper).map { ($1 - $0) / Float((1 << bits) - 1) }
 
         // Every live vector to its nearest centroid.
         var assignment = [Int32](repeating: 0, count: n)
@@ -106,7 +113,9 @@ struct IndexBuilder {
                 for i in range {
                     read(slot: live[i], into: v.baseAddress!)
                     let chunk = chunks[Int(assignment[i])]
-                    index.encode(v.baseAddress!, into: chunk.codes + Int(position[i]) * codeBytes)
+                    index.encode(
+                        v.baseAddress!, list: Int(assignment[i]),
+                        into: chunk.codes + Int(position[i]) * codeBytes)
                 }
             }
         }

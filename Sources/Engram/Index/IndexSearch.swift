@@ -1,5 +1,3 @@
-import CKernels
-
 /// One query's search of a ``VectorIndex`` in a snapshot: nearest lists first, codes scored in the
 /// integer kernel, the filter (and whether an entry's memory is still in its slot) checked for each code
 /// that would enter the candidate heap, then the candidates re-scored exactly from the mapped vectors.
@@ -23,7 +21,6 @@ struct IndexSearch {
 
     /// The best `k` matching slots for `query` (unit length), best first, with exact scores.
     func topK(_ query: [Float], k: Int, work: inout Work) -> [RankedSlot] {
-        let d = index.dimension
         var centroidScores = [Float](repeating: 0, count: index.listCount)
         index.centroidScores(query, into: &centroidScores)
         let order = centroidScores.indices.sorted {
@@ -33,22 +30,19 @@ struct IndexSearch {
         var heap = TopK(k: max(k, rerank))
         var scores = [Int32](repeating: 0, count: 0)
         let slots = snapshot.slots
-        prepared.weights.withUnsafeBufferPointer { w in
+        do {
             for list in order {
                 if work.listsProbed >= probes && heap.scores.count >= k { break }
                 work.listsProbed += 1
+                let centre = centroidScores[list]
                 index.lists[list].forEachRun { chunk, used in
                     guard used > 0 else { return }
                     if scores.count < used { scores = [Int32](repeating: 0, count: used) }
                     scores.withUnsafeMutableBufferPointer { s in
-                        if index.bits == 8 {
-                            engram_scores_u8(chunk.codes, used, d, w.baseAddress!, s.baseAddress!)
-                        } else {
-                            engram_scores_u4(chunk.codes, used, d, w.baseAddress!, s.baseAddress!)
-                        }
+                        index.integerScores(chunk.codes, count: used, prepared, into: s.baseAddress!)
                     }
                     work.codesScored += used
-                    var bar = prepared.integerThreshold(above: heap.threshold)
+                    var bar = prepared.integerThreshold(above: heap.threshold, centre: centre)
                     for i in 0..<used where scores[i] > bar {
                         let slot = chunk.slots[i]
                         guard Int(slot) < slots.count else { continue }
@@ -56,10 +50,10 @@ struct IndexSearch {
                         guard info.isLive, info.id.indexTag == chunk.tags[i], filter.matches(info) else {
                             continue
                         }
-                        let approximate = prepared.bias + prepared.scale * Float(scores[i])
+                        let approximate = prepared.score(scores[i], centre: centre)
                         guard heap.admits(approximate) else { continue }
                         heap.insert(approximate, slot: slot)
-                        bar = prepared.integerThreshold(above: heap.threshold)
+                        bar = prepared.integerThreshold(above: heap.threshold, centre: centre)
                     }
                 }
             }

@@ -3,7 +3,8 @@ import CKernels
 /// The approximate tier: an inverted-file index with scalar codes of 8 or 4 bits per dimension.
 ///
 /// The vectors are split into `lists` by their nearest centroid (spherical k-means on a sample); each
-/// list holds, per memory, its vector quantised to `bits` per dimension against per-dimension ranges.
+/// list holds, per memory, its residual (the vector minus the list's centroid, a much narrower range than
+/// the vector's) quantised to `bits` per dimension against per-dimension ranges.
 /// A search scores the centroids, scans the codes of the nearest lists with the filter checked inside
 /// the scan, and re-scores the best candidates with the exact vectors, so returned scores are exact.
 /// Writes add entries as they happen (``add(slot:tag:vector:)``); forgotten memories leave entries that
@@ -14,7 +15,7 @@ struct VectorIndex: Sendable {
     let bits: Int
     /// `lists × dimension` unit vectors, row-major.
     let centroids: [Float]
-    /// Code 0 of dimension j stands for `lower[j]`, each step adds `step[j]`.
+    /// Code 0 of dimension j stands for a residual of `lower[j]`, each step adds `step[j]`.
     let lower: [Float]
     let step: [Float]
     private(set) var lists: [EntryList]
@@ -27,7 +28,9 @@ struct VectorIndex: Sendable {
 
     /// Bytes of one code.
     var codeBytes: Int { Self.codeBytes(dimension: dimension, bits: bits) }
-    static func codeBytes(dimension: Int, bits: Int) -> Int { bits == 8 ? dimension : (dimension + 1) / 2 }
+    static func codeBytes(dimension: Int, bits: Int) -> Int {
+        bits == 8 ? dimension : (dimension + 63) / 64 * 32
+    }
     /// The highest code.
     var top: Float { Float((1 << bits) - 1) }
 
@@ -43,17 +46,23 @@ struct VectorIndex: Sendable {
 
     // MARK: Codes
 
-    /// `vector`'s code, written to `out` (``codeBytes`` bytes).
-    func encode(_ vector: UnsafePointer<Float>, into out: UnsafeMutablePointer<UInt8>) {
+    /// The code of `vector` in `list` (of its residual from the list's centroid), written to `out`
+    /// (``codeBytes`` bytes).
+    func encode(_ vector: UnsafePointer<Float>, list: Int, into out: UnsafeMutablePointer<UInt8>) {
+        let centre = list * dimension
         func level(_ j: Int) -> UInt8 {
             guard j < dimension, step[j] > 0 else { return 0 }
-            let q = ((vector[j] - lower[j]) / step[j]).rounded()
+            let q = ((vector[j] - centroids[centre + j] - lower[j]) / step[j]).rounded()
             return UInt8(max(0, min(top, q.isFinite ? q : 0)))
         }
         if bits == 8 {
             for j in 0..<dimension { out[j] = level(j) }
         } else {
-            for b in 0..<codeBytes { out[b] = level(2 * b) | level(2 * b + 1) << 4 }
+            // Groups of 64 dimensions in 32 bytes (see engram_scores_u4).
+            for byte in 0..<codeBytes {
+                let first = byte / 32 * 64 + byte % 32
+                out[byte] = level(first) | level(first + 32) << 4
+            }
         }
     }
 
@@ -76,8 +85,9 @@ struct VectorIndex: Sendable {
     mutating func add(slot: Int32, tag: UInt32, vector: [Float]) {
         var code = [UInt8](repeating: 0, count: codeBytes)
         let list = vector.withUnsafeBufferPointer { v in
-            code.withUnsafeMutableBufferPointer { encode(v.baseAddress!, into: $0.baseAddress!) }
-            return nearestList(v.baseAddress!)
+            let list = nearestList(v.baseAddress!)
+            code.withUnsafeMutableBufferPointer { encode(v.baseAddress!, list: list, into: $0.baseAddress!) }
+            return list
         }
         code.withUnsafeBufferPointer {
             lists[list].append(code: $0.baseAddress!, slot: slot, tag: tag, codeBytes: codeBytes)
@@ -131,39 +141,72 @@ struct VectorIndex: Sendable {
 
     // MARK: Queries
 
-    /// A query prepared for the integer code scan: `approximate score = bias + scale × Σ weights[j] × code[j]`.
+    /// A query prepared for the integer code scan: `approximate score = (query · centroid) + bias + scale ×
+    /// Σ weight[j] × code[j]` for an entry of a list with that centroid,
+    /// with 16-bit weights for 8-bit codes and 8-bit weights for 4-bit codes (whose kernel multiplies bytes).
     struct PreparedQuery {
-        var weights: [Int16]
+        var wide: [Int16]
+        var narrow: [Int8]
         var bias: Float
         var scale: Float
 
-        /// The smallest integer sum whose approximate score exceeds `score`.
+        /// The approximate score of an integer sum in a list whose centroid scores `centre`.
         @inline(__always)
-        func integerThreshold(above score: Float) -> Int32 {
+        func score(_ sum: Int32, centre: Float) -> Float { centre + bias + scale * Float(sum) }
+
+        /// The smallest integer sum whose approximate score in a list whose centroid scores `centre`
+        /// exceeds `score`.
+        @inline(__always)
+        func integerThreshold(above score: Float, centre: Float) -> Int32 {
             guard score > -.infinity else { return .min }
-            let t = ((score - bias) / scale).rounded(.down)
+            let t = ((score - centre - bias) / scale).rounded(.down)
             if t >= Float(Int32.max) { return .max }
             if t <= Float(Int32.min) { return .min }
             return Int32(t)
         }
     }
 
-    /// Prepares `query` (unit length): its weights are quantised to at most `limit` in magnitude, so that a
-    /// sum over `dimension` codes of the highest level stays within 32 bits. (An even count of weights:
-    /// a 4-bit row's last high half is a zero weight past an odd dimension.)
+    /// Prepares `query` (unit length). 8-bit codes: weights of at most `limit` in magnitude, so that a sum
+    /// over `dimension` codes of 255 stays within 32 bits. 4-bit codes: weights of at most 127, padded with
+    /// zeros to whole groups of 64 (see engram_scores_u4).
     func prepare(_ query: [Float]) -> PreparedQuery {
-        let limit = Float(min(Int(Int16.max), Int(Int32.max) / (Int(top) * max(1, dimension))))
+        let limit = bits == 8 ? Float(min(Int(Int16.max), Int(Int32.max) / (255 * max(1, dimension)))) : 127
         var bias: Float = 0
         var largest: Float = 0
-        var w = [Float](repeating: 0, count: dimension + dimension % 2)
+        var w = [Float](repeating: 0, count: bits == 8 ? dimension : codeBytes * 2)
         for j in 0..<dimension {
             bias += query[j] * lower[j]
             w[j] = query[j] * step[j]
             largest = max(largest, abs(w[j]))
         }
         let scale = largest > 0 ? largest / limit : 1
+        let levels = w.map { ($0 / scale).rounded() }
         return PreparedQuery(
-            weights: w.map { Int16(($0 / scale).rounded()) }, bias: bias, scale: scale)
+            wide: bits == 8 ? levels.map { Int16($0) } : [], narrow: bits == 8 ? [] : levels.map { Int8($0) },
+            bias: bias, scale: scale)
+    }
+
+    /// The integer sums of `count` codes from `codes` against a prepared query (the kernel for the width).
+    func integerScores(
+        _ codes: UnsafePointer<UInt8>, count: Int, _ query: PreparedQuery,
+        into out: UnsafeMutablePointer<Int32>
+    ) {
+        if bits == 8 {
+            query.wide.withUnsafeBufferPointer {
+                engram_scores_u8(codes, count, dimension, $0.baseAddress!, out)
+            }
+        } else {
+            query.narrow.withUnsafeBufferPointer {
+                engram_scores_u4(codes, count, dimension, $0.baseAddress!, out)
+            }
+        }
+    }
+
+    /// The level dimension `j` has in `code` (the inverse of ``encode(_:list:into:)``'s packing).
+    func level(_ code: UnsafePointer<UInt8>, _ j: Int) -> Int {
+        if bits == 8 { return Int(code[j]) }
+        let byte = code[j / 64 * 32 + j % 32]
+        return Int(j % 64 < 32 ? byte & 15 : byte >> 4)
     }
 
     /// Scores the centroids against `query`: `out[list]`.

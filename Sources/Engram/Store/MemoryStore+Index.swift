@@ -10,13 +10,15 @@ extension MemoryStore {
     ///
     /// - Parameters:
     ///   - lists: inverted lists (nil: about 2√n for n memories).
-    ///   - bits: bits per dimension of the codes the lists hold: 8, or 4 for half the memory (the
-    ///     candidates are re-scored exactly either way; 4 needs more of them for the same recall).
+    ///   - bits: bits per dimension of the codes the lists hold: 4 (the default: a quarter byte per
+    ///     dimension, 0.13x the float vectors' memory) or 8. The candidates are re-scored exactly either
+    ///     way; on the benchmarks' data both reach the same recall at the same probes, and 4 reads half
+    ///     the bytes (Benchmarks/README.md).
     ///   - progress: called from the building threads as the phases advance.
     /// - Complexity: O(n × lists × dimension) arithmetic in sgemm, on ``StoreOptions/searchThreads`` threads.
     @discardableResult
     public func buildIndex(
-        lists: Int? = nil, bits: Int = 8, progress: (IndexBuildProgress) -> Void = { _ in }
+        lists: Int? = nil, bits: Int = 4, progress: (IndexBuildProgress) -> Void = { _ in }
     ) throws -> IndexStatus {
         try scope.requireWholeStore("build the index")
         if let lists, !(1...65_536).contains(lists) {
@@ -55,7 +57,7 @@ extension MemoryStore {
     /// What the store's approximate index holds, or nil when it has none.
     public func indexStatus() throws -> IndexStatus? {
         try scope.require(.read, "read")
-        try loadIndexIfPending()
+        loadIndexIfPending()
         return try withSnapshot { snapshot in snapshot.index.map { status(of: $0, slots: snapshot.slots) } }
     }
 
@@ -69,9 +71,9 @@ extension MemoryStore {
 
     /// Loads the index file the store has, if no recall has yet: reconciled with the slots (entries of
     /// memories since forgotten dropped, memories written since added), so it is exact about what it holds.
-    func loadIndexIfPending() throws {
+    func loadIndexIfPending() {
         guard readers.withLock({ $0.current.indexPending }) else { return }
-        try writer.withLock { state in
+        writer.withLock { state in
             guard state.indexPending, !state.closed else { return }
             state.indexPending = false
             let current = readers.withLock { $0.current }

@@ -90,7 +90,7 @@ extension MemoryStore {
             path: .exact, reason: "no queries", estimatedMatches: 0, vectorsScored: 0, listsProbed: 0,
             reranked: 0)
         guard !queries.isEmpty else { return ([], plan) }
-        if !exact { try loadIndexIfPending() }
+        if !exact { loadIndexIfPending() }
         let normalizedQueries = try queries.enumerated().map { i, q in
             try normalized(q, field: queries.count == 1 ? "query" : "queries[\(i)]")
         }
@@ -243,7 +243,9 @@ extension MemoryStore {
     /// - Complexity: O(n) over the in-memory columns.
     public func count(matching filter: MemoryFilter = .all) throws -> Int {
         try scope.require(.read, "read")
-        return try matchingSlots(scope.narrowed(filter)).count
+        var n = 0
+        try forEachMatchingSlot(scope.narrowed(filter)) { _ in n += 1 }
+        return n
     }
 
     /// A page of memories matching a filter, in id (creation) order, after an optional cursor.
@@ -276,13 +278,18 @@ extension MemoryStore {
 
     /// (id, rowid) of each memory matching the filter in the current snapshot.
     func matchingSlots(_ filter: MemoryFilter) throws -> [(id: MemoryID, rowID: Int64)] {
+        var result: [(id: MemoryID, rowID: Int64)] = []
+        try forEachMatchingSlot(filter) { info in result.append((info.id, info.rowID)) }
+        return result
+    }
+
+    /// Calls `body` with the hot columns of each memory matching the filter in the current snapshot.
+    func forEachMatchingSlot(_ filter: MemoryFilter, _ body: (SlotInfo) -> Void) throws {
         let metadataRowIDs = try resolveMetadata(of: filter)
-        return try withSnapshot { snapshot in
+        try withSnapshot { snapshot in
             let compiled = CompiledFilter(
                 filter, names: snapshot.names, now: options.clock.now(), metadataRowIDs: metadataRowIDs)
-            var result: [(id: MemoryID, rowID: Int64)] = []
-            snapshot.slots.forEachMatch(compiled) { _, info in result.append((info.id, info.rowID)) }
-            return result
+            snapshot.slots.forEachMatch(compiled) { _, info in body(info) }
         }
     }
 }

@@ -81,7 +81,7 @@ extension MemoryStore {
                 )
             }
             query = try normalized(embedding, field: "query")
-            if !options.exact { try loadIndexIfPending() }
+            if !options.exact { loadIndexIfPending() }
         }
 
         let metadataRowIDs = try resolveMetadata(of: filter)

@@ -8,7 +8,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract:
             "Similarity-search benchmarks on TEXMEX files: generate data sets, run them against a store.",
-        subcommands: [Generate.self, Run.self, Open.self, Embed.self])
+        subcommands: [Generate.self, Run.self, Index.self, Open.self, Embed.self])
 }
 
 extension Bench {
@@ -99,7 +99,7 @@ extension Bench {
             help: "Tune the index's probes until recall@k reaches this (implies --approximate).")
         var targetRecall: Double?
         @Option(help: "Index lists (default: about 2 x sqrt(n)).") var lists: Int?
-        @Option(help: "Bits per dimension of the index's codes: 8 or 4.") var bits = 8
+        @Option(help: "Bits per dimension of the index's codes: 4 or 8.") var bits = 4
         @Option(help: "Index lists read per query (default: a sixteenth of the lists).") var probes: Int?
         @Option(help: "Index candidates re-scored exactly per query.") var rerank = ApproximateSearch().rerank
         @Option(
@@ -107,6 +107,11 @@ extension Bench {
                 "Also measure these probe counts (comma-separated) on the one index: approx_curve in the JSON.",
                 valueName: "probes,..."))
         var sweep: String?
+        @Option(
+            help:
+                "With --approximate: replace this fraction of the memories (updates and forgets) and measure again."
+        )
+        var churn = 0.1
         @Flag(help: "Print one JSON object.") var json = false
 
         func validate() throws {
@@ -123,6 +128,7 @@ extension Bench {
                 throw ValidationError("--lists, --probes and --rerank must be positive")
             }
             guard bits == 8 || bits == 4 else { throw ValidationError("--bits must be 8 or 4") }
+            guard (0...0.5).contains(churn) else { throw ValidationError("--churn must be from 0 to 0.5") }
         }
 
         func run() throws {
@@ -167,7 +173,8 @@ extension Bench {
                     NewMemory(
                         content: "vector \(i)",
                         namespace: namespaces > 1 ? "bench/ns\(i % namespaces)" : "bench",
-                        kind: .fact, embedding: Array(baseValues[(i * d)..<((i + 1) * d)]))
+                        kind: approximate || targetRecall != nil ? ApproximateBench.kind(of: i) : .fact,
+                        embedding: Array(baseValues[(i * d)..<((i + 1) * d)]))
                 }
                 let ids = try writer?.remember(batch) ?? []
                 for (offset, id) in ids.enumerated() { rowOfID[id] = Int32(start + offset) }
@@ -253,90 +260,15 @@ extension Bench {
             ]
 
             if approximate || targetRecall != nil {
-                progress("index...")
-                let buildStart = ContinuousClock.now
-                let status = try store.buildIndex(lists: lists, bits: bits) { p in
-                    progress("index \(p.phase) \(p.done)/\(p.total)")
-                }
-                result["index_build_s"] = .number(round3(seconds(ContinuousClock.now - buildStart)))
-                result["index_bytes"] = .number(Double(status.bytes))
-                result["index_lists"] = .number(Double(status.lists))
-                result["index_bits"] = .number(Double(status.bits))
-                var settings = ApproximateSearch(
-                    exactBelow: 0, exactFraction: 0, probes: probes, rerank: rerank)
-                func measure(_ settings: ApproximateSearch) throws -> (
-                    recall: Double, latencies: [Double], scored: Int
-                ) {
-                    var latencies: [Double] = []
-                    var found = 0
-                    var scored = 0
-                    for (j, q) in queries.enumerated() {
-                        let t = ContinuousClock.now
-                        let (hits, plan) = try store.recall(q, k: k, approximate: settings)
-                        latencies.append(seconds(ContinuousClock.now - t) * 1000)
-                        scored += plan.vectorsScored
-                        let expected = Set(truth[j].prefix(k))
-                        found += hits.filter { rowOfID[$0.memory.id].map(expected.contains) ?? false }.count
-                    }
-                    return (Double(found) / Double(max(1, expectedTotal)), latencies, scored / max(1, nq))
-                }
-                for q in queries.prefix(10) { _ = try store.recall(q, k: k, approximate: settings) }
-                if let targetRecall {
-                    // Doubling, then bisection, on the lists probed: the fewest that reach the target.
-                    progress("tuning...")
-                    let listCount = status.lists
-                    var low = 0
-                    var high = max(1, probes ?? 1)
-                    while high < listCount,
-                        try measure(
-                            ApproximateSearch(
-                                exactBelow: 0, exactFraction: 0, probes: high, rerank: rerank)
-                        ).recall < targetRecall
-                    {
-                        low = high
-                        high = min(listCount, high * 2)
-                    }
-                    while high - low > 1 {
-                        let mid = (low + high) / 2
-                        if try measure(
-                            ApproximateSearch(exactBelow: 0, exactFraction: 0, probes: mid, rerank: rerank)
-                        )
-                        .recall >= targetRecall {
-                            high = mid
-                        } else {
-                            low = mid
-                        }
-                    }
-                    settings.probes = high
-                    result["target_recall"] = .number(targetRecall)
-                }
-                progress("approximate queries...")
-                let measured = try measure(settings)
-                let total = measured.latencies.reduce(0, +)
-                result["approx_recall_at_k"] = .number(round4(measured.recall))
-                result["approx_p50_ms"] = .number(round3(quantile(measured.latencies, 0.5)))
-                result["approx_p99_ms"] = .number(round3(quantile(measured.latencies, 0.99)))
-                result["approx_qps"] = .number((Double(nq) / max(total / 1000, 1e-9)).rounded())
-                result["approx_probes"] = .number(Double(settings.probes ?? max(1, status.lists / 16)))
-                result["approx_rerank"] = .number(Double(settings.rerank))
-                result["approx_vectors_scored"] = .number(Double(measured.scored))
-                if let sweep {
-                    var curve: [JSONValue] = []
-                    for p in sweep.split(separator: ",").compactMap({ Int($0) }) where p >= 1 {
-                        progress("sweep \(p)...")
-                        let point = try measure(
-                            ApproximateSearch(exactBelow: 0, exactFraction: 0, probes: p, rerank: rerank))
-                        let total = point.latencies.reduce(0, +)
-                        curve.append(
-                            .object([
-                                "probes": .number(Double(p)), "recall_at_k": .number(round4(point.recall)),
-                                "p50_ms": .number(round3(quantile(point.latencies, 0.5))),
-                                "qps": .number((Double(nq) / max(total / 1000, 1e-9)).rounded()),
-                                "vectors_scored": .number(Double(point.scored)),
-                            ]))
-                    }
-                    result["approx_curve"] = .array(curve)
-                }
+                let bench = ApproximateBench(
+                    store: store, queries: queries, truth: truth, rowOfID: rowOfID, base: baseValues,
+                    dimension: d, k: k, rerank: rerank, progress: progress)
+                result.merge(
+                    try bench.run(
+                        lists: lists, bits: bits, probes: probes, targetRecall: targetRecall,
+                        sweep: sweep?.split(separator: ",").compactMap { Int($0) }.filter { $0 >= 1 } ?? [],
+                        churn: churn)
+                ) { $1 }
             }
 
             if namespaces > 1 {
@@ -505,15 +437,15 @@ private func normalized(_ v: [Float]) -> [Float] {
     return norm > 0 ? v.map { Float(Double($0) / norm) } : v
 }
 
-private func seconds(_ d: Duration) -> Double {
+func seconds(_ d: Duration) -> Double {
     Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
 }
 
 /// Nearest-rank quantile, 0 for no values.
 func quantile(_ values: [Double], _ q: Double) -> Double { Quantile.of(values, q) ?? 0 }
 
-private func round3(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
-private func round4(_ x: Double) -> Double { (x * 10000).rounded() / 10000 }
+func round3(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
+func round4(_ x: Double) -> Double { (x * 10000).rounded() / 10000 }
 
 private func residentMB() -> Double {
     (Double(ProcessMemory.residentBytes ?? 0) / 1_048_576).rounded()

@@ -22,8 +22,8 @@ struct Index: ParsableCommand {
         @OptionGroup var output: OutputFormat
         @Option(help: "Inverted lists (default: about 2 x the square root of the memory count).")
         var lists: Int?
-        @Option(help: "Bits per dimension of the codes: 8, or 4 for half the memory.")
-        var bits = 8
+        @Option(help: "Bits per dimension of the codes: 4 (a quarter of a byte each), or 8.")
+        var bits = 4
 
         func run() throws {
             let store = try location.openWhole(for: "build the index of")

@@ -57,7 +57,7 @@ def run_hnswlib(xb, xq, gt, k, threads):
     index.add_items(xb)
     build = time.perf_counter() - t
     index.set_num_threads(1)
-    points = sweep(lambda q: index.knn_query(q, k=k)[0][0], xq, gt, k, [10, 20, 40, 60, 80, 120, 160, 240, 320],
+    points = sweep(lambda q: index.knn_query(q, k=k)[0][0], xq, gt, k, [10, 20, 40, 80, 120, 160, 240, 320, 480, 640, 960],
                    lambda ef: index.set_ef(ef))
     # hnswlib keeps the float vectors and M0 = 2M neighbours per node at level 0.
     size = len(xb) * (xb.shape[1] * 4 + 2 * 16 * 4 + 8)
@@ -73,7 +73,7 @@ def run_faiss_hnsw(xb, xq, gt, k, threads):
     index.add(xb)
     build = time.perf_counter() - t
     faiss.omp_set_num_threads(1)
-    points = sweep(lambda q: index.search(q.reshape(1, -1), k)[1][0], xq, gt, k, [10, 20, 40, 60, 80, 120, 160, 240],
+    points = sweep(lambda q: index.search(q.reshape(1, -1), k)[1][0], xq, gt, k, [10, 20, 40, 80, 120, 160, 240, 320, 480, 640, 960],
                    lambda ef: setattr(index.hnsw, "efSearch", ef))
     return {"name": "FAISS IndexHNSWFlat M=16", "build_s": build, "bytes": faiss.serialize_index(index).nbytes,
             "points": points}
@@ -99,7 +99,7 @@ def run_faiss_ivf_rabitq(xb, xq, gt, k, threads):
         ivf.nprobe = nprobe
 
     points = sweep(lambda q: index.search(q.reshape(1, -1), k)[1][0], xq, gt, k,
-                   [4, 8, 16, 32, 64, 128, 256], apply)
+                   [4, 8, 16, 32, 64, 128, 256, 384, 512], apply)
     del params
     return {"name": f"FAISS IVF{lists}-RaBitQ + refine (k_factor 10)", "build_s": build,
             "bytes": faiss.serialize_index(index).nbytes, "points": points}
@@ -115,7 +115,7 @@ def run_usearch(xb, xq, gt, k, threads):
     def apply(ef):
         index.expansion_search = ef
 
-    points = sweep(lambda q: index.search(q, k, threads=1).keys, xq, gt, k, [10, 20, 40, 60, 80, 120, 160, 240], apply)
+    points = sweep(lambda q: index.search(q, k, threads=1).keys, xq, gt, k, [10, 20, 40, 80, 120, 160, 240, 320, 480, 640, 960], apply)
     return {"name": "USearch HNSW M=16", "build_s": build, "bytes": index.memory_usage, "points": points}
 
 
@@ -124,7 +124,8 @@ def run_engram(data, engram, k, threads, probes):
         out = subprocess.run(
             [engram, "bench", "run", "--base", f"{data}/base.fvecs", "--query", f"{data}/query.fvecs",
              "--groundtruth", f"{data}/groundtruth.ivecs", "-k", str(k), "--threads", str(threads),
-             "--approximate", "--sweep", ",".join(map(str, probes)), "--store", f"{tmp}/store", "--json"],
+             "--approximate", "--sweep", ",".join(map(str, probes)), "--churn", "0", "--store", f"{tmp}/store",
+             "--json"],
             check=True, capture_output=True, text=True).stdout
     r = json.loads(out)
     points = [{"setting": p["probes"], "recall_at_k": p["recall_at_k"], "qps": p["qps"], "p50_ms": p["p50_ms"]}

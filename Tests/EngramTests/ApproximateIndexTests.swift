@@ -269,3 +269,42 @@ extension SeededGenerator {
         return copy.vector(dimension: dimension)
     }
 }
+
+/// Hybrid and vector-mode text recall use the planner for their vector side.
+@Suite struct ApproximateTextRecallTests {
+    @Test func hybridRecallThroughTheIndexMatchesTheExactOneWhenEveryListIsRead() throws {
+        let dir = TemporaryDirectory()
+        let embedder = try HashingEmbedder(dimension: 64)
+        var options = StoreOptions()
+        options.approximate = ApproximateSearch(exactBelow: 0, exactFraction: 0, probes: 1_000, rerank: 2_000)
+        let store = try MemoryStore.create(
+            at: dir.appending("s"), dimension: 64, embedder: embedder.identifier, options: options)
+        defer { try? store.close() }
+        let words = [
+            "checkout", "payment", "timeout", "database", "pool", "refund", "login", "cache", "deploy",
+        ]
+        var rng = SeededGenerator(seed: 3)
+        let memories = try (0..<1500).map { i -> NewMemory in
+            let text = (0..<5).map { _ in words[Int.random(in: 0..<words.count, using: &rng)] }.joined(
+                separator: " ")
+            return NewMemory(content: "\(text) \(i)", embedding: try embedder.embed(text))
+        }
+        try store.remember(memories)
+        try store.buildIndex(lists: 20)
+        for text in ["checkout timeout", "database pool refund", "login cache"] {
+            for mode in [RecallMode.hybrid, .vector] {
+                var exactOptions = TextRecallOptions(mode: mode)
+                exactOptions.exact = true
+                let exact = try store.recallExplained(
+                    text: text, embedder: embedder, k: 8, options: exactOptions)
+                let indexed = try store.recallExplained(
+                    text: text, embedder: embedder, k: 8, options: TextRecallOptions(mode: mode))
+                #expect(exact.plan?.path == .exact && indexed.plan?.path == .index)
+                #expect(indexed.hits.map(\.memory.id) == exact.hits.map(\.memory.id), "\(mode) \(text)")
+            }
+        }
+        let keyword = try store.recallExplained(
+            text: "checkout", embedder: embedder, options: TextRecallOptions(mode: .keyword))
+        #expect(keyword.plan == nil && !keyword.hits.isEmpty)
+    }
+}

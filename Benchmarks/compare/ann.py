@@ -130,8 +130,31 @@ def run_engram(data, engram, k, threads, probes):
     r = json.loads(out)
     points = [{"setting": p["probes"], "recall_at_k": p["recall_at_k"], "qps": p["qps"], "p50_ms": p["p50_ms"]}
               for p in r["approx_curve"]]
-    return {"name": f"Engram IVF{int(r['index_lists'])}-SQ8 + re-score", "build_s": r["index_build_s"],
+    return {"name": f"Engram IVF{int(r['index_lists'])}, {int(r['index_bits'])}-bit residuals + re-score",
+            "build_s": r["index_build_s"],
             "bytes": r["index_bytes"], "points": points, "exact": {"p50_ms": r["single_p50_ms"]}}
+
+
+def plot(results, n, d, cpu, k, path):
+    """Recall@k against queries/s (log scale), one line per index, as ann-benchmarks draws it."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib missing: no plot")
+        return
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in results:
+        ax.plot([p["recall_at_k"] for p in r["points"]], [p["qps"] for p in r["points"]], marker="o", label=r["name"])
+    ax.set_xlabel(f"recall@{k}")
+    ax.set_ylabel("queries/s (one thread)")
+    ax.set_yscale("log")
+    ax.set_title(f"{n:,} x {d}, {cpu}")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 def at_recall(points, target):
@@ -147,7 +170,12 @@ def main():
     parser.add_argument("--build-threads", type=int, default=2)
     parser.add_argument("--only", default="engram,hnswlib,faiss-hnsw,faiss-ivf-rabitq,usearch")
     parser.add_argument("--probes", default="8,12,16,24,32,48,64,96,128")
+    parser.add_argument("--plot-only", metavar="JSON", help="redraw the plot of an earlier run's JSON and exit")
     args = parser.parse_args()
+    if args.plot_only:
+        raw = json.load(open(args.plot_only))
+        plot(raw["results"], raw["n"], raw["d"], raw["cpu"], args.k, args.plot_only.replace(".json", ".png"))
+        return
     xb = read_vecs(f"{args.data}/base.fvecs", np.float32)
     xq = read_vecs(f"{args.data}/query.fvecs", np.float32)
     gt = read_vecs(f"{args.data}/groundtruth.ivecs", np.int32)[:, :args.k]
@@ -182,23 +210,7 @@ def main():
     out = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"ann-{n}.json")
     with open(out, "w") as f:
         json.dump({"n": n, "d": d, "cpu": cpu, "results": results}, f, indent=1)
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for r in results:
-            ax.plot([p["recall_at_k"] for p in r["points"]], [p["qps"] for p in r["points"]], marker="o", label=r["name"])
-        ax.set_xlabel(f"recall@{args.k}")
-        ax.set_ylabel("queries/s (one thread)")
-        ax.set_yscale("log")
-        ax.set_title(f"{n:,} x {d}, {cpu}")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out.replace(".json", ".png"), dpi=110)
-    except ImportError:
-        print("matplotlib missing: no plot")
+    plot(results, n, d, cpu, args.k, out.replace(".json", ".png"))
 
 
 if __name__ == "__main__":

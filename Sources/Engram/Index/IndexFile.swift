@@ -87,17 +87,8 @@ enum IndexFile {
     /// The index in `directory` and the counter it reflects; nil when there is none, or it is damaged or
     /// of another dimension.
     static func read(from directory: URL, dimension: Int) -> (index: VectorIndex, counter: String)? {
-        let path = directory.appendingPathComponent(fileName).path
-        let fd = FileIO.open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { FileIO.close(fd) }
-        var status = stat()
-        guard fstat(fd, &status) == 0, status.st_size > 0,
-            let address = FileIO.mapShared(fd, length: Int(status.st_size))
-        else { return nil }
-        let length = Int(status.st_size)
-        defer { munmap(address, length) }
-        return parse(UnsafeRawBufferPointer(start: address, count: length), dimension: dimension)
+        guard let file = MappedFile(path: directory.appendingPathComponent(fileName).path) else { return nil }
+        return parse(file.bytes, dimension: dimension)
     }
 
     private static func parse(_ raw: UnsafeRawBufferPointer, dimension: Int) -> (VectorIndex, String)? {

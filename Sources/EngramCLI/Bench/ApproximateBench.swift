@@ -273,16 +273,7 @@ extension Bench {
             result["n"] = .number(Double(rowOfID.count))
             result["nq"] = .number(Double(nq))
             result["k"] = .number(Double(k))
-            if io.stderrIsTerminal { io.writeError("\r\u{1B}[K") }
-            if json {
-                io.print(JSONOutput.line(.object(result)))
-            } else {
-                for (key, value) in result.sorted(by: { $0.key < $1.key }) {
-                    io.print(
-                        "\(key.padding(toLength: 28, withPad: " ", startingAt: 0)) \(value.stringValue ?? value.jsonText)"
-                    )
-                }
-            }
+            Bench.print(result, json: json)
         }
     }
 }

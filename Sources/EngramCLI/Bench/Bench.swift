@@ -308,16 +308,7 @@ extension Bench {
                     result["remember_p50_ms_\(durability.rawValue)"] = .number(round3(p50))
                 }
             }
-            if io.stderrIsTerminal { io.writeError("\r\u{1B}[K") }
-            if json {
-                io.print(JSONOutput.line(.object(result)))
-            } else {
-                for (key, value) in result.sorted(by: { $0.key < $1.key }) {
-                    io.print(
-                        "\(key.padding(toLength: 22, withPad: " ", startingAt: 0)) \(value.stringValue ?? value.jsonText)"
-                    )
-                }
-            }
+            Bench.print(result, json: json)
         }
     }
 }
@@ -435,6 +426,24 @@ private final class TemporaryPath {
 private func normalized(_ v: [Float]) -> [Float] {
     let norm = v.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
     return norm > 0 ? v.map { Float(Double($0) / norm) } : v
+}
+
+extension Bench {
+    /// A benchmark's figures: one JSON line, or `key value` lines sorted by key (clearing the progress line).
+    static func print(_ result: [String: JSONValue], json: Bool) {
+        let io = CLIIO.current
+        if io.stderrIsTerminal { io.writeError("\r\u{1B}[K") }
+        if json {
+            io.print(JSONOutput.line(.object(result)))
+            return
+        }
+        let width = (result.keys.map(\.count).max() ?? 0) + 1
+        for (key, value) in result.sorted(by: { $0.key < $1.key }) {
+            io.print(
+                "\(key.padding(toLength: width, withPad: " ", startingAt: 0)) \(value.stringValue ?? value.jsonText)"
+            )
+        }
+    }
 }
 
 func seconds(_ d: Duration) -> Double {

@@ -1,8 +1,9 @@
-import Engram
 import EngramBenchSupport
 import EngramTestSupport
 import Foundation
 import Testing
+
+@testable import Engram
 
 /// The approximate index against the brute-force oracle: its recall, exact scores, filters inside the
 /// scan (never short), writes after the build, compaction, persistence and a damaged file.
@@ -306,5 +307,35 @@ extension SeededGenerator {
         let keyword = try store.recallExplained(
             text: "checkout", embedder: embedder, options: TextRecallOptions(mode: .keyword))
         #expect(keyword.plan == nil && !keyword.hits.isEmpty)
+    }
+}
+
+/// A purge leaves no code of the purged vectors in the index, in memory or in its file.
+@Suite struct ApproximateIndexPurgeTests {
+    @Test(arguments: [false, true]) func purgeDropsTheEntriesAndRewritesTheFile(reopened: Bool) throws {
+        let dir = TemporaryDirectory()
+        var (store, oracle) = try ApproximateIndexTests.filled(
+            dir, count: 2000, dimension: 32, options: ApproximateIndexTests.indexed())
+        try store.buildIndex(lists: 20)
+        // An earlier version too: its entry holds the codes of a vector the purge must remove.
+        let victim = oracle.entries[3].id
+        var rng = SeededGenerator(seed: 4)
+        let updated = try store.update(victim, with: MemoryChanges(embedding: rng.vector(dimension: 32)))
+        if reopened {  // the index not loaded yet when the purge runs
+            try store.close()
+            store = try MemoryStore.open(at: dir.appending("s"), options: ApproximateIndexTests.indexed())
+        }
+        let purged = try store.purge([updated.id, oracle.entries[7].id])
+        #expect(purged.versions.count == 3)
+        let status = try #require(try store.indexStatus())
+        #expect(status.entries == 1998 && status.memories == 1998)
+        // The file on disk already holds only the live memories' entries.
+        let file = try #require(IndexFile.read(from: URL(fileURLWithPath: dir.appending("s")), dimension: 32))
+        #expect(file.index.entryCount == 1998)
+        let gone = Set([victim, updated.id, oracle.entries[7].id])
+        for entry in oracle.entries.prefix(50) {
+            #expect(try store.recall(entry.vector, k: 10).allSatisfy { !gone.contains($0.memory.id) })
+        }
+        try store.close()
     }
 }

@@ -75,39 +75,50 @@ extension MemoryStore {
         guard readers.withLock({ $0.current.indexPending }) else { return }
         writer.withLock { state in
             guard state.indexPending, !state.closed else { return }
-            state.indexPending = false
+            loadPendingIndex(&state)
+            // The same slots and generation, now with the index (or without the pending mark).
             let current = readers.withLock { $0.current }
-            let assigned = state.slots.takeAssigned()
-            guard
-                let (loaded, savedAt) = IndexFile.read(from: URL(fileURLWithPath: path), dimension: dimension)
-            else {
-                readers.withLock {
-                    $0.current = StoreSnapshot(
-                        generation: current.generation, mapping: current.mapping, slots: current.slots,
-                        names: current.names)
-                }
-                return
-            }
-            var index: VectorIndex
-            if savedAt == state.openedAtCounter {
-                index = loaded
-                for slot in assigned where state.slots[Int(slot)].isLive {
-                    index.add(
-                        slot: slot, tag: state.slots[Int(slot)].id.indexTag,
-                        vector: current.mapping.vector(Int(slot)))
-                }
-            } else {
-                index = loaded.reconciled(with: state.slots, mapping: current.mapping)
-            }
-            state.index = index
-            state.indexDirty = savedAt != state.openedAtCounter || !assigned.isEmpty
-            // The same slots and generation, now with the index.
             readers.withLock {
                 $0.current = StoreSnapshot(
                     generation: current.generation, mapping: current.mapping, slots: current.slots,
-                    names: current.names, index: index)
+                    names: current.names, index: state.index)
             }
         }
+    }
+
+    /// Reads the pending index file into `state` (under the writer lock): as saved when it reflects the
+    /// database as this handle opened it (plus what the handle wrote since), else reconciled.
+    private func loadPendingIndex(_ state: inout WriterState) {
+        state.indexPending = false
+        let mapping = readers.withLock { $0.current.mapping }
+        let assigned = state.slots.takeAssigned()
+        guard let (loaded, savedAt) = IndexFile.read(from: URL(fileURLWithPath: path), dimension: dimension)
+        else { return }
+        var index: VectorIndex
+        if savedAt == state.openedAtCounter {
+            index = loaded
+            for slot in assigned where state.slots[Int(slot)].isLive {
+                index.add(
+                    slot: slot, tag: state.slots[Int(slot)].id.indexTag, vector: mapping.vector(Int(slot)))
+            }
+        } else {
+            index = loaded.reconciled(with: state.slots, mapping: mapping)
+        }
+        state.index = index
+        state.indexDirty = savedAt != state.openedAtCounter || !assigned.isEmpty
+    }
+
+    /// After a purge: the index keeps codes of the purged vectors (and of their earlier versions) until its
+    /// entries are dropped, so drop every entry whose memory is gone and replace the file now (under the
+    /// writer lock, after the purge's commit), that no copy outlives the purge.
+    func purgeIndex(_ state: inout WriterState) throws {
+        if state.indexPending { loadPendingIndex(&state) }
+        guard let index = state.index else { return }
+        state.index = index.renumbered({ $0 }, holding: state.slots).0
+        try IndexFile.write(
+            state.index!, counter: try records.meta()["commit_counter"] ?? "0",
+            directory: URL(fileURLWithPath: path))
+        state.indexDirty = false
     }
 
     /// Adds to the index the memories written since the last publish (under the writer lock, before the

@@ -76,6 +76,7 @@ extension MemoryStore {
             }
             let texts = Set(versions.map(\.textHash))
             for cache in embeddingCaches.withLock({ $0 }) { cache.forget(hashes: texts) }
+            try purgeIndex(&state)
             try publish(&state, remap: false)
             return result
         }

@@ -339,3 +339,49 @@ extension SeededGenerator {
         try store.close()
     }
 }
+
+/// Recalls through the index while a writer remembers, updates and forgets: every answer is full, has no
+/// memory twice, and every hit was stored (the writer's entries are appended past what each snapshot
+/// counts). Run under `make tsan` too.
+@Suite struct ApproximateIndexConcurrencyTests {
+    @Test func recallsWhileWriting() async throws {
+        let dir = TemporaryDirectory()
+        let (store, oracle) = try ApproximateIndexTests.filled(
+            dir, count: 3000, dimension: 16, options: ApproximateIndexTests.indexed(probes: 4))
+        defer { try? store.close() }
+        try store.buildIndex(lists: 30)
+        let known = Locked(Set(oracle.entries.map(\.id)))
+        let seen = Locked(Set<MemoryID>())
+        let queries = ApproximateIndexTests.queries(near: oracle, count: 40, seed: 2)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                var rng = SeededGenerator(seed: 8)
+                for round in 0..<60 {
+                    let fresh = (0..<20).map { _ in rng.vector(dimension: 16) }
+                    let ids = try store.remember(
+                        fresh.enumerated().map { Fixtures.memory($1, index: 10_000 + round * 20 + $0) })
+                    known.withLock { $0.formUnion(ids) }
+                    let updated = try store.update(
+                        ids[0], with: MemoryChanges(embedding: rng.vector(dimension: 16)))
+                    known.withLock { _ = $0.insert(updated.id) }
+                    try store.forget([ids[1], oracle.entries[round].id])
+                }
+            }
+            for reader in 0..<2 {
+                group.addTask {
+                    for i in 0..<300 {
+                        let hits = try store.recall(queries[(i + reader) % queries.count], k: 10)
+                        #expect(hits.count == 10)
+                        #expect(Set(hits.map(\.memory.id)).count == hits.count)
+                        seen.withLock { $0.formUnion(hits.map(\.memory.id)) }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        // Checked after the writer is done: a reader may see a memory before the writer records its id.
+        let unknown = seen.withLock { $0 }.subtracting(known.withLock { $0 })
+        #expect(unknown.isEmpty)
+        #expect(try store.indexStatus()?.memories == 3000 + 60 * 20 - 60 * 2)
+    }
+}

@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 /// How far an index build has come, for a progress bar.
@@ -104,7 +105,7 @@ struct IndexBuilder {
             chunk.slots[Int(position[i])] = live[i]
             chunk.tags[Int(position[i])] = snapshot.slots[Int(live[i])].id.indexTag
         }
-        let index = VectorIndex(
+        var index = VectorIndex(
             dimension: d, bits: bits, centroids: centroids, lower: lower, step: step,
             lists: chunks.map { EntryList(filled: $0) })
         parallelSlices(n, threads: threads) { _, range in
@@ -119,7 +120,50 @@ struct IndexBuilder {
                 }
             }
         }
+        progress(IndexBuildProgress(phase: "tuning", done: 0, total: 1))
+        index.probes = tunedProbes(index, live: live)
+        progress(IndexBuildProgress(phase: "tuning", done: 1, total: 1))
         return index
+    }
+
+    /// The recall@10 a query's default probes aim at, and how many of the store's vectors it is measured on.
+    static let tuningRecall = 0.99
+    static let tuningQueries = 256
+
+    /// The fewest lists whose search gives recall@10 ≥ ``tuningRecall`` against the exact scan, on evenly
+    /// spaced vectors of the store used as queries (doubling, then bisection). Queries unlike the stored
+    /// vectors may need more: ``ApproximateSearch/probes`` sets them.
+    private func tunedProbes(_ index: VectorIndex, live: [Int32]) -> Int {
+        let n = live.count
+        guard n > 10 else { return index.listCount }
+        let m = min(Self.tuningQueries, n)
+        let queries = (0..<m).map { i in snapshot.mapping.vector(Int(live[(i * n + n / 2) / m % n])) }
+        let filter = CompiledFilter(.all, names: snapshot.names, now: Date(), metadataRowIDs: nil)
+        let exact = SearchKernel(snapshot: snapshot, filter: filter, threads: threads).topK(queries, k: 10)
+        func recall(_ probes: Int) -> Double {
+            let search = IndexSearch(
+                snapshot: snapshot, index: index, filter: filter, probes: probes, rerank: 64)
+            var found = 0
+            var wanted = 0
+            for (q, truth) in zip(queries, exact) {
+                var work = IndexSearch.Work()  // counts this query's lists: one per query
+                let ids = Set(truth.map(\.slot))
+                wanted += ids.count
+                found += search.topK(q, k: 10, work: &work).filter { ids.contains($0.slot) }.count
+            }
+            return Double(found) / Double(max(1, wanted))
+        }
+        var low = 0
+        var high = 1
+        while high < index.listCount, recall(high) < Self.tuningRecall {
+            low = high
+            high = min(index.listCount, high * 2)
+        }
+        while high - low > 1 {
+            let mid = (low + high) / 2
+            if recall(mid) >= Self.tuningRecall { high = mid } else { low = mid }
+        }
+        return high
     }
 
     /// Copies the vector in `slot` as floats into `out`.

@@ -8,7 +8,7 @@ import Foundation
 /// A damaged file (checksum, sizes) is ignored, as if there were none.
 ///
 /// Layout (little-endian): magic `ENGRAMIX`, version, the counter (length + UTF-8), dimension, lists,
-/// bits per code dimension; centroids, ranges and steps (float32); each list's entry count; then per
+/// bits per code dimension, tuned probes; centroids, ranges and steps (float32); each list's entry count; then per
 /// list its slots (int32), tags (uint32) and codes; a checksum of each part, folded, last.
 enum IndexFile {
     static let fileName = "vectors.index"
@@ -40,6 +40,7 @@ enum IndexFile {
         u32(UInt32(index.dimension))
         u32(UInt32(index.listCount))
         u32(UInt32(index.bits))
+        u32(UInt32(index.probes))
         put(header)
         put(index.centroids)
         put(index.lower)
@@ -113,12 +114,13 @@ enum IndexFile {
             u32(raw, magic.count) == version
         else { return nil }
         let counterLength = Int(u32(raw, magic.count + 4))
-        guard let header = take(magic.count + 8 + counterLength + 12) else { return nil }
+        guard let header = take(magic.count + 8 + counterLength + 16) else { return nil }
         let counter = String(
             decoding: header[(magic.count + 8)..<(magic.count + 8 + counterLength)], as: UTF8.self)
         let d = Int(u32(header, magic.count + 8 + counterLength))
         let listCount = Int(u32(header, magic.count + 12 + counterLength))
         let bits = Int(u32(header, magic.count + 16 + counterLength))
+        let probes = Int(u32(header, magic.count + 20 + counterLength))
         let codeBytes = VectorIndex.codeBytes(dimension: d, bits: bits)
         guard d == dimension, bits == 8 || bits == 4, listCount > 0, listCount <= 1 << 20,
             let centroids = floats(listCount * d), let lower = floats(d), let step = floats(d),
@@ -147,8 +149,9 @@ enum IndexFile {
         guard let sum = take(8), UInt64(littleEndian: sum.loadUnaligned(as: UInt64.self)) == expected,
             offset == raw.count
         else { return nil }
-        let index = VectorIndex(
+        var index = VectorIndex(
             dimension: d, bits: bits, centroids: centroids, lower: lower, step: step, lists: lists)
+        index.probes = min(probes, listCount)
         return (index, counter)
     }
 }

@@ -29,7 +29,8 @@ public struct ApproximateSearch: Sendable, Hashable {
     /// ... or at most this fraction of the store.
     public var exactFraction: Double
     /// Lists to read per query before stopping (more when a filter admits a smaller part of the store;
-    /// past it while fewer than `k` candidates pass the filter). Nil: a sixteenth of the lists.
+    /// past it while fewer than `k` candidates pass the filter). Nil: the index's own, tuned when it was
+    /// built to reach recall@10 0.99 on a sample of the store's vectors.
     public var probes: Int?
     /// Candidates re-scored with their exact vectors (at least `k`).
     public var rerank: Int
@@ -43,9 +44,10 @@ public struct ApproximateSearch: Sendable, Hashable {
         self.rerank = rerank
     }
 
-    /// Lists to probe in an index of `lists` lists when the filter admits `matches` of `total` memories.
-    func probes(lists: Int, matches: Int, total: Int) -> Int {
-        let base = probes ?? max(1, lists / 16)
+    /// Lists to probe in `index` when the filter admits `matches` of `total` memories.
+    func probes(in index: VectorIndex, matches: Int, total: Int) -> Int {
+        let lists = index.listCount
+        let base = probes ?? (index.probes > 0 ? index.probes : max(1, lists / 16))
         let widened = Double(base) * Double(max(1, total)) / Double(max(1, matches))
         return max(1, min(lists, Int(widened.rounded(.up))))
     }
@@ -57,6 +59,8 @@ public struct IndexStatus: Sendable, Hashable {
     public var lists: Int
     /// Bits per dimension of the codes.
     public var bits: Int
+    /// Lists a recall reads by default (tuned at the build; ``ApproximateSearch/probes`` overrides it).
+    public var probes: Int
     /// Entries, including those left by forgotten or updated memories until the next compaction.
     public var entries: Int
     /// Live memories (each has exactly one current entry).

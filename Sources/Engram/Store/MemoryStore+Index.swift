@@ -64,7 +64,8 @@ extension MemoryStore {
     private func status(of index: VectorIndex, slots: SlotTable? = nil) -> IndexStatus {
         let live = slots?.liveCount ?? index.entryCount
         return IndexStatus(
-            lists: index.listCount, bits: index.bits, entries: index.entryCount, memories: live,
+            lists: index.listCount, bits: index.bits, probes: index.probes, entries: index.entryCount,
+            memories: live,
             bytes: index.bytes,
             vectorBytes: live * dimension * element.size)
     }
@@ -167,7 +168,7 @@ extension MemoryStore {
         }
         let search = IndexSearch(
             snapshot: snapshot, index: index, filter: filter,
-            probes: settings.probes(lists: index.listCount, matches: plan.estimatedMatches, total: total),
+            probes: settings.probes(in: index, matches: plan.estimatedMatches, total: total),
             rerank: max(k, settings.rerank))
         var works = [IndexSearch.Work](repeating: IndexSearch.Work(), count: queries.count)
         var ranked = [[RankedSlot]](repeating: [], count: queries.count)

@@ -40,17 +40,18 @@ struct ApproximateBench {
         result["index_bytes"] = .number(Double(status.bytes))
         result["index_lists"] = .number(Double(status.lists))
         result["index_bits"] = .number(Double(status.bits))
+        result["index_probes"] = .number(Double(status.probes))
         var settings = Self.settings(probes: probes, rerank: rerank)
         for q in queries.prefix(10) { _ = try store.recall(q, k: k, approximate: settings) }
         if let targetRecall {
             progress("tuning...")
-            settings.probes = try tune(target: targetRecall, lists: status.lists, from: probes ?? 1)
+            settings.probes = try tune(target: targetRecall, lists: status.lists, from: 1)
             result["target_recall"] = .number(targetRecall)
         }
         progress("approximate queries...")
         let fresh = try measure(settings)
         result.merge(fresh.fields(prefix: "approx", nq: queries.count)) { $1 }
-        result["approx_probes"] = .number(Double(settings.probes ?? max(1, status.lists / 16)))
+        result["approx_probes"] = .number(Double(settings.probes ?? status.probes))
         result["approx_rerank"] = .number(Double(settings.rerank))
         if !sweep.isEmpty {
             result["approx_curve"] = .array(

@@ -89,7 +89,7 @@ struct Index: ParsableCommand {
     static func object(_ s: IndexStatus) -> [String: JSONValue] {
         [
             "lists": .number(Double(s.lists)), "bits": .number(Double(s.bits)),
-            "entries": .number(Double(s.entries)),
+            "probes": .number(Double(s.probes)), "entries": .number(Double(s.entries)),
             "memories": .number(Double(s.memories)), "index_bytes": .number(Double(s.bytes)),
             "vector_bytes": .number(Double(s.vectorBytes)),
         ]
@@ -98,7 +98,7 @@ struct Index: ParsableCommand {
     static func describe(_ s: IndexStatus) -> String {
         let ratio = s.vectorBytes > 0 ? Double(s.bytes) / Double(s.vectorBytes) : 0
         return
-            "index: \(s.memories) memories in \(s.lists) lists (\(s.entries) entries, \(s.bits)-bit codes), "
-            + "\(bytes(s.bytes)) (\(String(format: "%.2f", ratio))x the vectors' \(bytes(s.vectorBytes)))"
+            "index: \(s.memories) memories in \(s.lists) lists (\(s.entries) entries, \(s.bits)-bit codes, "
+            + "\(s.probes) read per recall), \(bytes(s.bytes)) (\(String(format: "%.2f", ratio))x the vectors' \(bytes(s.vectorBytes)))"
     }
 }

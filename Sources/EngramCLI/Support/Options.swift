@@ -36,8 +36,9 @@ struct StoreLocation: ParsableArguments {
     }
 
     /// Options for a store this process opens, with what the environment sets: `$ENGRAM_QUARANTINE` (see
-    /// ``quarantinePolicy()``) and `$ENGRAM_EXACT_BELOW` (recalls whose filter admits at most this many
-    /// memories scan exactly; default: 20,000 or 2 % of the store, whichever is more).
+    /// ``quarantinePolicy()``), `$ENGRAM_EXACT_BELOW` (recalls whose filter admits at most this many
+    /// memories scan exactly; default: 20,000 or 2 % of the store, whichever is more) and `$ENGRAM_PROBES`
+    /// (index lists a recall reads; default: what the build tuned).
     static func options(durability: Durability = .normal, readOnly: Bool = false) throws -> StoreOptions {
         var options = StoreOptions(durability: durability, readOnly: readOnly)
         options.quarantine = try quarantinePolicy()
@@ -48,6 +49,12 @@ struct StoreLocation: ParsableArguments {
             }
             options.approximate.exactBelow = limit
             options.approximate.exactFraction = 0
+        }
+        if let text = CLIIO.current.environment["ENGRAM_PROBES"] {
+            guard let probes = Int(text), probes >= 1 else {
+                throw EngramError.invalid("ENGRAM_PROBES", "must be a whole number of lists, 1 or more")
+            }
+            options.approximate.probes = probes
         }
         return options
     }

@@ -145,8 +145,8 @@ struct IndexBuilder {
                 snapshot: snapshot, index: index, filter: filter, probes: probes, rerank: 64)
             var found = 0
             var wanted = 0
+            var work = IndexSearch.Work()
             for (q, truth) in zip(queries, exact) {
-                var work = IndexSearch.Work()  // counts this query's lists: one per query
                 let ids = Set(truth.map(\.slot))
                 wanted += ids.count
                 found += search.topK(q, k: 10, work: &work).filter { ids.contains($0.slot) }.count

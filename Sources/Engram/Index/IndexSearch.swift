@@ -13,6 +13,7 @@ struct IndexSearch {
     /// Candidates kept for exact re-scoring (at least `k`).
     let rerank: Int
 
+    /// What searches scored, summed over the queries that share it.
     struct Work {
         var listsProbed = 0
         var codesScored = 0
@@ -30,34 +31,34 @@ struct IndexSearch {
         var heap = TopK(k: max(k, rerank))
         var scores = [Int32](repeating: 0, count: 0)
         let slots = snapshot.slots
-        do {
-            for list in order {
-                if work.listsProbed >= probes && heap.scores.count >= k { break }
-                work.listsProbed += 1
-                let centre = centroidScores[list]
-                index.lists[list].forEachRun { chunk, used in
-                    guard used > 0 else { return }
-                    if scores.count < used { scores = [Int32](repeating: 0, count: used) }
-                    scores.withUnsafeMutableBufferPointer { s in
-                        index.integerScores(chunk.codes, count: used, prepared, into: s.baseAddress!)
+        var probed = 0
+        for list in order {
+            if probed >= probes && heap.scores.count >= k { break }
+            probed += 1
+            let centre = centroidScores[list]
+            index.lists[list].forEachRun { chunk, used in
+                guard used > 0 else { return }
+                if scores.count < used { scores = [Int32](repeating: 0, count: used) }
+                scores.withUnsafeMutableBufferPointer { s in
+                    index.integerScores(chunk.codes, count: used, prepared, into: s.baseAddress!)
+                }
+                work.codesScored += used
+                var bar = prepared.integerThreshold(above: heap.threshold, centre: centre)
+                for i in 0..<used where scores[i] > bar {
+                    let slot = chunk.slots[i]
+                    guard Int(slot) < slots.count else { continue }
+                    let info = slots[Int(slot)]
+                    guard info.isLive, info.id.indexTag == chunk.tags[i], filter.matches(info) else {
+                        continue
                     }
-                    work.codesScored += used
-                    var bar = prepared.integerThreshold(above: heap.threshold, centre: centre)
-                    for i in 0..<used where scores[i] > bar {
-                        let slot = chunk.slots[i]
-                        guard Int(slot) < slots.count else { continue }
-                        let info = slots[Int(slot)]
-                        guard info.isLive, info.id.indexTag == chunk.tags[i], filter.matches(info) else {
-                            continue
-                        }
-                        let approximate = prepared.score(scores[i], centre: centre)
-                        guard heap.admits(approximate) else { continue }
-                        heap.insert(approximate, slot: slot)
-                        bar = prepared.integerThreshold(above: heap.threshold, centre: centre)
-                    }
+                    let approximate = prepared.score(scores[i], centre: centre)
+                    guard heap.admits(approximate) else { continue }
+                    heap.insert(approximate, slot: slot)
+                    bar = prepared.integerThreshold(above: heap.threshold, centre: centre)
                 }
             }
         }
+        work.listsProbed += probed
         return rescored(heap.sorted().map(\.slot), query: query, k: k, work: &work)
     }
 

@@ -43,7 +43,7 @@ struct IndexBuilder {
         var sample = [Float](repeating: 0, count: sampleCount * d)
         sample.withUnsafeMutableBufferPointer { s in
             for i in 0..<sampleCount {
-                read(slot: live[i * n / max(1, sampleCount)], into: s.baseAddress! + i * d)
+                snapshot.mapping.read(Int(live[i * n / max(1, sampleCount)]), into: s.baseAddress! + i * d)
             }
         }
         var centroids = [Float](repeating: 0, count: listCount * d)
@@ -112,7 +112,7 @@ struct IndexBuilder {
             var vector = [Float](repeating: 0, count: d)
             vector.withUnsafeMutableBufferPointer { v in
                 for i in range {
-                    read(slot: live[i], into: v.baseAddress!)
+                    snapshot.mapping.read(Int(live[i]), into: v.baseAddress!)
                     let chunk = chunks[Int(assignment[i])]
                     index.encode(
                         v.baseAddress!, list: Int(assignment[i]),
@@ -153,28 +153,8 @@ struct IndexBuilder {
             }
             return Double(found) / Double(max(1, wanted))
         }
-        var low = 0
-        var high = 1
-        while high < index.listCount, recall(high) < Self.tuningRecall {
-            low = high
-            high = min(index.listCount, high * 2)
-        }
-        while high - low > 1 {
-            let mid = (low + high) / 2
-            if recall(mid) >= Self.tuningRecall { high = mid } else { low = mid }
-        }
-        return high
-    }
-
-    /// Copies the vector in `slot` as floats into `out`.
-    private func read(slot: Int32, into out: UnsafeMutablePointer<Float>) {
-        let m = snapshot.mapping
-        guard let rows = m.rows else { return }
-        let row = rows + Int(slot) * m.strideElements * m.element.size
-        switch m.element {
-        case .float32: out.update(from: row.assumingMemoryBound(to: Float.self), count: m.dimension)
-        case .float16: BLAS.widen(row.assumingMemoryBound(to: UInt16.self), into: out, count: m.dimension)
-        }
+        return ApproximateSearch.fewestProbes(
+            reaching: Self.tuningRecall, lists: index.listCount, recall: recall)
     }
 
     /// Calls `body(start, tile, count)` for tiles of `slots` read into dense float rows, on `threads`.
@@ -191,7 +171,9 @@ struct IndexBuilder {
                 for index in range {
                     let start = index * Self.tileRows
                     let count = min(Self.tileRows, slots.count - start)
-                    for i in 0..<count { read(slot: slots[start + i], into: t.baseAddress! + i * d) }
+                    for i in 0..<count {
+                        snapshot.mapping.read(Int(slots[start + i]), into: t.baseAddress! + i * d)
+                    }
                     body(start, t.baseAddress!, count)
                     let finished = done.add(count, ordering: .relaxed).newValue
                     if part == 0 {

@@ -62,35 +62,11 @@ struct IndexSearch {
         return rescored(heap.sorted().map(\.slot), query: query, k: k, work: &work)
     }
 
-    /// The best `k` of `candidates` by exact score (ties to the lower slot, as the exact scan).
+    /// The best `k` of `candidates` by exact score: the exact scan's gather over them, so a memory scores
+    /// as in a narrow exact recall and ties go to the lower slot.
     private func rescored(_ candidates: [Int32], query: [Float], k: Int, work: inout Work) -> [RankedSlot] {
-        let m = snapshot.mapping
-        guard let rows = m.rows else { return [] }
-        let rowBytes = m.strideElements * m.element.size
-        var exact = TopK(k: k)
-        var seen = Set<Int32>()
-        query.withUnsafeBufferPointer { q in
-            // The exact scan's kernels, one row each: a memory scores the same on either path.
-            var score: Float = 0
-            for slot in candidates.sorted() where seen.insert(slot).inserted {
-                let row = rows + Int(slot) * rowBytes
-                switch m.element {
-                case .float32:
-                    BLAS.scores(
-                        rows: row.assumingMemoryBound(to: Float.self), count: 1, dimension: m.dimension,
-                        stride: m.strideElements, query: q.baseAddress!, into: &score)
-                case .float16:
-                    BLAS.scores(
-                        halfRows: row.assumingMemoryBound(to: UInt16.self), count: 1, dimension: m.dimension,
-                        stride: m.strideElements, query: q.baseAddress!, into: &score)
-                }
-                if exact.admits(score) { exact.insert(score, slot: slot) }
-            }
-        }
-        work.reranked += seen.count
-        return exact.sorted().map { entry in
-            let info = snapshot.slots[Int(entry.slot)]
-            return RankedSlot(slot: entry.slot, rowID: info.rowID, id: info.id, score: entry.score)
-        }
+        let unique = Array(Set(candidates)).sorted()
+        work.reranked += unique.count
+        return SearchKernel(snapshot: snapshot, filter: filter).topK([query], k: k, among: unique)[0]
     }
 }

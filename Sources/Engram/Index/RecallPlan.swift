@@ -44,6 +44,25 @@ public struct ApproximateSearch: Sendable, Hashable {
         self.rerank = rerank
     }
 
+    /// The fewest probes (at most `lists`) whose `recall` reaches `target`, assuming recall grows with the
+    /// probes: doubling from 1, then bisection. The index's build tunes its default with it; benchmarks
+    /// tune on their own queries.
+    package static func fewestProbes(
+        reaching target: Double, lists: Int, recall: (Int) throws -> Double
+    ) rethrows -> Int {
+        var low = 0
+        var high = 1
+        while high < lists, try recall(high) < target {
+            low = high
+            high = min(lists, high * 2)
+        }
+        while high - low > 1 {
+            let mid = (low + high) / 2
+            if try recall(mid) >= target { high = mid } else { low = mid }
+        }
+        return high
+    }
+
     /// Lists to probe in `index` when the filter admits `matches` of `total` memories.
     func probes(in index: VectorIndex, matches: Int, total: Int) -> Int {
         let lists = index.listCount

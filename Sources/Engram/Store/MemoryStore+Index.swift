@@ -30,16 +30,17 @@ extension MemoryStore {
             IndexBuilder(snapshot: snapshot, threads: options.searchThreads).build(
                 lists: lists, bits: bits, progress: progress)
         }
-        let (index, counter) = try write { state -> (VectorIndex, String) in
+        let (index, counter, summary) = try write { state -> (VectorIndex, String, IndexStatus) in
             let mapping = readers.withLock { $0.current.mapping }
-            state.index = built.reconciled(with: state.slots, mapping: mapping)
+            let index = built.reconciled(with: state.slots, mapping: mapping)
+            state.index = index
             state.indexPending = false
             state.indexDirty = false
             try publish(&state, remap: false)
-            return (state.index!, try records.meta()["commit_counter"] ?? "0")
+            return (index, try records.meta()["commit_counter"] ?? "0", status(of: index, slots: state.slots))
         }
         try IndexFile.write(index, counter: counter, directory: URL(fileURLWithPath: path))
-        return try indexStatus() ?? status(of: index)
+        return summary
     }
 
     /// Removes the approximate index (recalls scan exactly again).
@@ -61,8 +62,8 @@ extension MemoryStore {
         return try withSnapshot { snapshot in snapshot.index.map { status(of: $0, slots: snapshot.slots) } }
     }
 
-    private func status(of index: VectorIndex, slots: SlotTable? = nil) -> IndexStatus {
-        let live = slots?.liveCount ?? index.entryCount
+    private func status(of index: VectorIndex, slots: SlotTable) -> IndexStatus {
+        let live = slots.liveCount
         return IndexStatus(
             lists: index.listCount, bits: index.bits, probes: index.probes, entries: index.entryCount,
             memories: live,

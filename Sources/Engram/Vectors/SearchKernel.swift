@@ -31,17 +31,23 @@ struct SearchKernel {
     /// - Complexity: O(queries × candidates × dimension) arithmetic, one pass over the candidate rows.
     func topK(_ queries: [[Float]], k: Int) -> [[RankedSlot]] {
         let n = snapshot.slots.count
-        guard n > 0, !filter.matchesNothing, let rows = snapshot.mapping.rows else {
-            return queries.map { _ in [] }
-        }
-        let d = snapshot.mapping.dimension
-        let rowBytes = snapshot.mapping.strideElements * snapshot.mapping.element.size
+        guard n > 0, !filter.matchesNothing else { return queries.map { _ in [] } }
         var candidates: [Int32]?
         if !filter.isUnconstrained {
             var list: [Int32] = []
             snapshot.slots.forEachMatch(filter) { slot, _ in list.append(Int32(slot)) }
             if list.count * Self.gatherFraction < n { candidates = list.sorted() }
         }
+        return topK(queries, k: k, among: candidates)
+    }
+
+    /// The best `k` of `candidates` (ascending slots, taken as matching) for each query, or of every live
+    /// matching slot when nil: the gather path, which the index also re-scores its candidates with.
+    func topK(_ queries: [[Float]], k: Int, among candidates: [Int32]?) -> [[RankedSlot]] {
+        let n = snapshot.slots.count
+        guard n > 0, let rows = snapshot.mapping.rows else { return queries.map { _ in [] } }
+        let d = snapshot.mapping.dimension
+        let rowBytes = snapshot.mapping.strideElements * snapshot.mapping.element.size
         let total = candidates?.count ?? n
         // Buffers no larger than the rows to score: a small filtered recall must not zero megabytes.
         let tileRows = min(Self.tileRows(queryCount: queries.count, rowBytes: rowBytes), total)
@@ -99,15 +105,7 @@ struct SearchKernel {
                 tile.withUnsafeMutableBufferPointer { t in
                     guard let t = t.baseAddress else { return }
                     for i in 0..<count {
-                        let source = rows + Int(candidates[start + i]) * rowBytes
-                        switch element {
-                        case .float32:
-                            (t + i * stride).update(
-                                from: source.assumingMemoryBound(to: Float.self), count: d)
-                        case .float16:
-                            BLAS.widen(
-                                source.assumingMemoryBound(to: UInt16.self), into: t + i * stride, count: d)
-                        }
+                        snapshot.mapping.read(Int(candidates[start + i]), into: t + i * stride)
                     }
                 }
                 tile.withUnsafeBufferPointer { t in

@@ -159,15 +159,22 @@ final class VectorMapping: @unchecked Sendable {  // Sendable: immutable pointer
 
     /// One row as floats (`dimension` of them), converted from half precision when stored so.
     func vector(_ slot: Int) -> [Float] {
+        guard rows != nil else { return [] }
+        return [Float](unsafeUninitializedCapacity: dimension) { buffer, count in
+            read(slot, into: buffer.baseAddress!)
+            count = dimension
+        }
+    }
+
+    /// Copies one row as floats (`dimension` of them) into `out`, converted from half precision when
+    /// stored so.
+    func read(_ slot: Int, into out: UnsafeMutablePointer<Float>) {
         precondition(slot >= 0 && slot < capacity, "slot outside the mapping")  // invariant
-        guard let rows else { return [] }
+        guard let rows else { return }
         let start = rows + slot * strideElements * element.size
         switch element {
-        case .float32:
-            return Array(
-                UnsafeBufferPointer(start: start.assumingMemoryBound(to: Float.self), count: dimension))
-        case .float16:
-            return BLAS.floats(fromHalf: start.assumingMemoryBound(to: UInt16.self), count: dimension)
+        case .float32: out.update(from: start.assumingMemoryBound(to: Float.self), count: dimension)
+        case .float16: BLAS.widen(start.assumingMemoryBound(to: UInt16.self), into: out, count: dimension)
         }
     }
 }

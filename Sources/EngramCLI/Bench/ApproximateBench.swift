@@ -45,7 +45,10 @@ struct ApproximateBench {
         for q in queries.prefix(10) { _ = try store.recall(q, k: k, approximate: settings) }
         if let targetRecall {
             progress("tuning...")
-            settings.probes = try tune(target: targetRecall, lists: status.lists, from: 1)
+            settings.probes = try ApproximateSearch.fewestProbes(reaching: targetRecall, lists: status.lists)
+            {
+                try measure(Self.settings(probes: $0, rerank: rerank)).recall
+            }
             result["target_recall"] = .number(targetRecall)
         }
         progress("approximate queries...")
@@ -133,25 +136,6 @@ struct ApproximateBench {
             recall: Double(found) / Double(max(1, wanted)), latencies: latencies,
             scored: scored / max(1, queries.count),
             short: short)
-    }
-
-    /// The fewest probes reaching `target` recall: doubling, then bisection.
-    func tune(target: Double, lists: Int, from start: Int) throws -> Int {
-        var low = 0
-        var high = max(1, start)
-        while high < lists, try measure(Self.settings(probes: high, rerank: rerank)).recall < target {
-            low = high
-            high = min(lists, high * 2)
-        }
-        while high - low > 1 {
-            let mid = (low + high) / 2
-            if try measure(Self.settings(probes: mid, rerank: rerank)).recall >= target {
-                high = mid
-            } else {
-                low = mid
-            }
-        }
-        return high
     }
 
     /// Kind filters admitting 1 %, 10 % and 50 %: recall against the exact filtered answer, latency, and

@@ -54,8 +54,7 @@ extension RecallRequest {
             guard let query = try body.string("query") else {
                 throw EngramError.invalid("query", "give a query text or a vector")
             }
-            var options = try RankingParsing.options(body)
-            options.exact = try body.bool("exact") ?? false
+            let options = try RankingParsing.options(body)
             self.init(query: .text(query, options), k: k, filter: filter, minScore: minScore)
         }
         rendersPrompt = format == "prompt"

@@ -79,6 +79,8 @@ mcp-client:
 	@[ -x $(MCP_VENV)/bin/python ] && $(MCP_VENV)/bin/python -c "import mcp, jsonschema" 2>/dev/null || \
 		{ python3 -m venv $(MCP_VENV) && $(MCP_VENV)/bin/pip install -q $(MCP_CLIENT); }
 
+# The cluster tests start their own PostgreSQL 15 (as the postgres user when run as root).
+test: APT_PACKAGES += postgresql-15
 test: deps lint layers model docs mcp-client client-venv
 	$(SWIFT) build --build-tests
 	ENGRAM_MCP_PYTHON=$(CURDIR)/$(MCP_VENV)/bin/python $(SWIFT) test --skip-build

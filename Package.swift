@@ -32,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/modelcontextprotocol/swift-sdk", from: "0.12.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // OpenBLAS's CBLAS interface; only Vectors/BLAS.swift imports it.
@@ -79,6 +80,18 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // `engram serve --cluster`: PostgreSQL as the system of record, this node's store a replica of its
+        // shards (the follower), writes into PostgreSQL with tokens, recall gathered from the shards.
+        .target(
+            name: "EngramCluster",
+            dependencies: [
+                "Engram",
+                "EngramService",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // `engram serve`: the HTTP API on Hummingbird (keys -> scopes, metrics, backpressure).
         .target(
             name: "EngramServer",
@@ -118,6 +131,7 @@ let package = Package(
                 "EngramService",
                 "EngramServer",
                 "EngramMCP",
+                "EngramCluster",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

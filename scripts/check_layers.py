@@ -14,8 +14,9 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FORBIDDEN = {
-    "Engram": r"^(NIO|Hummingbird|HTTPTypes|ArgumentParser|MCP$|Prometheus|Engram(Service|Server|MCP|CLI)$)",
-    "EngramService": r"^(NIOHTTP|Hummingbird|HTTPTypes|ArgumentParser|MCP$|Prometheus|Engram(Server|MCP|CLI)$)",
+    "Engram": r"^(NIO|Hummingbird|HTTPTypes|ArgumentParser|MCP$|Prometheus|PostgresNIO|Engram(Service|Server|MCP|CLI|Cluster)$)",
+    "EngramService": r"^(NIOHTTP|Hummingbird|HTTPTypes|ArgumentParser|MCP$|Prometheus|PostgresNIO|Engram(Server|MCP|CLI|Cluster)$)",
+    "EngramCluster": r"^(NIOHTTP|Hummingbird|HTTPTypes|ArgumentParser|MCP$|Prometheus|Engram(Server|MCP|CLI)$)",
     "EngramMCP": r"^(NIOHTTP|Hummingbird|HTTPTypes|ArgumentParser|Prometheus|Engram(Server|CLI)$)",
 }
 descriptions = {}

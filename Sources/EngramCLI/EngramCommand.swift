@@ -24,6 +24,7 @@ struct EngramCommand: AsyncParsableCommand {
             Working.self, Embed.self, Model.self, Reembed.self, Bench.self, Eval.self, Feedback.self,
             Serve.self,
             Keys.self, MCPCommand.self, Quarantine.self, Release.self, Audit.self, Index.self,
+            Cluster.self,
         ])
 }
 

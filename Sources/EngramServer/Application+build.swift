@@ -26,6 +26,7 @@ package enum EngramServer {
         resolver: EmbedderResolver = EmbedderResolver(),
         logger: Logger = Logger(label: "engram.server"),
         mcp: (@Sendable (MemoryService) -> any MCPEndpoint)? = nil,
+        cluster: (any ClusterBackend)? = nil,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> (application: some ApplicationProtocol, handle: ServerHandle) {
         // Refuse an unsafe configuration before starting any worker thread.
@@ -37,7 +38,7 @@ package enum EngramServer {
             limits: .init(
                 workers: configuration.workers, queueDepth: configuration.queueDepth,
                 maxBatch: configuration.maxBatch),
-            resolver: resolver, metrics: metrics)
+            resolver: resolver, metrics: metrics, cluster: cluster)
         let parts = Parts(service: service, configuration: configuration, metrics: metrics, keys: keys)
         let router = buildRouter(parts, mcp: mcp?(service))
         let application = Application(
@@ -54,11 +55,12 @@ package enum EngramServer {
     package static func serve(
         store: MemoryStore, configuration: ServerConfiguration, resolver: EmbedderResolver, logger: Logger,
         mcp: (@Sendable (MemoryService) -> any MCPEndpoint)? = nil,
+        cluster: (any ClusterBackend)? = nil,
         onRunning: @escaping @Sendable (Int) async -> Void
     ) async throws {
         let (application, handle) = try buildApplication(
             store: store, configuration: configuration, resolver: resolver, logger: logger, mcp: mcp,
-            onRunning: onRunning)
+            cluster: cluster, onRunning: onRunning)
         do {
             try await application.runService()
         } catch {
@@ -66,6 +68,13 @@ package enum EngramServer {
             throw error
         }
         try await handle.shutdown()
+    }
+
+    /// A write answer with the cluster's token added (a single store's answers have none).
+    static func tokened(_ answer: JSONValue, _ token: String?) -> JSONValue {
+        guard let token, case .object(var o) = answer else { return answer }
+        o["token"] = .string(token)
+        return .object(o)
     }
 
     static func buildRouter(_ parts: Parts, mcp: (any MCPEndpoint)? = nil) -> Router<EngramContext> {
@@ -94,8 +103,10 @@ package enum EngramServer {
         v1.post("memories") { request, context in
             var request = request
             let remember = try RememberRequest(json: try await request.jsonObject(limit: limit), now: Date())
-            let results = try await service.remember(remember, scope: context.scope)
-            return JSONResponse.make(ResultJSON.remembered(results), status: .created)
+            let (results, token) = try await WriteToken.capture {
+                try await service.remember(remember, scope: context.scope)
+            }
+            return JSONResponse.make(ResultJSON.remembered(results, token: token), status: .created)
         }
         v1.get("memories") { request, context in
             let query = request.uri.queryParameters
@@ -123,8 +134,10 @@ package enum EngramServer {
         }
         for (path, quarantined) in [("quarantine", true), ("release", false)] {
             v1.post("memories/{id}/\(path)") { _, context in
-                let n = try await service.setQuarantined([try id(context)], quarantined, scope: context.scope)
-                return JSONResponse.make(.object(["changed": .number(Double(n))]))
+                let (n, token) = try await WriteToken.capture {
+                    try await service.setQuarantined([try id(context)], quarantined, scope: context.scope)
+                }
+                return JSONResponse.make(tokened(.object(["changed": .number(Double(n))]), token))
             }
         }
         v1.post("memories/purge") { request, context in
@@ -161,12 +174,17 @@ package enum EngramServer {
             var request = request
             let update = try UpdateRequest(
                 id: try id(context), json: try await request.jsonObject(limit: limit))
-            return JSONResponse.make(
-                MemoryJSON.object(try await service.update(update, scope: context.scope).memory))
+            let (updated, token) = try await WriteToken.capture {
+                try await service.update(update, scope: context.scope)
+            }
+            return JSONResponse.make(tokened(MemoryJSON.object(updated.memory), token))
         }
         v1.delete("memories/{id}") { _, context in
-            try await service.forget(try id(context), scope: context.scope)
-            return JSONResponse.noContent()
+            let (_, token) = try await WriteToken.capture {
+                try await service.forget(try id(context), scope: context.scope)
+            }
+            guard let token else { return JSONResponse.noContent() }
+            return JSONResponse.make(.object(["token": .string(token)]))
         }
         v1.get("memories/{id}/history") { _, context in
             JSONResponse.make(
@@ -181,7 +199,15 @@ package enum EngramServer {
         }
         v1.post("recall") { request, context in
             var request = request
-            let recall = try RecallRequest(json: try await request.jsonObject(limit: limit), now: Date())
+            let body = try await request.collectBody(upTo: limit)
+            var recall = try RecallRequest(
+                json: try JSONObject(parsing: Data(body.readableBytesView)), now: Date())
+            if service.cluster != nil {
+                recall.forwarded = ForwardedRecall(
+                    body: Array(body.readableBytesView),
+                    authorization: KeyAuthenticator.presentedKey(request).map { "Bearer \($0)" },
+                    isShare: HTTPField.Name(ClusterHeaders.shareName).flatMap { request.headers[$0] } == "1")
+            }
             let (hits, plan) = try await service.recallExplained(recall, scope: context.scope)
             guard case .object(var answer) = ResultJSON.hits(hits) else {
                 return JSONResponse.make(ResultJSON.hits(hits))

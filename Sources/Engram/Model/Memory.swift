@@ -91,6 +91,20 @@ public struct Memory: Sendable, Hashable {
     }
 }
 
+extension Memory {
+    /// A memory with these fields and defaults for the rest (an `episode` of importance 0.5, agent trust),
+    /// as a reader of a stored memory's wire form (another replica, a system of record) builds one.
+    public init(id: MemoryID, namespace: String, content: String, createdAt: Date, updatedAt: Date? = nil) {
+        self.id = id
+        self.namespace = namespace
+        self.content = content
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt ?? createdAt
+        (agent, kind, cause, outcome, succeeded) = (nil, .episode, nil, nil, nil)
+        (tags, importance, metadata, expiresAt, supersedes) = ([], 0.5, [:], nil, nil)
+    }
+}
+
 /// A memory to be stored: the record fields plus its embedding.
 ///
 /// Every field is validated by ``MemoryStore/remember(_:)-(NewMemory)``; see ``Limits`` for the bounds.
@@ -222,6 +236,21 @@ public struct RecallHit: Sendable, Hashable {
     public var score: Float
     /// Why a text recall ranked this hit where it did; nil for a vector recall, whose score is the cosine.
     public var explanation: HitExplanation? = nil
+}
+
+extension RememberResult {
+    /// What a system of record outside the store (a cluster's PostgreSQL) did with one memory.
+    public init(_ id: MemoryID, status: Status, quarantined: Bool = false) {
+        self.init(id: id, status: status)
+        self.quarantined = quarantined
+    }
+}
+
+extension RecallHit {
+    /// A hit another node or store returned, read back from its wire form.
+    public init(_ memory: Memory, score: Float) {
+        self.init(memory: memory, score: score)
+    }
 }
 
 /// One keyword-search result.

@@ -197,7 +197,7 @@ extension MemoryStore {
     }
 
     /// Refuses a batch with a memory outside the scope, naming it (`memories[i].namespace`).
-    private func requireWritable(_ memories: [NewMemory]) throws {
+    func requireWritable(_ memories: [NewMemory]) throws {
         try scope.require(.write, "write")
         for (i, memory) in memories.enumerated() {
             try scope.require(
@@ -336,38 +336,7 @@ extension MemoryStore {
             else {
                 throw EngramError(.notFound, "no memory with this id", field: "id")
             }
-            var next = old
-            if let v = changes.content { next.content = v }
-            if let v = changes.cause { next.cause = v }
-            if let v = changes.outcome { next.outcome = v }
-            if let v = changes.succeeded { next.succeeded = v }
-            if let v = changes.kind { next.kind = v }
-            if let v = changes.tags { next.tags = v }
-            if let v = changes.importance { next.importance = v }
-            if let v = changes.metadata { next.metadata = v }
-            if let v = changes.expiresAt { next.expiresAt = v }
-            // Validate the merged record through the same path as a new memory.
-            let draft = NewMemory(
-                content: next.content, cause: next.cause, outcome: next.outcome, succeeded: next.succeeded,
-                namespace: next.namespace, agent: next.agent, kind: next.kind, tags: next.tags,
-                importance: next.importance, metadata: next.metadata, expiresAt: next.expiresAt,
-                embedding: [], createdAt: old.createdAt)
-            var memory = try record(from: draft, now: now)
-            memory.supersedes = old.id
-            // Same memory, new version: where it came from and when it holds carry over; its text is
-            // screened again, and a quarantine stays until released.
-            (memory.source, memory.trust, memory.derivedFrom) = (old.source, old.trust, old.derivedFrom)
-            memory.writtenBy = self.scope.actor ?? old.writtenBy
-            (memory.factKey, memory.validFrom) = (old.factKey, old.validFrom)
-            memory.validUntil = changes.validUntil.map { $0.map(Self.millisecondPrecision) } ?? old.validUntil
-            if let until = memory.validUntil, until <= (memory.validFrom ?? memory.createdAt) {
-                throw EngramError.invalid("validUntil", "must be later than the memory's validFrom")
-            }
-            memory.quarantined =
-                old.quarantined || options.quarantine.quarantines(flags: memory.flags, trust: memory.trust)
-            // Same memory, new version: its usage and feedback carry over.
-            (memory.recallCount, memory.lastRecalledAt) = (old.recallCount, old.lastRecalledAt)
-            (memory.helpfulCount, memory.unhelpfulCount) = (old.helpfulCount, old.unhelpfulCount)
+            let memory = try nextVersion(of: old, with: changes, now: now)
 
             var newSlot = slot
             if let newVector {
@@ -396,6 +365,45 @@ extension MemoryStore {
             try publish(&state, remap: false)
             return memory
         }
+    }
+
+    /// The version ``update(_:with:)`` stores for `changes` to `old`: a new id, the original creation time,
+    /// `supersedes` the old id; provenance, validity, usage and a quarantine carry over; the text is
+    /// validated and screened again. Nothing is written (a cluster's system of record stores it too).
+    func nextVersion(of old: Memory, with changes: MemoryChanges, now: Date) throws -> Memory {
+        var next = old
+        if let v = changes.content { next.content = v }
+        if let v = changes.cause { next.cause = v }
+        if let v = changes.outcome { next.outcome = v }
+        if let v = changes.succeeded { next.succeeded = v }
+        if let v = changes.kind { next.kind = v }
+        if let v = changes.tags { next.tags = v }
+        if let v = changes.importance { next.importance = v }
+        if let v = changes.metadata { next.metadata = v }
+        if let v = changes.expiresAt { next.expiresAt = v }
+        // Validate the merged record through the same path as a new memory.
+        let draft = NewMemory(
+            content: next.content, cause: next.cause, outcome: next.outcome, succeeded: next.succeeded,
+            namespace: next.namespace, agent: next.agent, kind: next.kind, tags: next.tags,
+            importance: next.importance, metadata: next.metadata, expiresAt: next.expiresAt,
+            embedding: [], createdAt: old.createdAt)
+        var memory = try record(from: draft, now: now)
+        memory.supersedes = old.id
+        // Same memory, new version: where it came from and when it holds carry over; its text is
+        // screened again, and a quarantine stays until released.
+        (memory.source, memory.trust, memory.derivedFrom) = (old.source, old.trust, old.derivedFrom)
+        memory.writtenBy = self.scope.actor ?? old.writtenBy
+        (memory.factKey, memory.validFrom) = (old.factKey, old.validFrom)
+        memory.validUntil = changes.validUntil.map { $0.map(Self.millisecondPrecision) } ?? old.validUntil
+        if let until = memory.validUntil, until <= (memory.validFrom ?? memory.createdAt) {
+            throw EngramError.invalid("validUntil", "must be later than the memory's validFrom")
+        }
+        memory.quarantined =
+            old.quarantined || options.quarantine.quarantines(flags: memory.flags, trust: memory.trust)
+        // Same memory, new version: its usage and feedback carry over.
+        (memory.recallCount, memory.lastRecalledAt) = (old.recallCount, old.lastRecalledAt)
+        (memory.helpfulCount, memory.unhelpfulCount) = (old.helpfulCount, old.unhelpfulCount)
+        return memory
     }
 
     /// Older versions of a memory, newest first (empty for a memory outside the scope, as for an

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engram
+import EngramCluster
 import EngramMCP
 import EngramServer
 import EngramService
@@ -46,6 +47,20 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("max-batch"), help: "Most memories in one POST /v1/memories.")
     var maxBatch = 1000
 
+    @Option(
+        help: ArgumentHelp(
+            "Run as a node of the cluster whose PostgreSQL database is at this URL (postgres://...).",
+            discussion:
+                "The store directory is then this node's replica of its shards: made, and rebuilt from PostgreSQL, as needed."
+        ))
+    var cluster: String?
+
+    @Option(help: "This node's name in the cluster (with --cluster).")
+    var node: String?
+
+    @Option(help: "The URL other nodes reach this one at (with --cluster; default http://HOST:PORT).")
+    var advertise: String?
+
     func run() throws {
         try ProcessScope.requireWholeStore("serve")
         var configuration = ServerConfiguration(keysPath: keys ?? KeyFile.defaultPath(store: location.path))
@@ -57,6 +72,7 @@ struct Serve: ParsableCommand {
         configuration.maxBodyBytes = maxBody
         configuration.maxBatch = maxBatch
 
+        if let cluster { return try serveNode(of: cluster, configuration) }
         let store = try MemoryStore.open(at: location.path, options: StoreLocation.options())
         let io = CLIIO.current
         let resolver = EmbedderResolver(environment: io.environment)
@@ -76,6 +92,41 @@ struct Serve: ParsableCommand {
     }
 
     /// Logs go to standard error, one line each; `ENGRAM_LOG_LEVEL` (default info) sets the level.
+    /// Serves as a cluster node: writes go to PostgreSQL, recalls gather from the shards' nodes.
+    private func serveNode(of url: String, _ configuration: ServerConfiguration) throws {
+        guard let name = node else { throw EngramError.invalid("--node", "is required with --cluster") }
+        let io = CLIIO.current
+        let resolver = EmbedderResolver(environment: io.environment)
+        let (host, advertise, path) = (host, advertise, location.path)
+        try runUntilDone {
+            let logger = Self.logger()
+            let node = try await ClusterNode(url: url, name: name, directory: path, logger: logger)
+            let served: Result<Void, any Error>
+            do {
+                try await EngramServer.serve(
+                    store: node.store, configuration: configuration, resolver: resolver, logger: logger,
+                    cluster: node
+                ) { port in
+                    let address = advertise ?? "http://\(host == "0.0.0.0" ? "127.0.0.1" : host):\(port)"
+                    do {
+                        try await node.start(address: address)
+                        io.print("engram: node \(name) serving \(path) at http://\(host):\(port)")
+                    } catch {
+                        logger.critical(
+                            "the node could not join its cluster", metadata: ["error": "\(error)"])
+                        kill(getpid(), SIGTERM)  // drain and stop
+                    }
+                }
+                served = .success(())
+            } catch {
+                served = .failure(error)
+            }
+            await node.stop()
+            try node.store.close()
+            try served.get()
+        }
+    }
+
     static func logger() -> Logger {
         var logger = Logger(label: "engram.server") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel =

@@ -23,7 +23,7 @@ struct ErrorMiddleware: RouterMiddleware {
             return JSONResponse.error(
                 Self.status(for: failure), code: failure.code.rawValue, message: failure.message,
                 field: failure.field,
-                retryAfter: failure.code == .overloaded ? 1 : nil)
+                retryAfter: failure.code == .overloaded || failure.code == .behind ? 1 : nil)
         }
     }
 
@@ -53,7 +53,8 @@ struct ErrorMiddleware: RouterMiddleware {
         case .permissionDenied: .forbidden
         case .alreadyExists: .conflict
         case .tooLarge: .contentTooLarge
-        case .locked, .notWritable, .overloaded: .serviceUnavailable
+        case .locked, .notWritable, .overloaded, .behind: .serviceUnavailable
+        case .notOnCluster: .notImplemented
         default: .internalServerError
         }
     }

@@ -37,6 +37,9 @@ package final class MemoryService: Sendable {
     }
 
     package let store: MemoryStore
+    /// On a cluster node: the system of record writes go to and the shards recalls gather from; `store`
+    /// is then this node's replica of its shards.
+    package let cluster: (any ClusterBackend)?
     package let limits: Limits
     let metrics: any ServiceMetrics
     let pool: WorkPool
@@ -47,9 +50,10 @@ package final class MemoryService: Sendable {
 
     package init(
         store: MemoryStore, limits: Limits = Limits(), resolver: EmbedderResolver,
-        metrics: any ServiceMetrics = NoServiceMetrics()
+        metrics: any ServiceMetrics = NoServiceMetrics(), cluster: (any ClusterBackend)? = nil
     ) {
         self.store = store
+        self.cluster = cluster
         self.limits = limits
         self.metrics = metrics
         let pool = WorkPool(workers: limits.workers, depth: limits.queueDepth, metrics: metrics)
@@ -105,6 +109,9 @@ package final class MemoryService: Sendable {
         if let t = request.nearDuplicate, !(t.isFinite && (-1...1).contains(t)) {
             throw EngramError.invalid("near_duplicate", "must be a cosine from -1 to 1")
         }
+        if cluster != nil, request.nearDuplicate != nil {
+            throw Self.notOnCluster("near_duplicate", "near-duplicate detection")
+        }
         if request.merge {
             guard request.nearDuplicate != nil else {
                 throw EngramError.invalid("merge", "needs a near-duplicate threshold")
@@ -125,6 +132,10 @@ package final class MemoryService: Sendable {
             for (i, vector) in zip(unembedded, vectors) { memories[i].embedding = vector }
         }
         let stored = memories
+        if let cluster {
+            let drafts = try handle.drafts(stored)
+            return try Self.recording(await cluster.remember(drafts, scope: scope))
+        }
         return try await pool.run {
             if request.merge, let threshold = request.nearDuplicate {
                 return [try handle.remember(stored[0], mergingAbove: threshold)]
@@ -141,7 +152,12 @@ package final class MemoryService: Sendable {
         var keptEmbedding = false
         let textChanged = changes.content != nil || changes.cause != nil || changes.outcome != nil
         if textChanged && changes.embedding == nil {
-            let old = try await pool.run { try handle.memory(request.id) }
+            let old: Memory
+            if let cluster {
+                old = try await cluster.memory(request.id, scope: scope)
+            } else {
+                old = try await pool.run { try handle.memory(request.id) }
+            }
             try handle.requireWritable(namespace: old.namespace)  // before the cost of embedding
             if request.keepsEmbeddingWithoutEmbedder, try !embedders.hasBuiltInEmbedder() {
                 keptEmbedding = true
@@ -153,24 +169,40 @@ package final class MemoryService: Sendable {
             }
         }
         let final = changes
+        if let cluster {
+            let written = try await cluster.update(request.id, scope: scope) {
+                try handle.draftVersion(of: $0, with: final)
+            }
+            return UpdateResult(memory: Self.recording(written), keptEmbedding: keptEmbedding)
+        }
         let memory = try await pool.run { try handle.update(request.id, with: final) }
         return UpdateResult(memory: memory, keptEmbedding: keptEmbedding)
     }
 
     /// Forgets one memory.
     package func forget(_ id: MemoryID, scope: Scope) async throws {
+        if let cluster {
+            guard try Self.recording(await cluster.forget([id], scope: scope)) == 1 else {
+                throw EngramError(.notFound, "no memory with this id", field: "id")
+            }
+            return
+        }
         try await pool.run { try self.store.scoped(to: scope).forget(id) }
     }
 
     /// Forgets the given memories that lie inside the scope (others are left alone, as unknown ids
     /// are); returns how many were forgotten.
     package func forget(ids: [MemoryID], scope: Scope) async throws -> Int {
-        try await pool.run { try self.store.scoped(to: scope).forget(ids) }
+        if let cluster { return try Self.recording(await cluster.forget(ids, scope: scope)) }
+        return try await pool.run { try self.store.scoped(to: scope).forget(ids) }
     }
 
     /// Quarantines (or releases) the memories among `ids` inside the scope; returns how many changed.
     package func setQuarantined(_ ids: [MemoryID], _ quarantined: Bool, scope: Scope) async throws -> Int {
-        try await pool.run {
+        if let cluster {
+            return try Self.recording(await cluster.setQuarantined(ids, quarantined, scope: scope))
+        }
+        return try await pool.run {
             let handle = self.store.scoped(to: scope)
             return try quarantined ? handle.quarantine(ids) : handle.release(ids)
         }
@@ -178,7 +210,8 @@ package final class MemoryService: Sendable {
 
     /// Purges memories inside the scope so that nothing of them remains in the store's files.
     package func purge(_ target: PurgeTarget, reason: String, scope: Scope) async throws -> PurgeResult {
-        try await pool.run {
+        try refuseOnCluster("purge")
+        return try await pool.run {
             let handle = self.store.scoped(to: scope)
             return switch target {
             case .ids(let ids): try handle.purge(ids, reason: reason)
@@ -191,12 +224,14 @@ package final class MemoryService: Sendable {
 
     /// Ends the validity of the memories among `ids` inside the scope; returns how many changed.
     package func endValidity(_ ids: [MemoryID], at time: Date?, scope: Scope) async throws -> Int {
-        try await pool.run { try self.store.scoped(to: scope).endValidity(ids, at: time) }
+        try refuseOnCluster("ending validity")
+        return try await pool.run { try self.store.scoped(to: scope).endValidity(ids, at: time) }
     }
 
     /// Tombstones of purged memories inside the scope.
     package func tombstones(scope: Scope) async throws -> [Tombstone] {
-        try await pool.run { try self.store.scoped(to: scope).tombstones() }
+        try refuseOnCluster("tombstones")
+        return try await pool.run { try self.store.scoped(to: scope).tombstones() }
     }
 
     /// Checks the audit log's chain (the whole store's scope only).
@@ -225,12 +260,14 @@ package final class MemoryService: Sendable {
 
     /// Forgets every memory matching `filter` within the scope; returns how many.
     package func forget(matching filter: MemoryFilter, scope: Scope) async throws -> Int {
-        try await pool.run { try self.store.scoped(to: scope).forget(matching: filter) }
+        try refuseOnCluster("forgetting by filter")
+        return try await pool.run { try self.store.scoped(to: scope).forget(matching: filter) }
     }
 
     /// Records whether a recalled memory helped.
     package func feedback(_ id: MemoryID, helpful: Bool, scope: Scope) async throws {
-        try await pool.run { try self.store.scoped(to: scope).feedback(id, helpful: helpful) }
+        try refuseOnCluster("feedback")
+        return try await pool.run { try self.store.scoped(to: scope).feedback(id, helpful: helpful) }
     }
 
     // MARK: Read
@@ -244,6 +281,21 @@ package final class MemoryService: Sendable {
     /// ``recall(_:scope:)`` with how the vectors were searched, when the request asks (`explainsPlan`)
     /// and the recall has a vector side. A vector recall that asks is served alone, not coalesced.
     package func recallExplained(_ request: RecallRequest, scope: Scope) async throws -> (
+        hits: [RecallHit], plan: RecallPlan?
+    ) {
+        guard let cluster else { return try await localRecall(request, scope: scope) }
+        try scope.require(.read, "read")
+        if request.forwarded?.isShare == true {  // another node's gather: this node's share only
+            try await cluster.awaitApplied(request.token)
+            return try await localRecall(request, scope: scope)
+        }
+        return try await cluster.recall(request, scope: scope) {
+            try await self.localRecall($0, scope: scope)
+        }
+    }
+
+    /// A recall over this service's store.
+    private func localRecall(_ request: RecallRequest, scope: Scope) async throws -> (
         hits: [RecallHit], plan: RecallPlan?
     ) {
         let handle = store.scoped(to: scope)
@@ -296,24 +348,28 @@ package final class MemoryService: Sendable {
 
     /// Keyword search (BM25) with a filter.
     package func search(_ request: SearchRequest, scope: Scope) async throws -> [KeywordHit] {
-        try await pool.run {
+        try refuseOnCluster("keyword search")
+        return try await pool.run {
             try self.store.scoped(to: scope).search(text: request.text, k: request.k, filter: request.filter)
         }
     }
 
     /// One memory by id.
     package func memory(_ id: MemoryID, scope: Scope) async throws -> Memory {
-        try await pool.run { try self.store.scoped(to: scope).memory(id) }
+        if let cluster { return try await cluster.memory(id, scope: scope) }
+        return try await pool.run { try self.store.scoped(to: scope).memory(id) }
     }
 
     /// Stored embeddings of the memories inside the scope (export, `show --with-embedding`).
     package func embeddings(of ids: [MemoryID], scope: Scope) async throws -> [MemoryID: [Float]] {
-        try await pool.run { try self.store.scoped(to: scope).embeddings(of: ids) }
+        try refuseOnCluster("export")
+        return try await pool.run { try self.store.scoped(to: scope).embeddings(of: ids) }
     }
 
     /// A memory's current version followed by the older versions it replaced, newest first.
     package func history(_ id: MemoryID, scope: Scope) async throws -> [Memory] {
-        try await pool.run {
+        try refuseOnCluster("history")
+        return try await pool.run {
             let handle = self.store.scoped(to: scope)
             let current = try handle.memory(id)
             return [current] + (try handle.history(of: id))
@@ -322,7 +378,8 @@ package final class MemoryService: Sendable {
 
     /// A page in id (creation) order.
     package func list(_ request: ListRequest, scope: Scope) async throws -> MemoryPage {
-        try await pool.run {
+        try refuseOnCluster("listing")
+        return try await pool.run {
             try self.store.scoped(to: scope).list(
                 filter: request.filter, after: request.cursor, limit: request.limit)
         }
@@ -330,7 +387,8 @@ package final class MemoryService: Sendable {
 
     /// How many memories match `filter` within the scope.
     package func count(matching filter: MemoryFilter, scope: Scope) async throws -> Int {
-        try await pool.run { try self.store.scoped(to: scope).count(matching: filter) }
+        try refuseOnCluster("counting")
+        return try await pool.run { try self.store.scoped(to: scope).count(matching: filter) }
     }
 
     /// The store's figures as the scope may see them.
@@ -348,7 +406,8 @@ package final class MemoryService: Sendable {
 
     /// Writes a working-memory entry that expires after its TTL.
     package func workingSet(_ request: WorkingSetRequest, scope: Scope) async throws {
-        try await pool.run {
+        try refuseOnCluster("working memory")
+        return try await pool.run {
             try self.store.scoped(to: scope).working.set(
                 request.key, request.value, namespace: request.namespace, ttl: request.ttl)
         }
@@ -357,6 +416,7 @@ package final class MemoryService: Sendable {
     /// An unexpired entry.
     /// - Throws: `notFound` (field `key`) when it is missing or expired.
     package func workingGet(namespace: String, key: String, scope: Scope) async throws -> WorkingEntry {
+        try refuseOnCluster("working memory")
         let entry = try await pool.run {
             try self.store.scoped(to: scope).working.get(key, namespace: namespace)
         }
@@ -367,6 +427,7 @@ package final class MemoryService: Sendable {
     /// Deletes an entry.
     /// - Throws: `notFound` (field `key`) when there was none.
     package func workingDelete(namespace: String, key: String, scope: Scope) async throws {
+        try refuseOnCluster("working memory")
         let deleted = try await pool.run {
             try self.store.scoped(to: scope).working.delete(key, namespace: namespace)
         }
@@ -375,11 +436,13 @@ package final class MemoryService: Sendable {
 
     /// Every unexpired entry of a namespace.
     package func workingList(namespace: String, scope: Scope) async throws -> [WorkingEntry] {
-        try await pool.run { try self.store.scoped(to: scope).working.list(namespace: namespace) }
+        try refuseOnCluster("working memory")
+        return try await pool.run { try self.store.scoped(to: scope).working.list(namespace: namespace) }
     }
 
     /// Turns an entry into a long-term memory (its value embedded); returns the memory's id.
     package func workingPromote(_ request: PromoteRequest, scope: Scope) async throws -> MemoryID {
+        try refuseOnCluster("working memory")
         let handle = store.scoped(to: scope)
         let working = handle.working
         let entry = try await pool.run { try working.get(request.key, namespace: request.namespace) }
@@ -418,6 +481,23 @@ package final class MemoryService: Sendable {
     }
 
     // MARK: Helpers
+
+    /// A cluster write's value, its token kept for the front end's answer (``WriteToken``).
+    private static func recording<T>(_ written: Written<T>) -> T {
+        WriteToken.record(written.token)
+        return written.value
+    }
+
+    private func refuseOnCluster(_ operation: String) throws {
+        guard cluster != nil else { return }
+        throw Self.notOnCluster(nil, operation)
+    }
+
+    private static func notOnCluster(_ field: String?, _ operation: String) -> EngramError {
+        EngramError(
+            .notOnCluster, "\(operation) is not served by a cluster node yet; use a single store's server",
+            field: field)
+    }
 
     /// One query text's embedding, batched with concurrent ones.
     func embedQuery(_ text: String) async throws -> [Float] {

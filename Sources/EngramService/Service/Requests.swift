@@ -49,6 +49,10 @@ package struct RecallRequest: Sendable {
     package var exact = false
     /// Also say how the vectors were searched (``RecallPlan``): `explain: true`.
     package var explainsPlan = false
+    /// On a cluster node: a write answer's `token`, which the recall must see (see ``ClusterBackend``).
+    package var token: String?
+    /// On a cluster node: the request as its caller sent it, for the nodes holding the other shards.
+    package var forwarded: ForwardedRecall?
 
     package init(query: Query, k: Int = 10, filter: MemoryFilter = .all, minScore: Float? = nil) {
         self.query = query

@@ -98,6 +98,48 @@ package enum MemoryJSON {
 
     private static func optional(_ s: String?) -> JSONValue { s.map(JSONValue.string) ?? .null }
 
+    /// A stored memory from the object ``object(_:embedding:score:)`` wrote (another node's hit, a system
+    /// of record's row): every field, the usage counts and flags included; `score`, `explain` and
+    /// `embedding` are left to the caller.
+    package static func memory(from value: JSONValue) throws -> Memory {
+        guard case .object(var o) = value else {
+            throw EngramError.invalid("memory", "must be a JSON object")
+        }
+        for field in ["score", "explain", "embedding"] { o[field] = nil }
+        let new = try newMemory(from: .object(o), now: Date())
+        guard let id = new.id, let created = new.createdAt else {
+            throw EngramError.invalid(new.id == nil ? "id" : "created_at", "is required")
+        }
+        var m = Memory(id: id, namespace: new.namespace, content: new.content, createdAt: created)
+        m.updatedAt = new.updatedAt ?? created
+        (m.agent, m.kind, m.cause, m.outcome, m.succeeded) = (
+            new.agent, new.kind, new.cause, new.outcome, new.succeeded
+        )
+        (m.tags, m.importance, m.metadata, m.expiresAt) = (
+            new.tags, new.importance, new.metadata, new.expiresAt
+        )
+        (m.supersedes, m.source, m.derivedFrom, m.writtenBy) = (
+            new.supersedes, new.source, new.derivedFrom, new.writtenBy
+        )
+        (m.trust, m.quarantined) = (new.trust ?? .agent, new.quarantined ?? false)
+        (m.factKey, m.validFrom, m.validUntil) = (new.factKey, new.validFrom, new.validUntil)
+        func count(_ field: String) -> Int { o[field]?.numberValue.map { Int($0) } ?? 0 }
+        (m.recallCount, m.helpfulCount, m.unhelpfulCount) = (
+            count("recall_count"), count("helpful_count"), count("unhelpful_count")
+        )
+        m.lastRecalledAt = try date(o["last_recalled_at"], "last_recalled_at")
+        if case .array(let flags)? = o["flags"] { m.flags = flags.compactMap(\.stringValue) }
+        return m
+    }
+
+    /// A recall hit from the object ``object(_:)-(RecallHit)`` wrote (its `explain` is not read back).
+    package static func hit(from value: JSONValue) throws -> RecallHit {
+        guard case .object(let o) = value, let score = o["score"]?.numberValue else {
+            throw EngramError.invalid("score", "is required")
+        }
+        return RecallHit(try memory(from: value), score: Float(score))
+    }
+
     /// The fields a memory object may hold (``WireSchema``); export writes the usage fields, which
     /// import ignores (a store counts its own recalls).
     package static var knownFields: Set<String> { WireSchema.newMemoryFields }

@@ -60,6 +60,7 @@ extension RecallRequest {
         rendersPrompt = format == "prompt"
         exact = try body.bool("exact") ?? false
         explainsPlan = try body.bool("explain") ?? false
+        token = try body.string("token")
     }
 }
 

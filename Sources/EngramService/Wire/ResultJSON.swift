@@ -6,11 +6,13 @@ package import Engram
 /// Results of ``MemoryService`` operations as the API's JSON objects.
 package enum ResultJSON {
     /// `{"ids": [...], "results": [{"id", "status", "near_duplicate"}]}`.
-    package static func remembered(_ results: [RememberResult]) -> JSONValue {
-        .object([
+    package static func remembered(_ results: [RememberResult], token: String? = nil) -> JSONValue {
+        var o: [String: JSONValue] = [
             "ids": .array(results.map { .string($0.id.description) }),
             "results": .array(results.map(MemoryJSON.object)),
-        ])
+        ]
+        if let token { o["token"] = .string(token) }
+        return .object(o)
     }
 
     /// `{"hits": [memory + score (+ explain)]}`.

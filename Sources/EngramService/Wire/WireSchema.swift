@@ -363,6 +363,13 @@ package enum WireSchema {
                     "The answer also holds `plan`: which search ran (exact or index), why, and how many vectors it scored."
                 )
             ),
+            (
+                "token",
+                described(
+                    type("string"),
+                    "Cluster nodes: a write answer's `token`; the recall sees that write (and every earlier one)."
+                )
+            ),
         ] + rankingFields
     /// The fields a recall request may hold.
     package static let recallFieldNames = Set(recallFields.map(\.0))
@@ -511,6 +518,13 @@ package enum WireSchema {
                 [
                     ("ids", type("array", extra: ["items": uuid])),
                     ("results", type("array", extra: ["items": ref("RememberResult")])),
+                    (
+                        "token",
+                        described(
+                            type("string"),
+                            "Cluster nodes only: pass it as a recall's `token` to be sure to see this write."
+                        )
+                    ),
                 ],
                 required: ["ids", "results"], closed: false),
             "Changes": object(memoryFields.filter(\.changes).map { memorySchema($0, $0.input) }),

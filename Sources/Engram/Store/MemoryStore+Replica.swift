@@ -1,0 +1,172 @@
+import Foundation
+
+/// A memory as a write would store it, prepared but not stored: for a system of record outside the
+/// store (a cluster's PostgreSQL) that decides duplicates and keeps the rows, with this store's rules.
+public struct MemoryDraft: Sendable, Hashable {
+    /// The record: validated, its id, times, flags, trust, writer and quarantine set.
+    public var memory: Memory
+    /// The embedding at unit length.
+    public var vector: [Float]
+    /// What exact-duplicate detection compares: equal for texts equal after normalisation.
+    public var contentHash: String
+
+    /// The hash exact-duplicate detection compares for a memory's content, cause and outcome.
+    public static func contentHash(of memory: Memory) -> String {
+        ContentHash.of(content: memory.content, cause: memory.cause, outcome: memory.outcome)
+    }
+}
+
+/// One memory of a system of record, as a replica holds it: the record, its vector and the row version
+/// that system gave it (a replica keeps the highest version it has seen).
+public struct ReplicaRow: Sendable, Hashable {
+    /// The record, every field as the system of record holds it.
+    public var memory: Memory
+    /// The embedding (stored at unit length).
+    public var vector: [Float]
+    /// The row's version in the system of record: every change to the row raises it.
+    public var version: Int64
+
+    /// A row to apply.
+    public init(memory: Memory, vector: [Float], version: Int64) {
+        self.memory = memory
+        self.vector = vector
+        self.version = version
+    }
+}
+
+/// What a replica holds of one namespace, to compare with its system of record: the number of memories
+/// and the XOR of a hash of each (id, version).
+public struct ReplicaChecksum: Sendable, Hashable, CustomStringConvertible {
+    /// How many memories.
+    public var count = 0
+    /// The XOR of ``hash(_:_:)`` over them.
+    public var xor: UInt64 = 0
+
+    /// A checksum of the given figures (empty by default).
+    public init(count: Int = 0, xor: UInt64 = 0) {
+        self.count = count
+        self.xor = xor
+    }
+
+    /// Adds one memory's (id, version).
+    public mutating func add(_ id: MemoryID, version: Int64) {
+        count += 1
+        xor ^= Self.hash(id, version)
+    }
+
+    /// FNV-1a over the id's text and the version's decimal digits: any implementation (PostgreSQL's rows
+    /// read by a test, another language) can compute it.
+    public static func hash(_ id: MemoryID, _ version: Int64) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in Array("\(id.description.lowercased()):\(version)".utf8) {
+            h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+        }
+        return h
+    }
+
+    /// The count and the XOR in hexadecimal.
+    public var description: String { "\(count) memories, xor \(String(xor, radix: 16))" }
+}
+
+extension MemoryStore {
+    /// The store's key for a replica's applied position (opaque to the store).
+    static let replicaPositionKey = "replica_position"
+
+    /// Prepares memories as ``remember(_:)-([NewMemory])`` would store them (validation, ids, flags,
+    /// trust within the handle's ceiling, writer, quarantine policy) without storing them. Exact
+    /// duplicates, `derivedFrom` trust ceilings and fact-key timelines are the caller's to settle.
+    ///
+    /// - Throws: ``EngramError`` naming the field (`memories[i].field` for more than one).
+    public func drafts(_ memories: [NewMemory]) throws -> [MemoryDraft] {
+        try requireWritable(memories)
+        let now = currentTime()
+        return try memories.enumerated().map { index, new in
+            do {
+                var (memory, vector) = try prepare(new, now: now)
+                if let asked = new.trust {
+                    guard asked <= scope.maxTrust else {
+                        throw EngramError(
+                            .permissionDenied, "this handle may write at most \(scope.maxTrust) trust",
+                            field: "trust")
+                    }
+                    memory.trust = asked
+                } else {
+                    memory.trust = min(memory.source?.defaultTrust ?? .agent, scope.maxTrust)
+                }
+                memory.writtenBy = new.writtenBy ?? scope.actor
+                memory.quarantined =
+                    new.quarantined
+                    ?? options.quarantine.quarantines(flags: memory.flags, trust: memory.trust)
+                let hash = ContentHash.of(
+                    content: memory.content, cause: memory.cause, outcome: memory.outcome)
+                return MemoryDraft(memory: memory, vector: vector, contentHash: hash)
+            } catch let error as EngramError where memories.count > 1 {
+                throw EngramError(error.code, error.message, field: "memories[\(index)].\(error.field ?? "")")
+            }
+        }
+    }
+
+    /// The version ``update(_:with:)`` would store for `changes` to `old`, with its vector at unit
+    /// length when the changes bring one (nil: the old vector stays); nothing is stored.
+    public func draftVersion(of old: Memory, with changes: MemoryChanges) throws -> (
+        memory: Memory, vector: [Float]?
+    ) {
+        try scope.require(.write, "write")
+        try requireWritable(namespace: old.namespace)
+        let vector = try changes.embedding.map { try normalized($0, field: "embedding") }
+        return (try nextVersion(of: old, with: changes, now: currentTime()), vector)
+    }
+
+    /// Makes the store's copies equal a system of record's rows, in one transaction: every memory in
+    /// `removing` or among `rows` leaves the store (if present), then `rows` are stored as given (their
+    /// ids, times and fields; no duplicate check, no audit entry: the system of record did those), their
+    /// versions recorded, and `position` kept as the replica's applied position. Applying the same rows
+    /// again leaves the store as it was, so a replica that crashed before recording its position simply
+    /// applies them again.
+    public func replicate(_ rows: [ReplicaRow], removing: [MemoryID], position: String?) throws {
+        for row in rows where row.vector.count != dimension {
+            throw EngramError(
+                .dimensionMismatch,
+                "has \(row.vector.count) dimensions; the store's vectors have \(dimension)",
+                field: "embedding")
+        }
+        let ids = Array(Set(removing + rows.map(\.memory.id)))
+        let vectors = try rows.map { try normalized($0.vector, field: "embedding") }
+        try write { state in
+            let leaving = try located(ids, within: nil, state)
+            let slots = allocateSlots(rows.count, &state)
+            do {
+                try commitVectors(Array(zip(slots, vectors)), &state)
+                let rowIDs = try records.replicate(
+                    removing: (leaving.map(\.rowID), ids), inserting: Array(zip(rows, slots)),
+                    meta: position.map { [Self.replicaPositionKey: $0] } ?? [:])
+                for old in leaving { state.slots[Int(old.slot)] = SlotInfo() }
+                if !leaving.isEmpty { state.pendingFree.append((state.generation + 1, leaving.map(\.slot))) }
+                for ((row, slot), rowID) in zip(zip(rows, slots), rowIDs) {
+                    state.slots[Int(slot)] = slotInfo(row.memory, rowID: rowID, &state.names)
+                }
+            } catch {
+                state.free.append(contentsOf: slots)  // never referenced by a commit
+                throw error
+            }
+            try publish(&state, remap: false)
+        }
+    }
+
+    /// The applied position ``replicate(_:removing:position:)`` last recorded; nil for a store that is
+    /// no replica (or has applied nothing yet).
+    public func replicaPosition() throws -> String? {
+        try records.meta()[Self.replicaPositionKey]
+    }
+
+    /// The row versions this replica holds of `ids` (ids it does not hold are left out).
+    public func replicaVersions(_ ids: [MemoryID]) throws -> [MemoryID: Int64] {
+        try records.replicaVersions(ids)
+    }
+
+    /// Per namespace, the count and XOR-hash of the (id, version) of every memory stored, for comparing
+    /// a replica with its system of record (see ``ReplicaChecksum``).
+    public func replicaChecksums() throws -> [String: ReplicaChecksum] {
+        try records.replicaChecksums()
+    }
+}

@@ -1,0 +1,179 @@
+package import Engram
+package import EngramService
+import Foundation
+package import Logging
+import PostgresNIO
+import Synchronization
+
+/// One node of a cluster (`engram serve --cluster URL --node NAME --store DIR`): its store is a replica
+/// of the shards the map gives it, rebuilt from PostgreSQL whenever it has no applied position (a new or
+/// damaged node), then kept current by the follower. Writes go to PostgreSQL; recalls ask one live node
+/// per shard and merge. It is the ``ClusterBackend`` its ``MemoryService`` calls.
+package final class ClusterNode: ClusterBackend, Sendable {
+    package let name: String
+    package let store: MemoryStore
+    package let settings: ClusterSchema.Settings
+    let database: ClusterDatabase
+    let logger: Logger
+    let state: Mutex<NodeState>
+    private let tasks = Mutex<[Task<Void, Never>]>([])
+
+    /// How long a lease lasts without renewal; nodes renew every second.
+    static let leaseSeconds = 5
+    /// Change-log rows applied per poll, and memories per bootstrap page.
+    static let batch = 5000
+    /// How long a recall carrying a token waits for this node to reach it before answering `behind`.
+    static let tokenWait: Duration = .seconds(5)
+
+    /// Connects to the cluster at `url`, opens (or, without an applied position, creates anew) the store
+    /// in `directory`, joins the shard map and rebuilds the store from PostgreSQL when it must. The node
+    /// follows the change log once ``start(address:)`` is called.
+    package init(url: String, name: String, directory: String, logger: Logger) async throws {
+        guard !name.isEmpty, name.utf8.count <= 128, !name.contains(",") else {
+            throw ClusterError.invalid("--node", "must be a name of 1 to 128 bytes without commas")
+        }
+        let database = try ClusterDatabase(url: url, logger: logger)
+        do {
+            settings = try await ClusterSchema.settings(on: database)
+            store = try Self.openStore(directory, settings)
+        } catch {
+            database.close()
+            throw error
+        }
+        self.name = name
+        self.database = database
+        self.logger = logger
+        state = Mutex(NodeState(position: (try? store.replicaPosition()).flatMap(Position.init)))
+    }
+
+    /// Opens the node's store, or creates it when it is missing or holds no applied position (a store
+    /// that never finished its bootstrap is not trusted: it is made again).
+    static func openStore(_ directory: String, _ settings: ClusterSchema.Settings) throws -> MemoryStore {
+        if FileManager.default.fileExists(atPath: directory) {
+            let store = try MemoryStore.open(at: directory)
+            if (try store.replicaPosition()) != nil {
+                guard store.dimension == settings.dimension else {
+                    try? store.close()
+                    throw ClusterError.invalid(
+                        "--store",
+                        "has \(store.dimension) dimensions; the cluster's vectors have \(settings.dimension)")
+                }
+                return store
+            }
+            try store.close()
+            try FileManager.default.removeItem(atPath: directory)
+        }
+        return try MemoryStore.create(
+            at: directory, dimension: settings.dimension, embedder: settings.embedder)
+    }
+
+    /// Registers the node at `address` (its HTTP base URL, where other nodes send their recall shares),
+    /// takes its place in the shard map, rebuilds its store if it has no position, and starts following
+    /// the change log and renewing its lease.
+    package func start(address: String) async throws {
+        try await register(address: address)
+        try await join()
+        if state.withLock({ $0.position }) == nil { try await bootstrap() }
+        state.withLock { $0.phase = "following" }
+        let follower = Task { [self] in await follow() }
+        let heartbeat = Task { [self] in await renewLeases(address: address) }
+        tasks.withLock { $0 = [follower, heartbeat] }
+    }
+
+    /// Stops following, gives up the lease and closes the database pool (the caller closes the store).
+    package func stop() async {
+        for task in tasks.withLock({ $0 }) { task.cancel() }
+        for task in tasks.withLock({ $0 }) { await task.value }
+        try? await database.execute(
+            "UPDATE engram_node SET lease_until = now(), state = 'stopped' WHERE name = \(name)")
+        database.close()
+    }
+
+    // MARK: ClusterBackend
+
+    package func remember(_ drafts: [MemoryDraft], scope: Scope) async throws -> Written<[RememberResult]> {
+        try await rememberInDatabase(drafts)
+    }
+
+    package func update(
+        _ id: MemoryID, scope: Scope,
+        draft: @escaping @Sendable (Memory) throws -> (memory: Memory, vector: [Float]?)
+    ) async throws -> Written<Memory> {
+        try await updateInDatabase(id, scope: scope, draft: draft)
+    }
+
+    package func forget(_ ids: [MemoryID], scope: Scope) async throws -> Written<Int> {
+        try await forgetInDatabase(ids, scope: scope)
+    }
+
+    package func setQuarantined(_ ids: [MemoryID], _ quarantined: Bool, scope: Scope) async throws -> Written<
+        Int
+    > {
+        try await setQuarantinedInDatabase(ids, quarantined, scope: scope)
+    }
+
+    package func memory(_ id: MemoryID, scope: Scope) async throws -> Memory {
+        try await memoryInDatabase(id, scope: scope)
+    }
+
+    package func awaitApplied(_ token: String?) async throws {
+        guard state.withLock({ $0.position }) != nil else {
+            throw EngramError(.behind, "this node is still copying its shards from PostgreSQL; retry shortly")
+        }
+        guard let token else { return }
+        guard let xid = UInt64(token) else { throw EngramError.invalid("token", "is not a write token") }
+        let deadline = ContinuousClock.now + Self.tokenWait
+        while state.withLock({ ($0.position?.horizon ?? 0) <= xid }) {
+            guard ContinuousClock.now < deadline else {
+                throw EngramError(
+                    .behind, "this node has not yet applied the write of this token; retry shortly",
+                    field: "token")
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    // MARK: Figures
+
+    /// This node's applied position and figures, as `engram cluster status` shows them.
+    package var figures: NodeState { state.withLock { $0 } }
+}
+
+/// What a node knows of itself: its applied position, the shard map and the live nodes it last read,
+/// and counters for the status and metrics.
+package struct NodeState: Sendable {
+    package var position: Position?
+    package var map = ShardMap([])
+    package var peers: [String: String] = [:]
+    package var phase = "starting"
+    package var appliedRows = 0
+    package var bootstrapped = 0
+    package var lagRows = 0
+    package var lagSeconds = 0.0
+    package var caughtUpAt = ContinuousClock.now
+
+    init(position: Position?) { self.position = position }
+}
+
+/// Where a replica is in the change log: every row up to (`xid`, `seq`) is applied, and every
+/// transaction below `horizon` has finished, so a token below it is seen. Kept in the store as
+/// `xid/seq/horizon`.
+package struct Position: Sendable, Hashable, CustomStringConvertible {
+    package var xid: UInt64
+    package var seq: Int64
+    package var horizon: UInt64
+
+    init(xid: UInt64, seq: Int64, horizon: UInt64) {
+        (self.xid, self.seq, self.horizon) = (xid, seq, horizon)
+    }
+
+    init?(_ text: String) {
+        let parts = text.split(separator: "/")
+        guard parts.count == 3, let xid = UInt64(parts[0]), let seq = Int64(parts[1]),
+            let h = UInt64(parts[2])
+        else { return nil }
+        self.init(xid: xid, seq: seq, horizon: h)
+    }
+
+    package var description: String { "\(xid)/\(seq)/\(horizon)" }
+}

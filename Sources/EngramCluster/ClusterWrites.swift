@@ -1,0 +1,213 @@
+import Engram
+import EngramService
+import Foundation
+import PostgresNIO
+
+/// Writes into PostgreSQL, one transaction each: the memory rows and their change-log rows commit
+/// together, and the answer's token is the transaction's id. Exact duplicates are decided here, under a
+/// transaction-scoped advisory lock on (namespace, content hash), so two nodes storing the same text at
+/// once store it once.
+extension ClusterNode {
+    func rememberInDatabase(_ drafts: [MemoryDraft]) async throws -> Written<[RememberResult]> {
+        let now = Date().timeIntervalSince1970
+        return try await database.transaction { [database] connection in
+            var results: [RememberResult] = []
+            var firstInBatch: [String: Int] = [:]
+            var changes = ChangeRows()
+            for draft in drafts {
+                let m = draft.memory
+                let key = m.namespace + "\u{1F}" + draft.contentHash
+                if let earlier = firstInBatch[key] {
+                    results.append(RememberResult(results[earlier].id, status: .duplicate))
+                    continue
+                }
+                try await database.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended(\(key), 0))", on: connection)
+                let existing = try await database.rows(
+                    """
+                    SELECT id::text FROM engram_memory
+                    WHERE live AND namespace = \(m.namespace) AND content_hash = \(draft.contentHash)
+                      AND (expires_at IS NULL OR expires_at > \(now))
+                    LIMIT 1
+                    """, on: connection)
+                if let row = existing.first, let id = MemoryID(try row.decode(String.self)) {
+                    results.append(RememberResult(id, status: .duplicate))
+                    continue
+                }
+                firstInBatch[key] = results.count
+                try await Self.insert(m, vector: draft.vector, hash: draft.contentHash, database, connection)
+                changes.add(m.namespace, "put", m.id, version: 1)
+                results.append(RememberResult(m.id, status: .stored, quarantined: m.quarantined))
+            }
+            let token = try await changes.write(database, connection)
+            return Written(results, token: token)
+        }
+    }
+
+    func updateInDatabase(
+        _ id: MemoryID, scope: Scope,
+        draft: @escaping @Sendable (Memory) throws -> (memory: Memory, vector: [Float]?)
+    ) async throws -> Written<Memory> {
+        try await database.transaction { [database] connection in
+            let rows = try await database.rows(
+                """
+                SELECT record::text, embedding, version FROM engram_memory
+                WHERE id = \(id.description)::uuid AND live FOR UPDATE
+                """, on: connection)
+            guard let row = rows.first else {
+                throw EngramError(.notFound, "no memory with this id", field: "id")
+            }
+            let (record, embedding, version) = try row.decode((String, ByteBuffer, Int64).self)
+            let old = try MemoryJSON.memory(from: JSONValue(parsing: record))
+            guard scope.contains(namespace: old.namespace) else {
+                throw EngramError(.notFound, "no memory with this id", field: "id")
+            }
+            let (memory, vector) = try draft(old)
+            try await database.execute(
+                """
+                UPDATE engram_memory SET live = false, version = version + 1, changed_xid = pg_current_xact_id()
+                WHERE id = \(id.description)::uuid
+                """, on: connection)
+            let hash = MemoryDraft.contentHash(of: memory)
+            try await Self.insert(
+                memory, vector: vector ?? VectorBytes.floats(embedding), hash: hash, database, connection)
+            var changes = ChangeRows()
+            changes.add(old.namespace, "del", old.id, version: version + 1)
+            changes.add(memory.namespace, "put", memory.id, version: 1)
+            return Written(memory, token: try await changes.write(database, connection))
+        }
+    }
+
+    func forgetInDatabase(_ ids: [MemoryID], scope: Scope) async throws -> Written<Int> {
+        try scope.require(.forget, "forget")
+        return try await database.transaction { [database] connection in
+            let rows = try await database.rows(
+                """
+                SELECT id::text, namespace FROM engram_memory
+                WHERE id = ANY(\(ids.map(\.description))::uuid[]) AND live ORDER BY id FOR UPDATE
+                """, on: connection)
+            let inside = try rows.map { try $0.decode((String, String).self) }.filter {
+                scope.contains(namespace: $0.1)
+            }
+            let updated = try await database.rows(
+                """
+                UPDATE engram_memory SET live = false, version = version + 1, changed_xid = pg_current_xact_id()
+                WHERE id = ANY(\(inside.map(\.0))::uuid[]) RETURNING id::text, namespace, version
+                """, on: connection)
+            var changes = ChangeRows()
+            for row in updated {
+                let (id, namespace, version) = try row.decode((String, String, Int64).self)
+                if let id = MemoryID(id) { changes.add(namespace, "del", id, version: version) }
+            }
+            return Written(updated.count, token: try await changes.write(database, connection))
+        }
+    }
+
+    func setQuarantinedInDatabase(_ ids: [MemoryID], _ quarantined: Bool, scope: Scope) async throws
+        -> Written<Int>
+    {
+        try scope.require(.quarantine, "quarantine")
+        return try await database.transaction { [database] connection in
+            let rows = try await database.rows(
+                """
+                SELECT id::text, namespace FROM engram_memory
+                WHERE id = ANY(\(ids.map(\.description))::uuid[]) AND live
+                  AND (record->>'quarantined')::boolean IS DISTINCT FROM \(quarantined)
+                ORDER BY id FOR UPDATE
+                """, on: connection)
+            let inside = try rows.map { try $0.decode((String, String).self) }.filter {
+                scope.contains(namespace: $0.1)
+            }
+            let updated = try await database.rows(
+                """
+                UPDATE engram_memory
+                SET record = jsonb_set(record, '{quarantined}', to_jsonb(\(quarantined))),
+                    version = version + 1, changed_xid = pg_current_xact_id()
+                WHERE id = ANY(\(inside.map(\.0))::uuid[]) RETURNING id::text, namespace, version
+                """, on: connection)
+            var changes = ChangeRows()
+            for row in updated {
+                let (id, namespace, version) = try row.decode((String, String, Int64).self)
+                if let id = MemoryID(id) { changes.add(namespace, "put", id, version: version) }
+            }
+            return Written(updated.count, token: try await changes.write(database, connection))
+        }
+    }
+
+    func memoryInDatabase(_ id: MemoryID, scope: Scope) async throws -> Memory {
+        try scope.require(.read, "read")
+        let rows = try await database.rows(
+            "SELECT record::text FROM engram_memory WHERE id = \(id.description)::uuid AND live")
+        guard let row = rows.first else {
+            throw EngramError(.notFound, "no memory with this id", field: "id")
+        }
+        let memory = try MemoryJSON.memory(from: JSONValue(parsing: try row.decode(String.self)))
+        guard scope.contains(namespace: memory.namespace) else {
+            throw EngramError(.notFound, "no memory with this id", field: "id")
+        }
+        return memory
+    }
+
+    private static func insert(
+        _ m: Memory, vector: [Float], hash: String, _ database: ClusterDatabase,
+        _ connection: PostgresConnection
+    ) async throws {
+        try await database.execute(
+            """
+            INSERT INTO engram_memory(id, namespace, version, live, content_hash, expires_at, record, embedding)
+            VALUES (\(m.id.description)::uuid, \(m.namespace), 1, true, \(hash),
+                    \(m.expiresAt?.timeIntervalSince1970), \(MemoryJSON.object(m).jsonText)::jsonb,
+                    \(VectorBytes.buffer(vector)))
+            """, on: connection)
+    }
+}
+
+/// The change-log rows of one transaction, written together at its end.
+struct ChangeRows {
+    var namespaces: [String] = []
+    var ops: [String] = []
+    var ids: [String] = []
+    var versions: [Int64] = []
+
+    mutating func add(_ namespace: String, _ op: String, _ id: MemoryID, version: Int64) {
+        namespaces.append(namespace)
+        ops.append(op)
+        ids.append(id.description)
+        versions.append(version)
+    }
+
+    /// Inserts the rows under the transaction's id and returns that id: the write's token.
+    func write(_ database: ClusterDatabase, _ connection: PostgresConnection) async throws -> String {
+        if !ids.isEmpty {
+            try await database.execute(
+                """
+                INSERT INTO engram_change(xid, seq, namespace, op, id, version)
+                SELECT pg_current_xact_id(), t.ord::integer, t.namespace, t.op, t.id::uuid, t.version
+                FROM unnest(\(namespaces)::text[], \(ops)::text[], \(ids)::text[], \(versions)::bigint[])
+                    WITH ORDINALITY AS t(namespace, op, id, version, ord)
+                """, on: connection)
+        }
+        let rows = try await database.rows("SELECT pg_current_xact_id()::text", on: connection)
+        return try rows[0].decode(String.self)
+    }
+}
+
+/// Embeddings as PostgreSQL stores them: little-endian float32 bytes.
+enum VectorBytes {
+    static func buffer(_ vector: [Float]) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(vector.count * 4)
+        for x in vector { buffer.writeInteger(x.bitPattern, endianness: .little) }
+        return buffer
+    }
+
+    static func floats(_ buffer: ByteBuffer) -> [Float] {
+        var buffer = buffer
+        var vector: [Float] = []
+        vector.reserveCapacity(buffer.readableBytes / 4)
+        while let bits = buffer.readInteger(endianness: .little, as: UInt32.self) {
+            vector.append(Float(bitPattern: bits))
+        }
+        return vector
+    }
+}

@@ -1,0 +1,221 @@
+import Engram
+import EngramService
+import Foundation
+import PostgresNIO
+import Synchronization
+
+/// Keeping the replica current: the bootstrap (a REPEATABLE READ snapshot paged in by id, then the
+/// change log from that snapshot's horizon on) and the follower (change-log rows below the oldest
+/// running transaction, applied by the rows' current versions, idempotently).
+extension ClusterNode {
+    /// Adds or renews this node's row and lease.
+    func register(address: String) async throws {
+        try await database.execute(
+            """
+            INSERT INTO engram_node(name, address, lease_until, state)
+            VALUES (\(name), \(address), now() + make_interval(secs => \(Self.leaseSeconds)), 'starting')
+            ON CONFLICT (name) DO UPDATE SET address = excluded.address, lease_until = excluded.lease_until,
+                state = 'starting', updated_at = now()
+            """)
+    }
+
+    /// Takes a copy of every shard that has fewer copies than the cluster keeps (under the coordinator's
+    /// advisory lock, so two joining nodes do not both take the last place), then reads the map.
+    func join() async throws {
+        let copies = settings.copies
+        try await database.transaction { [database, name] connection in
+            try await database.execute("SELECT pg_advisory_xact_lock(7454912, 2)", on: connection)
+            try await database.execute(
+                """
+                UPDATE engram_shard SET nodes = array_append(nodes, \(name)), epoch = epoch + 1
+                WHERE NOT (\(name) = ANY(nodes)) AND cardinality(nodes) < \(copies)
+                """, on: connection)
+        }
+        try await refreshMap()
+    }
+
+    /// Reads the shard map and the nodes whose leases hold.
+    func refreshMap() async throws {
+        let shards = try await database.rows("SELECT prefix, nodes, epoch FROM engram_shard").map {
+            let (prefix, nodes, epoch) = try $0.decode((String, [String], Int64).self)
+            return ShardMap.Shard(prefix: prefix, nodes: nodes, epoch: epoch)
+        }
+        let peers = try await database.rows(
+            "SELECT name, address FROM engram_node WHERE lease_until > now() AND address <> ''"
+        ).map { try $0.decode((String, String).self) }
+        state.withLock {
+            $0.map = ShardMap(shards)
+            $0.peers = Dictionary(peers, uniquingKeysWith: { a, _ in a })
+        }
+    }
+
+    /// Fills the (empty) store with the live memories of this node's shards as of one snapshot, then sets
+    /// the position to that snapshot's horizon: every change the snapshot missed is at or above it.
+    func bootstrap() async throws {
+        state.withLock { $0.phase = "bootstrapping" }
+        let map = state.withLock { $0.map }
+        let started = ContinuousClock.now
+        let horizon = try await database.connection { [database, store, name] connection in
+            try await database.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", on: connection)
+            let horizon = try await Self.horizon(database, connection)
+            var after = "00000000-0000-0000-0000-000000000000"
+            var count = 0
+            while true {
+                let rows = try await database.rows(
+                    """
+                    SELECT id::text, namespace, version, record::text, embedding FROM engram_memory
+                    WHERE live AND id > \(after)::uuid ORDER BY id LIMIT \(Self.batch)
+                    """, on: connection)
+                guard let last = rows.last else { break }
+                after = try last.decode(String.self)
+                var replicas: [ReplicaRow] = []
+                for row in rows {
+                    let (_, namespace, version, record, embedding) = try row.decode(
+                        (String, String, Int64, String, ByteBuffer).self)
+                    guard map.holds(name, namespace) else { continue }
+                    replicas.append(try Self.replicaRow(record, embedding, version))
+                }
+                try store.replicate(replicas, removing: [], position: nil)
+                count += replicas.count
+                self.state.withLock { $0.bootstrapped = count }
+            }
+            try await database.execute("COMMIT", on: connection)
+            return horizon
+        }
+        let position = Position(xid: horizon, seq: -1, horizon: horizon)
+        try store.replicate([], removing: [], position: position.description)
+        state.withLock { $0.position = position }
+        let seconds = (ContinuousClock.now - started) / .seconds(1)
+        logger.info(
+            "bootstrapped from PostgreSQL",
+            metadata: ["memories": "\(state.withLock { $0.bootstrapped })", "seconds": "\(seconds)"])
+    }
+
+    /// Polls the change log until cancelled: at once again after a full batch, else after 20 ms.
+    func follow() async {
+        while !Task.isCancelled {
+            do {
+                let applied = try await poll()
+                if applied < Self.batch { try await Task.sleep(for: .milliseconds(20)) }
+            } catch is CancellationError {
+                return
+            } catch {
+                logger.warning("following the change log failed; retrying", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .milliseconds(500))
+            }
+        }
+    }
+
+    /// Applies the next change-log rows below the current horizon; returns how many rows were read.
+    @discardableResult
+    func poll() async throws -> Int {
+        guard let position = state.withLock({ $0.position }) else { return 0 }
+        // Every transaction below the horizon has committed or aborted, so the rows read below it are all
+        // there will ever be; a transaction that took a smaller id but commits later is still above it.
+        let horizon = try await Self.horizon(database, nil)
+        let rows = try await database.rows(
+            """
+            SELECT xid::text, seq::bigint, id::text FROM engram_change
+            WHERE (xid, seq) > (\(String(position.xid))::xid8, \(position.seq)::integer)
+              AND xid < \(String(horizon))::xid8
+            ORDER BY xid, seq LIMIT \(Self.batch)
+            """)
+        var next = position
+        var ids: [MemoryID] = []
+        for row in rows {
+            let (xid, seq, id) = try row.decode((String, Int64, String).self)
+            (next.xid, next.seq) = (UInt64(xid) ?? next.xid, seq)
+            if let id = MemoryID(id) { ids.append(id) }
+        }
+        // A full batch may end inside a transaction: only those wholly below its last id are complete.
+        next.horizon = max(position.horizon, rows.count < Self.batch ? horizon : next.xid)
+        try await apply(Array(Set(ids)), position: next)
+        state.withLock {
+            $0.position = next
+            $0.appliedRows += rows.count
+            if rows.count < Self.batch { $0.caughtUpAt = .now }
+        }
+        return rows.count
+    }
+
+    /// Makes the store's copies of `ids` equal PostgreSQL's current rows (a row's newest version wins,
+    /// whatever order its transactions committed in) and records `position`, in one store transaction.
+    func apply(_ ids: [MemoryID], position: Position) async throws {
+        let map = state.withLock { $0.map }
+        var upserts: [ReplicaRow] = []
+        var removing: [MemoryID] = []
+        if !ids.isEmpty {
+            let rows = try await database.rows(
+                """
+                SELECT id::text, namespace, version, live, record::text, embedding FROM engram_memory
+                WHERE id = ANY(\(ids.map(\.description))::uuid[])
+                """)
+            let held = try store.replicaVersions(ids)
+            for row in rows {
+                let (id, namespace, version, live, record, embedding) = try row.decode(
+                    (String, String, Int64, Bool, String, ByteBuffer).self)
+                guard let id = MemoryID(id), map.holds(name, namespace) else { continue }
+                if !live {
+                    if held[id] != nil { removing.append(id) }
+                } else if (held[id] ?? 0) < version {
+                    upserts.append(try Self.replicaRow(record, embedding, version))
+                }
+            }
+        }
+        try store.replicate(upserts, removing: removing, position: position.description)
+    }
+
+    /// Renews the lease every second, publishing the applied position and lag, and re-reads the map.
+    func renewLeases(address: String) async {
+        while !Task.isCancelled {
+            do {
+                let lagRows = try await database.rows(
+                    "SELECT count(*) FROM engram_change WHERE xid >= \(String(figures.position?.horizon ?? 0))::xid8"
+                )[0].decode(Int64.self)
+                // A writer transaction open for long holds the horizon back: its age is lag too.
+                let held = try await database.rows(
+                    """
+                    SELECT COALESCE(EXTRACT(EPOCH FROM max(now() - xact_start)), 0)::float8 FROM pg_stat_activity
+                    WHERE backend_xid IS NOT NULL
+                    """)[0].decode(Double.self)
+                let figures = state.withLock { state -> NodeState in
+                    state.lagRows = Int(lagRows)
+                    state.lagSeconds = max(held, (ContinuousClock.now - state.caughtUpAt) / .seconds(1))
+                    return state
+                }
+                try await database.execute(
+                    """
+                    UPDATE engram_node SET address = \(address),
+                        lease_until = now() + make_interval(secs => \(Self.leaseSeconds)),
+                        horizon = \(figures.position.map { String($0.horizon) }), lag_rows = \(figures.lagRows),
+                        lag_seconds = \(figures.lagSeconds), applied_rows = \(figures.appliedRows),
+                        bootstrapped = \(figures.bootstrapped), state = \(figures.phase), updated_at = now()
+                    WHERE name = \(name)
+                    """)
+                try await refreshMap()
+            } catch is CancellationError {
+                return
+            } catch {
+                logger.warning("renewing the lease failed", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    static func horizon(_ database: ClusterDatabase, _ connection: PostgresConnection?) async throws -> UInt64
+    {
+        let text = try await database.rows(
+            "SELECT pg_snapshot_xmin(pg_current_snapshot())::text", on: connection)[0].decode(String.self)
+        guard let horizon = UInt64(text) else {
+            throw ClusterError.invalid("the horizon", "is not a number: \(text)")
+        }
+        return horizon
+    }
+
+    static func replicaRow(_ record: String, _ embedding: ByteBuffer, _ version: Int64) throws -> ReplicaRow {
+        ReplicaRow(
+            memory: try MemoryJSON.memory(from: JSONValue(parsing: record)),
+            vector: VectorBytes.floats(embedding),
+            version: version)
+    }
+}

@@ -1,0 +1,113 @@
+package import Engram
+package import EngramService
+import Foundation
+import Synchronization
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// A cluster recall: one live node per shard serves its exact top k (this node serves its own shards),
+/// and the answers merge by score with ties broken by id. A node's store holds whole shards, and the
+/// global top k of each shard is within the top k of any node holding it, so the merge equals one
+/// store's recall over the union.
+///
+/// Keyword and hybrid recalls merge the same way; each node ranks with its own shard's statistics (its
+/// BM25 document frequencies, its rank fusion), so those scores compare only approximately across shards.
+extension ClusterNode {
+    package func recall(
+        _ request: RecallRequest, scope: Scope,
+        local: @escaping @Sendable (RecallRequest) async throws -> (hits: [RecallHit], plan: RecallPlan?)
+    ) async throws -> (hits: [RecallHit], plan: RecallPlan?) {
+        let (map, peers) = state.withLock { ($0.map, $0.peers) }
+        let others = try Self.plan(map, peers: peers, me: name, scope: scope)
+        let k = request.k
+        return try await withThrowingTaskGroup(of: (hits: [RecallHit], plan: RecallPlan?).self) { group in
+            group.addTask {
+                try await self.awaitApplied(request.token)
+                return try await local(request)
+            }
+            for candidates in others {
+                group.addTask { (try await Self.share(of: request, from: candidates), nil) }
+            }
+            var hits: [RecallHit] = []
+            var plan: RecallPlan?
+            for try await answer in group {
+                hits += answer.hits
+                plan = plan ?? answer.plan
+            }
+            var seen = Set<MemoryID>()
+            let merged = hits.sorted {
+                $0.score != $1.score ? $0.score > $1.score : $0.memory.id < $1.memory.id
+            }.filter { seen.insert($0.memory.id).inserted }
+            return (Array(merged.prefix(k)), plan)
+        }
+    }
+
+    /// The other nodes to ask: for each shard this node does not hold, the addresses of the live nodes
+    /// holding it, in the order to try them (shards with the same nodes share one request).
+    static func plan(_ map: ShardMap, peers: [String: String], me: String, scope: Scope) throws -> [[String]]
+    {
+        var asks: [[String]] = []
+        for shard in map.shards where !shard.nodes.contains(me) && Self.reaches(scope, shard.prefix) {
+            let live = shard.nodes.filter { peers[$0] != nil }.sorted().compactMap { peers[$0] }
+            guard !live.isEmpty else {
+                throw EngramError(
+                    .behind, "no live node holds the shard \"\(shard.prefix)\"; retry shortly", field: nil)
+            }
+            if !asks.contains(live) { asks.append(live) }
+        }
+        return asks
+    }
+
+    /// Whether a scope can see any namespace under `prefix`.
+    static func reaches(_ scope: Scope, _ prefix: String) -> Bool {
+        scope.isUnrestrictedNamespaces || prefix.isEmpty
+            || scope.namespaces.contains {
+                $0 == prefix || $0.hasPrefix(prefix + "/") || prefix.hasPrefix($0 + "/")
+            }
+    }
+
+    /// One shard's hits from the first of `candidates` that answers: a node that cannot be reached (it
+    /// died within its lease) or is behind passes the request to the next copy.
+    static func share(of request: RecallRequest, from candidates: [String]) async throws -> [RecallHit] {
+        for address in candidates {
+            do {
+                return try await share(of: request, from: address)
+            } catch let error as EngramError where error.code != .behind {
+                throw error  // the request itself is refused: every copy would refuse it
+            } catch {
+                continue
+            }
+        }
+        throw EngramError(.behind, "no node holding a shard answered; retry shortly")
+    }
+
+    /// One node's share: the caller's request as it came, marked as a share, with the caller's key.
+    static func share(of request: RecallRequest, from address: String) async throws -> [RecallHit] {
+        guard let forwarded = request.forwarded, let url = URL(string: address + "/v1/recall") else {
+            throw EngramError(.notOnCluster, "a cluster recall needs the HTTP request to pass on", field: nil)
+        }
+        var http = URLRequest(url: url, timeoutInterval: 30)
+        http.httpMethod = "POST"
+        http.httpBody = Data(forwarded.body)
+        http.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        http.setValue("1", forHTTPHeaderField: ClusterHeaders.shareName)
+        if let authorization = forwarded.authorization {
+            http.setValue(authorization, forHTTPHeaderField: "Authorization")
+        }
+        let (data, response) = try await URLSession.shared.data(for: http)
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        let answer = try JSONValue(parsing: data)
+        guard status == 200, case .object(let o) = answer, case .array(let hits)? = o["hits"] else {
+            if case .object(let o) = answer, case .object(let error)? = o["error"],
+                let code = error["code"]?.stringValue, let message = error["message"]?.stringValue
+            {
+                throw EngramError(
+                    EngramError.Code(rawValue: code), message, field: error["field"]?.stringValue)
+            }
+            throw EngramError(.behind, "the node at \(address) answered \(status); retry shortly", field: nil)
+        }
+        return try hits.map(MemoryJSON.hit(from:))
+    }
+}

@@ -1,0 +1,91 @@
+package import Engram
+import Foundation
+
+/// What a cluster node (`engram serve --cluster`) puts under the one service: a system of record every
+/// write goes to (PostgreSQL), which answers with a token, and recalls gathered from the nodes holding
+/// each shard. ``MemoryService`` calls it for the operations a cluster serves; a front end only chooses
+/// it (`MemoryService(..., cluster:)`).
+package protocol ClusterBackend: Sendable {
+    /// Stores the drafts (exact duplicates of a namespace's live memories are not stored twice).
+    func remember(_ drafts: [MemoryDraft], scope: Scope) async throws -> Written<[RememberResult]>
+    /// Replaces a memory by the version `draft` makes of it (nil vector: the old one stays).
+    func update(
+        _ id: MemoryID, scope: Scope,
+        draft: @escaping @Sendable (Memory) throws -> (memory: Memory, vector: [Float]?)
+    ) async throws -> Written<Memory>
+    /// Forgets the memories among `ids` inside the scope; returns how many.
+    func forget(_ ids: [MemoryID], scope: Scope) async throws -> Written<Int>
+    /// Quarantines or releases the memories among `ids` inside the scope; returns how many changed.
+    func setQuarantined(_ ids: [MemoryID], _ quarantined: Bool, scope: Scope) async throws -> Written<Int>
+    /// One memory by id, from the system of record.
+    func memory(_ id: MemoryID, scope: Scope) async throws -> Memory
+    /// Waits until this node has applied every write up to `token` (nil: returns at once).
+    func awaitApplied(_ token: String?) async throws
+    /// The recall over every shard the scope reaches: `local` serves this node's own share.
+    func recall(
+        _ request: RecallRequest, scope: Scope,
+        local: @escaping @Sendable (RecallRequest) async throws -> (hits: [RecallHit], plan: RecallPlan?)
+    ) async throws -> (hits: [RecallHit], plan: RecallPlan?)
+}
+
+/// A write's result and the token a later recall can carry to be sure to see it.
+package struct Written<Value: Sendable>: Sendable {
+    package var value: Value
+    package var token: String
+
+    package init(_ value: Value, token: String) {
+        self.value = value
+        self.token = token
+    }
+}
+
+/// A recall request as its caller sent it: a cluster node passes the body on, with the caller's key,
+/// to the nodes that hold the shards it does not (`isShare` marks such a pass, served locally).
+package struct ForwardedRecall: Sendable {
+    package var body: [UInt8]
+    package var authorization: String?
+    package var isShare: Bool
+
+    package init(body: [UInt8], authorization: String?, isShare: Bool) {
+        self.body = body
+        self.authorization = authorization
+        self.isShare = isShare
+    }
+}
+
+/// The token of the writes a front end's call made, for its answer: a front end runs the call inside
+/// ``capture(_:)``; a cluster write records its token. (One task-local instead of a token in every write
+/// operation's result, which a single store never has.)
+package enum WriteToken {
+    final class Box: @unchecked Sendable {
+        let lock = NSLock()
+        var token: String?
+    }
+
+    @TaskLocal static var box: Box?
+
+    /// Runs `body` and returns its value with the token of the last cluster write it made (nil on a
+    /// single store).
+    package static func capture<T>(_ body: () async throws -> T) async rethrows -> (T, String?) {
+        let box = Box()
+        let value = try await $box.withValue(box) { try await body() }
+        return (value, box.lock.withLock { box.token })
+    }
+
+    static func record(_ token: String) {
+        guard let box else { return }
+        box.lock.withLock { box.token = token }
+    }
+}
+
+extension EngramError.Code {
+    /// The operation is not served by a cluster node (yet); use a single store's server or the CLI.
+    package static let notOnCluster = EngramError.Code(rawValue: "notOnCluster")
+    /// A cluster node is behind the position a request needs; retry shortly.
+    package static let behind = EngramError.Code(rawValue: "behind")
+}
+
+/// The HTTP header a cluster node sets on a recall it passes to another node: serve your share only.
+package enum ClusterHeaders {
+    package static let shareName = "Engram-Share"
+}

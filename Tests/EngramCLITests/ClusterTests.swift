@@ -1,0 +1,393 @@
+import Engram
+import EngramTestSupport
+import Foundation
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Three `engram serve --cluster` nodes over one real PostgreSQL on loopback. Every answer is checked
+/// against PostgreSQL's own rows, read with `psql`: recalls against a brute-force top k in Doubles, each
+/// node's replica against a per-namespace checksum of (id, version).
+@Suite("A cluster on PostgreSQL", .serialized, .enabled(if: PostgresServer.isInstalled))
+struct ClusterTests {
+    static let dimension = 16
+
+    @Test("writes through one node, recalls through any: equal to brute force over PostgreSQL's rows")
+    func recallsEqualTheOracle() async throws {
+        let cluster = try await TestCluster()
+        var rng = SplitMix(seed: 7)
+        var tokens: [UInt64] = []
+        var ids: [String] = []
+        let namespaces = ["t/a", "t/a/x", "t/b", "t/c", "other"]
+        for batch in 0..<10 {
+            let memories = (0..<20).map { i in
+                Self.memory("memory \(batch)-\(i)", namespaces[(batch + i) % namespaces.count], &rng)
+            }
+            let answer = try await cluster.call(batch % 3, "POST", "/v1/memories", ["memories": memories])
+            #expect(answer.status == 201)
+            tokens.append(try #require(UInt64(answer.json["token"] as? String ?? "")))
+            ids += try #require(answer.json["ids"] as? [String])
+        }
+        // An exact duplicate through another node is not stored twice.
+        let again = try await cluster.call(
+            2, "POST", "/v1/memories",
+            ["content": "memory 0-0", "namespace": "t/a", "embedding": Self.vector(&rng)])
+        #expect((again.json["results"] as? [[String: Any]])?.first?["status"] as? String == "duplicate")
+        #expect((again.json["ids"] as? [String])?.first == ids[0])
+        // Forget, update with a new vector, quarantine: through different nodes.
+        for (i, id) in ids.prefix(10).enumerated() {
+            let answer = try await cluster.call(i % 3, "DELETE", "/v1/memories/\(id)")
+            #expect(answer.status == 200)
+            tokens.append(try #require(UInt64(answer.json["token"] as? String ?? "")))
+        }
+        for (i, id) in ids[10..<15].enumerated() {
+            let answer = try await cluster.call(
+                i % 3, "PATCH", "/v1/memories/\(id)",
+                ["content": "updated \(i)", "embedding": Self.vector(&rng)])
+            #expect(answer.status == 200)
+            #expect(answer.json["supersedes"] as? String == id)
+            tokens.append(try #require(UInt64(answer.json["token"] as? String ?? "")))
+        }
+        for (i, id) in ids[15..<18].enumerated() {
+            let answer = try await cluster.call(i % 3, "POST", "/v1/memories/\(id)/quarantine")
+            #expect(answer.json["changed"] as? Int == 1)
+            tokens.append(try #require(UInt64(answer.json["token"] as? String ?? "")))
+        }
+        let token = String(try #require(tokens.max()))
+        // With the token, every node sees every write at once; the answer is the union's exact top k.
+        let oracle = try cluster.oracle()
+        #expect(oracle.count == 200 - 10 - 3)
+        for q in 0..<12 {
+            let query = Self.vector(&rng)
+            let answer = try await cluster.call(
+                q % 3, "POST", "/v1/recall", ["vector": query, "k": 10, "token": token])
+            let hits = try #require(answer.json["hits"] as? [[String: Any]])
+            let expected = Self.topK(query, in: oracle, k: 10)
+            Self.expectSame(hits, expected)
+        }
+        // Each node's replica holds exactly PostgreSQL's rows of its shards.
+        try await cluster.waitForHorizon(above: UInt64(token)!)
+        cluster.stopAll()
+        try cluster.expectReplicasMatch()
+    }
+
+    @Test(
+        "a transaction with the smaller id that commits later, on the same row: every node ends at its version"
+    )
+    func outOfOrderCommits() async throws {
+        let cluster = try await TestCluster()
+        var rng = SplitMix(seed: 11)
+        let stored = try await cluster.call(
+            0, "POST", "/v1/memories",
+            ["memories": [Self.memory("row r", "t/a", &rng), Self.memory("row s", "t/b", &rng)]])
+        let ids = try #require(stored.json["ids"] as? [String])
+        let (r, s) = (ids[0], ids[1])
+        func change(_ id: String, _ content: String, seq: Int = 1) -> String {
+            """
+            UPDATE engram_memory SET record = jsonb_set(record, '{content}', to_jsonb('\(content)'::text)),
+                version = version + 1, changed_xid = pg_current_xact_id() WHERE id = '\(id)';
+            INSERT INTO engram_change(xid, seq, namespace, op, id, version)
+                SELECT pg_current_xact_id(), \(seq), namespace, 'put', id, version FROM engram_memory WHERE id = '\(id)';
+            """
+        }
+        // A takes its transaction id first, sleeps, then writes r; B, with the larger id, writes r and s and
+        // commits while A is still open; A commits last.
+        let a = Task.detached {
+            try cluster.postgres.psql(
+                "BEGIN; SELECT pg_current_xact_id(); SELECT pg_sleep(1.5); \(change(r, "from A")) COMMIT;")
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        try cluster.postgres.psql("BEGIN; \(change(r, "from B")) \(change(s, "from B", seq: 2)) COMMIT;")
+        _ = try await a.value
+        let xids = try cluster.postgres.psql(
+            "SELECT xid FROM engram_change WHERE id = '\(r)' ORDER BY version"
+        ).split(separator: "\n")
+        #expect(xids.count == 3)
+        #expect(UInt64(xids[2])! < UInt64(xids[1])!, "A's row has the smaller id and the newer version")
+        let horizon = UInt64(try cluster.postgres.psql("SELECT pg_snapshot_xmin(pg_current_snapshot())"))!
+        try await cluster.waitForHorizon(above: horizon - 1)
+        for node in 0..<3 {
+            let answer = try await cluster.call(
+                node, "POST", "/v1/recall", ["vector": try cluster.embedding(of: r), "k": 1])
+            let hit = try #require((answer.json["hits"] as? [[String: Any]])?.first)
+            #expect(hit["id"] as? String == r)
+            #expect(hit["content"] as? String == "from A")
+        }
+        cluster.stopAll()
+        try cluster.expectReplicasMatch()
+    }
+
+    @Test("kill -9 a node 20 times during writes and recalls: no acknowledged write lost, replicas converge")
+    func killStorm() async throws {
+        let cluster = try await TestCluster()
+        let acknowledged = Mutex<[String]>([])
+        let unexpected = Mutex<[String]>([])
+        let stop = Atomic<Bool>(false)
+        let writer = Task.detached {
+            var rng = SplitMix(seed: 23)
+            var n = 0
+            while !stop.load(ordering: .relaxed) {
+                n += 1
+                let node = Int(rng.next() % 3)
+                let body: [String: Any] = [
+                    "memories": (0..<5).map {
+                        Self.memory("storm \(n)-\($0)", ["t/a", "t/b", "t/c"][$0 % 3], &rng)
+                    }
+                ]
+                guard let answer = try? await cluster.call(node, "POST", "/v1/memories", body) else {
+                    continue
+                }
+                switch answer.status {
+                case 201: acknowledged.withLock { $0 += answer.json["ids"] as? [String] ?? [] }
+                case 503: continue  // retryable: the node is still starting
+                default: unexpected.withLock { $0.append("write \(answer.status) \(answer.json)") }
+                }
+                if n % 4 == 0,
+                    let recall = try? await cluster.call(
+                        (node + 1) % 3, "POST", "/v1/recall", ["vector": Self.vector(&rng), "k": 5]),
+                    ![200, 503].contains(recall.status)
+                {
+                    unexpected.withLock { $0.append("recall \(recall.status) \(recall.json)") }
+                }
+            }
+        }
+        var rng = SplitMix(seed: 5)
+        for round in 0..<20 {
+            try await Task.sleep(for: .milliseconds(150))
+            let victim = Int(rng.next() % 3)
+            cluster.kill(victim)
+            // Every fourth restart starts from an empty directory: a rebuild while the writes go on.
+            try await cluster.start(victim, wipe: round % 4 == 3)
+        }
+        stop.store(true, ordering: .relaxed)
+        await writer.value
+        #expect(unexpected.withLock { $0 }.isEmpty, "\(unexpected.withLock { $0 }.prefix(3))")
+        let acked = Set(acknowledged.withLock { $0 })
+        #expect(acked.count > 100)
+        let live = Set(
+            try cluster.postgres.psql("SELECT id FROM engram_memory WHERE live").split(separator: "\n").map(
+                String.init))
+        #expect(acked.subtracting(live).isEmpty, "acknowledged writes missing from PostgreSQL")
+        let horizon = UInt64(try cluster.postgres.psql("SELECT pg_snapshot_xmin(pg_current_snapshot())"))!
+        try await cluster.waitForHorizon(above: horizon - 1)
+        cluster.stopAll()
+        try cluster.expectReplicasMatch()
+    }
+
+    @Test("cluster status lists nodes, shards and positions; init is idempotent")
+    func status() async throws {
+        let cluster = try await TestCluster()
+        let status = try cluster.engram(["cluster", "status", cluster.postgres.url, "--json"])
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(status.utf8)) as? [String: Any])
+        let nodes = try #require(json["nodes"] as? [[String: Any]])
+        #expect(nodes.compactMap { $0["name"] as? String }.sorted() == ["n1", "n2", "n3"])
+        #expect(nodes.allSatisfy { $0["live"] as? Bool == true })
+        #expect((json["shards"] as? [[String: Any]])?.count == 3)
+        _ = try cluster.engram([
+            "cluster", "init", cluster.postgres.url, "--embedder", "custom", "--dimension", "16",
+        ])
+        #expect(try cluster.postgres.psql("SELECT count(*) FROM engram_shard") == "3")
+        // A node of another dimension's store is refused; an operation a node does not serve says so.
+        let refused = try await cluster.call(0, "GET", "/v1/count")
+        #expect(refused.status == 501)
+        #expect((refused.json["error"] as? [String: Any])?["code"] as? String == "notOnCluster")
+        cluster.stopAll()
+    }
+
+    // MARK: Helpers
+
+    static func vector(_ rng: inout SplitMix) -> [Double] {
+        (0..<dimension).map { _ in Double(rng.next() % 20_001) / 10_000 - 1 }
+    }
+
+    static func memory(_ content: String, _ namespace: String, _ rng: inout SplitMix) -> [String: Any] {
+        ["content": content, "namespace": namespace, "embedding": vector(&rng)]
+    }
+
+    /// Ids and cosines of the k best, by Double sums over unit vectors; ties by id.
+    static func topK(_ query: [Double], in rows: [String: [Double]], k: Int) -> [(id: String, score: Double)]
+    {
+        let norm = query.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        return rows.map { id, v in
+            (id, zip(query, v).reduce(0) { $0 + $1.0 * $1.1 } / norm)
+        }.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }.prefix(k).map { ($0.0, $0.1) }
+    }
+
+    static func expectSame(_ hits: [[String: Any]], _ expected: [(id: String, score: Double)]) {
+        #expect(hits.count == expected.count)
+        for (hit, want) in zip(hits, expected) {
+            let score = hit["score"] as? Double ?? .nan
+            #expect(abs(score - want.score) < 1e-4)
+            // Equal ids unless the two scores are a near tie the float scan may order either way.
+            if hit["id"] as? String != want.id {
+                #expect(
+                    abs(score - want.score) < 1e-6, "hit \(hit["id"] ?? "") where \(want.id) was expected")
+            }
+        }
+    }
+}
+
+/// Three nodes and PostgreSQL: shards `t/a` on n1 and n2, `t/b` on n2 and n3, everything else on n3 and n1.
+final class TestCluster: @unchecked Sendable {  // Sendable: the node table is behind a lock.
+    let postgres: PostgresServer
+    let directory = TemporaryDirectory("engram-cluster")
+    private let nodes = Mutex<[Int: ServerProcess]>([:])
+
+    init() async throws {
+        postgres = try PostgresServer()
+        try engram([
+            "cluster", "init", postgres.url, "--embedder", "custom", "--dimension",
+            String(ClusterTests.dimension),
+        ])
+        try postgres.psql(
+            """
+            UPDATE engram_shard SET nodes = '{n3,n1}', epoch = 2 WHERE prefix = '';
+            INSERT INTO engram_shard VALUES ('t/a', '{n1,n2}', 2), ('t/b', '{n2,n3}', 2);
+            """)
+        for i in 0..<3 { try await start(i) }
+    }
+
+    deinit { stopAll() }
+
+    /// Starts node i (n1, n2, n3), optionally from an empty store directory.
+    func start(_ i: Int, wipe: Bool = false) async throws {
+        let store = directory.appending("n\(i + 1)")
+        if wipe { try? FileManager.default.removeItem(atPath: store) }
+        let process = try ServerProcess(
+            store: store, extra: ["--cluster", postgres.url, "--node", "n\(i + 1)"])
+        nodes.withLock { $0[i] = process }
+    }
+
+    /// SIGKILLs node i.
+    func kill(_ i: Int) {
+        guard let process = nodes.withLock({ $0.removeValue(forKey: i) }) else { return }
+        process.stop(SIGKILL)
+    }
+
+    func stopAll() {
+        for process in nodes.withLock({ nodes in
+            defer { nodes = [:] }; return Array(nodes.values)
+        }) {
+            process.stop(SIGTERM)
+        }
+    }
+
+    /// One JSON request to node i; throws when the node cannot be reached.
+    func call(_ i: Int, _ method: String, _ path: String, _ body: [String: Any]? = nil) async throws -> (
+        status: Int, json: [String: Any]
+    ) {
+        guard let node = nodes.withLock({ $0[i] }) else {
+            throw PostgresServerError(message: "node \(i) is down")
+        }
+        let text = try body.map {
+            String(decoding: try JSONSerialization.data(withJSONObject: $0), as: UTF8.self)
+        }
+        guard let answer = await node.call(method, path, text) else {
+            throw PostgresServerError(message: "node \(i) did not answer")
+        }
+        return (answer.status, answer.json as? [String: Any] ?? [:])
+    }
+
+    /// Runs the engram binary; returns its standard output.
+    @discardableResult
+    func engram(_ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = Fixtures.productsDirectory().appendingPathComponent("engram")
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw PostgresServerError(message: "engram \(arguments.joined(separator: " ")) failed")
+        }
+        return text
+    }
+
+    /// Live, unquarantined memories and their embeddings, from PostgreSQL's rows.
+    func oracle() throws -> [String: [Double]] {
+        var rows: [String: [Double]] = [:]
+        for line in try postgres.psql(
+            "SELECT id, encode(embedding, 'hex') FROM engram_memory WHERE live AND NOT (record->>'quarantined')::boolean"
+        ).split(separator: "\n") {
+            let parts = line.split(separator: "|")
+            rows[String(parts[0])] = Self.floats(hex: String(parts[1]))
+        }
+        return rows
+    }
+
+    func embedding(of id: String) throws -> [Double] {
+        Self.floats(
+            hex: try postgres.psql("SELECT encode(embedding, 'hex') FROM engram_memory WHERE id = '\(id)'"))
+    }
+
+    static func floats(hex: String) -> [Double] {
+        let bytes = stride(from: 0, to: hex.count, by: 2).map {
+            UInt8(hex.dropFirst($0).prefix(2), radix: 16)!
+        }
+        return stride(from: 0, to: bytes.count, by: 4).map { i in
+            let bits =
+                UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16 | UInt32(
+                    bytes[i + 3]) << 24
+            return Double(Float(bitPattern: bits))
+        }
+    }
+
+    /// Waits until every node reports a horizon above `xid` (all writes below it applied).
+    func waitForHorizon(above xid: UInt64) async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            let horizons = try postgres.psql("SELECT coalesce(horizon, '0') FROM engram_node").split(
+                separator: "\n")
+            if horizons.count == 3, horizons.allSatisfy({ UInt64($0)! > xid }) { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        Issue.record("the nodes did not reach \(xid)")
+    }
+
+    /// Every node's store holds exactly PostgreSQL's live rows of its shards: per namespace, the same
+    /// count and XOR of hash(id, version). (The nodes must be stopped.)
+    func expectReplicasMatch() throws {
+        var truth: [String: ReplicaChecksum] = [:]
+        for line in try postgres.psql("SELECT namespace, id, version FROM engram_memory WHERE live").split(
+            separator: "\n")
+        {
+            let parts = line.split(separator: "|").map(String.init)
+            truth[parts[0], default: ReplicaChecksum()].add(MemoryID(parts[1])!, version: Int64(parts[2])!)
+        }
+        let holders: [String: [String]] = ["t/a": ["n1", "n2"], "t/b": ["n2", "n3"], "": ["n3", "n1"]]
+        func shard(_ namespace: String) -> String {
+            for prefix in ["t/a", "t/b"] where namespace == prefix || namespace.hasPrefix(prefix + "/") {
+                return prefix
+            }
+            return ""
+        }
+        for i in 0..<3 {
+            let name = "n\(i + 1)"
+            let store = try MemoryStore.open(
+                at: directory.appending(name), options: StoreOptions(readOnly: true))
+            defer { try? store.close() }
+            let held = try store.replicaChecksums()
+            let expected = truth.filter { holders[shard($0.key)]!.contains(name) }
+            #expect(held == expected, "node \(name): \(held) where PostgreSQL has \(expected)")
+        }
+    }
+}
+
+/// A small seeded generator (SplitMix64), so each test's data is the same on every run.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

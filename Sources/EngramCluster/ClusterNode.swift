@@ -16,6 +16,8 @@ package final class ClusterNode: ClusterBackend, Sendable {
     let database: ClusterDatabase
     let logger: Logger
     let state: Mutex<NodeState>
+    /// The lag beyond which the node reports itself not ready (`/readyz`).
+    let maxLag: Double
     private let tasks = Mutex<[Task<Void, Never>]>([])
 
     /// How long a lease lasts without renewal; nodes renew every second.
@@ -28,7 +30,9 @@ package final class ClusterNode: ClusterBackend, Sendable {
     /// Connects to the cluster at `url`, opens (or, without an applied position, creates anew) the store
     /// in `directory`, joins the shard map and rebuilds the store from PostgreSQL when it must. The node
     /// follows the change log once ``start(address:)`` is called.
-    package init(url: String, name: String, directory: String, logger: Logger) async throws {
+    package init(
+        url: String, name: String, directory: String, maxLag: Double = 10, logger: Logger
+    ) async throws {
         guard !name.isEmpty, name.utf8.count <= 128, !name.contains(",") else {
             throw ClusterError.invalid("--node", "must be a name of 1 to 128 bytes without commas")
         }
@@ -41,6 +45,7 @@ package final class ClusterNode: ClusterBackend, Sendable {
             throw error
         }
         self.name = name
+        self.maxLag = maxLag
         self.database = database
         self.logger = logger
         state = Mutex(NodeState(position: (try? store.replicaPosition()).flatMap(Position.init)))
@@ -116,27 +121,40 @@ package final class ClusterNode: ClusterBackend, Sendable {
         try await memoryInDatabase(id, scope: scope)
     }
 
+    /// Returns once this node has applied the write of `token` and every write acknowledged before it.
+    /// The follower gets there within a poll; when it cannot (a transaction held open keeps the horizon
+    /// below the token), the node applies the committed change-log rows above its horizon at once: the
+    /// rows' current versions, so deletes are honoured and nothing goes back.
     package func awaitApplied(_ token: String?) async throws {
         guard state.withLock({ $0.position }) != nil else {
             throw EngramError(.behind, "this node is still copying its shards from PostgreSQL; retry shortly")
         }
         guard let token else { return }
         guard let xid = UInt64(token) else { throw EngramError.invalid("token", "is not a write token") }
-        let deadline = ContinuousClock.now + Self.tokenWait
-        while state.withLock({ ($0.position?.horizon ?? 0) <= xid }) {
-            guard ContinuousClock.now < deadline else {
-                throw EngramError(
-                    .behind, "this node has not yet applied the write of this token; retry shortly",
-                    field: "token")
-            }
+        let deadline = ContinuousClock.now + .milliseconds(100)
+        while !state.withLock({ $0.sees(xid) }) {
+            guard ContinuousClock.now < deadline else { return try await applyTail(through: xid) }
             try await Task.sleep(for: .milliseconds(5))
         }
     }
 
     // MARK: Figures
 
-    /// This node's applied position and figures, as `engram cluster status` shows them.
-    package var figures: NodeState { state.withLock { $0 } }
+    package var figures: ClusterFigures {
+        state.withLock { s in
+            var f = ClusterFigures()
+            (f.lagSeconds, f.lagRows, f.appliedRows, f.bootstrapped) =
+                (s.lagSeconds, s.lagRows, s.appliedRows, s.bootstrapped)
+            (f.gathers, f.gatherNodes, f.gatherSeconds) = (s.gathers, s.gatherNodes, s.gatherSeconds)
+            f.ready = s.phase == "following" && s.lagSeconds <= maxLag
+            f.detail =
+                s.phase != "following"
+                ? "\(s.phase) (\(s.bootstrapped) memories copied)"
+                : "lag \((s.lagSeconds * 1000).rounded() / 1000) s (bound \(maxLag) s), \(s.lagRows) change-log rows"
+            return f
+        }
+    }
+
 }
 
 /// What a node knows of itself: its applied position, the shard map and the live nodes it last read,
@@ -151,6 +169,14 @@ package struct NodeState: Sendable {
     package var lagRows = 0
     package var lagSeconds = 0.0
     package var caughtUpAt = ContinuousClock.now
+    /// Every write up to this transaction id committed before the last tail apply is applied.
+    package var tailApplied: UInt64 = 0
+    package var gathers = 0
+    package var gatherNodes = 0
+    package var gatherSeconds = 0.0
+
+    /// Whether the write of transaction `xid` (and every write acknowledged before it) is applied.
+    func sees(_ xid: UInt64) -> Bool { (position?.horizon ?? 0) > xid || tailApplied >= xid }
 
     init(position: Position?) { self.position = position }
 }

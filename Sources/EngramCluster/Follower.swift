@@ -138,31 +138,43 @@ extension ClusterNode {
         return rows.count
     }
 
+    /// Applies every committed change-log row above the horizon now (see ``awaitApplied(_:)``), without
+    /// moving the position: the follower reads those rows again when the horizon passes them.
+    func applyTail(through xid: UInt64) async throws {
+        let horizon = state.withLock { $0.position?.horizon ?? 0 }
+        let ids = try await database.rows(
+            "SELECT DISTINCT id::text FROM engram_change WHERE xid >= \(String(horizon))::xid8"
+        ).compactMap { MemoryID(try $0.decode(String.self)) }
+        try await apply(ids, position: nil)
+        state.withLock { $0.tailApplied = max($0.tailApplied, xid) }
+    }
+
     /// Makes the store's copies of `ids` equal PostgreSQL's current rows (a row's newest version wins,
-    /// whatever order its transactions committed in) and records `position`, in one store transaction.
-    func apply(_ ids: [MemoryID], position: Position) async throws {
+    /// whatever order its transactions committed in) and records `position` (nil: unchanged), in one
+    /// store transaction.
+    func apply(_ ids: [MemoryID], position: Position?) async throws {
         let map = state.withLock { $0.map }
         var upserts: [ReplicaRow] = []
-        var removing: [MemoryID] = []
+        var removing: [(id: MemoryID, version: Int64)] = []
         if !ids.isEmpty {
             let rows = try await database.rows(
                 """
                 SELECT id::text, namespace, version, live, record::text, embedding FROM engram_memory
                 WHERE id = ANY(\(ids.map(\.description))::uuid[])
                 """)
-            let held = try store.replicaVersions(ids)
             for row in rows {
                 let (id, namespace, version, live, record, embedding) = try row.decode(
                     (String, String, Int64, Bool, String, ByteBuffer).self)
                 guard let id = MemoryID(id), map.holds(name, namespace) else { continue }
-                if !live {
-                    if held[id] != nil { removing.append(id) }
-                } else if (held[id] ?? 0) < version {
+                // The store skips what it holds at this version or newer.
+                if live {
                     upserts.append(try Self.replicaRow(record, embedding, version))
+                } else {
+                    removing.append((id, version))
                 }
             }
         }
-        try store.replicate(upserts, removing: removing, position: position.description)
+        try store.replicate(upserts, removing: removing, position: position?.description)
     }
 
     /// Renews the lease every second, publishing the applied position and lag, and re-reads the map.
@@ -170,7 +182,7 @@ extension ClusterNode {
         while !Task.isCancelled {
             do {
                 let lagRows = try await database.rows(
-                    "SELECT count(*) FROM engram_change WHERE xid >= \(String(figures.position?.horizon ?? 0))::xid8"
+                    "SELECT count(*) FROM engram_change WHERE xid >= \(String(state.withLock { $0.position?.horizon ?? 0 }))::xid8"
                 )[0].decode(Int64.self)
                 // A writer transaction open for long holds the horizon back: its age is lag too.
                 let held = try await database.rows(

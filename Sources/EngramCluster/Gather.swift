@@ -22,6 +22,15 @@ extension ClusterNode {
         let (map, peers) = state.withLock { ($0.map, $0.peers) }
         let others = try Self.plan(map, peers: peers, me: name, scope: scope)
         let k = request.k
+        let started = ContinuousClock.now
+        defer {
+            let seconds = (ContinuousClock.now - started) / .seconds(1)
+            state.withLock {
+                $0.gathers += 1
+                $0.gatherNodes += 1 + others.count
+                $0.gatherSeconds += seconds
+            }
+        }
         return try await withThrowingTaskGroup(of: (hits: [RecallHit], plan: RecallPlan?).self) { group in
             group.addTask {
                 try await self.awaitApplied(request.token)

@@ -95,6 +95,7 @@ package enum EngramServer {
             let gauges = try await service.gauges()
             metrics.storeGauges(gauges.stats, workingItems: gauges.workingItems, scanned: gauges.scanned)
             metrics.queueDepth(gauges.queued)
+            if let figures = service.cluster?.figures { metrics.clusterGauges(figures) }
             return JSONResponse.make(text: metrics.exposition(), contentType: "text/plain; version=0.0.4")
         }
         router.get("/openapi.json") { _, _ in JSONResponse.make(text: try OpenAPIDocument.text()) }

@@ -177,6 +177,50 @@ struct ClusterTests {
         try cluster.expectReplicasMatch()
     }
 
+    @Test(
+        "a writer transaction held open: lag alarms fire, token reads answer through the tail, nothing skipped"
+    )
+    func heldTransaction() async throws {
+        let cluster = try await TestCluster(nodeArguments: ["--max-lag", "2"])
+        var rng = SplitMix(seed: 31)
+        let held = Task.detached {
+            try cluster.postgres.psql("BEGIN; SELECT pg_current_xact_id(); SELECT pg_sleep(6); COMMIT;")
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        let vector = Self.vector(&rng)
+        let stored = try await cluster.call(
+            0, "POST", "/v1/memories",
+            ["content": "written while held", "namespace": "t/b", "embedding": vector])
+        let id = try #require((stored.json["ids"] as? [String])?.first)
+        let token = try #require(stored.json["token"] as? String)
+        // n2 and n3 hold t/b; the horizon is below the token, yet both answer with the write.
+        for node in [1, 2] {
+            let answer = try await cluster.call(
+                node, "POST", "/v1/recall", ["vector": vector, "k": 1, "token": token])
+            #expect(answer.status == 200)
+            #expect((answer.json["hits"] as? [[String: Any]])?.first?["id"] as? String == id)
+        }
+        // A delete through another node, read with its token: honoured.
+        let gone = try await cluster.call(2, "DELETE", "/v1/memories/\(id)")
+        let deleteToken = try #require(gone.json["token"] as? String)
+        let after = try await cluster.call(
+            1, "POST", "/v1/recall", ["vector": vector, "k": 1, "token": deleteToken])
+        #expect(after.status == 200)
+        #expect((after.json["hits"] as? [[String: Any]])?.first?["id"] as? String != id)
+        // The lag alarm: past the 2 s bound, /readyz says not ready and the status shows the lag.
+        try await Task.sleep(for: .seconds(3))
+        #expect(try await cluster.call(0, "GET", "/readyz").status == 503)
+        let lag = try cluster.postgres.psql("SELECT min(lag_seconds) FROM engram_node")
+        #expect((Double(lag) ?? 0) >= 2)
+        _ = try await held.value
+        let horizon = UInt64(try cluster.postgres.psql("SELECT pg_snapshot_xmin(pg_current_snapshot())"))!
+        try await cluster.waitForHorizon(above: horizon - 1)
+        try await Task.sleep(for: .seconds(2))
+        #expect(try await cluster.call(0, "GET", "/readyz").status == 200)
+        cluster.stopAll()
+        try cluster.expectReplicasMatch()
+    }
+
     @Test("cluster status lists nodes, shards and positions; init is idempotent")
     func status() async throws {
         let cluster = try await TestCluster()
@@ -235,8 +279,10 @@ final class TestCluster: @unchecked Sendable {  // Sendable: the node table is b
     let postgres: PostgresServer
     let directory = TemporaryDirectory("engram-cluster")
     private let nodes = Mutex<[Int: ServerProcess]>([:])
+    let nodeArguments: [String]
 
-    init() async throws {
+    init(nodeArguments: [String] = []) async throws {
+        self.nodeArguments = nodeArguments
         postgres = try PostgresServer()
         try engram([
             "cluster", "init", postgres.url, "--embedder", "custom", "--dimension",
@@ -257,7 +303,7 @@ final class TestCluster: @unchecked Sendable {  // Sendable: the node table is b
         let store = directory.appending("n\(i + 1)")
         if wipe { try? FileManager.default.removeItem(atPath: store) }
         let process = try ServerProcess(
-            store: store, extra: ["--cluster", postgres.url, "--node", "n\(i + 1)"])
+            store: store, extra: ["--cluster", postgres.url, "--node", "n\(i + 1)"] + nodeArguments)
         nodes.withLock { $0[i] = process }
     }
 

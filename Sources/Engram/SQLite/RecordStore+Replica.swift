@@ -10,23 +10,25 @@ extension RecordStore {
             id TEXT PRIMARY KEY NOT NULL, version INTEGER NOT NULL) WITHOUT ROWID
         """
 
-    /// In one transaction: deletes the memory rows `removing.rowIDs` and the versions of `removing.ids`,
-    /// inserts the rows at their slots with their versions, indexes their text, and sets `meta`.
+    /// In one transaction: deletes the memory rows `removing.rowIDs`, records each removed memory's
+    /// removal version (so that an older row read before it cannot bring the memory back), inserts the
+    /// rows at their slots with their versions, indexes their text, and sets `meta`.
     func replicate(
-        removing: (rowIDs: [Int64], ids: [MemoryID]), inserting rows: [(ReplicaRow, Int32)],
-        meta: [String: String]
+        removing: (rowIDs: [Int64], removals: [(id: MemoryID, version: Int64)]),
+        inserting rows: [(ReplicaRow, Int32)], meta: [String: String]
     ) throws -> [Int64] {
         try write { db in
             try db.execute(sql: Self.replicaTable)
             for rowID in removing.rowIDs {
                 try db.execute(sql: "DELETE FROM memory WHERE rowid = ?", arguments: [rowID])
             }
-            let forget = try db.cachedStatement(sql: "DELETE FROM replica_version WHERE id = ?")
-            for id in removing.ids { try forget.execute(arguments: [id.description]) }
-            let rowIDs = try rows.map { try Self.insert($0.0.memory, slot: $0.1, db) }
-            try Self.indexFullText(rowIDs, db)
             let version = try db.cachedStatement(
                 sql: "INSERT OR REPLACE INTO replica_version(id, version) VALUES (?, ?)")
+            for removal in removing.removals {
+                try version.execute(arguments: [removal.id.description, removal.version])
+            }
+            let rowIDs = try rows.map { try Self.insert($0.0.memory, slot: $0.1, db) }
+            try Self.indexFullText(rowIDs, db)
             for (row, _) in rows { try version.execute(arguments: [row.memory.id.description, row.version]) }
             try Self.setMeta(meta, db)
             return rowIDs
@@ -53,7 +55,7 @@ extension RecordStore {
     }
 
     /// Per namespace, the count and XOR-hash of (id, version) over the stored memories (version 0 for a
-    /// memory without one).
+    /// memory without one; removed memories' versions are not counted).
     func replicaChecksums() throws -> [String: ReplicaChecksum] {
         try read { db in
             let versions = try db.tableExists("replica_version")

@@ -77,6 +77,13 @@ public struct HealthReport: Sendable, Codable, Hashable {
     public var healthy: Bool { checks.allSatisfy(\.passed) }
 }
 
+extension HealthReport.Check {
+    /// A check made outside the store (a cluster node's replication, say).
+    public init(_ name: String, passed: Bool, detail: String) {
+        self.init(name: name, passed: passed, detail: detail)
+    }
+}
+
 extension MemoryStore {
     /// Counts, sizes and recall telemetry.
     public func stats() throws -> StoreStats {

@@ -117,28 +117,41 @@ extension MemoryStore {
         return (try nextVersion(of: old, with: changes, now: currentTime()), vector)
     }
 
-    /// Makes the store's copies equal a system of record's rows, in one transaction: every memory in
-    /// `removing` or among `rows` leaves the store (if present), then `rows` are stored as given (their
-    /// ids, times and fields; no duplicate check, no audit entry: the system of record did those), their
-    /// versions recorded, and `position` kept as the replica's applied position. Applying the same rows
-    /// again leaves the store as it was, so a replica that crashed before recording its position simply
-    /// applies them again.
-    public func replicate(_ rows: [ReplicaRow], removing: [MemoryID], position: String?) throws {
+    /// Makes the store's copies equal a system of record's rows, in one transaction, by row version: a
+    /// row or removal whose version is not above the one the store holds is skipped (so appliers racing
+    /// with older reads never go back); every other memory in `removing` or among `rows` leaves the store
+    /// (if present), then those `rows` are stored as given (their ids, times and fields; no duplicate
+    /// check, no audit entry: the system of record did those) with their versions, and `position` is kept
+    /// as the replica's applied position. Applying the same rows again changes nothing, so a replica that
+    /// crashed before recording its position simply applies them again.
+    ///
+    /// - Parameter removing: memories gone from the system of record, with the version of their removal.
+    public func replicate(
+        _ rows: [ReplicaRow], removing: [(id: MemoryID, version: Int64)], position: String?
+    ) throws {
         for row in rows where row.vector.count != dimension {
             throw EngramError(
                 .dimensionMismatch,
                 "has \(row.vector.count) dimensions; the store's vectors have \(dimension)",
                 field: "embedding")
         }
-        let ids = Array(Set(removing + rows.map(\.memory.id)))
-        let vectors = try rows.map { try normalized($0.vector, field: "embedding") }
+        let normalizedRows = try rows.map {
+            ReplicaRow(
+                memory: $0.memory, vector: try normalized($0.vector, field: "embedding"), version: $0.version)
+        }
         try write { state in
+            // Under the writer lock the held versions cannot change before this transaction commits.
+            let held = try records.replicaVersions(removing.map(\.id) + rows.map(\.memory.id))
+            let rows = normalizedRows.filter { (held[$0.memory.id] ?? 0) < $0.version }
+            let removing = removing.filter { (held[$0.id] ?? 0) < $0.version }
+            let ids = Array(Set(removing.map(\.id) + rows.map(\.memory.id)))
+            let vectors = rows.map(\.vector)
             let leaving = try located(ids, within: nil, state)
             let slots = allocateSlots(rows.count, &state)
             do {
                 try commitVectors(Array(zip(slots, vectors)), &state)
                 let rowIDs = try records.replicate(
-                    removing: (leaving.map(\.rowID), ids), inserting: Array(zip(rows, slots)),
+                    removing: (leaving.map(\.rowID), removing), inserting: Array(zip(rows, slots)),
                     meta: position.map { [Self.replicaPositionKey: $0] } ?? [:])
                 for old in leaving { state.slots[Int(old.slot)] = SlotInfo() }
                 if !leaving.isEmpty { state.pendingFree.append((state.generation + 1, leaving.map(\.slot))) }

@@ -61,6 +61,11 @@ struct Serve: ParsableCommand {
     @Option(help: "The URL other nodes reach this one at (with --cluster; default http://HOST:PORT).")
     var advertise: String?
 
+    @Option(
+        name: .customLong("max-lag"),
+        help: "Seconds of replication lag beyond which /readyz says not ready (with --cluster).")
+    var maxLag = 10.0
+
     func run() throws {
         try ProcessScope.requireWholeStore("serve")
         var configuration = ServerConfiguration(keysPath: keys ?? KeyFile.defaultPath(store: location.path))
@@ -97,10 +102,11 @@ struct Serve: ParsableCommand {
         guard let name = node else { throw EngramError.invalid("--node", "is required with --cluster") }
         let io = CLIIO.current
         let resolver = EmbedderResolver(environment: io.environment)
-        let (host, advertise, path) = (host, advertise, location.path)
+        let (host, advertise, path, maxLag) = (host, advertise, location.path, maxLag)
         try runUntilDone {
             let logger = Self.logger()
-            let node = try await ClusterNode(url: url, name: name, directory: path, logger: logger)
+            let node = try await ClusterNode(
+                url: url, name: name, directory: path, maxLag: maxLag, logger: logger)
             let served: Result<Void, any Error>
             do {
                 try await EngramServer.serve(

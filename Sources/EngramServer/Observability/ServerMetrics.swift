@@ -114,6 +114,21 @@ final class ServerMetrics: ServiceMetrics {
         if let rate = stats.embeddingCache.hitRate { gauge("engram_embedding_cache_hit_ratio", rate) }
     }
 
+    /// A cluster node's replication and gather figures.
+    func clusterGauges(_ f: ClusterFigures) {
+        func gauge(_ label: String, _ value: Double) {
+            Metrics.Gauge(label: label, factory: factory).record(value)
+        }
+        gauge("engram_cluster_ready", f.ready ? 1 : 0)
+        gauge("engram_cluster_lag_seconds", f.lagSeconds)
+        gauge("engram_cluster_lag_rows", Double(f.lagRows))
+        gauge("engram_cluster_applied_rows", Double(f.appliedRows))
+        gauge("engram_cluster_bootstrapped_memories", Double(f.bootstrapped))
+        gauge("engram_cluster_gathers", Double(f.gathers))
+        gauge("engram_cluster_gather_nodes", Double(f.gatherNodes))
+        gauge("engram_cluster_gather_seconds", f.gatherSeconds)
+    }
+
     /// The Prometheus text exposition of everything above.
     func exposition() -> String { registry.emitToString() }
 }

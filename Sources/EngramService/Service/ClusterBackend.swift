@@ -21,11 +21,36 @@ package protocol ClusterBackend: Sendable {
     func memory(_ id: MemoryID, scope: Scope) async throws -> Memory
     /// Waits until this node has applied every write up to `token` (nil: returns at once).
     func awaitApplied(_ token: String?) async throws
+    /// Replication and gather figures for `/readyz` and `/metrics`.
+    var figures: ClusterFigures { get }
     /// The recall over every shard the scope reaches: `local` serves this node's own share.
     func recall(
         _ request: RecallRequest, scope: Scope,
         local: @escaping @Sendable (RecallRequest) async throws -> (hits: [RecallHit], plan: RecallPlan?)
     ) async throws -> (hits: [RecallHit], plan: RecallPlan?)
+}
+
+/// What a cluster node reports of itself: whether it may serve (copied and within its lag bound), its
+/// replication lag and progress, and the recalls it gathered.
+package struct ClusterFigures: Sendable, Hashable {
+    /// Copied, following, and behind by no more than its bound.
+    package var ready = false
+    /// Why (not) ready, for `/readyz`.
+    package var detail = ""
+    /// Seconds since the node last saw every committed write (a transaction held open counts too).
+    package var lagSeconds = 0.0
+    /// Change-log rows at or above its applied horizon.
+    package var lagRows = 0
+    /// Change-log rows applied since it started.
+    package var appliedRows = 0
+    /// Memories copied by its last bootstrap.
+    package var bootstrapped = 0
+    /// Recalls it gathered, the nodes they asked in all (itself included), and their total seconds.
+    package var gathers = 0
+    package var gatherNodes = 0
+    package var gatherSeconds = 0.0
+
+    package init() {}
 }
 
 /// A write's result and the token a later recall can carry to be sure to see it.

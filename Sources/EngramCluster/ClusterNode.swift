@@ -78,6 +78,13 @@ package final class ClusterNode: ClusterBackend, Sendable {
     package func start(address: String) async throws {
         try await register(address: address)
         try await join()
+        let (position, map) = state.withLock { ($0.position, $0.map) }
+        if let position, position.epoch != map.epoch {
+            // The map changed while the node was away: what it holds may no longer be its shards.
+            logger.info("the shard map changed while the node was down; copying its shards anew")
+            try store.dropReplicas { _ in false }
+            state.withLock { $0.position = nil }
+        }
         if state.withLock({ $0.position }) == nil { try await bootstrap() }
         state.withLock { $0.phase = "following" }
         let follower = Task { [self] in await follow() }
@@ -128,6 +135,9 @@ package final class ClusterNode: ClusterBackend, Sendable {
     package func awaitApplied(_ token: String?) async throws {
         guard state.withLock({ $0.position }) != nil else {
             throw EngramError(.behind, "this node is still copying its shards from PostgreSQL; retry shortly")
+        }
+        guard state.withLock({ $0.phase }) != "rebalancing" else {
+            throw EngramError(.behind, "this node is moving shards; retry shortly")
         }
         guard let token else { return }
         guard let xid = UInt64(token) else { throw EngramError.invalid("token", "is not a write token") }
@@ -182,24 +192,26 @@ package struct NodeState: Sendable {
 }
 
 /// Where a replica is in the change log: every row up to (`xid`, `seq`) is applied, and every
-/// transaction below `horizon` has finished, so a token below it is seen. Kept in the store as
-/// `xid/seq/horizon`.
+/// transaction below `horizon` has finished, so a token below it is seen; `epoch` is the shard map's
+/// the store holds. Kept in the store as `xid/seq/horizon/epoch`.
 package struct Position: Sendable, Hashable, CustomStringConvertible {
     package var xid: UInt64
     package var seq: Int64
     package var horizon: UInt64
+    package var epoch: Int64
 
-    init(xid: UInt64, seq: Int64, horizon: UInt64) {
-        (self.xid, self.seq, self.horizon) = (xid, seq, horizon)
+    init(xid: UInt64, seq: Int64, horizon: UInt64, epoch: Int64) {
+        (self.xid, self.seq, self.horizon, self.epoch) = (xid, seq, horizon, epoch)
     }
 
     init?(_ text: String) {
         let parts = text.split(separator: "/")
-        guard parts.count == 3, let xid = UInt64(parts[0]), let seq = Int64(parts[1]),
-            let h = UInt64(parts[2])
+        guard parts.count == 4, let xid = UInt64(parts[0]), let seq = Int64(parts[1]),
+            let h = UInt64(parts[2]),
+            let epoch = Int64(parts[3])
         else { return nil }
-        self.init(xid: xid, seq: seq, horizon: h)
+        self.init(xid: xid, seq: seq, horizon: h, epoch: epoch)
     }
 
-    package var description: String { "\(xid)/\(seq)/\(horizon)" }
+    package var description: String { "\(xid)/\(seq)/\(horizon)/\(epoch)" }
 }

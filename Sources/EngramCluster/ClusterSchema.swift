@@ -1,3 +1,4 @@
+import Engram
 import Foundation
 package import PostgresNIO
 
@@ -57,6 +58,7 @@ package enum ClusterSchema {
             state text NOT NULL DEFAULT 'starting',
             updated_at timestamptz NOT NULL DEFAULT now())
         """,
+        "ALTER TABLE engram_node ADD COLUMN IF NOT EXISTS epoch bigint NOT NULL DEFAULT 0",
     ]
 
     /// The cluster's settings, fixed at `engram cluster init`.
@@ -92,6 +94,40 @@ package enum ClusterSchema {
                 "INSERT INTO engram_shard(prefix, nodes, epoch) VALUES ('', '{}', 1) ON CONFLICT DO NOTHING",
                 on: connection)
             return try await Self.settings(on: database, connection: connection)
+        }
+    }
+
+    /// Sets which nodes hold the shard `prefix` (making it when missing), or with no nodes removes it (its
+    /// namespaces fall to the next longer-to-shorter prefix that holds them), under the coordinator's
+    /// lock; the map's epoch rises, and every node rebalances to it within a second or two.
+    package static func setShard(_ prefix: String, nodes: [String], on database: ClusterDatabase) async throws
+    {
+        if !prefix.isEmpty { try Limits.validateNamespace(prefix, field: "prefix") }
+        guard Set(nodes).count == nodes.count, nodes.allSatisfy({ !$0.isEmpty && !$0.contains(",") }) else {
+            throw ClusterError.invalid("--nodes", "must name distinct nodes")
+        }
+        guard !(prefix.isEmpty && nodes.isEmpty) else {
+            throw ClusterError.invalid(
+                "the empty prefix", "holds every namespace no other shard holds; it cannot be removed")
+        }
+        try await database.transaction { connection in
+            try await database.execute("SELECT pg_advisory_xact_lock(7454912, 2)", on: connection)
+            let epoch = try await database.rows(
+                "SELECT coalesce(max(epoch), 0) + 1 FROM engram_shard", on: connection)[0]
+                .decode(Int64.self)
+            if nodes.isEmpty {
+                try await database.execute(
+                    "DELETE FROM engram_shard WHERE prefix = \(prefix)", on: connection)
+                // The epoch must still rise: the shard that takes its namespaces over records it.
+                try await database.execute(
+                    "UPDATE engram_shard SET epoch = \(epoch) WHERE prefix = ''", on: connection)
+            } else {
+                try await database.execute(
+                    """
+                    INSERT INTO engram_shard(prefix, nodes, epoch) VALUES (\(prefix), \(nodes), \(epoch))
+                    ON CONFLICT (prefix) DO UPDATE SET nodes = excluded.nodes, epoch = excluded.epoch
+                    """, on: connection)
+            }
         }
     }
 

@@ -31,11 +31,12 @@ extension ClusterNode {
                 WHERE NOT (\(name) = ANY(nodes)) AND cardinality(nodes) < \(copies)
                 """, on: connection)
         }
-        try await refreshMap()
+        let map = try await refreshMap()
+        state.withLock { $0.map = map }
     }
 
-    /// Reads the shard map and the nodes whose leases hold.
-    func refreshMap() async throws {
+    /// Reads the shard map, and keeps the nodes whose leases hold as the peers to ask.
+    func refreshMap() async throws -> ShardMap {
         let shards = try await database.rows("SELECT prefix, nodes, epoch FROM engram_shard").map {
             let (prefix, nodes, epoch) = try $0.decode((String, [String], Int64).self)
             return ShardMap.Shard(prefix: prefix, nodes: nodes, epoch: epoch)
@@ -43,23 +44,58 @@ extension ClusterNode {
         let peers = try await database.rows(
             "SELECT name, address FROM engram_node WHERE lease_until > now() AND address <> ''"
         ).map { try $0.decode((String, String).self) }
-        state.withLock {
-            $0.map = ShardMap(shards)
-            $0.peers = Dictionary(peers, uniquingKeysWith: { a, _ in a })
-        }
+        state.withLock { $0.peers = Dictionary(peers, uniquingKeysWith: { a, _ in a }) }
+        return ShardMap(shards)
     }
 
     /// Fills the (empty) store with the live memories of this node's shards as of one snapshot, then sets
     /// the position to that snapshot's horizon: every change the snapshot missed is at or above it.
     func bootstrap() async throws {
         state.withLock { $0.phase = "bootstrapping" }
-        let map = state.withLock { $0.map }
+        let (map, name) = (state.withLock { $0.map }, name)
         let started = ContinuousClock.now
-        let horizon = try await database.connection { [database, store, name] connection in
+        let horizon = try await copySnapshot { map.holds(name, $0) }
+        let position = Position(xid: horizon, seq: -1, horizon: horizon, epoch: map.epoch)
+        try store.replicate([], removing: [], position: position.description)
+        state.withLock { $0.position = position }
+        let seconds = (ContinuousClock.now - started) / .seconds(1)
+        logger.info(
+            "bootstrapped from PostgreSQL",
+            metadata: ["memories": "\(state.withLock { $0.bootstrapped })", "seconds": "\(seconds)"])
+    }
+
+    /// Takes a changed shard map: from then on the follower applies by it; the namespaces the node now
+    /// holds are copied from one snapshot (changes after it come through the follower, which already
+    /// uses the new map), and those it no longer holds are dropped once the other nodes have had time to
+    /// read the map too (a node with the old map may still ask this one for them meanwhile). The node
+    /// answers no recall share while it moves (`behind`: the asker tries the next copy).
+    func rebalance(to map: ShardMap) async throws {
+        let (old, name) = (state.withLock { $0.map }, name)
+        state.withLock {
+            $0.map = map
+            $0.phase = "rebalancing"
+        }
+        logger.info("the shard map changed; rebalancing", metadata: ["epoch": "\(map.epoch)"])
+        _ = try await copySnapshot { map.holds(name, $0) && !old.holds(name, $0) }
+        try await Task.sleep(for: .seconds(2))
+        let dropped = try store.dropReplicas { map.holds(name, $0) }
+        // The new epoch is recorded with the follower's next position.
+        state.withLock {
+            $0.phase = "following"
+            $0.position?.epoch = map.epoch
+        }
+        logger.info("rebalanced", metadata: ["epoch": "\(map.epoch)", "dropped": "\(dropped)"])
+    }
+
+    /// Copies the live memories of the namespaces `wanted` accepts, as of one REPEATABLE READ snapshot,
+    /// paged by id (each page applied while the next is read); returns the snapshot's horizon.
+    func copySnapshot(where wanted: @escaping @Sendable (String) -> Bool) async throws -> UInt64 {
+        try await database.connection { [database, store] connection in
             try await database.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", on: connection)
             let horizon = try await Self.horizon(database, connection)
             var after = "00000000-0000-0000-0000-000000000000"
             var count = 0
+            var applying: Task<Void, any Error>?
             while true {
                 let rows = try await database.rows(
                     """
@@ -72,23 +108,20 @@ extension ClusterNode {
                 for row in rows {
                     let (_, namespace, version, record, embedding) = try row.decode(
                         (String, String, Int64, String, ByteBuffer).self)
-                    guard map.holds(name, namespace) else { continue }
+                    guard wanted(namespace) else { continue }
                     replicas.append(try Self.replicaRow(record, embedding, version))
                 }
-                try store.replicate(replicas, removing: [], position: nil)
+                try await applying?.value
                 count += replicas.count
-                self.state.withLock { $0.bootstrapped = count }
+                let page = replicas
+                applying = Task.detached { try store.replicate(page, removing: [], position: nil) }
+                let copied = count
+                self.state.withLock { $0.bootstrapped = copied }
             }
+            try await applying?.value
             try await database.execute("COMMIT", on: connection)
             return horizon
         }
-        let position = Position(xid: horizon, seq: -1, horizon: horizon)
-        try store.replicate([], removing: [], position: position.description)
-        state.withLock { $0.position = position }
-        let seconds = (ContinuousClock.now - started) / .seconds(1)
-        logger.info(
-            "bootstrapped from PostgreSQL",
-            metadata: ["memories": "\(state.withLock { $0.bootstrapped })", "seconds": "\(seconds)"])
     }
 
     /// Polls the change log until cancelled: at once again after a full batch, else after 20 ms.
@@ -127,11 +160,13 @@ extension ClusterNode {
             (next.xid, next.seq) = (UInt64(xid) ?? next.xid, seq)
             if let id = MemoryID(id) { ids.append(id) }
         }
+        next.epoch = state.withLock { $0.position?.epoch ?? next.epoch }  // a rebalance may have moved it
         // A full batch may end inside a transaction: only those wholly below its last id are complete.
         next.horizon = max(position.horizon, rows.count < Self.batch ? horizon : next.xid)
         try await apply(Array(Set(ids)), position: next)
         state.withLock {
-            $0.position = next
+            $0.position = Position(
+                xid: next.xid, seq: next.seq, horizon: next.horizon, epoch: $0.position?.epoch ?? next.epoch)
             $0.appliedRows += rows.count
             if rows.count < Self.batch { $0.caughtUpAt = .now }
         }
@@ -201,10 +236,14 @@ extension ClusterNode {
                         lease_until = now() + make_interval(secs => \(Self.leaseSeconds)),
                         horizon = \(figures.position.map { String($0.horizon) }), lag_rows = \(figures.lagRows),
                         lag_seconds = \(figures.lagSeconds), applied_rows = \(figures.appliedRows),
-                        bootstrapped = \(figures.bootstrapped), state = \(figures.phase), updated_at = now()
+                        bootstrapped = \(figures.bootstrapped), state = \(figures.phase), epoch = \(figures.position?.epoch ?? 0),
+                        updated_at = now()
                     WHERE name = \(name)
                     """)
-                try await refreshMap()
+                let map = try await refreshMap()
+                if map != state.withLock({ $0.map }), state.withLock({ $0.position }) != nil {
+                    try await rebalance(to: map)
+                }
             } catch is CancellationError {
                 return
             } catch {

@@ -221,6 +221,56 @@ struct ClusterTests {
         try cluster.expectReplicasMatch()
     }
 
+    @Test(
+        "moving a subtree to other nodes while writes go on: they copy it from PostgreSQL, the old holder drops it"
+    )
+    func movesASubtree() async throws {
+        let cluster = try await TestCluster()
+        var rng = SplitMix(seed: 41)
+        var token = ""
+        for batch in 0..<6 {
+            let memories = (0..<20).map {
+                Self.memory("before \(batch)-\($0)", ["t/c", "t/c/d", "other"][$0 % 3], &rng)
+            }
+            token = try #require(
+                try await cluster.call(batch % 3, "POST", "/v1/memories", ["memories": memories]).json[
+                    "token"] as? String)
+        }
+        // t/c was in "" (n3, n1); now n2 and n3 hold it: n2 gains it, n1 drops it.
+        _ = try cluster.engram(["cluster", "shard", cluster.postgres.url, "t/c", "--nodes", "n2,n3"])
+        let epoch = try cluster.postgres.psql("SELECT max(epoch) FROM engram_shard")
+        for batch in 0..<6 {
+            let memories = (0..<10).map {
+                Self.memory("during \(batch)-\($0)", ["t/c", "t/c/d"][$0 % 2], &rng)
+            }
+            if let answer = try? await cluster.call(
+                batch % 3, "POST", "/v1/memories", ["memories": memories]),
+                let next = answer.json["token"] as? String
+            {
+                token = next
+            }
+            try await Task.sleep(for: .milliseconds(300))
+        }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while try cluster.postgres.psql(
+            "SELECT count(*) FROM engram_node WHERE epoch = \(epoch) AND state = 'following'") != "3"
+        {
+            #expect(ContinuousClock.now < deadline, "the nodes did not all take epoch \(epoch)")
+            if ContinuousClock.now > deadline { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        let oracle = try cluster.oracle()
+        for q in 0..<9 {
+            let query = Self.vector(&rng)
+            let answer = try await cluster.call(
+                q % 3, "POST", "/v1/recall", ["vector": query, "k": 10, "token": token])
+            Self.expectSame(
+                try #require(answer.json["hits"] as? [[String: Any]]), Self.topK(query, in: oracle, k: 10))
+        }
+        cluster.stopAll()
+        try cluster.expectReplicasMatch()
+    }
+
     @Test("cluster status lists nodes, shards and positions; init is idempotent")
     func status() async throws {
         let cluster = try await TestCluster()
@@ -406,12 +456,18 @@ final class TestCluster: @unchecked Sendable {  // Sendable: the node table is b
             let parts = line.split(separator: "|").map(String.init)
             truth[parts[0], default: ReplicaChecksum()].add(MemoryID(parts[1])!, version: Int64(parts[2])!)
         }
-        let holders: [String: [String]] = ["t/a": ["n1", "n2"], "t/b": ["n2", "n3"], "": ["n3", "n1"]]
-        func shard(_ namespace: String) -> String {
-            for prefix in ["t/a", "t/b"] where namespace == prefix || namespace.hasPrefix(prefix + "/") {
-                return prefix
-            }
-            return ""
+        // The shard map as PostgreSQL holds it: a namespace belongs to its longest prefix.
+        let shards = try postgres.psql("SELECT prefix, array_to_string(nodes, ',') FROM engram_shard").split(
+            separator: "\n"
+        ).map { line -> (prefix: String, nodes: [String]) in
+            let parts = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+            return (parts[0], parts[1].split(separator: ",").map(String.init))
+        }.sorted { $0.prefix.count > $1.prefix.count }
+        func holders(_ namespace: String) -> [String] {
+            shards.first {
+                $0.prefix.isEmpty || namespace == $0.prefix || namespace.hasPrefix($0.prefix + "/")
+            }?
+            .nodes ?? []
         }
         for i in 0..<3 {
             let name = "n\(i + 1)"
@@ -419,7 +475,7 @@ final class TestCluster: @unchecked Sendable {  // Sendable: the node table is b
                 at: directory.appending(name), options: StoreOptions(readOnly: true))
             defer { try? store.close() }
             let held = try store.replicaChecksums()
-            let expected = truth.filter { holders[shard($0.key)]!.contains(name) }
+            let expected = truth.filter { holders($0.key).contains(name) }
             #expect(held == expected, "node \(name): \(held) where PostgreSQL has \(expected)")
         }
     }

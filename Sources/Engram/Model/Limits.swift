@@ -54,7 +54,7 @@ public enum Limits {
     }
 
     /// A namespace is one or more segments of letters, digits, `.`, `_`, `-`, `@` or `:`, joined by `/`.
-    static func validateNamespace(_ namespace: String, field: String = "namespace") throws {
+    public static func validateNamespace(_ namespace: String, field: String = "namespace") throws {
         if namespace.isEmpty { throw EngramError.invalid(field, "must not be empty") }
         if namespace.utf8.count > maxNamespaceBytes {
             throw EngramError.invalid(field, "is longer than \(maxNamespaceBytes) bytes")

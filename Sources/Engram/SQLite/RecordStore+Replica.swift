@@ -35,6 +35,18 @@ extension RecordStore {
         }
     }
 
+    /// Deletes memory rows and the versions of their ids, in one transaction.
+    func dropReplicas(rowIDs: [Int64], ids: [MemoryID]) throws {
+        try write { db in
+            try db.execute(sql: Self.replicaTable)
+            for rowID in rowIDs {
+                try db.execute(sql: "DELETE FROM memory WHERE rowid = ?", arguments: [rowID])
+            }
+            let forget = try db.cachedStatement(sql: "DELETE FROM replica_version WHERE id = ?")
+            for id in ids { try forget.execute(arguments: [id.description]) }
+        }
+    }
+
     /// The recorded versions of those of `ids` this replica holds.
     func replicaVersions(_ ids: [MemoryID]) throws -> [MemoryID: Int64] {
         guard !ids.isEmpty else { return [:] }

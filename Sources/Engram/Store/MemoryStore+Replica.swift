@@ -166,6 +166,28 @@ extension MemoryStore {
         }
     }
 
+    /// Removes every memory whose namespace `keep` rejects, with its recorded version (a replica that
+    /// no longer holds a shard; should it hold it again, its rows are copied anew). Returns how many.
+    @discardableResult
+    public func dropReplicas(keeping keep: (String) -> Bool) throws -> Int {
+        try write { state in
+            let names = state.names.namespaces.names
+            var targets: [(rowID: Int64, slot: Int32, id: MemoryID)] = []
+            state.slots.forEachLive { slot, info in
+                let ns = Int(info.namespace)
+                if names.indices.contains(ns), !keep(names[ns]) {
+                    targets.append((info.rowID, Int32(slot), info.id))
+                }
+            }
+            guard !targets.isEmpty else { return 0 }
+            try records.dropReplicas(rowIDs: targets.map(\.rowID), ids: targets.map(\.id))
+            for target in targets { state.slots[Int(target.slot)] = SlotInfo() }
+            state.pendingFree.append((state.generation + 1, targets.map(\.slot)))
+            try publish(&state, remap: false)
+            return targets.count
+        }
+    }
+
     /// The applied position ``replicate(_:removing:position:)`` last recorded; nil for a store that is
     /// no replica (or has applied nothing yet).
     public func replicaPosition() throws -> String? {

@@ -12,7 +12,46 @@ struct Cluster: ParsableCommand {
             --node NAME --store DIR`) holds a replica of the namespaces its shards cover and answers \
             recalls over them. URL: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE.
             """,
-        subcommands: [InitCluster.self, Status.self])
+        subcommands: [InitCluster.self, Status.self, Shard.self])
+
+    struct Shard: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Set which nodes hold a namespace prefix (a shard), or remove the shard.",
+            discussion: """
+                A namespace belongs to the longest prefix that holds it (`acme` holds `acme` and `acme/...`; \
+                the empty prefix "" holds the rest). The nodes that gain the shard copy it from PostgreSQL \
+                and the others drop it; no data passes between nodes.
+                """)
+
+        @Argument(help: "The database: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE.")
+        var url: String
+        @Argument(help: "The namespace prefix (\"\" for the rest).")
+        var prefix: String
+        @Option(help: "The nodes that hold it, comma-separated.")
+        var nodes: String?
+        @Flag(help: "Remove the shard: its namespaces fall to the next shorter prefix.")
+        var remove = false
+
+        func run() throws {
+            guard remove != (nodes != nil) else {
+                throw EngramError.invalid("--nodes", "give --nodes or --remove")
+            }
+            let list =
+                nodes.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
+                ?? []
+            if !remove && list.isEmpty { throw EngramError.invalid("--nodes", "must name at least one node") }
+            let (url, prefix) = (url, prefix)
+            try runUntilDone {
+                let database = try ClusterDatabase(url: url)
+                defer { database.close() }
+                try await ClusterSchema.setShard(prefix, nodes: list, on: database)
+                CLIIO.current.print(
+                    list.isEmpty
+                        ? "removed shard \"\(prefix)\""
+                        : "shard \"\(prefix)\" on \(list.joined(separator: ", "))")
+            }
+        }
+    }
 
     struct InitCluster: ParsableCommand {
         static let configuration = CommandConfiguration(

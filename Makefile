@@ -83,7 +83,8 @@ mcp-client:
 test: APT_PACKAGES += postgresql-15
 test: deps lint layers model docs mcp-client client-venv
 	$(SWIFT) build --build-tests
-	ENGRAM_MCP_PYTHON=$(CURDIR)/$(MCP_VENV)/bin/python $(SWIFT) test --skip-build
+	ENGRAM_MCP_PYTHON=$(CURDIR)/$(MCP_VENV)/bin/python $(SWIFT) test --skip-build --skip ClusterTests
+	$(SWIFT) test --skip-build --filter ClusterTests
 	$(MAKE) client-tests
 
 # The Python client (editable) with pytest and LangGraph (pinned) in a virtual environment; skipped when

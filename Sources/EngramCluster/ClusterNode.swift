@@ -27,9 +27,10 @@ package final class ClusterNode: ClusterBackend, Sendable {
     /// How long a recall carrying a token waits for this node to reach it before answering `behind`.
     static let tokenWait: Duration = .seconds(5)
 
-    /// Connects to the cluster at `url`, opens (or, without an applied position, creates anew) the store
-    /// in `directory`, joins the shard map and rebuilds the store from PostgreSQL when it must. The node
-    /// follows the change log once ``start(address:)`` is called.
+    /// Connects to the cluster at `url` and opens the replica in `directory/replica` (made anew when it is
+    /// missing, unreadable or never finished copying; the directory's other files, such as the keys file,
+    /// are left alone). The node joins the map and follows the change log once ``start(address:)`` is
+    /// called.
     package init(
         url: String, name: String, directory: String, maxLag: Double = 10, logger: Logger
     ) async throws {
@@ -39,7 +40,7 @@ package final class ClusterNode: ClusterBackend, Sendable {
         let database = try ClusterDatabase(url: url, logger: logger)
         do {
             settings = try await ClusterSchema.settings(on: database)
-            store = try Self.openStore(directory, settings)
+            store = try Self.openStore(directory + "/replica", settings, logger: logger)
         } catch {
             database.close()
             throw error
@@ -51,11 +52,23 @@ package final class ClusterNode: ClusterBackend, Sendable {
         state = Mutex(NodeState(position: (try? store.replicaPosition()).flatMap(Position.init)))
     }
 
-    /// Opens the node's store, or creates it when it is missing or holds no applied position (a store
-    /// that never finished its bootstrap is not trusted: it is made again).
-    static func openStore(_ directory: String, _ settings: ClusterSchema.Settings) throws -> MemoryStore {
+    /// Opens the node's replica, or makes it anew when it is missing, damaged or holds no applied position
+    /// (a copy that never finished is not trusted). Everything in it is in PostgreSQL, so nothing is lost.
+    static func openStore(
+        _ directory: String, _ settings: ClusterSchema.Settings, logger: Logger
+    ) throws -> MemoryStore {
         if FileManager.default.fileExists(atPath: directory) {
-            let store = try MemoryStore.open(at: directory)
+            let opened: MemoryStore
+            do {
+                opened = try MemoryStore.open(at: directory)
+            } catch let error as EngramError where error.code != .locked {
+                logger.warning(
+                    "the replica cannot be opened; copying it anew", metadata: ["error": "\(error)"])
+                try FileManager.default.removeItem(atPath: directory)
+                return try MemoryStore.create(
+                    at: directory, dimension: settings.dimension, embedder: settings.embedder)
+            }
+            let store = opened
             if (try store.replicaPosition()) != nil {
                 guard store.dimension == settings.dimension else {
                     try? store.close()
@@ -104,28 +117,28 @@ package final class ClusterNode: ClusterBackend, Sendable {
     // MARK: ClusterBackend
 
     package func remember(_ drafts: [MemoryDraft], scope: Scope) async throws -> Written<[RememberResult]> {
-        try await rememberInDatabase(drafts)
+        try await reachingDatabase { try await rememberInDatabase(drafts) }
     }
 
     package func update(
         _ id: MemoryID, scope: Scope,
         draft: @escaping @Sendable (Memory) throws -> (memory: Memory, vector: [Float]?)
     ) async throws -> Written<Memory> {
-        try await updateInDatabase(id, scope: scope, draft: draft)
+        try await reachingDatabase { try await updateInDatabase(id, scope: scope, draft: draft) }
     }
 
     package func forget(_ ids: [MemoryID], scope: Scope) async throws -> Written<Int> {
-        try await forgetInDatabase(ids, scope: scope)
+        try await reachingDatabase { try await forgetInDatabase(ids, scope: scope) }
     }
 
     package func setQuarantined(_ ids: [MemoryID], _ quarantined: Bool, scope: Scope) async throws -> Written<
         Int
     > {
-        try await setQuarantinedInDatabase(ids, quarantined, scope: scope)
+        try await reachingDatabase { try await setQuarantinedInDatabase(ids, quarantined, scope: scope) }
     }
 
     package func memory(_ id: MemoryID, scope: Scope) async throws -> Memory {
-        try await memoryInDatabase(id, scope: scope)
+        try await reachingDatabase { try await memoryInDatabase(id, scope: scope) }
     }
 
     /// Returns once this node has applied the write of `token` and every write acknowledged before it.
@@ -145,6 +158,21 @@ package final class ClusterNode: ClusterBackend, Sendable {
         while !state.withLock({ $0.sees(xid) }) {
             guard ContinuousClock.now < deadline else { return try await applyTail(through: xid) }
             try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    /// Runs a PostgreSQL operation; a failure of the database itself (unreachable, failing over, a
+    /// serialization conflict) is `behind`, which callers retry; the operation's own refusals pass as
+    /// they are. A write whose commit was cut off may or may not have happened: its retry is an exact
+    /// duplicate, which is not stored twice.
+    func reachingDatabase<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as EngramError {
+            throw error
+        } catch {
+            logger.warning("PostgreSQL failed", metadata: ["error": "\(String(reflecting: error))"])
+            throw EngramError(.behind, "the cluster's database did not answer; retry shortly")
         }
     }
 

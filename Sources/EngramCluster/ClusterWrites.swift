@@ -10,37 +10,58 @@ import PostgresNIO
 extension ClusterNode {
     func rememberInDatabase(_ drafts: [MemoryDraft]) async throws -> Written<[RememberResult]> {
         let now = Date().timeIntervalSince1970
-        return try await database.transaction { [database] connection in
-            var results: [RememberResult] = []
-            var firstInBatch: [String: Int] = [:]
+        // Within the batch, a text repeated in a namespace is stored once (the first).
+        var results: [RememberResult?] = Array(repeating: nil, count: drafts.count)
+        var firstInBatch: [String: Int] = [:]
+        for (i, draft) in drafts.enumerated() {
+            let key = draft.memory.namespace + "\u{1F}" + draft.contentHash
+            if let earlier = firstInBatch[key] {
+                results[i] = RememberResult(drafts[earlier].memory.id, status: .duplicate)
+            } else {
+                firstInBatch[key] = i
+            }
+        }
+        let candidates = firstInBatch.values.sorted()
+        let keys = candidates.map { drafts[$0].memory.namespace + "\u{1F}" + drafts[$0].contentHash }
+        return try await database.transaction { [database, results] connection in
+            var results = results
+            // Writers of the same text in the same namespace take turns (locks in one order: no deadlock).
+            try await database.execute(
+                """
+                SELECT pg_advisory_xact_lock(h)
+                FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest(\(keys)::text[]) AS k ORDER BY 1) AS t
+                """, on: connection)
+            let existing = try await database.rows(
+                """
+                SELECT DISTINCT ON (namespace, content_hash) namespace || chr(31) || content_hash, id::text
+                FROM engram_memory
+                WHERE live AND (expires_at IS NULL OR expires_at > \(now))
+                  AND (namespace, content_hash) IN (
+                      SELECT split_part(k, chr(31), 1), split_part(k, chr(31), 2) FROM unnest(\(keys)::text[]) AS k)
+                ORDER BY namespace, content_hash, id
+                """, on: connection)
+            var stored: [String: MemoryID] = [:]
+            for row in existing {
+                let (key, id) = try row.decode((String, String).self)
+                stored[key] = MemoryID(id)
+            }
+            var inserting: [Int] = []
+            for (i, key) in zip(candidates, keys) {
+                if let id = stored[key] {
+                    results[i] = RememberResult(id, status: .duplicate)
+                } else {
+                    inserting.append(i)
+                    results[i] = RememberResult(
+                        drafts[i].memory.id, status: .stored, quarantined: drafts[i].memory.quarantined)
+                }
+            }
+            try await Self.insert(inserting.map { drafts[$0] }, database, connection)
             var changes = ChangeRows()
-            for draft in drafts {
-                let m = draft.memory
-                let key = m.namespace + "\u{1F}" + draft.contentHash
-                if let earlier = firstInBatch[key] {
-                    results.append(RememberResult(results[earlier].id, status: .duplicate))
-                    continue
-                }
-                try await database.execute(
-                    "SELECT pg_advisory_xact_lock(hashtextextended(\(key), 0))", on: connection)
-                let existing = try await database.rows(
-                    """
-                    SELECT id::text FROM engram_memory
-                    WHERE live AND namespace = \(m.namespace) AND content_hash = \(draft.contentHash)
-                      AND (expires_at IS NULL OR expires_at > \(now))
-                    LIMIT 1
-                    """, on: connection)
-                if let row = existing.first, let id = MemoryID(try row.decode(String.self)) {
-                    results.append(RememberResult(id, status: .duplicate))
-                    continue
-                }
-                firstInBatch[key] = results.count
-                try await Self.insert(m, vector: draft.vector, hash: draft.contentHash, database, connection)
-                changes.add(m.namespace, "put", m.id, version: 1)
-                results.append(RememberResult(m.id, status: .stored, quarantined: m.quarantined))
+            for i in inserting {
+                changes.add(drafts[i].memory.namespace, "put", drafts[i].memory.id, version: 1)
             }
             let token = try await changes.write(database, connection)
-            return Written(results, token: token)
+            return Written(results.map { $0! }, token: token)
         }
     }
 
@@ -68,9 +89,12 @@ extension ClusterNode {
                 UPDATE engram_memory SET live = false, version = version + 1, changed_xid = pg_current_xact_id()
                 WHERE id = \(id.description)::uuid
                 """, on: connection)
-            let hash = MemoryDraft.contentHash(of: memory)
             try await Self.insert(
-                memory, vector: vector ?? VectorBytes.floats(embedding), hash: hash, database, connection)
+                [
+                    MemoryDraft(
+                        memory: memory, vector: vector ?? VectorBytes.floats(embedding),
+                        contentHash: MemoryDraft.contentHash(of: memory))
+                ], database, connection)
             var changes = ChangeRows()
             changes.add(old.namespace, "del", old.id, version: version + 1)
             changes.add(memory.namespace, "put", memory.id, version: 1)
@@ -148,16 +172,27 @@ extension ClusterNode {
         return memory
     }
 
+    /// Inserts new memory rows (version 1) in one statement: the embeddings travel as one `bytea`.
     private static func insert(
-        _ m: Memory, vector: [Float], hash: String, _ database: ClusterDatabase,
-        _ connection: PostgresConnection
+        _ drafts: [MemoryDraft], _ database: ClusterDatabase, _ connection: PostgresConnection
     ) async throws {
+        guard let dimension = drafts.first?.vector.count else { return }
+        var vectors = ByteBuffer()
+        vectors.reserveCapacity(drafts.count * dimension * 4)
+        for draft in drafts {
+            for x in draft.vector { vectors.writeInteger(x.bitPattern, endianness: .little) }
+        }
         try await database.execute(
             """
             INSERT INTO engram_memory(id, namespace, version, live, content_hash, expires_at, record, embedding)
-            VALUES (\(m.id.description)::uuid, \(m.namespace), 1, true, \(hash),
-                    \(m.expiresAt?.timeIntervalSince1970), \(MemoryJSON.object(m).jsonText)::jsonb,
-                    \(VectorBytes.buffer(vector)))
+            SELECT t.id::uuid, t.namespace, 1, true, t.hash, e.expires, t.record::jsonb,
+                   substring(\(vectors)::bytea FROM ((t.ord - 1) * \(dimension * 4) + 1)::integer FOR \(dimension * 4)::integer)
+            FROM unnest(\(drafts.map(\.memory.id.description))::text[], \(drafts.map(\.memory.namespace))::text[],
+                        \(drafts.map(\.contentHash))::text[],
+                        \(drafts.map { $0.memory.expiresAt?.timeIntervalSince1970 ?? -1 })::float8[],
+                        \(drafts.map { MemoryJSON.object($0.memory).jsonText })::text[])
+                WITH ORDINALITY AS t(id, namespace, hash, expires_raw, record, ord),
+                LATERAL (SELECT CASE WHEN t.expires_raw = -1 THEN NULL ELSE t.expires_raw END AS expires) AS e
             """, on: connection)
     }
 }

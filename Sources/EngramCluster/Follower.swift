@@ -133,7 +133,9 @@ extension ClusterNode {
             } catch is CancellationError {
                 return
             } catch {
-                logger.warning("following the change log failed; retrying", metadata: ["error": "\(error)"])
+                logger.warning(
+                    "following the change log failed; retrying",
+                    metadata: ["error": "\(String(reflecting: error))"])
                 try? await Task.sleep(for: .milliseconds(500))
             }
         }
@@ -247,7 +249,8 @@ extension ClusterNode {
             } catch is CancellationError {
                 return
             } catch {
-                logger.warning("renewing the lease failed", metadata: ["error": "\(error)"])
+                logger.warning(
+                    "renewing the lease failed", metadata: ["error": "\(String(reflecting: error))"])
             }
             try? await Task.sleep(for: .seconds(1))
         }

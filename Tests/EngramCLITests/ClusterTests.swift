@@ -99,7 +99,12 @@ struct ClusterTests {
             try cluster.postgres.psql(
                 "BEGIN; SELECT pg_current_xact_id(); SELECT pg_sleep(1.5); \(change(r, "from A")) COMMIT;")
         }
-        try await Task.sleep(for: .milliseconds(500))
+        // B starts once A holds its id (A's session is the one sleeping with an id).
+        while try cluster.postgres.psql(
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND query LIKE '%pg_sleep(1.5)%'"
+        ) != "1" {
+            try await Task.sleep(for: .milliseconds(10))
+        }
         try cluster.postgres.psql("BEGIN; \(change(r, "from B")) \(change(s, "from B", seq: 2)) COMMIT;")
         _ = try await a.value
         let xids = try cluster.postgres.psql(
@@ -107,8 +112,7 @@ struct ClusterTests {
         ).split(separator: "\n")
         #expect(xids.count == 3)
         #expect(UInt64(xids[2])! < UInt64(xids[1])!, "A's row has the smaller id and the newer version")
-        let horizon = UInt64(try cluster.postgres.psql("SELECT pg_snapshot_xmin(pg_current_snapshot())"))!
-        try await cluster.waitForHorizon(above: horizon - 1)
+        try await cluster.waitForEverythingCommitted()
         for node in 0..<3 {
             let answer = try await cluster.call(
                 node, "POST", "/v1/recall", ["vector": try cluster.embedding(of: r), "k": 1])
@@ -171,8 +175,7 @@ struct ClusterTests {
             try cluster.postgres.psql("SELECT id FROM engram_memory WHERE live").split(separator: "\n").map(
                 String.init))
         #expect(acked.subtracting(live).isEmpty, "acknowledged writes missing from PostgreSQL")
-        let horizon = UInt64(try cluster.postgres.psql("SELECT pg_snapshot_xmin(pg_current_snapshot())"))!
-        try await cluster.waitForHorizon(above: horizon - 1)
+        try await cluster.waitForEverythingCommitted()
         cluster.stopAll()
         try cluster.expectReplicasMatch()
     }
@@ -183,10 +186,15 @@ struct ClusterTests {
     func heldTransaction() async throws {
         let cluster = try await TestCluster(nodeArguments: ["--max-lag", "2"])
         var rng = SplitMix(seed: 31)
+        // Held until the test ends it (below), however long the steps between take.
         let held = Task.detached {
-            try cluster.postgres.psql("BEGIN; SELECT pg_current_xact_id(); SELECT pg_sleep(6); COMMIT;")
+            try? cluster.postgres.psql("BEGIN; SELECT pg_current_xact_id(); SELECT pg_sleep(600); COMMIT;")
         }
-        try await Task.sleep(for: .milliseconds(500))
+        while try cluster.postgres.psql(
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND query LIKE '%pg_sleep(600)%'"
+        ) != "1" {
+            try await Task.sleep(for: .milliseconds(10))
+        }
         let vector = Self.vector(&rng)
         let stored = try await cluster.call(
             0, "POST", "/v1/memories",
@@ -212,9 +220,11 @@ struct ClusterTests {
         #expect(try await cluster.call(0, "GET", "/readyz").status == 503)
         let lag = try cluster.postgres.psql("SELECT min(lag_seconds) FROM engram_node")
         #expect((Double(lag) ?? 0) >= 2)
-        _ = try await held.value
-        let horizon = UInt64(try cluster.postgres.psql("SELECT pg_snapshot_xmin(pg_current_snapshot())"))!
-        try await cluster.waitForHorizon(above: horizon - 1)
+        try cluster.postgres.psql(
+            "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND query LIKE '%pg_sleep(600)%'"
+        )
+        _ = await held.value
+        try await cluster.waitForEverythingCommitted()
         try await Task.sleep(for: .seconds(2))
         #expect(try await cluster.call(0, "GET", "/readyz").status == 200)
         cluster.stopAll()
@@ -435,6 +445,13 @@ final class TestCluster: @unchecked Sendable {  // Sendable: the node table is b
     }
 
     /// Waits until every node reports a horizon above `xid` (all writes below it applied).
+    /// Waits until every node has applied every transaction committed so far (its horizon reaches the
+    /// next transaction id PostgreSQL will assign now).
+    func waitForEverythingCommitted() async throws {
+        let next = UInt64(try postgres.psql("SELECT pg_snapshot_xmax(pg_current_snapshot())"))!
+        try await waitForHorizon(above: next - 1)
+    }
+
     func waitForHorizon(above xid: UInt64) async throws {
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
@@ -472,7 +489,7 @@ final class TestCluster: @unchecked Sendable {  // Sendable: the node table is b
         for i in 0..<3 {
             let name = "n\(i + 1)"
             let store = try MemoryStore.open(
-                at: directory.appending(name), options: StoreOptions(readOnly: true))
+                at: directory.appending(name) + "/replica", options: StoreOptions(readOnly: true))
             defer { try? store.close() }
             let held = try store.replicaChecksums()
             let expected = truth.filter { holders($0.key).contains(name) }

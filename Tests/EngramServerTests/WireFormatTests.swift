@@ -33,4 +33,35 @@ struct WireFormatTests {
         #expect(TimeParsing.format(Date(timeIntervalSince1970: 69_239_404_800_000)).hasPrefix("2196079-"))
         #expect(TimeParsing.format(Date(timeIntervalSince1970: -62_198_755_200)).hasPrefix("-0001-"))
     }
+
+    @Test(
+        "the times format writes read back to the same millisecond, as ISO8601DateFormatter reads them from 1583"
+    )
+    func canonicalTimesReadBack() {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        var g = SeededGenerator(seed: 12)
+        var mismatches: [String] = []
+        for i in 0..<50_000 {
+            // Whole milliseconds over years 1 to 9999 (what a store keeps), both sides of 1970.
+            let milliseconds = Int64(g.next() % 315_537_897_600_000) - 62_135_596_800_000
+            let date = Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+            let text = TimeParsing.format(date)
+            let read = TimeParsing.iso8601(text)
+            if read != date {
+                mismatches.append("\(i) \(text): read \(String(describing: read?.timeIntervalSince1970))")
+            }
+            // Foundation reads dates before the Gregorian calendar's adoption (1582) as Julian; `format`
+            // writes the proleptic Gregorian calendar of ISO 8601, so only later ones can agree.
+            if milliseconds >= -12_212_553_600_000, formatter.date(from: text) != read {
+                mismatches.append(
+                    "\(i) \(text): Foundation reads \(String(describing: formatter.date(from: text)))")
+            }
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.prefix(5))")
+        for text in ["2026-13-01T00:00:00.000Z", "2026-01-01T24:00:00.000Z", "2026-01-01T00:00:00.000+", "x"]
+        {
+            #expect(TimeParsing.canonical(text) == nil)
+        }
+    }
 }

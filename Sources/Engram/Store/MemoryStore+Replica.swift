@@ -10,6 +10,13 @@ public struct MemoryDraft: Sendable, Hashable {
     /// What exact-duplicate detection compares: equal for texts equal after normalisation.
     public var contentHash: String
 
+    /// A draft of a memory prepared elsewhere (a new version read back from a system of record).
+    public init(memory: Memory, vector: [Float], contentHash: String) {
+        self.memory = memory
+        self.vector = vector
+        self.contentHash = contentHash
+    }
+
     /// The hash exact-duplicate detection compares for a memory's content, cause and outcome.
     public static func contentHash(of memory: Memory) -> String {
         ContentHash.of(content: memory.content, cause: memory.cause, outcome: memory.outcome)

@@ -84,8 +84,9 @@ class Postgres:
 
 class Node:
     def __init__(self, engram, url, name, store):
+        self.log = store + ".log"
         self.proc = subprocess.Popen([engram, "serve", "--cluster", url, "--node", name, "--store", store, "--port", "0"],
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                                     stdout=subprocess.PIPE, stderr=open(self.log, "w"), text=True)
         line = self.proc.stdout.readline()
         m = re.search(r":(\d+)\s*$", line)
         if not m:
@@ -163,6 +164,10 @@ def main():
         nodes.append(Node(args.engram, pg.url, "all", f"{work}/all"))
         wait_following(pg, ["all"])
         seconds = time.time() - started
+        with open(nodes[0].log) as log:
+            for line in log:
+                if "copied a snapshot" in line:
+                    print("  node log:", line.strip().split(" engram.server: ")[-1])
         print(f"bootstrap: {args.memories} memories in {seconds:.1f} s = {args.memories / seconds:,.0f} memories/s "
               f"({seconds / args.memories * 1e6:.0f} s per million, process start to following)")
         for name in ["a", "b", "c"]:

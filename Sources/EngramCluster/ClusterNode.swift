@@ -22,8 +22,9 @@ package final class ClusterNode: ClusterBackend, Sendable {
 
     /// How long a lease lasts without renewal; nodes renew every second.
     static let leaseSeconds = 5
-    /// Change-log rows applied per poll, and memories per bootstrap page.
-    static let batch = 5000
+    /// Change-log rows applied per poll, and memories per bootstrap page: 5,000, or
+    /// `$ENGRAM_CLUSTER_BATCH` (the tests make it small, so that full batches and pages are exercised).
+    let batch: Int
     /// How long a recall carrying a token waits for this node to reach it before answering `behind`.
     static let tokenWait: Duration = .seconds(5)
 
@@ -47,6 +48,9 @@ package final class ClusterNode: ClusterBackend, Sendable {
         }
         self.name = name
         self.maxLag = maxLag
+        batch =
+            ProcessInfo.processInfo.environment["ENGRAM_CLUSTER_BATCH"].flatMap(Int.init).map { max(1, $0) }
+            ?? 5000
         self.database = database
         self.logger = logger
         state = Mutex(NodeState(position: (try? store.replicaPosition()).flatMap(Position.init)))

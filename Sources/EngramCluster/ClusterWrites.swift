@@ -108,7 +108,7 @@ extension ClusterNode {
             let rows = try await database.rows(
                 """
                 SELECT id::text, namespace FROM engram_memory
-                WHERE id = ANY(\(ids.map(\.description))::uuid[]) AND live ORDER BY id FOR UPDATE
+                WHERE id = ANY(\(ids.map(\.description))::uuid[]) AND live ORDER BY engram_memory.id FOR UPDATE
                 """, on: connection)
             let inside = try rows.map { try $0.decode((String, String).self) }.filter {
                 scope.contains(namespace: $0.1)
@@ -137,7 +137,7 @@ extension ClusterNode {
                 SELECT id::text, namespace FROM engram_memory
                 WHERE id = ANY(\(ids.map(\.description))::uuid[]) AND live
                   AND (record->>'quarantined')::boolean IS DISTINCT FROM \(quarantined)
-                ORDER BY id FOR UPDATE
+                ORDER BY engram_memory.id FOR UPDATE
                 """, on: connection)
             let inside = try rows.map { try $0.decode((String, String).self) }.filter {
                 scope.contains(namespace: $0.1)

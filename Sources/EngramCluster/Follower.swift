@@ -90,18 +90,23 @@ extension ClusterNode {
     /// Copies the live memories of the namespaces `wanted` accepts, as of one REPEATABLE READ snapshot,
     /// paged by id (each page applied while the next is read); returns the snapshot's horizon.
     func copySnapshot(where wanted: @escaping @Sendable (String) -> Bool) async throws -> UInt64 {
-        try await database.connection { [database, store] connection in
+        try await database.connection { [database, store, batch] connection in
             try await database.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", on: connection)
             let horizon = try await Self.horizon(database, connection)
             var after = "00000000-0000-0000-0000-000000000000"
             var count = 0
             var applying: Task<Void, any Error>?
+            // Where the time goes, for the log: reading pages, decoding them, waiting for the store.
+            var (reading, decoding, waiting) = (Duration.zero, Duration.zero, Duration.zero)
             while true {
+                var clock = ContinuousClock.now
                 let rows = try await database.rows(
                     """
                     SELECT id::text, namespace, version, record::text, embedding FROM engram_memory
-                    WHERE live AND id > \(after)::uuid ORDER BY id LIMIT \(Self.batch)
+                    WHERE live AND id > \(after)::uuid ORDER BY engram_memory.id LIMIT \(batch)
                     """, on: connection)
+                reading += ContinuousClock.now - clock
+                clock = .now
                 guard let last = rows.last else { break }
                 after = try last.decode(String.self)
                 var replicas: [ReplicaRow] = []
@@ -111,7 +116,10 @@ extension ClusterNode {
                     guard wanted(namespace) else { continue }
                     replicas.append(try Self.replicaRow(record, embedding, version))
                 }
+                decoding += ContinuousClock.now - clock
+                clock = .now
                 try await applying?.value
+                waiting += ContinuousClock.now - clock
                 count += replicas.count
                 let page = replicas
                 applying = Task.detached { try store.replicate(page, removing: [], position: nil) }
@@ -120,6 +128,13 @@ extension ClusterNode {
             }
             try await applying?.value
             try await database.execute("COMMIT", on: connection)
+            self.logger.info(
+                "copied a snapshot",
+                metadata: [
+                    "memories": "\(count)", "reading_s": "\(reading / .seconds(1))",
+                    "decoding_s": "\(decoding / .seconds(1))",
+                    "waiting_for_store_s": "\(waiting / .seconds(1))",
+                ])
             return horizon
         }
     }
@@ -129,7 +144,7 @@ extension ClusterNode {
         while !Task.isCancelled {
             do {
                 let applied = try await poll()
-                if applied < Self.batch { try await Task.sleep(for: .milliseconds(20)) }
+                if applied < batch { try await Task.sleep(for: .milliseconds(20)) }
             } catch is CancellationError {
                 return
             } catch {
@@ -153,7 +168,7 @@ extension ClusterNode {
             SELECT xid::text, seq::bigint, id::text FROM engram_change
             WHERE (xid, seq) > (\(String(position.xid))::xid8, \(position.seq)::integer)
               AND xid < \(String(horizon))::xid8
-            ORDER BY xid, seq LIMIT \(Self.batch)
+            ORDER BY engram_change.xid, engram_change.seq LIMIT \(batch)
             """)
         var next = position
         var ids: [MemoryID] = []
@@ -164,13 +179,13 @@ extension ClusterNode {
         }
         next.epoch = state.withLock { $0.position?.epoch ?? next.epoch }  // a rebalance may have moved it
         // A full batch may end inside a transaction: only those wholly below its last id are complete.
-        next.horizon = max(position.horizon, rows.count < Self.batch ? horizon : next.xid)
+        next.horizon = max(position.horizon, rows.count < batch ? horizon : next.xid)
         try await apply(Array(Set(ids)), position: next)
         state.withLock {
             $0.position = Position(
                 xid: next.xid, seq: next.seq, horizon: next.horizon, epoch: $0.position?.epoch ?? next.epoch)
             $0.appliedRows += rows.count
-            if rows.count < Self.batch { $0.caughtUpAt = .now }
+            if rows.count < batch { $0.caughtUpAt = .now }
         }
         return rows.count
     }

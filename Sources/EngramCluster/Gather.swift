@@ -19,8 +19,16 @@ extension ClusterNode {
         _ request: RecallRequest, scope: Scope,
         local: @escaping @Sendable (RecallRequest) async throws -> (hits: [RecallHit], plan: RecallPlan?)
     ) async throws -> (hits: [RecallHit], plan: RecallPlan?) {
-        let (map, peers) = state.withLock { ($0.map, $0.peers) }
-        let others = try Self.plan(map, peers: peers, me: name, scope: scope)
+        var (map, peers) = state.withLock { ($0.map, $0.peers) }
+        let others: [[String]]
+        do {
+            others = try Self.plan(map, peers: peers, me: name, scope: scope)
+        } catch {
+            // The peers are read every second; one that joined since is found by reading them now.
+            _ = try await reachingDatabase { try await refreshMap() }
+            (map, peers) = state.withLock { ($0.map, $0.peers) }
+            others = try Self.plan(map, peers: peers, me: name, scope: scope)
+        }
         let k = request.k
         let started = ContinuousClock.now
         defer {

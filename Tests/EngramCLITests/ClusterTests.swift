@@ -18,6 +18,7 @@ struct ClusterTests {
     @Test("writes through one node, recalls through any: equal to brute force over PostgreSQL's rows")
     func recallsEqualTheOracle() async throws {
         let cluster = try await TestCluster()
+        defer { cluster.close() }
         var rng = SplitMix(seed: 7)
         var tokens: [UInt64] = []
         var ids: [String] = []
@@ -64,7 +65,8 @@ struct ClusterTests {
             let query = Self.vector(&rng)
             let answer = try await cluster.call(
                 q % 3, "POST", "/v1/recall", ["vector": query, "k": 10, "token": token])
-            let hits = try #require(answer.json["hits"] as? [[String: Any]])
+            let hits = try #require(
+                answer.json["hits"] as? [[String: Any]], "\(answer.status) \(answer.json)")
             let expected = Self.topK(query, in: oracle, k: 10)
             Self.expectSame(hits, expected)
         }
@@ -79,6 +81,7 @@ struct ClusterTests {
     )
     func outOfOrderCommits() async throws {
         let cluster = try await TestCluster()
+        defer { cluster.close() }
         var rng = SplitMix(seed: 11)
         let stored = try await cluster.call(
             0, "POST", "/v1/memories",
@@ -127,6 +130,7 @@ struct ClusterTests {
     @Test("kill -9 a node 20 times during writes and recalls: no acknowledged write lost, replicas converge")
     func killStorm() async throws {
         let cluster = try await TestCluster()
+        defer { cluster.close() }
         let acknowledged = Mutex<[String]>([])
         let unexpected = Mutex<[String]>([])
         let stop = Atomic<Bool>(false)
@@ -185,6 +189,7 @@ struct ClusterTests {
     )
     func heldTransaction() async throws {
         let cluster = try await TestCluster(nodeArguments: ["--max-lag", "2"])
+        defer { cluster.close() }
         var rng = SplitMix(seed: 31)
         // Held until the test ends it (below), however long the steps between take.
         let held = Task.detached {
@@ -236,6 +241,7 @@ struct ClusterTests {
     )
     func movesASubtree() async throws {
         let cluster = try await TestCluster()
+        defer { cluster.close() }
         var rng = SplitMix(seed: 41)
         var token = ""
         for batch in 0..<6 {
@@ -284,6 +290,7 @@ struct ClusterTests {
     @Test("cluster status lists nodes, shards and positions; init is idempotent")
     func status() async throws {
         let cluster = try await TestCluster()
+        defer { cluster.close() }
         let status = try cluster.engram(["cluster", "status", cluster.postgres.url, "--json"])
         let json = try #require(try JSONSerialization.jsonObject(with: Data(status.utf8)) as? [String: Any])
         let nodes = try #require(json["nodes"] as? [[String: Any]])
@@ -356,14 +363,22 @@ final class TestCluster: @unchecked Sendable {  // Sendable: the node table is b
         for i in 0..<3 { try await start(i) }
     }
 
-    deinit { stopAll() }
+    deinit { close() }
+
+    /// Stops the nodes and PostgreSQL (every test defers it: a test that fails early leaks nothing).
+    func close() {
+        stopAll()
+        postgres.stop()
+    }
 
     /// Starts node i (n1, n2, n3), optionally from an empty store directory.
     func start(_ i: Int, wipe: Bool = false) async throws {
         let store = directory.appending("n\(i + 1)")
         if wipe { try? FileManager.default.removeItem(atPath: store) }
         let process = try ServerProcess(
-            store: store, extra: ["--cluster", postgres.url, "--node", "n\(i + 1)"] + nodeArguments)
+            store: store, extra: ["--cluster", postgres.url, "--node", "n\(i + 1)"] + nodeArguments,
+            // Small batches, so that full change-log batches and bootstrap pages happen in every test.
+            environment: ["ENGRAM_CLUSTER_BATCH": "7"])
         nodes.withLock { $0[i] = process }
     }
 

@@ -17,11 +17,12 @@ final class ServerProcess: @unchecked Sendable {  // Sendable: fields set in ini
     let output = Pipe()
     let port: Int
 
-    init(store: String, extra: [String] = []) throws {
+    init(store: String, extra: [String] = [], environment extraEnvironment: [String: String] = [:]) throws {
         process.executableURL = Fixtures.productsDirectory().appendingPathComponent("engram")
         process.arguments = ["serve", "--store", store, "--port", "0", "--workers", "2"] + extra
         var environment = ProcessInfo.processInfo.environment
         environment["ENGRAM_LOG_LEVEL"] = "error"
+        environment.merge(extraEnvironment) { $1 }
         process.environment = environment
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice

@@ -16,7 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FORBIDDEN = {
     "Engram": r"^(NIO|Hummingbird|HTTPTypes|ArgumentParser|MCP$|Prometheus|PostgresNIO|Engram(Service|Server|MCP|CLI|Cluster)$)",
     "EngramService": r"^(NIOHTTP|Hummingbird|HTTPTypes|ArgumentParser|MCP$|Prometheus|PostgresNIO|Engram(Server|MCP|CLI|Cluster)$)",
-    "EngramCluster": r"^(NIOHTTP|Hummingbird|HTTPTypes|ArgumentParser|MCP$|Prometheus|Engram(Server|MCP|CLI)$)",
+    "EngramCluster": r"^(Hummingbird|ArgumentParser|MCP$|Prometheus|Engram(Server|MCP|CLI)$)",
     "EngramMCP": r"^(NIOHTTP|Hummingbird|HTTPTypes|ArgumentParser|Prometheus|Engram(Server|CLI)$)",
 }
 descriptions = {}

@@ -3,7 +3,6 @@ package import EngramService
 import Foundation
 package import Logging
 import PostgresNIO
-import Synchronization
 
 /// One node of a cluster (`engram serve --cluster URL --node NAME --store DIR`): its store is a replica
 /// of the shards the map gives it, rebuilt from PostgreSQL whenever it has no applied position (a new or
@@ -15,10 +14,10 @@ package final class ClusterNode: ClusterBackend, Sendable {
     package let settings: ClusterSchema.Settings
     let database: ClusterDatabase
     let logger: Logger
-    let state: Mutex<NodeState>
+    let state: Locked<NodeState>
     /// The lag beyond which the node reports itself not ready (`/readyz`).
     let maxLag: Double
-    private let tasks = Mutex<[Task<Void, Never>]>([])
+    private let tasks = Locked<[Task<Void, Never>]>([])
 
     /// How long a lease lasts without renewal; nodes renew every second.
     static let leaseSeconds = 5
@@ -53,7 +52,7 @@ package final class ClusterNode: ClusterBackend, Sendable {
             ?? 5000
         self.database = database
         self.logger = logger
-        state = Mutex(NodeState(position: (try? store.replicaPosition()).flatMap(Position.init)))
+        state = Locked(NodeState(position: (try? store.replicaPosition()).flatMap(Position.init)))
     }
 
     /// Opens the node's replica, or makes it anew when it is missing, damaged or holds no applied position

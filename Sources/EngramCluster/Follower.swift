@@ -2,7 +2,6 @@ import Engram
 import EngramService
 import Foundation
 import PostgresNIO
-import Synchronization
 
 /// Keeping the replica current: the bootstrap (a REPEATABLE READ snapshot paged in by id, then the
 /// change log from that snapshot's horizon on) and the follower (change-log rows below the oldest

@@ -4,7 +4,6 @@ package import EngramService
 import Foundation
 import NIOCore
 import NIOHTTP1
-import Synchronization
 
 /// A cluster recall: one live node per shard serves its exact top k (this node serves its own shards),
 /// and the answers merge by score with ties broken by id. A node's store holds whole shards, and the

@@ -131,8 +131,8 @@ struct ClusterTests {
     func killStorm() async throws {
         let cluster = try await TestCluster()
         defer { cluster.close() }
-        let acknowledged = Mutex<[String]>([])
-        let unexpected = Mutex<[String]>([])
+        let acknowledged = Locked<[String]>([])
+        let unexpected = Locked<[String]>([])
         let stop = Atomic<Bool>(false)
         let writer = Task.detached {
             var rng = SplitMix(seed: 23)
@@ -345,7 +345,7 @@ struct ClusterTests {
 final class TestCluster: @unchecked Sendable {  // Sendable: the node table is behind a lock.
     let postgres: PostgresServer
     let directory = TemporaryDirectory("engram-cluster")
-    private let nodes = Mutex<[Int: ServerProcess]>([:])
+    private let nodes = Locked<[Int: ServerProcess]>([:])
     let nodeArguments: [String]
 
     init(nodeArguments: [String] = []) async throws {

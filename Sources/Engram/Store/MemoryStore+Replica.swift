@@ -132,7 +132,10 @@ extension MemoryStore {
     /// as the replica's applied position. Applying the same rows again changes nothing, so a replica that
     /// crashed before recording its position simply applies them again.
     ///
-    /// - Parameter removing: memories gone from the system of record, with the version of their removal.
+    /// - Parameters:
+    ///   - rows: memories as the system of record holds them now.
+    ///   - removing: memories gone from the system of record, with the version of their removal.
+    ///   - position: the replica's applied position to keep with them (nil: unchanged).
     public func replicate(
         _ rows: [ReplicaRow], removing: [(id: MemoryID, version: Int64)], position: String?
     ) throws {

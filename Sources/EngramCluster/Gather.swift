@@ -20,27 +20,32 @@ extension ClusterNode {
         var (map, peers) = state.withLock { ($0.map, $0.peers) }
         let others: [[String]]
         do {
-            others = try Self.plan(map, peers: peers, me: name, scope: scope)
+            others = try Self.plan(map, peers: peers, me: name, scope: scope, request: request)
         } catch {
             // The peers are read every second; one that joined since is found by reading them now.
             _ = try await reachingDatabase { try await refreshMap() }
             (map, peers) = state.withLock { ($0.map, $0.peers) }
-            others = try Self.plan(map, peers: peers, me: name, scope: scope)
+            others = try Self.plan(map, peers: peers, me: name, scope: scope, request: request)
         }
+        // This node's own share only when it holds a shard the request can reach.
+        let reached = map.shards(matching: request.filter.namespace).filter { Self.reaches(scope, $0.prefix) }
+        let servesHere = reached.contains { $0.nodes.contains(name) }
         let k = request.k
         let started = ContinuousClock.now
         defer {
             let seconds = (ContinuousClock.now - started) / .seconds(1)
             state.withLock {
                 $0.gathers += 1
-                $0.gatherNodes += 1 + others.count
+                $0.gatherNodes += (servesHere ? 1 : 0) + others.count
                 $0.gatherSeconds += seconds
             }
         }
         return try await withThrowingTaskGroup(of: (hits: [RecallHit], plan: RecallPlan?).self) { group in
-            group.addTask {
-                try await self.awaitApplied(request.token)
-                return try await local(request)
+            if servesHere {
+                group.addTask {
+                    try await self.awaitApplied(request.token)
+                    return try await local(request)
+                }
             }
             for candidates in others {
                 group.addTask { (try await Self.share(of: request, from: candidates), nil) }
@@ -59,12 +64,15 @@ extension ClusterNode {
         }
     }
 
-    /// The other nodes to ask: for each shard this node does not hold, the addresses of the live nodes
-    /// holding it, in the order to try them (shards with the same nodes share one request).
-    static func plan(_ map: ShardMap, peers: [String: String], me: String, scope: Scope) throws -> [[String]]
-    {
+    /// The other nodes to ask: for each shard the request and scope reach that this node does not hold,
+    /// the addresses of the live nodes holding it, in the order to try them (shards with the same nodes
+    /// share one request). A recall of one tenant's namespace asks the one shard that holds it.
+    static func plan(
+        _ map: ShardMap, peers: [String: String], me: String, scope: Scope, request: RecallRequest
+    ) throws -> [[String]] {
         var asks: [[String]] = []
-        for shard in map.shards where !shard.nodes.contains(me) && Self.reaches(scope, shard.prefix) {
+        for shard in map.shards(matching: request.filter.namespace)
+        where !shard.nodes.contains(me) && Self.reaches(scope, shard.prefix) {
             let live = shard.nodes.filter { peers[$0] != nil }.sorted().compactMap { peers[$0] }
             guard !live.isEmpty else {
                 throw EngramError(

@@ -1,3 +1,5 @@
+package import Engram
+
 /// Which nodes hold which namespaces: a shard is a namespace prefix (`acme` holds `acme` and
 /// `acme/...`; the empty prefix holds everything), and a namespace belongs to the longest prefix that
 /// holds it. Each shard lists the nodes holding a copy, and the map has an epoch every change bumps.
@@ -37,6 +39,23 @@ package struct ShardMap: Sendable, Hashable {
     /// Whether `node` holds a copy of the namespace's shard.
     package func holds(_ node: String, _ namespace: String) -> Bool {
         shard(of: namespace)?.nodes.contains(node) ?? false
+    }
+
+    /// The shards that can hold a namespace the condition accepts (every shard without one): for
+    /// `exact(n)` the shard of `n`; for `prefix(p)` the shard of `p` and every shard under `p`.
+    package func shards(matching condition: MemoryFilter.NamespaceMatch?) -> [Shard] {
+        switch condition {
+        case nil:
+            return shards
+        case .exact(let namespace):
+            return shard(of: namespace).map { [$0] } ?? []
+        case .prefix(let root):
+            let holder = shard(of: root)?.prefix
+            return shards.filter {
+                $0.prefix == holder
+                    || (!$0.prefix.isEmpty && ($0.prefix == root || $0.prefix.hasPrefix(root + "/")))
+            }
+        }
     }
 
     /// The prefixes whose shards `node` holds, longest first.

@@ -4,6 +4,9 @@ import Foundation
 import Synchronization
 import Testing
 
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -69,6 +72,20 @@ struct ClusterTests {
                 answer.json["hits"] as? [[String: Any]], "\(answer.status) \(answer.json)")
             let expected = Self.topK(query, in: oracle, k: 10)
             Self.expectSame(hits, expected)
+        }
+        // A recall of one subtree asks only the shard holding it (n1 and n2 hold t/a; n3 asks one of them),
+        // and equals brute force over that subtree.
+        let subtree = try cluster.oracle(where: "(namespace = 't/a' OR namespace LIKE 't/a/%')")
+        for node in 0..<3 {
+            let asked = try await cluster.gatherNodes(node)
+            let query = Self.vector(&rng)
+            let answer = try await cluster.call(
+                node, "POST", "/v1/recall",
+                ["vector": query, "k": 10, "token": token, "filter": ["namespace": "t/a/"]])
+            Self.expectSame(
+                try #require(answer.json["hits"] as? [[String: Any]]), Self.topK(query, in: subtree, k: 10))
+            #expect(
+                try await cluster.gatherNodes(node) - asked == 1, "node \(node + 1) asked more than one node")
         }
         // Each node's replica holds exactly PostgreSQL's rows of its shards.
         try await cluster.waitForHorizon(above: UInt64(token)!)
@@ -412,6 +429,19 @@ final class TestCluster: @unchecked Sendable {  // Sendable: the node table is b
         return (answer.status, answer.json as? [String: Any] ?? [:])
     }
 
+    /// How many nodes node i's gathered recalls have asked so far (itself included), from its metrics.
+    func gatherNodes(_ i: Int) async throws -> Int {
+        guard let node = nodes.withLock({ $0[i] }) else {
+            throw PostgresServerError(message: "node \(i) is down")
+        }
+        let (data, _) = try await URLSession.shared.data(
+            from: URL(string: "http://127.0.0.1:\(node.port)/metrics")!)
+        let line = String(decoding: data, as: UTF8.self).split(separator: "\n").first {
+            $0.hasPrefix("engram_cluster_gather_nodes ")
+        }
+        return line.flatMap { Double($0.split(separator: " ").last ?? "") }.map { Int($0) } ?? 0
+    }
+
     /// Runs the engram binary; returns its standard output.
     @discardableResult
     func engram(_ arguments: [String]) throws -> String {
@@ -430,11 +460,15 @@ final class TestCluster: @unchecked Sendable {  // Sendable: the node table is b
         return text
     }
 
-    /// Live, unquarantined memories and their embeddings, from PostgreSQL's rows.
-    func oracle() throws -> [String: [Double]] {
+    /// Live, unquarantined memories (and the rows `condition` accepts) and their embeddings, from
+    /// PostgreSQL's rows.
+    func oracle(where condition: String = "true") throws -> [String: [Double]] {
         var rows: [String: [Double]] = [:]
         for line in try postgres.psql(
-            "SELECT id, encode(embedding, 'hex') FROM engram_memory WHERE live AND NOT (record->>'quarantined')::boolean"
+            """
+            SELECT id, encode(embedding, 'hex') FROM engram_memory
+            WHERE live AND NOT (record->>'quarantined')::boolean AND \(condition)
+            """
         ).split(separator: "\n") {
             let parts = line.split(separator: "|")
             rows[String(parts[0])] = Self.floats(hex: String(parts[1]))

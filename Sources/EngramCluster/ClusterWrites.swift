@@ -104,39 +104,32 @@ extension ClusterNode {
 
     func forgetInDatabase(_ ids: [MemoryID], scope: Scope) async throws -> Written<Int> {
         try scope.require(.forget, "forget")
-        return try await database.transaction { [database] connection in
-            let rows = try await database.rows(
-                """
-                SELECT id::text, namespace FROM engram_memory
-                WHERE id = ANY(\(ids.map(\.description))::uuid[]) AND live ORDER BY engram_memory.id FOR UPDATE
-                """, on: connection)
-            let inside = try rows.map { try $0.decode((String, String).self) }.filter {
-                scope.contains(namespace: $0.1)
-            }
-            let updated = try await database.rows(
-                """
-                UPDATE engram_memory SET live = false, version = version + 1, changed_xid = pg_current_xact_id()
-                WHERE id = ANY(\(inside.map(\.0))::uuid[]) RETURNING id::text, namespace, version
-                """, on: connection)
-            var changes = ChangeRows()
-            for row in updated {
-                let (id, namespace, version) = try row.decode((String, String, Int64).self)
-                if let id = MemoryID(id) { changes.add(namespace, "del", id, version: version) }
-            }
-            return Written(updated.count, token: try await changes.write(database, connection))
-        }
+        return try await change(ids, scope: scope, op: "del", skipping: "false", set: "live = false")
     }
 
     func setQuarantinedInDatabase(_ ids: [MemoryID], _ quarantined: Bool, scope: Scope) async throws
         -> Written<Int>
     {
         try scope.require(.quarantine, "quarantine")
-        return try await database.transaction { [database] connection in
+        let flag = quarantined ? "true" : "false"
+        return try await change(
+            ids, scope: scope, op: "put",
+            skipping: "(record->>'quarantined')::boolean IS NOT DISTINCT FROM \(flag)",
+            set: "record = jsonb_set(record, '{quarantined}', '\(flag)'::jsonb)")
+    }
+
+    /// Changes the live memories among `ids` inside the scope in one transaction: locks them in id order,
+    /// leaves out those outside the scope (as unknown ids are) and those `unchanged` (SQL) accepts, sets
+    /// `assignment` (SQL), raises each version and logs `op`; returns how many changed. The SQL fragments
+    /// are constants of this file, never input.
+    private func change(
+        _ ids: [MemoryID], scope: Scope, op: String, skipping unchanged: String, set assignment: String
+    ) async throws -> Written<Int> {
+        try await database.transaction { [database] connection in
             let rows = try await database.rows(
                 """
                 SELECT id::text, namespace FROM engram_memory
-                WHERE id = ANY(\(ids.map(\.description))::uuid[]) AND live
-                  AND (record->>'quarantined')::boolean IS DISTINCT FROM \(quarantined)
+                WHERE id = ANY(\(ids.map(\.description))::uuid[]) AND live AND NOT (\(unescaped: unchanged))
                 ORDER BY engram_memory.id FOR UPDATE
                 """, on: connection)
             let inside = try rows.map { try $0.decode((String, String).self) }.filter {
@@ -145,14 +138,13 @@ extension ClusterNode {
             let updated = try await database.rows(
                 """
                 UPDATE engram_memory
-                SET record = jsonb_set(record, '{quarantined}', to_jsonb(\(quarantined))),
-                    version = version + 1, changed_xid = pg_current_xact_id()
+                SET \(unescaped: assignment), version = version + 1, changed_xid = pg_current_xact_id()
                 WHERE id = ANY(\(inside.map(\.0))::uuid[]) RETURNING id::text, namespace, version
                 """, on: connection)
             var changes = ChangeRows()
             for row in updated {
                 let (id, namespace, version) = try row.decode((String, String, Int64).self)
-                if let id = MemoryID(id) { changes.add(namespace, "put", id, version: version) }
+                if let id = MemoryID(id) { changes.add(namespace, op, id, version: version) }
             }
             return Written(updated.count, token: try await changes.write(database, connection))
         }

@@ -159,7 +159,13 @@ package final class ClusterNode: ClusterBackend, Sendable {
         guard let xid = UInt64(token) else { throw EngramError.invalid("token", "is not a write token") }
         let deadline = ContinuousClock.now + .milliseconds(100)
         while !state.withLock({ $0.sees(xid) }) {
-            guard ContinuousClock.now < deadline else { return try await applyTail(through: xid) }
+            guard ContinuousClock.now < deadline else {
+                try await applyTail()
+                guard state.withLock({ $0.sees(xid) }) else {
+                    throw EngramError.invalid("token", "names no committed write")
+                }
+                return
+            }
             try await Task.sleep(for: .milliseconds(5))
         }
     }
@@ -210,14 +216,17 @@ package struct NodeState: Sendable {
     package var lagRows = 0
     package var lagSeconds = 0.0
     package var caughtUpAt = ContinuousClock.now
-    /// Every write up to this transaction id committed before the last tail apply is applied.
-    package var tailApplied: UInt64 = 0
+    /// The snapshot the last tail apply read the change log in: every transaction it shows committed
+    /// (below its `xmax` and not in progress) is applied.
+    package var tail: (xmax: UInt64, inProgress: Set<UInt64>)?
     package var gathers = 0
     package var gatherNodes = 0
     package var gatherSeconds = 0.0
 
     /// Whether the write of transaction `xid` (and every write acknowledged before it) is applied.
-    func sees(_ xid: UInt64) -> Bool { (position?.horizon ?? 0) > xid || tailApplied >= xid }
+    func sees(_ xid: UInt64) -> Bool {
+        (position?.horizon ?? 0) > xid || tail.map { xid < $0.xmax && !$0.inProgress.contains(xid) } ?? false
+    }
 
     init(position: Position?) { self.position = position }
 }

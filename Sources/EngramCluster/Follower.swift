@@ -191,13 +191,26 @@ extension ClusterNode {
 
     /// Applies every committed change-log row above the horizon now (see ``awaitApplied(_:)``), without
     /// moving the position: the follower reads those rows again when the horizon passes them.
-    func applyTail(through xid: UInt64) async throws {
+    func applyTail() async throws {
         let horizon = state.withLock { $0.position?.horizon ?? 0 }
-        let ids = try await database.rows(
-            "SELECT DISTINCT id::text FROM engram_change WHERE xid >= \(String(horizon))::xid8"
-        ).compactMap { MemoryID(try $0.decode(String.self)) }
-        try await apply(ids, position: nil)
-        state.withLock { $0.tailApplied = max($0.tailApplied, xid) }
+        // One statement: the rows it reads are exactly those of the transactions its snapshot shows
+        // committed, so that snapshot says which tokens the apply covers (a smaller id that commits
+        // later is not covered, however far the tail reached).
+        let row = try await database.rows(
+            """
+            SELECT pg_current_snapshot()::text,
+                   array(SELECT DISTINCT id::text FROM engram_change WHERE xid >= \(String(horizon))::xid8)
+            """)[0]
+        let (snapshot, ids) = try row.decode((String, [String]).self)
+        let parts = snapshot.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 3, let xmax = UInt64(parts[1]) else {
+            throw ClusterError.invalid("the snapshot", "is not xmin:xmax:xip: \(snapshot)")
+        }
+        let inProgress = Set(parts[2].split(separator: ",").compactMap { UInt64($0) })
+        try await apply(ids.compactMap(MemoryID.init), position: nil)
+        state.withLock { state in
+            if (state.tail?.xmax ?? 0) <= xmax { state.tail = (xmax, inProgress) }
+        }
     }
 
     /// Makes the store's copies of `ids` equal PostgreSQL's current rows (a row's newest version wins,

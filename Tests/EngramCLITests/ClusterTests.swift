@@ -319,6 +319,12 @@ struct ClusterTests {
         ])
         #expect(try cluster.postgres.psql("SELECT count(*) FROM engram_shard") == "3")
         // A node of another dimension's store is refused; an operation a node does not serve says so.
+        // A token no committed write has (a transaction id not yet given out) is refused, not waited on.
+        let future = try await cluster.call(
+            0, "POST", "/v1/recall",
+            ["vector": Array(repeating: 0.5, count: ClusterTests.dimension), "k": 1, "token": "4000000000"])
+        #expect(future.status == 422)
+        #expect((future.json["error"] as? [String: Any])?["field"] as? String == "token")
         let refused = try await cluster.call(0, "GET", "/v1/count")
         #expect(refused.status == 501)
         #expect((refused.json["error"] as? [String: Any])?["code"] as? String == "notOnCluster")

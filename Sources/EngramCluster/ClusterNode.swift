@@ -24,8 +24,6 @@ package final class ClusterNode: ClusterBackend, Sendable {
     /// Change-log rows applied per poll, and memories per bootstrap page: 5,000, or
     /// `$ENGRAM_CLUSTER_BATCH` (the tests make it small, so that full batches and pages are exercised).
     let batch: Int
-    /// How long a recall carrying a token waits for this node to reach it before answering `behind`.
-    static let tokenWait: Duration = .seconds(5)
 
     /// Connects to the cluster at `url` and opens the replica in `directory/replica` (made anew when it is
     /// missing, unreadable or never finished copying; the directory's other files, such as the keys file,

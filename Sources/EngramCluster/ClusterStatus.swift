@@ -42,17 +42,4 @@ package enum ClusterStatus {
             "embedder": .string(settings.embedder), "copies": .number(Double(settings.copies)),
         ])
     }
-
-    /// Per namespace, PostgreSQL's count and XOR-hash of (id, version) over live memories: what a caught-up
-    /// replica's ``MemoryStore/replicaChecksums()`` must equal for the namespaces it holds.
-    package static func checksums(from database: ClusterDatabase) async throws -> [String: ReplicaChecksum] {
-        var sums: [String: ReplicaChecksum] = [:]
-        for row in try await database.rows(
-            "SELECT namespace, id::text, version FROM engram_memory WHERE live")
-        {
-            let (namespace, id, version) = try row.decode((String, String, Int64).self)
-            if let id = MemoryID(id) { sums[namespace, default: ReplicaChecksum()].add(id, version: version) }
-        }
-        return sums
-    }
 }

@@ -57,9 +57,4 @@ package struct ShardMap: Sendable, Hashable {
             }
         }
     }
-
-    /// The prefixes whose shards `node` holds, longest first.
-    package func prefixes(of node: String) -> [String] {
-        shards.filter { $0.nodes.contains(node) }.map(\.prefix)
-    }
 }

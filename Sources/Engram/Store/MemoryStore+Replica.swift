@@ -204,11 +204,6 @@ extension MemoryStore {
         try records.meta()[Self.replicaPositionKey]
     }
 
-    /// The row versions this replica holds of `ids` (ids it does not hold are left out).
-    public func replicaVersions(_ ids: [MemoryID]) throws -> [MemoryID: Int64] {
-        try records.replicaVersions(ids)
-    }
-
     /// Per namespace, the count and XOR-hash of the (id, version) of every memory stored, for comparing
     /// a replica with its system of record (see ``ReplicaChecksum``).
     public func replicaChecksums() throws -> [String: ReplicaChecksum] {

@@ -63,8 +63,11 @@ struct Cluster: ParsableCommand {
         var url: String
         @Option(help: "Embedding dimension (default: the embedder's).")
         var dimension: Int?
-        @Option(help: "The nodes' embedder: minilm, hashing, or custom (then --dimension is required).")
-        var embedder = "hashing"
+        @Option(
+            help:
+                "The nodes' embedder: minilm, hashing, or custom (then --dimension is required). Default: minilm when installed, else hashing."
+        )
+        var embedder: String?
         @Option(help: "Nodes holding a copy of each shard.")
         var copies = 2
         @OptionGroup var output: OutputFormat
@@ -73,20 +76,7 @@ struct Cluster: ParsableCommand {
             guard (1...16).contains(copies) else {
                 throw EngramError.invalid("--copies", "must be from 1 to 16")
             }
-            let identifier: String
-            let d: Int
-            if embedder == "custom" {
-                guard let dimension else {
-                    throw EngramError.invalid("--dimension", "is required with --embedder custom")
-                }
-                (identifier, d) = ("custom", dimension)
-            } else {
-                guard
-                    let e = try EmbedderResolver(environment: CLIIO.current.environment).embedder(
-                        named: embedder, dimension: dimension)
-                else { throw EngramError.invalid("--embedder", "unknown embedder") }
-                (identifier, d) = (e.identifier, e.dimension)
-            }
+            let (identifier, d) = try EmbedderChoice.resolve(embedder, dimension: dimension)
             let (url, copies, json) = (url, copies, output.json)
             try runUntilDone {
                 let database = try ClusterDatabase(url: url)

@@ -32,30 +32,7 @@ struct Init: ParsableCommand {
         guard let element = VectorElement(rawValue: element) else {
             throw EngramError.invalid("--element", "must be f32 or f16")
         }
-        let identifier: String
-        let d: Int
-        let embedder =
-            self.embedder
-            ?? (ModelFiles.isMiniLMInstalled(environment: CLIIO.current.environment) ? "minilm" : "hashing")
-        if embedder == "custom" {
-            guard let dimension else {
-                throw EngramError.invalid("--dimension", "is required with --embedder custom")
-            }
-            identifier = "custom"
-            d = dimension
-        } else {
-            guard
-                let e = try EmbedderResolver(environment: CLIIO.current.environment).embedder(
-                    named: embedder, dimension: dimension)
-            else {
-                throw EngramError.invalid(
-                    "--embedder",
-                    "unknown embedder; choose one of: \((Embedders.builtInNames + ["custom"]).joined(separator: ", "))"
-                )
-            }
-            identifier = e.identifier
-            d = e.dimension
-        }
+        let (identifier, d) = try EmbedderChoice.resolve(embedder, dimension: dimension)
         try ProcessScope.requireWholeStore("init")
         let store = try MemoryStore.create(
             at: location.path, dimension: d, embedder: identifier, element: element,
@@ -73,5 +50,31 @@ struct Init: ParsableCommand {
                 "created store \(location.path) (dimension \(d), \(element.rawValue), embedder \(identifier))"
             )
         }
+    }
+}
+
+/// What `--embedder` and `--dimension` choose, for a store (`engram init`) or a cluster (`engram cluster
+/// init`): the embedder's identifier and dimension. Default: MiniLM when installed, else hashing.
+enum EmbedderChoice {
+    static func resolve(_ name: String?, dimension: Int?) throws -> (identifier: String, dimension: Int) {
+        let embedder =
+            name
+            ?? (ModelFiles.isMiniLMInstalled(environment: CLIIO.current.environment) ? "minilm" : "hashing")
+        if embedder == "custom" {
+            guard let dimension else {
+                throw EngramError.invalid("--dimension", "is required with --embedder custom")
+            }
+            return ("custom", dimension)
+        }
+        guard
+            let e = try EmbedderResolver(environment: CLIIO.current.environment).embedder(
+                named: embedder, dimension: dimension)
+        else {
+            throw EngramError.invalid(
+                "--embedder",
+                "unknown embedder; choose one of: \((Embedders.builtInNames + ["custom"]).joined(separator: ", "))"
+            )
+        }
+        return (e.identifier, e.dimension)
     }
 }

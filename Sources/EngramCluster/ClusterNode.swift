@@ -155,6 +155,7 @@ package final class ClusterNode: ClusterBackend, Sendable {
         }
         guard let token else { return }
         guard let xid = UInt64(token) else { throw EngramError.invalid("token", "is not a write token") }
+        noticeFailover()
         let deadline = ContinuousClock.now + .milliseconds(100)
         while !state.withLock({ $0.sees(xid) }) {
             guard ContinuousClock.now < deadline else {
@@ -217,6 +218,9 @@ package struct NodeState: Sendable {
     /// The snapshot the last tail apply read the change log in: every transaction it shows committed
     /// (below its `xmax` and not in progress) is applied.
     package var tail: (xmax: UInt64, inProgress: Set<UInt64>)?
+    /// The database's ``ClusterDatabase/moves`` when the node last took notice (see
+    /// ``ClusterNode/noticeFailover()``).
+    package var moves = 0
     package var gathers = 0
     package var gatherNodes = 0
     package var gatherSeconds = 0.0

@@ -53,8 +53,9 @@ extension ClusterNode {
         state.withLock { $0.phase = "bootstrapping" }
         let (map, name) = (state.withLock { $0.map }, name)
         let started = ContinuousClock.now
-        let horizon = try await copySnapshot { map.holds(name, $0) }
-        let position = Position(xid: horizon, seq: -1, horizon: horizon, epoch: map.epoch)
+        let copied = try await copySnapshot { map.holds(name, $0) }
+        let position = Position(
+            xid: copied.last.xid, seq: copied.last.seq, horizon: copied.horizon, epoch: map.epoch)
         try store.replicate([], removing: [], position: position.description)
         state.withLock { $0.position = position }
         let seconds = (ContinuousClock.now - started) / .seconds(1)
@@ -87,11 +88,26 @@ extension ClusterNode {
     }
 
     /// Copies the live memories of the namespaces `wanted` accepts, as of one REPEATABLE READ snapshot,
-    /// paged by id (each page applied while the next is read); returns the snapshot's horizon.
-    func copySnapshot(where wanted: @escaping @Sendable (String) -> Bool) async throws -> UInt64 {
+    /// paged by id (each page applied while the next is read); returns the snapshot's horizon and its
+    /// last change-log row below it, where following it starts. (Not the horizon itself: after a standby
+    /// is promoted, ids the old primary gave out but never replicated may be given out again, and those
+    /// are all above every committed transaction's id, not necessarily above the horizon.)
+    func copySnapshot(where wanted: @escaping @Sendable (String) -> Bool) async throws -> (
+        horizon: UInt64, last: (xid: UInt64, seq: Int64)
+    ) {
         try await database.connection { [database, store, batch] connection in
             try await database.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", on: connection)
             let horizon = try await Self.horizon(database, connection)
+            let last =
+                try await database.rows(
+                    """
+                    SELECT xid::text, seq::bigint FROM engram_change WHERE xid < \(String(horizon))::xid8
+                    ORDER BY xid DESC, seq DESC LIMIT 1
+                    """, on: connection
+                ).first.map { row -> (xid: UInt64, seq: Int64) in
+                    let (xid, seq) = try row.decode((String, Int64).self)
+                    return (UInt64(xid) ?? 0, seq)
+                } ?? (xid: 0, seq: -1)
             var after = "00000000-0000-0000-0000-000000000000"
             var count = 0
             var applying: Task<Void, any Error>?
@@ -134,7 +150,7 @@ extension ClusterNode {
                     "decoding_s": "\(decoding / .seconds(1))",
                     "waiting_for_store_s": "\(waiting / .seconds(1))",
                 ])
-            return horizon
+            return (horizon, last)
         }
     }
 
@@ -158,7 +174,9 @@ extension ClusterNode {
     /// Applies the next change-log rows below the current horizon; returns how many rows were read.
     @discardableResult
     func poll() async throws -> Int {
+        noticeFailover()
         guard let position = state.withLock({ $0.position }) else { return 0 }
+        let moves = database.moves
         // Every transaction below the horizon has committed or aborted, so the rows read below it are all
         // there will ever be; a transaction that took a smaller id but commits later is still above it.
         let horizon = try await Self.horizon(database, nil)
@@ -176,6 +194,8 @@ extension ClusterNode {
             (next.xid, next.seq) = (UInt64(xid) ?? next.xid, seq)
             if let id = MemoryID(id) { ids.append(id) }
         }
+        // The primary moved while the rows were read: the horizon may be the old one's.
+        guard database.moves == moves else { return 0 }
         next.epoch = state.withLock { $0.position?.epoch ?? next.epoch }  // a rebalance may have moved it
         // A full batch may end inside a transaction: only those wholly below its last id are complete.
         next.horizon = max(position.horizon, rows.count < batch ? horizon : next.xid)
@@ -192,6 +212,8 @@ extension ClusterNode {
     /// Applies every committed change-log row above the horizon now (see ``awaitApplied(_:)``), without
     /// moving the position: the follower reads those rows again when the horizon passes them.
     func applyTail() async throws {
+        noticeFailover()
+        let moves = database.moves
         let horizon = state.withLock { $0.position?.horizon ?? 0 }
         // One statement: the rows it reads are exactly those of the transactions its snapshot shows
         // committed, so that snapshot says which tokens the apply covers (a smaller id that commits
@@ -208,8 +230,26 @@ extension ClusterNode {
         }
         let inProgress = Set(parts[2].split(separator: ",").compactMap { UInt64($0) })
         try await apply(ids.compactMap(MemoryID.init), position: nil)
+        guard database.moves == moves else { return }
         state.withLock { state in
             if (state.tail?.xmax ?? 0) <= xmax { state.tail = (xmax, inProgress) }
+        }
+    }
+
+    /// After the primary moved (a standby promoted), or when the node starts, what was seen by transaction
+    /// id alone is not trusted: ids the old primary gave out but never replicated may be given out again.
+    /// Every reused id is above every committed one, so the horizon falls back to just past the last
+    /// change-log row applied (always a committed transaction's), and the last tail's snapshot is
+    /// forgotten; the follower's next poll on the current primary moves the horizon up again.
+    func noticeFailover() {
+        let moves = database.moves
+        state.withLock { state in
+            guard state.moves != moves else { return }
+            state.moves = moves
+            state.tail = nil
+            if let position = state.position {
+                state.position?.horizon = min(position.horizon, position.xid + 1)
+            }
         }
     }
 

@@ -202,6 +202,99 @@ struct ClusterTests {
     }
 
     @Test(
+        "a synchronous standby promoted under load: no acknowledged write lost, writes in the switch retryable, recalls go on"
+    )
+    func failover() async throws {
+        let cluster = try await TestCluster(standby: true)
+        defer { cluster.close() }
+        struct Tally {
+            var acknowledged: [String] = []
+            var unexpected: [String] = []
+            var retryable = 0, recalled = 0, ackedAfter = 0
+            var promoted = false, stop = false
+        }
+        let tally = Locked(Tally())
+        let writer = Task.detached {
+            var rng = SplitMix(seed: 53)
+            var n = 0
+            while !tally.withLock({ $0.stop }) {
+                n += 1
+                let body: [String: Any] = [
+                    "memories": (0..<3).map {
+                        Self.memory("failover \(n)-\($0)", ["t/a", "t/b", "t/c"][$0], &rng)
+                    }
+                ]
+                let answer = try? await cluster.call(n % 3, "POST", "/v1/memories", body)
+                let ids = answer?.json["ids"] as? [String] ?? []
+                let said = "write \(answer?.status ?? 0) \(answer?.json ?? [:])"
+                tally.withLock { tally in
+                    switch answer?.status {
+                    case 201:
+                        tally.acknowledged += ids
+                        if tally.promoted { tally.ackedAfter += 1 }
+                    case 503: tally.retryable += 1
+                    default: tally.unexpected.append(said)
+                    }
+                }
+            }
+        }
+        // Recalls need no database: each node answers from its replica and asks the others over HTTP.
+        let reader = Task.detached {
+            var rng = SplitMix(seed: 59)
+            var n = 0
+            while !tally.withLock({ $0.stop }) {
+                n += 1
+                let answer = try? await cluster.call(
+                    n % 3, "POST", "/v1/recall", ["vector": Self.vector(&rng), "k": 5])
+                let said = "recall \(answer?.status ?? 0) \(answer?.json ?? [:])"
+                tally.withLock { tally in
+                    if answer?.status == 200 { tally.recalled += 1 } else { tally.unexpected.append(said) }
+                }
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        try await Task.sleep(for: .seconds(2))
+        let (before, recalledBefore) = tally.withLock { ($0.acknowledged.count, $0.recalled) }
+        try cluster.failOver()
+        tally.withLock { $0.promoted = true }
+        // Writes reach the new primary again.
+        let deadline = ContinuousClock.now + .seconds(30)
+        while tally.withLock({ $0.ackedAfter }) < 20, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        tally.withLock { $0.stop = true }
+        await writer.value
+        await reader.value
+        let end = tally.withLock { $0 }
+        #expect(end.unexpected.isEmpty, "\(end.unexpected.prefix(3))")
+        #expect(before > 0)
+        #expect(end.ackedAfter >= 20, "writes did not reach the promoted standby")
+        #expect(end.retryable > 0, "no write fell in the switch")
+        #expect(end.recalled > recalledBefore)
+        let acked = Set(end.acknowledged)
+        let live = Set(
+            try cluster.postgres.psql("SELECT id FROM engram_memory WHERE live").split(separator: "\n").map(
+                String.init))
+        #expect(acked.subtracting(live).isEmpty, "acknowledged writes missing after the promotion")
+        // A write after the switch, read with its token through every node: the union's exact top k.
+        var rng = SplitMix(seed: 61)
+        let token = try #require(
+            try await cluster.call(0, "POST", "/v1/memories", Self.memory("after", "t/b", &rng)).json["token"]
+                as? String)
+        let oracle = try cluster.oracle()
+        for node in 0..<3 {
+            let query = Self.vector(&rng)
+            let answer = try await cluster.call(
+                node, "POST", "/v1/recall", ["vector": query, "k": 10, "token": token])
+            Self.expectSame(
+                try #require(answer.json["hits"] as? [[String: Any]]), Self.topK(query, in: oracle, k: 10))
+        }
+        try await cluster.waitForEverythingCommitted()
+        cluster.stopAll()
+        try cluster.expectReplicasMatch()
+    }
+
+    @Test(
         "a writer transaction held open: lag alarms fire, token reads answer through the tail, nothing skipped"
     )
     func heldTransaction() async throws {
@@ -325,6 +418,11 @@ struct ClusterTests {
             ["vector": Array(repeating: 0.5, count: ClusterTests.dimension), "k": 1, "token": "4000000000"])
         #expect(future.status == 422)
         #expect((future.json["error"] as? [String: Any])?["field"] as? String == "token")
+        // A refusal inside a PostgreSQL transaction is the refusal, not a retryable database failure.
+        let missing = try await cluster.call(
+            1, "PATCH", "/v1/memories/\(UUID().uuidString.lowercased())", ["content": "changed"])
+        #expect(missing.status == 404, "\(missing.json)")
+        #expect(throws: (any Error).self) { try cluster.engram(["cluster", "status", "postgres://"]) }
         let refused = try await cluster.call(0, "GET", "/v1/count")
         #expect(refused.status == 501)
         #expect((refused.json["error"] as? [String: Any])?["code"] as? String == "notOnCluster")
@@ -365,17 +463,45 @@ struct ClusterTests {
 }
 
 /// Three nodes and PostgreSQL: shards `t/a` on n1 and n2, `t/b` on n2 and n3, everything else on n3 and n1.
-final class TestCluster: @unchecked Sendable {  // Sendable: the node table is behind a lock.
-    let postgres: PostgresServer
+/// With `standby`, PostgreSQL has a synchronous streaming standby, and the nodes are given both servers.
+final class TestCluster: @unchecked Sendable {  // Sendable: the node table and the primary are behind locks.
+    let first: PostgresServer
+    let standby: PostgresServer?
+    private let promoted = Locked(false)
     let directory = TemporaryDirectory("engram-cluster")
     private let nodes = Locked<[Int: ServerProcess]>([:])
     let nodeArguments: [String]
 
-    init(nodeArguments: [String] = []) async throws {
+    /// The primary: the first server, or the standby once promoted.
+    var postgres: PostgresServer { promoted.withLock { $0 } ? standby! : first }
+
+    /// The URL the nodes are given: every server, primary first.
+    var url: String {
+        guard let standby else { return first.url }
+        return "postgres://postgres@127.0.0.1:\(first.port),127.0.0.1:\(standby.port)/postgres"
+    }
+
+    init(nodeArguments: [String] = [], standby: Bool = false) async throws {
         self.nodeArguments = nodeArguments
-        postgres = try PostgresServer()
+        first = try PostgresServer()
+        if standby {
+            let replica = try PostgresServer(standbyOf: first)
+            self.standby = replica
+            // Synchronous: a commit is acknowledged once the standby has it on disk.
+            try first.psql("ALTER SYSTEM SET synchronous_standby_names = '*'")
+            try first.psql("SELECT pg_reload_conf()")
+            let deadline = ContinuousClock.now + .seconds(30)
+            while try first.psql("SELECT string_agg(sync_state, ',') FROM pg_stat_replication") != "sync" {
+                guard ContinuousClock.now < deadline else {
+                    throw PostgresServerError(message: "the standby did not become synchronous")
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        } else {
+            self.standby = nil
+        }
         try engram([
-            "cluster", "init", postgres.url, "--embedder", "custom", "--dimension",
+            "cluster", "init", url, "--embedder", "custom", "--dimension",
             String(ClusterTests.dimension),
         ])
         try postgres.psql(
@@ -391,7 +517,15 @@ final class TestCluster: @unchecked Sendable {  // Sendable: the node table is b
     /// Stops the nodes and PostgreSQL (every test defers it: a test that fails early leaks nothing).
     func close() {
         stopAll()
-        postgres.stop()
+        first.stop()
+        standby?.stop()
+    }
+
+    /// The primary crashes and the standby is promoted in its place.
+    func failOver() throws {
+        first.crash()
+        try standby!.promote()
+        promoted.withLock { $0 = true }
     }
 
     /// Starts node i (n1, n2, n3), optionally from an empty store directory.
@@ -399,7 +533,7 @@ final class TestCluster: @unchecked Sendable {  // Sendable: the node table is b
         let store = directory.appending("n\(i + 1)")
         if wipe { try? FileManager.default.removeItem(atPath: store) }
         let process = try ServerProcess(
-            store: store, extra: ["--cluster", postgres.url, "--node", "n\(i + 1)"] + nodeArguments,
+            store: store, extra: ["--cluster", url, "--node", "n\(i + 1)"] + nodeArguments,
             // Small batches, so that full change-log batches and bootstrap pages happen in every test.
             environment: ["ENGRAM_CLUSTER_BATCH": "7"])
         nodes.withLock { $0[i] = process }

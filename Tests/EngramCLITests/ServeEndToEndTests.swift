@@ -25,7 +25,17 @@ final class ServerProcess: @unchecked Sendable {  // Sendable: fields set in ini
         environment.merge(extraEnvironment) { $1 }
         process.environment = environment
         process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
+        // `ENGRAM_TEST_LOGS=DIR` keeps each server's log in DIR (at the level that variable's
+        // `ENGRAM_TEST_LOG_LEVEL` says, else errors only), for a failing test's post-mortem.
+        if let logs = environment["ENGRAM_TEST_LOGS"] {
+            environment["ENGRAM_LOG_LEVEL"] = environment["ENGRAM_TEST_LOG_LEVEL"] ?? "error"
+            process.environment = environment
+            let path = logs + "/serve-\(UUID().uuidString.prefix(8)).log"
+            FileManager.default.createFile(atPath: path, contents: nil)
+            process.standardError = FileHandle(forWritingAtPath: path)
+        } else {
+            process.standardError = FileHandle.nullDevice
+        }
         try process.run()
         // The first line says where it listens: "engram: serving STORE at http://127.0.0.1:PORT".
         var line = ""

@@ -26,8 +26,10 @@ public final class PostgresServer: @unchecked Sendable {  // Sendable: set in in
         FileManager.default.isExecutableFile(atPath: binaries + "/postgres")
     }
 
-    /// Creates the cluster and starts the server; returns once it accepts connections.
-    public init(settings: [String: String] = [:]) throws {
+    /// Creates the cluster and starts the server; returns once it accepts connections. With `standbyOf`,
+    /// the cluster is a streaming standby of that server instead (`pg_basebackup -R`), its WAL sent as
+    /// the standby `standby` (the name `synchronous_standby_names` can list).
+    public init(settings: [String: String] = [:], standbyOf primary: PostgresServer? = nil) throws {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent(
             "engram-pg-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
@@ -36,9 +38,18 @@ public final class PostgresServer: @unchecked Sendable {  // Sendable: set in in
             try FileManager.default.setAttributes([.ownerAccountName: "postgres"], ofItemAtPath: directory)
         }
         let data = directory + "/data"
-        try Self.run(
-            Self.binaries + "/initdb",
-            ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"])
+        if let primary {
+            try Self.run(
+                Self.binaries + "/pg_basebackup",
+                [
+                    "-D", data, "-R", "-X", "stream", "--no-sync", "-U", "postgres",
+                    "-d", "host=127.0.0.1 port=\(primary.port) application_name=standby",
+                ])
+        } else {
+            try Self.run(
+                Self.binaries + "/initdb",
+                ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"])
+        }
         port = try Self.freePort()
         var arguments = [
             "-D", data, "-p", String(port), "-k", directory, "-c", "listen_addresses=127.0.0.1",
@@ -62,6 +73,19 @@ public final class PostgresServer: @unchecked Sendable {  // Sendable: set in in
     }
 
     deinit { stop() }
+
+    /// Ends the server as a crash would (immediate shutdown: no checkpoint, connections cut). The
+    /// directory stays until ``stop()``.
+    public func crash() {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGQUIT)
+        process.waitUntilExit()
+    }
+
+    /// Promotes a standby to primary; returns once it accepts writes.
+    public func promote() throws {
+        try psql("SELECT pg_promote(true, 60)")
+    }
 
     /// Stops the server (fast shutdown) and removes its directory.
     public func stop() {

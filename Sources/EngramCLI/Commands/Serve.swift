@@ -51,7 +51,7 @@ struct Serve: ParsableCommand {
         help: ArgumentHelp(
             "Run as a node of the cluster whose PostgreSQL database is at this URL (postgres://...).",
             discussion:
-                "The store directory is then this node's replica of its shards: made, and rebuilt from PostgreSQL, as needed."
+                "The store directory is then this node's replica of its shards: made, and rebuilt from PostgreSQL, as needed. Name a primary and its standbys (postgres://USER@HOST1:PORT,HOST2:PORT/DB) and the node follows a promotion."
         ))
     var cluster: String?
 

@@ -32,15 +32,48 @@ extension ClusterNode {
         let servesHere = reached.contains { $0.nodes.contains(name) }
         let k = request.k
         let started = ContinuousClock.now
+        var asked = 0
         defer {
             let seconds = (ContinuousClock.now - started) / .seconds(1)
             state.withLock {
                 $0.gathers += 1
-                $0.gatherNodes += (servesHere ? 1 : 0) + others.count
+                $0.gatherNodes += asked
                 $0.gatherSeconds += seconds
             }
         }
-        return try await withThrowingTaskGroup(of: (hits: [RecallHit], plan: RecallPlan?).self) { group in
+        var request = request
+        var bounds: FusionBounds?
+        // Keyword and weighted-sum scores are normalised over the candidates: when more than one shard
+        // answers, every shard normalises over the bounds of all shards' candidates instead of its own.
+        if (servesHere ? 1 : 0) + others.count > 1, case .text(let text, var options) = request.query,
+            options.mode == .keyword || (options.mode == .hybrid && options.fusion.isWeightedSum)
+        {
+            let (found, count) = try await fusionBounds(
+                request, text: text, options: options, servesHere: servesHere, others: others, local: local)
+            asked += count
+            options.bounds = found
+            request.query = .text(text, options)
+            bounds = found
+        }
+        let (answers, count) = try await ask(
+            request, servesHere: servesHere, others: others,
+            headers: bounds.map { [(ClusterHeaders.boundsName, ClusterHeaders.header($0))] } ?? [],
+            local: local)
+        asked += count
+        var seen = Set<MemoryID>()
+        let merged = answers.flatMap(\.hits).sorted {
+            $0.score != $1.score ? $0.score > $1.score : $0.memory.id < $1.memory.id
+        }.filter { seen.insert($0.memory.id).inserted }
+        return (Array(merged.prefix(k)), answers.lazy.compactMap(\.plan).first)
+    }
+
+    /// Asks this node (when `servesHere`) and one node of each of `others` for their top k; returns the
+    /// answers and how many nodes were asked.
+    func ask(
+        _ request: RecallRequest, servesHere: Bool, others: [[String]], headers: [(String, String)],
+        local: @escaping @Sendable (RecallRequest) async throws -> (hits: [RecallHit], plan: RecallPlan?)
+    ) async throws -> (answers: [(hits: [RecallHit], plan: RecallPlan?)], asked: Int) {
+        try await withThrowingTaskGroup(of: (hits: [RecallHit], plan: RecallPlan?).self) { group in
             if servesHere {
                 group.addTask {
                     try await self.awaitApplied(request.token)
@@ -48,20 +81,57 @@ extension ClusterNode {
                 }
             }
             for candidates in others {
-                group.addTask { (try await Self.share(of: request, from: candidates), nil) }
+                group.addTask { (try await Self.share(of: request, from: candidates, headers: headers), nil) }
             }
-            var hits: [RecallHit] = []
-            var plan: RecallPlan?
-            for try await answer in group {
-                hits += answer.hits
-                plan = plan ?? answer.plan
-            }
-            var seen = Set<MemoryID>()
-            let merged = hits.sorted {
-                $0.score != $1.score ? $0.score > $1.score : $0.memory.id < $1.memory.id
-            }.filter { seen.insert($0.memory.id).inserted }
-            return (Array(merged.prefix(k)), plan)
+            var answers: [(hits: [RecallHit], plan: RecallPlan?)] = []
+            for try await answer in group { answers.append(answer) }
+            return (answers, (servesHere ? 1 : 0) + others.count)
         }
+    }
+
+    /// The fusion bounds one store holding every shard would use: each shard's candidates (its recall with
+    /// a k that returns them all, without time neighbours), the best `max(k, candidates)` of their union
+    /// on each side, the cosine range over those and the BM25 range over the keyword side's. Cosines are
+    /// the same numbers on every node, so the vector side's bounds are exact; BM25 scores use each shard's
+    /// own document frequencies, so the keyword side's are close, not exact.
+    func fusionBounds(
+        _ request: RecallRequest, text: String, options: TextRecallOptions, servesHere: Bool,
+        others: [[String]],
+        local: @escaping @Sendable (RecallRequest) async throws -> (hits: [RecallHit], plan: RecallPlan?)
+    ) async throws -> (FusionBounds, asked: Int) {
+        let perSide = max(request.k, options.candidates)
+        var probe = request
+        var probing = options
+        probing.neighbours = 0
+        probing.perSide = perSide
+        probe.query = .text(text, probing)
+        probe.k = min(Limits.maxK, 2 * perSide)
+        if let forwarded = request.forwarded, case .object(var o) = try JSONValue(parsing: forwarded.body) {
+            o["k"] = .number(Double(probe.k))
+            o["neighbours"] = .number(0)
+            probe.forwarded?.body = Array(JSONValue.object(o).jsonText.utf8)
+        }
+        let (answers, asked) = try await ask(
+            probe, servesHere: servesHere, others: others,
+            headers: [(ClusterHeaders.probeName, String(perSide))],
+            local: local)
+        var byID: [MemoryID: HitExplanation] = [:]
+        for hit in answers.flatMap(\.hits) {
+            if let explanation = hit.explanation { byID[hit.memory.id] = explanation }
+        }
+        let vectorSide = byID.filter { $0.value.vectorRank != nil }
+            .sorted { ($0.value.cosine ?? -2, $1.key) > ($1.value.cosine ?? -2, $0.key) }.prefix(perSide)
+        let keywordSide = byID.filter { $0.value.keywordRank != nil }
+            .sorted { ($0.value.keywordScore ?? 0, $1.key) > ($1.value.keywordScore ?? 0, $0.key) }.prefix(
+                perSide)
+        let cosines = (vectorSide + keywordSide).compactMap { $0.value.cosine.map(Double.init) }
+        let scores = keywordSide.compactMap(\.value.keywordScore)
+        return (
+            FusionBounds(
+                cosine: cosines.min().map { $0...cosines.max()! },
+                keyword: scores.min().map { $0...scores.max()! }),
+            asked
+        )
     }
 
     /// The other nodes to ask: for each shard the request and scope reach that this node does not hold,
@@ -93,10 +163,12 @@ extension ClusterNode {
 
     /// One shard's hits from the first of `candidates` that answers: a node that cannot be reached (it
     /// died within its lease) or is behind passes the request to the next copy.
-    static func share(of request: RecallRequest, from candidates: [String]) async throws -> [RecallHit] {
+    static func share(of request: RecallRequest, from candidates: [String], headers: [(String, String)])
+        async throws -> [RecallHit]
+    {
         for address in candidates {
             do {
-                return try await share(of: request, from: address)
+                return try await share(of: request, from: address, headers: headers)
             } catch let error as EngramError where error.code != .behind {
                 throw error  // the request itself is refused: every copy would refuse it
             } catch {
@@ -107,7 +179,9 @@ extension ClusterNode {
     }
 
     /// One node's share: the caller's request as it came, marked as a share, with the caller's key.
-    static func share(of request: RecallRequest, from address: String) async throws -> [RecallHit] {
+    static func share(of request: RecallRequest, from address: String, headers: [(String, String)])
+        async throws -> [RecallHit]
+    {
         guard let forwarded = request.forwarded, let url = URL(string: address + "/v1/recall") else {
             throw EngramError(.notOnCluster, "a cluster recall needs the HTTP request to pass on", field: nil)
         }
@@ -117,6 +191,7 @@ extension ClusterNode {
         http.method = .POST
         http.headers.add(name: "Content-Type", value: "application/json")
         http.headers.add(name: ClusterHeaders.shareName, value: "1")
+        for (name, value) in headers { http.headers.add(name: name, value: value) }
         if let authorization = forwarded.authorization {
             http.headers.add(name: "Authorization", value: authorization)
         }

@@ -208,6 +208,27 @@ package enum EngramServer {
                     body: Array(body.readableBytesView),
                     authorization: KeyAuthenticator.presentedKey(request).map { "Bearer \($0)" },
                     isShare: HTTPField.Name(ClusterHeaders.shareName).flatMap { request.headers[$0] } == "1")
+                // A gathering node's probe for this shard's candidates, or its fusion bounds: this share
+                // ranks on the scale of every shard.
+                if recall.forwarded?.isShare == true, case .text(let text, var options) = recall.query {
+                    func header(_ name: String) -> String? {
+                        HTTPField.Name(name).flatMap { request.headers[$0] }
+                    }
+                    if let header = header(ClusterHeaders.boundsName) {
+                        guard let bounds = ClusterHeaders.bounds(header) else {
+                            throw EngramError.invalid(ClusterHeaders.boundsName, "is not four bounds")
+                        }
+                        options.bounds = bounds
+                    }
+                    if let header = header(ClusterHeaders.probeName) {
+                        guard let perSide = Int(header), (1...Limits.maxK).contains(perSide) else {
+                            throw EngramError.invalid(
+                                ClusterHeaders.probeName, "is not a number of candidates")
+                        }
+                        options.perSide = perSide
+                    }
+                    recall.query = .text(text, options)
+                }
             }
             let (hits, plan) = try await service.recallExplained(recall, scope: context.scope)
             guard case .object(var answer) = ResultJSON.hits(hits) else {

@@ -397,6 +397,50 @@ struct ClusterTests {
         try cluster.expectReplicasMatch()
     }
 
+    @Test("a keyword recall over three shards ranks on one scale: the order of one store holding them all")
+    func keywordRecallAcrossShards() async throws {
+        let cluster = try await TestCluster()
+        defer { cluster.close() }
+        // One strong match in t/a, weaker ones in t/b and elsewhere: normalised per shard, each shard's
+        // best would score 1 and the weak ones would tie the strong one. (The weak ones differ clearly in
+        // length: each shard's BM25 uses its own document frequencies, so near ties may order otherwise.)
+        let texts: [(String, String)] = [
+            ("t/a", "zebra zebra zebra"), ("t/a", "a horse in a field"),
+            ("t/b", "a zebra was seen near the river at dawn by the ranger on patrol"),
+            ("t/b", "the ranger counted birds"),
+            (
+                "other",
+                "one zebra among the many animals the visitors photographed that long afternoon in the hot dusty valley beyond the old northern fence line"
+            ),
+            ("other", "zebra stripes"),
+        ]
+        var rng = SplitMix(seed: 67)
+        let single = try MemoryStore.create(
+            at: cluster.directory.appending("single"), dimension: ClusterTests.dimension)
+        defer { try? single.close() }
+        for (namespace, text) in texts {
+            let vector = Self.vector(&rng)
+            _ = try await cluster.call(
+                0, "POST", "/v1/memories", ["content": text, "namespace": namespace, "embedding": vector])
+            _ = try single.remember(
+                NewMemory(content: text, namespace: namespace, embedding: vector.map(Float.init)))
+        }
+        try await cluster.waitForEverythingCommitted()
+        let expected = try single.recall(
+            text: "zebra", embedder: nil, k: 4, options: TextRecallOptions(mode: .keyword)
+        ).map(\.memory.content)
+        #expect(expected.first == "zebra zebra zebra")
+        for node in 0..<3 {
+            let answer = try await cluster.call(
+                node, "POST", "/v1/recall", ["query": "zebra", "k": 4, "mode": "keyword"])
+            let hits = try #require(answer.json["hits"] as? [[String: Any]], "\(answer.json)")
+            #expect(hits.compactMap { $0["content"] as? String } == expected, "node \(node + 1)")
+            let scores = hits.compactMap { $0["score"] as? Double }
+            #expect(scores.count == 4 && scores[0] > scores[1] + 0.1, "\(scores)")
+        }
+        cluster.stopAll()
+    }
+
     @Test("cluster status lists nodes, shards and positions; init is idempotent")
     func status() async throws {
         let cluster = try await TestCluster()

@@ -64,4 +64,18 @@ struct WireFormatTests {
             #expect(TimeParsing.canonical(text) == nil)
         }
     }
+
+    @Test("a share's fusion bounds header reads back what was written; anything else is refused")
+    func fusionBoundsHeader() {
+        for bounds in [
+            FusionBounds(cosine: -0.25...0.875, keyword: 1.5...12.0625),
+            FusionBounds(cosine: 0.5...0.5, keyword: nil), FusionBounds(cosine: nil, keyword: nil),
+        ] {
+            #expect(ClusterHeaders.bounds(ClusterHeaders.header(bounds)) == bounds)
+        }
+        for bad in ["", "1,2,3", "1,2,3,4,5", "a,b,c,d", "2,1,,", "1,,,", "nan,1,,", "1,inf,,"] {
+            #expect(ClusterHeaders.bounds(bad) == nil, "\(bad)")
+        }
+    }
+
 }

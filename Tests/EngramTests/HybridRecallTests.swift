@@ -353,6 +353,51 @@ struct HybridRecallTests {
         #expect(zip(all, all.dropFirst()).allSatisfy { $0.explanation!.fused >= $1.explanation!.fused })
     }
 
+    @Test(
+        "a cluster's fixed fusion bounds and candidate probe: normalised over the bounds, clamped; the probe returns exactly each side's top candidates"
+    )
+    func fixedBoundsOracle() throws {
+        let f = try Fixture(count: 200)
+        var g = SeededGenerator(seed: 101)
+        let query = "bravo golf"
+        let vector = g.vector(dimension: 16)
+        let embedder = TableEmbedder(dimension: 16, table: [query: vector])
+        let filter = MemoryFilter(namespace: .prefix("big"))
+        let admitted = Set(f.namespaceOf.filter { $0.value.hasPrefix("big") }.keys)
+        let bm25 = f.text.scores(["bravo", "golf"]).filter { admitted.contains($0.key) }
+        let cosine = Dictionary(
+            uniqueKeysWithValues: f.vectors.ranking(vector, where: admitted.contains).map {
+                ($0.id, $0.score)
+            })
+        // Bounds narrower than the scores: values beyond them clamp to 0 and 1.
+        let (cLo, cHi) = (cosine.values.min()! + 0.1, cosine.values.max()! - 0.1)
+        let (bLo, bHi) = (bm25.values.min()! + 0.01, bm25.values.max()! - 0.01)
+        func clamp(_ x: Double) -> Double { min(1, max(0, x)) }
+        var options = TextRecallOptions(
+            mode: .hybrid, fusion: .weightedSum(vectorWeight: 0.5), candidates: 1000, signals: .none,
+            neighbours: 0)
+        options.bounds = FusionBounds(cosine: cLo...cHi, keyword: bLo...bHi)
+        let hits = try f.store.recall(
+            text: query, embedder: embedder, k: 1000, filter: filter, options: options)
+        #expect(hits.count == admitted.count)
+        for hit in hits {
+            let id = hit.memory.id
+            let expected =
+                0.5 * clamp((cosine[id]! - cLo) / (cHi - cLo)) + 0.5
+                * (bm25[id].map { clamp(($0 - bLo) / (bHi - bLo)) } ?? 0)
+            #expect(abs(hit.explanation!.fused - expected) < 1e-5)
+        }
+        // The probe: five candidates a side whatever k is, all of them returned.
+        options.bounds = nil
+        options.perSide = 5
+        let probe = try f.store.recall(
+            text: query, embedder: embedder, k: 1000, filter: filter, options: options)
+        let vectorTop = Set(cosine.sorted { $0.value > $1.value }.prefix(5).map(\.key))
+        #expect(Set(probe.filter { $0.explanation!.vectorRank != nil }.map(\.memory.id)) == vectorTop)
+        #expect(probe.filter { $0.explanation!.keywordRank != nil }.count == min(5, bm25.count))
+        #expect(probe.count == Set(probe.map(\.memory.id)).count && probe.count <= 10)
+    }
+
     @Test("vector mode is the exact recall; a small namespace still yields k hits in every mode")
     func vectorModeAndSmallNamespace() throws {
         let f = try Fixture()

@@ -15,8 +15,11 @@ struct RecallCandidate {
 /// tested on its own.
 enum HybridRanker {
     /// Each candidate's relevance in 0...1.
-    static func fused(_ candidates: [RecallCandidate], mode: RecallMode, fusion: Fusion) -> [Double] {
-        let keyword = normalizer(candidates.compactMap(\.keywordScore))
+    static func fused(
+        _ candidates: [RecallCandidate], mode: RecallMode, fusion: Fusion, bounds: FusionBounds? = nil
+    ) -> [Double] {
+        let keyword =
+            bounds?.keyword.map(normalizer(over:)) ?? normalizer(candidates.compactMap(\.keywordScore))
         switch mode {
         case .vector:
             return candidates.map { Double($0.cosine ?? 0) }
@@ -25,7 +28,9 @@ enum HybridRanker {
         case .hybrid:
             switch fusion {
             case .weightedSum(let w):
-                let vector = normalizer(candidates.compactMap { $0.cosine.map(Double.init) })
+                let vector =
+                    bounds?.cosine.map(normalizer(over:))
+                    ?? normalizer(candidates.compactMap { $0.cosine.map(Double.init) })
                 return candidates.map { c in
                     w * (c.cosine.map { vector(Double($0)) } ?? 0) + (1 - w)
                         * (c.keywordScore.map(keyword) ?? 0)
@@ -45,6 +50,12 @@ enum HybridRanker {
     static func normalizer(_ scores: [Double]) -> (Double) -> Double {
         guard let lo = scores.min(), let hi = scores.max(), hi > lo else { return { _ in 1 } }
         return { ($0 - lo) / (hi - lo) }
+    }
+
+    /// Min-max normalisation over fixed bounds, clamped to 0...1 (an empty range: 1).
+    static func normalizer(over range: ClosedRange<Double>) -> (Double) -> Double {
+        guard range.upperBound > range.lowerBound else { return { _ in 1 } }
+        return { min(1, max(0, ($0 - range.lowerBound) / (range.upperBound - range.lowerBound))) }
     }
 
     /// The explanation of one hit: its fused relevance plus each signal's boost.

@@ -21,6 +21,12 @@ public enum Fusion: Sendable, Hashable {
 
     /// The default, chosen on the LoCoMo dev split (see the README's recall-quality section).
     public static let `default` = Fusion.weightedSum(vectorWeight: 0.5)
+
+    /// Whether this is ``weightedSum(vectorWeight:)`` (whose scores ``FusionBounds`` normalise).
+    package var isWeightedSum: Bool {
+        if case .weightedSum = self { return true }
+        return false
+    }
 }
 
 /// BM25 weights of the indexed text columns (FTS5's `bm25()` weights).
@@ -113,6 +119,13 @@ public struct TextRecallOptions: Sendable, Hashable {
     public var neighbourWindow: Double
     /// Score every matching vector even when the store's approximate index would serve the vector side.
     public var exact = false
+    /// Fixed bounds for the min-max normalisation of the weighted-sum fusion and keyword mode, instead of
+    /// the candidates' own: a cluster's gathering node sets the bounds of all shards' candidates, so that
+    /// every shard's scores are on one scale.
+    package var bounds: FusionBounds?
+    /// Candidates each retriever contributes whatever `k` is (nil: `max(k, candidates)`): a gathering
+    /// node's probe asks a shard for exactly its candidates with a `k` that returns them all.
+    package var perSide: Int?
 
     /// The default share of a time neighbour's relevance (``neighbours``).
     public static let defaultNeighbours = 0.3
@@ -155,6 +168,17 @@ public struct TextRecallOptions: Sendable, Hashable {
     }
 }
 
+/// The ranges the fusion normalises cosines and BM25 scores over (nil: the candidates' own). A score
+/// outside its range is clamped, so a memory beyond the lower bound counts as the weakest candidate does.
+package struct FusionBounds: Sendable, Hashable {
+    package var cosine: ClosedRange<Double>?
+    package var keyword: ClosedRange<Double>?
+
+    package init(cosine: ClosedRange<Double>?, keyword: ClosedRange<Double>?) {
+        (self.cosine, self.keyword) = (cosine, keyword)
+    }
+}
+
 /// Every score that went into a text-recall hit's rank, so a person can see why it ranked there.
 public struct HitExplanation: Sendable, Hashable {
     /// Cosine similarity of the query and the memory (nil in keyword mode, which embeds nothing).
@@ -179,4 +203,15 @@ public struct HitExplanation: Sendable, Hashable {
     public var feedback: Double
     /// The final score: fused plus context plus every boost.
     public var score: Double
+
+    package init(
+        cosine: Float?, vectorRank: Int?, keywordScore: Double?, keywordRank: Int?, fused: Double,
+        context: Double = 0, recency: Double, importance: Double, outcome: Double, feedback: Double,
+        score: Double
+    ) {
+        (self.cosine, self.vectorRank, self.keywordScore, self.keywordRank) =
+            (cosine, vectorRank, keywordScore, keywordRank)
+        (self.fused, self.context, self.recency, self.importance) = (fused, context, recency, importance)
+        (self.outcome, self.feedback, self.score) = (outcome, feedback, score)
+    }
 }

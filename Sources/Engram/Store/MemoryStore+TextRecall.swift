@@ -86,7 +86,7 @@ extension MemoryStore {
 
         let metadataRowIDs = try resolveMetadata(of: filter)
         let terms = KeywordQuery.terms(text)
-        let perSide = max(k, options.candidates)
+        let perSide = options.perSide ?? max(k, options.candidates)
         var results: [RecallHit] = []
         var plan: RecallPlan?
         // As in the vector recall: a candidate forgotten between scoring and reading its record makes a
@@ -99,7 +99,8 @@ extension MemoryStore {
                 var (candidates, memories) = try self.candidates(
                     snapshot: snapshot, query: query, terms: terms, filter: compiled, perSide: perSide,
                     columns: options.columns, exact: options.exact, plan: &plan)
-                var fused = HybridRanker.fused(candidates, mode: options.mode, fusion: options.fusion)
+                var fused = HybridRanker.fused(
+                    candidates, mode: options.mode, fusion: options.fusion, bounds: options.bounds)
                 var context = [Double](repeating: 0, count: candidates.count)
                 if options.mode == .hybrid, options.neighbours > 0, !candidates.isEmpty {
                     let added = withNeighbours(

@@ -113,4 +113,37 @@ extension EngramError.Code {
 /// The HTTP header a cluster node sets on a recall it passes to another node: serve your share only.
 package enum ClusterHeaders {
     package static let shareName = "Engram-Share"
+    /// On a share of a text recall: the fusion bounds over every shard's candidates, as
+    /// `COSINE_LO,COSINE_HI,KEYWORD_LO,KEYWORD_HI` (a side without candidates left empty).
+    package static let boundsName = "Engram-Share-Bounds"
+    /// On a share of a text recall: a probe for the shard's candidates, this many on each side (see
+    /// ``TextRecallOptions``' `perSide`).
+    package static let probeName = "Engram-Share-Probe"
+
+    package static func header(_ bounds: FusionBounds) -> String {
+        func pair(_ r: ClosedRange<Double>?) -> String {
+            r.map { "\($0.lowerBound),\($0.upperBound)" } ?? ","
+        }
+        return pair(bounds.cosine) + "," + pair(bounds.keyword)
+    }
+
+    /// The bounds a header holds; nil when it is not four numbers (empty pairs allowed) in order.
+    package static func bounds(_ header: String) -> FusionBounds? {
+        // Each part: .some(nil) when empty, .some(x) when a number, nil (refused) otherwise.
+        let parts: [Double??] = header.split(separator: ",", omittingEmptySubsequences: false).map {
+            $0.isEmpty ? .some(nil) : Double($0).map { .some($0) }
+        }
+        guard parts.count == 4 else { return nil }
+        func range(_ lo: Double??, _ hi: Double??) -> ClosedRange<Double>?? {
+            switch (lo, hi) {
+            case (.some(nil), .some(nil)): return .some(nil)
+            case (let lo??, let hi??) where lo.isFinite && hi.isFinite && lo <= hi: return .some(lo...hi)
+            default: return nil
+            }
+        }
+        guard let cosine = range(parts[0], parts[1]), let keyword = range(parts[2], parts[3]) else {
+            return nil
+        }
+        return FusionBounds(cosine: cosine, keyword: keyword)
+    }
 }

@@ -137,7 +137,17 @@ package enum MemoryJSON {
         guard case .object(let o) = value, let score = o["score"]?.numberValue else {
             throw EngramError.invalid("score", "is required")
         }
-        return RecallHit(try memory(from: value), score: Float(score))
+        var hit = RecallHit(try memory(from: value), score: Float(score))
+        if case .object(let e)? = o["explain"] {
+            func number(_ key: String) -> Double? { e[key]?.numberValue }
+            hit.explanation = HitExplanation(
+                cosine: number("cosine").map(Float.init), vectorRank: number("vector_rank").map { Int($0) },
+                keywordScore: number("keyword_score"), keywordRank: number("keyword_rank").map { Int($0) },
+                fused: number("fused") ?? 0, context: number("context") ?? 0, recency: number("recency") ?? 0,
+                importance: number("importance") ?? 0, outcome: number("outcome") ?? 0,
+                feedback: number("feedback") ?? 0, score: number("score") ?? score)
+        }
+        return hit
     }
 
     /// The fields a memory object may hold (``WireSchema``); export writes the usage fields, which

@@ -288,21 +288,31 @@ struct HybridRecallTests {
             "\(evaluated) queries without ties, \(checked) with a neighbour among the hits")
     }
 
-    @Test("hybrid ranking equals weighted-sum and reciprocal-rank fusion computed from the two oracles")
-    func hybridOracle() throws {
+    /// The fixture, the query "bravo golf" with a seeded vector, the filter of the `big` namespaces and
+    /// what it admits, and the two oracles over those: BM25 scores and cosines.
+    static func bravoGolf(seed: UInt64) throws -> (
+        Fixture, String, TableEmbedder, MemoryFilter, Set<MemoryID>, [MemoryID: Double], [MemoryID: Double]
+    ) {
         let f = try Fixture(count: 200)
-        var g = SeededGenerator(seed: 99)
+        var g = SeededGenerator(seed: seed)
         let query = "bravo golf"
         let vector = g.vector(dimension: 16)
-        let embedder = TableEmbedder(dimension: 16, table: [query: vector])
-        let filter = MemoryFilter(namespace: .prefix("big"))
         let admitted = Set(f.namespaceOf.filter { $0.value.hasPrefix("big") }.keys)
-        // With candidates above the number of memories, both sides contribute every match.
         let bm25 = f.text.scores(["bravo", "golf"]).filter { admitted.contains($0.key) }
         let cosine = Dictionary(
             uniqueKeysWithValues: f.vectors.ranking(vector, where: admitted.contains).map {
                 ($0.id, $0.score)
             })
+        return (
+            f, query, TableEmbedder(dimension: 16, table: [query: vector]),
+            MemoryFilter(namespace: .prefix("big")), admitted, bm25, cosine
+        )
+    }
+
+    @Test("hybrid ranking equals weighted-sum and reciprocal-rank fusion computed from the two oracles")
+    func hybridOracle() throws {
+        let (f, query, embedder, filter, admitted, bm25, cosine) = try Self.bravoGolf(seed: 99)
+        // With candidates above the number of memories, both sides contribute every match.
         func minMax(_ d: [MemoryID: Double]) -> [MemoryID: Double] {
             let lo = d.values.min()!, hi = d.values.max()!
             return d.mapValues { ($0 - lo) / (hi - lo) }
@@ -357,18 +367,7 @@ struct HybridRecallTests {
         "a cluster's fixed fusion bounds and candidate probe: normalised over the bounds, clamped; the probe returns exactly each side's top candidates"
     )
     func fixedBoundsOracle() throws {
-        let f = try Fixture(count: 200)
-        var g = SeededGenerator(seed: 101)
-        let query = "bravo golf"
-        let vector = g.vector(dimension: 16)
-        let embedder = TableEmbedder(dimension: 16, table: [query: vector])
-        let filter = MemoryFilter(namespace: .prefix("big"))
-        let admitted = Set(f.namespaceOf.filter { $0.value.hasPrefix("big") }.keys)
-        let bm25 = f.text.scores(["bravo", "golf"]).filter { admitted.contains($0.key) }
-        let cosine = Dictionary(
-            uniqueKeysWithValues: f.vectors.ranking(vector, where: admitted.contains).map {
-                ($0.id, $0.score)
-            })
+        let (f, query, embedder, filter, admitted, bm25, cosine) = try Self.bravoGolf(seed: 101)
         // Bounds narrower than the scores: values beyond them clamp to 0 and 1.
         let (cLo, cHi) = (cosine.values.min()! + 0.1, cosine.values.max()! - 0.1)
         let (bLo, bHi) = (bm25.values.min()! + 0.01, bm25.values.max()! - 0.01)

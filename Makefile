@@ -11,7 +11,7 @@ MCP_VENV := .build/mcp-venv
 CLIENT_VENV := .build/client-venv
 CLIENT_TEST_DEPS := pytest==9.0.3 langgraph==1.0.10
 
-.PHONY: deps build release model docs schema format lint layers mcp-client client-venv ts-deps client-tests test tsan asan coverage storm faults fuzz demo clean
+.PHONY: deps build release model docs schema format lint layers mcp-client client-venv ts-deps client-tests test tsan asan coverage storm faults fuzz demo clean cluster-hold
 
 deps:
 	@missing=""; \
@@ -128,6 +128,14 @@ coverage: deps model mcp-client
 	$(LLVM_COV) report .build-cov/debug/EngramPackageTests.xctest \
 		-instr-profile=.build-cov/debug/codecov/default.profdata $(CURDIR)/Sources/Engram > .build-cov/coverage.txt
 	@tail -1 .build-cov/coverage.txt | awk '{print "Sources/Engram: regions " $$4 ", functions " $$7 ", lines " $$10 ", branches " $$13 " covered"}'
+
+# A writer transaction held open for HOLD seconds (default 180; `make test` holds it for seconds): token
+# reads through the change-log tail every second, the lag alarm up, nothing skipped when it ends.
+HOLD ?= 180
+cluster-hold: APT_PACKAGES += postgresql-15
+cluster-hold: deps
+	$(SWIFT) build --build-tests
+	ENGRAM_CLUSTER_HOLD_SECONDS=$(HOLD) $(SWIFT) test --skip-build --filter "ClusterTests/heldTransaction"
 
 # The kill storm (outside the default suite, which runs a short one): SIGKILLs a writer doing mixed work
 # KILLS times and checks the store after each kill. `make storm KILLS=1000 SEED=42` repeats a run.

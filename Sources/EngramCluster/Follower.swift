@@ -111,8 +111,10 @@ extension ClusterNode {
             var after = "00000000-0000-0000-0000-000000000000"
             var count = 0
             var applying: Task<Void, any Error>?
-            // Where the time goes, for the log: reading pages, decoding them, waiting for the store.
+            // Where the time goes, for the log: reading pages, decoding them, waiting for the store, and
+            // the store's own time (overlapping the reading).
             var (reading, decoding, waiting) = (Duration.zero, Duration.zero, Duration.zero)
+            let storing = Locked(Duration.zero)
             while true {
                 var clock = ContinuousClock.now
                 let rows = try await database.rows(
@@ -137,7 +139,11 @@ extension ClusterNode {
                 waiting += ContinuousClock.now - clock
                 count += replicas.count
                 let page = replicas
-                applying = Task.detached { try store.replicate(page, removing: [], position: nil) }
+                applying = Task.detached {
+                    let started = ContinuousClock.now
+                    try store.replicate(page, removing: [], position: nil)
+                    storing.withLock { $0 += ContinuousClock.now - started }
+                }
                 let copied = count
                 self.state.withLock { $0.bootstrapped = copied }
             }
@@ -149,6 +155,7 @@ extension ClusterNode {
                     "memories": "\(count)", "reading_s": "\(reading / .seconds(1))",
                     "decoding_s": "\(decoding / .seconds(1))",
                     "waiting_for_store_s": "\(waiting / .seconds(1))",
+                    "storing_s": "\(storing.withLock { $0 } / .seconds(1))",
                 ])
             return (horizon, last)
         }

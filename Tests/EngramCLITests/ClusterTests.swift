@@ -335,6 +335,32 @@ struct ClusterTests {
         #expect(try await cluster.call(0, "GET", "/readyz").status == 503)
         let lag = try cluster.postgres.psql("SELECT min(lag_seconds) FROM engram_node")
         #expect((Double(lag) ?? 0) >= 2)
+        // Held on: for `$ENGRAM_CLUSTER_HOLD_SECONDS` (4 by default; `make cluster-hold` holds it for
+        // minutes), a write through one node each second, read with its token through the next.
+        let hold =
+            ProcessInfo.processInfo.environment["ENGRAM_CLUSTER_HOLD_SECONDS"].flatMap(Double.init) ?? 4
+        let until = ContinuousClock.now + .seconds(hold)
+        var rounds = 0
+        while ContinuousClock.now < until {
+            rounds += 1
+            let v = Self.vector(&rng)
+            let written = try await cluster.call(
+                rounds % 3, "POST", "/v1/memories",
+                [
+                    "content": "held \(rounds)", "namespace": ["t/a", "t/b", "other"][rounds % 3],
+                    "embedding": v,
+                ])
+            let (id, token) = (
+                try #require((written.json["ids"] as? [String])?.first),
+                try #require(written.json["token"] as? String)
+            )
+            let read = try await cluster.call(
+                (rounds + 1) % 3, "POST", "/v1/recall", ["vector": v, "k": 1, "token": token])
+            #expect((read.json["hits"] as? [[String: Any]])?.first?["id"] as? String == id, "round \(rounds)")
+            try await Task.sleep(for: .seconds(1))
+        }
+        #expect(rounds >= 1)
+        #expect(try await cluster.call(1, "GET", "/readyz").status == 503)
         try cluster.postgres.psql(
             "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND query LIKE '%pg_sleep(600)%'"
         )

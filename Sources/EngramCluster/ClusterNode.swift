@@ -142,6 +142,10 @@ package final class ClusterNode: ClusterBackend, Sendable {
         try await reachingDatabase { try await memoryInDatabase(id, scope: scope) }
     }
 
+    package func trust(of ids: [MemoryID], scope: Scope) async throws -> [MemoryID: TrustLevel] {
+        try await reachingDatabase { try await trustInDatabase(ids, scope: scope) }
+    }
+
     /// Returns once this node has applied the write of `token` and every write acknowledged before it.
     /// The follower gets there within a poll; when it cannot (a transaction held open keeps the horizon
     /// below the token), the node applies the committed change-log rows above its horizon at once: the

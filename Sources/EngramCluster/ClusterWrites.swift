@@ -164,6 +164,22 @@ extension ClusterNode {
         return memory
     }
 
+    func trustInDatabase(_ ids: [MemoryID], scope: Scope) async throws -> [MemoryID: TrustLevel] {
+        var levels: [MemoryID: TrustLevel] = [:]
+        for row in try await database.rows(
+            """
+            SELECT id::text, namespace, record->>'trust' FROM engram_memory
+            WHERE id = ANY(\(ids.map(\.description))::uuid[]) AND live
+            """)
+        {
+            let (id, namespace, trust) = try row.decode((String, String, String).self)
+            if let id = MemoryID(id), scope.contains(namespace: namespace) {
+                levels[id] = try TrustLevel(name: trust)
+            }
+        }
+        return levels
+    }
+
     /// Inserts new memory rows (version 1) in one statement: the embeddings travel as one `bytea`.
     private static func insert(
         _ drafts: [MemoryDraft], _ database: ClusterDatabase, _ connection: PostgresConnection

@@ -467,6 +467,70 @@ struct ClusterTests {
         cluster.stopAll()
     }
 
+    @Test("trust through a node is capped by what a memory derives from, as on one store")
+    func derivedTrust() async throws {
+        let cluster = try await TestCluster()
+        defer { cluster.close() }
+        var rng = SplitMix(seed: 71)
+        let source = try await cluster.call(
+            0, "POST", "/v1/memories",
+            [
+                "content": "a web page said so", "namespace": "t/a", "trust": "untrusted",
+                "embedding": Self.vector(&rng),
+            ])
+        let sourceID = try #require((source.json["ids"] as? [String])?.first)
+        // Derived without a level: the source's trust caps the default (agent).
+        let derived = try await cluster.call(
+            1, "POST", "/v1/memories",
+            [
+                "content": "so we concluded", "namespace": "t/b", "derived_from": [sourceID],
+                "embedding": Self.vector(&rng),
+            ])
+        #expect(derived.status == 201, "\(derived.json)")
+        let derivedID = try #require((derived.json["ids"] as? [String])?.first)
+        #expect(
+            try cluster.postgres.psql("SELECT record->>'trust' FROM engram_memory WHERE id = '\(derivedID)'")
+                == "untrusted")
+        // Asked above the source: refused, naming the field; a source nobody can see: refused.
+        let above = try await cluster.call(
+            2, "POST", "/v1/memories",
+            [
+                "content": "trust me", "namespace": "t/b", "derived_from": [sourceID], "trust": "user",
+                "embedding": Self.vector(&rng),
+            ])
+        #expect(above.status == 422)
+        #expect((above.json["error"] as? [String: Any])?["field"] as? String == "trust")
+        let unknown = try await cluster.call(
+            0, "POST", "/v1/memories",
+            [
+                "content": "from nowhere", "namespace": "t/b",
+                "derived_from": [UUID().uuidString.lowercased()],
+                "embedding": Self.vector(&rng),
+            ])
+        #expect(unknown.status == 422, "\(unknown.json)")
+        // One store, the same inputs: the same levels and refusals.
+        let single = try MemoryStore.create(
+            at: cluster.directory.appending("single"), dimension: ClusterTests.dimension)
+        defer { try? single.close() }
+        let one = try single.remember(
+            NewMemory(
+                content: "a web page said so", namespace: "t/a", embedding: Self.vector(&rng).map(Float.init))
+        )
+        _ = one
+        var web = NewMemory(
+            content: "a web page", namespace: "t/a", embedding: Self.vector(&rng).map(Float.init))
+        web.trust = .untrusted
+        let webID = try single.remember(web)
+        var concluded = NewMemory(
+            content: "so we concluded", namespace: "t/b", embedding: Self.vector(&rng).map(Float.init))
+        concluded.derivedFrom = [webID]
+        #expect(try single.memory(try single.remember(concluded)).trust == .untrusted)
+        concluded.trust = .user
+        concluded.content = "trust me"
+        #expect(throws: EngramError.self) { try single.remember(concluded) }
+        cluster.stopAll()
+    }
+
     @Test("cluster status lists nodes, shards and positions; init is idempotent")
     func status() async throws {
         let cluster = try await TestCluster()

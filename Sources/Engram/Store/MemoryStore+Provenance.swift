@@ -21,29 +21,11 @@ extension MemoryStore {
         for i in storing {
             let field = { (name: String) in given.count == 1 ? name : "memories[\(i)].\(name)" }
             var memory = prepared[i].memory
-            var ceiling = scope.maxTrust
-            for id in given[i].derivedFrom {
-                // An earlier memory of the same batch counts too (an import of an exported lineage).
-                guard let level = sourceTrust[id] ?? batchTrust[id] else {
-                    throw EngramError.invalid(
-                        field("derivedFrom"), "names no memory this handle can see: \(id)")
-                }
-                ceiling = min(ceiling, level)
-            }
-            if let asked = given[i].trust {
-                if asked > scope.maxTrust {
-                    throw EngramError(
-                        .permissionDenied, "this handle may write at most \(scope.maxTrust) trust",
-                        field: field("trust"))
-                }
-                if asked > ceiling {
-                    throw EngramError.invalid(
-                        field("trust"), "is above \(ceiling), the trust of what it is derived from")
-                }
-                memory.trust = asked
-            } else {
-                memory.trust = min(memory.source?.defaultTrust ?? .agent, ceiling)
-            }
+            // An earlier memory of the same batch counts as a source too (an import of an exported lineage).
+            memory.trust = try TrustLevel.settled(
+                given: given[i].trust, fallback: memory.source?.defaultTrust ?? .agent,
+                sources: given[i].derivedFrom, maxTrust: scope.maxTrust,
+                level: { sourceTrust[$0] ?? batchTrust[$0] }, field: field)
             memory.writtenBy = given[i].writtenBy ?? scope.actor
             memory.quarantined =
                 given[i].quarantined

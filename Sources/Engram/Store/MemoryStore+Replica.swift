@@ -80,26 +80,26 @@ extension MemoryStore {
     static let replicaPositionKey = "replica_position"
 
     /// Prepares memories as ``remember(_:)-([NewMemory])`` would store them (validation, ids, flags,
-    /// trust within the handle's ceiling, writer, quarantine policy) without storing them. Exact
-    /// duplicates, `derivedFrom` trust ceilings and fact-key timelines are the caller's to settle.
+    /// trust within the handle's ceiling and that of what each is derived from, writer, quarantine
+    /// policy) without storing them. `sourceTrust` holds the trust of the `derivedFrom` memories the
+    /// handle can see (an earlier memory of the batch counts too). Exact duplicates and fact-key
+    /// timelines are the caller's to settle.
     ///
     /// - Throws: ``EngramError`` naming the field (`memories[i].field` for more than one).
-    public func drafts(_ memories: [NewMemory]) throws -> [MemoryDraft] {
+    public func drafts(_ memories: [NewMemory], sourceTrust: [MemoryID: TrustLevel] = [:]) throws
+        -> [MemoryDraft]
+    {
         try requireWritable(memories)
         let now = currentTime()
+        var batchTrust: [MemoryID: TrustLevel] = [:]
         return try memories.enumerated().map { index, new in
             do {
                 var (memory, vector) = try prepare(new, now: now)
-                if let asked = new.trust {
-                    guard asked <= scope.maxTrust else {
-                        throw EngramError(
-                            .permissionDenied, "this handle may write at most \(scope.maxTrust) trust",
-                            field: "trust")
-                    }
-                    memory.trust = asked
-                } else {
-                    memory.trust = min(memory.source?.defaultTrust ?? .agent, scope.maxTrust)
-                }
+                memory.trust = try TrustLevel.settled(
+                    given: new.trust, fallback: memory.source?.defaultTrust ?? .agent,
+                    sources: new.derivedFrom,
+                    maxTrust: scope.maxTrust, level: { sourceTrust[$0] ?? batchTrust[$0] }, field: { $0 })
+                batchTrust[memory.id] = memory.trust
                 memory.writtenBy = new.writtenBy ?? scope.actor
                 memory.quarantined =
                     new.quarantined

@@ -92,3 +92,33 @@ public struct QuarantinePolicy: Sendable, Hashable {
         return !flags.isEmpty && trust <= limit
     }
 }
+
+extension TrustLevel {
+    /// The trust a new memory is stored with: `given`, which may exceed neither `maxTrust` (the writer's
+    /// ceiling: permission denied) nor the lowest trust of `sources`, what it is derived from (invalid);
+    /// else `fallback` (its source's default) capped by both. `level` gives a source's trust, nil when
+    /// the writer cannot see it (refused: an unknown source vouches for nothing). `field` names a field
+    /// of this memory for errors.
+    package static func settled(
+        given: TrustLevel?, fallback: TrustLevel, sources: [MemoryID], maxTrust: TrustLevel,
+        level: (MemoryID) -> TrustLevel?, field: (String) -> String
+    ) throws -> TrustLevel {
+        var ceiling = maxTrust
+        for id in sources {
+            guard let source = level(id) else {
+                throw EngramError.invalid(field("derivedFrom"), "names no memory this handle can see: \(id)")
+            }
+            ceiling = min(ceiling, source)
+        }
+        guard let given else { return min(fallback, ceiling) }
+        if given > maxTrust {
+            throw EngramError(
+                .permissionDenied, "this handle may write at most \(maxTrust) trust", field: field("trust"))
+        }
+        if given > ceiling {
+            throw EngramError.invalid(
+                field("trust"), "is above \(ceiling), the trust of what it is derived from")
+        }
+        return given
+    }
+}

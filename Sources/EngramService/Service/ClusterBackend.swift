@@ -19,6 +19,8 @@ package protocol ClusterBackend: Sendable {
     func setQuarantined(_ ids: [MemoryID], _ quarantined: Bool, scope: Scope) async throws -> Written<Int>
     /// One memory by id, from the system of record.
     func memory(_ id: MemoryID, scope: Scope) async throws -> Memory
+    /// The trust of the live memories among `ids` inside the scope (what new memories derive from).
+    func trust(of ids: [MemoryID], scope: Scope) async throws -> [MemoryID: TrustLevel]
     /// Waits until this node has applied every write up to `token` (nil: returns at once).
     func awaitApplied(_ token: String?) async throws
     /// Replication and gather figures for `/readyz` and `/metrics`.

@@ -133,7 +133,10 @@ package final class MemoryService: Sendable {
         }
         let stored = memories
         if let cluster {
-            let drafts = try handle.drafts(stored)
+            // What the memories derive from caps their trust, as on one store.
+            let sources = Array(Set(stored.flatMap(\.derivedFrom)))
+            let levels = sources.isEmpty ? [:] : try await cluster.trust(of: sources, scope: scope)
+            let drafts = try handle.drafts(stored, sourceTrust: levels)
             return try Self.recording(await cluster.remember(drafts, scope: scope))
         }
         return try await pool.run {

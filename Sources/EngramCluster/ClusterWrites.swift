@@ -23,13 +23,19 @@ extension ClusterNode {
         }
         let candidates = firstInBatch.values.sorted()
         let keys = candidates.map { drafts[$0].memory.namespace + "\u{1F}" + drafts[$0].contentHash }
+        let factLocks = candidates.compactMap { i in
+            drafts[i].memory.factKey.map { "fact\u{1F}" + drafts[i].memory.namespace + "\u{1F}" + $0 }
+        }
         return try await database.transaction { [database, results] connection in
             var results = results
-            // Writers of the same text in the same namespace take turns (locks in one order: no deadlock).
+            var drafts = drafts
+            // Writers of the same text, or of the same fact key, in the same namespace take turns (locks in
+            // one order: no deadlock).
             try await database.execute(
                 """
                 SELECT pg_advisory_xact_lock(h)
-                FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest(\(keys)::text[]) AS k ORDER BY 1) AS t
+                FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest(\(keys + factLocks)::text[]) AS k
+                      ORDER BY 1) AS t
                 """, on: connection)
             let existing = try await database.rows(
                 """
@@ -55,13 +61,66 @@ extension ClusterNode {
                         drafts[i].memory.id, status: .stored, quarantined: drafts[i].memory.quarantined)
                 }
             }
-            try await Self.insert(inserting.map { drafts[$0] }, database, connection)
+            var settled = results.map { $0! }
             var changes = ChangeRows()
+            try await Self.settleFactKeys(&drafts, inserting, &settled, &changes, database, connection)
+            try await Self.insert(inserting.map { drafts[$0] }, database, connection)
             for i in inserting {
                 changes.add(drafts[i].memory.namespace, "put", drafts[i].memory.id, version: 1)
             }
             let token = try await changes.write(database, connection)
-            return Written(results.map { $0! }, token: token)
+            return Written(settled, token: token)
+        }
+    }
+
+    /// Settles the fact keys of the drafts about to be inserted against the keys' current values in
+    /// PostgreSQL, as one store does (``FactTimeline``): locked (the caller holds the keys' advisory locks),
+    /// the drafts' own validity set, the values they end updated with a new version and logged.
+    private static func settleFactKeys(
+        _ drafts: inout [MemoryDraft], _ inserting: [Int], _ results: inout [RememberResult],
+        _ changes: inout ChangeRows, _ database: ClusterDatabase, _ connection: PostgresConnection
+    ) async throws {
+        let keyed = inserting.filter { drafts[$0].memory.factKey != nil }
+        guard !keyed.isEmpty else { return }
+        let rows = try await database.rows(
+            """
+            SELECT record::text FROM engram_memory
+            WHERE live AND namespace = ANY(\(Array(Set(keyed.map { drafts[$0].memory.namespace })))::text[])
+              AND record->>'fact_key' = ANY(\(Array(Set(keyed.compactMap { drafts[$0].memory.factKey })))::text[])
+              AND record->>'valid_until' IS NULL
+            ORDER BY engram_memory.id FOR UPDATE
+            """, on: connection)
+        var current: [String: [String: [FactTimeline.Value]]] = [:]
+        for row in rows {
+            let memory = try MemoryJSON.memory(from: JSONValue(parsing: try row.decode(String.self)))
+            guard !memory.quarantined, let key = memory.factKey else { continue }
+            current[memory.namespace, default: [:]][key, default: []].append(
+                FactTimeline.Value(
+                    id: memory.id, validFrom: (memory.validFrom ?? memory.createdAt).timeIntervalSince1970))
+        }
+        var memories = drafts.map(\.memory)
+        var ending: [(id: MemoryID, at: Double)] = []
+        for (namespace, indices) in Dictionary(grouping: keyed, by: { memories[$0].namespace }) {
+            let values = (current[namespace] ?? [:]).mapValues {
+                $0.sorted { ($0.validFrom, $0.id) < ($1.validFrom, $1.id) }
+            }
+            ending += FactTimeline.settle(&memories, indices: indices, current: values, results: &results)
+        }
+        for i in keyed { drafts[i].memory = memories[i] }
+        guard !ending.isEmpty else { return }
+        let ended = try await database.rows(
+            """
+            UPDATE engram_memory AS m
+            SET record = jsonb_set(m.record, '{valid_until}', to_jsonb(t.at)), version = m.version + 1,
+                changed_xid = pg_current_xact_id()
+            FROM unnest(\(ending.map(\.id.description))::uuid[],
+                        \(ending.map { TimeParsing.format(Date(timeIntervalSince1970: $0.at)) })::text[]) AS t(id, at)
+            WHERE m.id = t.id
+            RETURNING m.id::text, m.namespace, m.version
+            """, on: connection)
+        for row in ended {
+            let (id, namespace, version) = try row.decode((String, String, Int64).self)
+            if let id = MemoryID(id) { changes.add(namespace, "put", id, version: version) }
         }
     }
 

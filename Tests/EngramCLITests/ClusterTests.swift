@@ -531,6 +531,67 @@ struct ClusterTests {
         cluster.stopAll()
     }
 
+    @Test(
+        "fact keys through the nodes settle as on one store: a newer value ends the current one, an older one ends itself, a quarantined one contradicts"
+    )
+    func factKeysSettle() async throws {
+        let cluster = try await TestCluster()
+        defer { cluster.close() }
+        var rng = SplitMix(seed: 73)
+        let single = try MemoryStore.create(
+            at: cluster.directory.appending("single"), dimension: ClusterTests.dimension)
+        defer { try? single.close() }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let steps: [(content: String, from: String, quarantined: Bool)] = [
+            ("lives in Paris", "2026-01-01T00:00:00.000Z", false),
+            ("lives in Lyon", "2026-06-01T00:00:00.000Z", false),
+            ("lived in Rome", "2025-01-01T00:00:00.000Z", false),
+            ("lives on Mars", "2026-09-01T00:00:00.000Z", true),
+            ("lives in Nice", "2026-10-01T00:00:00.000Z", false),
+        ]
+        var clusterIDs: [String] = []
+        var singleIDs: [MemoryID] = []
+        for (n, step) in steps.enumerated() {
+            let vector = Self.vector(&rng)
+            let answer = try await cluster.call(
+                n % 3, "POST", "/v1/memories",
+                [
+                    "content": step.content, "namespace": "t/a", "fact_key": "city", "valid_from": step.from,
+                    "quarantined": step.quarantined, "embedding": vector,
+                ])
+            let result = try #require((answer.json["results"] as? [[String: Any]])?.first, "\(answer.json)")
+            var new = NewMemory(content: step.content, namespace: "t/a", embedding: vector.map(Float.init))
+            (new.factKey, new.validFrom, new.quarantined) = (
+                "city", formatter.date(from: step.from), step.quarantined
+            )
+            let expected = try #require(try single.remember([new], nearDuplicates: nil).first)
+            clusterIDs.append(try #require(result["id"] as? String))
+            singleIDs.append(expected.id)
+            // The same memories ended and contradicted, by position in the sequence.
+            func positions(_ ids: [String], in all: [String]) -> [Int] {
+                ids.compactMap { all.firstIndex(of: $0) }
+            }
+            #expect(
+                positions(result["ended"] as? [String] ?? [], in: clusterIDs)
+                    == positions(expected.ended.map(\.description), in: singleIDs.map(\.description)),
+                "\(step.content)")
+            #expect(
+                positions(result["contradicts"] as? [String] ?? [], in: clusterIDs)
+                    == positions(expected.contradicts.map(\.description), in: singleIDs.map(\.description)))
+        }
+        // Every value's validity in PostgreSQL equals one store's (Paris, Rome and Lyon ended; Mars and Nice not).
+        #expect(try singleIDs.filter { try single.memory($0).validUntil != nil }.count == 3)
+        for (clusterID, singleID) in zip(clusterIDs, singleIDs) {
+            let until = try cluster.postgres.psql(
+                "SELECT coalesce(record->>'valid_until', '') FROM engram_memory WHERE id = '\(clusterID)'")
+            #expect(formatter.date(from: until) == (try single.memory(singleID).validUntil), "\(clusterID)")
+        }
+        try await cluster.waitForEverythingCommitted()
+        cluster.stopAll()
+        try cluster.expectReplicasMatch()
+    }
+
     @Test("cluster status lists nodes, shards and positions; init is idempotent")
     func status() async throws {
         let cluster = try await TestCluster()

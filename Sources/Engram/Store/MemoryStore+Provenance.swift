@@ -47,50 +47,23 @@ extension MemoryStore {
     ) throws -> [(rowID: Int64, slot: Int32, at: Double)] {
         let keyed = storing.filter { prepared[$0].memory.factKey != nil }
         guard !keyed.isEmpty else { return [] }
-        /// A current value: a stored row, or an earlier memory of this batch.
-        struct Current {
-            var id: MemoryID
-            var validFrom: Double
-            var row: (rowID: Int64, slot: Int32)?
-            var batchIndex: Int?
-        }
+        var memories = prepared.map(\.memory)
         var ending: [(rowID: Int64, slot: Int32, at: Double)] = []
-        for (namespace, indices) in Dictionary(grouping: keyed, by: { prepared[$0].memory.namespace }) {
-            let keys = Set(indices.compactMap { prepared[$0].memory.factKey })
-            var current = try records.currentFacts(namespace: namespace, keys: Array(keys)).mapValues {
-                rows in
-                rows.filter { !$0.quarantined }.map {
-                    Current(id: $0.id, validFrom: $0.validFrom, row: ($0.rowID, $0.slot))
+        for (namespace, indices) in Dictionary(grouping: keyed, by: { memories[$0].namespace }) {
+            let keys = Set(indices.compactMap { memories[$0].factKey })
+            let stored = try records.currentFacts(namespace: namespace, keys: Array(keys))
+            var rows: [MemoryID: (rowID: Int64, slot: Int32)] = [:]
+            let current = stored.mapValues { facts in
+                facts.filter { !$0.quarantined }.map { fact in
+                    rows[fact.id] = (fact.rowID, fact.slot)
+                    return FactTimeline.Value(id: fact.id, validFrom: fact.validFrom)
                 }
             }
-            for i in indices.sorted() {
-                let memory = prepared[i].memory
-                guard let key = memory.factKey else { continue }
-                let from = (memory.validFrom ?? memory.createdAt).timeIntervalSince1970
-                let values = current[key] ?? []
-                if let later = values.map(\.validFrom).filter({ $0 > from }).min() {
-                    // An older value than the current one: it held until the current one began.
-                    let until = min(memory.validUntil?.timeIntervalSince1970 ?? later, later)
-                    prepared[i].memory.validUntil = Date(timeIntervalSince1970: until)
-                    continue
-                }
-                guard !memory.quarantined else {
-                    // Reported, not applied: a planted value must not retire the true one.
-                    results[i].contradicts = values.map(\.id)
-                    continue
-                }
-                guard memory.validUntil == nil else { continue }
-                for value in values {
-                    if let row = value.row {
-                        ending.append((row.rowID, row.slot, from))
-                    } else if let j = value.batchIndex {
-                        prepared[j].memory.validUntil = Date(timeIntervalSince1970: from)
-                    }
-                    results[i].ended.append(value.id)
-                }
-                current[key] = [Current(id: memory.id, validFrom: from, batchIndex: i)]
+            for end in FactTimeline.settle(&memories, indices: indices, current: current, results: &results) {
+                if let row = rows[end.id] { ending.append((row.rowID, row.slot, end.at)) }
             }
         }
+        for i in keyed { prepared[i].memory = memories[i] }
         return ending
     }
 

@@ -107,6 +107,14 @@ extension ClusterNode {
             ending += FactTimeline.settle(&memories, indices: indices, current: values, results: &results)
         }
         for i in keyed { drafts[i].memory = memories[i] }
+        try await endValidity(ending, &changes, database, connection)
+    }
+
+    /// Ends the validity of rows at the given times: each a new version, logged in `changes`.
+    private static func endValidity(
+        _ ending: [(id: MemoryID, at: Double)], _ changes: inout ChangeRows, _ database: ClusterDatabase,
+        _ connection: PostgresConnection
+    ) async throws {
         guard !ending.isEmpty else { return }
         let ended = try await database.rows(
             """
@@ -122,6 +130,42 @@ extension ClusterNode {
             let (id, namespace, version) = try row.decode((String, String, Int64).self)
             if let id = MemoryID(id) { changes.add(namespace, "put", id, version: version) }
         }
+    }
+
+    /// After quarantined values are released: each fact key they state becomes one timeline again, as on
+    /// one store (``FactTimeline/timeline(_:)``); the values that end are new versions, logged.
+    private static func timelineOnRelease(
+        _ released: [MemoryID], _ changes: inout ChangeRows, _ database: ClusterDatabase,
+        _ connection: PostgresConnection
+    ) async throws {
+        let keyed = try await database.rows(
+            """
+            SELECT DISTINCT namespace, record->>'fact_key' FROM engram_memory
+            WHERE id = ANY(\(released.map(\.description))::uuid[])
+              AND record->>'fact_key' IS NOT NULL AND record->>'valid_until' IS NULL
+            """, on: connection
+        ).map { try $0.decode((String, String).self) }
+        var ending: [(id: MemoryID, at: Double)] = []
+        for (namespace, pairs) in Dictionary(grouping: keyed, by: \.0) {
+            let rows = try await database.rows(
+                """
+                SELECT record::text FROM engram_memory
+                WHERE live AND namespace = \(namespace) AND record->>'fact_key' = ANY(\(pairs.map(\.1))::text[])
+                  AND record->>'valid_until' IS NULL AND NOT (record->>'quarantined')::boolean
+                ORDER BY engram_memory.id FOR UPDATE
+                """, on: connection)
+            var values: [String: [FactTimeline.Value]] = [:]
+            for row in rows {
+                let memory = try MemoryJSON.memory(from: JSONValue(parsing: try row.decode(String.self)))
+                guard let key = memory.factKey else { continue }
+                values[key, default: []].append(
+                    FactTimeline.Value(
+                        id: memory.id, validFrom: (memory.validFrom ?? memory.createdAt).timeIntervalSince1970
+                    ))
+            }
+            for key in values.keys.sorted() { ending += FactTimeline.timeline(values[key]!) }
+        }
+        try await endValidity(ending, &changes, database, connection)
     }
 
     func updateInDatabase(
@@ -171,10 +215,17 @@ extension ClusterNode {
     {
         try scope.require(.quarantine, "quarantine")
         let flag = quarantined ? "true" : "false"
+        let database = database
+        // A release makes the released values' fact keys one timeline again.
+        let rebuild: @Sendable ([MemoryID], inout ChangeRows, PostgresConnection) async throws -> Void = {
+            changed, changes, connection in
+            try await Self.timelineOnRelease(changed, &changes, database, connection)
+        }
         return try await change(
             ids, scope: scope, op: "put",
             skipping: "(record->>'quarantined')::boolean IS NOT DISTINCT FROM \(flag)",
-            set: "record = jsonb_set(record, '{quarantined}', '\(flag)'::jsonb)")
+            set: "record = jsonb_set(record, '{quarantined}', '\(flag)'::jsonb)",
+            then: quarantined ? nil : rebuild)
     }
 
     /// Changes the live memories among `ids` inside the scope in one transaction: locks them in id order,
@@ -182,7 +233,8 @@ extension ClusterNode {
     /// `assignment` (SQL), raises each version and logs `op`; returns how many changed. The SQL fragments
     /// are constants of this file, never input.
     private func change(
-        _ ids: [MemoryID], scope: Scope, op: String, skipping unchanged: String, set assignment: String
+        _ ids: [MemoryID], scope: Scope, op: String, skipping unchanged: String, set assignment: String,
+        then more: (@Sendable ([MemoryID], inout ChangeRows, PostgresConnection) async throws -> Void)? = nil
     ) async throws -> Written<Int> {
         try await database.transaction { [database] connection in
             let rows = try await database.rows(
@@ -205,6 +257,7 @@ extension ClusterNode {
                 let (id, namespace, version) = try row.decode((String, String, Int64).self)
                 if let id = MemoryID(id) { changes.add(namespace, op, id, version: version) }
             }
+            try await more?(changes.ids.compactMap(MemoryID.init), &changes, connection)
             return Written(updated.count, token: try await changes.write(database, connection))
         }
     }

@@ -580,12 +580,23 @@ struct ClusterTests {
                 positions(result["contradicts"] as? [String] ?? [], in: clusterIDs)
                     == positions(expected.contradicts.map(\.description), in: singleIDs.map(\.description)))
         }
-        // Every value's validity in PostgreSQL equals one store's (Paris, Rome and Lyon ended; Mars and Nice not).
-        #expect(try singleIDs.filter { try single.memory($0).validUntil != nil }.count == 3)
-        for (clusterID, singleID) in zip(clusterIDs, singleIDs) {
-            let until = try cluster.postgres.psql(
-                "SELECT coalesce(record->>'valid_until', '') FROM engram_memory WHERE id = '\(clusterID)'")
-            #expect(formatter.date(from: until) == (try single.memory(singleID).validUntil), "\(clusterID)")
+        // Every value's validity in PostgreSQL equals one store's (Paris, Rome and Lyon ended; Mars and Nice
+        // not), and again after Mars is released (the key's values become one timeline: Mars ends at Nice).
+        for released in [false, true] {
+            if released {
+                let answer = try await cluster.call(1, "POST", "/v1/memories/\(clusterIDs[3])/release")
+                #expect(answer.json["changed"] as? Int == 1)
+                try single.release([singleIDs[3]])
+            }
+            #expect(
+                try singleIDs.filter { try single.memory($0).validUntil != nil }.count == (released ? 4 : 3))
+            for (clusterID, singleID) in zip(clusterIDs, singleIDs) {
+                let until = try cluster.postgres.psql(
+                    "SELECT coalesce(record->>'valid_until', '') FROM engram_memory WHERE id = '\(clusterID)'"
+                )
+                #expect(
+                    formatter.date(from: until) == (try single.memory(singleID).validUntil), "\(clusterID)")
+            }
         }
         try await cluster.waitForEverythingCommitted()
         cluster.stopAll()
@@ -780,19 +791,13 @@ final class TestCluster: @unchecked Sendable {  // Sendable: the node table and 
     /// Runs the engram binary; returns its standard output.
     @discardableResult
     func engram(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = Fixtures.productsDirectory().appendingPathComponent("engram")
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
+        do {
+            return try PostgresServer.run(
+                Fixtures.productsDirectory().appendingPathComponent("engram").path, arguments,
+                asPostgres: false)
+        } catch {
             throw PostgresServerError(message: "engram \(arguments.joined(separator: " ")) failed")
         }
-        return text
     }
 
     /// Live, unquarantined memories (and the rows `condition` accepts) and their embeddings, from

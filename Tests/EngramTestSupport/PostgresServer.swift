@@ -123,20 +123,42 @@ public final class PostgresServer: @unchecked Sendable {  // Sendable: set in in
         return process
     }
 
+    /// Runs a program to its end and returns its standard output. The output goes through temporary files,
+    /// not pipes: a pipe's write end can leak into a child another thread spawns at the same moment, and a
+    /// read to its end then waits for that child (seen here: a test hung reading `psql`'s output).
     @discardableResult
-    static func run(_ program: String, _ arguments: [String]) throws -> String {
-        let process = process(program, arguments)
-        let output = Pipe()
-        let errors = Pipe()
+    public static func run(_ program: String, _ arguments: [String], asPostgres: Bool = true) throws -> String
+    {
+        let process: Process
+        if asPostgres {
+            process = Self.process(program, arguments)
+        } else {
+            process = Process()
+            process.executableURL = URL(fileURLWithPath: program)
+            process.arguments = arguments
+        }
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "engram-run-\(UUID().uuidString)")
+        let (outPath, errPath) = (base.path + ".out", base.path + ".err")
+        FileManager.default.createFile(atPath: outPath, contents: nil)
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        defer {
+            try? FileManager.default.removeItem(atPath: outPath)
+            try? FileManager.default.removeItem(atPath: errPath)
+        }
+        let (output, errors) = (FileHandle(forWritingAtPath: outPath), FileHandle(forWritingAtPath: errPath))
         process.standardOutput = output
         process.standardError = errors
         process.currentDirectoryURL = URL(fileURLWithPath: "/tmp")
         try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let error = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
+        try? output?.close()
+        try? errors?.close()
+        let text = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
         guard process.terminationStatus == 0 else {
-            throw PostgresServerError(message: "\(program) failed: \(error)")
+            throw PostgresServerError(
+                message: "\(program) failed: \((try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")"
+            )
         }
         return text
     }

@@ -137,10 +137,10 @@ extension MemoryStore {
         for (namespace, memories) in Dictionary(grouping: released, by: \.namespace) {
             let keys = Array(Set(memories.compactMap(\.factKey)))
             for values in try records.currentFacts(namespace: namespace, keys: keys).values {
-                let timeline = values.filter { !$0.quarantined || releasedIDs.contains($0.id) }
-                    .sorted { ($0.validFrom, $0.id) < ($1.validFrom, $1.id) }
-                for (value, next) in zip(timeline, timeline.dropFirst()) {
-                    ending.append((value.rowID, next.validFrom, value.slot, value.id))
+                let current = values.filter { !$0.quarantined || releasedIDs.contains($0.id) }
+                let rows = Dictionary(uniqueKeysWithValues: current.map { ($0.id, $0) })
+                for end in FactTimeline.timeline(current.map { .init(id: $0.id, validFrom: $0.validFrom) }) {
+                    if let row = rows[end.id] { ending.append((row.rowID, end.at, row.slot, end.id)) }
                 }
             }
         }

@@ -55,4 +55,11 @@ package enum FactTimeline {
         }
         return ending
     }
+
+    /// A key's current values made one timeline again (after quarantined values are released): in order
+    /// of their start (then id), each holds until the next begins. Returns the values that end, with when.
+    package static func timeline(_ values: [Value]) -> [(id: MemoryID, at: Double)] {
+        let ordered = values.sorted { ($0.validFrom, $0.id) < ($1.validFrom, $1.id) }
+        return zip(ordered, ordered.dropFirst()).map { ($0.id, $1.validFrom) }
+    }
 }

@@ -80,6 +80,11 @@ extension ClusterNode {
                     return try await local(request)
                 }
             }
+            // The text's embedding travels with the share, so the other nodes do not embed it again.
+            let headers =
+                headers
+                + (request.queryEmbedding.map { [(ClusterHeaders.embeddingName, ClusterHeaders.header($0))] }
+                    ?? [])
             for candidates in others {
                 group.addTask { (try await Self.share(of: request, from: candidates, headers: headers), nil) }
             }

@@ -220,6 +220,12 @@ package enum EngramServer {
                         }
                         options.bounds = bounds
                     }
+                    if let header = header(ClusterHeaders.embeddingName) {
+                        guard let embedding = ClusterHeaders.embedding(header) else {
+                            throw EngramError.invalid(ClusterHeaders.embeddingName, "is not an embedding")
+                        }
+                        recall.queryEmbedding = embedding
+                    }
                     if let header = header(ClusterHeaders.probeName) {
                         guard let perSide = Int(header), (1...Limits.maxK).contains(perSide) else {
                             throw EngramError.invalid(

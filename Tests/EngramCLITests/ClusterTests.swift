@@ -467,6 +467,36 @@ struct ClusterTests {
         cluster.stopAll()
     }
 
+    @Test("a gathered text recall is embedded once, by the node that gathers it: the others use its vector")
+    func gatheredTextEmbeddedOnce() async throws {
+        let cluster = try await TestCluster(embedder: ["--embedder", "hashing", "--dimension", "64"])
+        defer { cluster.close() }
+        let texts = [
+            ("t/a", "the invoice was paid late"), ("t/b", "a refund was issued for the invoice"),
+            ("other", "the customer asked about the invoice twice"), ("t/a", "shipping was delayed"),
+        ]
+        for (namespace, text) in texts {
+            let stored = try await cluster.call(
+                0, "POST", "/v1/memories", ["content": text, "namespace": namespace])
+            #expect(stored.status == 201, "\(stored.json)")
+        }
+        try await cluster.waitForEverythingCommitted()
+        let before = try await (0..<3).asyncMap {
+            try await cluster.metric($0, "engram_embedded_texts_total")
+        }
+        for mode in ["hybrid", "vector"] {
+            let answer = try await cluster.call(
+                2, "POST", "/v1/recall", ["query": "when was the \(mode) invoice paid", "k": 3, "mode": mode])
+            let hits = try #require(answer.json["hits"] as? [[String: Any]], "\(answer.json)")
+            #expect(hits.count == 3)
+        }
+        let after = try await (0..<3).asyncMap { try await cluster.metric($0, "engram_embedded_texts_total") }
+        // n3 embedded the two questions; n1 and n2, which served shares of both, embedded nothing.
+        #expect(after[2] - before[2] == 2)
+        #expect(after[0] == before[0] && after[1] == before[1], "\(before) -> \(after)")
+        cluster.stopAll()
+    }
+
     @Test("trust through a node is capped by what a memory derives from, as on one store")
     func derivedTrust() async throws {
         let cluster = try await TestCluster()
@@ -687,7 +717,12 @@ final class TestCluster: @unchecked Sendable {  // Sendable: the node table and 
         return "postgres://postgres@127.0.0.1:\(first.port),127.0.0.1:\(standby.port)/postgres"
     }
 
-    init(nodeArguments: [String] = [], standby: Bool = false) async throws {
+    /// `embedder`: the `cluster init` flags that choose it (the tests' own vectors of 16 dimensions unless
+    /// a test needs the nodes to embed text).
+    init(
+        nodeArguments: [String] = [], standby: Bool = false,
+        embedder: [String] = ["--embedder", "custom", "--dimension", String(ClusterTests.dimension)]
+    ) async throws {
         self.nodeArguments = nodeArguments
         first = try PostgresServer()
         if standby {
@@ -706,10 +741,7 @@ final class TestCluster: @unchecked Sendable {  // Sendable: the node table and 
         } else {
             self.standby = nil
         }
-        try engram([
-            "cluster", "init", url, "--embedder", "custom", "--dimension",
-            String(ClusterTests.dimension),
-        ])
+        try engram(["cluster", "init", url] + embedder)
         try postgres.psql(
             """
             UPDATE engram_shard SET nodes = '{n3,n1}', epoch = 2 WHERE prefix = '';
@@ -777,15 +809,20 @@ final class TestCluster: @unchecked Sendable {  // Sendable: the node table and 
 
     /// How many nodes node i's gathered recalls have asked so far (itself included), from its metrics.
     func gatherNodes(_ i: Int) async throws -> Int {
+        Int(try await metric(i, "engram_cluster_gather_nodes"))
+    }
+
+    /// A metric's value on node i (0 when it has none yet).
+    func metric(_ i: Int, _ name: String) async throws -> Double {
         guard let node = nodes.withLock({ $0[i] }) else {
             throw PostgresServerError(message: "node \(i) is down")
         }
         let (data, _) = try await URLSession.shared.data(
             from: URL(string: "http://127.0.0.1:\(node.port)/metrics")!)
         let line = String(decoding: data, as: UTF8.self).split(separator: "\n").first {
-            $0.hasPrefix("engram_cluster_gather_nodes ")
+            $0.hasPrefix(name + " ") || $0.hasPrefix(name + "{")
         }
-        return line.flatMap { Double($0.split(separator: " ").last ?? "") }.map { Int($0) } ?? 0
+        return line.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
     }
 
     /// Runs the engram binary; returns its standard output.
@@ -897,5 +934,14 @@ struct SplitMix {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+}
+
+extension Sequence {
+    /// The results of an async transform, in order.
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var results: [T] = []
+        for element in self { results.append(try await transform(element)) }
+        return results
     }
 }

@@ -78,4 +78,18 @@ struct WireFormatTests {
         }
     }
 
+    @Test("a share's embedding header reads back the same floats, bit for bit; anything else is refused")
+    func embeddingHeader() {
+        let vector: [Float] = [
+            0, -0.0, 1, -1.5, .leastNonzeroMagnitude, .greatestFiniteMagnitude, 0.1, 3.25e-7,
+        ]
+        let back = ClusterHeaders.embedding(ClusterHeaders.header(vector))
+        #expect(back?.map(\.bitPattern) == vector.map(\.bitPattern))
+        for bad in [
+            "", "not base64!", "AAA=", ClusterHeaders.header([.nan]), ClusterHeaders.header([.infinity]),
+        ] {
+            #expect(ClusterHeaders.embedding(bad) == nil, "\(bad)")
+        }
+    }
+
 }

@@ -118,6 +118,28 @@ package enum ClusterHeaders {
     /// On a share of a text recall: the fusion bounds over every shard's candidates, as
     /// `COSINE_LO,COSINE_HI,KEYWORD_LO,KEYWORD_HI` (a side without candidates left empty).
     package static let boundsName = "Engram-Share-Bounds"
+    /// On a share of a text recall: the text's embedding, little-endian float32 in base64.
+    package static let embeddingName = "Engram-Share-Embedding"
+
+    package static func header(_ embedding: [Float]) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(embedding.count * 4)
+        for x in embedding { withUnsafeBytes(of: x.bitPattern.littleEndian) { bytes += $0 } }
+        return Data(bytes).base64EncodedString()
+    }
+
+    /// The embedding a header holds; nil unless it is base64 of a whole number of finite float32s.
+    package static func embedding(_ header: String) -> [Float]? {
+        guard let data = Data(base64Encoded: header), !data.isEmpty, data.count % 4 == 0 else { return nil }
+        let vector = stride(from: 0, to: data.count, by: 4).map { i in
+            Float(
+                bitPattern: data[data.startIndex + i..<data.startIndex + i + 4].reversed().reduce(UInt32(0)) {
+                    $0 << 8 | UInt32($1)
+                })
+        }
+        return vector.allSatisfy(\.isFinite) ? vector : nil
+    }
+
     /// On a share of a text recall: a probe for the shard's candidates, this many on each side (see
     /// ``TextRecallOptions``' `perSide`).
     package static let probeName = "Engram-Share-Probe"

@@ -292,6 +292,11 @@ package final class MemoryService: Sendable {
             try await cluster.awaitApplied(request.token)
             return try await localRecall(request, scope: scope)
         }
+        var request = request
+        if case .text(let text, let options) = request.query, options.mode != .keyword {
+            try Engram.Limits.validateText(text, field: "query", required: true)
+            request.queryEmbedding = try await embedQuery(text)
+        }
         return try await cluster.recall(request, scope: scope) {
             try await self.localRecall($0, scope: scope)
         }
@@ -333,9 +338,12 @@ package final class MemoryService: Sendable {
             return (try await recalls.submit(vector, key: key), nil)
         case .text(let text, let options):
             try Engram.Limits.validateText(text, field: "query", required: true)
-            let embedder: (any Embedder)? =
-                options.mode == .keyword
-                ? nil : PrecomputedEmbedder(identifier: store.embedderID, vector: try await embedQuery(text))
+            // A cluster's gathering node embedded the text already; its vector came with the request.
+            var vector = request.queryEmbedding
+            if options.mode != .keyword, vector == nil { vector = try await embedQuery(text) }
+            let embedder: (any Embedder)? = vector.map {
+                PrecomputedEmbedder(identifier: store.embedderID, vector: $0)
+            }
             return try await pool.run { [metrics] in
                 let started = ContinuousClock.now
                 var options = options

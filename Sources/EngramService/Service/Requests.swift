@@ -53,6 +53,9 @@ package struct RecallRequest: Sendable {
     package var token: String?
     /// On a cluster node: the request as its caller sent it, for the nodes holding the other shards.
     package var forwarded: ForwardedRecall?
+    /// On a cluster node: the text's embedding, made once by the node gathering the recall and passed to
+    /// the others (`Engram-Share-Embedding`), so no node embeds the text again.
+    package var queryEmbedding: [Float]?
 
     package init(query: Query, k: Int = 10, filter: MemoryFilter = .all, minScore: Float? = nil) {
         self.query = query

@@ -460,7 +460,11 @@ struct ClusterTests {
             let answer = try await cluster.call(
                 node, "POST", "/v1/recall", ["query": "zebra", "k": 4, "mode": "keyword"])
             let hits = try #require(answer.json["hits"] as? [[String: Any]], "\(answer.json)")
-            #expect(hits.compactMap { $0["content"] as? String } == expected, "node \(node + 1)")
+            // The strong match first, then the short one, as on one store; the two long ones are a near tie
+            // whose order follows the BM25 statistics of whichever node serves their shard.
+            let contents = hits.compactMap { $0["content"] as? String }
+            #expect(contents.prefix(2) == expected.prefix(2), "node \(node + 1)")
+            #expect(Set(contents) == Set(expected), "node \(node + 1)")
             let scores = hits.compactMap { $0["score"] as? Double }
             #expect(scores.count == 4 && scores[0] > scores[1] + 0.1, "\(scores)")
         }

@@ -136,7 +136,13 @@ struct ServeEndToEndTests {
             writer, i in
             #"{"content":"drain writer \#(writer) item \#(i)","namespace":"drain"}"#
         }
+        // The load runs at least 400 ms and until writes are being acknowledged (a busy machine may take
+        // longer to answer the first ones; a fixed wait once sent SIGTERM before any had been answered).
         try await Task.sleep(for: .milliseconds(400))
+        let deadline = ContinuousClock.now + .seconds(20)
+        while acknowledged.ids.count < 8, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
         let status = server.stop(SIGTERM)
         for writer in writers { await writer.value }
         #expect(status == 0)

@@ -96,28 +96,48 @@ extension RecordStore {
                     unhelpful_count, scope_terms, content_hash)
                 VALUES (?, \(recordMarks), ?,?,?,?, ?,?)
                 """)
-        let extra: StatementArguments = [
-            m.recallCount, m.lastRecalledAt?.timeIntervalSince1970, m.helpfulCount, m.unhelpfulCount,
-            FullText.namespaceTerm(m.namespace),
-            hash ?? ContentHash.of(content: m.content, cause: m.cause, outcome: m.outcome),
-        ]
-        try statement.execute(arguments: [slot] + arguments(of: m) + extra)
+        try statement.execute { parameters in
+            parameters.add(Int64(slot))
+            bind(m, &parameters)
+            parameters.add(m.recallCount)
+            parameters.add(m.lastRecalledAt?.timeIntervalSince1970)
+            parameters.add(m.helpfulCount)
+            parameters.add(m.unhelpfulCount)
+            parameters.add(FullText.namespaceTerm(m.namespace))
+            parameters.add(hash ?? ContentHash.of(content: m.content, cause: m.cause, outcome: m.outcome))
+        }
         return db.lastInsertedRowID
     }
 
     /// One placeholder per record column.
     static let recordMarks = databaseQuestionMarks(count: MemoryColumn.recordColumns.count)
 
-    static func arguments(of m: Memory) -> StatementArguments {
-        [
-            m.id.description, m.namespace, m.agent, m.kind.rawValue, m.content, m.cause, m.outcome,
-            m.succeeded, Self.tagText(m.tags), m.importance,
-            JSONValue.object(m.metadata).jsonText, m.createdAt.timeIntervalSince1970,
-            m.updatedAt.timeIntervalSince1970, m.expiresAt?.timeIntervalSince1970, m.supersedes?.description,
-            m.source?.rawValue, m.trust.rawValue, Self.idText(m.derivedFrom), m.writtenBy,
-            Self.tagText(m.flags), m.quarantined, m.factKey, m.validFrom?.timeIntervalSince1970,
-            m.validUntil?.timeIntervalSince1970,
-        ]
+    /// Binds a memory's record columns, in ``MemoryColumn`` order.
+    static func bind(_ m: Memory, _ p: inout StatementParameters) {
+        p.add(m.id.description)
+        p.add(m.namespace)
+        p.add(m.agent)
+        p.add(m.kind.rawValue)
+        p.add(m.content)
+        p.add(m.cause)
+        p.add(m.outcome)
+        p.add(m.succeeded)
+        p.add(Self.tagText(m.tags))
+        p.add(m.importance)
+        p.add(JSONValue.object(m.metadata).jsonText)
+        p.add(m.createdAt.timeIntervalSince1970)
+        p.add(m.updatedAt.timeIntervalSince1970)
+        p.add(m.expiresAt?.timeIntervalSince1970)
+        p.add(m.supersedes?.description)
+        p.add(m.source?.rawValue)
+        p.add(m.trust.rawValue)
+        p.add(Self.idText(m.derivedFrom))
+        p.add(m.writtenBy)
+        p.add(Self.tagText(m.flags))
+        p.add(m.quarantined)
+        p.add(m.factKey)
+        p.add(m.validFrom?.timeIntervalSince1970)
+        p.add(m.validUntil?.timeIntervalSince1970)
     }
 
     /// Adds recalls to memories' usage columns: `count` more recalls, the latest at `last` (seconds since
@@ -257,12 +277,16 @@ extension RecordStore {
     ) throws -> Int64 {
         try write { db in
             try Self.appendAudit(audit, db)
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     INSERT INTO memory_history(\(MemoryColumn.recordList), superseded_by, superseded_at)
                     VALUES (\(Self.recordMarks), ?, ?)
-                    """,
-                arguments: Self.arguments(of: old) + [new.id.description, time.timeIntervalSince1970])
+                    """
+            ).execute { parameters in
+                Self.bind(old, &parameters)
+                parameters.add(new.id.description)
+                parameters.add(time.timeIntervalSince1970)
+            }
             try db.execute(sql: "DELETE FROM memory WHERE rowid = ?", arguments: [oldRowID])
             guard db.changesCount == 1 else {
                 throw EngramError(.notFound, "the memory was removed concurrently", field: "id")

@@ -53,3 +53,74 @@ extension Statement {
         }
     }
 }
+
+/// A statement's parameters bound in order through SQLite's C API.
+///
+/// For the row inserts of a remember or an import: GRDB's `StatementArguments` boxes each value in an
+/// existential and converts it through `DatabaseValue`, which was most of the time a bulk import spent
+/// inserting its rows.
+struct StatementParameters {
+    fileprivate let handle: OpaquePointer
+    fileprivate var next: Int32 = 1
+    fileprivate var failure: Int32 = SQLITE_OK
+
+    fileprivate init(handle: OpaquePointer) { self.handle = handle }
+
+    private mutating func check(_ code: Int32) {
+        if code != SQLITE_OK && failure == SQLITE_OK { failure = code }
+        next += 1
+    }
+
+    mutating func add(_ value: String?) {
+        guard var value else { return check(sqlite3_bind_null(handle, next)) }
+        // SQLite copies the text (SQLITE_TRANSIENT). Empty text needs a non-null pointer: null binds NULL.
+        let code = value.withUTF8 { utf8 in
+            guard let start = utf8.baseAddress, !utf8.isEmpty else {
+                return sqlite3_bind_text(handle, next, "", 0, Self.transient)
+            }
+            return sqlite3_bind_text64(
+                handle, next, start, sqlite3_uint64(utf8.count), Self.transient, UInt8(SQLITE_UTF8))
+        }
+        check(code)
+    }
+
+    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+    mutating func add(_ value: Int64?) {
+        guard let value else { return check(sqlite3_bind_null(handle, next)) }
+        check(sqlite3_bind_int64(handle, next, value))
+    }
+
+    mutating func add(_ value: Int?) { add(value.map(Int64.init)) }
+    mutating func add(_ value: Bool?) { add(value.map { Int64($0 ? 1 : 0) }) }
+
+    mutating func add(_ value: Double?) {
+        guard let value else { return check(sqlite3_bind_null(handle, next)) }
+        check(sqlite3_bind_double(handle, next, value))
+    }
+}
+
+extension Statement {
+    /// Binds every parameter with `bind` (all of them, in order) and runs the statement to its end.
+    func execute(binding bind: (inout StatementParameters) -> Void) throws {
+        let handle = sqliteStatement
+        defer { sqlite3_reset(handle) }
+        var parameters = StatementParameters(handle: handle)
+        bind(&parameters)
+        let count = sqlite3_bind_parameter_count(handle)
+        guard parameters.failure == SQLITE_OK, parameters.next == count + 1 else {
+            throw DatabaseError(
+                resultCode: parameters.failure == SQLITE_OK
+                    ? .SQLITE_RANGE : ResultCode(rawValue: parameters.failure),
+                message: "bound \(parameters.next - 1) of \(count) parameters", sql: sql)
+        }
+        var code = sqlite3_step(handle)
+        while code == SQLITE_ROW { code = sqlite3_step(handle) }
+        guard code == SQLITE_DONE else {
+            let db = sqlite3_db_handle(handle)
+            throw DatabaseError(
+                resultCode: ResultCode(rawValue: sqlite3_extended_errcode(db)),
+                message: String(cString: sqlite3_errmsg(db)), sql: sql)
+        }
+    }
+}

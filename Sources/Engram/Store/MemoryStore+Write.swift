@@ -113,19 +113,24 @@ extension MemoryStore {
             }
             // Exact duplicates: of a live memory, or of an earlier memory of this batch.
             var results = prepared.map { RememberResult(id: $0.memory.id, status: .stored) }
-            var firstInBatch: [String: Int] = [:]
             for (namespace, indices) in Dictionary(
                 grouping: prepared.indices, by: { prepared[$0].memory.namespace })
             {
-                let existing = try records.duplicates(
-                    namespace: namespace, hashes: indices.map { hashes[$0] }, now: now.timeIntervalSince1970)
-                for i in indices.sorted() {
+                // A namespace without live memories has nothing to look up (a first import's case).
+                let existing =
+                    state.slots.liveCount(namespace: state.names.namespaces.id(of: namespace)) == 0
+                    ? [:]
+                    : try records.duplicates(
+                        namespace: namespace, hashes: indices.map { hashes[$0] },
+                        now: now.timeIntervalSince1970)
+                var firstInBatch: [String: Int] = [:]
+                for i in indices {  // in batch order, which grouping keeps
                     if let id = existing[hashes[i]] {
                         results[i] = RememberResult(id: id, status: .duplicate)
-                    } else if let j = firstInBatch[namespace + "\u{1F}" + hashes[i]] {
+                    } else if let j = firstInBatch[hashes[i]] {
                         results[i] = RememberResult(id: results[j].id, status: .duplicate)
                     } else {
-                        firstInBatch[namespace + "\u{1F}" + hashes[i]] = i
+                        firstInBatch[hashes[i]] = i
                     }
                 }
             }

@@ -74,6 +74,12 @@ struct SlotTable {
     /// - Complexity: O(namespaces).
     var liveCount: Int { namespaceSlots.reduce(0) { $0 + $1.count } }
 
+    /// Live slots of the namespace with this id (none for a name never interned).
+    func liveCount(namespace id: Int32?) -> Int {
+        guard let id, Int(id) < namespaceSlots.count else { return 0 }
+        return namespaceSlots[Int(id)].count
+    }
+
     init() {}
 
     /// A table reading its slots from `base`, whose live slots are listed by namespace in `namespaceSlots`

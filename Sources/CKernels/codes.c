@@ -5,9 +5,9 @@
 #include <immintrin.h>
 #endif
 
-// The index's code scans. The plain loops are the reference and the fallback; on x86-64 with AVX2 the
-// hand-vectorised loops below run instead (chosen once per call by a cached CPU check, not an ifunc,
-// which sanitized builds cannot use). Sums fit in 32 bits because callers bound the query's magnitude.
+// The index's code scans. The plain loops are the reference and the fallback; the hand-vectorised AVX2
+// loops below run instead when the kernel level (see clones.h) includes AVX2. Sums fit in 32 bits
+// because callers bound the query's magnitude.
 
 static void scores_u8_plain(const uint8_t *restrict codes, size_t count, size_t dimension,
                             const int16_t *restrict query, int32_t *restrict out) {
@@ -91,11 +91,7 @@ __attribute__((target("avx2"))) static void scores_u4_avx2(const uint8_t *restri
     }
 }
 
-static int has_avx2(void) {
-    static int cached = -1;
-    if (cached < 0) cached = __builtin_cpu_supports("avx2") ? 1 : 0;
-    return cached;
-}
+static int has_avx2(void) { return engram_kernel_level() >= ENGRAM_KERNELS_AVX2; }
 #endif
 
 void engram_scores_u8(const uint8_t *restrict codes, size_t count, size_t dimension,

@@ -30,14 +30,16 @@ void engram_pack_panels(const float *restrict weights, size_t outputs, size_t in
                 packed[(p * inputs + k) * PANEL + j] = weights[(p * PANEL + j) * inputs + k];
 }
 
-ENGRAM_CLONES
-void engram_pack_panels_f16(const float *restrict weights, size_t outputs, size_t inputs, uint16_t *restrict packed) {
+ENGRAM_BODY void pack_panels_f16(const float *restrict weights, size_t outputs, size_t inputs, uint16_t *restrict packed) {
     _Float16 *halves = (_Float16 *)packed;
     for (size_t p = 0; p < outputs / PANEL; p++)
         for (size_t k = 0; k < inputs; k++)
             for (size_t j = 0; j < PANEL; j++)
                 halves[(p * inputs + k) * PANEL + j] = (_Float16)weights[(p * PANEL + j) * inputs + k];
 }
+ENGRAM_KERNEL_VOID(engram_pack_panels_f16, pack_panels_f16,
+                   (const float *restrict weights, size_t outputs, size_t inputs, uint16_t *restrict packed),
+                   (weights, outputs, inputs, packed))
 
 // e^x for x <= 0, clamped at -87 (near the smallest normal float; the result never goes subnormal):
 // Cody-Waite reduction to |r| <= ln 2 / 2 and a degree-7 Taylor polynomial, relative error ~5e-9 before
@@ -368,7 +370,7 @@ static BF16 void linear_bf16(const float *restrict x, size_t rows, size_t inputs
 
 int engram_bf16_supported(void) {
 #ifdef ENGRAM_TILE16
-    return __builtin_cpu_supports("avx512bf16");
+    return engram_kernel_level() >= ENGRAM_KERNELS_AVX512 && __builtin_cpu_supports("avx512bf16");
 #else
     return 0;
 #endif
@@ -409,7 +411,7 @@ void engram_linear_bf16(const float *restrict x, size_t rows, size_t inputs, con
 
 int engram_tile16_supported(void) {
 #ifdef ENGRAM_TILE16
-    return __builtin_cpu_supports("avx512f");
+    return engram_kernel_level() >= ENGRAM_KERNELS_AVX512;
 #else
     return 0;
 #endif
@@ -420,8 +422,7 @@ static int use_tile16(enum engram_tile tile) {
     return tile != ENGRAM_TILE_8 && engram_tile16_supported();
 }
 
-ENGRAM_CLONES
-void engram_linear(const float *restrict x, size_t rows, size_t inputs, const float *restrict packed,
+ENGRAM_BODY void linear_layer(const float *restrict x, size_t rows, size_t inputs, const float *restrict packed,
                    const float *restrict bias, size_t outputs, float *restrict out, size_t out_stride,
                    enum engram_epilogue epilogue, enum engram_tile tile) {
 #ifdef ENGRAM_TILE16
@@ -429,9 +430,11 @@ void engram_linear(const float *restrict x, size_t rows, size_t inputs, const fl
 #endif
     linear(0, x, rows, inputs, packed, bias, outputs, out, out_stride, epilogue);
 }
+ENGRAM_KERNEL_VOID(engram_linear, linear_layer,
+                   (const float *restrict x, size_t rows, size_t inputs, const float *restrict packed, const float *restrict bias, size_t outputs, float *restrict out, size_t out_stride, enum engram_epilogue epilogue, enum engram_tile tile),
+                   (x, rows, inputs, packed, bias, outputs, out, out_stride, epilogue, tile))
 
-ENGRAM_CLONES
-void engram_linear_f16(const float *restrict x, size_t rows, size_t inputs, const uint16_t *restrict packed,
+ENGRAM_BODY void linear_layer_f16(const float *restrict x, size_t rows, size_t inputs, const uint16_t *restrict packed,
                        const float *restrict bias, size_t outputs, float *restrict out, size_t out_stride,
                        enum engram_epilogue epilogue, enum engram_tile tile) {
 #ifdef ENGRAM_TILE16
@@ -439,9 +442,11 @@ void engram_linear_f16(const float *restrict x, size_t rows, size_t inputs, cons
 #endif
     linear(1, x, rows, inputs, packed, bias, outputs, out, out_stride, epilogue);
 }
+ENGRAM_KERNEL_VOID(engram_linear_f16, linear_layer_f16,
+                   (const float *restrict x, size_t rows, size_t inputs, const uint16_t *restrict packed, const float *restrict bias, size_t outputs, float *restrict out, size_t out_stride, enum engram_epilogue epilogue, enum engram_tile tile),
+                   (x, rows, inputs, packed, bias, outputs, out, out_stride, epilogue, tile))
 
-ENGRAM_CLONES
-void engram_layer_norm(float *restrict x, size_t rows, size_t width, const float *restrict weight,
+ENGRAM_BODY void layer_norm(float *restrict x, size_t rows, size_t width, const float *restrict weight,
                        const float *restrict bias, float epsilon) {
 #pragma clang fp reassociate(on)
     for (size_t r = 0; r < rows; r++) {
@@ -459,9 +464,11 @@ void engram_layer_norm(float *restrict x, size_t rows, size_t width, const float
         for (size_t j = 0; j < width; j++) row[j] = (float)((row[j] - mean) * inverse) * weight[j] + bias[j];
     }
 }
+ENGRAM_KERNEL_VOID(engram_layer_norm, layer_norm,
+                   (float *restrict x, size_t rows, size_t width, const float *restrict weight, const float *restrict bias, float epsilon),
+                   (x, rows, width, weight, bias, epsilon))
 
-ENGRAM_CLONES
-void engram_attention(const float *restrict q, const float *restrict k, const float *restrict v, size_t length,
+ENGRAM_BODY void attention(const float *restrict q, const float *restrict k, const float *restrict v, size_t length,
                       size_t stride, size_t heads, size_t width, float scale, float *restrict context,
                       size_t context_stride) {
 #pragma clang fp reassociate(on) contract(fast)
@@ -540,3 +547,6 @@ void engram_attention(const float *restrict q, const float *restrict k, const fl
     }
     free(buffer);
 }
+ENGRAM_KERNEL_VOID(engram_attention, attention,
+                   (const float *restrict q, const float *restrict k, const float *restrict v, size_t length, size_t stride, size_t heads, size_t width, float scale, float *restrict context, size_t context_stride),
+                   (q, k, v, length, stride, heads, width, scale, context, context_stride))

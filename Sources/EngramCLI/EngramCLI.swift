@@ -10,6 +10,9 @@ public enum EngramCLI {
     public static func run(_ arguments: [String], io: CLIIO = .standard) async -> Int32 {
         await CLIIO.$current.withValue(io) {
             do {
+                if let kernels = io.environment["ENGRAM_KERNELS"], !KernelLevel.understands(kernels) {
+                    throw EngramError.invalid("ENGRAM_KERNELS", "must be avx512, avx2, baseline or auto")
+                }
                 var command = try EngramCommand.parseAsRoot(hoistingGlobalOptions(arguments))
                 if var command = command as? any AsyncParsableCommand {
                     try await command.run()

@@ -162,7 +162,9 @@ struct KernelChoiceTests {
         #expect(!OpenBLASKernels.activeCore.isEmpty)
     }
 
-    @Test("recall is exact under every kernel set this CPU can run (forced with OPENBLAS_CORETYPE)")
+    @Test(
+        "recall is exact under every kernel set this CPU can run (forced with OPENBLAS_CORETYPE or ENGRAM_KERNELS)"
+    )
     func exactUnderEachKernelSet() async throws {
         let flags =
             (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
@@ -197,5 +199,27 @@ struct KernelChoiceTests {
             #expect(object["batch_recall_at_k"] as? Double == 1, "\(core)")
             #expect((object["max_score_error"] as? Double ?? 1) <= 1e-5, "\(core)")
         }
+        // $ENGRAM_KERNELS picks Engram's kernels and, through a re-exec, OpenBLAS's of the same level.
+        for level in KernelLevel.runnable {
+            let run = try runBinary(
+                [
+                    "bench", "run", "--base", dir.appending("base.fvecs"), "--query",
+                    dir.appending("query.fvecs"),
+                    "--groundtruth", dir.appending("groundtruth.ivecs"), "--json",
+                ],
+                environment: ["ENGRAM_KERNELS": level.rawValue])
+            #expect(run.status == 0, "\(level): \(run.stderr)")
+            let object =
+                try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any] ?? [:]
+            #expect(object["kernels"] as? String == level.rawValue)
+            let core = object["blas_core"] as? String ?? ""
+            #expect(OpenBLASKernels.level(ofCore: core) == level, "\(level): OpenBLAS ran \(core)")
+            #expect(object["recall_at_k"] as? Double == 1, "\(level)")
+            #expect(object["batch_recall_at_k"] as? Double == 1, "\(level)")
+            #expect((object["max_score_error"] as? Double ?? 1) <= 1e-5, "\(level)")
+        }
+        let refused = try runBinary(["stats"], environment: ["ENGRAM_KERNELS": "avx3"])
+        #expect(refused.status == 65)
+        #expect(refused.stderr.contains("ENGRAM_KERNELS"), "\(refused.stderr)")
     }
 }

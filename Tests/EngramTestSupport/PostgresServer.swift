@@ -140,8 +140,8 @@ public final class PostgresServer: @unchecked Sendable {  // Sendable: set in in
         let base = FileManager.default.temporaryDirectory.appendingPathComponent(
             "engram-run-\(UUID().uuidString)")
         let (outPath, errPath) = (base.path + ".out", base.path + ".err")
-        FileManager.default.createFile(atPath: outPath, contents: nil)
-        FileManager.default.createFile(atPath: errPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
         defer {
             try? FileManager.default.removeItem(atPath: outPath)
             try? FileManager.default.removeItem(atPath: errPath)

@@ -36,30 +36,34 @@ struct CodeKernelTests {
         let index = Self.index(vectors, bits: bits)
         let chunk = try #require(index.lists[0].chunks.first)
         #expect(index.lists[0].count == 300 && chunk.capacity == 300)
-        for _ in 0..<5 {
-            let query = unit(rng.vector(dimension: dimension))
-            let prepared = index.prepare(query)
-            var out = [Int32](repeating: 0, count: 300)
-            out.withUnsafeMutableBufferPointer {
-                index.integerScores(chunk.codes, count: 300, prepared, into: $0.baseAddress!)
-            }
-            var worst = 0.0
-            for r in 0..<300 {
-                let code = chunk.codes + r * index.codeBytes
-                var sum = 0
-                var exact = 0.0
-                for j in 0..<dimension {
-                    let weight = bits == 8 ? Int(prepared.wide[j]) : Int(prepared.narrow[j])
-                    sum += weight * index.level(code, j)
-                    exact += Double(query[j]) * Double(vectors[r][j])
+        for level in KernelLevel.runnable {  // the AVX2 loops and the plain ones
+            KernelLevel.on(level) { _ in
+                for _ in 0..<5 {
+                    let query = unit(rng.vector(dimension: dimension))
+                    let prepared = index.prepare(query)
+                    var out = [Int32](repeating: 0, count: 300)
+                    out.withUnsafeMutableBufferPointer {
+                        index.integerScores(chunk.codes, count: 300, prepared, into: $0.baseAddress!)
+                    }
+                    var worst = 0.0
+                    for r in 0..<300 {
+                        let code = chunk.codes + r * index.codeBytes
+                        var sum = 0
+                        var exact = 0.0
+                        for j in 0..<dimension {
+                            let weight = bits == 8 ? Int(prepared.wide[j]) : Int(prepared.narrow[j])
+                            sum += weight * index.level(code, j)
+                            exact += Double(query[j]) * Double(vectors[r][j])
+                        }
+                        #expect(Int(out[r]) == sum, "row \(r), \(level)")
+                        let approximate = Double(prepared.score(out[r], centre: 0))
+                        worst = max(worst, abs(approximate - exact))
+                    }
+                    // Unit vectors: codes are within half a step of each value (4-bit steps are 17x coarser), and
+                    // 8-bit weights round the query more coarsely than 16-bit ones.
+                    #expect(worst < (bits == 8 ? 0.01 : 0.15), "worst error \(worst)")
                 }
-                #expect(Int(out[r]) == sum, "row \(r)")
-                let approximate = Double(prepared.score(out[r], centre: 0))
-                worst = max(worst, abs(approximate - exact))
             }
-            // Unit vectors: codes are within half a step of each value (4-bit steps are 17x coarser), and
-            // 8-bit weights round the query more coarsely than 16-bit ones.
-            #expect(worst < (bits == 8 ? 0.01 : 0.15), "worst error \(worst)")
         }
     }
 }

@@ -33,48 +33,58 @@ struct EncoderKernelTests {
         let half = w.withUnsafeBufferPointer { BLAS.packHalfPanels($0, outputs: outputs, inputs: inputs) }
         let roundedWeights = BLAS.floats(fromHalf: BLAS.halves(fromFloats: w), count: w.count)
 
-        for epilogue in [BLAS.Epilogue.none, .gelu, .add] {
-            for halfWeights in [false, true] {
-                let weights = halfWeights ? roundedWeights : w
-                var out = epilogue == .add ? residual : [Float](repeating: .nan, count: rows * outputs)
-                x.withUnsafeBufferPointer { xp in
-                    bias.withUnsafeBufferPointer { bp in
-                        out.withUnsafeMutableBufferPointer { op in
-                            if halfWeights {
-                                half.withUnsafeBufferPointer { wp in
-                                    BLAS.linear(
-                                        xp.baseAddress!, rows: rows, inputs: inputs,
-                                        packedHalves: wp.baseAddress!,
-                                        bias: bp.baseAddress!, outputs: outputs, into: op.baseAddress!,
-                                        outStride: outputs, epilogue: epilogue, tile: tile)
-                                }
-                            } else {
-                                full.withUnsafeBufferPointer { wp in
-                                    BLAS.linear(
-                                        xp.baseAddress!, rows: rows, inputs: inputs, packed: wp.baseAddress!,
-                                        bias: bp.baseAddress!, outputs: outputs, into: op.baseAddress!,
-                                        outStride: outputs, epilogue: epilogue, tile: tile)
+        for level in KernelLevel.runnable {  // every kernel variant this CPU runs, against the same sums
+            KernelLevel.on(level) { _ in
+                for epilogue in [BLAS.Epilogue.none, .gelu, .add] {
+                    for halfWeights in [false, true] {
+                        let weights = halfWeights ? roundedWeights : w
+                        var out =
+                            epilogue == .add ? residual : [Float](repeating: .nan, count: rows * outputs)
+                        x.withUnsafeBufferPointer { xp in
+                            bias.withUnsafeBufferPointer { bp in
+                                out.withUnsafeMutableBufferPointer { op in
+                                    if halfWeights {
+                                        half.withUnsafeBufferPointer { wp in
+                                            BLAS.linear(
+                                                xp.baseAddress!, rows: rows, inputs: inputs,
+                                                packedHalves: wp.baseAddress!,
+                                                bias: bp.baseAddress!, outputs: outputs,
+                                                into: op.baseAddress!,
+                                                outStride: outputs, epilogue: epilogue, tile: tile)
+                                        }
+                                    } else {
+                                        full.withUnsafeBufferPointer { wp in
+                                            BLAS.linear(
+                                                xp.baseAddress!, rows: rows, inputs: inputs,
+                                                packed: wp.baseAddress!,
+                                                bias: bp.baseAddress!, outputs: outputs,
+                                                into: op.baseAddress!,
+                                                outStride: outputs, epilogue: epilogue, tile: tile)
+                                        }
+                                    }
                                 }
                             }
                         }
+                        var worst = 0.0
+                        for r in 0..<rows {
+                            for o in 0..<outputs {
+                                var y = Double(bias[o])
+                                for k in 0..<inputs {
+                                    y += Double(x[r * inputs + k]) * Double(weights[o * inputs + k])
+                                }
+                                switch epilogue {
+                                case .none: break
+                                case .gelu: y = Self.gelu(y)
+                                case .add: y += Double(residual[r * outputs + o])
+                                }
+                                worst = max(worst, abs(Double(out[r * outputs + o]) - y) / max(1, abs(y)))
+                            }
+                        }
+                        #expect(
+                            worst < 2e-5,
+                            "\(tile) \(level) \(epilogue) half=\(halfWeights): relative error \(worst)")
                     }
                 }
-                var worst = 0.0
-                for r in 0..<rows {
-                    for o in 0..<outputs {
-                        var y = Double(bias[o])
-                        for k in 0..<inputs {
-                            y += Double(x[r * inputs + k]) * Double(weights[o * inputs + k])
-                        }
-                        switch epilogue {
-                        case .none: break
-                        case .gelu: y = Self.gelu(y)
-                        case .add: y += Double(residual[r * outputs + o])
-                        }
-                        worst = max(worst, abs(Double(out[r * outputs + o]) - y) / max(1, abs(y)))
-                    }
-                }
-                #expect(worst < 2e-5, "\(tile) \(epilogue) half=\(halfWeights): relative error \(worst)")
             }
         }
     }

@@ -3,8 +3,24 @@
 
 #include <stddef.h>
 
+/// Kernel levels: each kernel below is compiled for these and runs the level engram_kernel_level() says.
+enum engram_kernels { ENGRAM_KERNELS_BASELINE = 1, ENGRAM_KERNELS_AVX2 = 3, ENGRAM_KERNELS_AVX512 = 4 };
+
+/// The widest level this CPU runs (x86-64-v4: AVX-512 F/BW/CD/DQ/VL; x86-64-v3: AVX2, FMA, F16C, BMI).
+int engram_kernel_level_supported(void);
+
+/// The level in use. Chosen at the first call: $ENGRAM_KERNELS (`avx512`, `avx2`, `baseline` or `auto`)
+/// when it names a level this CPU runs, else the widest it runs.
+int engram_kernel_level(void);
+
+/// Uses `level` (lowered to what the CPU runs) for calls from this thread only; 0 goes back to the process's
+/// level. Returns the level set. For tests.
+int engram_use_kernel_level_on_this_thread(int level);
+
+/// The level a name means: `avx512`, `avx2`, `baseline`; 0 for `auto`, empty or NULL; -1 for others.
+int engram_kernel_level_named(const char *name);
+
 /// out[r] = dot(rows + r * stride, query) for r in [0, count), each row `dimension` floats long.
-/// Compiled for AVX-512, AVX2 and baseline x86-64; the loader picks the best clone for the CPU.
 void engram_scores_f32(const float *rows, size_t count, size_t dimension, size_t stride,
                        const float *query, float *out);
 

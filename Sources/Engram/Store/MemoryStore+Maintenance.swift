@@ -38,6 +38,8 @@ public struct StoreStats: Sendable, Codable, Hashable {
     public var freeSlots: Int
     /// The OpenBLAS kernel set in use (`SkylakeX`, `Haswell`, `Prescott`, ...).
     public var blasCore: String
+    /// Engram's own SIMD kernels in use (see ``KernelLevel``).
+    public var kernels: KernelLevel = .current
     /// Recalls since open.
     public var recalls: Int
     /// Median recall latency in milliseconds over recent recalls.

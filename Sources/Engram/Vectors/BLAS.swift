@@ -304,6 +304,57 @@ package enum BLAS {
     }
 }
 
+/// The SIMD kernels Engram's own scans, index code scans and MiniLM encoder run. Each is compiled for
+/// AVX-512 (x86-64-v4), AVX2 (x86-64-v3) and baseline x86-64; a process uses the widest its CPU runs,
+/// or the narrower level `$ENGRAM_KERNELS` names (`avx512`, `avx2`, `baseline`; `auto` is the default),
+/// read at the first scan: to measure one CPU's path on another, or to set aside a kernel suspected of a
+/// fault. A level above what the CPU runs is lowered to what it runs.
+public enum KernelLevel: String, Sendable, Codable, CaseIterable {
+    case baseline, avx2, avx512
+
+    /// The level in use.
+    public static var current: KernelLevel { KernelLevel(engram_kernel_level()) }
+
+    /// The widest level this CPU runs.
+    public static var supported: KernelLevel { KernelLevel(engram_kernel_level_supported()) }
+
+    /// Every level this CPU runs, narrowest first.
+    package static var runnable: [KernelLevel] { Array(allCases.prefix { $0 != supported } + [supported]) }
+
+    /// Whether `value` is one `$ENGRAM_KERNELS` may hold (a level's name or `auto`).
+    public static func understands(_ value: String) -> Bool { engram_kernel_level_named(value) >= 0 }
+
+    /// Runs `body` with this thread's kernel calls at `level` (lowered to what the CPU runs, which is
+    /// passed to `body`), other threads unaffected: for tests that hold each level to the same oracles.
+    /// `body` must stay on the calling thread (no `await`, no parallel scan).
+    package static func on<T>(_ level: KernelLevel, _ body: (KernelLevel) throws -> T) rethrows -> T {
+        let used = KernelLevel(engram_use_kernel_level_on_this_thread(level.code))
+        defer { engram_use_kernel_level_on_this_thread(0) }
+        return try body(used)
+    }
+
+    /// The OpenBLAS core type whose kernels use the same instructions.
+    var openBLASCore: String {
+        switch self {
+        case .avx512: "SkylakeX"
+        case .avx2: "Haswell"
+        case .baseline: "Prescott"
+        }
+    }
+
+    private var code: Int32 {
+        switch self {
+        case .avx512: Int32(ENGRAM_KERNELS_AVX512.rawValue)
+        case .avx2: Int32(ENGRAM_KERNELS_AVX2.rawValue)
+        case .baseline: Int32(ENGRAM_KERNELS_BASELINE.rawValue)
+        }
+    }
+
+    private init(_ code: Int32) {
+        self = Self.allCases.first { $0.code == code } ?? .baseline
+    }
+}
+
 /// Makes sure OpenBLAS runs kernels meant for this CPU.
 ///
 /// Debian's OpenBLAS 0.3.21 picks kernels by CPU model, and models it does not know get less than the
@@ -320,6 +371,11 @@ public enum OpenBLASKernels {
     static let avx512Cores: Set<String> = ["SkylakeX", "Cooperlake", "SapphireRapids"]
     static let avx2Cores: Set<String> = avx512Cores.union(["Haswell", "Zen"])
 
+    /// The instructions an OpenBLAS core type's kernels use, as a ``KernelLevel``.
+    package static func level(ofCore core: String) -> KernelLevel {
+        avx512Cores.contains(core) ? .avx512 : avx2Cores.contains(core) ? .avx2 : .baseline
+    }
+
     /// The core type to force on this CPU, or nil when OpenBLAS's own choice is fine: the AVX-512
     /// kernels when the CPU has the AVX-512 subsets they use and OpenBLAS chose others, the AVX2 kernels
     /// when it has AVX2 and FMA and OpenBLAS chose older ones. Nothing for a CPU with neither.
@@ -335,17 +391,26 @@ public enum OpenBLASKernels {
     }
 
     /// Re-executes the current process with `OPENBLAS_CORETYPE` set when OpenBLAS picked kernels below
-    /// what the CPU supports (``recommendedCoreType(cpuFlags:activeCore:)``). Does nothing when the
-    /// variable is already set (a user's choice wins), when the kernels are already right, or off Linux.
-    /// Costs about 20 ms when it fires; returns normally otherwise (also when exec fails: the program
-    /// then runs, only slower).
+    /// what the CPU supports (``recommendedCoreType(cpuFlags:activeCore:)``), or other than those of the
+    /// level `$ENGRAM_KERNELS` names (``KernelLevel``: so that forcing `avx2` forces the whole exact path,
+    /// OpenBLAS's batches included). Does nothing when `OPENBLAS_CORETYPE` is already set (a user's choice
+    /// wins), when the kernels are already right, or off Linux. Costs about 20 ms when it fires; returns
+    /// normally otherwise (also when exec fails: the program then runs, only slower).
     public static func ensureProperKernels() {
         #if os(Linux)
-            guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil,
+            let environment = ProcessInfo.processInfo.environment
+            guard environment["OPENBLAS_CORETYPE"] == nil,
                 let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-                let flagsLine = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
-                let target = recommendedCoreType(cpuFlags: String(flagsLine), activeCore: activeCore)
+                let flagsLine = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
             else { return }
+            let target: String?
+            if environment["ENGRAM_KERNELS"].flatMap(KernelLevel.init(rawValue:)) != nil {
+                let level = KernelLevel.current  // the request, lowered to what the CPU runs
+                target = level == Self.level(ofCore: activeCore) ? nil : level.openBLASCore
+            } else {
+                target = recommendedCoreType(cpuFlags: String(flagsLine), activeCore: activeCore)
+            }
+            guard let target else { return }
             setenv("OPENBLAS_CORETYPE", target, 1)
             var args: [UnsafeMutablePointer<CChar>?] = CommandLine.arguments.map { strdup($0) }
             args.append(nil)

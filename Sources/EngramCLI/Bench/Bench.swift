@@ -257,6 +257,7 @@ extension Bench {
                 "max_score_error": .number((maxScoreError * 1e7).rounded() / 1e7),
                 "vector_file_mb": .number((Double(try store.stats().vectorFileBytes) / 1_048_576).rounded()),
                 "blas_core": .string(OpenBLASKernels.activeCore),
+                "kernels": .string(KernelLevel.current.rawValue),
             ]
 
             if approximate || targetRecall != nil {
@@ -524,6 +525,7 @@ extension Bench {
                 "batch_sentences_per_s": .number(quantile(batchRates, 0.5).rounded()),
                 "single_sentences_per_s": .number(quantile(singleRates, 0.5).rounded()),
                 "blas_core": .string(OpenBLASKernels.activeCore),
+                "kernels": .string(KernelLevel.current.rawValue),
                 "encoder_tile": .string(MiniLMEmbedder.kernelTile),
             ]
             if json {

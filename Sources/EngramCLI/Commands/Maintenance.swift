@@ -33,6 +33,7 @@ struct Stats: AsyncParsableCommand {
             "mapped        \(bytes(s.mappedBytes)) (room for \(s.slotCapacity) rows, \(s.freeSlots) free)")
         io.print("resident      \(s.residentBytes.map(bytes) ?? "unknown")")
         io.print("blas core     \(s.blasCore)")
+        io.print("kernels       \(s.kernels.rawValue)")
         io.print("durability    \(s.durability.rawValue)")
         let p50 = s.recallP50Milliseconds.map { String(format: "%.3f ms", $0) } ?? "-"
         let p99 = s.recallP99Milliseconds.map { String(format: "%.3f ms", $0) } ?? "-"

@@ -107,6 +107,16 @@ def run_engram(binary, data, k, threads, namespaces):
     return json.loads(out.stdout)
 
 
+def faiss_simd_level():
+    """The SIMD level FAISS dispatches to ($FAISS_SIMD_LEVEL forces one, e.g. AVX2)."""
+    import faiss
+    if not hasattr(faiss, "SIMDConfig"):
+        return "unknown"
+    level = faiss.SIMDConfig.get_level()
+    names = [n for n in dir(faiss) if n.startswith("SIMDLevel_") and getattr(faiss, n) == level]
+    return names[0].removeprefix("SIMDLevel_") if names else str(level)
+
+
 def other_cores_busy():
     """Fraction of the machine's CPU time used by anything, from /proc/loadavg (1 minute)."""
     with open("/proc/loadavg") as f:
@@ -172,8 +182,8 @@ def main():
     print(f"Engram only: open {median('engram', 'open_ms'):.1f} ms, filtered p50 "
           f"{median('engram', 'filtered_p50_ms'):.3f} ms at 1/{args.namespaces} selectivity "
           f"({median('engram', 'single_p50_ms') / median('engram', 'filtered_p50_ms'):.1f}x faster than unfiltered, "
-          f"recall {median('engram', 'filtered_recall_at_k'):.4f}), BLAS core {e['blas_core']}. "
-          f"Ratios > 1 mean Engram is better.")
+          f"recall {median('engram', 'filtered_recall_at_k'):.4f}), kernels {e.get('kernels', '?')}, "
+          f"BLAS core {e['blas_core']}; FAISS SIMD level {faiss_simd_level()}. Ratios > 1 mean Engram is better.")
     with open(f"{args.data}/results-{args.threads}t.json", "w") as f:
         json.dump({"runs": runs, "load": load}, f, indent=1)
 

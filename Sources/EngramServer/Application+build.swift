@@ -261,6 +261,26 @@ package enum EngramServer {
             JSONResponse.make(try ResultJSON.stats(try await service.stats(scope: context.scope)))
         }
 
+        v1.get("index") { _, context in
+            guard let status = try await service.indexStatus(scope: context.scope) else {
+                throw EngramError(.notFound, "the store has no approximate index", field: "index")
+            }
+            return JSONResponse.make(ResultJSON.index(status))
+        }
+        v1.post("index") { request, context in
+            var request = request
+            let buffer = try await request.collectBody(upTo: limit)
+            let body = try JSONObject(
+                parsing: buffer.readableBytes == 0 ? Data("{}".utf8) : Data(buffer.readableBytesView))
+            let (lists, bits) = try RequestJSON.indexBuild(body)
+            let (status, seconds) = try await service.buildIndex(
+                lists: lists, bits: bits, scope: context.scope)
+            return JSONResponse.make(ResultJSON.index(status, buildSeconds: seconds))
+        }
+        v1.delete("index") { _, context in
+            try await service.dropIndex(scope: context.scope)
+            return JSONResponse.noContent()
+        }
         v1.get("working") { request, context in
             guard let namespace = request.uri.queryParameters["namespace"].map(String.init) else {
                 throw EngramError.invalid("namespace", "is required: /v1/working?namespace=NS")

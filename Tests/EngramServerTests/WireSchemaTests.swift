@@ -102,6 +102,12 @@ struct WireSchemaTests {
             _ = try await record(.get, "/v1/count?namespace=team/", "/v1/count")
             _ = try await record(.get, "/v1/stats", "/v1/stats")
             _ = try await record(.get, "/v1/stats", "/v1/stats", key: reader)
+            _ = try await record(.get, "/v1/index", "/v1/index")  // none yet: 404
+            _ = try await record(.post, "/v1/index", "/v1/index", #"{"lists": 2}"#, key: reader)
+            _ = try await record(.post, "/v1/index", "/v1/index", #"{"bits": 5}"#)
+            _ = try await record(.post, "/v1/index", "/v1/index", #"{"lists": 2}"#)
+            _ = try await record(.get, "/v1/index", "/v1/index")
+            _ = try await record(.delete, "/v1/index", "/v1/index")
             let updated = try await record(
                 .patch, "/v1/memories/\(id)", "/v1/memories/{id}", #"{"outcome": "raised the pool to 50"}"#)
             let newID = try #require(updated["id"]?.stringValue)

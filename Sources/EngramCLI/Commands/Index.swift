@@ -42,9 +42,7 @@ struct Index: ParsableCommand {
             bar?.progress.finish()
             let seconds = (ContinuousClock.now - started).seconds
             if output.json {
-                var o = Index.object(status)
-                o["build_s"] = .number(seconds)
-                io.print(JSONOutput.pretty(.object(o)))
+                io.print(JSONOutput.pretty(ResultJSON.index(status, buildSeconds: seconds)))
             } else {
                 io.print(Index.describe(status) + String(format: " (built in %.1f s)", seconds))
             }
@@ -64,7 +62,7 @@ struct Index: ParsableCommand {
             let status = try store.indexStatus()
             let io = CLIIO.current
             if output.json {
-                io.print(JSONOutput.pretty(status.map { .object(Index.object($0)) } ?? .null))
+                io.print(JSONOutput.pretty(status.map { ResultJSON.index($0) } ?? .null))
             } else {
                 io.print(
                     status.map(Index.describe)
@@ -84,15 +82,6 @@ struct Index: ParsableCommand {
             defer { try? store.close() }
             try store.dropIndex()
         }
-    }
-
-    static func object(_ s: IndexStatus) -> [String: JSONValue] {
-        [
-            "lists": .number(Double(s.lists)), "bits": .number(Double(s.bits)),
-            "probes": .number(Double(s.probes)), "entries": .number(Double(s.entries)),
-            "memories": .number(Double(s.memories)), "index_bytes": .number(Double(s.bytes)),
-            "vector_bytes": .number(Double(s.vectorBytes)),
-        ]
     }
 
     static func describe(_ s: IndexStatus) -> String {

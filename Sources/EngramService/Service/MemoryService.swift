@@ -413,6 +413,35 @@ package final class MemoryService: Sendable {
             embedder: stats.embedder)
     }
 
+    // MARK: The approximate index
+
+    /// What the store's approximate index holds, or nil when it has none.
+    package func indexStatus(scope: Scope) async throws -> IndexStatus? {
+        try refuseOnCluster("the approximate index")
+        return try await pool.run { try self.store.scoped(to: scope).indexStatus() }
+    }
+
+    /// Builds the approximate index (``MemoryStore/buildIndex(lists:bits:progress:)``: from a snapshot,
+    /// while writes go on) and writes it beside the vectors; needs a scope over the whole store. Returns
+    /// what it holds and the seconds the build took. One pool thread is busy for the build's length.
+    package func buildIndex(lists: Int?, bits: Int, scope: Scope) async throws -> (
+        IndexStatus, seconds: Double
+    ) {
+        try refuseOnCluster("the approximate index")
+        return try await pool.run {
+            let started = ContinuousClock.now
+            let status = try self.store.scoped(to: scope).buildIndex(lists: lists, bits: bits)
+            let spent = ContinuousClock.now - started
+            return (status, Double(spent.components.seconds) + Double(spent.components.attoseconds) / 1e18)
+        }
+    }
+
+    /// Removes the approximate index; recalls scan exactly again. Needs a scope over the whole store.
+    package func dropIndex(scope: Scope) async throws {
+        try refuseOnCluster("the approximate index")
+        try await pool.run { try self.store.scoped(to: scope).dropIndex() }
+    }
+
     // MARK: Working memory
 
     /// Writes a working-memory entry that expires after its TTL.

@@ -153,6 +153,12 @@ package enum RequestJSON {
         }
     }
 
+    /// `{"lists": N, "bits": 4|8}`, both optional: how to build the approximate index.
+    package static func indexBuild(_ body: JSONObject) throws -> (lists: Int?, bits: Int) {
+        try body.rejectUnknown(["lists", "bits"])
+        return (try body.int("lists"), try body.int("bits") ?? 4)
+    }
+
     /// `{"helpful": true|false}`.
     package static func helpful(_ body: JSONObject) throws -> Bool {
         try body.rejectUnknown(["helpful"])

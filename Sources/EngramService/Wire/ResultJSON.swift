@@ -62,6 +62,18 @@ package enum ResultJSON {
         }
     }
 
+    /// What the approximate index holds; `build_s` when it was just built.
+    package static func index(_ s: IndexStatus, buildSeconds: Double? = nil) -> JSONValue {
+        var object: [String: JSONValue] = [
+            "lists": .number(Double(s.lists)), "bits": .number(Double(s.bits)),
+            "probes": .number(Double(s.probes)), "entries": .number(Double(s.entries)),
+            "memories": .number(Double(s.memories)), "index_bytes": .number(Double(s.bytes)),
+            "vector_bytes": .number(Double(s.vectorBytes)),
+        ]
+        if let buildSeconds { object["build_s"] = .number(buildSeconds) }
+        return .object(object)
+    }
+
     /// One working-memory entry.
     package static func entry(_ entry: WorkingEntry) -> JSONValue {
         .object([

@@ -600,6 +600,28 @@ package enum WireSchema {
                 required: ["filter", "confirm"]),
             "Forgotten": object([("forgotten", count)], required: ["forgotten"], closed: false),
             "Count": object([("count", count)], required: ["count"], closed: false),
+            "Index": object(
+                [
+                    ("lists", described(count, "Inverted lists.")),
+                    ("bits", described(count, "Bits per dimension of the codes (4 or 8).")),
+                    ("probes", described(count, "Lists a recall reads by default.")),
+                    ("entries", described(count, "Codes held, stale ones included until a compaction.")),
+                    ("memories", described(count, "Live memories.")),
+                    ("index_bytes", described(count, "Memory the index takes.")),
+                    ("vector_bytes", described(count, "Memory the live float vectors take, for comparison.")),
+                    ("build_s", described(type("number"), "Seconds the build took (build answers only).")),
+                ],
+                required: ["lists", "bits", "probes", "entries", "memories", "index_bytes", "vector_bytes"],
+                closed: false),
+            "IndexBuild": object(
+                [
+                    ("lists", described(count, "Inverted lists (default: about 2 x the square root of n).")),
+                    (
+                        "bits",
+                        described(type("integer", extra: ["enum": .array([4, 8])]), "Bits per dimension.")
+                    ),
+                ],
+                required: []),
             "Feedback": object(
                 [("helpful", described(type("boolean"), "Did the memory help?"))], required: ["helpful"]),
             "WorkingEntry": workingEntry,

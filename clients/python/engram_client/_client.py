@@ -36,6 +36,9 @@ ROUTES = {
     ("POST", "/v1/search"): "search",
     ("GET", "/v1/count"): "count",
     ("GET", "/v1/stats"): "stats",
+    ("GET", "/v1/index"): "index_status",
+    ("POST", "/v1/index"): "build_index",
+    ("DELETE", "/v1/index"): "drop_index",
     ("GET", "/v1/working"): "working_list",
     ("POST", "/v1/working/promote"): "working_promote",
     ("PUT", "/v1/working/{namespace}/{key}"): "working_set",
@@ -199,6 +202,23 @@ class _Calls:
     def health(self):
         """The server's readiness report (`ready`, `checks`); a failing probe is a report, not an error."""
         return self._do(_Call("GET", "/readyz", ok_statuses=(503,)))
+
+    # The approximate index
+
+    def index_status(self):
+        """What the store's approximate index holds (lists, bits, probes, entries, memories,
+        index_bytes, vector_bytes), or None when it has none."""
+        return self._do(_Call("GET", "/v1/index", ok_statuses=(404,),
+                              parse=lambda b: None if isinstance(b, dict) and "error" in b else b))
+
+    def build_index(self, *, lists: Optional[int] = None, bits: Optional[int] = None):
+        """Builds the approximate index over every memory while writes go on (a key over every
+        namespace); returns what it holds, with `build_s`. Answers when the build is done."""
+        return self._do(_Call("POST", "/v1/index", _drop_none({"lists": lists, "bits": bits})))
+
+    def drop_index(self):
+        """Removes the approximate index; recalls scan exactly again."""
+        return self._do(_Call("DELETE", "/v1/index", parse=lambda b: None))
 
     # Working memory
 

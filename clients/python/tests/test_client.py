@@ -92,6 +92,12 @@ def test_every_method(client):
     stats = client.stats()
     assert stats["memories"] >= 1 and stats["dimension"] == 384
     assert client.health()["ready"] is True
+    assert client.index_status() is None
+    built = client.build_index(lists=1)
+    assert built["lists"] == 1 and built["memories"] >= 1 and built["build_s"] >= 0
+    assert client.index_status()["entries"] == built["entries"]
+    client.drop_index()
+    assert client.index_status() is None
 
     client.working_set("team/ops", "plan", {"step": 1}, ttl_seconds=60)
     entry = client.working_get("team/ops", "plan")

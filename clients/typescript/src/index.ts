@@ -26,6 +26,9 @@ export const ROUTES: Record<string, string[]> = {
   "POST /v1/search": ["search"],
   "GET /v1/count": ["count"],
   "GET /v1/stats": ["stats"],
+  "GET /v1/index": ["indexStatus"],
+  "POST /v1/index": ["buildIndex"],
+  "DELETE /v1/index": ["dropIndex"],
   "GET /v1/working": ["workingList"],
   "POST /v1/working/promote": ["workingPromote"],
   "PUT /v1/working/{namespace}/{key}": ["workingSet"],
@@ -74,6 +77,17 @@ export interface EngramOptions {
 }
 
 /** A refusal of the API: its HTTP `status`, the API's `code`, `message` and the `field` at fault. */
+/** What an approximate index holds (`GET /v1/index`). */
+export interface IndexStatus {
+  lists: number;
+  bits: number;
+  probes: number;
+  entries: number;
+  memories: number;
+  index_bytes: number;
+  vector_bytes: number;
+}
+
 export class EngramError extends Error {
   constructor(
     readonly status: number,
@@ -267,6 +281,22 @@ export class Engram {
   /** The store's figures, as far as the key may see them. */
   stats(): Promise<Record<string, unknown>> {
     return this.request("GET", "/v1/stats");
+  }
+
+  /** What the store's approximate index holds, or null when it has none. */
+  async indexStatus(): Promise<IndexStatus | null> {
+    const answer = await this.request<IndexStatus | { error: unknown }>("GET", "/v1/index", undefined, undefined, [404]);
+    return "error" in answer ? null : answer;
+  }
+
+  /** Builds the approximate index over every memory while writes go on (a key over every namespace). */
+  buildIndex(options: { lists?: number; bits?: 4 | 8 } = {}): Promise<IndexStatus & { build_s: number }> {
+    return this.request("POST", "/v1/index", dropUndefined(options));
+  }
+
+  /** Removes the approximate index; recalls scan exactly again. */
+  async dropIndex(): Promise<void> {
+    await this.request("DELETE", "/v1/index");
   }
 
   /** The readiness report (`ready`, `checks`); a failing probe is a report, not an error. */

@@ -78,6 +78,12 @@ test("every method", async () => {
   assert.equal(await engram.count("team/ops"), 1);
   assert.equal((await engram.stats()).dimension, 384);
   assert.equal((await engram.health()).ready, true);
+  assert.equal(await engram.indexStatus(), null);
+  const built = await engram.buildIndex({ lists: 1 });
+  assert.ok(built.lists === 1 && built.memories >= 1 && built.build_s >= 0);
+  assert.equal((await engram.indexStatus()).entries, built.entries);
+  await engram.dropIndex();
+  assert.equal(await engram.indexStatus(), null);
 
   await engram.workingSet("team/ops", "plan", { step: 1 }, 60);
   assert.deepEqual((await engram.workingGet("team/ops", "plan")).value, { step: 1 });

@@ -16,7 +16,25 @@ public enum ExactSearch {
     public static func topK(base: [Float], queries: [Float], dimension: Int, k: Int) -> [[Int32]] {
         // invariant: caller's shapes
         precondition(dimension > 0 && base.count % dimension == 0 && queries.count % dimension == 0)
-        let n = base.count / dimension
+        return base.withUnsafeBufferPointer { b in
+            guard let rows = b.baseAddress else {
+                return Array(repeating: [], count: queries.count / dimension)
+            }
+            return topK(
+                rows: rows, count: base.count / dimension, stride: dimension, queries: queries,
+                dimension: dimension, k: k)
+        }
+    }
+
+    /// ``topK(base:queries:dimension:k:)`` over `count` rows laid out `stride` floats apart (a mapped
+    /// `.fvecs` file, whose dimension words sit between the rows, or a matrix larger than memory).
+    public static func topK(
+        rows base: UnsafePointer<Float>, count n: Int, stride rowStride: Int, queries: [Float],
+        dimension: Int,
+        k: Int
+    ) -> [[Int32]] {
+        // invariant: caller's shapes
+        precondition(dimension > 0 && rowStride >= dimension && queries.count % dimension == 0)
         let q = queries.count / dimension
         let keep = min(n, k + 32)
         guard n > 0, q > 0, keep > 0 else { return Array(repeating: [], count: q) }
@@ -25,41 +43,39 @@ public enum ExactSearch {
         var result: [[Int32]] = []
         result.reserveCapacity(q)
         var scores = [Float](repeating: 0, count: queryBlock * tile)
-        base.withUnsafeBufferPointer { b in
-            queries.withUnsafeBufferPointer { qs in
-                guard let b = b.baseAddress, let qs = qs.baseAddress else { return }
-                for q0 in stride(from: 0, to: q, by: queryBlock) {
-                    let nq = min(queryBlock, q - q0)
-                    var heaps = (0..<nq).map { _ in TopK(k: keep) }
-                    for r0 in stride(from: 0, to: n, by: tile) {
-                        let rows = min(tile, n - r0)
-                        scores.withUnsafeMutableBufferPointer { out in
-                            guard let out = out.baseAddress else { return }
-                            BLAS.batchScores(
-                                rows: b + r0 * dimension, count: rows, dimension: dimension,
-                                stride: dimension,
-                                queries: qs + q0 * dimension, queryCount: nq, queryStride: dimension,
-                                into: out)
-                        }
-                        for j in 0..<nq {
-                            for i in 0..<rows where heaps[j].admits(scores[j * rows + i]) {
-                                heaps[j].insert(scores[j * rows + i], slot: Int32(r0 + i))
-                            }
-                        }
+        queries.withUnsafeBufferPointer { qs in
+            guard let qs = qs.baseAddress else { return }
+            for q0 in stride(from: 0, to: q, by: queryBlock) {
+                let nq = min(queryBlock, q - q0)
+                var heaps = (0..<nq).map { _ in TopK(k: keep) }
+                for r0 in stride(from: 0, to: n, by: tile) {
+                    let rows = min(tile, n - r0)
+                    scores.withUnsafeMutableBufferPointer { out in
+                        guard let out = out.baseAddress else { return }
+                        BLAS.batchScores(
+                            rows: base + r0 * rowStride, count: rows, dimension: dimension,
+                            stride: rowStride,
+                            queries: qs + q0 * dimension, queryCount: nq, queryStride: dimension,
+                            into: out)
                     }
                     for j in 0..<nq {
-                        let query = (q0 + j) * dimension
-                        let rescored = heaps[j].sorted().map { candidate -> (Int32, Double) in
-                            let row = Int(candidate.slot) * dimension
-                            var dot = 0.0
-                            for t in 0..<dimension {
-                                dot += Double(base[row + t]) * Double(queries[query + t])
-                            }
-                            return (candidate.slot, dot)
+                        for i in 0..<rows where heaps[j].admits(scores[j * rows + i]) {
+                            heaps[j].insert(scores[j * rows + i], slot: Int32(r0 + i))
                         }
-                        result.append(
-                            rescored.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }.prefix(k).map(\.0))
                     }
+                }
+                for j in 0..<nq {
+                    let query = (q0 + j) * dimension
+                    let rescored = heaps[j].sorted().map { candidate -> (Int32, Double) in
+                        let row = Int(candidate.slot) * rowStride
+                        var dot = 0.0
+                        for t in 0..<dimension {
+                            dot += Double(base[row + t]) * Double(queries[query + t])
+                        }
+                        return (candidate.slot, dot)
+                    }
+                    result.append(
+                        rescored.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }.prefix(k).map(\.0))
                 }
             }
         }

@@ -23,13 +23,32 @@ struct BenchTests {
         try TexmexFile.writeInts(i, rows: [7, -1, 100_000, 3], dimension: 2)
         #expect(try TexmexFile.readInts(i).values == [7, -1, 100_000, 3])
 
+        // Mapped in place (how bench reads a base), the same rows; appending writes the same bytes.
+        let mapped = try MappedVectors(path: f)
+        #expect(mapped.count == 2 && mapped.dimension == 3 && mapped.stride == 4)
+        #expect(mapped.row(0) + mapped.row(1) == values && mapped[1, 0] == -4.5)
+        let appended = dir.appending("b.fvecs")
+        #expect(FileManager.default.createFile(atPath: appended, contents: nil))
+        let handle = try #require(FileHandle(forWritingAtPath: appended))
+        try TexmexFile.appendFloats(handle, rows: Array(values.prefix(3)), dimension: 3)
+        try TexmexFile.appendFloats(handle, rows: Array(values.suffix(3)), dimension: 3)
+        try handle.close()
+        #expect(try Data(contentsOf: URL(fileURLWithPath: appended)) == bytes)
+
         try bytes.prefix(30).write(to: URL(fileURLWithPath: f))
         #expect(throws: EngramError.self) { try TexmexFile.readFloats(f) }
+        #expect(throws: EngramError.self) { try MappedVectors(path: f) }
         var mixed = bytes
         mixed[16] = 2  // second record claims dimension 2
         try mixed.write(to: URL(fileURLWithPath: f))
         #expect(throws: EngramError.self) { try TexmexFile.readFloats(f) }
+        #expect(throws: EngramError.invalid("file", "\(f) record 1 has another dimension")) {
+            try MappedVectors(path: f)
+        }
+        try Data().write(to: URL(fileURLWithPath: f))
+        #expect(throws: EngramError.self) { try MappedVectors(path: f) }
         #expect(throws: EngramError.self) { try TexmexFile.readFloats(dir.appending("missing.fvecs")) }
+        #expect(throws: EngramError.self) { try MappedVectors(path: dir.appending("missing.fvecs")) }
     }
 
     @Test("ExactSearch equals a brute-force Double ranking, ties by lower id")
@@ -51,6 +70,13 @@ struct BenchTests {
             #expect(result[q] == truth.prefix(25).map(\.0))
         }
         #expect(result[7].prefix(2) == [10, 20])
+        // The same search over rows laid out with a gap between them (a mapped .fvecs file's layout).
+        let strided = (0..<3000).flatMap { [Float(-1)] + base[($0 * d)..<(($0 + 1) * d)] }
+        let stridedResult = strided.withUnsafeBufferPointer {
+            ExactSearch.topK(
+                rows: $0.baseAddress! + 1, count: 3000, stride: d + 1, queries: queries, dimension: d, k: 25)
+        }
+        #expect(stridedResult == result)
     }
 
     @Test("bench generate then bench run reports every field, exact recall and a filtered run")

@@ -13,7 +13,7 @@ struct ApproximateBench {
     let queries: [[Float]]
     let truth: [[Int32]]
     let rowOfID: [MemoryID: Int32]
-    let base: [Float]
+    let base: MappedVectors
     let dimension: Int
     let k: Int
     let rerank: Int
@@ -174,7 +174,7 @@ struct ApproximateBench {
         let n = ids.count
         func vector(near row: Int) -> [Float] {
             let noise = rng.vector(dimension: dimension)
-            return (0..<dimension).map { base[row * dimension + $0] + 0.05 * noise[$0] }
+            return (0..<dimension).map { base[row, $0] + 0.05 * noise[$0] }
         }
         for (position, id) in ids.enumerated() where position % every == 0 {
             let source = (position * 7 + 13) % n
@@ -227,7 +227,8 @@ extension Bench {
         func run() throws {
             let io = CLIIO.current
             let progress = { (text: String) in if io.stderrIsTerminal { io.writeError("\r\(text)\u{1B}[K") } }
-            let (baseValues, d) = try TexmexFile.readFloats(base)
+            let baseVectors = try MappedVectors(path: base)
+            let d = baseVectors.dimension
             let (queryValues, _) = try TexmexFile.readFloats(query)
             let (truthValues, width) = try TexmexFile.readInts(groundtruth)
             let nq = queryValues.count / d
@@ -248,7 +249,7 @@ extension Bench {
                 cursor = page.nextCursor
             } while cursor != nil
             let bench = ApproximateBench(
-                store: handle, queries: queries, truth: truth, rowOfID: rowOfID, base: baseValues,
+                store: handle, queries: queries, truth: truth, rowOfID: rowOfID, base: baseVectors,
                 dimension: d,
                 k: k, rerank: rerank, progress: progress)
             var result = try bench.run(

@@ -45,16 +45,25 @@ extension Bench {
                 }
                 return values
             }
-            let base = draw(n)
-            let queries = draw(nq)
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             let dir = URL(fileURLWithPath: out)
-            try TexmexFile.writeFloats(
-                dir.appendingPathComponent("base.fvecs").path, rows: base, dimension: d)
+            // The base is written a chunk at a time and searched mapped: 10M × 384 floats do not fit in
+            // memory twice over.
+            let basePath = dir.appendingPathComponent("base.fvecs").path
+            guard FileManager.default.createFile(atPath: basePath, contents: nil),
+                let file = FileHandle(forWritingAtPath: basePath)
+            else { throw EngramError(.io, "cannot write \(basePath)") }
+            for start in stride(from: 0, to: n, by: 10_000) {
+                try TexmexFile.appendFloats(file, rows: draw(min(10_000, n - start)), dimension: d)
+            }
+            try file.close()
+            let queries = draw(nq)
             try TexmexFile.writeFloats(
                 dir.appendingPathComponent("query.fvecs").path, rows: queries, dimension: d)
             let k = min(100, n)
-            let truth = ExactSearch.topK(base: base, queries: queries, dimension: d, k: k)
+            let base = try MappedVectors(path: basePath)
+            let truth = ExactSearch.topK(
+                rows: base.rows, count: base.count, stride: base.stride, queries: queries, dimension: d, k: k)
             try TexmexFile.writeInts(
                 dir.appendingPathComponent("groundtruth.ivecs").path, rows: truth.flatMap { $0 }, dimension: k
             )
@@ -134,12 +143,13 @@ extension Bench {
         func run() throws {
             let io = CLIIO.current
             let progress = { (text: String) in if io.stderrIsTerminal { io.writeError("\r\(text)\u{1B}[K") } }
-            let (baseValues, d) = try TexmexFile.readFloats(base)
+            let baseVectors = try MappedVectors(path: base)
+            let d = baseVectors.dimension
             let (queryValues, dq) = try TexmexFile.readFloats(query)
             guard d == dq else {
                 throw EngramError.invalid("query", "has dimension \(dq) but the base has \(d)")
             }
-            let n = baseValues.count / d
+            let n = baseVectors.count
             let nq = queryValues.count / d
             let queries = (0..<nq).map { Array(queryValues[($0 * d)..<(($0 + 1) * d)]) }
 
@@ -152,7 +162,9 @@ extension Bench {
                 }
                 truth = (0..<nq).map { Array(values[($0 * width)..<($0 * width + min(k, width))]) }
             } else {
-                truth = ExactSearch.topK(base: baseValues, queries: queryValues, dimension: d, k: k)
+                truth = ExactSearch.topK(
+                    rows: baseVectors.rows, count: n, stride: baseVectors.stride, queries: queryValues,
+                    dimension: d, k: k)
             }
 
             let scratch = store == nil ? TemporaryPath() : nil
@@ -174,7 +186,7 @@ extension Bench {
                         content: "vector \(i)",
                         namespace: namespaces > 1 ? "bench/ns\(i % namespaces)" : "bench",
                         kind: approximate || targetRecall != nil ? ApproximateBench.kind(of: i) : .fact,
-                        embedding: Array(baseValues[(i * d)..<((i + 1) * d)]))
+                        embedding: baseVectors.row(i))
                 }
                 let ids = try writer?.remember(batch) ?? []
                 for (offset, id) in ids.enumerated() { rowOfID[id] = Int32(start + offset) }
@@ -215,7 +227,7 @@ extension Bench {
                         var dot = 0.0
                         var rn = 0.0
                         for t in 0..<d {
-                            let b = Double(baseValues[row * d + t])
+                            let b = Double(baseVectors[row, t])
                             dot += b * Double(q[t])
                             rn += b * b
                         }
@@ -262,7 +274,7 @@ extension Bench {
 
             if approximate || targetRecall != nil {
                 let bench = ApproximateBench(
-                    store: store, queries: queries, truth: truth, rowOfID: rowOfID, base: baseValues,
+                    store: store, queries: queries, truth: truth, rowOfID: rowOfID, base: baseVectors,
                     dimension: d, k: k, rerank: rerank, progress: progress)
                 result.merge(
                     try bench.run(
@@ -287,7 +299,7 @@ extension Bench {
                     if j < checked {
                         // Exact answer within the namespace: rows i with i % namespaces == ns.
                         let rows = Array(stride(from: ns, to: n, by: namespaces))
-                        let subset = rows.flatMap { baseValues[($0 * d)..<(($0 + 1) * d)] }
+                        let subset = rows.flatMap(baseVectors.row)
                         let exact = ExactSearch.topK(base: subset, queries: q, dimension: d, k: k)[0].map {
                             rows[Int($0)]
                         }
@@ -305,7 +317,7 @@ extension Bench {
             }
             if writes > 0 {
                 progress("single remembers...")
-                for (durability, p50) in try Self.rememberLatencies(writes, base: baseValues, dimension: d) {
+                for (durability, p50) in try Self.rememberLatencies(writes, base: baseVectors) {
                     result["remember_p50_ms_\(durability.rawValue)"] = .number(round3(p50))
                 }
             }
@@ -384,10 +396,8 @@ extension Bench {
 extension Bench.Run {
     /// Median latency of one-memory remembers into a fresh store per durability, in 5 alternating
     /// rounds (the machine's noise falls on both alike).
-    static func rememberLatencies(_ count: Int, base: [Float], dimension d: Int) throws -> [(
-        Durability, Double
-    )] {
-        let rows = base.count / d
+    static func rememberLatencies(_ count: Int, base: MappedVectors) throws -> [(Durability, Double)] {
+        let (rows, d) = (base.count, base.dimension)
         var stores: [(Durability, TemporaryPath, MemoryStore)] = []
         for durability in Durability.allCases {
             let scratch = TemporaryPath()
@@ -404,7 +414,7 @@ extension Bench.Run {
                     let row = (round * count + i) % rows
                     let memory = NewMemory(
                         content: "write \(round) \(i)", namespace: "bench", kind: .fact,
-                        embedding: Array(base[(row * d)..<((row + 1) * d)]))
+                        embedding: base.row(row))
                     let t = ContinuousClock.now
                     _ = try store.remember(memory)
                     latencies[durability, default: []].append(seconds(ContinuousClock.now - t) * 1000)

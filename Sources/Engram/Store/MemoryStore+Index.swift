@@ -14,11 +14,14 @@ extension MemoryStore {
     ///     dimension, 0.13x the float vectors' memory) or 8. The candidates are re-scored exactly either
     ///     way; on the benchmarks' data both reach the same recall at the same probes, and 4 reads half
     ///     the bytes (Benchmarks/README.md).
+    ///   - threads: threads for the build (nil: ``StoreOptions/searchThreads``), for a build run beside
+    ///     recalls that should keep fewer.
     ///   - progress: called from the building threads as the phases advance.
-    /// - Complexity: O(n × lists × dimension) arithmetic in sgemm, on ``StoreOptions/searchThreads`` threads.
+    /// - Complexity: O(n × lists × dimension) arithmetic in sgemm.
     @discardableResult
     public func buildIndex(
-        lists: Int? = nil, bits: Int = 4, progress: (IndexBuildProgress) -> Void = { _ in }
+        lists: Int? = nil, bits: Int = 4, threads: Int? = nil,
+        progress: (IndexBuildProgress) -> Void = { _ in }
     ) throws -> IndexStatus {
         try scope.requireWholeStore("build the index")
         if let lists, !(1...65_536).contains(lists) {
@@ -27,7 +30,7 @@ extension MemoryStore {
         guard bits == 8 || bits == 4 else { throw EngramError.invalid("bits", "must be 8 or 4") }
         try write { _ in }  // a writable, open store, before the long part
         let built = try withSnapshot { snapshot in
-            IndexBuilder(snapshot: snapshot, threads: options.searchThreads).build(
+            IndexBuilder(snapshot: snapshot, threads: max(1, threads ?? options.searchThreads)).build(
                 lists: lists, bits: bits, progress: progress)
         }
         let (index, counter, summary) = try write { state -> (VectorIndex, String, IndexStatus) in

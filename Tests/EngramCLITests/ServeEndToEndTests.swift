@@ -31,7 +31,7 @@ final class ServerProcess: @unchecked Sendable {  // Sendable: fields set in ini
             environment["ENGRAM_LOG_LEVEL"] = environment["ENGRAM_TEST_LOG_LEVEL"] ?? "error"
             process.environment = environment
             let path = logs + "/serve-\(UUID().uuidString.prefix(8)).log"
-            FileManager.default.createFile(atPath: path, contents: nil)
+            _ = FileManager.default.createFile(atPath: path, contents: nil)
             process.standardError = FileHandle(forWritingAtPath: path)
         } else {
             process.standardError = FileHandle.nullDevice

@@ -390,4 +390,19 @@ extension SeededGenerator {
         #expect(unknown.isEmpty)
         #expect(try store.indexStatus()?.memories == 3000 + 60 * 20 - 60 * 2)
     }
+
+    @Test("probe tuning: the fewest probes reaching the target, or the fewest reaching a ceiling below it")
+    func probeTuning() {
+        // Recall rising to 1: the fewest lists reaching 0.99.
+        #expect(
+            ApproximateSearch.fewestProbes(reaching: 0.99, lists: 6325) { min(1, Double($0) / 100) } == 99)
+        // Rising to a ceiling of 0.98 (what re-scoring 64 candidates allowed at 10M): the fewest lists
+        // reaching the ceiling, not all 6,325.
+        #expect(
+            ApproximateSearch.fewestProbes(reaching: 0.99, lists: 6325) { min(0.98, Double($0) / 100) } == 98)
+        // Far below the target and flat: nothing tells a ceiling from a slow climb, so every list.
+        #expect(ApproximateSearch.fewestProbes(reaching: 0.99, lists: 64) { _ in 0.5 } == 64)
+        // Exactly at the target at the first probe.
+        #expect(ApproximateSearch.fewestProbes(reaching: 0.5, lists: 64) { _ in 0.5 } == 1)
+    }
 }

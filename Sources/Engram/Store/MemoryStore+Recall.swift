@@ -4,7 +4,7 @@ import Synchronization
 extension MemoryStore {
     /// The memories most similar to a query vector, best first.
     ///
-    /// Exact search unless the store has an approximate index (``buildIndex(lists:bits:progress:)``) and the
+    /// Exact search unless the store has an approximate index (``buildIndex(lists:bits:threads:progress:)``) and the
     /// filter admits many memories: the result then equals a brute-force cosine scan (up to float rounding
     /// among near-ties). The filter is applied before scoring (inside the index scan on the index path), so
     /// `k` hits come back whenever `k` memories match. ``recallExplained(_:k:filter:minScore:embedder:exact:)``

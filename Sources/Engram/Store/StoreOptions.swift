@@ -69,7 +69,7 @@ public struct StoreOptions: Sendable {
     /// Which flagged memories are quarantined when written (``QuarantinePolicy/standard``: those at or
     /// below `external` trust).
     public var quarantine = QuarantinePolicy.standard
-    /// When recalls use the approximate index (if the store has one; see ``MemoryStore/buildIndex(lists:bits:progress:)``)
+    /// When recalls use the approximate index (if the store has one; see ``MemoryStore/buildIndex(lists:bits:threads:progress:)``)
     /// and how hard its searches work.
     public var approximate = ApproximateSearch()
 

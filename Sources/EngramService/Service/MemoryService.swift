@@ -421,7 +421,7 @@ package final class MemoryService: Sendable {
         return try await pool.run { try self.store.scoped(to: scope).indexStatus() }
     }
 
-    /// Builds the approximate index (``MemoryStore/buildIndex(lists:bits:progress:)``: from a snapshot,
+    /// Builds the approximate index (``MemoryStore/buildIndex(lists:bits:threads:progress:)``: from a snapshot,
     /// while writes go on) and writes it beside the vectors; needs a scope over the whole store. Returns
     /// what it holds and the seconds the build took. One pool thread is busy for the build's length.
     package func buildIndex(lists: Int?, bits: Int, scope: Scope) async throws -> (

@@ -431,8 +431,7 @@ package final class MemoryService: Sendable {
         return try await pool.run {
             let started = ContinuousClock.now
             let status = try self.store.scoped(to: scope).buildIndex(lists: lists, bits: bits)
-            let spent = ContinuousClock.now - started
-            return (status, Double(spent.components.seconds) + Double(spent.components.attoseconds) / 1e18)
+            return (status, (ContinuousClock.now - started).seconds)
         }
     }
 
